@@ -1,0 +1,133 @@
+//! Exit codes (a documented contract) and the few typed errors that decide them.
+//!
+//! Everything else travels as `anyhow::Error` with context; `exit_code` walks the
+//! chain and picks the code of the first typed error it finds.
+
+use std::fmt;
+
+/// Exit codes of `orbdeploy`, as documented in the README. Tests assert each one.
+pub mod exit {
+    /// Every step on every selected machine succeeded.
+    pub const OK: i32 = 0;
+    /// At least one step failed on at least one machine.
+    pub const FAILED: i32 = 1;
+    /// Usage or configuration error; nothing was run.
+    pub const USAGE: i32 = 2;
+    /// orbctl or a machine is unavailable.
+    pub const UNAVAILABLE: i32 = 3;
+    /// `plan --exit-code`: changes are pending (not used by any other command).
+    pub const CHANGES_PENDING: i32 = 4;
+    /// Interrupted by SIGINT/SIGTERM; children were stopped and the summary printed.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// An error in what the user wrote: a flag, a YAML file, a template, a missing local file.
+/// Always maps to exit code 2, and is always raised before any machine is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// `file:line:column` (or just `file`, or nothing) where the problem is.
+    pub location: Option<String>,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error tied to a file position.
+    pub fn at(file: &std::path::Path, line: u64, column: u64, message: impl Into<String>) -> Self {
+        Self {
+            location: Some(format!("{}:{}:{}", file.display(), line, column)),
+            message: message.into(),
+        }
+    }
+
+    /// An error about a whole file.
+    pub fn in_file(file: &std::path::Path, message: impl Into<String>) -> Self {
+        Self {
+            location: Some(file.display().to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// An error with no position (a flag, an environment variable).
+    pub fn plain(message: impl Into<String>) -> Self {
+        Self {
+            location: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(loc) => write!(f, "{loc}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Outcomes that are not bugs but decide the exit code on their own.
+#[derive(Debug, thiserror::Error)]
+pub enum Outcome {
+    /// Steps failed; the reporter already showed which. Exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// orbctl, OrbStack or a machine is unavailable. Exit 3.
+    #[error("{0}")]
+    Unavailable(String),
+    /// `plan --exit-code` found pending changes. Exit 4.
+    #[error("changes are pending")]
+    ChangesPending,
+    /// The run was interrupted. Exit 130.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// The exit code for an error: the first typed error in the chain decides; anything else is 1.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return exit::USAGE;
+        }
+        if let Some(outcome) = cause.downcast_ref::<Outcome>() {
+            return match outcome {
+                Outcome::Failed(_) => exit::FAILED,
+                Outcome::Unavailable(_) => exit::UNAVAILABLE,
+                Outcome::ChangesPending => exit::CHANGES_PENDING,
+                Outcome::Interrupted => exit::INTERRUPTED,
+            };
+        }
+        if let Some(orb) = cause.downcast_ref::<crate::orb::OrbError>() {
+            return orb.exit_code();
+        }
+    }
+    exit::FAILED
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors_map_to_2_even_under_context() {
+        let err = anyhow::Error::new(ConfigError::plain("bad")).context("loading inventory");
+        assert_eq!(exit_code(&err), exit::USAGE);
+    }
+
+    #[test]
+    fn outcomes_map_to_their_codes() {
+        assert_eq!(exit_code(&Outcome::Failed("x".into()).into()), 1);
+        assert_eq!(exit_code(&Outcome::Unavailable("x".into()).into()), 3);
+        assert_eq!(exit_code(&Outcome::ChangesPending.into()), 4);
+        assert_eq!(exit_code(&Outcome::Interrupted.into()), 130);
+        assert_eq!(exit_code(&anyhow::anyhow!("other")), 1);
+    }
+
+    #[test]
+    fn config_error_display_puts_location_first() {
+        let e = ConfigError::at(std::path::Path::new("inv.yaml"), 3, 7, "unknown key `imag`");
+        assert_eq!(e.to_string(), "inv.yaml:3:7: unknown key `imag`");
+    }
+}

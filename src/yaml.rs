@@ -1,0 +1,234 @@
+//! The only module that knows the YAML crate.
+//!
+//! Loaders call [`parse_file`] / [`parse_str`] and get either their typed value or one
+//! [`ConfigError`] that names the file, line and column and says what was expected.
+//! Options are strict on purpose: YAML 1.1 booleans (`yes`, `on`) are rejected, duplicate
+//! keys are errors, and `0755` stays the string the user meant instead of becoming 755.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::ConfigError;
+
+/// A value together with where it was written, for checks made after parsing
+/// (duplicate machines, unknown groups, unknown handlers).
+pub type Spanned<T> = serde_saphyr::Spanned<T>;
+
+/// Files larger than this are refused before parsing: an inventory or operations file is
+/// text a person writes, and a huge one is a mistake (or an attack on the parser).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Read and parse one YAML file.
+pub fn parse_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = read_text(path)?;
+    parse_str(&text, path)
+}
+
+/// Read a text file a user wrote, with the checks every loaded file gets: it exists, it is
+/// not too large, it is UTF-8 and it is not empty.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::in_file(path, format!("cannot read file: {}", io_reason(&e))))?;
+    if meta.is_dir() {
+        return Err(ConfigError::in_file(
+            path,
+            "is a directory, expected a YAML file",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ConfigError::in_file(
+            path,
+            format!(
+                "file is too large ({} bytes; the limit is {} bytes)",
+                meta.len(),
+                MAX_FILE_BYTES
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::in_file(path, format!("cannot read file: {}", io_reason(&e))))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..offset];
+        let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        let column = (offset
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)) as u64
+            + 1;
+        ConfigError::at(path, line, column, "file is not valid UTF-8 text")
+    })?;
+    if text.trim().is_empty() {
+        return Err(ConfigError::in_file(path, "file is empty"));
+    }
+    Ok(text)
+}
+
+/// Parse YAML text that came from `path` (used only for messages).
+pub fn parse_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let message = clean_message(&e.to_string());
+        match e.location() {
+            Some(loc) if loc.line() > 0 => ConfigError::at(path, loc.line(), loc.column(), message),
+            _ => ConfigError::in_file(path, message),
+        }
+    })
+}
+
+/// The parser appends " at line L, column C" and sometimes advice meant for programmers;
+/// the location goes in front in our format, and the advice is replaced by plain words.
+fn clean_message(raw: &str) -> String {
+    let mut msg = raw.lines().next().unwrap_or(raw).trim().to_string();
+    if let Some(idx) = msg.rfind(" at line ") {
+        msg.truncate(idx);
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        return format!("duplicate key `{key}`");
+    }
+    if let Some((head, list)) = msg.split_once(", expected one of ") {
+        let names: Vec<String> = list
+            .split(", ")
+            .map(|n| format!("`{}`", n.trim()))
+            .collect();
+        return match names.as_slice() {
+            [one] => format!("{head}, expected {one}"),
+            _ => format!("{head}, expected one of {}", names.join(", ")),
+        };
+    }
+    msg.replace(
+        "(strict mode expects true/false)",
+        "(expected true or false)",
+    )
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Where a spanned value was written, as `file:line:column`.
+pub fn position<T>(path: &Path, spanned: &Spanned<T>) -> String {
+    format!(
+        "{}:{}:{}",
+        path.display(),
+        spanned.referenced.line(),
+        spanned.referenced.column()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        #[serde(default)]
+        machines: BTreeMap<String, Machine>,
+        #[serde(default)]
+        create: bool,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Machine {
+        #[serde(default)]
+        image: Option<String>,
+    }
+
+    fn err(text: &str) -> String {
+        parse_str::<Doc>(text, Path::new("inv.yaml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_column() {
+        assert_eq!(
+            err("machines:\n  a: { imag: x }\n"),
+            "inv.yaml:2:8: unknown field `imag`, expected `image`"
+        );
+    }
+
+    #[test]
+    fn unknown_key_lists_the_allowed_keys() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Two {
+            alpha: Option<u8>,
+            beta: Option<u8>,
+        }
+        let e = parse_str::<Two>("gamma: 1\n", Path::new("f.yaml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.yaml:1:1: unknown field `gamma`, expected one of `alpha`, `beta`"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        assert_eq!(
+            err("machines:\n  a: {}\n  a: {}\n"),
+            "inv.yaml:3:3: duplicate key `a`"
+        );
+    }
+
+    #[test]
+    fn yaml11_booleans_are_rejected() {
+        assert_eq!(
+            err("create: yes\n"),
+            "inv.yaml:1:9: invalid boolean (expected true or false)"
+        );
+    }
+
+    #[test]
+    fn valid_document_parses() {
+        let doc: Doc = parse_str(
+            "create: true\nmachines:\n  a: { image: debian }\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert!(doc.create);
+        assert_eq!(doc.machines["a"].image.as_deref(), Some("debian"));
+    }
+
+    #[test]
+    fn non_utf8_file_is_reported_with_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, b"machines:\n  a\xff: {}\n").unwrap();
+        let e = read_text(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}:2:4: file is not valid UTF-8 text", path.display())
+        );
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.yaml");
+        std::fs::write(&path, "  \n").unwrap();
+        assert!(read_text(&path)
+            .unwrap_err()
+            .to_string()
+            .ends_with("file is empty"));
+    }
+}
