@@ -1,0 +1,246 @@
+//! The end-to-end harness: every test drives the built `orbdeploy` binary against real
+//! machines — orbsim's on Linux (the default), real OrbStack on a Mac when
+//! `ORBDEPLOY_TEST_ORBCTL=orbctl` is set (see `scripts/test-macos.sh`).
+//!
+//! Each test gets a `World`: its own orbsim state home (so tests never see each other's
+//! machines), unique machine names, and a guard that deletes every machine the test could
+//! have made, even when the test fails. A world that cannot reach its real part panics
+//! with the reason: tests are never silently skipped.
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long any single command of a test may take before the test fails.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// One test's machines, files and orbctl.
+pub struct World {
+    /// Temp dir with the inventory, operations and local files of the test.
+    pub dir: tempfile::TempDir,
+    /// The orbctl the test uses (a symlink to orbsim named `orbctl`, or real orbctl).
+    pub orbctl: PathBuf,
+    /// orbsim's state home for this test (unused against real OrbStack).
+    pub home: PathBuf,
+    /// Unique prefix of every machine name this test makes.
+    pub prefix: String,
+    /// True when running against real OrbStack.
+    pub real_orbstack: bool,
+    /// Extra environment for every command (e.g. ORBSIM_FAULTS).
+    pub env: Vec<(String, String)>,
+}
+
+/// Where cargo put the binaries of this workspace.
+fn bin_dir() -> PathBuf {
+    let me = PathBuf::from(env!("CARGO_BIN_EXE_orbdeploy"));
+    me.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The built orbdeploy binary.
+pub fn orbdeploy_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_orbdeploy"))
+}
+
+impl World {
+    /// A fresh world. Panics with the reason when orbsim (or orbctl) cannot be used.
+    pub fn new(test: &str) -> World {
+        let dir = tempfile::Builder::new()
+            .prefix("orbdeploy-e2e-")
+            .tempdir()
+            .expect("cannot create a temp dir");
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        // Unique per test, process and moment; short because machine names end up in
+        // hostnames and interface names.
+        let tag: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(8)
+            .collect::<String>()
+            .to_lowercase();
+        let prefix = format!("t{}-{:x}{:x}-{}", tag, std::process::id() % 0xfff, (nanos >> 12) % 0xfff, n);
+        let home = dir.path().join("orbsim-home");
+        let real_orbstack = std::env::var("ORBDEPLOY_TEST_ORBCTL").is_ok();
+        let orbctl = match std::env::var("ORBDEPLOY_TEST_ORBCTL") {
+            Ok(bin) => PathBuf::from(bin),
+            Err(_) => {
+                let orbsim = bin_dir().join("orbsim");
+                assert!(
+                    orbsim.exists(),
+                    "orbsim is not built at {}: run `cargo build --workspace --bins` (scripts/test.sh does)",
+                    orbsim.display()
+                );
+                let link_dir = dir.path().join("bin");
+                std::fs::create_dir_all(&link_dir).expect("mkdir bin");
+                let link = link_dir.join("orbctl");
+                std::os::unix::fs::symlink(&orbsim, &link).expect("symlink orbctl -> orbsim");
+                link
+            }
+        };
+        World {
+            dir,
+            orbctl,
+            home,
+            prefix,
+            real_orbstack,
+            env: Vec::new(),
+        }
+    }
+
+    /// A machine name unique to this test.
+    pub fn name(&self, short: &str) -> String {
+        format!("{}-{}", self.prefix, short)
+    }
+
+    /// Path of a file inside the test's directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Write a file (creating parent directories) into the test's directory.
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, content).expect("write test file");
+        p
+    }
+
+    fn base_env(&self, cmd: &mut Command) {
+        cmd.env("ORBSIM_HOME", &self.home)
+            .env("ORBDEPLOY_ORBCTL", &self.orbctl)
+            .env("CI", "true")
+            .env("NO_COLOR", "1")
+            .env_remove("ORBSIM_FAULTS")
+            .current_dir(self.dir.path());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+    }
+
+    /// Run orbdeploy with these arguments.
+    pub fn orbdeploy<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let mut cmd = Command::new(orbdeploy_bin());
+        cmd.args(args.into_iter().map(Into::into));
+        self.base_env(&mut cmd);
+        run_with_timeout(cmd)
+    }
+
+    /// Run orbctl (orbsim or real) directly, to check what orbdeploy did.
+    pub fn orbctl<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let mut cmd = Command::new(&self.orbctl);
+        cmd.args(args.into_iter().map(Into::into));
+        self.base_env(&mut cmd);
+        run_with_timeout(cmd)
+    }
+
+    /// `orbctl list -f json`, parsed.
+    pub fn list(&self) -> Vec<serde_json::Value> {
+        let out = self.orbctl(["list", "-f", "json"]);
+        out.assert_code(0);
+        serde_json::from_str(&out.stdout).expect("list -f json is JSON")
+    }
+
+    /// The state of one machine (`None` when it does not exist).
+    pub fn state(&self, name: &str) -> Option<String> {
+        self.list()
+            .into_iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["state"].as_str().map(str::to_string))
+    }
+
+    /// Run a shell command inside a machine, as its default user or `user`.
+    pub fn sh(&self, machine: &str, user: Option<&str>, script: &str) -> Run {
+        let mut args: Vec<String> = vec!["run".into(), "-m".into(), machine.into()];
+        if let Some(u) = user {
+            args.push("-u".into());
+            args.push(u.into());
+        }
+        args.extend(["-w".into(), "/".into(), "sh".into(), "-c".into(), script.into()]);
+        self.orbctl(args)
+    }
+
+    /// Create a machine directly with orbctl (for tests about existing machines).
+    pub fn create(&self, name: &str) {
+        self.orbctl(["create", "debian:bookworm", name]).assert_code(0);
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // Delete every machine whose name carries this test's prefix, whatever happened.
+        let out = self.orbctl(["list", "-q"]);
+        for name in out.stdout.lines().filter(|n| n.starts_with(&self.prefix)) {
+            let _ = self.orbctl(["delete", "-f", name]);
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// stdout as text.
+    pub stdout: String,
+    /// stderr as text.
+    pub stderr: String,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Assert the exit code, showing both streams when it differs.
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn run_with_timeout(mut cmd: Command) -> Run {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.process_group(0);
+    let started = Instant::now();
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output: Output = match rx.recv_timeout(COMMAND_TIMEOUT) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+            panic!("{cmd:?} did not finish within {COMMAND_TIMEOUT:?}");
+        }
+    };
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
