@@ -5,6 +5,7 @@
 //! child processes; `yaml` is the only one that knows the YAML crate.
 
 pub mod error;
+pub mod inventory;
 pub mod load;
 pub mod orb;
 pub mod process;

@@ -1,0 +1,558 @@
+//! The resolved inventory: machines with their groups and variables, checked against what
+//! orbctl may accept, before anything runs.
+//!
+//! Loading ([`load`]) is pure: it reads files and never calls orbctl. What orbctl reports
+//! is attached afterwards ([`Inventory::attach`]): discovered machines, the derived groups
+//! `orbstack_running`/`orbstack_stopped`/`orbstack_<arch>`/`orbstack_<distro>`, and the
+//! built-in variables.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::ConfigError;
+use crate::load::inventory::{DesiredState, InventoryFile, MachineSpec, Vars};
+use crate::load::operations::OperationsRef;
+use crate::orb::Machine;
+use crate::yaml::{self, Spanned};
+
+/// Names orbctl refuses for machines (reference §5.4).
+const RESERVED_NAMES: &[&str] = &[
+    "default", "vm", "host", "services", "gateway", "k8s", "docker",
+];
+
+/// The CLI words `orbctl create` accepts as DISTRO (reference §6).
+const DISTROS: &[&str] = &[
+    "alma",
+    "alpine",
+    "arch",
+    "centos",
+    "debian",
+    "devuan",
+    "fedora",
+    "gentoo",
+    "kali",
+    "nixos",
+    "openeuler",
+    "opensuse",
+    "oracle",
+    "rocky",
+    "ubuntu",
+    "void",
+];
+
+/// Architectures `orbctl create -a` accepts on some Mac.
+const ARCHES: &[&str] = &["arm64", "amd64", "i386"];
+
+/// Variables that orbdeploy sets itself for every machine.
+pub const BUILT_INS: &[&str] = &[
+    "machine", "user", "distro", "version", "arch", "ip4", "groups", "hostvars",
+];
+
+/// True when orbctl would accept `name` for a machine: `^[a-zA-Z0-9][a-zA-Z0-9-.]+$`, not reserved.
+pub fn valid_machine_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    first_ok
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !RESERVED_NAMES.contains(&name)
+}
+
+/// Where a machine came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Listed under `machines:`.
+    Declared,
+    /// Found by `discover:` in `orbctl list`.
+    Discovered,
+}
+
+/// What the inventory wants a machine to be.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Desired {
+    /// `DISTRO[:VERSION]` to create it from.
+    pub image: Option<String>,
+    /// Architecture to create it with.
+    pub arch: Option<String>,
+    /// Default user to create it with.
+    pub user: Option<String>,
+    /// Create it when missing.
+    pub create: bool,
+    /// Running, stopped or absent.
+    pub state: DesiredState,
+}
+
+/// A variable's value and where it came from (for `inventory --explain`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VarValue {
+    /// The value.
+    pub value: Value,
+    /// `vars`, `group web`, `machine web-2`, `--var` or `built-in`.
+    pub source: String,
+}
+
+/// One machine of the inventory.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Machine name.
+    pub name: String,
+    /// Declared or discovered.
+    pub origin: Origin,
+    /// Groups as listed (precedence order), without `all` and derived groups.
+    pub groups: Vec<String>,
+    /// Desired machine settings.
+    pub desired: Desired,
+    /// The machine's own vars.
+    vars: Vec<(String, Value)>,
+    /// What orbctl reports, once attached (`None`: the machine does not exist).
+    pub actual: Option<Machine>,
+}
+
+/// The loaded inventory.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// The inventory file.
+    pub file: PathBuf,
+    /// Its directory (relative paths in it are relative to this).
+    pub dir: PathBuf,
+    /// Machines, declared first (in file order), then discovered (by name).
+    pub hosts: Vec<Host>,
+    /// Glob of `discover: match`, if any.
+    pub discover: Option<globset::GlobMatcher>,
+    /// Global vars.
+    global_vars: Vec<(String, Value)>,
+    /// Group vars by group name.
+    group_vars: BTreeMap<String, Vec<(String, Value)>>,
+    /// Every group a machine lists or `groups:` declares.
+    pub groups: BTreeSet<String>,
+    /// Names of secret variables.
+    pub secret_vars: Vec<String>,
+    /// `--var` values (highest precedence).
+    cli_vars: Vec<(String, Value)>,
+    /// The operations reference, resolved by the operations loader.
+    pub operations: Option<OperationsRef>,
+    /// Defaults, applied to discovered machines too.
+    defaults: Desired,
+}
+
+/// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs.
+pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, ConfigError> {
+    let file: InventoryFile = yaml::parse_file(path)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let at = |s: &Spanned<String>, msg: String| {
+        ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
+    };
+
+    let d = &file.defaults;
+    for image in d.image.iter() {
+        check_image(image).map_err(|m| at(image, m))?;
+    }
+    for arch in d.arch.iter() {
+        check_arch(arch).map_err(|m| at(arch, m))?;
+    }
+    let defaults = Desired {
+        image: d.image.as_ref().map(|s| s.value.clone()),
+        arch: d.arch.as_ref().map(|s| s.value.clone()),
+        user: d.user.as_ref().map(|s| s.value.clone()),
+        create: d.create.unwrap_or(false),
+        state: d.state.unwrap_or(DesiredState::Running),
+    };
+
+    let global_vars = checked_vars(path, &file.vars)?;
+    let mut groups = BTreeSet::new();
+    let mut group_vars = BTreeMap::new();
+    for (name, spec) in file.groups.iter() {
+        check_group_name(&name.value).map_err(|m| at(name, m))?;
+        groups.insert(name.value.clone());
+        group_vars.insert(name.value.clone(), checked_vars(path, &spec.vars)?);
+    }
+
+    let mut hosts = Vec::new();
+    for (name, spec) in file.machines.iter() {
+        if !valid_machine_name(&name.value) {
+            return Err(at(name, invalid_name_message(&name.value)));
+        }
+        for g in &spec.groups {
+            check_group_name(&g.value).map_err(|m| at(g, m))?;
+            groups.insert(g.value.clone());
+        }
+        hosts.push(declared_host(path, &name.value, spec, &defaults)?);
+    }
+
+    let discover = match &file.discover {
+        Some(d) => Some(
+            globset::Glob::new(&d.pattern.value)
+                .map_err(|e| {
+                    at(
+                        &d.pattern,
+                        format!("invalid glob `{}`: {}", d.pattern.value, e.kind()),
+                    )
+                })?
+                .compile_matcher(),
+        ),
+        None => None,
+    };
+
+    let mut secret_vars = Vec::new();
+    for s in &file.secrets {
+        secret_vars.push(s.value.clone());
+    }
+
+    let cli_vars = cli_vars
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+
+    Ok(Inventory {
+        file: path.to_path_buf(),
+        dir,
+        hosts,
+        discover,
+        global_vars,
+        group_vars,
+        groups,
+        secret_vars,
+        cli_vars,
+        operations: file.operations,
+        defaults,
+    })
+}
+
+fn declared_host(
+    path: &Path,
+    name: &str,
+    spec: &MachineSpec,
+    defaults: &Desired,
+) -> Result<Host, ConfigError> {
+    let at = |s: &Spanned<String>, msg: String| {
+        ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
+    };
+    if let Some(image) = &spec.image {
+        check_image(image).map_err(|m| at(image, m))?;
+    }
+    if let Some(arch) = &spec.arch {
+        check_arch(arch).map_err(|m| at(arch, m))?;
+    }
+    Ok(Host {
+        name: name.to_string(),
+        origin: Origin::Declared,
+        groups: spec.groups.iter().map(|g| g.value.clone()).collect(),
+        desired: Desired {
+            image: spec
+                .image
+                .as_ref()
+                .map(|s| s.value.clone())
+                .or_else(|| defaults.image.clone()),
+            arch: spec
+                .arch
+                .as_ref()
+                .map(|s| s.value.clone())
+                .or_else(|| defaults.arch.clone()),
+            user: spec
+                .user
+                .as_ref()
+                .map(|s| s.value.clone())
+                .or_else(|| defaults.user.clone()),
+            create: spec.create.unwrap_or(defaults.create),
+            state: spec.state.unwrap_or(defaults.state),
+        },
+        vars: checked_vars(path, &spec.vars)?,
+        actual: None,
+    })
+}
+
+fn checked_vars(path: &Path, vars: &Vars) -> Result<Vec<(String, Value)>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, value) in vars.iter() {
+        let at = |msg: String| {
+            ConfigError::at(path, name.referenced.line(), name.referenced.column(), msg)
+        };
+        if BUILT_INS.contains(&name.value.as_str()) {
+            return Err(at(format!(
+                "`{}` is a built-in variable set by orbdeploy and cannot be defined",
+                name.value
+            )));
+        }
+        if !valid_var_name(&name.value) {
+            return Err(at(format!(
+                "invalid variable name `{}`: expected letters, digits and `_`, not starting with a digit",
+                name.value
+            )));
+        }
+        out.push((name.value.clone(), value.clone()));
+    }
+    Ok(out)
+}
+
+/// Variable names must work inside templates: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn valid_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn check_group_name(name: &str) -> Result<(), String> {
+    if name == "all" || name.starts_with("orbstack_") {
+        return Err(format!(
+            "`{name}` is a group orbdeploy derives itself and cannot be declared or listed"
+        ));
+    }
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "invalid group name `{name}`: expected letters, digits, `_` and `-`"
+        ));
+    }
+    Ok(())
+}
+
+fn invalid_name_message(name: &str) -> String {
+    if RESERVED_NAMES.contains(&name) {
+        format!("invalid machine name `{name}`: it is reserved by OrbStack")
+    } else {
+        format!(
+            "invalid machine name `{name}`: expected at least 2 characters, letters, digits, `-` and `.`, starting with a letter or digit"
+        )
+    }
+}
+
+fn check_image(image: &Spanned<String>) -> Result<(), String> {
+    let distro = image.value.split(':').next().unwrap_or_default();
+    if !DISTROS.contains(&distro) {
+        return Err(format!(
+            "unknown distro `{distro}` in image `{}`: expected one of {}",
+            image.value,
+            DISTROS.join(", ")
+        ));
+    }
+    if image.value.ends_with(':') {
+        return Err(format!("image `{}` has an empty version", image.value));
+    }
+    Ok(())
+}
+
+fn check_arch(arch: &Spanned<String>) -> Result<(), String> {
+    if ARCHES.contains(&arch.value.as_str()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown arch `{}`: expected one of {}",
+            arch.value,
+            ARCHES.join(", ")
+        ))
+    }
+}
+
+impl Inventory {
+    /// Attach what `orbctl list` reported: discovered machines join, every host learns
+    /// its actual state. `ip4` comes from `info` and is attached by the caller.
+    pub fn attach(&mut self, list: &[Machine]) {
+        for host in &mut self.hosts {
+            host.actual = list.iter().find(|m| m.name == host.name).cloned();
+        }
+        if let Some(glob) = &self.discover {
+            let mut found: Vec<&Machine> = list
+                .iter()
+                .filter(|m| glob.is_match(&m.name) && !self.hosts.iter().any(|h| h.name == m.name))
+                .collect();
+            found.sort_by(|a, b| a.name.cmp(&b.name));
+            for m in found {
+                self.hosts.push(Host {
+                    name: m.name.clone(),
+                    origin: Origin::Discovered,
+                    groups: Vec::new(),
+                    desired: Desired {
+                        // A discovered machine exists already: never create or delete it by default.
+                        create: false,
+                        ..self.defaults.clone()
+                    },
+                    vars: Vec::new(),
+                    actual: Some(m.clone()),
+                });
+            }
+        }
+    }
+
+    /// Every group of a host: `all`, its listed groups, then the derived `orbstack_*` groups.
+    pub fn host_groups(&self, host: &Host) -> Vec<String> {
+        let mut out = vec!["all".to_string()];
+        out.extend(host.groups.iter().cloned());
+        if let Some(m) = &host.actual {
+            let state = if m.is_running() { "running" } else { "stopped" };
+            out.push(format!("orbstack_{state}"));
+            if !m.image.arch.is_empty() {
+                out.push(format!("orbstack_{}", m.image.arch));
+            }
+            if !m.image.distro.is_empty() {
+                out.push(format!("orbstack_{}", m.image.distro));
+            }
+        }
+        out
+    }
+
+    /// A host's variables with their sources, after precedence: global vars, group vars
+    /// (in the order the machine lists its groups), machine vars, `--var`, then built-ins.
+    pub fn vars(&self, host: &Host) -> BTreeMap<String, VarValue> {
+        let mut out = BTreeMap::new();
+        let mut set = |layer: &[(String, Value)], source: &str| {
+            for (k, v) in layer {
+                out.insert(
+                    k.clone(),
+                    VarValue {
+                        value: v.clone(),
+                        source: source.to_string(),
+                    },
+                );
+            }
+        };
+        set(&self.global_vars, "vars");
+        for g in &host.groups {
+            if let Some(vars) = self.group_vars.get(g) {
+                set(vars, &format!("group {g}"));
+            }
+        }
+        set(&host.vars, &format!("machine {}", host.name));
+        set(&self.cli_vars, "--var");
+        for (k, v) in self.built_ins(host) {
+            out.insert(
+                k,
+                VarValue {
+                    value: v,
+                    source: "built-in".to_string(),
+                },
+            );
+        }
+        out
+    }
+
+    fn built_ins(&self, host: &Host) -> Vec<(String, Value)> {
+        let actual = host.actual.as_ref();
+        let (distro, version) = match (actual, &host.desired.image) {
+            (Some(m), _) => (m.image.distro.clone(), m.image.version.clone()),
+            (None, Some(image)) => {
+                let mut parts = image.splitn(2, ':');
+                (
+                    parts.next().unwrap_or_default().to_string(),
+                    parts.next().unwrap_or_default().to_string(),
+                )
+            }
+            (None, None) => (String::new(), String::new()),
+        };
+        let user = actual
+            .map(|m| m.config.default_username.clone())
+            .filter(|u| !u.is_empty())
+            .or_else(|| host.desired.user.clone())
+            .unwrap_or_default();
+        let arch = actual
+            .map(|m| m.image.arch.clone())
+            .or_else(|| host.desired.arch.clone())
+            .unwrap_or_default();
+        let ip4 = actual
+            .and_then(|m| m.ip4.clone())
+            .map(Value::String)
+            .unwrap_or(Value::Null);
+        vec![
+            ("machine".into(), Value::String(host.name.clone())),
+            ("user".into(), Value::String(user)),
+            ("distro".into(), Value::String(distro)),
+            ("version".into(), Value::String(version)),
+            ("arch".into(), Value::String(arch)),
+            ("ip4".into(), ip4),
+            (
+                "groups".into(),
+                Value::Array(
+                    self.host_groups(host)
+                        .into_iter()
+                        .map(Value::String)
+                        .collect(),
+                ),
+            ),
+        ]
+    }
+
+    /// The hosts a pattern selects: a machine name, a group (listed or derived), or a glob
+    /// on machine names. A plain word that is neither a machine nor a group is an error,
+    /// so a typo does not silently select nothing.
+    pub fn select(&self, pattern: &str) -> Result<Vec<&Host>, String> {
+        let is_glob = pattern.contains(['*', '?', '[']);
+        if is_glob {
+            let glob = globset::Glob::new(pattern)
+                .map_err(|e| format!("invalid pattern `{pattern}`: {}", e.kind()))?
+                .compile_matcher();
+            return Ok(self
+                .hosts
+                .iter()
+                .filter(|h| glob.is_match(&h.name))
+                .collect());
+        }
+        if let Some(h) = self.hosts.iter().find(|h| h.name == pattern) {
+            return Ok(vec![h]);
+        }
+        let in_group: Vec<&Host> = self
+            .hosts
+            .iter()
+            .filter(|h| self.host_groups(h).iter().any(|g| g == pattern))
+            .collect();
+        if in_group.is_empty() && !self.groups.contains(pattern) && !is_known_derived(pattern) {
+            return Err(format!(
+                "`{pattern}` is neither a machine nor a group of this inventory"
+            ));
+        }
+        Ok(in_group)
+    }
+
+    /// Hosts selected by any of the `--limit` patterns (all hosts when there are none),
+    /// in inventory order.
+    pub fn limit(&self, patterns: &[String]) -> Result<Vec<&Host>, ConfigError> {
+        if patterns.is_empty() {
+            return Ok(self.hosts.iter().collect());
+        }
+        let mut chosen = BTreeSet::new();
+        for p in patterns {
+            for h in self
+                .select(p)
+                .map_err(|m| ConfigError::plain(format!("--limit: {m}")))?
+            {
+                chosen.insert(h.name.clone());
+            }
+        }
+        Ok(self
+            .hosts
+            .iter()
+            .filter(|h| chosen.contains(&h.name))
+            .collect())
+    }
+
+    /// The values of secret variables for one host (to mask in every output).
+    pub fn secret_values(&self, host: &Host) -> Vec<String> {
+        let vars = self.vars(host);
+        self.secret_vars
+            .iter()
+            .filter_map(|name| vars.get(name))
+            .map(|v| match &v.value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    }
+}
+
+fn is_known_derived(group: &str) -> bool {
+    group == "all" || group.starts_with("orbstack_")
+}
+
+#[cfg(test)]
+mod tests;

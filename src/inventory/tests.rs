@@ -1,0 +1,164 @@
+use super::*;
+use crate::orb::{Image, MachineConfig};
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("inventory.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn load_text(text: &str) -> Result<Inventory, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), text);
+    load(&p, &[]).map_err(|e| e.to_string().replace(&p.display().to_string(), "inv"))
+}
+
+fn machine(name: &str, state: &str) -> Machine {
+    Machine {
+        id: "01K2G8TY5GM9C3CN95KCB4ZG8B".into(),
+        name: name.into(),
+        image: Image {
+            distro: "debian".into(),
+            version: "bookworm".into(),
+            arch: "amd64".into(),
+            variant: "default".into(),
+        },
+        config: MachineConfig {
+            isolated: false,
+            default_username: "dev".into(),
+        },
+        builtin: false,
+        state: state.into(),
+        ip4: None,
+    }
+}
+
+const SAMPLE: &str = "\
+defaults: { image: debian:bookworm, create: true }
+vars: { env: dev, http_port: 80 }
+groups:
+  web: { vars: { http_port: 8080, tier: front } }
+  db: { vars: { tier: back } }
+machines:
+  web-1: { groups: [web] }
+  web-2: { groups: [web, db], vars: { http_port: 8081 } }
+  db-1: { groups: [db], image: debian:trixie }
+";
+
+#[test]
+fn precedence_is_global_then_groups_in_order_then_machine_then_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), SAMPLE);
+    let inv = load(&p, &[("env".into(), "prod".into())]).unwrap();
+    let web2 = &inv.hosts[1];
+    let vars = inv.vars(web2);
+    assert_eq!(vars["http_port"].value, 8081);
+    assert_eq!(vars["http_port"].source, "machine web-2");
+    assert_eq!(vars["tier"].value, "back");
+    assert_eq!(vars["tier"].source, "group db");
+    assert_eq!(vars["env"].value, "prod");
+    assert_eq!(vars["env"].source, "--var");
+    assert_eq!(vars["machine"].value, "web-2");
+    assert_eq!(vars["machine"].source, "built-in");
+    let web1 = inv.vars(&inv.hosts[0]);
+    assert_eq!(web1["http_port"].source, "group web");
+    assert_eq!(inv.hosts[2].desired.image.as_deref(), Some("debian:trixie"));
+    assert!(inv.hosts[0].desired.create);
+}
+
+#[test]
+fn invalid_machine_names_point_at_the_name() {
+    assert_eq!(
+        load_text("machines:\n  web_1: {}\n").unwrap_err(),
+        "inv:2:3: invalid machine name `web_1`: expected at least 2 characters, letters, digits, `-` and `.`, starting with a letter or digit"
+    );
+    assert_eq!(
+        load_text("machines:\n  ok-1: {}\n  docker: {}\n").unwrap_err(),
+        "inv:3:3: invalid machine name `docker`: it is reserved by OrbStack"
+    );
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors_with_positions() {
+    assert_eq!(
+        load_text("machines:\n  web-1: { group: [web] }\n").unwrap_err(),
+        "inv:2:12: unknown field `group`, expected one of `groups`, `vars`, `image`, `arch`, `user`, `create`, `state`"
+    );
+    assert!(load_text("defaults: { state: paused }\n")
+        .unwrap_err()
+        .starts_with("inv:1:20: unknown variant `paused`"));
+    assert_eq!(
+        load_text("defaults: { image: debain:12 }\n").unwrap_err(),
+        "inv:1:20: unknown distro `debain` in image `debain:12`: expected one of alma, alpine, arch, centos, debian, devuan, fedora, gentoo, kali, nixos, openeuler, opensuse, oracle, rocky, ubuntu, void"
+    );
+    assert_eq!(
+        load_text("vars: { machine: x }\n").unwrap_err(),
+        "inv:1:9: `machine` is a built-in variable set by orbdeploy and cannot be defined"
+    );
+    assert_eq!(
+        load_text("machines:\n  a1: { groups: [all] }\n").unwrap_err(),
+        "inv:2:18: `all` is a group orbdeploy derives itself and cannot be declared or listed"
+    );
+}
+
+#[test]
+fn discovery_adds_matching_machines_and_derived_groups() {
+    let mut inv = load_text("discover: { match: \"ci-*\" }\nmachines:\n  web-1: {}\n").unwrap();
+    inv.attach(&[
+        machine("ci-b", "stopped"),
+        machine("ci-a", "running"),
+        machine("other", "running"),
+        machine("web-1", "running"),
+    ]);
+    let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["web-1", "ci-a", "ci-b"]);
+    assert_eq!(inv.hosts[1].origin, Origin::Discovered);
+    assert_eq!(
+        inv.host_groups(&inv.hosts[2]),
+        [
+            "all",
+            "orbstack_stopped",
+            "orbstack_amd64",
+            "orbstack_debian"
+        ]
+    );
+    let sel: Vec<&str> = inv
+        .select("orbstack_running")
+        .unwrap()
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(sel, ["web-1", "ci-a"]);
+}
+
+#[test]
+fn select_understands_names_groups_and_globs_and_rejects_typos() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), SAMPLE);
+    let inv = load(&p, &[]).unwrap();
+    let names = |pat: &str| -> Vec<String> {
+        inv.select(pat)
+            .unwrap()
+            .iter()
+            .map(|h| h.name.clone())
+            .collect()
+    };
+    assert_eq!(names("web"), ["web-1", "web-2"]);
+    assert_eq!(names("db-1"), ["db-1"]);
+    assert_eq!(names("web-*"), ["web-1", "web-2"]);
+    assert_eq!(names("all").len(), 3);
+    assert_eq!(
+        inv.select("wbe").unwrap_err(),
+        "`wbe` is neither a machine nor a group of this inventory"
+    );
+}
+
+#[test]
+fn names_follow_orbctl_rules() {
+    assert!(valid_machine_name("ab"));
+    assert!(valid_machine_name("web-1.local"));
+    assert!(!valid_machine_name("a"));
+    assert!(!valid_machine_name("-ab"));
+    assert!(!valid_machine_name("a_b"));
+    assert!(!valid_machine_name("k8s"));
+}
