@@ -4,15 +4,64 @@
 //! `orb` is the only module that spells `orbctl`; `process` is the only one that starts
 //! child processes; `yaml` is the only one that knows the YAML crate.
 
+pub mod cli;
 pub mod error;
 pub mod inventory;
 pub mod load;
 pub mod orb;
 pub mod process;
 pub mod remote;
+pub mod show;
 pub mod yaml;
 
-/// Entry point used by `main.rs`; returns the process exit code.
+use clap::Parser;
+
+/// Entry point used by `main.rs`: parse, run, print the error, return the exit code.
 pub fn main_entry() -> i32 {
-    0
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return if e.use_stderr() {
+                error::exit::USAGE
+            } else {
+                error::exit::OK
+            };
+        }
+    };
+    match run(&cli) {
+        Ok(()) => error::exit::OK,
+        Err(err) => {
+            eprintln!("error: {}", describe(&err));
+            error::exit_code(&err)
+        }
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
+    let orb = orb::Orb::new(&cli.orbctl);
+    match &cli.command {
+        cli::Command::Inventory(args) => show::inventory(&orb, args),
+        cli::Command::Machines(cmd) => show::machines(&orb, cmd),
+        cli::Command::Completions { shell } => {
+            cli::print_completions(*shell);
+            Ok(())
+        }
+    }
+}
+
+/// One message for an error: a configuration error is shown alone (it already names the
+/// file, line and column); anything else shows its chain of causes.
+fn describe(err: &anyhow::Error) -> String {
+    if let Some(cfg) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<error::ConfigError>())
+    {
+        return cfg.to_string();
+    }
+    let mut parts: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    parts.dedup();
+    parts.join(": ")
 }

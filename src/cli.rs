@@ -1,0 +1,144 @@
+//! The command line (the only module that knows clap). Flags are parsed here into plain
+//! values; checks that clap cannot express (the form of `--var`) happen in [`parse_var`].
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::ConfigError;
+
+/// Deploy runner for OrbStack Linux machines.
+#[derive(Debug, Parser)]
+#[command(name = "orbdeploy", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The orbctl binary to use.
+    #[arg(
+        long,
+        global = true,
+        env = "ORBDEPLOY_ORBCTL",
+        default_value = "orbctl",
+        value_name = "PATH"
+    )]
+    pub orbctl: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the machines of an inventory with their groups and variables.
+    Inventory(InventoryArgs),
+    /// Inspect OrbStack machines.
+    #[command(subcommand)]
+    Machines(MachinesCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+/// `orbdeploy inventory`.
+#[derive(Debug, clap::Args)]
+pub struct InventoryArgs {
+    /// The inventory file.
+    pub inventory: PathBuf,
+    /// Show every variable of every machine and where its value comes from.
+    #[arg(long)]
+    pub explain: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long, conflicts_with = "explain")]
+    pub json: bool,
+    /// Set a variable (highest precedence); repeatable.
+    #[arg(long = "var", value_name = "K=V")]
+    pub vars: Vec<String>,
+    /// Only these machines, groups or globs; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub limit: Vec<String>,
+}
+
+/// `orbdeploy machines ...`.
+#[derive(Debug, Subcommand)]
+pub enum MachinesCommand {
+    /// List every machine.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one machine.
+    Info {
+        /// Machine name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Shells for `completions`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// bash
+    Bash,
+    /// zsh
+    Zsh,
+    /// fish
+    Fish,
+}
+
+/// Parse a `--var K=V` value.
+pub fn parse_var(raw: &str) -> Result<(String, String), ConfigError> {
+    let (k, v) = raw
+        .split_once('=')
+        .ok_or_else(|| ConfigError::plain(format!("--var `{raw}`: expected NAME=VALUE")))?;
+    if !crate::inventory::valid_var_name(k) {
+        return Err(ConfigError::plain(format!(
+            "--var `{raw}`: invalid variable name `{k}`: expected letters, digits and `_`, not starting with a digit"
+        )));
+    }
+    if crate::inventory::BUILT_INS.contains(&k) {
+        return Err(ConfigError::plain(format!(
+            "--var `{raw}`: `{k}` is a built-in variable set by orbdeploy and cannot be defined"
+        )));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Write the completion script for `shell` to stdout.
+pub fn print_completions(shell: Shell) {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, "orbdeploy", &mut std::io::stdout());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn var_needs_a_name_and_an_equals_sign() {
+        assert_eq!(parse_var("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert_eq!(parse_var("a=").unwrap(), ("a".into(), String::new()));
+        assert_eq!(
+            parse_var("ab").unwrap_err().to_string(),
+            "--var `ab`: expected NAME=VALUE"
+        );
+        assert!(parse_var("1a=x").is_err());
+        assert!(parse_var("machine=x").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,150 @@
+//! `orbdeploy inventory` and `orbdeploy machines list|info`: read-only views.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::cli::{parse_var, InventoryArgs, MachinesCommand};
+use crate::inventory::{self, Inventory};
+use crate::orb::{Machine, Orb};
+
+/// Load an inventory and attach what orbctl reports (one `list`, one `info` per running
+/// selected machine for its address).
+pub fn load_attached(
+    orb: &Orb,
+    path: &std::path::Path,
+    vars: &[(String, String)],
+) -> Result<Inventory> {
+    let mut inv = inventory::load(path, vars)?;
+    let mut list = orb.list()?;
+    for m in list.iter_mut().filter(|m| m.is_running()) {
+        let wanted = inv.hosts.iter().any(|h| h.name == m.name)
+            || inv.discover.as_ref().is_some_and(|g| g.is_match(&m.name));
+        if wanted {
+            if let Ok(info) = orb.info(&m.name) {
+                m.ip4 = info.ip4;
+            }
+        }
+    }
+    inv.attach(&list);
+    Ok(inv)
+}
+
+/// `orbdeploy inventory FILE [--explain|--json]`.
+pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
+    let vars = args
+        .vars
+        .iter()
+        .map(|v| parse_var(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Parse before asking orbctl anything: a bad file is exit 2 even without OrbStack.
+    inventory::load(&args.inventory, &vars)?;
+    let inv = load_attached(orb, &args.inventory, &vars)?;
+    let hosts = inv.limit(&args.limit)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let machines: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                let vars = masked_vars(&inv, h);
+                json!({
+                    "name": h.name,
+                    "origin": h.origin,
+                    "state": h.actual.as_ref().map_or("missing", |m| m.state.as_str()),
+                    "desired": h.desired,
+                    "groups": inv.host_groups(h),
+                    "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
+                    "sources": vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect::<serde_json::Map<_, _>>(),
+                })
+            })
+            .collect();
+        let doc = json!({ "inventory": inv.file, "machines": machines });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+    for h in hosts {
+        let state = h.actual.as_ref().map_or("missing", |m| m.state.as_str());
+        writeln!(out, "{}  ({state})", h.name)?;
+        writeln!(out, "  groups: {}", inv.host_groups(h).join(", "))?;
+        if args.explain {
+            let vars = masked_vars(&inv, h);
+            let width = vars.keys().map(String::len).max().unwrap_or(0);
+            for (k, v) in &vars {
+                writeln!(out, "  {k:width$} = {}  ({})", v.value, v.source)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn masked_vars(
+    inv: &Inventory,
+    h: &inventory::Host,
+) -> std::collections::BTreeMap<String, inventory::VarValue> {
+    let mut vars = inv.vars(h);
+    for name in &inv.secret_vars {
+        if let Some(v) = vars.get_mut(name) {
+            v.value = json!("***");
+        }
+    }
+    vars
+}
+
+/// `orbdeploy machines list|info`.
+pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        MachinesCommand::List { json } => {
+            let list = orb.list()?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                write_table(&mut out, &list)?;
+            }
+        }
+        MachinesCommand::Info { name, json } => {
+            let m = orb
+                .info(name)
+                .with_context(|| format!("reading machine `{name}`"))?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&m)?)?;
+            } else {
+                write_table(&mut out, std::slice::from_ref(&m))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_table(out: &mut impl Write, machines: &[Machine]) -> std::io::Result<()> {
+    let rows: Vec<[String; 6]> = machines
+        .iter()
+        .map(|m| {
+            [
+                m.name.clone(),
+                m.state.clone(),
+                m.image.distro.clone(),
+                m.image.version.clone(),
+                m.image.arch.clone(),
+                m.ip4.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "STATE", "DISTRO", "VERSION", "ARCH", "IP"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    for r in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    Ok(())
+}
