@@ -34,6 +34,8 @@ pub enum Command {
     /// Inspect OrbStack machines.
     #[command(subcommand)]
     Machines(MachinesCommand),
+    /// Run one command on every selected machine, in parallel.
+    Exec(ExecArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -60,6 +62,31 @@ pub struct InventoryArgs {
     pub limit: Vec<String>,
 }
 
+/// `orbdeploy exec`.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// The inventory file.
+    pub inventory: PathBuf,
+    /// Only these machines, groups or globs; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub limit: Vec<String>,
+    /// Run as this user (default: the machine's default user).
+    #[arg(long, short = 'u')]
+    pub user: Option<String>,
+    /// Working directory on the machine.
+    #[arg(long, short = 'w', default_value = "/")]
+    pub workdir: String,
+    /// Kill the command after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// How many machines at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
 /// `orbdeploy machines ...`.
 #[derive(Debug, Subcommand)]
 pub enum MachinesCommand {
@@ -76,6 +103,57 @@ pub enum MachinesCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Create a machine.
+    Create {
+        /// Machine name.
+        name: String,
+        /// `DISTRO[:VERSION]`.
+        #[arg(long, default_value = "debian:bookworm")]
+        image: String,
+        /// Architecture (`arm64`, `amd64`).
+        #[arg(long)]
+        arch: Option<String>,
+        /// Default user.
+        #[arg(long)]
+        user: Option<String>,
+        /// cloud-init user data file.
+        #[arg(long, value_name = "FILE")]
+        cloud_init: Option<PathBuf>,
+        /// Succeed without doing anything when the machine exists.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Start machines.
+    Start {
+        /// Machine names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop machines (names are required: orbdeploy never stops all of OrbStack).
+    Stop {
+        /// Machine names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Restart machines.
+    Restart {
+        /// Machine names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Delete machines, by name only, without a prompt.
+    Delete {
+        /// Machine names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Clone a machine (the clone is left stopped).
+    Clone {
+        /// Existing machine.
+        from: String,
+        /// New machine name.
+        to: String,
     },
 }
 

@@ -105,8 +105,8 @@ pub struct Host {
     pub groups: Vec<String>,
     /// Desired machine settings.
     pub desired: Desired,
-    /// The machine's own vars.
-    vars: Vec<(String, Value)>,
+    /// The machine's own vars (before precedence; see [`Inventory::vars`]).
+    pub vars: Vec<(String, Value)>,
     /// What orbctl reports, once attached (`None`: the machine does not exist).
     pub actual: Option<Machine>,
 }

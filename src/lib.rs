@@ -6,10 +6,12 @@
 
 pub mod cli;
 pub mod error;
+pub mod exec;
 pub mod inventory;
 pub mod load;
 pub mod orb;
 pub mod process;
+pub mod reconcile;
 pub mod remote;
 pub mod show;
 pub mod yaml;
@@ -45,6 +47,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     match &cli.command {
         cli::Command::Inventory(args) => show::inventory(&orb, args),
         cli::Command::Machines(cmd) => show::machines(&orb, cmd),
+        cli::Command::Exec(args) => exec::exec(&orb, args),
         cli::Command::Completions { shell } => {
             cli::print_completions(*shell);
             Ok(())

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cli::{parse_var, InventoryArgs, MachinesCommand};
 use crate::inventory::{self, Inventory};
-use crate::orb::{Machine, Orb};
+use crate::orb::{Lifecycle, Machine, Orb};
 
 /// Load an inventory and attach what orbctl reports (one `list`, one `info` per running
 /// selected machine for its address).
@@ -103,6 +103,46 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
                 write_table(&mut out, &list)?;
             }
         }
+        MachinesCommand::Create {
+            name,
+            image,
+            arch,
+            user,
+            cloud_init,
+            if_missing,
+        } => {
+            if !inventory::valid_machine_name(name) {
+                return Err(crate::orb::OrbError::InvalidName { name: name.clone() }.into());
+            }
+            if *if_missing && orb.list()?.iter().any(|m| &m.name == name) {
+                writeln!(out, "{name}: exists")?;
+                return Ok(());
+            }
+            let spec = crate::orb::CreateSpec {
+                name: name.clone(),
+                image: image.clone(),
+                arch: arch.clone(),
+                user: user.clone(),
+                cloud_init: cloud_init.clone(),
+            };
+            orb.create(&spec)
+                .with_context(|| format!("creating machine `{name}`"))?;
+            writeln!(out, "{name}: created")?;
+        }
+        MachinesCommand::Start { names } => lifecycle(orb, Lifecycle::Start, names, "started")?,
+        MachinesCommand::Stop { names } => lifecycle(orb, Lifecycle::Stop, names, "stopped")?,
+        MachinesCommand::Restart { names } => {
+            lifecycle(orb, Lifecycle::Restart, names, "restarted")?
+        }
+        MachinesCommand::Delete { names } => lifecycle(orb, Lifecycle::Delete, names, "deleted")?,
+        MachinesCommand::Clone { from, to } => {
+            if !inventory::valid_machine_name(to) {
+                return Err(crate::orb::OrbError::InvalidName { name: to.clone() }.into());
+            }
+            orb.clone_machine(from, to)
+                .with_context(|| format!("cloning `{from}` to `{to}`"))?;
+            writeln!(out, "{to}: cloned from {from} (stopped)")?;
+        }
         MachinesCommand::Info { name, json } => {
             let m = orb
                 .info(name)
@@ -115,6 +155,26 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One call per name, in order; stops at the first failure (the error names the machine).
+fn lifecycle(orb: &Orb, verb: Lifecycle, names: &[String], done: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for name in names {
+        orb.lifecycle_call(verb, name)
+            .with_context(|| format!("{} `{name}`", verb_gerund(verb)))?;
+        writeln!(out, "{name}: {done}")?;
+    }
+    Ok(())
+}
+
+fn verb_gerund(verb: Lifecycle) -> &'static str {
+    match verb {
+        Lifecycle::Start => "starting",
+        Lifecycle::Stop => "stopping",
+        Lifecycle::Restart => "restarting",
+        Lifecycle::Delete => "deleting",
+    }
 }
 
 fn write_table(out: &mut impl Write, machines: &[Machine]) -> std::io::Result<()> {

@@ -24,6 +24,16 @@ case "$1" in
   info)
     if [ -f "$dir/info-$2.json" ]; then cat "$dir/info-$2.json"
     else echo "[-32098] machine not found: '$2'" >&2; exit 1; fi ;;
+  create|start|stop|restart|delete|clone)
+    if [ -f "$dir/fail-$1" ]; then cat "$dir/fail-$1" >&2; exit 1; fi ;;
+  run)
+    # Run the command locally, with the machine's name in $FAKE_MACHINE.
+    shift
+    while [ $# -gt 0 ]; do
+      case "$1" in -m) FAKE_MACHINE=$2; shift 2 ;; -u|-w) shift 2 ;; *) break ;; esac
+    done
+    export FAKE_MACHINE
+    exec "$@" ;;
   *) echo "fake: unexpected call: $*" >&2; exit 99 ;;
 esac
 "#;
@@ -298,4 +308,171 @@ fn completions_are_generated_for_each_shell() {
         assert_eq!(out.status.code(), Some(0));
         assert!(text(&out.stdout).contains("orbdeploy"), "{shell}");
     }
+}
+
+#[test]
+fn lifecycle_calls_use_the_exact_argv() {
+    let fake = Fake::new(&[]);
+    let run = |args: &[&str]| {
+        let out = fake.cmd().args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    assert_eq!(
+        run(&[
+            "machines",
+            "create",
+            "web-1",
+            "--image",
+            "debian:trixie",
+            "--arch",
+            "amd64",
+            "--user",
+            "deploy"
+        ]),
+        "web-1: created\n"
+    );
+    assert_eq!(
+        run(&["machines", "start", "a1", "b1"]),
+        "a1: started\nb1: started\n"
+    );
+    assert_eq!(run(&["machines", "stop", "a1"]), "a1: stopped\n");
+    assert_eq!(run(&["machines", "restart", "a1"]), "a1: restarted\n");
+    assert_eq!(run(&["machines", "delete", "a1"]), "a1: deleted\n");
+    assert_eq!(
+        run(&["machines", "clone", "a1", "c1"]),
+        "c1: cloned from a1 (stopped)\n"
+    );
+    assert_eq!(
+        fake.calls(),
+        [
+            "create -a amd64 -u deploy debian:trixie web-1",
+            "start a1",
+            "start b1",
+            "stop a1",
+            "restart a1",
+            "delete -f a1",
+            "clone a1 c1",
+        ]
+    );
+}
+
+#[test]
+fn create_if_missing_is_idempotent() {
+    let fake = Fake::new(&[("web-1", "running")]);
+    let out = fake
+        .cmd()
+        .args(["machines", "create", "web-1", "--if-missing"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "web-1: exists\n");
+    assert_eq!(fake.calls(), ["list -f json"]);
+}
+
+#[test]
+fn create_errors_are_classified() {
+    let fake = Fake::new(&[]);
+    fake.write(
+        "fail-create",
+        "[-32098] create 'web-1': machine already exists: 'web-1'\n",
+    );
+    let out = fake
+        .cmd()
+        .args(["machines", "create", "web-1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: creating machine `web-1`: machine `web-1` already exists\n"
+    );
+    let out = fake
+        .cmd()
+        .args(["machines", "create", "web_1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        fake.calls().iter().all(|c| !c.contains("web_1")),
+        "an invalid name reached orbctl"
+    );
+}
+
+#[test]
+fn stop_and_delete_require_names() {
+    let fake = Fake::new(&[]);
+    for verb in ["stop", "delete", "start", "restart"] {
+        let out = fake.cmd().args(["machines", verb]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{verb}");
+    }
+    assert!(fake.calls().is_empty());
+}
+
+#[test]
+fn exec_runs_on_every_machine_and_fails_when_one_fails() {
+    let fake = Fake::new(&[("a1", "running"), ("b1", "running"), ("c1", "stopped")]);
+    fake.write("inv.yaml", "machines:\n  a1: {}\n  b1: {}\n  c1: {}\n");
+    let out = fake
+        .cmd()
+        .args([
+            "exec",
+            "inv.yaml",
+            "--parallel",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "echo on $FAKE_MACHINE; test $FAKE_MACHINE != b1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let blocks: Vec<&str> = stdout.split("== ").filter(|b| !b.is_empty()).collect();
+    assert_eq!(blocks.len(), 3, "{stdout}");
+    assert!(
+        blocks[0].starts_with("a1 (exit code 0, ") && blocks[0].ends_with("s) ==\non a1\n"),
+        "{stdout}"
+    );
+    assert!(blocks[1].starts_with("b1 (exit code 1, "), "{stdout}");
+    assert!(blocks[2].starts_with("c1 (exit code 0, "), "{stdout}");
+    assert_eq!(
+        text(&out.stderr),
+        "error: the command failed on 1 of 3 machines\n"
+    );
+    assert!(fake.calls().contains(
+        &"run -m b1 -w / sh -c echo on $FAKE_MACHINE; test $FAKE_MACHINE != b1".to_string()
+    ));
+}
+
+#[test]
+fn exec_on_a_missing_machine_is_exit_3() {
+    let fake = Fake::new(&[("a1", "running")]);
+    fake.write("inv.yaml", "machines:\n  a1: {}\n  zz: {}\n");
+    let out = fake
+        .cmd()
+        .args(["exec", "inv.yaml", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!fake.calls().iter().any(|c| c.starts_with("run")));
+}
+
+#[test]
+fn exec_refuses_a_command_that_starts_with_a_dash() {
+    let fake = Fake::new(&[("a1", "running")]);
+    fake.write("inv.yaml", "machines:\n  a1: {}\n");
+    let out = fake
+        .cmd()
+        .args(["exec", "inv.yaml", "--", "-x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(fake.calls().is_empty());
 }

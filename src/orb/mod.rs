@@ -16,6 +16,12 @@ use crate::process::{self, Spec};
 
 /// Time limit for read-only calls (`list`, `info`, `status`).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time limit for `create`: a first create downloads an image (reference §8 advises 5–10 min).
+const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Time limit for start/stop/restart/delete/clone/rename (the server itself waits 30 s).
+const LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Pauses between attempts of a lifecycle call that failed in a transient way.
+const RETRY_BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
 
 /// Typed failures of orbctl calls, classified from real orbctl messages.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +46,26 @@ pub enum OrbError {
         /// The machine name.
         name: String,
     },
+    /// `create` of a name that exists.
+    #[error("machine `{name}` already exists")]
+    AlreadyExists {
+        /// The machine name.
+        name: String,
+    },
+    /// orbctl refused the machine name.
+    #[error("invalid machine name `{name}`: use letters, digits, `-` and `.`, at least 2 characters, not a reserved name")]
+    InvalidName {
+        /// The machine name.
+        name: String,
+    },
+    /// The call ran past its time limit and was killed.
+    #[error("`{command}` did not finish within {seconds}s and was stopped: check `orbctl status`, and retry")]
+    Timeout {
+        /// The command line.
+        command: String,
+        /// The limit.
+        seconds: u64,
+    },
     /// Any other failure of an orbctl call.
     #[error("`{command}` failed ({status}): {stderr}")]
     Failed {
@@ -59,7 +85,9 @@ impl OrbError {
             OrbError::Missing { .. }
             | OrbError::NotRunning { .. }
             | OrbError::MachineNotFound { .. } => crate::error::exit::UNAVAILABLE,
-            OrbError::Failed { .. } => crate::error::exit::FAILED,
+            OrbError::Timeout { .. } => crate::error::exit::UNAVAILABLE,
+            OrbError::InvalidName { .. } => crate::error::exit::USAGE,
+            OrbError::AlreadyExists { .. } | OrbError::Failed { .. } => crate::error::exit::FAILED,
         }
     }
 }
@@ -86,17 +114,23 @@ impl Orb {
         let mut argv: Vec<OsString> = vec![self.bin.clone().into()];
         argv.extend(args.iter().map(OsString::from));
         let spec = Spec::new(argv).timeout(Some(timeout));
-        let out = process::run(&spec).map_err(|e| self.spawn_error(e))?;
+        let out = process::run(&spec).map_err(|e| self.spawn_error(e, &spec, timeout))?;
         if out.status.success() {
             return Ok(out.stdout);
         }
         Err(self.classify(&spec.display(), &out))
     }
 
-    fn spawn_error(&self, err: process::ProcessError) -> OrbError {
+    fn spawn_error(&self, err: process::ProcessError, spec: &Spec, timeout: Duration) -> OrbError {
         if err.is_not_found() {
             return OrbError::Missing {
                 path: self.bin.display().to_string(),
+            };
+        }
+        if matches!(err, process::ProcessError::Timeout { .. }) {
+            return OrbError::Timeout {
+                command: spec.display(),
+                seconds: timeout.as_secs(),
             };
         }
         OrbError::Failed {
@@ -112,6 +146,12 @@ impl Orb {
         let stderr = out.stderr_tail(5);
         if let Some(name) = machine_not_found(&stderr) {
             return OrbError::MachineNotFound { name };
+        }
+        if let Some(name) = quoted_after(&stderr, "machine already exists: '") {
+            return OrbError::AlreadyExists { name };
+        }
+        if let Some(name) = quoted_after(&stderr, "invalid machine name '") {
+            return OrbError::InvalidName { name };
         }
         if self.status_says_stopped() {
             return OrbError::NotRunning { detail: stderr };
@@ -151,6 +191,78 @@ impl Orb {
             status: "exit code 0".to_string(),
             stderr: format!("its output is not the JSON orbdeploy expects: {err}"),
         }
+    }
+
+    /// A lifecycle call, retried when orbctl says the failure is passing (the machine
+    /// manager restarting, a server deadline). Only orbctl's own messages are matched.
+    fn lifecycle(&self, args: &[&str], timeout: Duration) -> Result<(), OrbError> {
+        let mut attempt = 0;
+        loop {
+            match self.call(args, timeout) {
+                Ok(_) => return Ok(()),
+                Err(OrbError::Failed { ref stderr, .. })
+                    if is_transient(stderr) && attempt < RETRY_BACKOFF.len() =>
+                {
+                    std::thread::sleep(RETRY_BACKOFF[attempt]);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// argv of `orbctl create [-a ARCH] [-u USER] [-c FILE] DISTRO[:VERSION] NAME`.
+    pub fn create_argv(&self, spec: &CreateSpec) -> Vec<String> {
+        let mut argv = vec![self.bin.display().to_string(), "create".to_string()];
+        if let Some(arch) = &spec.arch {
+            argv.extend(["-a".to_string(), arch.clone()]);
+        }
+        if let Some(user) = &spec.user {
+            argv.extend(["-u".to_string(), user.clone()]);
+        }
+        if let Some(file) = &spec.cloud_init {
+            argv.extend(["-c".to_string(), file.display().to_string()]);
+        }
+        argv.extend([spec.image.clone(), spec.name.clone()]);
+        argv
+    }
+
+    /// Create a machine; returns when it is set up and running.
+    pub fn create(&self, spec: &CreateSpec) -> Result<(), OrbError> {
+        let argv = self.create_argv(spec);
+        let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+        // Not retried: a create that failed may have left the machine (reference §8);
+        // the caller looks with `info` before doing anything else.
+        self.call(&args, CREATE_TIMEOUT).map(|_| ())
+    }
+
+    /// argv of a one-machine lifecycle call (`start`, `stop`, `restart`, `delete -f`).
+    ///
+    /// One name per call on purpose: `orbctl stop` with no name stops all of OrbStack.
+    pub fn lifecycle_argv(&self, verb: Lifecycle, name: &str) -> Vec<String> {
+        let mut argv = vec![self.bin.display().to_string(), verb.word().to_string()];
+        if verb == Lifecycle::Delete {
+            argv.push("-f".to_string());
+        }
+        argv.push(name.to_string());
+        argv
+    }
+
+    /// Start, stop, restart or delete one machine by name.
+    pub fn lifecycle_call(&self, verb: Lifecycle, name: &str) -> Result<(), OrbError> {
+        let argv = self.lifecycle_argv(verb, name);
+        let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+        self.lifecycle(&args, LIFECYCLE_TIMEOUT)
+    }
+
+    /// `orbctl clone OLD NEW` (the new machine is left stopped).
+    pub fn clone_machine(&self, old: &str, new: &str) -> Result<(), OrbError> {
+        self.lifecycle(&["clone", old, new], LIFECYCLE_TIMEOUT)
+    }
+
+    /// `orbctl rename OLD NEW`.
+    pub fn rename(&self, old: &str, new: &str) -> Result<(), OrbError> {
+        self.lifecycle(&["rename", old, new], LIFECYCLE_TIMEOUT)
     }
 
     /// argv of `orbctl run -m MACHINE [-u USER] -w WORKDIR ARGV...`.
@@ -205,6 +317,58 @@ impl Orb {
     }
 }
 
+/// What to create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateSpec {
+    /// Machine name.
+    pub name: String,
+    /// `DISTRO[:VERSION]`.
+    pub image: String,
+    /// `--arch`.
+    pub arch: Option<String>,
+    /// `--user` (the default user).
+    pub user: Option<String>,
+    /// cloud-init user data file.
+    pub cloud_init: Option<PathBuf>,
+}
+
+/// Lifecycle verbs that take one machine name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `orbctl start NAME`.
+    Start,
+    /// `orbctl stop NAME`.
+    Stop,
+    /// `orbctl restart NAME`.
+    Restart,
+    /// `orbctl delete -f NAME`.
+    Delete,
+}
+
+impl Lifecycle {
+    fn word(self) -> &'static str {
+        match self {
+            Lifecycle::Start => "start",
+            Lifecycle::Stop => "stop",
+            Lifecycle::Restart => "restart",
+            Lifecycle::Delete => "delete",
+        }
+    }
+}
+
+/// orbctl messages that mean "try again shortly" (reference §7: the machine manager is
+/// stopping; a server-side deadline).
+fn is_transient(stderr: &str) -> bool {
+    stderr.contains("machine manager is stopping") || stderr.contains("context deadline exceeded")
+}
+
+/// The text between `prefix` and the next `'`.
+fn quoted_after(stderr: &str, prefix: &str) -> Option<String> {
+    let rest = stderr.split(prefix).nth(1)?;
+    let end = rest.find('\'')?;
+    Some(rest[..end].to_string())
+}
+
 /// The machine name in `[-32098] machine not found: 'NAME'`.
 fn machine_not_found(stderr: &str) -> Option<String> {
     let rest = stderr.split("machine not found: '").nth(1)?;
@@ -215,6 +379,52 @@ fn machine_not_found(stderr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifecycle_argv_has_one_name_and_delete_is_forced() {
+        let orb = Orb::new("orbctl");
+        assert_eq!(
+            orb.lifecycle_argv(Lifecycle::Stop, "a1"),
+            ["orbctl", "stop", "a1"]
+        );
+        assert_eq!(
+            orb.lifecycle_argv(Lifecycle::Delete, "a1"),
+            ["orbctl", "delete", "-f", "a1"]
+        );
+        let spec = CreateSpec {
+            name: "web-1".into(),
+            image: "debian:bookworm".into(),
+            arch: Some("amd64".into()),
+            user: Some("deploy".into()),
+            cloud_init: None,
+        };
+        assert_eq!(
+            orb.create_argv(&spec),
+            [
+                "orbctl",
+                "create",
+                "-a",
+                "amd64",
+                "-u",
+                "deploy",
+                "debian:bookworm",
+                "web-1"
+            ]
+        );
+    }
+
+    #[test]
+    fn known_messages_are_classified() {
+        assert_eq!(
+            quoted_after(
+                "[-32098] create 'a1': machine already exists: 'a1'",
+                "machine already exists: '"
+            ),
+            Some("a1".into())
+        );
+        assert!(is_transient("[-32098] machine manager is stopping"));
+        assert!(!is_transient("[-32098] machine not found: 'x'"));
+    }
 
     #[test]
     fn machine_not_found_is_recognised() {
