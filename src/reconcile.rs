@@ -328,7 +328,7 @@ mod tests {
     use crate::orb::{Image, MachineConfig};
 
     fn host(state: DesiredState, create: bool, actual: Option<(&str, &str)>) -> Host {
-        let h = Host {
+        Host {
             name: "web-1".into(),
             origin: Origin::Declared,
             groups: vec![],
@@ -352,8 +352,7 @@ mod tests {
                 config: MachineConfig::default(),
                 ..Machine::default()
             }),
-        };
-        h
+        }
     }
 
     #[test]
