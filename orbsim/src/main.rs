@@ -1,1 +1,43 @@
-fn main() {}
+//! orbsim: an orbctl-compatible OrbStack machine simulator for Linux.
+//!
+//! Invoked as `orbctl` it answers orbctl's command line; as `orb` it behaves like `orb`
+//! (a known subcommand first, else `run`); as `orbsim` it is `orbctl`. Machines are real:
+//! an init process in its own PID/mount/UTS/IPC/network namespaces over an overlay of a
+//! debootstrapped Debian root file system. See orbsim/README.md.
+
+mod calllog;
+mod cli;
+mod commands;
+mod copy;
+mod enter;
+mod faults;
+mod image;
+mod init;
+mod machine;
+mod net;
+mod output;
+mod paths;
+mod quote;
+mod runflags;
+mod state;
+mod ulid;
+
+use std::time::Instant;
+
+fn main() {
+    let started = Instant::now();
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // The machine's init is this same binary, started detached by `start`/`create`.
+    if argv.get(1).map(String::as_str) == Some(init::SUBCOMMAND) {
+        std::process::exit(init::main(&argv[2..]));
+    }
+    let faults = faults::Faults::from_env();
+    if let Some(latency) = faults.latency {
+        std::thread::sleep(latency);
+    }
+    let code = cli::dispatch(&argv, &faults);
+    calllog::append(&argv, code, started.elapsed());
+    std::process::exit(code);
+}

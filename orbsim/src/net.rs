@@ -1,0 +1,178 @@
+//! Machine networking: one host-global bridge `orbsim0` (198.19.249.1/24), a veth pair per
+//! running machine, and an nftables table that masquerades the machines' traffic so that
+//! package installs work. Addresses are allocated host-wide (under `/run/orbsim`), because
+//! many state homes (one per test) run machines at the same time. When the last machine
+//! stops, the bridge and the table are removed so nothing is left behind.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+const BRIDGE: &str = "orbsim0";
+const GATEWAY: &str = "198.19.249.1";
+const PREFIX: &str = "198.19.249.";
+const NFT_TABLE: &str = "orbsim";
+
+/// How machines are networked (`ORBSIM_NETWORK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Own network namespace, veth on the bridge (the default).
+    Namespace,
+    /// Share the host's network (`ORBSIM_NETWORK=host`): no address of its own.
+    Host,
+}
+
+/// The mode in force.
+pub fn mode() -> Mode {
+    match std::env::var("ORBSIM_NETWORK").as_deref() {
+        Ok("host") => Mode::Host,
+        _ => Mode::Namespace,
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Registry {
+    /// key (`home/id`) → (host octet, init pid, init start time).
+    leases: BTreeMap<String, (u8, i32, u64)>,
+}
+
+fn run_dir() -> PathBuf {
+    PathBuf::from(std::env::var("ORBSIM_RUN_DIR").unwrap_or_else(|_| "/run/orbsim".to_string()))
+}
+
+fn key(home: &Path, id: &str) -> String {
+    format!("{}/{id}", home.display())
+}
+
+fn with_registry<T>(f: impl FnOnce(&mut Registry) -> Result<T>) -> Result<T> {
+    let dir = run_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _lock = crate::state::flock_file(&dir.join("net.lock"))?;
+    let path = dir.join("net.json");
+    let mut reg: Registry = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    // Leases of machines whose init is gone (crashed, or a test home that vanished) are freed.
+    reg.leases
+        .retain(|_, (_, pid, start)| crate::state::process_start_time(*pid) == Some(*start));
+    let out = f(&mut reg)?;
+    let tmp = dir.join(format!(".net.json.{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec(&reg)?)?;
+    std::fs::rename(&tmp, &path)?;
+    if reg.leases.is_empty() {
+        teardown();
+    }
+    Ok(out)
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip").args(args).output().context("running `ip` (install iproute2)")?;
+    if !out.status.success() {
+        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn in_netns(pid: i32, args: &[&str]) -> Result<()> {
+    let out = Command::new("nsenter")
+        .arg("-t")
+        .arg(pid.to_string())
+        .arg("-n")
+        .arg("ip")
+        .args(args)
+        .output()
+        .context("running nsenter (install util-linux)")?;
+    if !out.status.success() {
+        bail!("ip {} in the machine: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+/// Give a started machine (init `pid`) its address; returns it.
+pub fn attach(home: &Path, id: &str, pid: i32, start: u64) -> Result<String> {
+    let k = key(home, id);
+    let octet = with_registry(|reg| {
+        let used: Vec<u8> = reg.leases.values().map(|(o, _, _)| *o).collect();
+        let Some(octet) = (2..=254u8).find(|o| !used.contains(o)) else {
+            bail!("no free address in 198.19.249.0/24: too many running machines");
+        };
+        reg.leases.insert(k.clone(), (octet, pid, start));
+        ensure_bridge()?;
+        Ok(octet)
+    })?;
+    let tag = short_hash(&k);
+    let (host_if, peer_if) = (format!("vo{tag}"), format!("vp{tag}"));
+    let _ = ip(&["link", "del", &host_if]);
+    ip(&["link", "add", &host_if, "type", "veth", "peer", "name", &peer_if])?;
+    ip(&["link", "set", &host_if, "master", BRIDGE, "up"])?;
+    ip(&["link", "set", &peer_if, "netns", &pid.to_string()])?;
+    let addr = format!("{PREFIX}{octet}");
+    in_netns(pid, &["link", "set", &peer_if, "name", "eth0"])?;
+    in_netns(pid, &["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+    in_netns(pid, &["link", "set", "eth0", "up"])?;
+    in_netns(pid, &["link", "set", "lo", "up"])?;
+    in_netns(pid, &["route", "add", "default", "via", GATEWAY])?;
+    Ok(addr)
+}
+
+/// Give the address of a stopped machine back (its veth went with its namespace).
+pub fn detach(home: &Path, id: &str) {
+    let k = key(home, id);
+    let _ = with_registry(|reg| {
+        reg.leases.remove(&k);
+        Ok(())
+    });
+}
+
+/// Create the bridge and the NAT table when they are missing.
+fn ensure_bridge() -> Result<()> {
+    if !Path::new("/sys/class/net").join(BRIDGE).exists() {
+        ip(&["link", "add", BRIDGE, "type", "bridge"])?;
+        ip(&["addr", "add", &format!("{GATEWAY}/24"), "dev", BRIDGE])?;
+        ip(&["link", "set", BRIDGE, "up"])?;
+    }
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("enabling IPv4 forwarding")?;
+    let listed = Command::new("nft").args(["list", "table", "ip", NFT_TABLE]).output();
+    if !matches!(listed, Ok(ref o) if o.status.success()) {
+        let rules = format!(
+            "table ip {NFT_TABLE} {{\n\
+             \tchain postrouting {{ type nat hook postrouting priority 100; ip saddr {PREFIX}0/24 oifname != \"{BRIDGE}\" masquerade; }}\n\
+             \tchain forward {{ type filter hook forward priority 0; iifname \"{BRIDGE}\" accept; oifname \"{BRIDGE}\" accept; }}\n\
+             }}\n"
+        );
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("running nft (install nftables)")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin.write_all(rules.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!("nft: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+    }
+    Ok(())
+}
+
+fn teardown() {
+    let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+    let _ = Command::new("nft").args(["delete", "table", "ip", NFT_TABLE]).output();
+}
+
+/// 8 hex characters from a string (FNV-1a), for interface names (at most 15 characters).
+fn short_hash(s: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:08x}", h as u32)
+}

@@ -1,0 +1,37 @@
+//! The shapes of orbctl's errors (reference §1.1): server errors as one `[-32098] …` line,
+//! argument errors as cobra's `Error: …` followed by the command's usage.
+
+/// A server-side error: one line on stderr, exit 1.
+pub fn server_error(msg: &str) -> i32 {
+    eprintln!("[-32098] {msg}");
+    1
+}
+
+/// A cobra argument error: `Error: MSG`, the usage of `cmd`, exit 1 (modern builds).
+pub fn usage_error(cmd: &str, msg: &str) -> i32 {
+    eprintln!("Error: {msg}");
+    eprint!("{}", usage(cmd));
+    1
+}
+
+/// cobra's usage block for a subcommand.
+pub fn usage(cmd: &str) -> String {
+    let (line, flags) = match cmd {
+        "list" => ("list [flags]", "  -f, --format string   output format (text, json) (default \"text\")\n  -h, --help            help for list\n  -q, --quiet           only show machine names\n  -r, --running         only show running machines\n"),
+        "info" => ("info [flags] ID/NAME", "  -f, --format string   output format (text, json) (default \"text\")\n  -h, --help            help for info\n"),
+        "create" => ("create [flags] DISTRO[:VERSION] [MACHINE_NAME]", "  -a, --arch string        override machine architecture\n  -h, --help               help for create\n  -p, --set-password       set a password for the default user\n  -u, --user string        set the default username\n  -c, --user-data string   path to user data for cloud-init\n"),
+        "start" => ("start [flags] [ID/NAME]...", "  -a, --all    start all machines\n  -h, --help   help for start\n"),
+        "stop" => ("stop [flags] [ID/NAME]...", "  -a, --all     stop all machines\n  -f, --force   force stop\n  -h, --help    help for stop\n"),
+        "restart" => ("restart [flags] [ID/NAME]...", "  -a, --all    restart all machines\n  -h, --help   help for restart\n"),
+        "delete" => ("delete [flags] [ID/NAME]...", "  -a, --all     delete all machines\n  -f, --force   skip confirmation\n  -h, --help    help for delete\n"),
+        "run" => ("run [flags] -- [COMMAND] [ARGS]...", "  -h, --help             help for run\n  -m, --machine string   Use a specific Linux machine\n  -p, --path             Translate absolute macOS paths to Linux paths\n  -s, --shell            Use the login shell instead of running the command directly\n  -u, --user string      Log in as a specific user\n  -w, --workdir string   Override the working directory\n"),
+        "push" => ("push [flags] macOS-source... [Linux-dest]", "  -h, --help             help for push\n  -m, --machine string   Copy to a specific Linux machine\n"),
+        "pull" => ("pull [flags] Linux-source... [macOS-dest]", "  -h, --help             help for pull\n  -m, --machine string   Copy from a specific Linux machine\n"),
+        "clone" => ("clone [flags] OLD NEW", "  -h, --help   help for clone\n"),
+        "rename" => ("rename [flags] OLD/ID NEW", "  -h, --help   help for rename\n"),
+        "default" => ("default [flags] [NAME/ID]", "  -h, --help   help for default\n"),
+        "logs" => ("logs [flags] ID/NAME", "  -a, --all    show all logs\n  -h, --help   help for logs\n"),
+        _ => ("[command]", "  -h, --help   help\n"),
+    };
+    format!("Usage:\n  orbctl {line}\n\nFlags:\n{flags}\n")
+}
