@@ -4,10 +4,20 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Append `{"argv":[..],"exit":N,"duration_ms":F,"pid":P,"start":MS}` to `$ORBSIM_LOG`.
+/// Open `$ORBSIM_LOG` now: `run` later enters a machine, whose root is not the host's.
+pub fn open() -> Option<std::fs::File> {
+    let path = std::env::var_os("ORBSIM_LOG")?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()
+}
+
+/// Append `{"argv":[..],"exit":N,"duration_ms":F,"pid":P,"start":MS}` to the log.
 /// One `write` on an `O_APPEND` file, so concurrent invocations never interleave lines.
-pub fn append(argv: &[String], exit: i32, elapsed: Duration) {
-    let Some(path) = std::env::var_os("ORBSIM_LOG") else {
+pub fn append(log: Option<std::fs::File>, argv: &[String], exit: i32, elapsed: Duration) {
+    let Some(mut f) = log else {
         return;
     };
     let start_ms = SystemTime::now()
@@ -23,7 +33,5 @@ pub fn append(argv: &[String], exit: i32, elapsed: Duration) {
     });
     let mut bytes = line.to_string().into_bytes();
     bytes.push(b'\n');
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = f.write_all(&bytes);
-    }
+    let _ = f.write_all(&bytes);
 }

@@ -37,7 +37,9 @@ fn canonical(word: &str) -> Option<&'static str> {
 /// Run one invocation; returns the exit code.
 pub fn dispatch(argv: &[String], faults: &Faults) -> i32 {
     if !cfg!(target_os = "linux") {
-        eprintln!("orbsim: needs Linux (namespaces and overlayfs); on a Mac use OrbStack's own orbctl");
+        eprintln!(
+            "orbsim: needs Linux (namespaces and overlayfs); on a Mac use OrbStack's own orbctl"
+        );
         return 1;
     }
     let called = argv
@@ -99,9 +101,18 @@ fn subcommand(cmd: &str, args: &[String], faults: &Faults) -> i32 {
 /// Flags: (short, long, takes a value).
 fn spec(cmd: &str) -> &'static [(char, &'static str, bool)] {
     match cmd {
-        "list" => &[('f', "format", true), ('q', "quiet", false), ('r', "running", false)],
+        "list" => &[
+            ('f', "format", true),
+            ('q', "quiet", false),
+            ('r', "running", false),
+        ],
         "info" => &[('f', "format", true)],
-        "create" => &[('a', "arch", true), ('u', "user", true), ('c', "user-data", true), ('p', "set-password", false)],
+        "create" => &[
+            ('a', "arch", true),
+            ('u', "user", true),
+            ('c', "user-data", true),
+            ('p', "set-password", false),
+        ],
         "start" | "restart" => &[('a', "all", false)],
         "stop" => &[('a', "all", false), ('f', "force", false)],
         "delete" => &[('a', "all", false), ('f', "force", false)],
@@ -145,7 +156,10 @@ fn parse(cmd: &str, args: &[String]) -> Result<Parsed, String> {
                 match inline {
                     Some(v) => v,
                     None => {
-                        let v = args.get(i).cloned().ok_or_else(|| format!("flag needs an argument: --{name}"))?;
+                        let v = args
+                            .get(i)
+                            .cloned()
+                            .ok_or_else(|| format!("flag needs an argument: --{name}"))?;
                         i += 1;
                         v
                     }
@@ -172,7 +186,10 @@ fn parse(cmd: &str, args: &[String]) -> Result<Parsed, String> {
                     } else if !rest.is_empty() {
                         rest
                     } else {
-                        let v = args.get(i).cloned().ok_or_else(|| format!("flag needs an argument: '{c}' in -{c}"))?;
+                        let v = args
+                            .get(i)
+                            .cloned()
+                            .ok_or_else(|| format!("flag needs an argument: '{c}' in -{c}"))?;
                         i += 1;
                         v
                     };
@@ -189,7 +206,8 @@ fn parse(cmd: &str, args: &[String]) -> Result<Parsed, String> {
     Ok(Parsed::Args(flags, pos))
 }
 
-const ORBCTL_HELP: &str = "orbctl (orbsim): OrbStack's command line, simulated on Linux with real machines.
+const ORBCTL_HELP: &str =
+    "orbctl (orbsim): OrbStack's command line, simulated on Linux with real machines.
 
 Usage:
   orbctl [command]

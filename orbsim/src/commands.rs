@@ -32,10 +32,13 @@ const DISTROS: &[(&str, &str)] = &[
     ("void", "voidlinux"),
 ];
 
-const RESERVED: &[&str] = &["default", "vm", "host", "services", "gateway", "k8s", "docker"];
+const RESERVED: &[&str] = &[
+    "default", "vm", "host", "services", "gateway", "k8s", "docker",
+];
 
 /// Version shown by `orbctl version` (orbsim answers like this OrbStack release).
-const VERSION: &str = "Version: 2.2.1 (2020100)\nCommit: 5e2b6c0e3b0f4a1f0d9c8e7a6b5c4d3e2f1a0b9c (v2.2.1)\n";
+const VERSION: &str =
+    "Version: 2.2.1 (2020100)\nCommit: 5e2b6c0e3b0f4a1f0d9c8e7a6b5c4d3e2f1a0b9c (v2.2.1)\n";
 
 fn home() -> std::path::PathBuf {
     paths::home()
@@ -54,7 +57,9 @@ fn need_root() -> Option<i32> {
     if is_root() {
         None
     } else {
-        eprintln!("orbsim: machines need root (namespaces, overlay mounts, veth): run orbsim as root");
+        eprintln!(
+            "orbsim: machines need root (namespaces, overlay mounts, veth): run orbsim as root"
+        );
         Some(1)
     }
 }
@@ -66,9 +71,15 @@ fn arg_count(cmd: &str, pos: &[String], min: usize, max: usize) -> Option<i32> {
     let msg = if min == max {
         format!("accepts {min} arg(s), received {}", pos.len())
     } else if max == usize::MAX {
-        format!("requires at least {min} arg(s), only received {}", pos.len())
+        format!(
+            "requires at least {min} arg(s), only received {}",
+            pos.len()
+        )
     } else {
-        format!("accepts between {min} and {max} arg(s), received {}", pos.len())
+        format!(
+            "accepts between {min} and {max} arg(s), received {}",
+            pos.len()
+        )
     };
     Some(usage_error(cmd, &msg))
 }
@@ -155,11 +166,23 @@ fn list(flags: &Flags, pos: &[String]) -> Result<i32> {
     // in tests; print the header only when stdout is a terminal, as orbctl does.
     let mut rows: Vec<Vec<String>> = Vec::new();
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        rows.push(["NAME", "STATE", "DISTRO", "VERSION", "ARCH", "SIZE", "IP"].map(String::from).to_vec());
-        rows.push(["----", "-----", "------", "-------", "----", "----", "--"].map(String::from).to_vec());
+        rows.push(
+            ["NAME", "STATE", "DISTRO", "VERSION", "ARCH", "SIZE", "IP"]
+                .map(String::from)
+                .to_vec(),
+        );
+        rows.push(
+            ["----", "-----", "------", "-------", "----", "----", "--"]
+                .map(String::from)
+                .to_vec(),
+        );
     }
     for m in &machines {
-        let ip = if m.is_running() { m.ip4.clone().unwrap_or_default() } else { String::new() };
+        let ip = if m.is_running() {
+            m.ip4.clone().unwrap_or_default()
+        } else {
+            String::new()
+        };
         rows.push(vec![
             m.name.clone(),
             m.state().to_string(),
@@ -170,12 +193,20 @@ fn list(flags: &Flags, pos: &[String]) -> Result<i32> {
             ip,
         ]);
     }
-    let widths: Vec<usize> = (0..7).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
     for r in rows {
         let cells: Vec<String> = r
             .iter()
             .enumerate()
-            .map(|(c, v)| if c < 6 { format!("{v:w$}  ", w = widths[c]) } else { v.clone() })
+            .map(|(c, v)| {
+                if c < 6 {
+                    format!("{v:w$}  ", w = widths[c])
+                } else {
+                    v.clone()
+                }
+            })
             .collect();
         writeln!(out, "{}", cells.concat())?;
     }
@@ -241,14 +272,21 @@ fn debian_version(v: &str) -> &str {
 
 fn default_user() -> (String, u32) {
     let uid = nix::unistd::geteuid().as_raw();
-    let name = std::env::var("ORBSIM_DEFAULT_USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| {
-        nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .ok()
-            .flatten()
-            .map_or_else(|| "root".to_string(), |u| u.name)
-    });
+    let name = std::env::var("ORBSIM_DEFAULT_USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| "root".to_string(), |u| u.name)
+        });
     // OrbStack's default user is the Mac user, never root: CI runs as root, so map it.
-    let name = if name == "root" { "dev".to_string() } else { name };
+    let name = if name == "root" {
+        "dev".to_string()
+    } else {
+        name
+    };
     (name, if uid == 0 { 1000 } else { uid })
 }
 
@@ -260,13 +298,21 @@ fn create(flags: &Flags, pos: &[String], faults: &Faults) -> Result<i32> {
     let Some(&(_, distro)) = DISTROS.iter().find(|(w, _)| *w == word) else {
         return Ok(usage_error("create", &format!("invalid distro: {word}")));
     };
-    let arch = flags.get("arch").cloned().unwrap_or_else(|| image::host_arch().to_string());
+    let arch = flags
+        .get("arch")
+        .cloned()
+        .unwrap_or_else(|| image::host_arch().to_string());
     if !["arm64", "amd64", "i386"].contains(&arch.as_str()) {
-        return Ok(usage_error("create", &format!("invalid architecture: {arch}")));
+        return Ok(usage_error(
+            "create",
+            &format!("invalid architecture: {arch}"),
+        ));
     }
     let name = pos.get(1).cloned().unwrap_or_else(|| word.to_string());
     if !valid_name(&name) {
-        return Ok(server_error(&format!("create '{name}': invalid machine name '{name}'")));
+        return Ok(server_error(&format!(
+            "create '{name}': invalid machine name '{name}'"
+        )));
     }
     if let Some(code) = need_root() {
         return Ok(code);
@@ -291,19 +337,25 @@ fn create(flags: &Flags, pos: &[String], faults: &Faults) -> Result<i32> {
     {
         let locked = state::lock(&home())?;
         if locked.state.find(&name).is_some() {
-            return Ok(server_error(&format!("create '{name}': machine already exists: '{name}'")));
+            return Ok(server_error(&format!(
+                "create '{name}': machine already exists: '{name}'"
+            )));
         }
     }
     // The image is built (once) without holding the state lock.
     if let Err(e) = image::ensure(&paths::images(), &version, &arch) {
-        return Ok(server_error(&format!("create '{name}': make rootfs: {e:#}")));
+        return Ok(server_error(&format!(
+            "create '{name}': make rootfs: {e:#}"
+        )));
     }
     let (default_name, uid) = default_user();
     let user = flags.get("user").cloned().unwrap_or(default_name);
     let cloud_init = flags.get("user-data").cloned();
     let mut locked = state::lock(&home())?;
     if locked.state.find(&name).is_some() {
-        return Ok(server_error(&format!("create '{name}': machine already exists: '{name}'")));
+        return Ok(server_error(&format!(
+            "create '{name}': machine already exists: '{name}'"
+        )));
     }
     let mut m = Machine {
         id: ulid::new(),
@@ -312,7 +364,11 @@ fn create(flags: &Flags, pos: &[String], faults: &Faults) -> Result<i32> {
             distro: "debian".into(),
             version,
             arch,
-            variant: if cloud_init.is_some() { "cloud".into() } else { "default".into() },
+            variant: if cloud_init.is_some() {
+                "cloud".into()
+            } else {
+                "default".into()
+            },
         },
         config: Config {
             isolated: false,
@@ -373,7 +429,10 @@ fn names_or_all(locked: &state::Locked, flags: &Flags, pos: &[String]) -> Result
             return Err(server_error(&format!("machine not found: '{key}'")));
         }
     }
-    Ok(pos.iter().filter_map(|k| locked.state.find(k).map(|m| m.id.clone())).collect())
+    Ok(pos
+        .iter()
+        .filter_map(|k| locked.state.find(k).map(|m| m.id.clone()))
+        .collect())
 }
 
 fn start(flags: &Flags, pos: &[String]) -> Result<i32> {
@@ -496,10 +555,14 @@ fn clone(pos: &[String]) -> Result<i32> {
     };
     let new = &pos[1];
     if !valid_name(new) {
-        return Ok(server_error(&format!("clone '{new}': invalid machine name '{new}'")));
+        return Ok(server_error(&format!(
+            "clone '{new}': invalid machine name '{new}'"
+        )));
     }
     if locked.state.find(new).is_some() {
-        return Ok(server_error(&format!("clone '{new}': machine already exists: '{new}'")));
+        return Ok(server_error(&format!(
+            "clone '{new}': machine already exists: '{new}'"
+        )));
     }
     let home_dir = locked.home().to_path_buf();
     let mut copy = Machine {
@@ -520,7 +583,9 @@ fn clone(pos: &[String]) -> Result<i32> {
         .status()?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&to);
-        return Ok(server_error(&format!("clone '{new}': copying the disk failed")));
+        return Ok(server_error(&format!(
+            "clone '{new}': copying the disk failed"
+        )));
     }
     copy.ip4 = None;
     locked.state.machines.push(copy);
@@ -546,6 +611,14 @@ fn rename(pos: &[String]) -> Result<i32> {
     }
     if let Some(m) = locked.state.find_mut(&pos[0]) {
         m.name = new.clone();
+        if m.is_running() {
+            // [GUESS] OrbStack renames the hostname of a running machine too.
+            let script = format!(
+                "hostname {0} && echo {0} > /etc/hostname",
+                quote::quote(new)
+            );
+            let _ = machine::in_machine(m, "root", "/", &script);
+        }
     }
     locked.save()?;
     Ok(0)
@@ -607,7 +680,10 @@ fn running_machine(key: Option<&str>, silent_not_found: bool) -> Result<Result<M
             // In a pipe the server's "machine not found" never reaches the client (§4.3).
             return Ok(Err(1));
         }
-        return Ok(Err(server_error(&format!("machine not found: '{}'", key.unwrap_or_default()))));
+        return Ok(Err(server_error(&format!(
+            "machine not found: '{}'",
+            key.unwrap_or_default()
+        ))));
     };
     let home_dir = locked.home().to_path_buf();
     let Some(m) = locked.state.find_mut(&id) else {
@@ -662,7 +738,10 @@ pub fn run(args: &[String], faults: &Faults) -> i32 {
         Some(quote::join(&flags.command))
     };
     let workdir = flags.workdir.clone().unwrap_or_else(paths::cwd_in_machine);
-    let user = flags.user.clone().unwrap_or_else(|| m.config.default_username.clone());
+    let user = flags
+        .user
+        .clone()
+        .unwrap_or_else(|| m.config.default_username.clone());
     let session = enter::Session {
         init_pid: m.init_pid.unwrap_or(0),
         own_network: net::mode() == net::Mode::Namespace,
@@ -688,7 +767,12 @@ fn count_run() -> Result<u64> {
 fn forwarded_env() -> Vec<(String, String)> {
     let fixed = ["TERM", "TERM_PROGRAM", "COLORTERM", "ORBENV"];
     let listed: Vec<String> = std::env::var("ORBENV")
-        .map(|v| v.split(':').filter(|s| !s.is_empty()).map(String::from).collect())
+        .map(|v| {
+            v.split(':')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     std::env::vars()
         .filter(|(k, _)| fixed.contains(&k.as_str()) || k.starts_with("LC_") || listed.contains(k))

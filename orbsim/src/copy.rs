@@ -64,13 +64,23 @@ pub fn push(m: &Machine, sources: &[String], dest: &str) -> Result<i32> {
             code = 1;
             continue;
         }
-        let name = abs.file_name().map_or_else(|| "root".into(), |n| n.to_string_lossy().into_owned());
+        let name = abs
+            .file_name()
+            .map_or_else(|| "root".into(), |n| n.to_string_lossy().into_owned());
         let slot = host_stage.join(i.to_string());
         std::fs::create_dir_all(&slot)?;
         // Read as the invoking user; a file it cannot read fails here, like on a Mac.
-        let out = Command::new("cp").arg("-r").arg("--preserve=mode").arg(&abs).arg(slot.join(&name)).output()?;
+        let out = Command::new("cp")
+            .arg("-r")
+            .arg("--preserve=mode")
+            .arg(&abs)
+            .arg(slot.join(&name))
+            .output()?;
         if !out.status.success() {
-            eprint!("{}", String::from_utf8_lossy(&out.stderr).replace(&*abs.to_string_lossy(), &shown));
+            eprint!(
+                "{}",
+                String::from_utf8_lossy(&out.stderr).replace(&*abs.to_string_lossy(), &shown)
+            );
             code = 1;
             continue;
         }
@@ -103,7 +113,11 @@ pub fn pull(m: &Machine, sources: &[String], dest: &str) -> Result<i32> {
     entries.sort();
     if !entries.is_empty() {
         // Written by this process: owned by the invoking user, with its rights.
-        let out = Command::new("cp").arg("-rf").args(&entries).arg(paths::absolute(dest)).output()?;
+        let out = Command::new("cp")
+            .arg("-rf")
+            .args(&entries)
+            .arg(paths::absolute(dest))
+            .output()?;
         if !out.status.success() {
             eprint!("{}", String::from_utf8_lossy(&out.stderr));
             code = 1;

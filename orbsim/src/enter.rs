@@ -90,8 +90,17 @@ pub fn run(s: &Session) -> Result<i32> {
         }
         ForkResult::Parent { child } => {
             CHILD.store(child.as_raw(), Ordering::SeqCst);
-            let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, SigSet::empty());
-            for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            let action = SigAction::new(
+                SigHandler::Handler(forward),
+                SaFlags::SA_RESTART,
+                SigSet::empty(),
+            );
+            for sig in [
+                Signal::SIGINT,
+                Signal::SIGTERM,
+                Signal::SIGHUP,
+                Signal::SIGQUIT,
+            ] {
                 // SAFETY: the handler only calls kill().
                 unsafe {
                     let _ = sigaction(sig, &action);
@@ -110,7 +119,14 @@ pub fn run(s: &Session) -> Result<i32> {
     }
 }
 
-fn child(user: &User, groups: &[Gid], workdir: &str, shell: &CString, argv: &[CString], env: &[CString]) -> i32 {
+fn child(
+    user: &User,
+    groups: &[Gid],
+    workdir: &str,
+    shell: &CString,
+    argv: &[CString],
+    env: &[CString],
+) -> i32 {
     if nix::unistd::setgroups(groups).is_err()
         || nix::unistd::setgid(Gid::from_raw(user.gid)).is_err()
         || nix::unistd::setuid(Uid::from_raw(user.uid)).is_err()
@@ -132,7 +148,10 @@ fn child(user: &User, groups: &[Gid], workdir: &str, shell: &CString, argv: &[CS
 }
 
 fn join_namespaces(pid: i32, own_network: bool) -> Result<()> {
-    let mut kinds = vec![("ipc", CloneFlags::CLONE_NEWIPC), ("uts", CloneFlags::CLONE_NEWUTS)];
+    let mut kinds = vec![
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+    ];
     if own_network {
         kinds.push(("net", CloneFlags::CLONE_NEWNET));
     }
@@ -155,7 +174,8 @@ fn join_namespaces(pid: i32, own_network: bool) -> Result<()> {
 
 /// A user from the machine's /etc/passwd (call after joining the mount namespace).
 pub fn lookup_user(name: &str) -> Result<Option<User>> {
-    let passwd = std::fs::read_to_string("/etc/passwd").context("reading the machine's /etc/passwd")?;
+    let passwd =
+        std::fs::read_to_string("/etc/passwd").context("reading the machine's /etc/passwd")?;
     Ok(passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() < 7 || f[0] != name {
@@ -166,7 +186,11 @@ pub fn lookup_user(name: &str) -> Result<Option<User>> {
             uid: f[2].parse().ok()?,
             gid: f[3].parse().ok()?,
             home: f[5].to_string(),
-            shell: if f[6].is_empty() { "/bin/sh".to_string() } else { f[6].to_string() },
+            shell: if f[6].is_empty() {
+                "/bin/sh".to_string()
+            } else {
+                f[6].to_string()
+            },
         })
     }))
 }
@@ -194,12 +218,17 @@ fn environment(user: &User, workdir: &str, extra: &[(String, String)]) -> Result
         ("USER".to_string(), user.name.clone()),
         ("LOGNAME".to_string(), user.name.clone()),
         ("SHELL".to_string(), user.shell.clone()),
-        ("PATH".to_string(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+        (
+            "PATH".to_string(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ),
         ("PWD".to_string(), workdir.to_string()),
         ("SSH_CONNECTION".to_string(), "::1 0 ::1 22".to_string()),
     ];
     vars.extend(extra.iter().cloned());
-    vars.iter().map(|(k, v)| cstring(&format!("{k}={v}"))).collect()
+    vars.iter()
+        .map(|(k, v)| cstring(&format!("{k}={v}")))
+        .collect()
 }
 
 fn cstring(s: &str) -> Result<CString> {

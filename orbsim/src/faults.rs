@@ -51,7 +51,9 @@ mod tests {
 
     #[test]
     fn parses_every_fault() {
-        let f = Faults::parse("create-slow=1.5, create-timeout,run-fail-after=3,not-running,latency=20");
+        let f = Faults::parse(
+            "create-slow=1.5, create-timeout,run-fail-after=3,not-running,latency=20",
+        );
         assert_eq!(f.create_slow, Some(Duration::from_millis(1500)));
         assert!(f.create_timeout && f.not_running);
         assert_eq!(f.run_fail_after, Some(3));

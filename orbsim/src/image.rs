@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 /// Packages every image has beyond debootstrap's minimal base: what OrbStack's images
 /// give a user (sudo, ps, ip, ping, curl) and what the network tests use (busybox httpd
 /// and wget, nc).
-pub const PACKAGES: &str = "sudo,procps,iproute2,iputils-ping,busybox,ca-certificates,curl,netcat-openbsd,less";
+pub const PACKAGES: &str =
+    "sudo,procps,iproute2,iputils-ping,busybox,ca-certificates,curl,netcat-openbsd,less";
 
 /// Debian versions orbsim can build, by codename.
 pub const BUILDABLE: &[&str] = &["bookworm", "trixie"];
@@ -82,7 +83,10 @@ fn finish(root: &Path) -> Result<()> {
     std::fs::create_dir_all(root.join("var/cache/apt/archives/partial"))?;
     std::fs::write(root.join("etc/hostname"), "")?;
     std::fs::create_dir_all(root.join("mnt/mac"))?;
-    std::fs::write(root.join("etc/orbsim-image"), "made by orbsim with debootstrap\n")?;
+    std::fs::write(
+        root.join("etc/orbsim-image"),
+        "made by orbsim with debootstrap\n",
+    )?;
     Ok(())
 }
 

@@ -61,7 +61,9 @@ pub fn main(raw: &[String]) -> i32 {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     if let Err(e) = unshare(flags) {
-        eprintln!("orbsim: cannot create the machine's namespaces ({e}): orbsim needs root on Linux");
+        eprintln!(
+            "orbsim: cannot create the machine's namespaces ({e}): orbsim needs root on Linux"
+        );
         return 1;
     }
     let (ready_r, ready_w) = match nix::unistd::pipe() {
@@ -121,7 +123,10 @@ fn pid1(args: &Args, ready: OwnedFd) -> i32 {
 fn detach(console: &Path) {
     let _ = nix::unistd::setsid();
     let null = std::fs::File::open("/dev/null");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(console);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(console);
     if let Ok(null) = null {
         let _ = nix::unistd::dup2_stdin(&null);
     }
@@ -133,19 +138,33 @@ fn detach(console: &Path) {
 
 fn setup(a: &Args) -> Result<()> {
     let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).context("making mounts private")?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .context("making mounts private")?;
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         a.lower.display(),
         a.upper.display(),
         a.work.display()
     );
-    mount(Some("overlay"), &a.root, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
-        .context("mounting the overlay root")?;
+    mount(
+        Some("overlay"),
+        &a.root,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .context("mounting the overlay root")?;
     let r = &a.root;
     let mac = r.join("mnt/mac");
     std::fs::create_dir_all(&mac)?;
-    mount(Some("/"), &mac, none, MsFlags::MS_BIND | MsFlags::MS_REC, none).context("sharing the host at /mnt/mac")?;
+    mount(
+        Some("/"),
+        &mac,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .context("sharing the host at /mnt/mac")?;
     mount(
         Some("proc"),
         &r.join("proc"),
@@ -154,12 +173,33 @@ fn setup(a: &Args) -> Result<()> {
         none,
     )
     .context("mounting /proc")?;
-    if mount(Some("sysfs"), &r.join("sys"), Some("sysfs"), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, none).is_err() {
+    if mount(
+        Some("sysfs"),
+        &r.join("sys"),
+        Some("sysfs"),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        none,
+    )
+    .is_err()
+    {
         // Some hosts refuse a fresh sysfs; the host's, read-only, is the next best thing.
-        let _ = mount(Some("/sys"), &r.join("sys"), none, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY, none);
+        let _ = mount(
+            Some("/sys"),
+            &r.join("sys"),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY,
+            none,
+        );
     }
     make_dev(r)?;
-    mount(Some("tmpfs"), &r.join("run"), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=755")).context("mounting /run")?;
+    mount(
+        Some("tmpfs"),
+        &r.join("run"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=755"),
+    )
+    .context("mounting /run")?;
     std::fs::create_dir_all(r.join("run/lock"))?;
     nix::unistd::sethostname(&a.hostname).context("setting the hostname")?;
     write_identity(r, &a.hostname)?;
@@ -171,12 +211,25 @@ fn setup(a: &Args) -> Result<()> {
 fn make_dev(r: &Path) -> Result<()> {
     let none: Option<&str> = None;
     let dev = r.join("dev");
-    mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID, Some("mode=755")).context("mounting /dev")?;
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=755"),
+    )
+    .context("mounting /dev")?;
     for node in ["null", "zero", "full", "random", "urandom", "tty"] {
         let target = dev.join(node);
         std::fs::File::create(&target)?;
-        mount(Some(&Path::new("/dev").join(node)), &target, none, MsFlags::MS_BIND, none)
-            .with_context(|| format!("binding /dev/{node}"))?;
+        mount(
+            Some(&Path::new("/dev").join(node)),
+            &target,
+            none,
+            MsFlags::MS_BIND,
+            none,
+        )
+        .with_context(|| format!("binding /dev/{node}"))?;
     }
     std::fs::create_dir_all(dev.join("pts"))?;
     mount(
@@ -189,8 +242,19 @@ fn make_dev(r: &Path) -> Result<()> {
     .context("mounting /dev/pts")?;
     std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx"))?;
     std::fs::create_dir_all(dev.join("shm"))?;
-    mount(Some("tmpfs"), &dev.join("shm"), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777"))?;
-    for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+    mount(
+        Some("tmpfs"),
+        &dev.join("shm"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )?;
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
         std::os::unix::fs::symlink(target, dev.join(name))?;
     }
     Ok(())
@@ -231,8 +295,16 @@ extern "C" fn on_child(_: i32) {}
 
 fn reap_forever() -> i32 {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let term = SigAction::new(SigHandler::Handler(on_term), SaFlags::empty(), SigSet::empty());
-    let child = SigAction::new(SigHandler::Handler(on_child), SaFlags::SA_RESTART, SigSet::empty());
+    let term = SigAction::new(
+        SigHandler::Handler(on_term),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    let child = SigAction::new(
+        SigHandler::Handler(on_child),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     // SAFETY: the handlers only call async-signal-safe functions.
     unsafe {
         let _ = sigaction(Signal::SIGTERM, &term);

@@ -22,7 +22,8 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
     let lower = image::ensure(&paths::images(), &m.image.version, &m.image.arch)?;
     let dir = m.dir(home);
     for sub in ["root", "upper", "work"] {
-        std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("creating {}", dir.join(sub).display()))?;
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("creating {}", dir.join(sub).display()))?;
     }
     let mode = net::mode();
     let exe = std::env::current_exe().context("finding the orbsim binary")?;
@@ -34,7 +35,11 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
         .arg(dir.join("work"))
         .arg(&m.name)
         .arg(dir.join("console.log"))
-        .arg(if mode == net::Mode::Namespace { "netns" } else { "host" })
+        .arg(if mode == net::Mode::Namespace {
+            "netns"
+        } else {
+            "host"
+        })
         .stdin(Stdio::null())
         .output()
         .context("starting the machine's init")?;
@@ -45,7 +50,8 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
         .trim()
         .parse()
         .context("reading the init's pid")?;
-    let start = process_start_time(pid).context("the machine's init died at once (see `orbctl logs`)")?;
+    let start =
+        process_start_time(pid).context("the machine's init died at once (see `orbctl logs`)")?;
     m.init_pid = Some(pid);
     m.init_start = Some(start);
     m.ip4 = None;
@@ -54,7 +60,9 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
             Ok(ip) => m.ip4 = Some(ip),
             Err(e) => {
                 halt(home, m);
-                return Err(e.context("setting up the machine's network (or use ORBSIM_NETWORK=host)"));
+                return Err(
+                    e.context("setting up the machine's network (or use ORBSIM_NETWORK=host)")
+                );
             }
         }
     }
@@ -99,7 +107,10 @@ pub fn setup_user(m: &Machine) -> Result<()> {
     );
     let status = in_machine(m, "root", "/", &script)?;
     if status != 0 {
-        bail!("creating the default user `{name}` failed (exit {status}; see `orbctl logs {}`)", m.name);
+        bail!(
+            "creating the default user `{name}` failed (exit {status}; see `orbctl logs {}`)",
+            m.name
+        );
     }
     Ok(())
 }

@@ -33,11 +33,12 @@ fn main() {
     if argv.get(1).map(String::as_str) == Some(init::SUBCOMMAND) {
         std::process::exit(init::main(&argv[2..]));
     }
+    let log = calllog::open();
     let faults = faults::Faults::from_env();
     if let Some(latency) = faults.latency {
         std::thread::sleep(latency);
     }
     let code = cli::dispatch(&argv, &faults);
-    calllog::append(&argv, code, started.elapsed());
+    calllog::append(log, &argv, code, started.elapsed());
     std::process::exit(code);
 }

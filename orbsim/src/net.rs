@@ -70,9 +70,16 @@ fn with_registry<T>(f: impl FnOnce(&mut Registry) -> Result<T>) -> Result<T> {
 }
 
 fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip").args(args).output().context("running `ip` (install iproute2)")?;
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running `ip` (install iproute2)")?;
     if !out.status.success() {
-        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -87,7 +94,11 @@ fn in_netns(pid: i32, args: &[&str]) -> Result<()> {
         .output()
         .context("running nsenter (install util-linux)")?;
     if !out.status.success() {
-        bail!("ip {} in the machine: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ip {} in the machine: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -107,7 +118,9 @@ pub fn attach(home: &Path, id: &str, pid: i32, start: u64) -> Result<String> {
     let tag = short_hash(&k);
     let (host_if, peer_if) = (format!("vo{tag}"), format!("vp{tag}"));
     let _ = ip(&["link", "del", &host_if]);
-    ip(&["link", "add", &host_if, "type", "veth", "peer", "name", &peer_if])?;
+    ip(&[
+        "link", "add", &host_if, "type", "veth", "peer", "name", &peer_if,
+    ])?;
     ip(&["link", "set", &host_if, "master", BRIDGE, "up"])?;
     ip(&["link", "set", &peer_if, "netns", &pid.to_string()])?;
     let addr = format!("{PREFIX}{octet}");
@@ -136,7 +149,9 @@ fn ensure_bridge() -> Result<()> {
         ip(&["link", "set", BRIDGE, "up"])?;
     }
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("enabling IPv4 forwarding")?;
-    let listed = Command::new("nft").args(["list", "table", "ip", NFT_TABLE]).output();
+    let listed = Command::new("nft")
+        .args(["list", "table", "ip", NFT_TABLE])
+        .output();
     if !matches!(listed, Ok(ref o) if o.status.success()) {
         let rules = format!(
             "table ip {NFT_TABLE} {{\n\
@@ -164,7 +179,9 @@ fn ensure_bridge() -> Result<()> {
 
 fn teardown() {
     let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
-    let _ = Command::new("nft").args(["delete", "table", "ip", NFT_TABLE]).output();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", NFT_TABLE])
+        .output();
 }
 
 /// 8 hex characters from a string (FNV-1a), for interface names (at most 15 characters).

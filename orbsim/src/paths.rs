@@ -33,7 +33,13 @@ fn user_home() -> PathBuf {
 }
 
 /// Paths that exist at the same place inside a machine (OrbStack shares them as is).
-const SHARED_AS_IS: &[&str] = &["/Applications", "/Library", "/Users", "/Volumes", "/private"];
+const SHARED_AS_IS: &[&str] = &[
+    "/Applications",
+    "/Library",
+    "/Users",
+    "/Volumes",
+    "/private",
+];
 
 /// A host (mac) absolute path as a machine sees it: shared prefixes unchanged, anything
 /// else under `/mnt/mac`.
@@ -64,7 +70,9 @@ pub fn absolute(path: &str) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")).join(p)
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(p)
     }
 }
 
@@ -74,7 +82,10 @@ mod tests {
 
     #[test]
     fn mac_paths_map_like_orbstack() {
-        assert_eq!(host_to_machine(Path::new("/Users/alice/proj")), "/Users/alice/proj");
+        assert_eq!(
+            host_to_machine(Path::new("/Users/alice/proj")),
+            "/Users/alice/proj"
+        );
         assert_eq!(host_to_machine(Path::new("/tmp/x")), "/mnt/mac/tmp/x");
         assert_eq!(host_to_machine(Path::new("/Usersx")), "/mnt/mac/Usersx");
         assert_eq!(host_to_machine(Path::new("/")), "/mnt/mac");

@@ -34,7 +34,9 @@ mod tests {
 
     #[test]
     fn round_trips_through_sh() {
-        let cases = ["", "a b", "it's", "$HOME", "`id`", "a\nb", "*", "--x", "ünï", "\\", "\"q\""];
+        let cases = [
+            "", "a b", "it's", "$HOME", "`id`", "a\nb", "*", "--x", "ünï", "\\", "\"q\"",
+        ];
         for c in cases {
             let out = std::process::Command::new("sh")
                 .arg("-c")

@@ -91,12 +91,25 @@ mod tests {
 
     #[test]
     fn every_spelling_is_accepted_and_last_wins() {
-        let f = p(&["--machine=a", "-machine", "b", "-u=root", "--workdir", "/tmp", "-w=", "true"]).unwrap();
+        let f = p(&[
+            "--machine=a",
+            "-machine",
+            "b",
+            "-u=root",
+            "--workdir",
+            "/tmp",
+            "-w=",
+            "true",
+        ])
+        .unwrap();
         assert_eq!(f.machine.as_deref(), Some("b"));
         assert_eq!(f.user.as_deref(), Some("root"));
         assert_eq!(f.workdir.as_deref(), Some(""));
         assert_eq!(f.command, ["true"]);
-        assert_eq!(p(&["--machine", "-x", "id"]).unwrap().machine.as_deref(), Some("-x"));
+        assert_eq!(
+            p(&["--machine", "-x", "id"]).unwrap().machine.as_deref(),
+            Some("-x")
+        );
         assert!(p(&["-s", "--shell=false", "x"]).map(|f| !f.shell).unwrap());
     }
 

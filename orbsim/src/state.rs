@@ -155,7 +155,9 @@ impl Locked {
     pub fn save(&mut self) -> Result<()> {
         self.state.machines.sort_by(|a, b| a.name.cmp(&b.name));
         let path = self.home.join("state.json");
-        let tmp = self.home.join(format!(".state.json.{}", std::process::id()));
+        let tmp = self
+            .home
+            .join(format!(".state.json.{}", std::process::id()));
         let text = serde_json::to_vec_pretty(&self.state)?;
         std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
