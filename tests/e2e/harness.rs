@@ -67,7 +67,13 @@ impl World {
             .take(8)
             .collect::<String>()
             .to_lowercase();
-        let prefix = format!("t{}-{:x}{:x}-{}", tag, std::process::id() % 0xfff, (nanos >> 12) % 0xfff, n);
+        let prefix = format!(
+            "t{}-{:x}{:x}-{}",
+            tag,
+            std::process::id() % 0xfff,
+            (nanos >> 12) % 0xfff,
+            n
+        );
         let home = dir.path().join("orbsim-home");
         let real_orbstack = std::env::var("ORBDEPLOY_TEST_ORBCTL").is_ok();
         let orbctl = match std::env::var("ORBDEPLOY_TEST_ORBCTL") {
@@ -174,13 +180,20 @@ impl World {
             args.push("-u".into());
             args.push(u.into());
         }
-        args.extend(["-w".into(), "/".into(), "sh".into(), "-c".into(), script.into()]);
+        args.extend([
+            "-w".into(),
+            "/".into(),
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+        ]);
         self.orbctl(args)
     }
 
     /// Create a machine directly with orbctl (for tests about existing machines).
     pub fn create(&self, name: &str) {
-        self.orbctl(["create", "debian:bookworm", name]).assert_code(0);
+        self.orbctl(["create", "debian:bookworm", name])
+            .assert_code(0);
     }
 }
 
@@ -221,10 +234,14 @@ impl Run {
 
 fn run_with_timeout(mut cmd: Command) -> Run {
     use std::os::unix::process::CommandExt;
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd.process_group(0);
     let started = Instant::now();
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let pid = child.id() as i32;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -233,7 +250,9 @@ fn run_with_timeout(mut cmd: Command) -> Run {
     let output: Output = match rx.recv_timeout(COMMAND_TIMEOUT) {
         Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &format!("-{pid}")]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{pid}")])
+                .status();
             panic!("{cmd:?} did not finish within {COMMAND_TIMEOUT:?}");
         }
     };
