@@ -96,7 +96,13 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
         MachinesCommand::List { json } => {
-            let list = orb.list()?;
+            let mut list = orb.list()?;
+            // `list` has no addresses; `info` of each running machine does.
+            for m in list.iter_mut().filter(|m| m.is_running()) {
+                if let Ok(info) = orb.info(&m.name) {
+                    m.ip4 = info.ip4;
+                }
+            }
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
             } else {

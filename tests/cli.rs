@@ -276,10 +276,11 @@ fn machines_list_prints_a_table() {
         text(&out.stdout),
         "\
 NAME   STATE    DISTRO  VERSION   ARCH   IP
-web-1  running  debian  bookworm  amd64
+web-1  running  debian  bookworm  amd64  198.19.249.7
 db-1   stopped  debian  bookworm  amd64
 "
     );
+    assert_eq!(fake.calls(), ["list -f json", "info web-1 -f json"]);
 }
 
 #[test]
