@@ -571,3 +571,23 @@ fn fault_run_fail_after_kills_one_session_and_latency_and_slow_create_add_time()
     assert_eq!(last["argv"][1], "create");
     assert!(last["duration_ms"].as_f64().unwrap() >= 1000.0);
 }
+
+#[test]
+fn host_network_mode_reports_no_address_of_its_own() {
+    let mut s = Sim::new();
+    s.env.push(("ORBSIM_NETWORK".into(), "host".into()));
+    s.create("hostnet1");
+    let info = s.json(&["info", "hostnet1", "-f", "json"]);
+    assert_eq!(info["record"]["state"], "running");
+    assert!(
+        info.get("ip4").is_none(),
+        "host mode must not claim an address: {info}"
+    );
+    // The machine is in the host's network namespace.
+    let inside = s.sh("hostnet1", "stat -L -c %i /proc/self/ns/net");
+    let host = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    assert_eq!(inside.ok().stdout, format!("{host}\n"));
+    assert_eq!(s.sh("hostnet1", "hostname").stdout, "hostnet1\n");
+}
