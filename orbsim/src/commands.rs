@@ -440,6 +440,19 @@ fn start(flags: &Flags, pos: &[String]) -> Result<i32> {
         eprintln!("OrbStack is already running. Docker engine is ready to use.\nUse --all to start all machines.");
         return Ok(0);
     }
+    boot_each("start", flags, pos, false)
+}
+
+fn restart(flags: &Flags, pos: &[String]) -> Result<i32> {
+    if pos.is_empty() && !flags.contains_key("all") {
+        return Ok(usage_error("restart", "no machines specified"));
+    }
+    boot_each("restart", flags, pos, true)
+}
+
+/// `start` and `restart`: every name is looked up first, then each machine is (stopped
+/// and) booted; the first failure is reported as the server would.
+fn boot_each(verb: &str, flags: &Flags, pos: &[String], stop_first: bool) -> Result<i32> {
     if let Some(code) = need_root() {
         return Ok(code);
     }
@@ -451,10 +464,13 @@ fn start(flags: &Flags, pos: &[String]) -> Result<i32> {
     let home_dir = locked.home().to_path_buf();
     for id in ids {
         if let Some(m) = locked.state.find_mut(&id) {
+            if stop_first {
+                machine::halt(&home_dir, m);
+            }
             if let Err(e) = machine::boot(&home_dir, m) {
                 let name = m.name.clone();
                 locked.save()?;
-                return Ok(server_error(&format!("start '{name}': {e:#}")));
+                return Ok(server_error(&format!("{verb} '{name}': {e:#}")));
             }
         }
     }
@@ -478,33 +494,6 @@ fn stop(flags: &Flags, pos: &[String]) -> Result<i32> {
     for id in ids {
         if let Some(m) = locked.state.find_mut(&id) {
             machine::halt(&home_dir, m);
-        }
-    }
-    locked.save()?;
-    Ok(0)
-}
-
-fn restart(flags: &Flags, pos: &[String]) -> Result<i32> {
-    if pos.is_empty() && !flags.contains_key("all") {
-        return Ok(usage_error("restart", "no machines specified"));
-    }
-    if let Some(code) = need_root() {
-        return Ok(code);
-    }
-    let mut locked = state::lock(&home())?;
-    let ids = match names_or_all(&locked, flags, pos) {
-        Ok(ids) => ids,
-        Err(code) => return Ok(code),
-    };
-    let home_dir = locked.home().to_path_buf();
-    for id in ids {
-        if let Some(m) = locked.state.find_mut(&id) {
-            machine::halt(&home_dir, m);
-            if let Err(e) = machine::boot(&home_dir, m) {
-                let name = m.name.clone();
-                locked.save()?;
-                return Ok(server_error(&format!("restart '{name}': {e:#}")));
-            }
         }
     }
     locked.save()?;
