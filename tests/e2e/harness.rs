@@ -263,3 +263,33 @@ fn run_with_timeout(mut cmd: Command) -> Run {
         elapsed: started.elapsed(),
     }
 }
+
+impl World {
+    /// A script named `orbctl` that runs this world's orbctl with its state home and the
+    /// given faults — for tests that call orbdeploy's library in-process.
+    pub fn orbctl_wrapper(&self, faults: &str) -> PathBuf {
+        let dir = self
+            .dir
+            .path()
+            .join(format!("wrap-{}", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        std::fs::create_dir_all(&dir).expect("mkdir wrapper");
+        let script = dir.join("orbctl");
+        let target = std::fs::canonicalize(&self.orbctl).unwrap_or_else(|_| self.orbctl.clone());
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nexport ORBSIM_HOME='{}' ORBSIM_FAULTS='{}'\nexec '{}' \"$@\"\n",
+                self.home.display(),
+                faults,
+                target.display()
+            ),
+        )
+        .expect("write wrapper");
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&script)
+            .status()
+            .expect("chmod");
+        script
+    }
+}
