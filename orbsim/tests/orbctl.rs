@@ -591,3 +591,38 @@ fn host_network_mode_reports_no_address_of_its_own() {
     assert_eq!(inside.ok().stdout, format!("{host}\n"));
     assert_eq!(s.sh("hostnet1", "hostname").stdout, "hostnet1\n");
 }
+
+#[test]
+fn create_with_user_and_user_data_and_console_log() {
+    let s = Sim::new();
+    let script = s.path("setup.sh");
+    std::fs::write(&script, "#!/bin/sh\necho provisioned > /etc/provisioned\n").unwrap();
+    s.orbctl(&[
+        "create",
+        "-u",
+        "alice",
+        "-c",
+        script.to_str().unwrap(),
+        "debian:12",
+        "usr1",
+    ])
+    .ok();
+    let rec = s.json(&["info", "usr1", "-f", "json"]);
+    assert_eq!(rec["record"]["config"]["default_username"], "alice");
+    assert_eq!(
+        rec["record"]["image"]["version"], "bookworm",
+        "12 is an alias of bookworm"
+    );
+    assert_eq!(rec["record"]["image"]["variant"], "cloud");
+    // The default user is the default for run, has bash, a home and passwordless sudo.
+    assert_eq!(
+        s.sh("usr1", "id -un; echo $SHELL; echo $HOME; sudo -n id -un")
+            .stdout,
+        "alice\n/bin/bash\n/home/alice\nroot\n"
+    );
+    assert_eq!(s.sh("usr1", "cat /etc/provisioned").stdout, "provisioned\n");
+    let o = s.orbctl(&["run", "-m", "usr1", "-u", "nobody-here", "true"]);
+    assert_eq!(o.code, 1);
+    // The console log is the init's output (empty unless something wrote to it) and is readable.
+    assert_eq!(s.orbctl(&["logs", "usr1"]).code, 0);
+}
