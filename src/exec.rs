@@ -22,7 +22,6 @@ pub fn exec(orb: &Orb, args: &ExecArgs) -> Result<()> {
         ))
         .into());
     }
-    crate::inventory::load(&args.inventory, &[])?;
     let inv = crate::show::load_attached(orb, &args.inventory, &[])?;
     let hosts = inv.limit(&args.limit)?;
     if let Some(missing) = hosts.iter().find(|h| h.actual.is_none()) {

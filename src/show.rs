@@ -38,8 +38,6 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         .iter()
         .map(|v| parse_var(v))
         .collect::<Result<Vec<_>, _>>()?;
-    // Parse before asking orbctl anything: a bad file is exit 2 even without OrbStack.
-    inventory::load(&args.inventory, &vars)?;
     let inv = load_attached(orb, &args.inventory, &vars)?;
     let hosts = inv.limit(&args.limit)?;
     let mut out = std::io::stdout().lock();

@@ -38,7 +38,8 @@ pub struct MachineSettings {
     pub state: Option<DesiredState>,
 }
 
-/// One machine entry.
+/// One machine entry. It repeats `MachineSettings`' fields rather than flattening them in:
+/// serde's `flatten` does not work with `deny_unknown_fields`, and strictness matters more.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MachineSpec {
