@@ -1,0 +1,142 @@
+//! The subcommands. Texts and exit codes follow orbctl-reference.md (§2, §3, §7).
+
+use std::collections::HashMap;
+
+use crate::faults::Faults;
+use crate::output::usage_error;
+
+mod create;
+mod lifecycle;
+mod query;
+mod session;
+
+use crate::paths;
+use create::create;
+use lifecycle::{clone, delete, rename, restart, start, stop};
+use query::{default, info, list, logs};
+use session::copy_cmd;
+pub use session::run;
+
+pub(crate) type Flags = HashMap<&'static str, String>;
+
+/// The CLI distro words and the image names orbctl reports (reference §6).
+pub(crate) const DISTROS: &[(&str, &str)] = &[
+    ("alma", "almalinux"),
+    ("alpine", "alpine"),
+    ("arch", "archlinux"),
+    ("centos", "centos"),
+    ("debian", "debian"),
+    ("devuan", "devuan"),
+    ("fedora", "fedora"),
+    ("gentoo", "gentoo"),
+    ("kali", "kali"),
+    ("nixos", "nixos"),
+    ("openeuler", "openeuler"),
+    ("opensuse", "opensuse"),
+    ("oracle", "oracle"),
+    ("rocky", "rockylinux"),
+    ("ubuntu", "ubuntu"),
+    ("void", "voidlinux"),
+];
+
+pub(crate) const RESERVED: &[&str] = &[
+    "default", "vm", "host", "services", "gateway", "k8s", "docker",
+];
+
+/// Version shown by `orbctl version` (orbsim answers like this OrbStack release).
+pub(crate) const VERSION: &str =
+    "Version: 2.2.1 (2020100)\nCommit: 5e2b6c0e3b0f4a1f0d9c8e7a6b5c4d3e2f1a0b9c (v2.2.1)\n";
+
+pub(crate) fn home() -> std::path::PathBuf {
+    paths::home()
+}
+
+pub(crate) fn fail(e: anyhow::Error) -> i32 {
+    eprintln!("orbsim: {e:#}");
+    1
+}
+
+pub(crate) fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+pub(crate) fn need_root() -> Option<i32> {
+    if is_root() {
+        None
+    } else {
+        eprintln!(
+            "orbsim: machines need root (namespaces, overlay mounts, veth): run orbsim as root"
+        );
+        Some(1)
+    }
+}
+
+pub(crate) fn arg_count(cmd: &str, pos: &[String], min: usize, max: usize) -> Option<i32> {
+    if pos.len() >= min && pos.len() <= max {
+        return None;
+    }
+    let msg = if min == max {
+        format!("accepts {min} arg(s), received {}", pos.len())
+    } else if max == usize::MAX {
+        format!(
+            "requires at least {min} arg(s), only received {}",
+            pos.len()
+        )
+    } else {
+        format!(
+            "accepts between {min} and {max} arg(s), received {}",
+            pos.len()
+        )
+    };
+    Some(usage_error(cmd, &msg))
+}
+
+/// When OrbStack is "down" (`ORBSIM_FAULTS=not-running`).
+pub fn not_running(cmd: &str) -> i32 {
+    match cmd {
+        "status" => {
+            println!("Stopped");
+            1
+        }
+        "stop" | "restart" => {
+            eprintln!("OrbStack is not running");
+            0
+        }
+        _ => {
+            // [GUESS] the vmgr start error of a real failed start; one red line, exit 1.
+            eprintln!("failed to start OrbStack: connect: connection refused");
+            1
+        }
+    }
+}
+
+/// Run a parsed subcommand.
+pub fn call(cmd: &str, flags: &Flags, pos: &[String], faults: &Faults) -> i32 {
+    let result = match cmd {
+        "list" => list(flags, pos),
+        "info" => info(flags, pos),
+        "create" => create(flags, pos, faults),
+        "start" => start(flags, pos),
+        "stop" => stop(flags, pos),
+        "restart" => restart(flags, pos),
+        "delete" => delete(flags, pos),
+        "push" | "pull" => copy_cmd(cmd, flags, pos),
+        "clone" => clone(pos),
+        "rename" => rename(pos),
+        "default" => default(pos),
+        "status" => arg_count(cmd, pos, 0, 0).map_or_else(
+            || {
+                println!("Running");
+                Ok(0)
+            },
+            Ok,
+        ),
+        "version" => {
+            print!("{VERSION}");
+            Ok(0)
+        }
+        "logs" => logs(flags, pos),
+        _ => Ok(usage_error(cmd, "unknown command")),
+    };
+    result.unwrap_or_else(fail)
+}
