@@ -4,13 +4,17 @@
 //! `orb` is the only module that spells `orbctl`; `process` is the only one that starts
 //! child processes; `yaml` is the only one that knows the YAML crate.
 
+pub mod channel;
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod interrupt;
 pub mod inventory;
 pub mod load;
+pub mod oneshot;
 pub mod orb;
 pub mod process;
+pub mod quote;
 pub mod reconcile;
 pub mod remote;
 pub mod show;

@@ -1,20 +1,23 @@
 //! What the operations need from a machine, independent of how it is reached.
 //!
-//! Two implementations exist: the persistent channel (one `orbctl run ... sh` per machine
-//! and user, framed requests over its stdin/stdout) and the one-shot path (`--no-channel`:
-//! one `orbctl run` per command, `orbctl push`/`pull` per file). Both must give the same
-//! results; the operation code never knows which one it talks to.
+//! Two implementations exist: the persistent channel (`crate::channel`: one
+//! `orbctl run ... sh` per machine and user, framed requests over its stdin/stdout) and the
+//! one-shot path (`crate::oneshot`, `--no-channel`: one `orbctl run` per command,
+//! `orbctl push`/`pull` per file). Both give the same results; the operation code never
+//! knows which one it talks to. The scripts that write and read files live here, once.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use crate::quote::quote;
+
 /// One command to run on a machine: a POSIX `sh` script.
 ///
 /// Every value that came from a user or a file must reach `script` through
-/// `crate::quote::quote` — never by string concatenation alone.
+/// [`crate::quote::quote`] — never by string concatenation alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exec {
-    /// The script, run as `sh -c SCRIPT`.
+    /// The script, run by `sh`.
     pub script: String,
     /// Run as this user; `None` is the machine's default user. `become` is `Some("root")`.
     pub user: Option<String>,
@@ -43,6 +46,20 @@ impl Exec {
         self.user = user.map(str::to_string);
         self
     }
+
+    /// The script with `cd` and `export` lines in front: what `sh` finally runs.
+    pub fn full_script(&self) -> String {
+        let mut out = String::new();
+        if let Some(dir) = &self.workdir {
+            out.push_str(&format!("cd {} || exit 1\n", quote(dir)));
+        }
+        for (k, v) in &self.env {
+            // Names are checked by the loader (`valid_var_name`), values are quoted.
+            out.push_str(&format!("export {k}={}\n", quote(v)));
+        }
+        out.push_str(&self.script);
+        out
+    }
 }
 
 /// What a script produced. Non-zero exit is not an error at this level.
@@ -50,12 +67,23 @@ impl Exec {
 pub struct ExecOutput {
     /// Exit status (128 + N when killed by signal N).
     pub status: i32,
-    /// Its stdout, byte for byte.
+    /// Its stdout, byte for byte (empty when it was streamed to a sink).
     pub stdout: Vec<u8>,
     /// Its stderr, byte for byte.
     pub stderr: Vec<u8>,
-    /// Time spent on the machine side, as measured by the transport.
+    /// Wall time of the request as seen from orbdeploy.
     pub duration: Duration,
+}
+
+impl ExecOutput {
+    /// stdout as text (lossy).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// stderr as text (lossy).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
 }
 
 /// A file to write on a machine.
@@ -65,8 +93,8 @@ pub struct WriteFile {
     pub path: String,
     /// Write as this user (`None` = default user).
     pub user: Option<String>,
-    /// Final mode, e.g. 0o644; `None` keeps the existing file's mode, or 0644 for a new file.
-    pub mode: Option<u32>,
+    /// Final mode, e.g. 0o644.
+    pub mode: u32,
     /// Final owner (needs root); `None` leaves it to the writing user.
     pub owner: Option<String>,
     /// Final group (needs root); `None` leaves it to the writing user.
@@ -79,7 +107,7 @@ pub struct WriteFile {
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// The request ran past its timeout; its processes were killed.
-    #[error("timed out after {}s and was killed", .0.as_secs_f64())]
+    #[error("timed out after {}s; its processes were killed", .0.as_secs_f64())]
     Timeout(Duration),
     /// The connection to the machine broke and could not be reopened.
     #[error("lost the connection to machine `{machine}`: {detail}")]
@@ -98,20 +126,63 @@ pub enum RemoteError {
     /// Local I/O failed (reading a source file, writing a `get` destination).
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// orbdeploy is being interrupted (Ctrl-C / SIGTERM).
+    #[error("interrupted")]
+    Interrupted,
 }
 
-/// A connection to one machine.
+/// Input streamed to a request's stdin: a reader and its exact length.
+pub struct Input<'a> {
+    /// Where the bytes come from.
+    pub reader: &'a mut dyn Read,
+    /// How many bytes it yields.
+    pub len: u64,
+}
+
+/// A connection to one machine (all users).
 pub trait Remote: Send {
     /// The machine's name.
     fn machine(&self) -> &str;
 
+    /// Run `req` (its `stdin` bytes, or `input` when given); stream stdout into `sink`
+    /// when given, else collect it.
+    fn exec_stream(
+        &mut self,
+        req: &Exec,
+        input: Option<Input<'_>>,
+        sink: Option<&mut dyn Write>,
+    ) -> Result<ExecOutput, RemoteError>;
+
+    /// The orbctl argv lines (shell-quoted) this connection would start for `req`.
+    fn describe(&self, req: &Exec) -> Vec<String>;
+
+    /// Close every connection (ends remote processes).
+    fn close(&mut self);
+
     /// Run a script and collect its output.
-    fn exec(&mut self, req: &Exec) -> Result<ExecOutput, RemoteError>;
+    fn exec(&mut self, req: &Exec) -> Result<ExecOutput, RemoteError> {
+        self.exec_stream(req, None, None)
+    }
 
     /// Write `req.len` bytes from `content` to `req.path` atomically: a temporary file
     /// (mode 0600) in the destination's directory, mode/owner set, then renamed into place.
     /// A reader of the path sees the old file or the new one, never half of one.
-    fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError>;
+    fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
+        let exec = Exec {
+            script: write_script(req),
+            user: req.user.clone(),
+            ..Exec::default()
+        };
+        let out = self.exec_stream(
+            &exec,
+            Some(Input {
+                reader: content,
+                len: req.len,
+            }),
+            None,
+        )?;
+        check_transfer(&out, &format!("writing {}", req.path))
+    }
 
     /// Stream the contents of `path` into `sink`, reading as `user`; returns the byte count.
     fn read_file(
@@ -119,12 +190,120 @@ pub trait Remote: Send {
         path: &str,
         user: Option<&str>,
         sink: &mut dyn Write,
-    ) -> Result<u64, RemoteError>;
+    ) -> Result<u64, RemoteError> {
+        let mut counter = CountingWriter { inner: sink, n: 0 };
+        let exec = Exec::script(format!("exec cat -- {}", quote(path))).as_user(user);
+        let out = self.exec_stream(&exec, None, Some(&mut counter))?;
+        check_transfer(&out, &format!("reading {path}"))?;
+        Ok(counter.n)
+    }
+}
 
-    /// The orbctl argv lines this connection has started or would start for `req`
-    /// (for `plan --show-calls` and failure messages).
-    fn describe(&self, req: &Exec) -> Vec<String>;
+/// A non-zero status of a transfer script as a [`RemoteError::Transfer`].
+pub fn check_transfer(out: &ExecOutput, what: &str) -> Result<(), RemoteError> {
+    if out.status == 0 {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let detail = err.trim();
+    Err(RemoteError::Transfer(if detail.is_empty() {
+        format!("{what} failed (exit {})", out.status)
+    } else {
+        format!("{what} failed: {detail}")
+    }))
+}
 
-    /// Close every connection (ends remote processes).
-    fn close(&mut self);
+struct CountingWriter<'a> {
+    inner: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for CountingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The directory part of an absolute path (`/` for `/x`).
+pub fn parent_dir(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// The script that writes stdin to `req.path` atomically (see [`Remote::write_file`]).
+///
+/// `mktemp` creates the temporary file with mode 0600, so the content is never readable
+/// by others before the final mode is set; the temporary file is removed on any failure.
+pub fn write_script(req: &WriteFile) -> String {
+    let dir = quote(parent_dir(&req.path));
+    let mut s = format!(
+        "t=$(mktemp {dir}/.orbdeploy.XXXXXX) || exit 1\n\
+         trap 'rm -f \"$t\"' EXIT\n\
+         cat > \"$t\" || exit 1\n\
+         chmod {:o} \"$t\" || exit 1\n",
+        req.mode
+    );
+    let owner = match (&req.owner, &req.group) {
+        (Some(o), Some(g)) => Some(format!("{o}:{g}")),
+        (Some(o), None) => Some(o.clone()),
+        (None, Some(g)) => Some(format!(":{g}")),
+        (None, None) => None,
+    };
+    if let Some(owner) = owner {
+        s.push_str(&format!("chown {} \"$t\" || exit 1\n", quote(&owner)));
+    }
+    s.push_str(&format!(
+        "mv -f \"$t\" {} || exit 1\ntrap - EXIT\n",
+        quote(&req.path)
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_dir_of_absolute_paths() {
+        assert_eq!(parent_dir("/etc/hosts"), "/etc");
+        assert_eq!(parent_dir("/x"), "/");
+        assert_eq!(parent_dir("/a b/c d"), "/a b");
+    }
+
+    #[test]
+    fn write_script_writes_atomically_with_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("it's a file");
+        let req = WriteFile {
+            path: dest.to_string_lossy().into_owned(),
+            mode: 0o640,
+            len: 5,
+            ..WriteFile::default()
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(write_script(&req))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write as _;
+                c.stdin.take().unwrap().write_all(b"hello")?;
+                c.wait()
+            })
+            .unwrap();
+        assert!(out.success());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        // No temporary file left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

@@ -163,6 +163,28 @@ impl Orb {
         }
     }
 
+    /// Explain why an `orbctl run` session ended before doing its work: orbctl says
+    /// nothing for a missing machine (reference §4), so ask `info` and `status`.
+    pub fn diagnose_run_failure(&self, machine: &str, command: &str, stderr: &str) -> OrbError {
+        let tail = process::tail_lines(stderr.as_bytes(), 5);
+        if let Some(name) = machine_not_found(&tail) {
+            return OrbError::MachineNotFound { name };
+        }
+        match self.info(machine) {
+            Err(e @ OrbError::MachineNotFound { .. }) => e,
+            Err(e @ (OrbError::NotRunning { .. } | OrbError::Missing { .. })) => e,
+            _ => OrbError::Failed {
+                command: command.to_string(),
+                status: "session ended".to_string(),
+                stderr: if tail.is_empty() {
+                    "no message from orbctl".to_string()
+                } else {
+                    tail
+                },
+            },
+        }
+    }
+
     fn status_says_stopped(&self) -> bool {
         let spec =
             Spec::new([self.bin.as_os_str(), "status".as_ref()]).timeout(Some(QUERY_TIMEOUT));

@@ -1,0 +1,148 @@
+//! The persistent channel: one `orbctl run -m M [-u U] -w / sh -c AGENT` per machine and
+//! user, carrying framed requests on its stdin and framed replies on its stdout
+//! (see `agent.sh` for the wire format). Opening it costs one orbctl process and one login
+//! shell; every later request costs only the forks the agent makes on the machine.
+
+mod session;
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use crate::orb::Orb;
+use crate::quote;
+use crate::remote::{Exec, ExecOutput, Input, Remote, RemoteError};
+
+pub use session::Session;
+
+/// How many times one user's session may be reopened during a run before requests fail
+/// at once (a machine that keeps dropping sessions is not going to get better).
+const MAX_REOPENS: u32 = 3;
+
+/// Channels to one machine, one session per user, opened on first use.
+pub struct Channel {
+    orb: Orb,
+    machine: String,
+    sessions: HashMap<Option<String>, Session>,
+    reopens: HashMap<Option<String>, u32>,
+    opened: usize,
+}
+
+impl Channel {
+    /// A channel to `machine`; nothing is started until the first request.
+    pub fn new(orb: &Orb, machine: &str) -> Self {
+        Channel {
+            orb: orb.clone(),
+            machine: machine.to_string(),
+            sessions: HashMap::new(),
+            reopens: HashMap::new(),
+            opened: 0,
+        }
+    }
+
+    /// How many orbctl sessions this channel has started.
+    pub fn sessions_opened(&self) -> usize {
+        self.opened
+    }
+
+    fn session(&mut self, user: &Option<String>) -> Result<&mut Session, RemoteError> {
+        if !self.sessions.contains_key(user) {
+            let s = Session::open(&self.orb, &self.machine, user.as_deref())?;
+            self.opened += 1;
+            self.sessions.insert(user.clone(), s);
+        }
+        self.sessions
+            .get_mut(user)
+            .ok_or_else(|| RemoteError::Transfer("internal: session vanished".into()))
+    }
+
+    fn drop_session(&mut self, user: &Option<String>) -> bool {
+        if let Some(mut s) = self.sessions.remove(user) {
+            s.close();
+        }
+        let n = self.reopens.entry(user.clone()).or_insert(0);
+        *n += 1;
+        *n <= MAX_REOPENS
+    }
+}
+
+impl Remote for Channel {
+    fn machine(&self) -> &str {
+        &self.machine
+    }
+
+    fn exec_stream(
+        &mut self,
+        req: &Exec,
+        mut input: Option<Input<'_>>,
+        mut sink: Option<&mut dyn Write>,
+    ) -> Result<ExecOutput, RemoteError> {
+        if crate::interrupt::requested() {
+            return Err(RemoteError::Interrupted);
+        }
+        let user = req.user.clone();
+        // A session found dead before the request started is reopened once; a request
+        // that had started is never sent again (it may have changed the machine).
+        for attempt in 0..2 {
+            let session = self.session(&user)?;
+            match session.request(req, input.as_mut(), sink.as_deref_mut()) {
+                Ok(out) => return Ok(out),
+                Err(session::Failure::NotStarted(detail)) => {
+                    let may_retry = self.drop_session(&user) && attempt == 0;
+                    if !may_retry {
+                        return Err(RemoteError::Disconnected {
+                            machine: self.machine.clone(),
+                            detail,
+                        });
+                    }
+                }
+                Err(session::Failure::Lost(detail)) => {
+                    self.drop_session(&user);
+                    return Err(RemoteError::Disconnected {
+                        machine: self.machine.clone(),
+                        detail,
+                    });
+                }
+                Err(session::Failure::Other(e)) => return Err(e),
+            }
+        }
+        Err(RemoteError::Disconnected {
+            machine: self.machine.clone(),
+            detail: "the session could not be reopened".into(),
+        })
+    }
+
+    fn describe(&self, req: &Exec) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.sessions.contains_key(&req.user) {
+            let argv = session::open_argv(&self.orb, &self.machine, req.user.as_deref(), "NONCE");
+            let mut words: Vec<String> = argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            // The agent script is long; show it by name.
+            if let Some(pos) = words.iter().position(|w| w == "-c") {
+                if let Some(w) = words.get_mut(pos + 1) {
+                    *w = "<orbdeploy channel agent>".into();
+                }
+            }
+            out.push(quote::join(&words));
+        }
+        out.push(format!(
+            "(channel) sh <<< {}",
+            quote::quote(&req.full_script())
+        ));
+        out
+    }
+
+    fn close(&mut self) {
+        for (_, mut s) in self.sessions.drain() {
+            s.close();
+        }
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,408 @@
+//! One `orbctl run ... sh -c AGENT` process and the framing on its pipes.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
+use std::process::{ChildStdin, ChildStdout, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::orb::Orb;
+use crate::process::{self, GroupChild};
+use crate::remote::{Exec, ExecOutput, Input, RemoteError};
+
+/// The agent script, run by the machine's `sh`.
+pub const AGENT: &str = include_str!("agent.sh");
+
+/// How long opening a session may take (it may auto-start a stopped machine).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Extra time past a request's own timeout before the whole session is declared hung.
+const HUNG_GRACE: Duration = Duration::from_secs(30);
+/// Bytes of the session's own stderr kept for error messages.
+const STDERR_KEEP: usize = 8192;
+
+/// Why a request did not complete.
+pub enum Failure {
+    /// The session was dead before the request reached the machine: safe to resend.
+    NotStarted(String),
+    /// The session died while the request ran: its effect is unknown.
+    Lost(String),
+    /// Anything else (timeouts, local I/O).
+    Other(RemoteError),
+}
+
+/// A live session.
+pub struct Session {
+    child: GroupChild,
+    stdin: Option<ChildStdin>,
+    out: BufReader<DeadlineReader>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    next_id: u64,
+    machine: String,
+    orb: Orb,
+}
+
+/// The argv that opens a session.
+pub fn open_argv(orb: &Orb, machine: &str, user: Option<&str>, nonce: &str) -> Vec<OsString> {
+    orb.run_argv(
+        machine,
+        user,
+        "/",
+        &["sh", "-c", AGENT, "orbdeploy-agent", nonce],
+    )
+}
+
+impl Session {
+    /// Start the session and wait for the agent's handshake line.
+    pub fn open(orb: &Orb, machine: &str, user: Option<&str>) -> Result<Session, RemoteError> {
+        let nonce = nonce();
+        let argv = open_argv(orb, machine, user, &nonce);
+        let spec = process::Spec::new(argv);
+        let display = spec.display();
+        let Some(mut cmd) = process::command(&spec) else {
+            return Err(RemoteError::Transfer("empty orbctl command".into()));
+        };
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let program = orb.bin().display().to_string();
+        let mut child = process::spawn(cmd, &program).map_err(|e| {
+            if e.is_not_found() {
+                RemoteError::Orb(crate::orb::OrbError::Missing {
+                    path: program.clone(),
+                })
+            } else {
+                RemoteError::Io(std::io::Error::other(e.to_string()))
+            }
+        })?;
+        let stdin = child.child.stdin.take();
+        let stdout = child.child.stdout.take();
+        let stderr_pipe = child.child.stderr.take();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut pipe) = stderr_pipe {
+            let keep = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut k) = keep.lock() {
+                        k.extend_from_slice(&buf[..n]);
+                        if k.len() > STDERR_KEEP {
+                            let cut = k.len() - STDERR_KEEP;
+                            k.drain(..cut);
+                        }
+                    }
+                }
+            });
+        }
+        let Some(stdout) = stdout else {
+            return Err(RemoteError::Transfer("no stdout pipe".into()));
+        };
+        let mut session = Session {
+            child,
+            stdin,
+            out: BufReader::with_capacity(64 * 1024, DeadlineReader::new(stdout)),
+            stderr,
+            next_id: 1,
+            machine: machine.to_string(),
+            orb: orb.clone(),
+        };
+        // Whatever the login profile prints comes before the marker and is ignored.
+        let marker = format!("ORBDEPLOY-READY {nonce}");
+        session.out.get_mut().deadline = Some(Instant::now() + OPEN_TIMEOUT);
+        loop {
+            let mut line = Vec::new();
+            match session.out.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => {
+                    let stderr = session.stderr_text();
+                    session.close();
+                    return Err(RemoteError::Orb(
+                        orb.diagnose_run_failure(machine, &display, &stderr),
+                    ));
+                }
+                Ok(_) => {
+                    if line.trim_ascii_end() == marker.as_bytes() {
+                        break;
+                    }
+                }
+            }
+        }
+        session.out.get_mut().deadline = None;
+        Ok(session)
+    }
+
+    fn stderr_text(&self) -> String {
+        // Give the stderr reader a moment to collect orbctl's last words.
+        std::thread::sleep(Duration::from_millis(50));
+        self.stderr
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn lost(&mut self, what: &str) -> String {
+        let status = self
+            .child
+            .child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        let tail = process::tail_lines(self.stderr_text().as_bytes(), 3);
+        let mut msg = format!("the orbctl run session ended {what}{status}");
+        if !tail.is_empty() {
+            msg.push_str(&format!(": {tail}"));
+        }
+        msg.push_str(&format!(
+            "; check the machine with `{} info {}`",
+            self.orb.bin().display(),
+            self.machine
+        ));
+        msg
+    }
+
+    /// Send one request and read its reply.
+    pub fn request<'w>(
+        &mut self,
+        req: &Exec,
+        input: Option<&mut Input<'_>>,
+        sink: Option<&mut (dyn Write + 'w)>,
+    ) -> Result<ExecOutput, Failure> {
+        let started = Instant::now();
+        let id = self.next_id;
+        self.next_id += 1;
+        let script = req.full_script();
+        let in_len = match &input {
+            Some(i) => i.len,
+            None => req.stdin.len() as u64,
+        };
+        let timeout_s = req.timeout.map(|t| t.as_secs().max(1)).unwrap_or(0);
+        let header = format!("x {id} {} {in_len} {timeout_s}\n", script.len());
+
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(Failure::NotStarted("the session is closed".into()));
+        };
+        // Header and script in one write: a dead session shows up here, before anything ran.
+        let mut first = header.into_bytes();
+        first.extend_from_slice(script.as_bytes());
+        if stdin.write_all(&first).is_err() {
+            return Err(Failure::NotStarted(
+                self.lost("before the request was sent"),
+            ));
+        }
+        let sent = match input {
+            Some(i) => copy_exact(i.reader, stdin, i.len),
+            None => stdin.write_all(&req.stdin).map_err(CopyError::Write),
+        };
+        match sent {
+            Ok(()) => {}
+            Err(CopyError::Read(e)) => {
+                // The agent is waiting for bytes we cannot give: the session is unusable.
+                self.close();
+                return Err(Failure::Other(RemoteError::Io(e)));
+            }
+            Err(CopyError::Write(_)) => {
+                return Err(Failure::Lost(self.lost("while sending the request")));
+            }
+        }
+        if stdin.flush().is_err() {
+            return Err(Failure::Lost(self.lost("while sending the request")));
+        }
+
+        // The agent enforces the timeout itself; this deadline only catches a hung session.
+        self.out.get_mut().deadline = req.timeout.map(|t| Instant::now() + t + HUNG_GRACE);
+        let result = self.read_reply(id, sink);
+        self.out.get_mut().deadline = None;
+        let (status, stdout, stderr, timed_out) = match result {
+            Ok(r) => r,
+            Err(ReplyError::Hung) => {
+                self.close();
+                return Err(Failure::Other(RemoteError::Timeout(
+                    req.timeout.unwrap_or_default(),
+                )));
+            }
+            Err(ReplyError::Eof) => {
+                return Err(Failure::Lost(self.lost("while the request ran")));
+            }
+            Err(ReplyError::Protocol(what)) => {
+                self.close();
+                return Err(Failure::Lost(format!(
+                    "garbled reply from the agent: {what}"
+                )));
+            }
+            Err(ReplyError::Sink(e)) => return Err(Failure::Other(RemoteError::Io(e))),
+        };
+        if timed_out {
+            return Err(Failure::Other(RemoteError::Timeout(
+                req.timeout.unwrap_or_default(),
+            )));
+        }
+        Ok(ExecOutput {
+            status,
+            stdout,
+            stderr,
+            duration: started.elapsed(),
+        })
+    }
+
+    fn read_line(&mut self) -> Result<String, ReplyError> {
+        let mut line = Vec::new();
+        match self.out.read_until(b'\n', &mut line) {
+            Ok(0) => Err(ReplyError::Eof),
+            Ok(_) => Ok(String::from_utf8_lossy(&line).trim_end().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(ReplyError::Hung),
+            Err(_) => Err(ReplyError::Eof),
+        }
+    }
+
+    fn read_reply<'w>(
+        &mut self,
+        id: u64,
+        sink: Option<&mut (dyn Write + 'w)>,
+    ) -> Result<(i32, Vec<u8>, Vec<u8>, bool), ReplyError> {
+        let started = self.read_line()?;
+        let fields: Vec<&str> = started.split(' ').collect();
+        if fields.first() != Some(&"p") || fields.get(1) != Some(&id.to_string().as_str()) {
+            return Err(ReplyError::Protocol(format!(
+                "expected start of request {id}, got `{started}`"
+            )));
+        }
+        let done = self.read_line()?;
+        let f: Vec<&str> = done.split(' ').collect();
+        let parse = |i: usize| -> Result<u64, ReplyError> {
+            f.get(i)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| ReplyError::Protocol(format!("bad reply header `{done}`")))
+        };
+        if f.first() != Some(&"r") || parse(1)? != id {
+            return Err(ReplyError::Protocol(format!(
+                "expected reply to {id}, got `{done}`"
+            )));
+        }
+        let status = parse(2)? as i32;
+        let out_len = parse(3)?;
+        let err_len = parse(4)?;
+        let timed_out = parse(5)? == 1;
+        let mut stdout = Vec::new();
+        match sink {
+            Some(w) => copy_exact(&mut self.out, w, out_len).map_err(|e| match e {
+                CopyError::Read(e) if e.kind() == std::io::ErrorKind::TimedOut => ReplyError::Hung,
+                CopyError::Read(_) => ReplyError::Eof,
+                CopyError::Write(e) => ReplyError::Sink(e),
+            })?,
+            None => {
+                stdout.reserve(out_len.min(64 << 20) as usize);
+                copy_exact(&mut self.out, &mut stdout, out_len).map_err(|_| ReplyError::Eof)?;
+            }
+        }
+        let mut stderr = Vec::new();
+        copy_exact(&mut self.out, &mut stderr, err_len).map_err(|_| ReplyError::Eof)?;
+        Ok((status, stdout, stderr, timed_out))
+    }
+
+    /// End the session: ask the agent to quit, then make sure the process group is gone.
+    pub fn close(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"q\n");
+            let _ = stdin.flush();
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match self.child.child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                _ => break,
+            }
+        }
+        self.child.kill();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+enum ReplyError {
+    Hung,
+    Eof,
+    Protocol(String),
+    Sink(std::io::Error),
+}
+
+enum CopyError {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Copy exactly `len` bytes, never holding more than one buffer in memory.
+fn copy_exact(from: &mut dyn Read, to: &mut dyn Write, len: u64) -> Result<(), CopyError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = from.read(&mut buf[..want]).map_err(CopyError::Read)?;
+        if n == 0 {
+            return Err(CopyError::Read(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{left} bytes missing"),
+            )));
+        }
+        to.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// A pipe reader whose reads fail with `TimedOut` after a deadline.
+pub struct DeadlineReader {
+    inner: ChildStdout,
+    deadline: Option<Instant>,
+}
+
+impl DeadlineReader {
+    fn new(inner: ChildStdout) -> Self {
+        DeadlineReader {
+            inner,
+            deadline: None,
+        }
+    }
+}
+
+impl Read for DeadlineReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                let ms = left.as_millis().min(60_000) as u16;
+                let mut fds = [PollFd::new(self.inner.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(ms)) {
+                    Ok(0) => continue,
+                    Ok(_) => break,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(std::io::Error::from(e)),
+                }
+            }
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn nonce() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}{:x}", t, std::process::id())
+}

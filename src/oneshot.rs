@@ -1,0 +1,245 @@
+//! The one-shot path (`--no-channel`): one `orbctl run` per command, `orbctl push` /
+//! `pull` per file. Slower (a process and a login shell per call) but with no long-lived
+//! session; it gives the same results as the channel and the suite runs on both.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::orb::{Orb, OrbError};
+use crate::process::{self, ProcessError, Spec};
+use crate::quote::{self, quote};
+use crate::remote::{
+    check_transfer, write_script, Exec, ExecOutput, Input, Remote, RemoteError, WriteFile,
+};
+
+/// Time limit for the helper calls of a file transfer (mktemp, push, pull, move).
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// One-shot access to one machine.
+pub struct OneShot {
+    orb: Orb,
+    machine: String,
+}
+
+impl OneShot {
+    /// One-shot access to `machine`.
+    pub fn new(orb: &Orb, machine: &str) -> Self {
+        OneShot {
+            orb: orb.clone(),
+            machine: machine.to_string(),
+        }
+    }
+
+    fn argv(&self, req: &Exec) -> Vec<OsString> {
+        let script = req.full_script();
+        self.orb.run_argv(
+            &self.machine,
+            req.user.as_deref(),
+            "/",
+            &["sh", "-c", &script],
+        )
+    }
+
+    fn run(&self, spec: &Spec) -> Result<process::Output, RemoteError> {
+        process::run(spec).map_err(|e| match e {
+            ProcessError::Timeout { after, .. } => RemoteError::Timeout(after),
+            e if e.is_not_found() => RemoteError::Orb(OrbError::Missing {
+                path: self.orb.bin().display().to_string(),
+            }),
+            e => RemoteError::Io(std::io::Error::other(e.to_string())),
+        })
+    }
+
+    /// A transfer helper call (push/pull) that must succeed.
+    fn call(&self, argv: Vec<OsString>, what: &str) -> Result<(), RemoteError> {
+        let spec = Spec::new(argv).timeout(Some(TRANSFER_TIMEOUT));
+        let out = self.run(&spec)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(RemoteError::Transfer(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            out.stderr_tail(3)
+        )))
+    }
+}
+
+impl Remote for OneShot {
+    fn machine(&self) -> &str {
+        &self.machine
+    }
+
+    fn exec_stream(
+        &mut self,
+        req: &Exec,
+        input: Option<Input<'_>>,
+        sink: Option<&mut dyn Write>,
+    ) -> Result<ExecOutput, RemoteError> {
+        if crate::interrupt::requested() {
+            return Err(RemoteError::Interrupted);
+        }
+        let mut stdin = req.stdin.clone();
+        if let Some(i) = input {
+            stdin.clear();
+            i.reader.take(i.len).read_to_end(&mut stdin)?;
+        }
+        let mut spec = Spec::new(self.argv(req)).timeout(req.timeout);
+        if !stdin.is_empty() {
+            spec = spec.stdin(stdin);
+        }
+        let out = self.run(&spec)?;
+        // orbctl says nothing when the machine is gone (reference §4): exit 1 with empty
+        // output is worth a closer look before blaming the user's command.
+        if out.status.code() == 1 && out.stdout.is_empty() && out.stderr.is_empty() {
+            if let Err(e @ (OrbError::MachineNotFound { .. } | OrbError::NotRunning { .. })) =
+                self.orb.info(&self.machine)
+            {
+                return Err(RemoteError::Orb(e));
+            }
+        }
+        let mut stdout = out.stdout;
+        if let Some(w) = sink {
+            w.write_all(&stdout)?;
+            stdout.clear();
+        }
+        Ok(ExecOutput {
+            status: out.status.code(),
+            stdout,
+            stderr: out.stderr,
+            duration: out.duration,
+        })
+    }
+
+    fn describe(&self, req: &Exec) -> Vec<String> {
+        let words: Vec<String> = self
+            .argv(req)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        vec![quote::join(&words)]
+    }
+
+    fn close(&mut self) {}
+
+    fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
+        // `orbctl push` writes as the default user; a third user cannot read its file, so
+        // that case streams through `run` instead.
+        let via_push = matches!(req.user.as_deref(), None | Some("root"));
+        if !via_push {
+            let mut bytes = Vec::new();
+            content.take(req.len).read_to_end(&mut bytes)?;
+            let exec = Exec {
+                script: write_script(req),
+                user: req.user.clone(),
+                stdin: bytes,
+                ..Exec::default()
+            };
+            let out = self.exec(&exec)?;
+            return check_transfer(&out, &format!("writing {}", req.path));
+        }
+        let local = LocalTemp::create()?;
+        {
+            let mut f = local.open_write()?;
+            std::io::copy(&mut content.take(req.len), &mut f)?;
+            f.flush()?;
+        }
+        // A private directory on the machine, so the pushed copy is never readable by others.
+        let mk = self.exec(&Exec::script(
+            "umask 077 && mktemp -d /tmp/orbdeploy-push.XXXXXX",
+        ))?;
+        check_transfer(&mk, "making a temporary directory")?;
+        let dir = mk.stdout_text().trim().to_string();
+        let staged = format!("{dir}/file");
+        let pushed = self.call(
+            self.orb.push_argv(&self.machine, &local.path, &staged),
+            &format!("orbctl push to {}", req.path),
+        );
+        let result = pushed.and_then(|()| {
+            let exec = Exec {
+                script: format!("exec < {}\n{}", quote(&staged), write_script(req)),
+                user: req.user.clone(),
+                ..Exec::default()
+            };
+            let out = self.exec(&exec)?;
+            check_transfer(&out, &format!("writing {}", req.path))
+        });
+        let cleanup = Exec::script(format!("rm -rf {}", quote(&dir))).as_user(req.user.as_deref());
+        let _ = self.exec(&cleanup);
+        result
+    }
+
+    fn read_file(
+        &mut self,
+        path: &str,
+        user: Option<&str>,
+        sink: &mut dyn Write,
+    ) -> Result<u64, RemoteError> {
+        if user.is_some() {
+            // Only the default user's view is available to `pull`.
+            let exec = Exec::script(format!("exec cat -- {}", quote(path))).as_user(user);
+            let out = self.exec(&exec)?;
+            check_transfer(&out, &format!("reading {path}"))?;
+            sink.write_all(&out.stdout)?;
+            return Ok(out.stdout.len() as u64);
+        }
+        let local = LocalTemp::create()?;
+        // pull refuses to overwrite nothing in particular, but start from no file.
+        let _ = std::fs::remove_file(&local.path);
+        self.call(
+            self.orb.pull_argv(&self.machine, path, &local.path),
+            &format!("orbctl pull of {path}"),
+        )?;
+        let mut f = File::open(&local.path)?;
+        Ok(std::io::copy(&mut f, sink)?)
+    }
+}
+
+/// A local temporary file (mode 0600) removed when dropped.
+struct LocalTemp {
+    path: PathBuf,
+}
+
+impl LocalTemp {
+    fn create() -> std::io::Result<LocalTemp> {
+        let dir = std::env::temp_dir();
+        for i in 0..100u32 {
+            let path = dir.join(format!(
+                "orbdeploy-{}-{}-{i}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or_default()
+            ));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(_) => return Ok(LocalTemp { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("cannot create a temporary file"))
+    }
+
+    fn open_write(&self) -> std::io::Result<File> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&self.path)
+    }
+}
+
+impl Drop for LocalTemp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

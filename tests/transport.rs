@@ -1,0 +1,183 @@
+//! The two transports (persistent channel and one-shot) against a real orbsim machine:
+//! same results for commands, stdin, binary output, users, timeouts and file transfers.
+
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::World;
+use orbdeploy::channel::Channel;
+use orbdeploy::oneshot::OneShot;
+use orbdeploy::orb::Orb;
+use orbdeploy::remote::{Exec, Remote, WriteFile};
+
+fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
+    // stdout and stderr apart, exit status kept.
+    let out = remote
+        .exec(&Exec::script("echo out; echo err >&2; exit 3"))
+        .expect("exec");
+    assert_eq!(
+        (out.status, out.stdout_text(), out.stderr_text()),
+        (3, "out\n".into(), "err\n".into()),
+        "{tag}"
+    );
+
+    // Users and working directory.
+    let out = remote
+        .exec(&Exec {
+            script: "id -un; pwd".into(),
+            user: Some("root".into()),
+            workdir: Some("/tmp".into()),
+            ..Exec::default()
+        })
+        .expect("exec as root");
+    assert_eq!(out.stdout_text(), "root\n/tmp\n", "{tag}");
+    let out = remote.exec(&Exec::script("id -un")).expect("default user");
+    assert_eq!(out.stdout_text(), "dev\n", "{tag}");
+    let missing_dir = remote
+        .exec(&Exec {
+            script: "true".into(),
+            workdir: Some("/no/such dir".into()),
+            ..Exec::default()
+        })
+        .expect("exec");
+    assert_ne!(
+        missing_dir.status, 0,
+        "{tag}: a missing workdir is an error"
+    );
+
+    // Environment values with hostile characters, and stdin bytes.
+    let out = remote
+        .exec(&Exec {
+            script: "printf '%s' \"$V\"; cat".into(),
+            env: vec![("V".into(), "a 'b' $c\n;d".into())],
+            stdin: b"\x00\x01binary\xff".to_vec(),
+            ..Exec::default()
+        })
+        .expect("env and stdin");
+    assert_eq!(
+        out.stdout,
+        b"a 'b' $c\n;d\x00\x01binary\xff".to_vec(),
+        "{tag}"
+    );
+
+    // Binary output, byte for byte.
+    let out = remote
+        .exec(&Exec::script("head -c 300000 /dev/urandom | tee /tmp/rnd-$$ | sha256sum | cut -c1-64; cat /tmp/rnd-$$; rm /tmp/rnd-$$"))
+        .expect("binary");
+    let (sum, body) = out.stdout.split_at(65);
+    use sha2::Digest;
+    let mine = format!("{:x}", sha2::Sha256::digest(body));
+    assert_eq!(String::from_utf8_lossy(&sum[..64]), mine, "{tag}");
+
+    // A timeout kills the request and everything it started; the connection stays usable.
+    let started = Instant::now();
+    let err = remote
+        .exec(&Exec {
+            script: format!("sleep 300 & echo $! > /tmp/{tag}-bg; sleep 300"),
+            timeout: Some(Duration::from_secs(1)),
+            ..Exec::default()
+        })
+        .expect_err("times out");
+    assert!(err.to_string().contains("timed out"), "{tag}: {err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{tag}");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = remote
+        .exec(&Exec::script(format!(
+            "kill -0 $(cat /tmp/{tag}-bg) 2>/dev/null && echo alive || echo dead"
+        )))
+        .expect("usable after timeout");
+    assert_eq!(
+        out.stdout_text(),
+        "dead\n",
+        "{tag}: the background child of a timed-out step is killed"
+    );
+
+    // Files: atomic write with mode and owner, read back exactly.
+    let content: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let dest = format!("/etc/{tag} file's name");
+    remote
+        .write_file(
+            &WriteFile {
+                path: dest.clone(),
+                user: Some("root".into()),
+                mode: 0o640,
+                owner: Some("dev".into()),
+                group: Some("root".into()),
+                len: content.len() as u64,
+                ..WriteFile::default()
+            },
+            &mut content.as_slice(),
+        )
+        .expect("write_file");
+    let stat = w.sh(
+        remote.machine(),
+        Some("root"),
+        &format!("stat -c '%a %U %G' \"{dest}\"; ls -a /etc | grep -c orbdeploy || true"),
+    );
+    assert_eq!(stat.stdout, "640 dev root\n0\n", "{tag}");
+    let mut back = Vec::new();
+    let n = remote
+        .read_file(&dest, Some("root"), &mut back)
+        .expect("read_file");
+    assert_eq!(
+        (n as usize, back == content),
+        (content.len(), true),
+        "{tag}"
+    );
+    let mut back = Vec::new();
+    remote
+        .read_file(&dest, None, &mut back)
+        .expect("default user reads 0640 dev-owned file");
+    assert!(back == content, "{tag}");
+    let err = remote
+        .read_file("/no/such/file", None, &mut Vec::new())
+        .expect_err("missing file");
+    assert!(err.to_string().contains("/no/such/file"), "{tag}: {err}");
+    remote.close();
+}
+
+#[test]
+fn channel_and_oneshot_behave_the_same() {
+    let w = World::new("transport");
+    let m = w.name("t");
+    w.create(&m);
+    let orb = Orb::new(w.orbctl_wrapper(""));
+    let mut ch = Channel::new(&orb, &m);
+    exercise(&w, &mut ch, "channel");
+    assert_eq!(
+        ch.sessions_opened(),
+        2,
+        "one session per user (default, root)"
+    );
+    let mut one = OneShot::new(&orb, &m);
+    exercise(&w, &mut one, "oneshot");
+    // The agent leaves nothing behind on the machine.
+    let left = w.sh(&m, Some("root"), "ls /tmp | grep -c orbdeploy || true");
+    assert_eq!(left.stdout, "0\n");
+}
+
+#[test]
+fn channel_reopens_a_dead_session_once_and_reports_a_missing_machine() {
+    let w = World::new("transport-dead");
+    let m = w.name("d");
+    w.create(&m);
+    let orb = Orb::new(w.orbctl_wrapper(""));
+    let mut ch = Channel::new(&orb, &m);
+    assert_eq!(
+        ch.exec(&Exec::script("echo one")).unwrap().stdout_text(),
+        "one\n"
+    );
+    // Someone kills the session's shell on the machine: the next request reopens.
+    w.sh(&m, Some("root"), "pkill -KILL -f orbdeploy-agent || true");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = ch.exec(&Exec::script("echo two")).expect("reopened");
+    assert_eq!(out.stdout_text(), "two\n");
+    assert_eq!(ch.sessions_opened(), 2);
+    ch.close();
+
+    let mut gone = Channel::new(&orb, &w.name("never-created"));
+    let err = gone.exec(&Exec::script("true")).expect_err("no machine");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
