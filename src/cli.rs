@@ -34,6 +34,10 @@ pub enum Command {
     /// Inspect OrbStack machines.
     #[command(subcommand)]
     Machines(MachinesCommand),
+    /// Bring the machines to the declared state: create/start them, then apply the operations.
+    Apply(ApplyArgs),
+    /// Show what `apply` would do, changing nothing (= apply --dry-run).
+    Plan(PlanArgs),
     /// Run one command on every selected machine, in parallel.
     Exec(ExecArgs),
     /// Print a shell completion script.
@@ -60,6 +64,98 @@ pub struct InventoryArgs {
     /// Only these machines, groups or globs; repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub limit: Vec<String>,
+}
+
+/// Output format on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Lines and a summary table for people.
+    Human,
+    /// JSON lines (one event per line), nothing else on stdout.
+    Json,
+}
+
+/// When to draw progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    /// On a terminal, unless `CI` is set.
+    Auto,
+    /// Whenever stderr is a terminal.
+    Always,
+    /// Never; one plain line per finished step.
+    Never,
+}
+
+/// Flags shared by `apply` and `plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The inventory file.
+    pub inventory: PathBuf,
+    /// Show a unified diff for put, template and line changes.
+    #[arg(long)]
+    pub diff: bool,
+    /// Only these machines, groups or globs; repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub limit: Vec<String>,
+    /// Only steps with one of these tags (comma-separated or repeated); handlers always qualify.
+    #[arg(long, value_name = "TAG", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Set a variable (highest precedence); repeatable.
+    #[arg(long = "var", value_name = "K=V")]
+    pub vars: Vec<String>,
+    /// How many machines at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    /// A failed step does not stop its machine: the remaining steps still run.
+    #[arg(long, conflicts_with = "fail_fast")]
+    pub keep_going: bool,
+    /// The first failure anywhere stops every machine before its next step.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Write the JSON report (docs/report-schema.json) to this file.
+    #[arg(long, value_name = "PATH.json")]
+    pub report: Option<PathBuf>,
+    /// Write a JUnit XML report to this file.
+    #[arg(long, value_name = "PATH.xml")]
+    pub junit: Option<PathBuf>,
+    /// Progress bars.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+    /// Use one `orbctl run` per command and `orbctl push`/`pull` per file instead of the
+    /// persistent channel.
+    #[arg(long)]
+    pub no_channel: bool,
+    /// Seconds to wait for a machine another orbdeploy run is applying to.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub lock_timeout: u64,
+}
+
+/// `orbdeploy apply`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyArgs {
+    /// Shared flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Change nothing: show what would change (same as `plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `orbdeploy plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// Shared flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// List the exact orbctl calls apply would make.
+    #[arg(long)]
+    pub show_calls: bool,
+    /// Exit 4 when changes are pending, 0 when nothing would change.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 /// `orbdeploy exec`.

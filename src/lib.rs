@@ -12,12 +12,17 @@ pub mod interrupt;
 pub mod inventory;
 pub mod load;
 pub mod oneshot;
+pub mod ops;
 pub mod orb;
+pub mod playbook;
 pub mod process;
 pub mod quote;
 pub mod reconcile;
 pub mod remote;
+pub mod report;
+pub mod run;
 pub mod show;
+pub mod template;
 pub mod yaml;
 
 use clap::Parser;
@@ -39,7 +44,14 @@ pub fn main_entry() -> i32 {
     match run(&cli) {
         Ok(()) => error::exit::OK,
         Err(err) => {
-            eprintln!("error: {}", describe(&err));
+            // Outcomes of apply/plan were already reported in full by the reporter.
+            let silent = matches!(
+                err.downcast_ref::<error::Outcome>(),
+                Some(error::Outcome::ChangesPending | error::Outcome::Interrupted)
+            ) || matches!(err.downcast_ref::<error::Outcome>(), Some(error::Outcome::Failed(m) | error::Outcome::Unavailable(m)) if m.is_empty());
+            if !silent {
+                eprintln!("error: {}", describe(&err));
+            }
             error::exit_code(&err)
         }
     }
@@ -51,6 +63,24 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     match &cli.command {
         cli::Command::Inventory(args) => show::inventory(&orb, args),
         cli::Command::Machines(cmd) => show::machines(&orb, cmd),
+        cli::Command::Apply(args) => run::apply(
+            &orb,
+            &args.run,
+            run::Mode {
+                dry_run: args.dry_run,
+                show_calls: false,
+                exit_on_changes: false,
+            },
+        ),
+        cli::Command::Plan(args) => run::apply(
+            &orb,
+            &args.run,
+            run::Mode {
+                dry_run: true,
+                show_calls: args.show_calls,
+                exit_on_changes: args.exit_code,
+            },
+        ),
         cli::Command::Exec(args) => exec::exec(&orb, args),
         cli::Command::Completions { shell } => {
             cli::print_completions(*shell);

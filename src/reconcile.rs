@@ -202,6 +202,13 @@ fn codename<'a>(word: &str, version: &'a str) -> &'a str {
 
 /// Carry out a plan. Machines that end up running are read back with `info` (for `ip4`).
 pub fn execute(orb: &Orb, steps: &[Step], dry_run: bool) -> Vec<Outcome> {
+    execute_with(orb, steps, dry_run, true)
+}
+
+/// [`execute`], reading machines that were already as declared back with `info` only when
+/// `read_kept` is set (apply skips it unless a step needs `ip4`: one orbctl call per
+/// machine saved on every re-apply).
+pub fn execute_with(orb: &Orb, steps: &[Step], dry_run: bool, read_kept: bool) -> Vec<Outcome> {
     let creates_running = Mutex::new(0usize);
     let cv = std::sync::Condvar::new();
     let results: Vec<Mutex<Option<Outcome>>> = steps.iter().map(|_| Mutex::new(None)).collect();
@@ -217,7 +224,7 @@ pub fn execute(orb: &Orb, steps: &[Step], dry_run: bool) -> Vec<Outcome> {
                     }
                     *n += 1;
                 }
-                let outcome = execute_one(orb, step, dry_run);
+                let outcome = execute_one(orb, step, dry_run, read_kept);
                 if is_create && !dry_run {
                     let mut n = creates_running.lock().unwrap_or_else(|e| e.into_inner());
                     *n -= 1;
@@ -242,7 +249,7 @@ pub fn execute(orb: &Orb, steps: &[Step], dry_run: bool) -> Vec<Outcome> {
         .collect()
 }
 
-fn execute_one(orb: &Orb, step: &Step, dry_run: bool) -> Outcome {
+fn execute_one(orb: &Orb, step: &Step, dry_run: bool, read_kept: bool) -> Outcome {
     let mut out = Outcome {
         machine: step.machine.clone(),
         action: step.action.clone(),
@@ -274,6 +281,7 @@ fn execute_one(orb: &Orb, step: &Step, dry_run: bool) -> Outcome {
     let gone = match step.action {
         Action::Delete => !dry_run,
         Action::Create(_) => dry_run,
+        Action::Keep => !read_kept,
         _ => false,
     };
     if !gone {

@@ -106,7 +106,6 @@ fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
                 owner: Some("dev".into()),
                 group: Some("root".into()),
                 len: content.len() as u64,
-                ..WriteFile::default()
             },
             &mut content.as_slice(),
         )

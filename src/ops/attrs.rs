@@ -1,0 +1,167 @@
+//! What `stat` says about a path, and the mode/owner/group changes shared by put,
+//! template, directory and file.
+
+use crate::load::operations::Attrs;
+use crate::quote::quote;
+
+use super::{Facts, Failure};
+
+/// The type of a path on the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Nothing there.
+    Missing,
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Something else (symbolic link, socket, ...), in stat's words.
+    Other(String),
+}
+
+/// A path's type and attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// Type.
+    pub kind: Kind,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner name.
+    pub owner: String,
+    /// Group name.
+    pub group: String,
+    /// Owner id.
+    pub uid: String,
+    /// Group id.
+    pub gid: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A probe printing `.stat ...` for `path` (without following a final symbolic link).
+pub fn probe(path: &str) -> String {
+    let p = quote(path);
+    format!(
+        "if [ -e {p} ] || [ -L {p} ]; then printf '.stat %s\\n' \"$(stat -c '%F|%a|%U|%G|%u|%g|%s' -- {p} 2>&1)\"; else echo .stat missing; fi\n"
+    )
+}
+
+/// Read the `.stat` fact.
+pub fn parse(facts: &Facts, path: &str) -> Result<Stat, Failure> {
+    let raw = facts.get("stat").ok_or_else(|| {
+        Failure::msg(format!(
+            "could not inspect {path}: {}",
+            non_empty(facts.noise_text(), "the probe printed nothing")
+        ))
+    })?;
+    if raw == "missing" {
+        return Ok(Stat {
+            kind: Kind::Missing,
+            mode: 0,
+            owner: String::new(),
+            group: String::new(),
+            uid: String::new(),
+            gid: String::new(),
+            size: 0,
+        });
+    }
+    let f: Vec<&str> = raw.split('|').collect();
+    if f.len() != 7 {
+        return Err(Failure::msg(format!("could not inspect {path}: {raw}")));
+    }
+    let kind = match f[0] {
+        "regular file" | "regular empty file" => Kind::File,
+        "directory" => Kind::Dir,
+        other => Kind::Other(other.to_string()),
+    };
+    Ok(Stat {
+        kind,
+        mode: u32::from_str_radix(f[1], 8).unwrap_or(0),
+        owner: f[2].to_string(),
+        group: f[3].to_string(),
+        uid: f[4].to_string(),
+        gid: f[5].to_string(),
+        size: f[6].parse().unwrap_or(0),
+    })
+}
+
+fn non_empty(s: String, default: &str) -> String {
+    if s.trim().is_empty() {
+        default.to_string()
+    } else {
+        s
+    }
+}
+
+fn same_user(want: &str, name: &str, id: &str) -> bool {
+    want == name || want == id
+}
+
+/// The attribute changes an existing path needs, in words.
+pub fn changes(stat: &Stat, want: &Attrs) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(mode) = want.mode {
+        if stat.mode != mode.0 {
+            out.push(format!("mode {:04o} → {}", stat.mode, mode.octal()));
+        }
+    }
+    if let Some(owner) = &want.owner {
+        if !same_user(owner, &stat.owner, &stat.uid) {
+            out.push(format!("owner {} → {owner}", stat.owner));
+        }
+    }
+    if let Some(group) = &want.group {
+        if !same_user(group, &stat.group, &stat.gid) {
+            out.push(format!("group {} → {group}", stat.group));
+        }
+    }
+    out
+}
+
+/// `chmod` / `chown` lines that set the declared attributes on `path`.
+pub fn script(path: &str, want: &Attrs) -> String {
+    let p = quote(path);
+    let mut s = String::new();
+    if let Some(mode) = want.mode {
+        s.push_str(&format!("chmod {} {p} || exit 1\n", mode.octal()));
+    }
+    if let Some(owner) = chown_spec(want) {
+        s.push_str(&format!("chown {} {p} || exit 1\n", quote(&owner)));
+    }
+    s
+}
+
+/// `OWNER`, `OWNER:GROUP` or `:GROUP` for chown.
+pub fn chown_spec(want: &Attrs) -> Option<String> {
+    match (&want.owner, &want.group) {
+        (Some(o), Some(g)) => Some(format!("{o}:{g}")),
+        (Some(o), None) => Some(o.clone()),
+        (None, Some(g)) => Some(format!(":{g}")),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::operations::Mode;
+
+    #[test]
+    fn stat_line_and_changes() {
+        let f = Facts::parse(".stat regular file|644|root|root|0|0|12\n", 0);
+        let s = parse(&f, "/x").unwrap();
+        assert_eq!((s.kind.clone(), s.mode, s.size), (Kind::File, 0o644, 12));
+        let want = Attrs {
+            mode: Some(Mode(0o600)),
+            owner: Some("0".into()),
+            group: Some("dev".into()),
+        };
+        assert_eq!(
+            changes(&s, &want),
+            vec!["mode 0644 → 0600", "group root → dev"]
+        );
+        let missing = parse(&Facts::parse(".stat missing\n", 0), "/x").unwrap();
+        assert_eq!(missing.kind, Kind::Missing);
+        assert!(parse(&Facts::parse("boom\n", 1), "/x").is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! `line`: one line present in (or absent from) a text file, optionally replacing the
+//! lines that match an extended regular expression.
+//!
+//! Rules (also in the README): with `regexp` and `state: present`, the first matching line
+//! that is not already the declared line is replaced by it and later matching lines are
+//! removed, so the setting appears once; with no match the line is appended (unless it is
+//! already there). With `state: absent`, every line matching `regexp` (or equal to `line`)
+//! is removed. The edit runs on the machine with awk (values passed through the
+//! environment, so no escape processing happens) into a temporary file that is renamed
+//! into place, keeping the file's mode and owner.
+
+use crate::load::operations::Presence;
+use crate::quote::quote;
+use crate::remote::parent_dir;
+
+use super::{text_diff, Ctx, Decision, Facts, Failure};
+
+/// A rendered line step.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// The file.
+    pub path: String,
+    /// The line (empty only for `absent` with `regexp`).
+    pub line: String,
+    /// present or absent.
+    pub state: Presence,
+    /// An extended regular expression.
+    pub regexp: Option<String>,
+    /// Create the file when missing.
+    pub create: bool,
+}
+
+const AWK: &str = r#"BEGIN { re = ENVIRON["ORBD_RE"]; line = ENVIRON["ORBD_LINE"]; mode = ENVIRON["ORBD_MODE"]; hasre = (re != ""); put = 0 }
+mode == "present" {
+  if (hasre && $0 ~ re && $0 != line) { if (!put) { print line; put = 1 }; next }
+  if ($0 == line) put = 1
+  print; next
+}
+mode == "absent" {
+  if (hasre) { if ($0 ~ re) next } else if ($0 == line) next
+  print
+}
+END { if (mode == "present" && !put) print line }"#;
+
+impl Line {
+    fn env(&self) -> String {
+        let mode = match self.state {
+            Presence::Present => "present",
+            Presence::Absent => "absent",
+        };
+        format!(
+            "ORBD_RE={} ORBD_LINE={} ORBD_MODE={mode}\nexport ORBD_RE ORBD_LINE ORBD_MODE\n",
+            quote(self.regexp.as_deref().unwrap_or("")),
+            quote(&self.line)
+        )
+    }
+
+    pub(super) fn probe(&self) -> String {
+        let p = quote(&self.path);
+        let l = quote(&self.line);
+        let mut s = format!("if [ -f {p} ]; then echo .exists 1\n");
+        s.push_str(&format!(
+            "printf '.exact %s\\n' \"$(grep -c -x -F -e {l} -- {p})\"\n"
+        ));
+        if let Some(re) = &self.regexp {
+            let re = quote(re);
+            s.push_str(&format!(
+                "printf '.other %s\\n' \"$(grep -E -e {re} -- {p} | grep -c -v -x -F -e {l})\"\n\
+                 printf '.matching %s\\n' \"$(grep -c -E -e {re} -- {p})\"\n"
+            ));
+        }
+        s.push_str(&format!(
+            "elif [ -e {p} ]; then echo .exists notfile; else echo .exists 0; fi\n"
+        ));
+        s
+    }
+
+    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+        let count = |k: &str| -> Result<u64, Failure> {
+            facts
+                .get(k)
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| {
+                    Failure::msg(format!("cannot read {}: {}", self.path, facts.noise_text()))
+                })
+        };
+        match facts.get("exists") {
+            Some("1") => {}
+            Some("0") => {
+                return match self.state {
+                    Presence::Absent => Ok(Decision::Unchanged),
+                    Presence::Present if self.create => Ok(Decision::Change(vec![format!(
+                        "create {} with the line",
+                        self.path
+                    )])),
+                    Presence::Present => Err(Failure::msg(format!(
+                        "{} does not exist (set `create: true` to create it)",
+                        self.path
+                    ))),
+                }
+            }
+            Some(_) => return Err(Failure::msg(format!("{} is not a regular file", self.path))),
+            None => {
+                return Err(Failure::msg(format!(
+                    "cannot inspect {}: {}",
+                    self.path,
+                    facts.noise_text()
+                )))
+            }
+        }
+        let exact = count("exact")?;
+        Ok(match (self.state, &self.regexp) {
+            (Presence::Present, Some(_)) => {
+                let other = count("other")?;
+                if other > 0 {
+                    Decision::Change(vec![format!(
+                        "replace {other} matching line(s) in {}",
+                        self.path
+                    )])
+                } else if exact > 0 {
+                    Decision::Unchanged
+                } else {
+                    Decision::Change(vec![format!("append the line to {}", self.path)])
+                }
+            }
+            (Presence::Present, None) if exact > 0 => Decision::Unchanged,
+            (Presence::Present, None) => {
+                Decision::Change(vec![format!("append the line to {}", self.path)])
+            }
+            (Presence::Absent, Some(_)) => match count("matching")? {
+                0 => Decision::Unchanged,
+                n => Decision::Change(vec![format!(
+                    "remove {n} matching line(s) from {}",
+                    self.path
+                )]),
+            },
+            (Presence::Absent, None) if exact > 0 => {
+                Decision::Change(vec![format!("remove {exact} line(s) from {}", self.path)])
+            }
+            (Presence::Absent, None) => Decision::Unchanged,
+        })
+    }
+
+    fn new_content_script(&self) -> String {
+        let p = quote(&self.path);
+        format!(
+            "{}if [ -f {p} ]; then awk {} {p}; else printf '%s\\n' \"$ORBD_LINE\"; fi\n",
+            self.env(),
+            quote(AWK)
+        )
+    }
+
+    pub(super) fn diff(&self, ctx: &mut Ctx<'_>) -> Option<String> {
+        let mut old = Vec::new();
+        let _ = ctx
+            .remote
+            .read_file(&self.path, ctx.user.as_deref(), &mut old);
+        let new = ctx.remote.exec(&ctx.exec(self.new_content_script())).ok()?;
+        (new.status == 0).then(|| text_diff(&self.path, &old, &new.stdout))
+    }
+
+    pub(super) fn apply(&self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+        let p = quote(&self.path);
+        let script = format!(
+            "{env}t=$(mktemp {dir}/.orbdeploy.XXXXXX) || exit 1\n\
+             trap 'rm -f \"$t\"' EXIT\n\
+             if [ -f {p} ]; then\n\
+               awk {awk} {p} > \"$t\" || exit 1\n\
+               chmod \"$(stat -c %a {p})\" \"$t\" || exit 1\n\
+               chown \"$(stat -c %u:%g {p})\" \"$t\" 2>/dev/null || true\n\
+             else\n\
+               printf '%s\\n' \"$ORBD_LINE\" > \"$t\" || exit 1\n\
+               chmod 644 \"$t\" || exit 1\n\
+             fi\n\
+             mv -f \"$t\" {p} || exit 1\n\
+             trap - EXIT\n",
+            env = self.env(),
+            dir = quote(parent_dir(&self.path)),
+            awk = quote(AWK),
+        );
+        ctx.run(&format!("editing {}", self.path), script)
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run the awk program locally on `input`.
+    fn edit(input: &str, line: &str, re: Option<&str>, state: Presence) -> String {
+        let l = Line {
+            path: "/x".into(),
+            line: line.into(),
+            state,
+            regexp: re.map(str::to_string),
+            create: true,
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{}printf '%s' {} | awk {}",
+                l.env(),
+                quote(input),
+                quote(AWK)
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn awk_rules() {
+        use Presence::*;
+        assert_eq!(edit("a\nb\n", "c", None, Present), "a\nb\nc\n");
+        assert_eq!(edit("a\nc\n", "c", None, Present), "a\nc\n");
+        assert_eq!(
+            edit("a\nb", "c", None, Present),
+            "a\nb\nc\n",
+            "adds the missing newline"
+        );
+        assert_eq!(
+            edit("x=1\ny\nx=2\n", "x=3", Some("^x="), Present),
+            "x=3\ny\n",
+            "first match replaced, later ones removed"
+        );
+        assert_eq!(edit("x=3\n", "x=3", Some("^x="), Present), "x=3\n");
+        assert_eq!(edit("a\nb\na\n", "a", None, Absent), "b\n");
+        assert_eq!(edit("k=1\nb\nk=2\n", "", Some("^k="), Absent), "b\n");
+        assert_eq!(
+            edit("a\n", "$HOME \\n 'q' `id`", None, Present),
+            "a\n$HOME \\n 'q' `id`\n",
+            "no escape processing"
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! Operation kinds, one file each. Every kind follows the same four stages:
+//! **probe** (a read-only script whose output are the facts), **decide** (unchanged /
+//! change / run, from the facts alone), **apply** (the commands or transfers that make the
+//! change) and **describe** (what will change, and a diff under `--diff`).
+//!
+//! Probes of consecutive steps are batched into one round trip by the runner, so a step
+//! must never depend on anything but its own facts to decide.
+
+mod attrs;
+mod directory;
+mod file;
+mod get;
+mod line;
+mod packages;
+mod put;
+mod render;
+mod service;
+mod shell;
+mod user;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::remote::{Exec, ExecOutput, Remote, RemoteError};
+
+pub use render::{render, Rendered};
+
+/// A step's operation with every value rendered for one machine.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// `shell` and `command`.
+    Shell(shell::Shell),
+    /// `put` and `template`.
+    Put(put::Put),
+    /// `get`.
+    Get(get::Get),
+    /// `directory`.
+    Directory(directory::Directory),
+    /// `file`.
+    File(file::File),
+    /// `line`.
+    Line(line::Line),
+    /// `packages`.
+    Packages(packages::Packages),
+    /// `user` (as an operation).
+    User(user::User),
+    /// `service`.
+    Service(service::Service),
+}
+
+/// The facts a probe printed: `key value` lines, and the probe's exit status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Values by key; a key printed several times keeps every value in order.
+    pub values: BTreeMap<String, Vec<String>>,
+    /// Lines that were not facts (error messages of the probe's commands).
+    pub noise: Vec<String>,
+    /// The probe's exit status.
+    pub status: i32,
+}
+
+impl Facts {
+    /// Parse a probe's output.
+    pub fn parse(text: &str, status: i32) -> Facts {
+        let mut f = Facts {
+            status,
+            ..Facts::default()
+        };
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some((k, v)) if k.starts_with('.') => f
+                    .values
+                    .entry(k[1..].to_string())
+                    .or_default()
+                    .push(v.to_string()),
+                None if line.starts_with('.') && line.len() > 1 => f
+                    .values
+                    .entry(line[1..].to_string())
+                    .or_default()
+                    .push(String::new()),
+                _ if line.is_empty() => {}
+                _ => f.noise.push(line.to_string()),
+            }
+        }
+        f
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+
+    /// Every value of `key`.
+    pub fn all(&self, key: &str) -> &[String] {
+        self.values.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// What the probe said besides facts, for error messages.
+    pub fn noise_text(&self) -> String {
+        self.noise.join("\n")
+    }
+}
+
+/// A probe line: `.KEY VALUE` (the dot keeps facts apart from stray output).
+pub fn fact(key: &str, value_expr: &str) -> String {
+    format!("printf '.{key} %s\\n' \"{value_expr}\"")
+}
+
+/// What a step would do, decided from its facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Already in the declared state.
+    Unchanged,
+    /// Would change; the list says what, in the user's words.
+    Change(Vec<String>),
+    /// A command whose effect cannot be known: it runs every time.
+    Run,
+    /// `creates:` / `unless:` say it has been done already.
+    Skip(String),
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Failure {
+    /// What went wrong and, where we know it, what to do.
+    pub message: String,
+    /// The exact script that failed.
+    pub command: Option<String>,
+    /// Its exit status.
+    pub status: Option<i32>,
+    /// Its stdout, last lines.
+    pub stdout_tail: String,
+    /// Its stderr, last lines.
+    pub stderr_tail: String,
+    /// The transport timed out.
+    pub timed_out: bool,
+    /// The connection or machine is gone (as opposed to the step's own failure).
+    pub unreachable: bool,
+    /// The command's full output (shell/command), for `register`.
+    pub output: Option<Box<ExecOutput>>,
+}
+
+impl Failure {
+    /// A failure with a message only.
+    pub fn msg(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            ..Failure::default()
+        }
+    }
+
+    /// A command that exited non-zero.
+    pub fn from_output(what: &str, script: &str, out: &ExecOutput) -> Failure {
+        Failure {
+            message: format!("{what} failed with exit code {}", out.status),
+            command: Some(script.to_string()),
+            status: Some(out.status),
+            stdout_tail: crate::process::tail_lines(&out.stdout, 10),
+            stderr_tail: crate::process::tail_lines(&out.stderr, 10),
+            output: Some(Box::new(out.clone())),
+            ..Failure::default()
+        }
+    }
+}
+
+impl From<RemoteError> for Failure {
+    fn from(e: RemoteError) -> Failure {
+        let timed_out = matches!(e, RemoteError::Timeout(_));
+        let unreachable = matches!(
+            e,
+            RemoteError::Disconnected { .. } | RemoteError::Orb(_) | RemoteError::Interrupted
+        );
+        Failure {
+            message: e.to_string(),
+            timed_out,
+            unreachable,
+            ..Failure::default()
+        }
+    }
+}
+
+/// The result of applying a step.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The command's output (shell/command), for `register` and the report.
+    pub output: Option<ExecOutput>,
+}
+
+/// Everything an operation needs to apply itself.
+pub struct Ctx<'a> {
+    /// The machine.
+    pub remote: &'a mut dyn Remote,
+    /// Run as this user (`None` = the machine's default user).
+    pub user: Option<String>,
+    /// The step's timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl Ctx<'_> {
+    /// An `Exec` for `script` as this step's user, with its timeout.
+    pub fn exec(&self, script: String) -> Exec {
+        Exec {
+            script,
+            user: self.user.clone(),
+            timeout: self.timeout,
+            ..Exec::default()
+        }
+    }
+
+    /// Run an internal script that must succeed.
+    pub fn run(&mut self, what: &str, script: String) -> Result<ExecOutput, Failure> {
+        let req = self.exec(script);
+        let out = self.remote.exec(&req)?;
+        if out.status != 0 {
+            let mut f = Failure::from_output(what, &req.script, &out);
+            if let Some(hint) = permission_hint(&out, self.user.as_deref()) {
+                f.message.push_str(&format!(": {hint}"));
+            }
+            return Err(f);
+        }
+        Ok(out)
+    }
+}
+
+fn permission_hint(out: &ExecOutput, user: Option<&str>) -> Option<&'static str> {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let denied = err.contains("Permission denied") || err.contains("Operation not permitted");
+    (denied && user != Some("root"))
+        .then_some("permission denied; add `become: true` to run it as root")
+}
+
+impl Op {
+    /// The user the operation must run as regardless of the step (packages, users and
+    /// services need root on every distribution).
+    pub fn needs_root(&self) -> bool {
+        matches!(self, Op::Packages(_) | Op::User(_) | Op::Service(_))
+    }
+
+    /// True for shell/command (their effect is unknown, they run every time).
+    pub fn is_command(&self) -> bool {
+        matches!(self, Op::Shell(_))
+    }
+
+    /// The read-only script whose output decides the step (`None`: nothing to read).
+    pub fn probe(&self) -> Option<String> {
+        match self {
+            Op::Shell(o) => o.probe(),
+            Op::Put(o) => Some(o.probe()),
+            Op::Get(o) => Some(o.probe()),
+            Op::Directory(o) => Some(o.probe()),
+            Op::File(o) => Some(o.probe()),
+            Op::Line(o) => Some(o.probe()),
+            Op::Packages(o) => Some(o.probe()),
+            Op::User(o) => Some(o.probe()),
+            Op::Service(o) => Some(o.probe()),
+        }
+    }
+
+    /// Decide from the facts.
+    pub fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+        match self {
+            Op::Shell(o) => Ok(o.decide(facts)),
+            Op::Put(o) => o.decide(facts),
+            Op::Get(o) => o.decide(facts),
+            Op::Directory(o) => o.decide(facts),
+            Op::File(o) => o.decide(facts),
+            Op::Line(o) => o.decide(facts),
+            Op::Packages(o) => o.decide(facts),
+            Op::User(o) => o.decide(facts),
+            Op::Service(o) => o.decide(facts),
+        }
+    }
+
+    /// A unified diff of the change (put, template, line), for `--diff`.
+    pub fn diff(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Option<String> {
+        match self {
+            Op::Put(o) => o.diff(ctx, facts),
+            Op::Line(o) => o.diff(ctx),
+            _ => None,
+        }
+    }
+
+    /// Make the change.
+    pub fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<Applied, Failure> {
+        match self {
+            Op::Shell(o) => o.apply(ctx),
+            Op::Put(o) => o.apply(ctx, facts).map(|_| Applied::default()),
+            Op::Get(o) => o.apply(ctx).map(|_| Applied::default()),
+            Op::Directory(o) => o.apply(ctx, facts).map(|_| Applied::default()),
+            Op::File(o) => o.apply(ctx, facts).map(|_| Applied::default()),
+            Op::Line(o) => o.apply(ctx).map(|_| Applied::default()),
+            Op::Packages(o) => o.apply(ctx, facts).map(|_| Applied::default()),
+            Op::User(o) => o.apply(ctx, facts).map(|_| Applied::default()),
+            Op::Service(o) => o.apply(ctx, facts).map(|_| Applied::default()),
+        }
+    }
+}
+
+/// A unified diff between two texts, or a note when either is not text.
+pub fn text_diff(path: &str, old: &[u8], new: &[u8]) -> String {
+    match (std::str::from_utf8(old), std::str::from_utf8(new)) {
+        (Ok(a), Ok(b)) => similar::TextDiff::from_lines(a, b)
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("{path} (on the machine)"),
+                &format!("{path} (declared)"),
+            )
+            .to_string(),
+        _ => format!(
+            "binary content differs ({} bytes on the machine, {} bytes declared)\n",
+            old.len(),
+            new.len()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_parse_keys_and_noise() {
+        let f = Facts::parse(".stat regular file|644|root|root|0|0|5\n.sha abc\nstat: oops\n.pkg a ii\n.pkg b\n.flag\n", 0);
+        assert_eq!(f.get("stat"), Some("regular file|644|root|root|0|0|5"));
+        assert_eq!(f.all("pkg"), ["a ii".to_string(), "b".to_string()]);
+        assert_eq!(f.get("flag"), Some(""));
+        assert_eq!(f.noise, vec!["stat: oops".to_string()]);
+    }
+
+    #[test]
+    fn diff_is_unified() {
+        let d = text_diff("/etc/x", b"a\nb\n", b"a\nc\n");
+        assert!(d.contains("-b\n+c\n"), "{d}");
+        assert!(text_diff("/x", b"\xff", b"a").starts_with("binary"));
+    }
+}

@@ -1,0 +1,155 @@
+//! `packages`: installed, removed or upgraded with the machine's package manager
+//! (apt, apk, dnf/yum, pacman — detected on the machine by the probe).
+
+use crate::load::operations::PackageState;
+use crate::quote::{join, quote};
+
+use super::{Ctx, Decision, Facts, Failure};
+
+/// A rendered packages step.
+#[derive(Debug, Clone)]
+pub struct Packages {
+    /// Package names.
+    pub names: Vec<String>,
+    /// Refresh the index first (only when something will be installed).
+    pub update: bool,
+    /// present, absent or latest.
+    pub state: PackageState,
+}
+
+impl Packages {
+    pub(super) fn probe(&self) -> String {
+        let names = join(&self.names);
+        let latest = self.state == PackageState::Latest;
+        // `.pkg NAME 1` installed, `.pkg NAME 0` not; `.old NAME` upgradable.
+        let mut s = String::from("if command -v apt-get >/dev/null 2>&1; then echo .pm apt\n");
+        s.push_str(&format!(
+            "for p in {names}; do case \"$(dpkg-query -W -f='${{db:Status-Abbrev}}' \"$p\" 2>/dev/null)\" in ii*) printf '.pkg %s 1\\n' \"$p\";; *) printf '.pkg %s 0\\n' \"$p\";; esac; done\n"
+        ));
+        if latest {
+            s.push_str(&format!(
+                "for p in {names}; do apt-cache policy \"$p\" 2>/dev/null | awk -v p=\"$p\" '/Installed:/ {{i=$2}} /Candidate:/ {{c=$2}} END {{ if (i != \"(none)\" && c != \"(none)\" && i != c) print \".old \" p }}'; done\n"
+            ));
+        }
+        s.push_str("elif command -v apk >/dev/null 2>&1; then echo .pm apk\n");
+        s.push_str(&format!(
+            "for p in {names}; do if apk info -e \"$p\" >/dev/null 2>&1; then printf '.pkg %s 1\\n' \"$p\"; else printf '.pkg %s 0\\n' \"$p\"; fi; done\n"
+        ));
+        if latest {
+            s.push_str(&format!(
+                "for p in {names}; do apk version -l '<' \"$p\" 2>/dev/null | grep -q \"^$p-\" && printf '.old %s\\n' \"$p\"; done\n"
+            ));
+        }
+        s.push_str("elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then echo .pm dnf\n");
+        s.push_str(&format!(
+            "for p in {names}; do if rpm -q --quiet \"$p\"; then printf '.pkg %s 1\\n' \"$p\"; else printf '.pkg %s 0\\n' \"$p\"; fi; done\n"
+        ));
+        if latest {
+            s.push_str(&format!(
+                "for p in {names}; do $(command -v dnf || command -v yum) -q check-update \"$p\" >/dev/null 2>&1; [ $? = 100 ] && printf '.old %s\\n' \"$p\"; done\n"
+            ));
+        }
+        s.push_str("elif command -v pacman >/dev/null 2>&1; then echo .pm pacman\n");
+        s.push_str(&format!(
+            "for p in {names}; do if pacman -Q \"$p\" >/dev/null 2>&1; then printf '.pkg %s 1\\n' \"$p\"; else printf '.pkg %s 0\\n' \"$p\"; fi; done\n"
+        ));
+        if latest {
+            s.push_str(&format!(
+                "for p in {names}; do pacman -Qu \"$p\" >/dev/null 2>&1 && printf '.old %s\\n' \"$p\"; done\n"
+            ));
+        }
+        s.push_str("else echo .pm none; fi\n");
+        s
+    }
+
+    fn split(&self, facts: &Facts) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let mut installed = Vec::new();
+        let mut missing = Vec::new();
+        for v in facts.all("pkg") {
+            match v.rsplit_once(' ') {
+                Some((name, "1")) => installed.push(name.to_string()),
+                Some((name, _)) => missing.push(name.to_string()),
+                None => {}
+            }
+        }
+        let old = facts.all("old").to_vec();
+        (installed, missing, old)
+    }
+
+    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+        match facts.get("pm") {
+            Some("none") => {
+                return Err(Failure::msg(
+                    "no supported package manager on the machine (apt, apk, dnf, yum, pacman)",
+                ))
+            }
+            None => {
+                return Err(Failure::msg(format!(
+                    "could not inspect packages: {}",
+                    facts.noise_text()
+                )))
+            }
+            _ => {}
+        }
+        let (installed, missing, old) = self.split(facts);
+        let what = match self.state {
+            PackageState::Present if missing.is_empty() => return Ok(Decision::Unchanged),
+            PackageState::Present => vec![format!("install {}", missing.join(", "))],
+            PackageState::Absent if installed.is_empty() => return Ok(Decision::Unchanged),
+            PackageState::Absent => vec![format!("remove {}", installed.join(", "))],
+            PackageState::Latest => {
+                let mut w = Vec::new();
+                if !missing.is_empty() {
+                    w.push(format!("install {}", missing.join(", ")));
+                }
+                if !old.is_empty() {
+                    w.push(format!("upgrade {}", old.join(", ")));
+                }
+                if w.is_empty() {
+                    return Ok(Decision::Unchanged);
+                }
+                w
+            }
+        };
+        Ok(Decision::Change(what))
+    }
+
+    pub(super) fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<(), Failure> {
+        let (installed, missing, old) = self.split(facts);
+        let pm = facts.get("pm").unwrap_or("none");
+        let mut wanted: Vec<String> = match self.state {
+            PackageState::Present => missing.clone(),
+            PackageState::Absent => installed,
+            PackageState::Latest => missing.iter().chain(old.iter()).cloned().collect(),
+        };
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let names = join(&wanted);
+        let install = self.state != PackageState::Absent;
+        let update = self.update && install;
+        let script = match (pm, install) {
+            ("apt", true) => format!(
+                "export DEBIAN_FRONTEND=noninteractive\n{}apt-get install -y -q --no-install-recommends {names}",
+                if update { "apt-get update -q || exit 1\n" } else { "" }
+            ),
+            ("apt", false) => format!("export DEBIAN_FRONTEND=noninteractive\napt-get remove -y -q {names}"),
+            ("apk", true) => format!("apk add {}{names}", if update { "--update-cache " } else { "" }),
+            ("apk", false) => format!("apk del {names}"),
+            ("dnf", true) => format!(
+                "$(command -v dnf || command -v yum) install -y {}{names}",
+                if update { "--refresh " } else { "" }
+            ),
+            ("dnf", false) => format!("$(command -v dnf || command -v yum) remove -y {names}"),
+            ("pacman", true) => format!(
+                "pacman -S --noconfirm {}{names}",
+                if update { "-y " } else { "" }
+            ),
+            ("pacman", false) => format!("pacman -R --noconfirm {names}"),
+            (other, _) => return Err(Failure::msg(format!("unsupported package manager {}", quote(other)))),
+        };
+        ctx.run(&format!("{pm} for {}", wanted.join(", ")), script)
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,198 @@
+//! `put` (a local file or inline content) and `template` (a rendered local template):
+//! compare checksums, move bytes only when they differ, write atomically.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use crate::load::operations::Attrs;
+use crate::quote::quote;
+use crate::remote::WriteFile;
+
+use super::attrs::{self, Kind};
+use super::{text_diff, Ctx, Decision, Facts, Failure};
+
+/// Where the declared content comes from.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// Inline content or a rendered template.
+    Bytes(Vec<u8>),
+    /// A local file, streamed when sent (never held in memory whole).
+    File {
+        /// The local path.
+        path: PathBuf,
+        /// Its size when it was hashed.
+        len: u64,
+    },
+}
+
+/// A rendered put/template step.
+#[derive(Debug, Clone)]
+pub struct Put {
+    /// Destination on the machine.
+    pub dest: String,
+    /// Declared content.
+    pub content: Content,
+    /// SHA-256 of the content, hex.
+    pub sha: String,
+    /// Declared attributes.
+    pub attrs: Attrs,
+}
+
+/// The SHA-256 of a local file, streamed.
+pub fn sha_of_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    use sha2::Digest;
+    let mut f = File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((format!("{:x}", h.finalize()), len))
+}
+
+/// The SHA-256 of bytes, hex.
+pub fn sha_of_bytes(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+impl Put {
+    fn len(&self) -> u64 {
+        match &self.content {
+            Content::Bytes(b) => b.len() as u64,
+            Content::File { len, .. } => *len,
+        }
+    }
+
+    pub(super) fn probe(&self) -> String {
+        let p = quote(&self.dest);
+        format!(
+            "{}if [ -f {p} ] && [ ! -L {p} ]; then set -- $(sha256sum < {p}); printf '.sha %s\\n' \"$1\"; fi\n",
+            attrs::probe(&self.dest)
+        )
+    }
+
+    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+        let stat = attrs::parse(facts, &self.dest)?;
+        let mut what = Vec::new();
+        match &stat.kind {
+            Kind::Missing => {
+                what.push(format!("create {} ({} bytes)", self.dest, self.len()));
+                if let Some(m) = self.attrs.mode {
+                    what.push(format!("mode {}", m.octal()));
+                }
+                return Ok(Decision::Change(what));
+            }
+            Kind::Dir => {
+                return Err(Failure::msg(format!(
+                    "{} is a directory; give the full path of the file",
+                    self.dest
+                )))
+            }
+            Kind::Other(k) => what.push(format!("replace {k} with a file")),
+            Kind::File => match facts.get("sha") {
+                Some(sha) if sha == self.sha => {}
+                Some(_) => what.push(format!("content ({} → {} bytes)", stat.size, self.len())),
+                None => {
+                    return Err(Failure::msg(format!(
+                        "cannot read {} to compare it: {}",
+                        self.dest,
+                        facts.noise_text()
+                    )))
+                }
+            },
+        }
+        what.extend(attrs::changes(&stat, &self.attrs));
+        Ok(if what.is_empty() {
+            Decision::Unchanged
+        } else {
+            Decision::Change(what)
+        })
+    }
+
+    fn content_differs(&self, facts: &Facts) -> bool {
+        facts.get("sha") != Some(self.sha.as_str())
+    }
+
+    pub(super) fn diff(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Option<String> {
+        if !self.content_differs(facts) {
+            return None;
+        }
+        const LIMIT: u64 = 1 << 20;
+        let stat = attrs::parse(facts, &self.dest).ok()?;
+        if self.len() > LIMIT || stat.size > LIMIT {
+            return Some(format!(
+                "content differs ({} bytes on the machine, {} bytes declared; too large to show)\n",
+                stat.size,
+                self.len()
+            ));
+        }
+        let mut old = Vec::new();
+        if stat.kind == Kind::File {
+            ctx.remote
+                .read_file(&self.dest, ctx.user.as_deref(), &mut old)
+                .ok()?;
+        }
+        let new = match &self.content {
+            Content::Bytes(b) => b.clone(),
+            Content::File { path, .. } => std::fs::read(path).ok()?,
+        };
+        Some(text_diff(&self.dest, &old, &new))
+    }
+
+    pub(super) fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<(), Failure> {
+        let stat = attrs::parse(facts, &self.dest)?;
+        if stat.kind == Kind::File && !self.content_differs(facts) {
+            // Only attributes differ: no bytes move.
+            let script = attrs::script(&self.dest, &self.attrs);
+            ctx.run(&format!("setting attributes of {}", self.dest), script)?;
+            return Ok(());
+        }
+        let existing = stat.kind == Kind::File;
+        let as_root = ctx.user.as_deref() == Some("root");
+        // An existing file keeps its mode, and (when we can) its owner and group.
+        let req = WriteFile {
+            path: self.dest.clone(),
+            user: ctx.user.clone(),
+            mode: self
+                .attrs
+                .mode
+                .map(|m| m.0)
+                .unwrap_or(if existing { stat.mode } else { 0o644 }),
+            owner: self
+                .attrs
+                .owner
+                .clone()
+                .or_else(|| (existing && as_root).then(|| stat.uid.clone())),
+            group: self
+                .attrs
+                .group
+                .clone()
+                .or_else(|| (existing && as_root).then(|| stat.gid.clone())),
+            len: self.len(),
+        };
+        let result = match &self.content {
+            Content::Bytes(b) => ctx.remote.write_file(&req, &mut b.as_slice()),
+            Content::File { path, .. } => {
+                let mut f = File::open(path)
+                    .map_err(|e| Failure::msg(format!("cannot read {}: {e}", path.display())))?;
+                ctx.remote.write_file(&req, &mut f)
+            }
+        };
+        result.map_err(|e| {
+            let mut f = Failure::from(e);
+            if f.message.contains("Permission denied") && !as_root {
+                f.message
+                    .push_str("; add `become: true` to write it as root");
+            }
+            f
+        })
+    }
+}

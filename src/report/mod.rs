@@ -1,0 +1,453 @@
+//! Results and the reporter. Workers send [`Event`]s; one reporter thread owns the
+//! terminal (human lines or progress bars, or JSON lines with `--output json`) and builds
+//! the final [`Report`] for `--report` and `--junit`. Every event passes through the
+//! [`Masker`] first, so no secret reaches any output.
+
+mod human;
+pub mod junit;
+mod mask;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use mask::Masker;
+
+/// Version of the `--report` document; bumped on any incompatible change.
+pub const REPORT_VERSION: u32 = 1;
+
+/// How a step ended (or, in a plan, would end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Already as declared.
+    Ok,
+    /// Changed something (or a command ran).
+    Changed,
+    /// Failed.
+    Failed,
+    /// Failed, but `ignore_errors` let the machine go on.
+    Ignored,
+    /// Not run: `when` false, `creates`/`unless`, an earlier failure, or an interruption.
+    Skipped,
+    /// Plan: would change.
+    WillChange,
+    /// Plan: a command that would run.
+    WillRun,
+    /// Plan: cannot be known (the machine is stopped or missing).
+    Unknown,
+}
+
+impl StepStatus {
+    /// The word shown to people.
+    pub fn word(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Changed => "changed",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Ignored => "failed (ignored)",
+            StepStatus::Skipped => "skipped",
+            StepStatus::WillChange => "will change",
+            StepStatus::WillRun => "will run",
+            StepStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// Details of a failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureInfo {
+    /// What went wrong and what to do.
+    pub message: String,
+    /// The exact script that failed, when there is one.
+    pub command: Option<String>,
+    /// Its exit code.
+    pub exit_code: Option<i32>,
+    /// Last lines of its stdout.
+    pub stdout_tail: String,
+    /// Last lines of its stderr.
+    pub stderr_tail: String,
+}
+
+/// One step on one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResult {
+    /// The machine.
+    pub machine: String,
+    /// Position in the operations (handlers after the steps).
+    pub index: usize,
+    /// Display name.
+    pub name: String,
+    /// Operation kind.
+    pub kind: String,
+    /// True for a handler.
+    pub handler: bool,
+    /// Outcome.
+    pub status: StepStatus,
+    /// What changed / would change, in words.
+    pub changes: Vec<String>,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+    /// Unified diff (`--diff`).
+    pub diff: Option<String>,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Attempts made (more than 1 with `retries`).
+    pub attempts: u32,
+    /// The failure, when it failed.
+    pub failure: Option<FailureInfo>,
+    /// orbctl calls apply would make (`plan --show-calls`).
+    pub calls: Vec<String>,
+}
+
+/// The machine phase (create / start / stop / delete) for one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineAction {
+    /// The machine.
+    pub machine: String,
+    /// keep, create, start, stop, delete, missing, drift.
+    pub action: String,
+    /// done, failed, planned.
+    pub status: String,
+    /// Details (errors, drift, adoption).
+    pub message: Option<String>,
+    /// The orbctl argv (shown by plan --show-calls).
+    pub argv: Vec<String>,
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// ok
+    pub ok: u32,
+    /// changed
+    pub changed: u32,
+    /// failed (not ignored)
+    pub failed: u32,
+    /// failed, ignored
+    pub ignored: u32,
+    /// skipped
+    pub skipped: u32,
+    /// plan: will change
+    pub will_change: u32,
+    /// plan: will run
+    pub will_run: u32,
+    /// plan: unknown
+    pub unknown: u32,
+}
+
+impl Counts {
+    /// Count one step.
+    pub fn add(&mut self, s: StepStatus) {
+        match s {
+            StepStatus::Ok => self.ok += 1,
+            StepStatus::Changed => self.changed += 1,
+            StepStatus::Failed => self.failed += 1,
+            StepStatus::Ignored => self.ignored += 1,
+            StepStatus::Skipped => self.skipped += 1,
+            StepStatus::WillChange => self.will_change += 1,
+            StepStatus::WillRun => self.will_run += 1,
+            StepStatus::Unknown => self.unknown += 1,
+        }
+    }
+    fn merge(&mut self, o: &Counts) {
+        self.ok += o.ok;
+        self.changed += o.changed;
+        self.failed += o.failed;
+        self.ignored += o.ignored;
+        self.skipped += o.skipped;
+        self.will_change += o.will_change;
+        self.will_run += o.will_run;
+        self.unknown += o.unknown;
+    }
+}
+
+/// How a machine's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    /// Every step ok.
+    Ok,
+    /// Something changed (or would change).
+    Changed,
+    /// A step failed.
+    Failed,
+    /// The machine could not be reached or made to exist.
+    Unreachable,
+    /// Interrupted before it finished.
+    Interrupted,
+}
+
+/// One machine at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostResult {
+    /// The machine.
+    pub machine: String,
+    /// Outcome.
+    pub status: HostStatus,
+    /// Counts of its steps.
+    pub counts: Counts,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Why it is unreachable, when it is.
+    pub error: Option<String>,
+}
+
+/// What the reporter receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run begins.
+    RunStarted {
+        /// apply or plan.
+        mode: String,
+        /// Selected machines.
+        machines: Vec<String>,
+        /// Number of steps in the operations.
+        steps: usize,
+    },
+    /// A machine action of the first phase.
+    Machine(MachineAction),
+    /// A machine starts its steps.
+    HostStarted {
+        /// The machine.
+        machine: String,
+        /// Steps it will go through.
+        steps: usize,
+    },
+    /// A step starts (drives the progress line of its machine).
+    StepStarted {
+        /// The machine.
+        machine: String,
+        /// The step's name.
+        name: String,
+    },
+    /// A step finished.
+    Step(StepResult),
+    /// A machine finished.
+    Host(HostResult),
+    /// The last event, also after a failure or Ctrl-C.
+    Summary(Summary),
+}
+
+/// The totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// apply or plan.
+    pub mode: String,
+    /// Exit code orbdeploy ends with.
+    pub exit_code: i32,
+    /// Ctrl-C / SIGTERM arrived.
+    pub interrupted: bool,
+    /// Totals over all machines.
+    pub counts: Counts,
+    /// Machines per status.
+    pub machines: BTreeMap<String, u32>,
+    /// Wall time of the whole run in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The `--report` document (schema: docs/report-schema.json).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// Always `orbdeploy-report`.
+    pub schema: String,
+    /// [`REPORT_VERSION`].
+    pub version: u32,
+    /// orbdeploy's version.
+    pub orbdeploy_version: String,
+    /// apply or plan.
+    pub mode: String,
+    /// The inventory file.
+    pub inventory: String,
+    /// Start time, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// Machine actions of the first phase.
+    pub machine_actions: Vec<MachineAction>,
+    /// One entry per machine, with its steps.
+    pub machines: Vec<ReportMachine>,
+    /// The totals.
+    pub summary: Summary,
+}
+
+/// A machine in the report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportMachine {
+    /// How it ended.
+    #[serde(flatten)]
+    pub result: HostResult,
+    /// Its steps in order.
+    pub steps: Vec<StepResult>,
+}
+
+/// How to show the run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// JSON lines on stdout.
+    pub json: bool,
+    /// Progress bars (already resolved from --progress, the terminal and CI).
+    pub progress: bool,
+    /// Colour (NO_COLOR unset and a terminal).
+    pub color: bool,
+    /// apply or plan.
+    pub mode: String,
+    /// The inventory path (for the report).
+    pub inventory: String,
+    /// `--report PATH`.
+    pub report: Option<PathBuf>,
+    /// `--junit PATH`.
+    pub junit: Option<PathBuf>,
+    /// Show the orbctl calls (plan --show-calls).
+    pub show_calls: bool,
+}
+
+/// The sending side given to workers.
+#[derive(Clone)]
+pub struct Sender {
+    tx: mpsc::Sender<Event>,
+    masker: Masker,
+}
+
+impl Sender {
+    /// Send an event (masked).
+    pub fn send(&self, event: Event) {
+        let _ = self.tx.send(self.masker.event(event));
+    }
+}
+
+/// The reporter thread's handle.
+pub struct Reporter {
+    handle: std::thread::JoinHandle<std::io::Result<Report>>,
+}
+
+/// Start the reporter.
+pub fn start(opts: Options, masker: Masker) -> (Sender, Reporter) {
+    let (tx, rx) = mpsc::channel::<Event>();
+    let handle = std::thread::spawn(move || run(opts, rx));
+    (Sender { tx, masker }, Reporter { handle })
+}
+
+impl Reporter {
+    /// Wait for the reporter to drain every event (all senders dropped) and write the
+    /// files; returns the report.
+    pub fn finish(self) -> anyhow::Result<Report> {
+        match self.handle.join() {
+            Ok(r) => Ok(r?),
+            Err(_) => anyhow::bail!("the reporter thread panicked"),
+        }
+    }
+}
+
+fn run(opts: Options, rx: mpsc::Receiver<Event>) -> std::io::Result<Report> {
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let mut report = Report {
+        schema: "orbdeploy-report".into(),
+        version: REPORT_VERSION,
+        orbdeploy_version: env!("CARGO_PKG_VERSION").into(),
+        mode: opts.mode.clone(),
+        inventory: opts.inventory.clone(),
+        started_unix,
+        machine_actions: Vec::new(),
+        machines: Vec::new(),
+        summary: Summary {
+            mode: opts.mode.clone(),
+            exit_code: 0,
+            interrupted: false,
+            counts: Counts::default(),
+            machines: BTreeMap::new(),
+            duration_ms: 0,
+        },
+    };
+    let mut steps: BTreeMap<String, Vec<StepResult>> = BTreeMap::new();
+    let mut human = (!opts.json).then(|| human::Human::new(&opts));
+    let stdout = std::io::stdout();
+    for event in rx {
+        if opts.json {
+            let mut out = stdout.lock();
+            if let Ok(line) = serde_json::to_string(&event) {
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        } else if let Some(h) = human.as_mut() {
+            h.event(&event);
+        }
+        match event {
+            Event::Machine(a) => report.machine_actions.push(a),
+            Event::Step(s) => steps.entry(s.machine.clone()).or_default().push(s),
+            Event::Host(h) => {
+                let st = steps.remove(&h.machine).unwrap_or_default();
+                report.machines.push(ReportMachine {
+                    result: h,
+                    steps: st,
+                });
+            }
+            Event::Summary(s) => report.summary = s,
+            _ => {}
+        }
+    }
+    report
+        .machines
+        .sort_by(|a, b| a.result.machine.cmp(&b.result.machine));
+    if let Some(h) = human.as_mut() {
+        h.finish(&report);
+    }
+    if let Some(path) = &opts.report {
+        let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
+        write_atomic(path, text.as_bytes())?;
+    }
+    if let Some(path) = &opts.junit {
+        write_atomic(path, junit::render(&report).as_bytes())?;
+    }
+    Ok(report)
+}
+
+/// Totals from per-machine results.
+pub fn totals(hosts: &[HostResult]) -> (Counts, BTreeMap<String, u32>) {
+    let mut c = Counts::default();
+    let mut m = BTreeMap::new();
+    for h in hosts {
+        c.merge(&h.counts);
+        let key = serde_json::to_value(h.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *m.entry(key).or_insert(0) += 1;
+    }
+    (c, m)
+}
+
+/// Write a local file by renaming a temporary file into place.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Milliseconds of a duration.
+pub fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}

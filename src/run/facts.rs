@@ -1,0 +1,72 @@
+//! Probes of several steps in one round trip: each probe's output is framed by marker
+//! lines carrying a random token, so one request returns the facts of many steps.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::ops::{Facts, Failure};
+use crate::remote::{Exec, Remote};
+
+/// Time limit for one batch of probes.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Run the probes `(key, script)` as `user` in one request.
+pub fn gather(
+    remote: &mut dyn Remote,
+    user: Option<&str>,
+    probes: &[(usize, String)],
+) -> Result<HashMap<usize, Facts>, Failure> {
+    let token = format!(
+        "@@orbdeploy-{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let mut script = String::new();
+    for (key, probe) in probes {
+        script.push_str(&format!(
+            "printf '\\n%s %s\\n' '{token}' {key}\n{{\n{probe}\n}} 2>&1 </dev/null\nprintf '\\n%s %s end %s\\n' '{token}' {key} \"$?\"\n"
+        ));
+    }
+    let req = Exec {
+        script,
+        user: user.map(str::to_string),
+        timeout: Some(PROBE_TIMEOUT),
+        ..Exec::default()
+    };
+    let out = remote.exec(&req)?;
+    let text = out.stdout_text();
+    let mut facts = HashMap::new();
+    let mut current: Option<(usize, String)> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(&token).map(str::trim) {
+            let mut words = rest.split(' ');
+            let key = words.next().and_then(|k| k.parse::<usize>().ok());
+            match (key, words.next(), words.next()) {
+                (Some(k), Some("end"), Some(status)) => {
+                    if let Some((ck, body)) = current.take() {
+                        if ck == k {
+                            facts.insert(k, Facts::parse(&body, status.parse().unwrap_or(1)));
+                        }
+                    }
+                }
+                (Some(k), None, _) => current = Some((k, String::new())),
+                _ => {}
+            }
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    if facts.len() != probes.len() {
+        let mut f = Failure::msg(format!(
+            "could not read the machine's state (exit {}): {}",
+            out.status,
+            crate::process::tail_lines(&out.stderr, 5)
+        ));
+        f.unreachable = out.status == 255;
+        return Err(f);
+    }
+    Ok(facts)
+}

@@ -1,0 +1,178 @@
+//! Jinja templates and `when` expressions (minijinja), strict: an undefined variable is
+//! an error that names the variable, never an empty string.
+//!
+//! `{{ env("NAME") }}` reads an environment variable of the orbdeploy process; every value
+//! read that way is a secret and is masked in all output (see `crate::mask`).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+
+/// Renders strings and evaluates expressions against a context of variables.
+pub struct Renderer {
+    env: Environment<'static>,
+    secrets: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    /// A strict renderer.
+    pub fn new() -> Self {
+        let secrets: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Files keep their last newline, as written.
+        env.set_keep_trailing_newline(true);
+        // Config files are not HTML: never escape, whatever the destination's extension.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        let seen = Arc::clone(&secrets);
+        env.add_function(
+            "env",
+            move |name: String, default: Option<String>| -> Result<String, minijinja::Error> {
+                let value = match (std::env::var(&name), default) {
+                    (Ok(v), _) => v,
+                    (Err(_), Some(d)) => d,
+                    (Err(_), None) => {
+                        return Err(minijinja::Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("environment variable `{name}` is not set"),
+                        ))
+                    }
+                };
+                if !value.is_empty() {
+                    if let Ok(mut s) = seen.lock() {
+                        s.insert(value.clone());
+                    }
+                }
+                Ok(value)
+            },
+        );
+        Renderer { env, secrets }
+    }
+
+    /// Values read with `env()` so far.
+    pub fn secrets(&self) -> Vec<String> {
+        self.secrets
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Render `source` (named `name` in errors) with `ctx`.
+    pub fn render(&self, name: &str, source: &str, ctx: &Value) -> Result<String, String> {
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
+            return Ok(source.to_string());
+        }
+        self.env
+            .render_named_str(name, source, ctx)
+            .map_err(|e| self.explain(&e, source, ctx))
+    }
+
+    /// Check that an expression parses (at load time, before any machine is touched).
+    pub fn check_expression(&self, expr: &str) -> Result<(), String> {
+        self.env
+            .compile_expression(expr)
+            .map(|_| ())
+            .map_err(|e| self.explain(&e, expr, &Value::UNDEFINED))
+    }
+
+    /// Evaluate a `when` expression to true or false.
+    pub fn truthy(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+        let compiled = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| self.explain(&e, expr, ctx))?;
+        let v = compiled
+            .eval(ctx)
+            .map_err(|e| self.explain(&e, expr, ctx))?;
+        Ok(v.is_true())
+    }
+
+    fn explain(&self, e: &minijinja::Error, source: &str, ctx: &Value) -> String {
+        let line = e
+            .line()
+            .filter(|_| source.contains('\n'))
+            .map(|l| format!("line {l}: "))
+            .unwrap_or_default();
+        if e.kind() == ErrorKind::UndefinedError {
+            let missing = self.undefined_names(source, ctx);
+            if !missing.is_empty() {
+                let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+                return format!("{line}undefined variable {}", names.join(", "));
+            }
+            if let Some(d) = e.detail() {
+                return format!("{line}undefined value: {d}");
+            }
+            return format!("{line}undefined value (an attribute or key that does not exist)");
+        }
+        let what = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string());
+        format!("{line}{what}")
+    }
+
+    fn undefined_names(&self, source: &str, ctx: &Value) -> Vec<String> {
+        let Ok(t) = self.env.template_from_str(source) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = t
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|n| n != "env" && ctx.get_attr(n).map_or(true, |v| v.is_undefined()))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Value {
+        Value::from_serialize(serde_json::json!({"machine": "web-1", "port": 8080, "on": true}))
+    }
+
+    #[test]
+    fn renders_and_keeps_trailing_newline() {
+        let r = Renderer::new();
+        assert_eq!(
+            r.render("t", "{{ machine }}:{{ port }}\n", &ctx()).unwrap(),
+            "web-1:8080\n"
+        );
+        assert_eq!(r.render("t", "<{{ '&' }}>", &ctx()).unwrap(), "<&>");
+    }
+
+    #[test]
+    fn undefined_variables_are_named() {
+        let r = Renderer::new();
+        let e = r.render("t", "a\n{{ nope }}", &ctx()).unwrap_err();
+        assert_eq!(e, "line 2: undefined variable `nope`");
+    }
+
+    #[test]
+    fn expressions_and_env_secrets() {
+        let r = Renderer::new();
+        assert!(r.truthy("port == 8080 and on", &ctx()).unwrap());
+        assert!(!r.truthy("machine == 'x'", &ctx()).unwrap());
+        assert!(r.check_expression("port ==").is_err());
+        std::env::set_var("ORBDEPLOY_TEST_SECRET_T", "s3cr3t");
+        assert_eq!(
+            r.render("t", "{{ env('ORBDEPLOY_TEST_SECRET_T') }}", &ctx())
+                .unwrap(),
+            "s3cr3t"
+        );
+        assert_eq!(r.secrets(), vec!["s3cr3t".to_string()]);
+        let e = r
+            .render("t", "{{ env('ORBDEPLOY_NOT_SET_X') }}", &ctx())
+            .unwrap_err();
+        assert!(e.contains("ORBDEPLOY_NOT_SET_X"), "{e}");
+    }
+}
