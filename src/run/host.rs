@@ -350,6 +350,13 @@ impl HostRun<'_, '_> {
         }
         let decision = match rendered.op.decide(&facts) {
             Ok(d) => d,
+            // In a plan the machine has not received the earlier changes yet (a service
+            // whose script a previous step would install): that is not a failure.
+            Err(f) if self.shared.dry_run && self.counts.will_change + self.counts.will_run > 0 => {
+                result.status = StepStatus::Unknown;
+                result.reason = Some(format!("depends on earlier changes: {}", f.message));
+                return None;
+            }
             Err(f) => {
                 Self::fail(result, f);
                 return None;

@@ -1,0 +1,624 @@
+//! `orbdeploy apply` / `plan` end to end against real orbsim machines: every operation
+//! kind converges (first apply changes, second changes nothing, plan changes nothing), on
+//! the persistent channel and on the one-shot path; diffs, failures, handlers, `when`,
+//! tags, `register`, `--limit`, retries, `ignore_errors`, parallel machines with one
+//! failing, hostile names, secret masking in every output, and the report schema.
+
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use harness::{Run, World};
+use serde_json::Value;
+
+/// Read a JSON report written by a run.
+fn report(w: &World, name: &str) -> Value {
+    let text = std::fs::read_to_string(w.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let doc: Value = serde_json::from_str(&text).expect("report is JSON");
+    let schema: Value = serde_json::from_str(include_str!("../docs/report-schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report {name} does not match docs/report-schema.json: {errors:#?}"
+    );
+    doc
+}
+
+/// Status of every step of `machine`, in order: (name, status).
+fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
+    doc["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["machine"] == machine)
+        .unwrap_or_else(|| panic!("no machine {machine} in report"))["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn count(doc: &Value, key: &str) -> u64 {
+    doc["summary"]["counts"][key].as_u64().unwrap()
+}
+
+const INIT_SCRIPT: &str = r#"#!/bin/sh
+# A tiny sysv service for the tests: a sleeping daemon with a pid file.
+pidfile=/run/orbdtest.pid
+case "$1" in
+  start) setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $! > $pidfile ;;
+  stop) [ -f $pidfile ] && kill $(cat $pidfile); rm -f $pidfile ;;
+  restart) $0 stop; $0 start ;;
+  status) [ -f $pidfile ] && kill -0 $(cat $pidfile) 2>/dev/null ;;
+esac
+"#;
+
+/// An inventory using every operation kind on one machine, with hostile file names.
+fn every_kind(w: &World, m: &str) -> std::path::PathBuf {
+    w.write(
+        "files/blob.bin",
+        (0..=255u8).cycle().take(70_000).collect::<Vec<u8>>(),
+    );
+    w.write("files/orbdtest", INIT_SCRIPT);
+    w.write(
+        "templates/app.conf.j2",
+        "name={{ machine }}\nport={{ port }}\n{% for g in groups %}group={{ g }}\n{% endfor %}",
+    );
+    w.write(
+        "ops.yaml",
+        r#"
+- name: app directory
+  directory: { path: /srv/app, mode: "0750", owner: dev }
+  become: true
+- name: binary file
+  put: { src: files/blob.bin, dest: /srv/app/blob.bin, mode: "0640" }
+  become: true
+- name: hostile name
+  put: { content: "it's $HOME; `id`\n", dest: "/srv/app/it's a \"file\" $x;y" }
+  become: true
+- name: config
+  template: { src: templates/app.conf.j2, dest: /srv/app/app.conf, mode: "0600", owner: dev, group: dev }
+  become: true
+- name: marker file
+  file: { path: /srv/app/marker, mode: "0604" }
+  become: true
+- name: no stale file
+  file: { path: /tmp/stale, state: absent }
+- name: setting
+  line: { path: /srv/app/settings, line: "max=10", regexp: "^max=" }
+  become: true
+- name: no debug line
+  line: { path: /srv/app/settings, line: "debug=1", state: absent }
+  become: true
+- name: no pager
+  packages: { names: [less], state: absent }
+- name: ps is there
+  packages: { names: [procps] }
+- name: app user
+  user: { name: appuser, shell: /bin/sh, groups: [sudo] }
+- name: init script
+  put: { src: files/orbdtest, dest: /etc/init.d/orbdtest, mode: "0755" }
+  become: true
+- name: service running
+  service: { name: orbdtest, state: started }
+- name: fetch hostname
+  get: { src: /etc/hostname, dest: "out/{{ machine }}/hostname" }
+- name: fetch the binary back
+  get: { src: /srv/app/blob.bin, dest: "out/{{ machine }}/blob copy.bin" }
+  become: true
+- name: one-time setup
+  shell: "echo done > /tmp/setup-done"
+  creates: /tmp/setup-done
+- name: guarded command
+  command: [touch, /tmp/guarded]
+  unless: "test -e /tmp/guarded"
+"#,
+    );
+    w.write(
+        "inv.yaml",
+        format!(
+            "vars: {{ port: 8080 }}\nmachines:\n  {m}: {{ groups: [app] }}\noperations: ops.yaml\n"
+        ),
+    )
+}
+
+fn converge(channel: bool) {
+    let w = World::new(if channel { "kinds-ch" } else { "kinds-1s" });
+    let m = w.name("k");
+    w.create(&m);
+    // Things the steps must change or remove.
+    w.sh(&m, None, "touch /tmp/stale").assert_code(0);
+    w.sh(
+        &m,
+        Some("root"),
+        "mkdir -p /srv/app; printf 'max=1\\ndebug=1\\nkeep=1\\nmax=2' > /srv/app/settings",
+    )
+    .assert_code(0);
+    let inv = every_kind(&w, &m);
+    let inv = inv.to_str().unwrap();
+    let extra: &[&str] = if channel { &[] } else { &["--no-channel"] };
+    let args = |more: &[&str]| -> Vec<String> {
+        more.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+
+    // plan: everything would change, nothing does.
+    w.orbdeploy(args(&["plan", inv, "--report", "plan.json"]))
+        .assert_code(0);
+    let plan = report(&w, "plan.json");
+    for (n, s) in statuses(&plan, &m) {
+        let want = match n.as_str() {
+            "ps is there" => "ok",
+            "service running" => "unknown", // its init script comes from an earlier step
+            "one-time setup" | "guarded command" => "will_run",
+            _ => "will_change",
+        };
+        assert_eq!(s, want, "plan of step `{n}`");
+    }
+    let untouched = w.sh(&m, Some("root"), "ls /srv/app; test -e /tmp/stale && echo stale-still-there; dpkg -s less >/dev/null 2>&1 && echo less-installed");
+    assert_eq!(
+        untouched.stdout, "settings\nstale-still-there\nless-installed\n",
+        "plan changed the machine"
+    );
+
+    // First apply: every step changes (procps was already installed).
+    let first = w.orbdeploy(args(&["apply", inv, "--report", "first.json"]));
+    first.assert_code(0);
+    let doc = report(&w, "first.json");
+    for (name, status) in statuses(&doc, &m) {
+        let want = if name == "ps is there" {
+            "ok"
+        } else {
+            "changed"
+        };
+        assert_eq!(status, want, "step `{name}`\n{}", first.stdout);
+    }
+    let state = w.sh(
+        &m,
+        Some("root"),
+        r#"cd /srv/app
+stat -c '%n %a %U %G' . blob.bin app.conf marker
+cat app.conf; cat settings; cat "it's a \"file\" \$x;y"
+sha256sum blob.bin | cut -c1-16
+test -e /tmp/stale || echo stale-gone
+dpkg -s less >/dev/null 2>&1 || echo less-gone
+getent passwd appuser | cut -d: -f7; id -Gn appuser
+/etc/init.d/orbdtest status && echo service-up
+cat /tmp/setup-done; test -e /tmp/guarded && echo guarded
+ls -a /srv/app | grep -c orbdeploy || true"#,
+    );
+    state.assert_code(0);
+    let blob_sha = {
+        use sha2::Digest;
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        format!("{:x}", sha2::Sha256::digest(&bytes))[..16].to_string()
+    };
+    assert_eq!(
+        state.stdout,
+        format!(
+            ". 750 dev root\nblob.bin 640 root root\napp.conf 600 dev dev\nmarker 604 root root\n\
+             name={m}\nport=8080\ngroup=all\ngroup=app\ngroup=orbstack_running\ngroup=orbstack_amd64\ngroup=orbstack_debian\n\
+             max=10\nkeep=1\nit's $HOME; `id`\n{blob_sha}\nstale-gone\nless-gone\n/bin/sh\nappuser sudo\nservice-up\ndone\nguarded\n0\n"
+        )
+    );
+    let back = std::fs::read(w.path(&format!("out/{m}/blob copy.bin"))).unwrap();
+    assert!(
+        back == (0..=255u8).cycle().take(70_000).collect::<Vec<u8>>(),
+        "downloaded bytes differ"
+    );
+    let fetched = std::fs::read_to_string(w.path(&format!("out/{m}/hostname"))).unwrap();
+    assert_eq!(fetched.trim(), m);
+
+    // Second apply: nothing changes.
+    let second = w.orbdeploy(args(&["apply", inv, "--report", "second.json"]));
+    second.assert_code(0);
+    let doc = report(&w, "second.json");
+    assert_eq!(
+        (count(&doc, "changed"), count(&doc, "failed")),
+        (0, 0),
+        "{}",
+        second.stdout
+    );
+    for (name, status) in statuses(&doc, &m) {
+        let want = if name == "one-time setup" || name == "guarded command" {
+            "skipped"
+        } else {
+            "ok"
+        };
+        assert_eq!(status, want, "step `{name}` on the second apply");
+    }
+    // plan --exit-code agrees: nothing pending.
+    w.orbdeploy(args(&["plan", inv, "--exit-code"]))
+        .assert_code(0);
+}
+
+#[test]
+fn every_operation_kind_converges_over_the_channel() {
+    converge(true);
+}
+
+#[test]
+fn every_operation_kind_converges_without_the_channel() {
+    converge(false);
+}
+
+#[test]
+fn diff_plan_exit_code_and_failure_output() {
+    let w = World::new("diff");
+    let m = w.name("d");
+    w.create(&m);
+    w.write("ops.yaml", "- name: motd\n  put: { content: \"line one\\nline two\\n\", dest: /tmp/motd }\n- name: settings\n  line: { path: /tmp/conf, line: \"a=2\", regexp: \"^a=\" }\n");
+    let inv = w.write(
+        "inv.yaml",
+        format!("machines:\n  {m}: {{}}\noperations: ops.yaml\n"),
+    );
+    let inv = inv.to_str().unwrap();
+    w.orbdeploy(["apply", inv]).assert_code(0);
+    w.sh(
+        &m,
+        None,
+        "printf 'line one\\nline 2\\n' > /tmp/motd; echo a=1 > /tmp/conf",
+    )
+    .assert_code(0);
+    let plan = w.orbdeploy(["plan", inv, "--diff", "--exit-code"]);
+    plan.assert_code(4);
+    for want in [
+        "-line 2",
+        "+line two",
+        "-a=1",
+        "+a=2",
+        "--- /tmp/motd (on the machine)",
+        "will change",
+    ] {
+        assert!(
+            plan.stdout.contains(want),
+            "missing `{want}` in:\n{}",
+            plan.stdout
+        );
+    }
+    // The plan changed nothing.
+    assert_eq!(
+        w.sh(&m, None, "cat /tmp/motd /tmp/conf").stdout,
+        "line one\nline 2\na=1\n"
+    );
+
+    // A failing step: host, step, command, exit code and stderr in the output; exit 1.
+    w.write("bad.yaml", "- name: breaks\n  shell: \"echo partial; echo 'it broke' >&2; exit 7\"\n- name: never runs\n  shell: \"true\"\n");
+    let inv2 = w.write(
+        "inv2.yaml",
+        format!("machines:\n  {m}: {{}}\noperations: bad.yaml\n"),
+    );
+    let run = w.orbdeploy([
+        "apply",
+        inv2.to_str().unwrap(),
+        "--report",
+        "bad.json",
+        "--junit",
+        "bad.xml",
+    ]);
+    run.assert_code(1);
+    for want in [
+        "FAILED breaks",
+        "exit code: 7",
+        "it broke",
+        "partial",
+        "echo partial;",
+        &m,
+        "an earlier step failed on this machine",
+    ] {
+        assert!(
+            run.stdout.contains(want),
+            "missing `{want}` in:\n{}",
+            run.stdout
+        );
+    }
+    let doc = report(&w, "bad.json");
+    assert_eq!(
+        statuses(&doc, &m),
+        vec![
+            ("breaks".into(), "failed".into()),
+            ("never runs".into(), "skipped".into())
+        ]
+    );
+    assert_eq!(doc["summary"]["exit_code"], 1);
+    let junit = std::fs::read_to_string(w.path("bad.xml")).unwrap();
+    assert!(
+        junit.contains("<failure message=\"the shell failed with exit code 7\">"),
+        "{junit}"
+    );
+    assert!(junit.contains("tests=\"2\" failures=\"1\""), "{junit}");
+}
+
+#[test]
+fn handlers_when_tags_register_limit_retries_ignore_errors() {
+    let w = World::new("flow");
+    let (a, b) = (w.name("a"), w.name("b"));
+    w.create(&a);
+    w.create(&b);
+    w.write(
+        "ops.yaml",
+        format!(
+            r#"steps:
+  - name: say hello
+    shell: "echo hello-$(hostname)"
+    register: greeting
+  - name: keep what was said
+    put: {{ content: "{{{{ greeting.stdout }}}} rc={{{{ greeting.rc }}}}\n", dest: /tmp/said }}
+    notify: said changed
+  - name: only on a
+    shell: "touch /tmp/only-a"
+    when: machine == '{a}'
+  - name: tagged
+    shell: "touch /tmp/tagged"
+    tags: [deploy]
+  - name: flaky
+    shell: "n=$(cat /tmp/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/count; [ $n -ge 3 ]"
+    retries: 3
+    delay: 0
+    hosts: "{a}"
+  - name: allowed to fail
+    shell: "exit 3"
+    ignore_errors: true
+    register: failed_step
+  - name: after the failure
+    put: {{ content: "rc={{{{ failed_step.rc }}}}\n", dest: /tmp/after }}
+handlers:
+  - name: said changed
+    shell: "echo x >> /tmp/handled"
+"#
+        ),
+    );
+    let inv = w.write(
+        "inv.yaml",
+        format!("machines:\n  {a}: {{}}\n  {b}: {{}}\noperations: ops.yaml\n"),
+    );
+    let inv = inv.to_str().unwrap();
+
+    // --tags: only the tagged step (on both machines).
+    let tagged = w.orbdeploy(["apply", inv, "--tags", "deploy", "--report", "tags.json"]);
+    tagged.assert_code(0);
+    let doc = report(&w, "tags.json");
+    assert_eq!(
+        statuses(&doc, &a),
+        vec![("tagged".into(), "changed".into())]
+    );
+
+    // --limit: only machine b.
+    w.orbdeploy(["apply", inv, "--limit", &b, "--report", "limit.json"])
+        .assert_code(0);
+    let doc = report(&w, "limit.json");
+    assert_eq!(doc["machines"].as_array().unwrap().len(), 1);
+    let st = statuses(&doc, &b);
+    assert!(
+        st.contains(&("only on a".into(), "skipped".into())),
+        "{st:?}"
+    );
+    assert!(
+        st.contains(&("allowed to fail".into(), "ignored".into())),
+        "{st:?}"
+    );
+    assert!(
+        !st.iter().any(|(n, _)| n == "flaky"),
+        "hosts: filters the step out"
+    );
+    assert_eq!(
+        w.sh(&b, None, "cat /tmp/said /tmp/after /tmp/handled")
+            .stdout,
+        format!("hello-{b} rc=0\nrc=3\nx\n")
+    );
+
+    // Everything on both: retries succeed on the third attempt on a; the handler runs only
+    // where its step changed (a: first time; b: already done).
+    let all = w.orbdeploy(["apply", inv, "--report", "all.json"]);
+    all.assert_code(0);
+    let doc = report(&w, "all.json");
+    let steps_a = doc["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["machine"] == a.as_str())
+        .unwrap()["steps"]
+        .clone();
+    let flaky = steps_a
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "flaky")
+        .unwrap();
+    assert_eq!(
+        (flaky["status"].as_str(), flaky["attempts"].as_u64()),
+        (Some("changed"), Some(3))
+    );
+    assert!(statuses(&doc, &a).contains(&("said changed".into(), "changed".into())));
+    assert!(
+        !statuses(&doc, &b).iter().any(|(n, _)| n == "said changed"),
+        "b's file was already right"
+    );
+    assert_eq!(
+        w.sh(
+            &a,
+            None,
+            "cat /tmp/handled; test -e /tmp/only-a && echo only-a"
+        )
+        .stdout,
+        "x\nonly-a\n"
+    );
+    assert_eq!(
+        w.sh(&b, None, "test -e /tmp/only-a || echo not-on-b")
+            .stdout,
+        "not-on-b\n"
+    );
+}
+
+#[test]
+fn parallel_machines_one_fails_others_finish() {
+    let w = World::new("par");
+    let names: Vec<String> = (0..3).map(|i| w.name(&format!("p{i}"))).collect();
+    for n in &names {
+        w.create(n);
+    }
+    w.write(
+        "ops.yaml",
+        format!(
+            "- name: work\n  shell: \"sleep 1; echo ok > /tmp/work\"\n- name: fails on one\n  shell: \"exit 9\"\n  hosts: {}\n- name: last\n  shell: \"echo last > /tmp/last\"\n",
+            names[1]
+        ),
+    );
+    let mut inv = String::from("machines:\n");
+    for n in &names {
+        inv.push_str(&format!("  {n}: {{}}\n"));
+    }
+    inv.push_str("operations: ops.yaml\n");
+    let inv = w.write("inv.yaml", inv);
+    let run = w.orbdeploy(["apply", inv.to_str().unwrap(), "--output", "json"]);
+    run.assert_code(1);
+    // stdout is JSON lines only, ending with the summary.
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["exit_code"].as_i64()),
+        (Some("summary"), Some(1))
+    );
+    let hosts: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["event"] == "host")
+        .map(|e| {
+            (
+                e["machine"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(hosts.len(), 3);
+    for (m, s) in &hosts {
+        assert_eq!(s, if *m == names[1] { "failed" } else { "changed" }, "{m}");
+    }
+    for n in [&names[0], &names[2]] {
+        assert_eq!(
+            w.sh(n, None, "cat /tmp/work /tmp/last").stdout,
+            "ok\nlast\n"
+        );
+    }
+    assert_eq!(
+        w.sh(&names[1], None, "cat /tmp/last 2>&1 || true")
+            .stdout
+            .contains("No such file"),
+        true
+    );
+    // Three machines with a 1 s step each ran in parallel, not one after the other.
+    assert!(run.elapsed.as_secs_f64() < 6.0, "{:?}", run.elapsed);
+}
+
+#[test]
+fn secrets_are_masked_in_every_output() {
+    let w = World::new("secret");
+    let m = w.name("s");
+    w.create(&m);
+    let secret = "s3cr3t-Tok3n-42";
+    let from_env = "env-Pa55-word-77";
+    w.write(
+        "ops.yaml",
+        "- name: config with secrets\n  put: { content: \"token={{ token }}\\npass={{ env('ORBD_TEST_PASS') }}\\n\", dest: /tmp/secret.conf, mode: \"0600\" }\n- name: leaks on failure\n  shell: \"echo {{ token }}; echo {{ env('ORBD_TEST_PASS') }} >&2; exit 1\"\n",
+    );
+    let inv = w.write(
+        "inv.yaml",
+        format!("vars: {{ token: {secret} }}\nsecrets: [token]\nmachines:\n  {m}: {{}}\noperations: ops.yaml\n"),
+    );
+    let inv = inv.to_str().unwrap();
+    w.sh(&m, None, "echo old > /tmp/secret.conf").assert_code(0);
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    let mut run = |args: &[&str]| -> Run {
+        let mut cmd_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        cmd_args.insert(0, "--var".into());
+        cmd_args.insert(1, "unused=1".into());
+        let r = {
+            std::env::set_var("ORBD_TEST_PASS", from_env);
+            w.orbdeploy(args)
+        };
+        outputs.push((format!("{args:?} stdout"), r.stdout.clone()));
+        outputs.push((format!("{args:?} stderr"), r.stderr.clone()));
+        r
+    };
+    run(&["plan", inv, "--diff"]).assert_code(0);
+    run(&[
+        "apply", inv, "--diff", "--report", "r.json", "--junit", "j.xml",
+    ])
+    .assert_code(1);
+    run(&["apply", inv, "--output", "json"]).assert_code(1);
+    outputs.push((
+        "report".into(),
+        std::fs::read_to_string(w.path("r.json")).unwrap(),
+    ));
+    outputs.push((
+        "junit".into(),
+        std::fs::read_to_string(w.path("j.xml")).unwrap(),
+    ));
+    for (what, text) in &outputs {
+        assert!(
+            !text.contains(secret) && !text.contains(from_env),
+            "a secret leaked into {what}:\n{text}"
+        );
+    }
+    assert!(
+        outputs.iter().any(|(_, t)| t.contains("token=***")),
+        "the diff shows the masked value"
+    );
+    // The machine has the real values.
+    assert_eq!(
+        w.sh(&m, None, "cat /tmp/secret.conf").stdout,
+        format!("token={secret}\npass={from_env}\n")
+    );
+}
+
+#[test]
+fn multi_machine_example_serves_and_fetches_by_ip4() {
+    let w = World::new("example");
+    let (web, client) = (w.name("web"), w.name("client"));
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    for f in ["deploy.yaml", "templates/index.html.j2"] {
+        w.write(
+            f,
+            std::fs::read_to_string(demo.join(f))
+                .unwrap()
+                .replace("demo-web", &web),
+        );
+    }
+    let inv = std::fs::read_to_string(demo.join("inventory.yaml"))
+        .unwrap()
+        .replace("demo-web", &web)
+        .replace("demo-client", &client);
+    let inv = w.write("inventory.yaml", inv);
+    let run = w.orbdeploy(["apply", inv.to_str().unwrap(), "--report", "r.json"]);
+    run.assert_code(0);
+    let doc = report(&w, "r.json");
+    let shown = doc["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["machine"] == client.as_str())
+        .unwrap();
+    assert_eq!(shown["status"], "changed");
+    let page = w.sh(&client, None, "cat /tmp/index.html").stdout;
+    assert!(page.contains(&format!("served by {web}")), "{page}");
+    // Re-apply: the web machine's files are unchanged.
+    w.orbdeploy(["apply", inv.to_str().unwrap(), "--report", "r2.json"])
+        .assert_code(0);
+    let doc = report(&w, "r2.json");
+    for (name, status) in statuses(&doc, &web) {
+        if name != "web server running" {
+            assert_eq!(status, "ok", "{name}");
+        }
+    }
+}
