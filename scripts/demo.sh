@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo of the README: makes the two machines of fixtures/demo/ exist (a web server and
-# a client), shows their groups, variables and state, and runs a command on both.
+# The demo of the README: applies fixtures/demo/ — two machines, a web server rendering a
+# templated page and a client fetching it by the server's IPv4 address — then re-applies
+# (nothing changes) and shows the machines.
 # On a Mac with OrbStack it uses the real `orbctl`; elsewhere it builds orbsim (Linux,
 # root) and uses it as orbctl, with its state under target/demo-orbsim.
 set -euo pipefail
@@ -22,12 +23,14 @@ bin=target/release/orbdeploy
 inv=fixtures/demo/inventory.yaml
 run() { echo "+ orbdeploy $*"; "$bin" --orbctl "$orbctl" "$@"; }
 
-# `apply` (operations, reports) is not built yet: the demo makes the machines exist with
-# `machines create --if-missing`, then shows what orbdeploy sees and runs a command on both.
-for m in demo-web demo-client; do
-  run machines create "$m" --image debian:bookworm --if-missing
-done
-run inventory "$inv" --explain
+# Apply the demo: create both machines if missing, render the page on demo-web, serve it,
+# fetch it from demo-client by demo-web's IPv4 address. Then show the re-apply (nothing
+# changes), the inventory and the machines.
+run apply "$inv" --report target/demo-report.json
+run apply "$inv"
+run plan "$inv" --exit-code
+run inventory "$inv"
 run machines list
-run exec "$inv" -- sh -c 'echo "$(hostname): $(id -un), $(uname -sr)"'
+run exec "$inv" --limit demo-client -- cat /tmp/index.html
+echo "Report: target/demo-report.json"
 echo "Done. Remove the demo machines with: $bin --orbctl $orbctl machines delete demo-web demo-client"

@@ -126,6 +126,10 @@ impl Remote for OneShot {
 
     fn close(&mut self) {}
 
+    fn batches_facts(&self) -> bool {
+        false
+    }
+
     fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
         // `orbctl push` writes as the default user; a third user cannot read its file, so
         // that case streams through `run` instead.

@@ -159,6 +159,13 @@ pub trait Remote: Send {
     /// Close every connection (ends remote processes).
     fn close(&mut self);
 
+    /// Whether the facts of several steps should be read in one request. The one-shot path
+    /// says no: it is the classic one process per command and per check, kept as the
+    /// fallback and as the baseline the channel is measured against.
+    fn batches_facts(&self) -> bool {
+        true
+    }
+
     /// Run a script and collect its output.
     fn exec(&mut self, req: &Exec) -> Result<ExecOutput, RemoteError> {
         self.exec_stream(req, None, None)

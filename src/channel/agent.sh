@@ -1,69 +1,87 @@
 # orbdeploy channel agent: POSIX sh, started as `sh -c AGENT orbdeploy-agent NONCE`.
-# Requests on stdin:  x ID SCRIPT_LEN STDIN_LEN TIMEOUT_S  followed by the script bytes
-#                     and the stdin bytes;  q  ends the agent.
-# Replies on stdout:  p ID PGID                   (the request started)
+# Requests on stdin:  x ID SCRIPT_LINES STDIN_LEN TIMEOUT_S  then the script's lines and the
+#                     stdin bytes;  q  ends the agent.
+# Replies on stdout:  p ID PID                     (the request started)
 #                     r ID STATUS OUT_LEN ERR_LEN TIMED_OUT  then stdout and stderr bytes.
-# `read` and `head -c` never read past what they need, so binary payloads share the pipe
-# with the header lines. Everything lives in a private directory removed on exit; each
-# request has its own output files so a daemon it leaves running cannot write into the next
-# request's reply.
+# The script is read with the `read` builtin and run in a subshell (no exec), so a request
+# costs two execs on the machine (stat, cat). `read` and `head -c` never read past what they
+# need, so binary stdin shares the pipe with the header lines. Everything lives in a
+# private directory removed on exit; each request has its own output files, so a daemon it
+# leaves running cannot write into a later reply. Agent variables start with `__od_`.
+__od_um=$(umask)
 umask 077
-d=$(mktemp -d "${TMPDIR:-/tmp}/orbdeploy.XXXXXX") || exit 97
-p=
-w=
-S=$(command -v setsid 2>/dev/null)
-stop_request() {
-  if [ -n "$p" ]; then
-    if [ -n "$S" ]; then kill -s KILL -- "-$p" 2>/dev/null; else kill -s KILL "$p" 2>/dev/null; fi
+__od_d=$(mktemp -d "${TMPDIR:-/tmp}/orbdeploy.XXXXXX") || exit 97
+__od_p=
+__od_w=
+__od_n=0
+__od_S=$(command -v setsid 2>/dev/null)
+__od_stop() {
+  # Without setsid the request shares our process group: take the whole group down.
+  if [ -n "$__od_p" ]; then
+    if [ -n "$__od_S" ] && [ -n "$__od_to" ] && [ "$__od_to" -gt 0 ]; then kill -s KILL -- "-$__od_p" 2>/dev/null; else kill -s KILL "$__od_p" 2>/dev/null; fi
   fi
-  if [ -n "$w" ]; then
-    if [ -n "$S" ]; then kill -s KILL -- "-$w" 2>/dev/null; else kill -s KILL "$w" 2>/dev/null; fi
-  fi
+  if [ -n "$__od_w" ]; then kill -s KILL -- "-$__od_w" 2>/dev/null || kill -s KILL "$__od_w" 2>/dev/null; fi
 }
-trap 'stop_request; rm -rf "$d"' EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap '' PIPE
+trap '__od_stop; rm -rf "$__od_d"' EXIT
+trap 'trap - TERM; __od_stop; rm -rf "$__od_d"; kill -s TERM 0; exit 143' TERM
+trap 'trap - HUP; __od_stop; rm -rf "$__od_d"; kill -s HUP 0; exit 129' HUP
+trap 'trap - INT; __od_stop; rm -rf "$__od_d"; kill -s INT 0; exit 130' INT
+trap 'exit 141' PIPE
 printf '\n%s\n' "ORBDEPLOY-READY $1"
-while IFS=' ' read -r op id slen ilen to; do
-  case $op in
+while IFS=' ' read -r __od_op __od_id __od_lines __od_ilen __od_to; do
+  case $__od_op in
   x)
-    head -c "$slen" > "$d/s" || exit 98
-    if [ "$ilen" -gt 0 ]; then
-      head -c "$ilen" > "$d/i" || exit 98
-      in=$d/i
+    __od_s=
+    __od_i=0
+    while [ "$__od_i" -lt "$__od_lines" ]; do
+      IFS= read -r __od_l || exit 98
+      __od_s="$__od_s$__od_l
+"
+      __od_i=$((__od_i + 1))
+    done
+    if [ "$__od_ilen" -gt 0 ]; then
+      head -c "$__od_ilen" > "$__od_d/i" || exit 98
+      __od_in=$__od_d/i
     else
-      in=/dev/null
+      __od_in=/dev/null
     fi
-    o=$d/o$id
-    e=$d/e$id
-    $S sh "$d/s" < "$in" > "$o" 2> "$e" &
-    p=$!
-    printf 'p %s %s\n' "$id" "$p"
-    if [ "$to" -gt 0 ]; then
-      $S sh -c 'sleep "$1"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$to" "$p" > /dev/null 2>&1 &
-      w=$!
+    __od_o=$__od_d/o$__od_id
+    __od_e=$__od_d/e$__od_id
+    if [ "$__od_to" -gt 0 ]; then
+      # A time limit: its own session, so the watchdog can end everything it started.
+      $__od_S sh -c 'umask "$1"; eval "$2"' sh "$__od_um" "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
+      __od_p=$!
+      $__od_S sh -c 'sleep "$1"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" > /dev/null 2>&1 &
+      __od_w=$!
+    else
+      (trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s") < "$__od_in" > "$__od_o" 2> "$__od_e" &
+      __od_p=$!
     fi
-    wait "$p"
-    rc=$?
-    p=
-    t=0
-    if [ -n "$w" ]; then
-      if kill -0 "$w" 2>/dev/null; then
-        stop_request
+    printf 'p %s %s\n' "$__od_id" "$__od_p"
+    wait "$__od_p"
+    __od_rc=$?
+    __od_p=
+    __od_t=0
+    if [ -n "$__od_w" ]; then
+      if kill -0 "$__od_w" 2>/dev/null; then
+        __od_stop
       else
-        t=1
+        __od_t=1
       fi
-      w=
+      __od_w=
     fi
-    [ -s "$d/i" ] && : > "$d/i"
-    set -- $(stat -c %s "$o" "$e")
-    printf 'r %s %s %s %s %s\n' "$id" "$rc" "$1" "$2" "$t"
-    cat "$o" "$e"
-    rm -f "$o" "$e"
+    [ "$__od_ilen" -gt 0 ] && : > "$__od_d/i"
+    set -- $(stat -c %s "$__od_o" "$__od_e")
+    printf 'r %s %s %s %s %s\n' "$__od_id" "$__od_rc" "$1" "$2" "$__od_t"
+    cat "$__od_o" "$__od_e"
+    # Outputs are removed in batches (one rm per 32 requests), big ones at once.
+    __od_n=$((__od_n + 1))
+    if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ]; then
+      rm -f "$__od_d"/o* "$__od_d"/e*
+      __od_n=0
+    fi
     ;;
   q) exit 0 ;;
-  *) printf 'e %s bad-request\n' "$id"; exit 99 ;;
+  *) printf 'e %s bad-request\n' "$__od_id"; exit 99 ;;
   esac
 done

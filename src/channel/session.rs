@@ -176,13 +176,24 @@ impl Session {
         let started = Instant::now();
         let id = self.next_id;
         self.next_id += 1;
-        let script = req.full_script();
+        let mut script = req.full_script();
+        if script.contains('\0') {
+            return Err(Failure::Other(RemoteError::Transfer(
+                "a command cannot contain a NUL byte".into(),
+            )));
+        }
+        // The agent reads the script line by line with `read`: it must end with a newline.
+        if !script.ends_with('\n') {
+            script.push('\n');
+        }
+        let lines = script.bytes().filter(|b| *b == b'\n').count();
         let in_len = match &input {
             Some(i) => i.len,
             None => req.stdin.len() as u64,
         };
         let timeout_s = req.timeout.map(|t| t.as_secs().max(1)).unwrap_or(0);
-        let header = format!("x {id} {} {in_len} {timeout_s}\n", script.len());
+        let header = format!("x {id} {lines} {in_len} {timeout_s}\n");
+        trace(&self.machine, req.user.as_deref(), &script);
 
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(Failure::NotStarted("the session is closed".into()));
@@ -397,6 +408,19 @@ impl Read for DeadlineReader {
         }
         self.inner.read(buf)
     }
+}
+
+/// `ORBDEPLOY_TRACE_DIR`: keep a copy of every request's script (for scripts/bench.sh,
+/// which replays them on the machine to measure the remote commands' own time).
+fn trace(machine: &str, user: Option<&str>, script: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let Some(dir) = std::env::var_os("ORBDEPLOY_TRACE_DIR") else {
+        return;
+    };
+    let n = SEQ.fetch_add(1, Ordering::SeqCst);
+    let name = format!("{machine}.{}.{n:06}.sh", user.unwrap_or("default"));
+    let _ = std::fs::write(std::path::Path::new(&dir).join(name), script);
 }
 
 fn nonce() -> String {

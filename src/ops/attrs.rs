@@ -39,10 +39,17 @@ pub struct Stat {
 }
 
 /// A probe printing `.stat ...` for `path` (without following a final symbolic link).
-pub fn probe(path: &str) -> String {
+/// Owner and group names cost a user-database lookup, so they are asked for only when the
+/// step declares an owner or group (`want`); ids are always there.
+pub fn probe(path: &str, want: &Attrs) -> String {
     let p = quote(path);
+    let names = if want.owner.is_some() || want.group.is_some() {
+        "%U|%G"
+    } else {
+        "-|-"
+    };
     format!(
-        "if [ -e {p} ] || [ -L {p} ]; then printf '.stat %s\\n' \"$(stat -c '%F|%a|%U|%G|%u|%g|%s' -- {p} 2>&1)\"; else echo .stat missing; fi\n"
+        "if [ -e {p} ] || [ -L {p} ]; then printf '.stat '; stat -c '%F|%a|{names}|%u|%g|%s' -- {p} 2>&1; else echo .stat missing; fi\n"
     )
 }
 

@@ -19,7 +19,7 @@ pub struct File {
 
 impl File {
     pub(super) fn probe(&self) -> String {
-        attrs::probe(&self.path)
+        attrs::probe(&self.path, &self.attrs)
     }
 
     pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {

@@ -24,8 +24,8 @@ impl Get {
     pub(super) fn probe(&self) -> String {
         let p = quote(&self.src);
         format!(
-            "{}if [ -f {p} ]; then set -- $(sha256sum < {p}); printf '.sha %s\\n' \"$1\"; fi\n",
-            attrs::probe(&self.src)
+            "{}if [ -f {p} ]; then printf '.sha '; sha256sum < {p}; fi\n",
+            attrs::probe(&self.src, &Default::default())
         )
     }
 
@@ -41,7 +41,7 @@ impl Get {
             Kind::File => {}
             _ => return Err(Failure::msg(format!("{} is not a regular file", self.src))),
         }
-        let remote_sha = facts.get("sha").ok_or_else(|| {
+        let remote_sha = super::put::sha_fact(facts).ok_or_else(|| {
             Failure::msg(format!("cannot read {}: {}", self.src, facts.noise_text()))
         })?;
         match sha_of_file(&self.dest) {

@@ -59,14 +59,12 @@ impl Line {
         let p = quote(&self.path);
         let l = quote(&self.line);
         let mut s = format!("if [ -f {p} ]; then echo .exists 1\n");
-        s.push_str(&format!(
-            "printf '.exact %s\\n' \"$(grep -c -x -F -e {l} -- {p})\"\n"
-        ));
+        s.push_str(&format!("printf '.exact '; grep -c -x -F -e {l} -- {p}\n"));
         if let Some(re) = &self.regexp {
             let re = quote(re);
             s.push_str(&format!(
-                "printf '.other %s\\n' \"$(grep -E -e {re} -- {p} | grep -c -v -x -F -e {l})\"\n\
-                 printf '.matching %s\\n' \"$(grep -c -E -e {re} -- {p})\"\n"
+                "printf '.other '; grep -E -e {re} -- {p} | grep -c -v -x -F -e {l}\n\
+                 printf '.matching '; grep -c -E -e {re} -- {p}\n"
             ));
         }
         s.push_str(&format!(

@@ -23,8 +23,9 @@ impl Packages {
         let latest = self.state == PackageState::Latest;
         // `.pkg NAME 1` installed, `.pkg NAME 0` not; `.old NAME` upgradable.
         let mut s = String::from("if command -v apt-get >/dev/null 2>&1; then echo .pm apt\n");
+        // One dpkg-query for every name; names it does not know print nothing.
         s.push_str(&format!(
-            "for p in {names}; do case \"$(dpkg-query -W -f='${{db:Status-Abbrev}}' \"$p\" 2>/dev/null)\" in ii*) printf '.pkg %s 1\\n' \"$p\";; *) printf '.pkg %s 0\\n' \"$p\";; esac; done\n"
+            "dpkg-query -W -f='.dpkg ${{Package}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null\n"
         ));
         if latest {
             s.push_str(&format!(
@@ -65,6 +66,21 @@ impl Packages {
     fn split(&self, facts: &Facts) -> (Vec<String>, Vec<String>, Vec<String>) {
         let mut installed = Vec::new();
         let mut missing = Vec::new();
+        if facts.get("pm") == Some("apt") {
+            for name in &self.names {
+                let base = name.split(':').next().unwrap_or(name);
+                let ok = facts.all("dpkg").iter().any(|l| {
+                    let mut w = l.split_whitespace();
+                    w.next() == Some(base) && w.next().is_some_and(|st| st.starts_with("ii"))
+                });
+                if ok {
+                    installed.push(name.clone());
+                } else {
+                    missing.push(name.clone());
+                }
+            }
+            return (installed, missing, facts.all("old").to_vec());
+        }
         for v in facts.all("pkg") {
             match v.rsplit_once(' ') {
                 Some((name, "1")) => installed.push(name.to_string()),

@@ -57,6 +57,11 @@ pub fn sha_of_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
     Ok((format!("{:x}", h.finalize()), len))
 }
 
+/// The `.sha` fact: `sha256sum` prints `HASH  -`.
+pub fn sha_fact(facts: &Facts) -> Option<&str> {
+    facts.get("sha").and_then(|v| v.split_whitespace().next())
+}
+
 /// The SHA-256 of bytes, hex.
 pub fn sha_of_bytes(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -74,8 +79,8 @@ impl Put {
     pub(super) fn probe(&self) -> String {
         let p = quote(&self.dest);
         format!(
-            "{}if [ -f {p} ] && [ ! -L {p} ]; then set -- $(sha256sum < {p}); printf '.sha %s\\n' \"$1\"; fi\n",
-            attrs::probe(&self.dest)
+            "{}if [ -f {p} ] && [ ! -L {p} ]; then printf '.sha '; sha256sum < {p}; fi\n",
+            attrs::probe(&self.dest, &self.attrs)
         )
     }
 
@@ -97,7 +102,7 @@ impl Put {
                 )))
             }
             Kind::Other(k) => what.push(format!("replace {k} with a file")),
-            Kind::File => match facts.get("sha") {
+            Kind::File => match sha_fact(facts) {
                 Some(sha) if sha == self.sha => {}
                 Some(_) => what.push(format!("content ({} → {} bytes)", stat.size, self.len())),
                 None => {
@@ -118,7 +123,7 @@ impl Put {
     }
 
     fn content_differs(&self, facts: &Facts) -> bool {
-        facts.get("sha") != Some(self.sha.as_str())
+        sha_fact(facts) != Some(self.sha.as_str())
     }
 
     pub(super) fn diff(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Option<String> {

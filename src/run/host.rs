@@ -235,7 +235,7 @@ impl HostRun<'_, '_> {
         let user = first.run_as.clone();
         let mut batch: Vec<(usize, Rendered)> = vec![(list[pos].index, first)];
         let stop_after = |s: &Step, r: &Rendered| s.spec.register.is_some() || r.op.is_command();
-        if !stop_after(list[pos], &batch[0].1) {
+        if self.remote.batches_facts() && !stop_after(list[pos], &batch[0].1) {
             for step in list.iter().skip(pos + 1).take(63) {
                 let Ok(Some(r)) = self.render(step) else {
                     break;

@@ -1,0 +1,359 @@
+//! The bad-input catalogue: every case is a mistake a user can make in an inventory, an
+//! operations file, a template or on the command line. Each must end with exit code 2 and
+//! one clear message (naming file, line and column where there is one), never a panic, and
+//! — checked with the recording fake orbctl — without a single orbctl call that could
+//! change anything (only `list`, `info` and `status` are allowed).
+
+#[path = "fake/mod.rs"]
+mod fake;
+
+use fake::Fake;
+
+struct Case {
+    name: &'static str,
+    inventory: Vec<u8>,
+    files: Vec<(&'static str, Vec<u8>)>,
+    args: Vec<&'static str>,
+    expect: &'static str,
+}
+
+fn inv(text: &str) -> Vec<u8> {
+    text.as_bytes().to_vec()
+}
+
+const M: &str = "machines:\n  m1: {}\n";
+
+fn with_ops(ops: &str) -> (Vec<u8>, Vec<(&'static str, Vec<u8>)>) {
+    (
+        inv(&format!("{M}operations: ops.yaml\n")),
+        vec![("ops.yaml", ops.as_bytes().to_vec())],
+    )
+}
+
+fn case(name: &'static str, inventory: Vec<u8>, expect: &'static str) -> Case {
+    Case {
+        name,
+        inventory,
+        files: vec![],
+        args: vec![],
+        expect,
+    }
+}
+
+fn ops_case(name: &'static str, ops: &str, expect: &'static str) -> Case {
+    let (inventory, files) = with_ops(ops);
+    Case {
+        name,
+        inventory,
+        files,
+        args: vec![],
+        expect,
+    }
+}
+
+fn catalogue() -> Vec<Case> {
+    let mut deep = String::from("vars:\n  x: ");
+    deep.push_str(&"[".repeat(20_000));
+    let mut big = format!("{M}vars:\n");
+    while big.len() < 50 * 1024 * 1024 {
+        big.push_str(
+            "  # padding padding padding padding padding padding padding padding padding\n",
+        );
+    }
+    let mut garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    garbage[10] = 0;
+    vec![
+        case("yaml syntax", inv("machines: [m1, m2\n"), "inv.yaml:"),
+        case(
+            "bad indentation",
+            inv("machines:\n  m1: {}\n    m2: {}\n"),
+            "inv.yaml:3:",
+        ),
+        case("wrong type", inv("machines: 5\n"), "inv.yaml:1:"),
+        case(
+            "unknown top-level key",
+            inv("machine:\n  m1: {}\n"),
+            "inv.yaml:1:1: unknown field `machine`",
+        ),
+        case(
+            "unknown machine key",
+            inv("machines:\n  m1: { imag: debian }\n"),
+            "inv.yaml:2:9: unknown field `imag`",
+        ),
+        case(
+            "duplicate key",
+            inv("vars: {a: 1}\nvars: {b: 2}\nmachines: {m1: {}}\n"),
+            "duplicate",
+        ),
+        case(
+            "duplicate machine",
+            inv("machines:\n  m1: {}\n  m1: {}\n"),
+            "inv.yaml:3:",
+        ),
+        case(
+            "invalid machine name",
+            inv("machines:\n  bad_name!: {}\n"),
+            "inv.yaml:2:3:",
+        ),
+        case(
+            "reserved machine name",
+            inv("machines:\n  default: {}\n"),
+            "inv.yaml:2:3:",
+        ),
+        case(
+            "unknown state",
+            inv("machines:\n  m1: { state: paused }\n"),
+            "inv.yaml:2:",
+        ),
+        case(
+            "yaml 1.1 boolean",
+            inv("defaults: { create: yes }\nmachines: {m1: {}}\n"),
+            "inv.yaml:1:",
+        ),
+        case("empty file", inv(""), "inv.yaml"),
+        case(
+            "not utf-8",
+            b"machines:\n  m1: {}\nvars: { a: \"\xff\xfe\" }\n".to_vec(),
+            "inv.yaml",
+        ),
+        case("binary garbage", garbage, "inv.yaml"),
+        case("50 MB file", big.into_bytes(), "inv.yaml"),
+        case("deeply nested", deep.into_bytes(), "inv.yaml"),
+        case(
+            "invalid variable name",
+            inv("vars: { 1x: 1 }\nmachines: {m1: {}}\n"),
+            "inv.yaml:1:",
+        ),
+        case(
+            "built-in redefined",
+            inv("vars: { machine: x }\nmachines: {m1: {}}\n"),
+            "inv.yaml:1:",
+        ),
+        case(
+            "missing operations file",
+            inv(&format!("{M}operations: nope.yaml\n")),
+            "nope.yaml",
+        ),
+        Case {
+            args: vec!["--var", "novalue"],
+            ..case("--var without =", inv(M), "--var")
+        },
+        Case {
+            args: vec!["--limit", "nosuch"],
+            ..case("--limit unknown", inv(M), "--limit")
+        },
+        Case {
+            args: vec!["--parallel", "0"],
+            ..case("--parallel 0", inv(M), "--parallel")
+        },
+        ops_case(
+            "unknown operation key",
+            "- shel: echo\n",
+            "ops.yaml:1:3: unknown field `shel`",
+        ),
+        ops_case(
+            "two operations",
+            "- shell: a\n  command: [b]\n",
+            "ops.yaml:1:3: a step has exactly one operation",
+        ),
+        ops_case(
+            "no operation",
+            "- name: nothing\n",
+            "ops.yaml:1:3: a step needs one operation",
+        ),
+        ops_case(
+            "mode as a number",
+            "- put: { content: a, dest: /x, mode: 755 }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "invalid mode",
+            "- put: { content: a, dest: /x, mode: \"999\" }\n",
+            "invalid mode \"999\"",
+        ),
+        ops_case(
+            "mode too long",
+            "- file: { path: /x, mode: \"12345\" }\n",
+            "invalid mode",
+        ),
+        ops_case(
+            "put src and content",
+            "- put: { src: a, content: b, dest: /x }\n",
+            "not both",
+        ),
+        ops_case(
+            "put missing src",
+            "- put: { src: nope.bin, dest: /x }\n",
+            "nope.bin",
+        ),
+        ops_case(
+            "template missing src",
+            "- template: { src: nope.j2, dest: /x }\n",
+            "nope.j2",
+        ),
+        ops_case(
+            "undefined template variable",
+            "- put: { content: \"{{ nope }}\", dest: /x }\n",
+            "undefined variable `nope`",
+        ),
+        ops_case(
+            "template syntax",
+            "- put: { content: \"{{ x \", dest: /x }\n",
+            "ops.yaml:1:3:",
+        ),
+        ops_case(
+            "when syntax",
+            "- shell: a\n  when: \"x ==\"\n",
+            "ops.yaml:1:3: step `shell a`: when:",
+        ),
+        ops_case(
+            "unknown handler",
+            "steps:\n  - shell: a\n    notify: nope\n",
+            "no handler named `nope`",
+        ),
+        ops_case(
+            "handler without name",
+            "steps: []\nhandlers:\n  - shell: a\n",
+            "a handler needs a `name:`",
+        ),
+        ops_case(
+            "duplicate handlers",
+            "steps: []\nhandlers:\n  - { name: h, shell: a }\n  - { name: h, shell: b }\n",
+            "a second handler named `h`",
+        ),
+        ops_case(
+            "unknown group in hosts",
+            "- shell: a\n  hosts: nogroup\n",
+            "hosts:",
+        ),
+        ops_case(
+            "reserved register name",
+            "- shell: a\n  register: machine\n",
+            "register:",
+        ),
+        ops_case(
+            "invalid env name",
+            "- shell: a\n  env: { A-B: 1 }\n",
+            "env:",
+        ),
+        ops_case(
+            "become and user",
+            "- shell: a\n  become: true\n  user: dev\n",
+            "not both",
+        ),
+        ops_case(
+            "creates on put",
+            "- put: { content: a, dest: /x }\n  creates: /y\n",
+            "`creates` applies to shell and command steps only",
+        ),
+        ops_case(
+            "relative dest",
+            "- put: { content: a, dest: relative.txt }\n",
+            "not an absolute path",
+        ),
+        ops_case(
+            "empty package list",
+            "- packages: { names: [] }\n",
+            "`names` is empty",
+        ),
+        ops_case(
+            "line without line",
+            "- line: { path: /x }\n",
+            "needs `line`",
+        ),
+        ops_case(
+            "service without state",
+            "- service: { name: x }\n",
+            "give `state` and/or `enabled`",
+        ),
+        ops_case(
+            "bad timeout",
+            "- shell: a\n  timeout: \"5 minutes\"\n",
+            "invalid duration",
+        ),
+        ops_case(
+            "too many retries",
+            "- shell: a\n  retries: 1000\n",
+            "retries: at most 100",
+        ),
+        ops_case(
+            "tags of the wrong type",
+            "- shell: a\n  tags: { a: 1 }\n",
+            "ops.yaml:2:",
+        ),
+        ops_case(
+            "unset env() variable",
+            "- shell: \"echo {{ env('ORBD_NOPE_XYZ') }}\"\n",
+            "ORBD_NOPE_XYZ",
+        ),
+        ops_case(
+            "unknown key in put",
+            "- put: { content: a, dest: /x, mod: \"0644\" }\n",
+            "unknown field `mod`",
+        ),
+        ops_case("empty command", "- command: []\n", "the command is empty"),
+        ops_case(
+            "unbalanced quote in command",
+            "- command: \"echo 'x\"\n",
+            "cannot split the command",
+        ),
+        ops_case(
+            "newline in a line",
+            "- line: { path: /x, line: \"a\\nb\" }\n",
+            "must be one line",
+        ),
+        ops_case("operations not a list", "steps: 5\n", "ops.yaml:1:"),
+    ]
+}
+
+#[test]
+fn every_bad_input_exits_2_with_one_message_and_touches_nothing() {
+    let cases = catalogue();
+    assert!(cases.len() >= 40, "the catalogue has {} cases", cases.len());
+    let mut failures = Vec::new();
+    for c in cases {
+        let fake = Fake::new(&[("m1", "running")]);
+        std::fs::write(fake.dir.path().join("inv.yaml"), &c.inventory).unwrap();
+        for (name, bytes) in &c.files {
+            std::fs::write(fake.dir.path().join(name), bytes).unwrap();
+        }
+        for sub in ["plan", "apply"] {
+            let mut cmd = fake.cmd();
+            cmd.arg(sub).arg("inv.yaml").args(&c.args);
+            let out = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            let code = out.status.code().unwrap_or(-1);
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            let changing: Vec<String> = fake
+                .calls()
+                .into_iter()
+                .filter(|c| {
+                    !(c.starts_with("list") || c.starts_with("info") || c.starts_with("status"))
+                })
+                .collect();
+            let clap_usage = c.args.contains(&"--parallel");
+            let one_message = clap_usage || lines.len() == 1;
+            if code != 2
+                || !stderr.contains(c.expect)
+                || !one_message
+                || stderr.contains("panicked")
+                || !changing.is_empty()
+                || (!clap_usage && !stdout.is_empty())
+            {
+                failures.push(format!(
+                    "{sub} / {}: exit {code}, expected `{}`\n  stderr: {stderr}\n  stdout: {stdout}\n  changing calls: {changing:?}",
+                    c.name, c.expect
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
