@@ -231,6 +231,9 @@ pub enum MachinesCommand {
         /// Machine names.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Pass `-f` to orbctl stop.
+        #[arg(long, short = 'f')]
+        force: bool,
     },
     /// Restart machines.
     Restart {

@@ -166,6 +166,9 @@ pub trait Remote: Send {
         true
     }
 
+    /// A hint: requests will come as these users (the channel opens their sessions at once).
+    fn expect_users(&mut self, _users: &[Option<String>]) {}
+
     /// Run a script and collect its output.
     fn exec(&mut self, req: &Exec) -> Result<ExecOutput, RemoteError> {
         self.exec_stream(req, None, None)

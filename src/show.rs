@@ -134,7 +134,14 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
             writeln!(out, "{name}: created")?;
         }
         MachinesCommand::Start { names } => lifecycle(orb, Lifecycle::Start, names, "started")?,
-        MachinesCommand::Stop { names } => lifecycle(orb, Lifecycle::Stop, names, "stopped")?,
+        MachinesCommand::Stop { names, force } => {
+            let verb = if *force {
+                Lifecycle::ForceStop
+            } else {
+                Lifecycle::Stop
+            };
+            lifecycle(orb, verb, names, "stopped")?
+        }
         MachinesCommand::Restart { names } => {
             lifecycle(orb, Lifecycle::Restart, names, "restarted")?
         }
@@ -175,7 +182,7 @@ fn lifecycle(orb: &Orb, verb: Lifecycle, names: &[String], done: &str) -> Result
 fn verb_gerund(verb: Lifecycle) -> &'static str {
     match verb {
         Lifecycle::Start => "starting",
-        Lifecycle::Stop => "stopping",
+        Lifecycle::Stop | Lifecycle::ForceStop => "stopping",
         Lifecycle::Restart => "restarting",
         Lifecycle::Delete => "deleting",
     }

@@ -251,3 +251,103 @@ fn machines_reach_each_other_by_reported_ip4() {
     out.assert_code(0);
     assert!(out.stdout.contains("served-by-web\n"), "{}", out.stdout);
 }
+
+/// Area 4: creation with parameters — architecture and default user — and that user really
+/// is the default for `run` (through orbctl and through orbdeploy's steps).
+#[test]
+fn create_with_arch_and_default_user() {
+    let w = World::new("params");
+    let m = w.name("p");
+    w.orbdeploy([
+        "machines",
+        "create",
+        &m,
+        "--image",
+        "debian:bookworm",
+        "--arch",
+        "amd64",
+        "--user",
+        "alice",
+    ])
+    .assert_code(0);
+    let info = w.orbdeploy(["machines", "info", &m, "--json"]);
+    info.assert_code(0);
+    let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!(info["image"]["arch"], "amd64");
+    assert_eq!(info["config"]["default_username"], "alice");
+    assert_eq!(w.sh(&m, None, "id -un").stdout, "alice\n");
+    // A step without `user:` runs as that default user; `become` as root.
+    w.write(
+        "ops.yaml",
+        "- shell: \"id -un > /tmp/who\"\n- shell: \"id -un > /tmp/who-root\"\n  become: true\n",
+    );
+    let inv = w.write(
+        "inv.yaml",
+        format!("machines:\n  {m}: {{ arch: amd64, user: alice }}\noperations: ops.yaml\n"),
+    );
+    w.orbdeploy(["apply", inv.to_str().unwrap()]).assert_code(0);
+    assert_eq!(
+        w.sh(&m, None, "cat /tmp/who /tmp/who-root").stdout,
+        "alice\nroot\n"
+    );
+    // An inventory that declares another user for an existing machine is drift, not a silent success.
+    let other = w.write(
+        "inv2.yaml",
+        format!("machines:\n  {m}: {{ user: bob }}\noperations: ops.yaml\n"),
+    );
+    let drift = w.orbdeploy(["apply", other.to_str().unwrap()]);
+    drift.assert_code(1);
+    assert!(drift.stdout.contains("drift"), "{}", drift.stdout);
+}
+
+/// Area 5: start, stop, force stop, restart — and processes started in a machine die on stop.
+#[test]
+fn lifecycle_operations_end_processes() {
+    let w = World::new("procs");
+    let m = w.name("q");
+    w.create(&m);
+    let inv = w.write("inv.yaml", format!("machines:\n  {m}: {{}}\n"));
+    let inv = inv.to_str().unwrap();
+    let alive = |w: &World| {
+        w.sh(
+            &m,
+            Some("root"),
+            "pgrep -f 'sleep 424[2]' >/dev/null && echo alive || echo gone",
+        )
+        .stdout
+    };
+    let start_sleeper = |w: &World| {
+        w.orbdeploy([
+            "exec",
+            inv,
+            "--",
+            "sh",
+            "-c",
+            "setsid sleep 4242 </dev/null >/dev/null 2>&1 &",
+        ])
+        .assert_code(0);
+    };
+    start_sleeper(&w);
+    assert_eq!(
+        alive(&w),
+        "alive\n",
+        "a process started by exec keeps running"
+    );
+    w.orbdeploy(["machines", "stop", &m]).assert_code(0);
+    assert_eq!(w.state(&m).as_deref(), Some("stopped"));
+    w.orbdeploy(["machines", "start", &m]).assert_code(0);
+    assert_eq!(alive(&w), "gone\n", "stop ended it");
+    start_sleeper(&w);
+    w.orbdeploy(["machines", "stop", "--force", &m])
+        .assert_code(0);
+    assert_eq!(w.state(&m).as_deref(), Some("stopped"));
+    // apply starts a stopped machine that the inventory wants running.
+    let run = w.orbdeploy(["apply", inv]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("machine start done"), "{}", run.stdout);
+    assert_eq!(alive(&w), "gone\n", "force stop ended it");
+    start_sleeper(&w);
+    w.orbdeploy(["machines", "restart", &m]).assert_code(0);
+    assert_eq!(w.state(&m).as_deref(), Some("running"));
+    assert_eq!(alive(&w), "gone\n", "restart ended it");
+}

@@ -44,6 +44,41 @@ impl Channel {
         self.opened
     }
 
+    /// Open the sessions of these users at once, in parallel (each costs an orbctl process
+    /// and a login shell; a machine whose steps run as two users would otherwise pay twice
+    /// in a row). Failures are left for the first request of that user to report.
+    pub fn open_all(&mut self, users: &[Option<String>]) {
+        let wanted: Vec<&Option<String>> = users
+            .iter()
+            .filter(|u| !self.sessions.contains_key(*u))
+            .collect();
+        if wanted.len() < 2 {
+            return;
+        }
+        let (orb, machine) = (&self.orb, self.machine.as_str());
+        let opened: Vec<(Option<String>, Session)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = wanted
+                .iter()
+                .map(|u| {
+                    let u = (*u).clone();
+                    scope.spawn(move || {
+                        Session::open(orb, machine, u.as_deref())
+                            .ok()
+                            .map(|s| (u, s))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok().flatten())
+                .collect()
+        });
+        for (u, s) in opened {
+            self.opened += 1;
+            self.sessions.insert(u, s);
+        }
+    }
+
     fn session(&mut self, user: &Option<String>) -> Result<&mut Session, RemoteError> {
         if !self.sessions.contains_key(user) {
             let s = Session::open(&self.orb, &self.machine, user.as_deref())?;
@@ -132,6 +167,10 @@ impl Remote for Channel {
             quote::quote(&req.full_script())
         ));
         out
+    }
+
+    fn expect_users(&mut self, users: &[Option<String>]) {
+        self.open_all(users);
     }
 
     fn close(&mut self) {

@@ -263,7 +263,7 @@ impl Orb {
     /// One name per call on purpose: `orbctl stop` with no name stops all of OrbStack.
     pub fn lifecycle_argv(&self, verb: Lifecycle, name: &str) -> Vec<String> {
         let mut argv = vec![self.bin.display().to_string(), verb.word().to_string()];
-        if verb == Lifecycle::Delete {
+        if matches!(verb, Lifecycle::Delete | Lifecycle::ForceStop) {
             argv.push("-f".to_string());
         }
         argv.push(name.to_string());
@@ -361,6 +361,9 @@ pub enum Lifecycle {
     Start,
     /// `orbctl stop NAME`.
     Stop,
+    /// `orbctl stop -f NAME` (orbctl's `-f` only changes anything when stopping all of
+    /// OrbStack, reference §2; passed through so `machines stop --force` means what it says).
+    ForceStop,
     /// `orbctl restart NAME`.
     Restart,
     /// `orbctl delete -f NAME`.
@@ -371,7 +374,7 @@ impl Lifecycle {
     fn word(self) -> &'static str {
         match self {
             Lifecycle::Start => "start",
-            Lifecycle::Stop => "stop",
+            Lifecycle::Stop | Lifecycle::ForceStop => "stop",
             Lifecycle::Restart => "restart",
             Lifecycle::Delete => "delete",
         }

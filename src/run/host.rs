@@ -79,6 +79,8 @@ pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> Ho
             ahead: HashMap::new(),
         },
     };
+    let users = likely_users(&job.steps);
+    h.remote.expect_users(&users);
     for (pos, step) in job.steps.iter().enumerate() {
         h.step(pos, step, false);
     }
@@ -431,6 +433,32 @@ impl HostRun<'_, '_> {
             }
         }
     }
+}
+
+/// The users a machine's steps will probably run as (from the steps as written, without
+/// rendering): root for `become` and for packages/user/service, a literal `user:`, else the
+/// default user.
+fn likely_users(steps: &[&Step]) -> Vec<Option<String>> {
+    use crate::load::operations::UserField;
+    use crate::playbook::Kind;
+    let mut out: Vec<Option<String>> = Vec::new();
+    for s in steps {
+        let u = if s.spec.become_root == Some(true)
+            || matches!(s.kind, Kind::Packages | Kind::User | Kind::Service)
+        {
+            Some("root".to_string())
+        } else {
+            match &s.spec.user {
+                Some(UserField::RunAs(u)) if !u.contains("{{") => Some(u.clone()),
+                Some(UserField::RunAs(_)) => continue,
+                _ => None,
+            }
+        };
+        if !out.contains(&u) {
+            out.push(u);
+        }
+    }
+    out
 }
 
 fn sleep_interruptibly(d: Duration) {
