@@ -43,7 +43,8 @@ host_fds() { awk '{print $1}' /proc/sys/fs/file-nr; }
 machine_counts() { # processes and open fds inside every machine, summed
   local p=0 f=0 out
   for i in $(seq 1 "$machines"); do
-    out=$("$orbctl" run -m "s$i" -u root -w / sh -c 'ps -e --no-headers | wc -l; ls /proc/[0-9]*/fd 2>/dev/null | wc -l')
+    # Builtins only, and the measuring shell itself left out, so the count is not disturbed.
+    out=$("$orbctl" run -m "s$i" -u root -w / sh -c 'n=0; f=0; for d in /proc/[0-9]*; do [ "${d#/proc/}" = "$$" ] && continue; n=$((n+1)); set -- $d/fd/*; [ -e "$1" ] && f=$((f+$#)); done; echo $n; echo $f')
     p=$((p + $(echo "$out" | sed -n 1p))); f=$((f + $(echo "$out" | sed -n 2p)))
   done
   echo "$p $f"
@@ -57,9 +58,7 @@ status=0
 for a in $(seq 1 "$applies"); do
   /usr/bin/time -o "$work/time" -f '%e %M' "$od" --orbctl "$orbctl" apply "$work/inv.yaml" --progress never --report "$work/r$a.json" > "$work/out$a" 2>&1 && code=0 || code=$?
   read -r secs kb < "$work/time"
-  changed=$(grep -o '"changed": [0-9]*' "$work/r$a.json" | tail -1 | awk '{print $2}')
-  failed=$(grep -o '"failed": [0-9]*' "$work/r$a.json" | tail -1 | awk '{print $2}')
-  printf 'apply %s: exit %s, %ss, peak memory %s MB, changed %s, failed %s\n' "$a" "$code" "$secs" $((kb / 1024)) "$changed" "$failed"
+  printf 'apply %s: exit %s, %ss, peak memory %s MB — %s\n' "$a" "$code" "$secs" $((kb / 1024)) "$(tail -1 "$work/out$a")"
   [ "$code" = 0 ] || { status=1; tail -30 "$work/out$a"; }
 done
 sleep 1

@@ -56,10 +56,14 @@ fn machine_lifecycle_through_orbdeploy() {
 #[test]
 fn exec_runs_commands_on_real_machines() {
     let w = World::new("exec");
-    let (a, b) = (w.name("a"), w.name("b"));
-    w.create(&a);
-    w.create(&b);
-    w.write("inv.yaml", format!("machines:\n  {a}: {{}}\n  {b}: {{}}\n"));
+    let (a, b, c) = (w.name("a"), w.name("b"), w.name("c"));
+    for m in [&a, &b, &c] {
+        w.create(m);
+    }
+    w.write(
+        "inv.yaml",
+        format!("machines:\n  {a}: {{}}\n  {b}: {{}}\n  {c}: {{}}\n"),
+    );
 
     let out = w.orbdeploy([
         "exec",
@@ -112,8 +116,13 @@ fn exec_runs_commands_on_real_machines() {
         "{}",
         out.stdout
     );
+    assert!(
+        out.stdout.contains(&format!("== {c} (exit code 4, ")),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("oops\n"));
-    assert_eq!(out.stderr, "error: the command failed on 2 of 2 machines\n");
+    assert_eq!(out.stderr, "error: the command failed on 3 of 3 machines\n");
 }
 
 /// Area 6: discovered machines land in the right derived groups with the right variables.
