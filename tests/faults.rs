@@ -92,6 +92,39 @@ fn hanging_command_is_killed_by_its_timeout() {
         .assert_code(0);
 }
 
+/// A session that stops answering mid-step (its agent frozen with SIGSTOP, as a stuck orbctl
+/// or machine would look): the step's timeout still ends the step, the session is killed,
+/// the other machine finishes, and nothing hangs.
+#[test]
+fn frozen_orbctl_session_is_ended_by_the_step_timeout() {
+    let w = World::new("frozen");
+    let (a, b, inv) = two_machines(
+        &w,
+        "- name: slow\n  shell: \"sleep 2\"\n  timeout: 3\n- name: after\n  put: { content: \"x\\n\", dest: /tmp/after }\n",
+    );
+    let mut child = spawn(&w, &["apply", &inv]);
+    std::thread::sleep(Duration::from_millis(1200));
+    // Freeze machine a's session: its agent stops answering (SIGSTOP), as a stuck orbctl
+    // or machine would. The pattern's brackets keep pkill from matching its own shell.
+    w.sh(&a, Some("root"), "pkill -STOP -f 'orbdeploy-agen[t]'")
+        .assert_code(0);
+    let started = Instant::now();
+    let (code, stdout) = wait(&mut child, Duration::from_secs(60));
+    let _ = w.sh(&a, Some("root"), "pkill -CONT -f 'orbdeploy-agen[t]'; true");
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stdout.contains(&format!("{a}: FAILED slow")), "{stdout}");
+    assert!(stdout.contains("timed out"), "{stdout}");
+    assert_eq!(w.sh(&b, None, "cat /tmp/after").stdout, "x\n");
+    // Unfrozen, the same apply converges (the step needs 2 s of its 3).
+    w.orbdeploy(["apply", &inv]).assert_code(0);
+    assert_eq!(w.sh(&a, None, "cat /tmp/after").stdout, "x\n");
+}
+
 #[test]
 fn create_timeout_is_adopted_and_orbstack_down_is_exit_3() {
     let mut w = World::new("create-timeout");

@@ -18,8 +18,12 @@ pub const AGENT: &str = include_str!("agent.sh");
 
 /// How long opening a session may take (it may auto-start a stopped machine).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
-/// Extra time past a request's own timeout before the whole session is declared hung.
-const HUNG_GRACE: Duration = Duration::from_secs(30);
+/// Extra time past a request's own timeout before the whole session is declared hung:
+/// as long as the timeout itself, at least 2 s, at most 30 s. The agent kills a request at
+/// its timeout; no reply well after that means orbctl or the machine itself is stuck.
+fn hung_grace(timeout: Duration) -> Duration {
+    timeout.clamp(Duration::from_secs(2), Duration::from_secs(30))
+}
 /// Bytes of the session's own stderr kept for error messages.
 const STDERR_KEEP: usize = 8192;
 
@@ -226,7 +230,7 @@ impl Session {
         }
 
         // The agent enforces the timeout itself; this deadline only catches a hung session.
-        self.out.get_mut().deadline = req.timeout.map(|t| Instant::now() + t + HUNG_GRACE);
+        self.out.get_mut().deadline = req.timeout.map(|t| Instant::now() + t + hung_grace(t));
         let result = self.read_reply(id, sink);
         self.out.get_mut().deadline = None;
         let (status, stdout, stderr, timed_out) = match result {
