@@ -294,11 +294,16 @@ impl Human {
         let verdict = if sum.interrupted {
             "interrupted".to_string()
         } else if self.plan {
-            let pending = sum.counts.will_change + sum.counts.will_run;
-            if pending == 0 {
-                "no changes pending".into()
+            let pending = sum.counts.will_change + sum.counts.unknown;
+            let runs = if sum.counts.will_run > 0 {
+                format!(" ({} command step(s) would run)", sum.counts.will_run)
             } else {
-                format!("{pending} step(s) would change or run")
+                String::new()
+            };
+            if pending == 0 {
+                format!("no changes pending{runs}")
+            } else {
+                format!("{pending} step(s) would change{runs}")
             }
         } else if sum.counts.failed > 0 || sum.machines.get("unreachable").is_some_and(|n| *n > 0) {
             "FAILED".into()

@@ -431,7 +431,9 @@ pub fn apply(orb: &Orb, args: &RunArgs, mode: Mode) -> Result<()> {
         .iter()
         .filter(|r| matches!(r.status, HostStatus::Failed) || (r.status == HostStatus::Unreachable))
         .count();
-    let pending = counts.will_change + counts.will_run + counts.unknown;
+    // Commands without `creates`/`unless` always "will run"; they would make every plan of
+    // an inventory with commands look unconverged, so only real changes count as pending.
+    let pending = counts.will_change + counts.unknown;
     let code = if interrupted {
         exit::INTERRUPTED
     } else if failed_hosts > unavailable {
