@@ -622,3 +622,67 @@ fn multi_machine_example_serves_and_fetches_by_ip4() {
         }
     }
 }
+
+#[test]
+fn keep_going_and_fail_fast() {
+    let w = World::new("going");
+    let (a, b) = (w.name("a"), w.name("b"));
+    w.create(&a);
+    w.create(&b);
+    w.write(
+        "ops.yaml",
+        format!(
+            "- name: one\n  shell: \"if [ $(hostname) = {a} ]; then exit 1; else sleep 1; fi\"\n- name: two\n  put: {{ content: \"2\\n\", dest: /tmp/two }}\n"
+        ),
+    );
+    let inv = w.write(
+        "inv.yaml",
+        format!("machines:\n  {a}: {{}}\n  {b}: {{}}\noperations: ops.yaml\n"),
+    );
+    let inv = inv.to_str().unwrap();
+    let two = |w: &World, m: &str| {
+        w.sh(m, None, "cat /tmp/two 2>/dev/null; rm -f /tmp/two")
+            .stdout
+    };
+
+    // Default: the failed machine stops, the other goes on.
+    w.orbdeploy(["apply", inv, "--report", "default.json"])
+        .assert_code(1);
+    let doc = report(&w, "default.json");
+    assert_eq!(statuses(&doc, &a)[1].1, "skipped");
+    assert_eq!(
+        (two(&w, &a), two(&w, &b)),
+        (String::new(), "2\n".to_string())
+    );
+
+    // --keep-going: the failed machine goes on with its next steps.
+    w.orbdeploy(["apply", inv, "--keep-going", "--report", "keep.json"])
+        .assert_code(1);
+    let doc = report(&w, "keep.json");
+    assert_eq!(statuses(&doc, &a)[1].1, "changed");
+    assert_eq!(
+        (two(&w, &a), two(&w, &b)),
+        ("2\n".to_string(), "2\n".to_string())
+    );
+
+    // --fail-fast: the first failure stops every machine before its next step.
+    let run = w.orbdeploy(["apply", inv, "--fail-fast", "--report", "fast.json"]);
+    run.assert_code(1);
+    let doc = report(&w, "fast.json");
+    let b_steps = doc["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["machine"] == b.as_str())
+        .unwrap()["steps"]
+        .clone();
+    assert_eq!(b_steps[1]["status"], "skipped");
+    assert!(
+        b_steps[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--fail-fast"),
+        "{b_steps}"
+    );
+    assert_eq!(two(&w, &b), "");
+}
