@@ -159,21 +159,7 @@ impl HostRun<'_, '_> {
 
     fn step_in(&mut self, list: &[&Step], pos: usize, step: &Step, handler: bool) {
         let started = Instant::now();
-        let mut result = StepResult {
-            machine: self.job.machine.clone(),
-            index: step.index,
-            name: step.name.clone(),
-            kind: step.kind.as_str().to_string(),
-            handler,
-            status: StepStatus::Ok,
-            changes: Vec::new(),
-            reason: None,
-            diff: None,
-            duration_ms: 0,
-            attempts: 0,
-            failure: None,
-            calls: Vec::new(),
-        };
+        let mut result = blank_result(&self.job.machine, step, handler, StepStatus::Ok);
         let output = self.decide_and_apply(list, pos, step, &mut result);
         result.duration_ms = ms(started.elapsed());
         if let Some(name) = &step.spec.register {
@@ -468,6 +454,25 @@ fn sleep_interruptibly(d: Duration) {
     }
 }
 
+/// A step result with nothing recorded yet.
+fn blank_result(machine: &str, step: &Step, handler: bool, status: StepStatus) -> StepResult {
+    StepResult {
+        machine: machine.to_string(),
+        index: step.index,
+        name: step.name.clone(),
+        kind: step.kind.as_str().to_string(),
+        handler,
+        status,
+        changes: Vec::new(),
+        reason: None,
+        diff: None,
+        duration_ms: 0,
+        attempts: 0,
+        failure: None,
+        calls: Vec::new(),
+    }
+}
+
 /// Results for a machine whose steps cannot run: every step `unknown` (plan, machine not
 /// there yet) or failed (unreachable).
 pub fn not_run(
@@ -479,21 +484,7 @@ pub fn not_run(
 ) -> Counts {
     let mut counts = Counts::default();
     for step in steps {
-        let mut r = StepResult {
-            machine: machine.to_string(),
-            index: step.index,
-            name: step.name.clone(),
-            kind: step.kind.as_str().to_string(),
-            handler: false,
-            status,
-            changes: Vec::new(),
-            reason: None,
-            diff: None,
-            duration_ms: 0,
-            attempts: 0,
-            failure: None,
-            calls: Vec::new(),
-        };
+        let mut r = blank_result(machine, step, false, status);
         if status == StepStatus::Failed {
             r.failure = Some(FailureInfo {
                 message: reason.to_string(),
