@@ -4,10 +4,11 @@
 # Replies on stdout:  p ID PID                     (the request started)
 #                     r ID STATUS OUT_LEN ERR_LEN TIMED_OUT  then stdout and stderr bytes.
 # The script is read with the `read` builtin and run in a subshell (no exec), so a request
-# costs two execs on the machine (stat, cat). `read` and `head -c` never read past what they
-# need, so binary stdin shares the pipe with the header lines. Everything lives in a
-# private directory removed on exit; each request has its own output files, so a daemon it
-# leaves running cannot write into a later reply. Agent variables start with `__od_`.
+# costs two execs on the machine (stat, cat), none when it printed nothing. `read` and
+# `head -c` never read past what they need, so binary stdin shares the pipe with the header
+# lines. Everything lives in a private directory removed on exit; each request has its own
+# output files, so a daemon it leaves running cannot write into a later reply. Agent
+# variables start with `__od_`.
 __od_um=$(umask)
 umask 077
 __od_d=$(mktemp -d "${TMPDIR:-/tmp}/orbdeploy.XXXXXX") || exit 97
@@ -71,9 +72,15 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_ilen __od_to; do
       __od_w=
     fi
     [ "$__od_ilen" -gt 0 ] && : > "$__od_d/i"
-    set -- $(stat -c %s "$__od_o" "$__od_e")
-    printf 'r %s %s %s %s %s\n' "$__od_id" "$__od_rc" "$1" "$2" "$__od_t"
-    cat "$__od_o" "$__od_e"
+    # Silent requests (common for commands) cost no exec at all: `[ -s ]` is a builtin.
+    if [ -s "$__od_o" ] || [ -s "$__od_e" ]; then
+      set -- $(stat -c %s "$__od_o" "$__od_e")
+      printf 'r %s %s %s %s %s\n' "$__od_id" "$__od_rc" "$1" "$2" "$__od_t"
+      cat "$__od_o" "$__od_e"
+    else
+      set -- 0 0
+      printf 'r %s %s 0 0 %s\n' "$__od_id" "$__od_rc" "$__od_t"
+    fi
     # Outputs are removed in batches (one rm per 32 requests), big ones at once.
     __od_n=$((__od_n + 1))
     if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ]; then
