@@ -61,7 +61,7 @@ for a in $(seq 1 "$applies"); do
   printf 'apply %s: exit %s, %ss, peak memory %s MB — %s\n' "$a" "$code" "$secs" $((kb / 1024)) "$(tail -1 "$work/out$a")"
   [ "$code" = 0 ] || { status=1; tail -30 "$work/out$a"; }
 done
-sleep 1
+sleep 3   # let the last sessions finish their cleanup on the machines
 read -r mp1 mf1 < <(machine_counts)
 hp1=$(host_procs); hf1=$(host_fds)
 printf 'after:  host processes %s, host open files %s, machine processes %s, machine fds %s\n' "$hp1" "$hf1" "$mp1" "$mf1"
