@@ -199,8 +199,16 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        // Delete every machine whose name carries this test's prefix, whatever happened.
+        // Delete every machine whose name carries this test's prefix, whatever happened —
+        // without the test's extra environment (a fault such as `not-running` would make the
+        // cleanup itself fail and leak the machines).
+        self.env.clear();
         let out = self.orbctl(["list", "-q"]);
+        assert!(
+            out.code == 0 || std::thread::panicking(),
+            "cleanup: `orbctl list` failed: {}",
+            out.stderr
+        );
         for name in out.stdout.lines().filter(|n| n.starts_with(&self.prefix)) {
             let _ = self.orbctl(["delete", "-f", name]);
         }
