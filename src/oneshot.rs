@@ -35,6 +35,11 @@ impl OneShot {
     }
 
     fn argv(&self, req: &Exec) -> Vec<OsString> {
+        if Self::script_on_stdin(req) {
+            return self
+                .orb
+                .run_argv(&self.machine, req.user.as_deref(), "/", &["sh", "-s"]);
+        }
         let script = req.full_script();
         self.orb.run_argv(
             &self.machine,
@@ -42,6 +47,12 @@ impl OneShot {
             "/",
             &["sh", "-c", &script],
         )
+    }
+
+    /// Linux refuses a single argument over 128 KiB: a long script without stdin of its own
+    /// is fed to `sh -s` on stdin instead.
+    fn script_on_stdin(req: &Exec) -> bool {
+        req.stdin.is_empty() && req.full_script().len() > 64 * 1024
     }
 
     fn run(&self, spec: &Spec) -> Result<process::Output, RemoteError> {
@@ -87,6 +98,8 @@ impl Remote for OneShot {
         if let Some(i) = input {
             stdin.clear();
             i.reader.take(i.len).read_to_end(&mut stdin)?;
+        } else if Self::script_on_stdin(req) {
+            stdin = req.full_script().into_bytes();
         }
         let mut spec = Spec::new(self.argv(req)).timeout(req.timeout);
         if !stdin.is_empty() {

@@ -62,6 +62,14 @@ fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
         "{tag}"
     );
 
+    // Scripts of every size (the channel reads long ones differently from short ones).
+    for len in [10usize, 1000, 1100, 70_000, 200_000] {
+        let out = remote
+            .exec(&Exec::script(format!("# {}\necho {len}", "x".repeat(len))))
+            .expect("long script");
+        assert_eq!(out.stdout_text(), format!("{len}\n"), "{tag}");
+    }
+
     // Binary output, byte for byte.
     let out = remote
         .exec(&Exec::script("head -c 300000 /dev/urandom | tee /tmp/rnd-$$ | sha256sum | cut -c1-64; cat /tmp/rnd-$$; rm /tmp/rnd-$$"))

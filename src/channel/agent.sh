@@ -1,12 +1,13 @@
 # orbdeploy channel agent: POSIX sh, started as `sh -c AGENT orbdeploy-agent NONCE`.
-# Requests on stdin:  x ID SCRIPT_LINES STDIN_LEN TIMEOUT_S  then the script's lines and the
-#                     stdin bytes;  q  ends the agent.
+# Requests on stdin:  x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S  then the script
+#                     and the stdin bytes;  q  ends the agent.
 # Replies on stdout:  p ID PID                     (the request started)
 #                     r ID STATUS OUT_LEN ERR_LEN TIMED_OUT  then stdout and stderr bytes.
-# The script is read with the `read` builtin and run in a subshell (no exec), so a request
-# costs two execs on the machine (stat, cat), none when it printed nothing. `read` and
-# `head -c` never read past what they need, so binary stdin shares the pipe with the header
-# lines. Everything lives in a private directory removed on exit; each request has its own
+# A short script is read with the `read` builtin (one byte per system call, so no exec), a
+# long one with dd; it runs in a subshell (no exec). A request costs two more execs on the
+# machine (stat, cat), none when it printed nothing. Neither `read` nor `dd iflag=fullblock`
+# reads past what it needs (busybox `head -c` does, on a pipe), so binary stdin shares the
+# pipe with the header lines. Everything lives in a private directory removed on exit; each request has its own
 # output files, so a daemon it leaves running cannot write into a later reply. Agent
 # variables start with `__od_`.
 __od_um=$(umask)
@@ -16,6 +17,13 @@ __od_p=
 __od_w=
 __od_n=0
 __od_S=$(command -v setsid 2>/dev/null)
+__od_take() { # copy exactly $1 bytes from stdin to stdout
+  __od_q=$(($1 / 65536))
+  __od_r=$(($1 % 65536))
+  if [ "$__od_q" -gt 0 ]; then dd bs=65536 count="$__od_q" iflag=fullblock 2>/dev/null || return 1; fi
+  if [ "$__od_r" -gt 0 ]; then dd bs="$__od_r" count=1 iflag=fullblock 2>/dev/null || return 1; fi
+  return 0
+}
 __od_stop() {
   # Without setsid the request shares our process group: take the whole group down.
   if [ -n "$__od_p" ]; then
@@ -29,19 +37,23 @@ trap 'trap - HUP; __od_stop; rm -rf "$__od_d"; kill -s HUP 0; exit 129' HUP
 trap 'trap - INT; __od_stop; rm -rf "$__od_d"; kill -s INT 0; exit 130' INT
 trap 'exit 141' PIPE
 printf '\n%s\n' "ORBDEPLOY-READY $1"
-while IFS=' ' read -r __od_op __od_id __od_lines __od_ilen __od_to; do
+while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to; do
   case $__od_op in
   x)
     __od_s=
-    __od_i=0
-    while [ "$__od_i" -lt "$__od_lines" ]; do
-      IFS= read -r __od_l || exit 98
-      __od_s="$__od_s$__od_l
+    if [ "$__od_bytes" -gt 1024 ]; then
+      __od_s=$(__od_take "$__od_bytes") || exit 98
+    else
+      __od_i=0
+      while [ "$__od_i" -lt "$__od_lines" ]; do
+        IFS= read -r __od_l || exit 98
+        __od_s="$__od_s$__od_l
 "
-      __od_i=$((__od_i + 1))
-    done
+        __od_i=$((__od_i + 1))
+      done
+    fi
     if [ "$__od_ilen" -gt 0 ]; then
-      head -c "$__od_ilen" > "$__od_d/i" || exit 98
+      __od_take "$__od_ilen" > "$__od_d/i" || exit 98
       __od_in=$__od_d/i
     else
       __od_in=/dev/null
@@ -52,7 +64,8 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_ilen __od_to; do
       # A time limit: its own session, so the watchdog can end everything it started.
       $__od_S sh -c 'umask "$1"; eval "$2"' sh "$__od_um" "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
       __od_p=$!
-      $__od_S sh -c 'sleep "$1"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" > /dev/null 2>&1 &
+      # The watchdog leaves a mark before it kills, so a timeout is told from a plain SIGKILL.
+      $__od_S sh -c 'sleep "$1"; : > "$3"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" "$__od_d/t$__od_id" > /dev/null 2>&1 &
       __od_w=$!
     else
       (trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s") < "$__od_in" > "$__od_o" 2> "$__od_e" &
@@ -64,11 +77,8 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_ilen __od_to; do
     __od_p=
     __od_t=0
     if [ -n "$__od_w" ]; then
-      if kill -0 "$__od_w" 2>/dev/null; then
-        __od_stop
-      else
-        __od_t=1
-      fi
+      [ -e "$__od_d/t$__od_id" ] && __od_t=1
+      __od_stop
       __od_w=
     fi
     [ "$__od_ilen" -gt 0 ] && : > "$__od_d/i"
@@ -84,7 +94,7 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_ilen __od_to; do
     # Outputs are removed in batches (one rm per 32 requests), big ones at once.
     __od_n=$((__od_n + 1))
     if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ]; then
-      rm -f "$__od_d"/o* "$__od_d"/e*
+      rm -f "$__od_d"/o* "$__od_d"/e* "$__od_d"/t*
       __od_n=0
     fi
     ;;

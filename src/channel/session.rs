@@ -196,7 +196,7 @@ impl Session {
             None => req.stdin.len() as u64,
         };
         let timeout_s = req.timeout.map(|t| t.as_secs().max(1)).unwrap_or(0);
-        let header = format!("x {id} {lines} {in_len} {timeout_s}\n");
+        let header = format!("x {id} {lines} {} {in_len} {timeout_s}\n", script.len());
         trace(&self.machine, req.user.as_deref(), &script);
 
         let Some(stdin) = self.stdin.as_mut() else {
