@@ -85,6 +85,17 @@ pub enum Outcome {
     Interrupted,
 }
 
+impl Outcome {
+    /// True when the reporter of `apply`/`plan` already showed everything: nothing more to
+    /// print (an outcome without a message, pending changes, an interruption).
+    pub fn already_reported(&self) -> bool {
+        match self {
+            Outcome::Failed(m) | Outcome::Unavailable(m) => m.is_empty(),
+            Outcome::ChangesPending | Outcome::Interrupted => true,
+        }
+    }
+}
+
 /// The exit code for an error: the first typed error in the chain decides; anything else is 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {

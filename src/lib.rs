@@ -44,11 +44,9 @@ pub fn main_entry() -> i32 {
     match run(&cli) {
         Ok(()) => error::exit::OK,
         Err(err) => {
-            // Outcomes of apply/plan were already reported in full by the reporter.
-            let silent = matches!(
-                err.downcast_ref::<error::Outcome>(),
-                Some(error::Outcome::ChangesPending | error::Outcome::Interrupted)
-            ) || matches!(err.downcast_ref::<error::Outcome>(), Some(error::Outcome::Failed(m) | error::Outcome::Unavailable(m)) if m.is_empty());
+            let silent = err
+                .downcast_ref::<error::Outcome>()
+                .is_some_and(error::Outcome::already_reported);
             if !silent {
                 eprintln!("error: {}", describe(&err));
             }

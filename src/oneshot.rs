@@ -13,7 +13,8 @@ use crate::orb::{Orb, OrbError};
 use crate::process::{self, ProcessError, Spec};
 use crate::quote::{self, quote};
 use crate::remote::{
-    check_transfer, write_script, Exec, ExecOutput, Input, Remote, RemoteError, WriteFile,
+    check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Remote,
+    RemoteError, WriteFile,
 };
 
 /// Time limit for the helper calls of a file transfer (mktemp, push, pull, move).
@@ -148,16 +149,7 @@ impl Remote for OneShot {
         // that case streams through `run` instead.
         let via_push = matches!(req.user.as_deref(), None | Some("root"));
         if !via_push {
-            let mut bytes = Vec::new();
-            content.take(req.len).read_to_end(&mut bytes)?;
-            let exec = Exec {
-                script: write_script(req),
-                user: req.user.clone(),
-                stdin: bytes,
-                ..Exec::default()
-            };
-            let out = self.exec(&exec)?;
-            return check_transfer(&out, &format!("writing {}", req.path));
+            return write_by_script(self, req, content);
         }
         let local = LocalTemp::create()?;
         {
@@ -198,11 +190,7 @@ impl Remote for OneShot {
     ) -> Result<u64, RemoteError> {
         if user.is_some() {
             // Only the default user's view is available to `pull`.
-            let exec = Exec::script(format!("exec cat -- {}", quote(path))).as_user(user);
-            let out = self.exec(&exec)?;
-            check_transfer(&out, &format!("reading {path}"))?;
-            sink.write_all(&out.stdout)?;
-            return Ok(out.stdout.len() as u64);
+            return read_by_cat(self, path, user, sink);
         }
         let local = LocalTemp::create()?;
         // pull refuses to overwrite nothing in particular, but start from no file.

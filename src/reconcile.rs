@@ -74,6 +74,9 @@ pub struct Outcome {
     pub machine_after: Option<Machine>,
     /// Why the machine cannot be used, when it cannot.
     pub error: Option<String>,
+    /// The error means orbctl, OrbStack or the machine is unavailable (exit 3) rather than
+    /// a failure of the action (exit 1); decided from the typed orbctl error, not its words.
+    pub unavailable: bool,
     /// A note for the report (e.g. adopted after a create timeout).
     pub note: Option<String>,
 }
@@ -243,6 +246,7 @@ pub fn execute_with(orb: &Orb, steps: &[Step], dry_run: bool, read_kept: bool) -
                 action: step.action.clone(),
                 machine_after: None,
                 error: Some("internal error: reconcile worker ended without a result".into()),
+                unavailable: false,
                 note: None,
             })
         })
@@ -255,26 +259,30 @@ fn execute_one(orb: &Orb, step: &Step, dry_run: bool, read_kept: bool) -> Outcom
         action: step.action.clone(),
         machine_after: None,
         error: None,
+        unavailable: false,
         note: None,
     };
     let name = &step.machine;
     let done = match (&step.action, dry_run) {
-        (Action::Missing, _) => Err(OrbError::MachineNotFound { name: name.clone() }.to_string()),
-        (Action::Drift(why), _) => Err(format!("machine `{name}` {why}")),
+        (Action::Missing, _) => Err(Failed::from(OrbError::MachineNotFound {
+            name: name.clone(),
+        })),
+        (Action::Drift(why), _) => Err(Failed::other(format!("machine `{name}` {why}"))),
         (_, true) | (Action::Keep, false) => Ok(()),
         (Action::Create(spec), false) => create_or_adopt(orb, spec, &mut out.note),
         (Action::Start, false) => orb
             .lifecycle_call(Lifecycle::Start, name)
-            .map_err(|e| e.to_string()),
+            .map_err(Failed::from),
         (Action::Stop, false) => orb
             .lifecycle_call(Lifecycle::Stop, name)
-            .map_err(|e| e.to_string()),
+            .map_err(Failed::from),
         (Action::Delete, false) => orb
             .lifecycle_call(Lifecycle::Delete, name)
-            .map_err(|e| e.to_string()),
+            .map_err(Failed::from),
     };
     if let Err(e) = done {
-        out.error = Some(e);
+        out.error = Some(e.message);
+        out.unavailable = e.unavailable;
         return out;
     }
     // After a delete, or before a create that a dry run did not make, there is nothing to read.
@@ -288,7 +296,11 @@ fn execute_one(orb: &Orb, step: &Step, dry_run: bool, read_kept: bool) -> Outcom
         match orb.info(name) {
             Ok(m) => out.machine_after = Some(m),
             Err(OrbError::MachineNotFound { .. }) => {}
-            Err(e) => out.error = Some(e.to_string()),
+            Err(e) => {
+                let e = Failed::from(e);
+                out.error = Some(e.message);
+                out.unavailable = e.unavailable;
+            }
         }
     }
     out
@@ -297,14 +309,38 @@ fn execute_one(orb: &Orb, step: &Step, dry_run: bool, read_kept: bool) -> Outcom
 /// Create a machine; when the create fails or times out but the machine exists and runs,
 /// adopt it (OrbStack often finishes the setup anyway, reference §8); when it exists but
 /// does not run, delete it so the next apply starts clean.
-fn create_or_adopt(orb: &Orb, spec: &CreateSpec, note: &mut Option<String>) -> Result<(), String> {
+/// Why a machine action failed, and whether that means "unavailable".
+struct Failed {
+    message: String,
+    unavailable: bool,
+}
+
+impl Failed {
+    fn other(message: String) -> Self {
+        Failed {
+            message,
+            unavailable: false,
+        }
+    }
+}
+
+impl From<OrbError> for Failed {
+    fn from(e: OrbError) -> Self {
+        Failed {
+            unavailable: e.exit_code() == crate::error::exit::UNAVAILABLE,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn create_or_adopt(orb: &Orb, spec: &CreateSpec, note: &mut Option<String>) -> Result<(), Failed> {
     let err = match orb.create(spec) {
         Ok(()) => return Ok(()),
         Err(
             e @ (OrbError::InvalidName { .. }
             | OrbError::Missing { .. }
             | OrbError::NotRunning { .. }),
-        ) => return Err(e.to_string()),
+        ) => return Err(Failed::from(e)),
         Err(e) => e,
     };
     match orb.info(&spec.name) {
@@ -316,16 +352,16 @@ fn create_or_adopt(orb: &Orb, spec: &CreateSpec, note: &mut Option<String>) -> R
         }
         Ok(_) => {
             let cleanup = orb.lifecycle_call(Lifecycle::Delete, &spec.name);
-            Err(format!(
+            Err(Failed::other(format!(
                 "create failed ({err}); the half-made machine was {}",
                 if cleanup.is_ok() {
                     "deleted"
                 } else {
                     "left behind: delete it with `orbctl delete -f NAME`"
                 }
-            ))
+            )))
         }
-        Err(_) => Err(format!("create failed: {err}")),
+        Err(_) => Err(Failed::other(format!("create failed: {err}"))),
     }
 }
 

@@ -178,20 +178,7 @@ pub trait Remote: Send {
     /// (mode 0600) in the destination's directory, mode/owner set, then renamed into place.
     /// A reader of the path sees the old file or the new one, never half of one.
     fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
-        let exec = Exec {
-            script: write_script(req),
-            user: req.user.clone(),
-            ..Exec::default()
-        };
-        let out = self.exec_stream(
-            &exec,
-            Some(Input {
-                reader: content,
-                len: req.len,
-            }),
-            None,
-        )?;
-        check_transfer(&out, &format!("writing {}", req.path))
+        write_by_script(self, req, content)
     }
 
     /// Stream the contents of `path` into `sink`, reading as `user`; returns the byte count.
@@ -201,12 +188,41 @@ pub trait Remote: Send {
         user: Option<&str>,
         sink: &mut dyn Write,
     ) -> Result<u64, RemoteError> {
-        let mut counter = CountingWriter { inner: sink, n: 0 };
-        let exec = Exec::script(format!("exec cat -- {}", quote(path))).as_user(user);
-        let out = self.exec_stream(&exec, None, Some(&mut counter))?;
-        check_transfer(&out, &format!("reading {path}"))?;
-        Ok(counter.n)
+        read_by_cat(self, path, user, sink)
     }
+}
+
+/// [`Remote::write_file`] through one request: [`write_script`] with the content on stdin.
+pub fn write_by_script<R: Remote + ?Sized>(
+    remote: &mut R,
+    req: &WriteFile,
+    content: &mut dyn Read,
+) -> Result<(), RemoteError> {
+    let exec = Exec {
+        script: write_script(req),
+        user: req.user.clone(),
+        ..Exec::default()
+    };
+    let input = Input {
+        reader: content,
+        len: req.len,
+    };
+    let out = remote.exec_stream(&exec, Some(input), None)?;
+    check_transfer(&out, &format!("writing {}", req.path))
+}
+
+/// [`Remote::read_file`] through one request: `cat` with stdout streamed into `sink`.
+pub fn read_by_cat<R: Remote + ?Sized>(
+    remote: &mut R,
+    path: &str,
+    user: Option<&str>,
+    sink: &mut dyn Write,
+) -> Result<u64, RemoteError> {
+    let mut counter = CountingWriter { inner: sink, n: 0 };
+    let exec = Exec::script(format!("exec cat -- {}", quote(path))).as_user(user);
+    let out = remote.exec_stream(&exec, None, Some(&mut counter))?;
+    check_transfer(&out, &format!("reading {path}"))?;
+    Ok(counter.n)
 }
 
 /// A non-zero status of a transfer script as a [`RemoteError::Transfer`].

@@ -27,14 +27,19 @@ fn report(w: &World, name: &str) -> Value {
     doc
 }
 
-/// Status of every step of `machine`, in order: (name, status).
-fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
+/// The report's entry for `machine`.
+fn machine_entry<'a>(doc: &'a Value, machine: &str) -> &'a Value {
     doc["machines"]
         .as_array()
         .unwrap()
         .iter()
         .find(|m| m["machine"] == machine)
-        .unwrap_or_else(|| panic!("no machine {machine} in report"))["steps"]
+        .unwrap_or_else(|| panic!("no machine {machine} in report"))
+}
+
+/// Status of every step of `machine`, in order: (name, status).
+fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
+    machine_entry(doc, machine)["steps"]
         .as_array()
         .unwrap()
         .iter()
@@ -421,13 +426,7 @@ handlers:
     let all = w.orbdeploy(["apply", inv, "--report", "all.json"]);
     all.assert_code(0);
     let doc = report(&w, "all.json");
-    let steps_a = doc["machines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["machine"] == a.as_str())
-        .unwrap()["steps"]
-        .clone();
+    let steps_a = machine_entry(&doc, &a)["steps"].clone();
     let flaky = steps_a
         .as_array()
         .unwrap()
@@ -603,12 +602,7 @@ fn multi_machine_example_serves_and_fetches_by_ip4() {
     let run = w.orbdeploy(["apply", inv.to_str().unwrap(), "--report", "r.json"]);
     run.assert_code(0);
     let doc = report(&w, "r.json");
-    let shown = doc["machines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["machine"] == client.as_str())
-        .unwrap();
+    let shown = machine_entry(&doc, &client);
     assert_eq!(shown["status"], "changed");
     let page = w.sh(&client, None, "cat /tmp/index.html").stdout;
     assert!(page.contains(&format!("served by {web}")), "{page}");
@@ -669,13 +663,7 @@ fn keep_going_and_fail_fast() {
     let run = w.orbdeploy(["apply", inv, "--fail-fast", "--report", "fast.json"]);
     run.assert_code(1);
     let doc = report(&w, "fast.json");
-    let b_steps = doc["machines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["machine"] == b.as_str())
-        .unwrap()["steps"]
-        .clone();
+    let b_steps = machine_entry(&doc, &b)["steps"].clone();
     assert_eq!(b_steps[1]["status"], "skipped");
     assert!(
         b_steps[1]["reason"]

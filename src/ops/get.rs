@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::quote::quote;
 
 use super::attrs::{self, Kind};
-use super::put::sha_of_file;
+use super::put::hash_file;
 use super::{Ctx, Decision, Facts, Failure};
 
 /// A rendered get step.
@@ -44,7 +44,7 @@ impl Get {
         let remote_sha = super::put::sha_fact(facts).ok_or_else(|| {
             Failure::msg(format!("cannot read {}: {}", self.src, facts.noise_text()))
         })?;
-        match sha_of_file(&self.dest) {
+        match hash_file(&self.dest) {
             Ok((local, _)) if local == remote_sha => Ok(Decision::Unchanged),
             Ok(_) => Ok(Decision::Change(vec![format!(
                 "update {} ({} bytes)",

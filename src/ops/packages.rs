@@ -21,43 +21,49 @@ impl Packages {
     pub(super) fn probe(&self) -> String {
         let names = join(&self.names);
         let latest = self.state == PackageState::Latest;
-        // `.pkg NAME 1` installed, `.pkg NAME 0` not; `.old NAME` upgradable.
-        let mut s = String::from("if command -v apt-get >/dev/null 2>&1; then echo .pm apt\n");
-        // One dpkg-query for every name; names it does not know print nothing.
-        s.push_str(&format!(
-            "dpkg-query -W -f='.dpkg ${{Package}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null\n"
-        ));
-        if latest {
+        // Per name: `.pkg NAME 1` installed, `.pkg NAME 0` not; `.old NAME` upgradable.
+        let each = |test: &str| {
+            format!("for p in {names}; do if {test}; then printf '.pkg %s 1\\n' \"$p\"; else printf '.pkg %s 0\\n' \"$p\"; fi; done\n")
+        };
+        let old = |test: &str| {
+            format!("for p in {names}; do {test} && printf '.old %s\\n' \"$p\"; done\n")
+        };
+        // (detection, name, installed check, upgradable check); apt asks dpkg once for all.
+        let managers = [
+            (
+                "command -v apt-get",
+                "apt",
+                format!("dpkg-query -W -f='.dpkg ${{Package}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null\n"),
+                format!("for p in {names}; do apt-cache policy \"$p\" 2>/dev/null | awk -v p=\"$p\" '/Installed:/ {{i=$2}} /Candidate:/ {{c=$2}} END {{ if (i != \"(none)\" && c != \"(none)\" && i != c) print \".old \" p }}'; done\n"),
+            ),
+            (
+                "command -v apk",
+                "apk",
+                each("apk info -e \"$p\" >/dev/null 2>&1"),
+                old("apk version -l '<' \"$p\" 2>/dev/null | grep -q \"^$p-\""),
+            ),
+            (
+                "command -v dnf >/dev/null 2>&1 || command -v yum",
+                "dnf",
+                each("rpm -q --quiet \"$p\""),
+                old("{ $(command -v dnf || command -v yum) -q check-update \"$p\" >/dev/null 2>&1; [ $? = 100 ]; }"),
+            ),
+            (
+                "command -v pacman",
+                "pacman",
+                each("pacman -Q \"$p\" >/dev/null 2>&1"),
+                old("pacman -Qu \"$p\" >/dev/null 2>&1"),
+            ),
+        ];
+        let mut s = String::new();
+        for (i, (detect, name, installed, upgradable)) in managers.iter().enumerate() {
+            let kw = if i == 0 { "if" } else { "elif" };
             s.push_str(&format!(
-                "for p in {names}; do apt-cache policy \"$p\" 2>/dev/null | awk -v p=\"$p\" '/Installed:/ {{i=$2}} /Candidate:/ {{c=$2}} END {{ if (i != \"(none)\" && c != \"(none)\" && i != c) print \".old \" p }}'; done\n"
+                "{kw} {detect} >/dev/null 2>&1; then echo .pm {name}\n{installed}"
             ));
-        }
-        s.push_str("elif command -v apk >/dev/null 2>&1; then echo .pm apk\n");
-        s.push_str(&format!(
-            "for p in {names}; do if apk info -e \"$p\" >/dev/null 2>&1; then printf '.pkg %s 1\\n' \"$p\"; else printf '.pkg %s 0\\n' \"$p\"; fi; done\n"
-        ));
-        if latest {
-            s.push_str(&format!(
-                "for p in {names}; do apk version -l '<' \"$p\" 2>/dev/null | grep -q \"^$p-\" && printf '.old %s\\n' \"$p\"; done\n"
-            ));
-        }
-        s.push_str("elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then echo .pm dnf\n");
-        s.push_str(&format!(
-            "for p in {names}; do if rpm -q --quiet \"$p\"; then printf '.pkg %s 1\\n' \"$p\"; else printf '.pkg %s 0\\n' \"$p\"; fi; done\n"
-        ));
-        if latest {
-            s.push_str(&format!(
-                "for p in {names}; do $(command -v dnf || command -v yum) -q check-update \"$p\" >/dev/null 2>&1; [ $? = 100 ] && printf '.old %s\\n' \"$p\"; done\n"
-            ));
-        }
-        s.push_str("elif command -v pacman >/dev/null 2>&1; then echo .pm pacman\n");
-        s.push_str(&format!(
-            "for p in {names}; do if pacman -Q \"$p\" >/dev/null 2>&1; then printf '.pkg %s 1\\n' \"$p\"; else printf '.pkg %s 0\\n' \"$p\"; fi; done\n"
-        ));
-        if latest {
-            s.push_str(&format!(
-                "for p in {names}; do pacman -Qu \"$p\" >/dev/null 2>&1 && printf '.old %s\\n' \"$p\"; done\n"
-            ));
+            if latest {
+                s.push_str(upgradable);
+            }
         }
         s.push_str("else echo .pm none; fi\n");
         s
@@ -167,5 +173,42 @@ impl Packages {
         };
         ctx.run(&format!("{pm} for {}", wanted.join(", ")), script)
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_is_valid_sh_and_detects_the_manager_here() {
+        for state in [PackageState::Present, PackageState::Latest] {
+            let p = Packages {
+                names: vec!["coreutils".into(), "no-such-pkg-x".into()],
+                update: false,
+                state,
+            };
+            let script = p.probe();
+            let syntax = std::process::Command::new("sh")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(syntax.success(), "{script}");
+            // This test machine is Debian: apt answers, coreutils installed, the other not.
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            let facts = Facts::parse(&String::from_utf8_lossy(&out.stdout), 0);
+            assert_eq!(facts.get("pm"), Some("apt"));
+            let (installed, missing, _) = p.split(&facts);
+            assert_eq!(
+                (installed, missing),
+                (
+                    vec!["coreutils".to_string()],
+                    vec!["no-such-pkg-x".to_string()]
+                )
+            );
+        }
     }
 }

@@ -153,10 +153,7 @@ impl Human {
                 let mut text = format!(
                     "{}: {} ({})",
                     h.machine,
-                    serde_json::to_value(h.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    h.status.word(),
                     secs(h.duration_ms)
                 );
                 if let Some(err) = &h.error {
@@ -256,10 +253,7 @@ impl Human {
             } else {
                 [c.ok, c.changed, c.failed, c.skipped, c.ignored]
             };
-            let status = serde_json::to_value(m.result.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let status = m.result.status.word();
             out.push_str(&format!(
                 "{:<width$}  {:<11}  {:>9}  {:>11}  {:>8}  {:>7}  {:>7}  {:>7}\n",
                 m.result.machine,

@@ -182,6 +182,19 @@ pub enum HostStatus {
     Interrupted,
 }
 
+impl HostStatus {
+    /// The word used in output and as the key in the summary (same as the JSON value).
+    pub fn word(self) -> &'static str {
+        match self {
+            HostStatus::Ok => "ok",
+            HostStatus::Changed => "changed",
+            HostStatus::Failed => "failed",
+            HostStatus::Unreachable => "unreachable",
+            HostStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// One machine at the end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostResult {
@@ -414,11 +427,7 @@ pub fn totals(hosts: &[HostResult]) -> (Counts, BTreeMap<String, u32>) {
     let mut m = BTreeMap::new();
     for h in hosts {
         c.merge(&h.counts);
-        let key = serde_json::to_value(h.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        *m.entry(key).or_insert(0) += 1;
+        *m.entry(h.status.word().to_string()).or_insert(0) += 1;
     }
     (c, m)
 }

@@ -55,10 +55,6 @@ pub struct HostJob<'a> {
     pub handlers: &'a [Step],
 }
 
-struct Window {
-    ahead: HashMap<usize, (Rendered, Facts)>,
-}
-
 /// Run one machine's steps and handlers; returns its result.
 pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> HostResult {
     let started = Instant::now();
@@ -71,18 +67,17 @@ pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> Ho
         job: &job,
         remote,
         registered: serde_json::Map::new(),
+        ctx: HostRun::build_ctx(&job, &serde_json::Map::new(), &shared.hostvars),
         notified: BTreeSet::new(),
         counts: Counts::default(),
         failed: false,
         interrupted: false,
-        window: Window {
-            ahead: HashMap::new(),
-        },
+        ahead: HashMap::new(),
     };
     let users = likely_users(&job.steps);
     h.remote.expect_users(&users);
     for (pos, step) in job.steps.iter().enumerate() {
-        h.step(pos, step, false);
+        h.step_in(&job.steps, pos, step, false);
     }
     let handlers: Vec<&Step> = job
         .handlers
@@ -93,7 +88,7 @@ pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> Ho
         if h.failed && !shared.keep_going {
             break;
         }
-        h.window.ahead.clear();
+        h.ahead.clear();
         h.step_in(&handlers, pos, step, true);
     }
     h.remote.close();
@@ -120,11 +115,13 @@ struct HostRun<'a, 'b> {
     job: &'a HostJob<'b>,
     remote: &'a mut dyn Remote,
     registered: serde_json::Map<String, Json>,
+    ctx: minijinja::Value,
     notified: BTreeSet<String>,
     counts: Counts,
     failed: bool,
     interrupted: bool,
-    window: Window,
+    /// Steps of the current window, rendered, with the facts read ahead for them.
+    ahead: HashMap<usize, (Rendered, Facts)>,
 }
 
 fn register_value(status: StepStatus, out: Option<&crate::remote::ExecOutput>) -> Json {
@@ -143,18 +140,19 @@ fn register_value(status: StepStatus, out: Option<&crate::remote::ExecOutput>) -
 }
 
 impl HostRun<'_, '_> {
-    fn ctx(&self) -> minijinja::Value {
-        let mut m = self.job.vars.clone();
-        for (k, v) in &self.registered {
+    /// The template context: the machine's variables, what earlier steps registered, and
+    /// `hostvars`. Built again only when a step registers something.
+    fn build_ctx(
+        job: &HostJob<'_>,
+        registered: &serde_json::Map<String, Json>,
+        hostvars: &Json,
+    ) -> minijinja::Value {
+        let mut m = job.vars.clone();
+        for (k, v) in registered {
             m.insert(k.clone(), v.clone());
         }
-        m.insert("hostvars".into(), self.shared.hostvars.clone());
+        m.insert("hostvars".into(), hostvars.clone());
         minijinja::Value::from_serialize(&m)
-    }
-
-    fn step(&mut self, pos: usize, step: &Step, handler: bool) {
-        let steps = self.job.steps.clone();
-        self.step_in(&steps, pos, step, handler);
     }
 
     fn step_in(&mut self, list: &[&Step], pos: usize, step: &Step, handler: bool) {
@@ -165,6 +163,7 @@ impl HostRun<'_, '_> {
         if let Some(name) = &step.spec.register {
             self.registered
                 .insert(name.clone(), register_value(result.status, output.as_ref()));
+            self.ctx = Self::build_ctx(self.job, &self.registered, &self.shared.hostvars);
         }
         if matches!(
             result.status,
@@ -202,18 +201,18 @@ impl HostRun<'_, '_> {
 
     /// Render a step for this machine; `Ok(None)` when `when` is false.
     fn render(&self, step: &Step) -> Result<Option<Rendered>, Failure> {
-        let ctx = self.ctx();
+        let ctx = &self.ctx;
         if let Some(w) = &step.spec.when {
             let yes = self
                 .shared
                 .renderer
-                .truthy(&w.value, &ctx)
+                .truthy(&w.value, ctx)
                 .map_err(|e| Failure::msg(format!("when: {e}")))?;
             if !yes {
                 return Ok(None);
             }
         }
-        ops::render(step, self.shared.renderer, &ctx)
+        ops::render(step, self.shared.renderer, ctx)
             .map(Some)
             .map_err(Failure::msg)
     }
@@ -221,34 +220,38 @@ impl HostRun<'_, '_> {
     /// Read facts for `list[pos..]` in one round trip (see the module comment).
     fn read_ahead(&mut self, list: &[&Step], pos: usize, first: Rendered) -> Result<(), Failure> {
         let user = first.run_as.clone();
-        let mut batch: Vec<(usize, Rendered)> = vec![(list[pos].index, first)];
         let stop_after = |s: &Step, r: &Rendered| s.spec.register.is_some() || r.op.is_command();
-        if self.remote.batches_facts() && !stop_after(list[pos], &batch[0].1) {
+        let batch_more = self.remote.batches_facts() && !stop_after(list[pos], &first);
+        let mut probes: Vec<(usize, String)> = Vec::new();
+        let mut rendered: Vec<(usize, Rendered)> = Vec::new();
+        if let Some(p) = first.op.probe() {
+            probes.push((list[pos].index, p));
+        }
+        rendered.push((list[pos].index, first));
+        if batch_more {
             for step in list.iter().skip(pos + 1).take(63) {
                 let Ok(Some(r)) = self.render(step) else {
                     break;
                 };
-                if r.run_as != user || r.op.probe().is_none() && !r.op.is_command() {
+                let probe = r.op.probe();
+                if r.run_as != user || probe.is_none() && !r.op.is_command() {
                     break;
                 }
                 let stop = stop_after(step, &r);
-                if r.op.probe().is_some() {
-                    batch.push((step.index, r));
+                if let Some(p) = probe {
+                    probes.push((step.index, p));
+                    rendered.push((step.index, r));
                 }
                 if stop {
                     break;
                 }
             }
         }
-        let probes: Vec<(usize, String)> = batch
-            .iter()
-            .filter_map(|(i, r)| r.op.probe().map(|p| (*i, p)))
-            .collect();
         let mut got = facts::gather(self.remote, user.as_deref(), &probes)?;
-        self.window.ahead.clear();
-        for (i, r) in batch {
+        self.ahead.clear();
+        for (i, r) in rendered {
             if let Some(f) = got.remove(&i) {
-                self.window.ahead.insert(i, (r, f));
+                self.ahead.insert(i, (r, f));
             }
         }
         Ok(())
@@ -279,7 +282,7 @@ impl HostRun<'_, '_> {
             name: step.name.clone(),
         });
         // Facts (and the rendered step) from the window when they were read ahead.
-        let (rendered, facts) = match self.window.ahead.remove(&step.index) {
+        let (rendered, facts) = match self.ahead.remove(&step.index) {
             Some(pair) => pair,
             None => {
                 let rendered = match self.render(step) {
@@ -308,7 +311,7 @@ impl HostRun<'_, '_> {
                         Self::fail(result, f);
                         return None;
                     }
-                    match self.window.ahead.remove(&step.index) {
+                    match self.ahead.remove(&step.index) {
                         Some(pair) => pair,
                         None => {
                             Self::fail(
@@ -372,7 +375,7 @@ impl HostRun<'_, '_> {
             return None;
         }
         // From here the machine changes: what was read ahead is stale.
-        self.window.ahead.clear();
+        self.ahead.clear();
         let retries = step.spec.retries.unwrap_or(0);
         let delay = Duration::from_secs(step.spec.delay.map(|d| d.0).unwrap_or(1));
         let mut facts = facts;
@@ -388,7 +391,7 @@ impl HostRun<'_, '_> {
                     result.status = StepStatus::Changed;
                     return applied.output;
                 }
-                Err(f) if result.attempts <= retries && !crate::interrupt::requested() => {
+                Err(_) if result.attempts <= retries && !crate::interrupt::requested() => {
                     sleep_interruptibly(delay);
                     // A half-done change is read again before the next attempt.
                     if let Some(probe) = rendered.op.probe() {
@@ -405,7 +408,6 @@ impl HostRun<'_, '_> {
                             return None;
                         }
                     }
-                    let _ = f;
                 }
                 Err(f) => {
                     let output = f.output.clone().map(|b| *b);

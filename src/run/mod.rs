@@ -305,9 +305,7 @@ pub fn apply(orb: &Orb, args: &RunArgs, mode: Mode) -> Result<()> {
         let r = if let Some(e) = &out.error {
             Ready::Unreachable {
                 error: e.clone(),
-                unavailable: matches!(st.action, Action::Missing)
-                    || e.contains("OrbStack is not running")
-                    || e.contains("orbctl not found"),
+                unavailable: out.unavailable,
             }
         } else if desired != DesiredState::Running {
             Ready::Idle
