@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-scripts/setup.sh >/dev/null
+. scripts/setup.sh >/dev/null
 { command -v /usr/bin/time && command -v bc; } >/dev/null || { apt-get update -qq && apt-get install -y -qq time bc >/dev/null; }
 cargo build -q --release --workspace --bins
 work=$(mktemp -d /tmp/orbdeploy-bench.XXXXXX)

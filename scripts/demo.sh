@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 if [ "$(uname -s)" = Darwin ] && command -v orbctl >/dev/null 2>&1; then
   orbctl=orbctl
 else
-  scripts/setup.sh
+  . scripts/setup.sh
   cargo build --release --workspace --bins
   mkdir -p target/demo-bin
   ln -sf "$PWD/target/release/orbsim" target/demo-bin/orbctl

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what orbdeploy's tests and the Linux demo need on a Debian/Ubuntu machine:
 # debootstrap (orbsim's machine images), nftables + iproute2 (orbsim's network), and the
-# tools the tests use. Idempotent: installs only what is missing. Needs root for apt-get.
+# tools the tests use, and Rust when cargo is missing. Idempotent: installs only what is
+# missing. Needs root for apt-get. Callers source it, so PATH changes reach them.
 set -euo pipefail
 
 need=()
@@ -23,7 +24,28 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# Rust: cargo on PATH, or rustup's default place, or installed with rustup (Debian's own
+# rustc is too old for the dependencies), with Debian's cargo as the last resort.
+[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: cargo is missing; install Rust (https://rustup.rs) or apt-get install cargo" >&2
-  exit 1
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: cargo is missing; install Rust (https://rustup.rs)" >&2
+    exit 1
+  fi
+  echo "setup: installing Rust with rustup" >&2
+  command -v curl >/dev/null 2>&1 || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null
+  }
+  # rustup-init decides what it is from its own file name: keep that name.
+  init=$(mktemp -d)/rustup-init
+  if curl -sSf -o "$init" "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init" \
+    && chmod +x "$init" && "$init" -y --profile minimal >/dev/null 2>&1; then
+    rm -rf "$(dirname "$init")"
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    rm -rf "$(dirname "$init")"
+    echo "setup: rustup is not reachable; trying Debian's cargo (it may be too old)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cargo rustc >/dev/null
+  fi
 fi

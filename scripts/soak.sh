@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 machines=${1:-8}; steps=${2:-200}; applies=${3:-3}
-scripts/setup.sh >/dev/null
+. scripts/setup.sh >/dev/null
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build -q --release --workspace --bins
 work=$(mktemp -d /tmp/orbdeploy-soak.XXXXXX)

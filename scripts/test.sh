@@ -3,6 +3,6 @@
 # workspace (the orbdeploy suite drives the built orbsim as its orbctl), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+. scripts/setup.sh   # sourced: a Rust it installs is then on PATH here too
 cargo build --workspace --bins
 cargo test --workspace -- "$@"
