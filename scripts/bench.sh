@@ -79,7 +79,7 @@ printf '%-8s %-12s %10s %10s %12s %10s\n' machines path "first (s)" "calls" "re-
 declare -A reapply
 for n in 1 4 8; do
   for i in $(seq 1 "$n"); do
-    ORBSIM_FAULTS= "$orbctl" list -q | grep -qx "b$i" || ORBSIM_FAULTS= "$orbctl" create debian "b$i" >/dev/null
+    ORBSIM_FAULTS= "$orbctl" list -q | grep -x "b$i" >/dev/null || ORBSIM_FAULTS= "$orbctl" create debian "b$i" >/dev/null
   done
   inv=$(inventory "$n")
   for path in channel no-channel; do

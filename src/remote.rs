@@ -30,6 +30,12 @@ pub struct Exec {
     pub stdin: Vec<u8>,
     /// Kill the script and everything it started after this long; the connection stays usable.
     pub timeout: Option<Duration>,
+    /// A read-only request of orbdeploy's own (the facts of steps): its stdout is text
+    /// (no NUL bytes; trailing newlines need not be kept), and its time limit is enforced by
+    /// abandoning the session instead of by a watchdog on the machine. That makes it
+    /// cheaper on the channel (no file, `stat` or `cat` for the reply, no watchdog
+    /// processes); the one-shot path treats it like any other request.
+    pub probe: bool,
 }
 
 impl Exec {

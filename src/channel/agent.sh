@@ -1,11 +1,19 @@
 # orbdeploy channel agent: POSIX sh, started as `sh -c AGENT orbdeploy-agent NONCE`.
-# Requests on stdin:  x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S  then the script
-#                     and the stdin bytes;  q  ends the agent.
+# Requests on stdin:  x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S MODE  then the
+#                     script and the stdin bytes;  q  ends the agent.
 # Replies on stdout:  p ID PID                     (the request started)
-#                     r ID STATUS OUT_LEN ERR_LEN TIMED_OUT  then stdout and stderr bytes.
+#                     MODE b (bytes):  r ID STATUS OUT_LEN ERR_LEN TIMED_OUT  then stdout
+#                                      and stderr bytes.
+#                     MODE t (text, orbdeploy's own probes):  t ID STATUS ERR_LEN, then the
+#                                      stdout text, a newline, the line `@@end NONCE ID`,
+#                                      then the stderr bytes. The text is captured by command
+#                                      substitution (no NUL bytes, trailing newlines dropped),
+#                                      so a probe costs one fork and no exec on the agent side;
+#                                      it has no watchdog (TIMEOUT_S is 0): orbdeploy abandons
+#                                      the session if a probe hangs.
 # A short script is read with the `read` builtin (one byte per system call, so no exec), a
-# long one with dd; it runs in a subshell (no exec). A request costs two more execs on the
-# machine (stat, cat), none when it printed nothing. Neither `read` nor `dd iflag=fullblock`
+# long one with dd; it runs in a subshell (no exec). A byte request costs two more execs on
+# the machine (stat, cat), none when it printed nothing. Neither `read` nor `dd iflag=fullblock`
 # reads past what it needs (busybox `head -c` does, on a pipe), so binary stdin shares the
 # pipe with the header lines. Everything lives in a private directory removed on exit; each request has its own
 # output files, so a daemon it leaves running cannot write into a later reply. Agent
@@ -36,8 +44,9 @@ trap 'trap - TERM; __od_stop; rm -rf "$__od_d"; kill -s TERM 0; exit 143' TERM
 trap 'trap - HUP; __od_stop; rm -rf "$__od_d"; kill -s HUP 0; exit 129' HUP
 trap 'trap - INT; __od_stop; rm -rf "$__od_d"; kill -s INT 0; exit 130' INT
 trap 'exit 141' PIPE
+__od_nonce=$1
 printf '\n%s\n' "ORBDEPLOY-READY $1"
-while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to; do
+while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __od_mode; do
   case $__od_op in
   x)
     __od_s=
@@ -60,37 +69,48 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to; d
     fi
     __od_o=$__od_d/o$__od_id
     __od_e=$__od_d/e$__od_id
-    if [ "$__od_to" -gt 0 ]; then
-      # A time limit: its own session, so the watchdog can end everything it started.
-      $__od_S sh -c 'umask "$1"; eval "$2"' sh "$__od_um" "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
-      __od_p=$!
-      # The watchdog leaves a mark before it kills, so a timeout is told from a plain SIGKILL.
-      $__od_S sh -c 'sleep "$1"; : > "$3"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" "$__od_d/t$__od_id" > /dev/null 2>&1 &
-      __od_w=$!
+    if [ "$__od_mode" = t ]; then
+      printf 'p %s 0\n' "$__od_id"
+      __od_out=$(trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s" < "$__od_in" 2> "$__od_e")
+      __od_rc=$?
+      if [ -s "$__od_e" ]; then set -- $(stat -c %s "$__od_e"); else set -- 0; fi
+      printf 't %s %s %s\n%s\n@@end %s %s\n' "$__od_id" "$__od_rc" "$1" "$__od_out" "$__od_nonce" "$__od_id"
+      [ "$1" -gt 0 ] && cat "$__od_e"
+      __od_out=
+      set -- "$1" 0
     else
-      (trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s") < "$__od_in" > "$__od_o" 2> "$__od_e" &
-      __od_p=$!
-    fi
-    printf 'p %s %s\n' "$__od_id" "$__od_p"
-    wait "$__od_p"
-    __od_rc=$?
-    __od_p=
-    __od_t=0
-    if [ -n "$__od_w" ]; then
-      [ -e "$__od_d/t$__od_id" ] && __od_t=1
-      __od_stop
-      __od_w=
+      if [ "$__od_to" -gt 0 ]; then
+        # A time limit: its own session, so the watchdog can end everything it started.
+        $__od_S sh -c 'umask "$1"; eval "$2"' sh "$__od_um" "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
+        __od_p=$!
+        # The watchdog leaves a mark before it kills, so a timeout is told from a plain SIGKILL.
+        $__od_S sh -c 'sleep "$1"; : > "$3"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" "$__od_d/t$__od_id" > /dev/null 2>&1 &
+        __od_w=$!
+      else
+        (trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s") < "$__od_in" > "$__od_o" 2> "$__od_e" &
+        __od_p=$!
+      fi
+      printf 'p %s %s\n' "$__od_id" "$__od_p"
+      wait "$__od_p"
+      __od_rc=$?
+      __od_p=
+      __od_t=0
+      if [ -n "$__od_w" ]; then
+        [ -e "$__od_d/t$__od_id" ] && __od_t=1
+        __od_stop
+        __od_w=
+      fi
+      # Silent requests (common for commands) cost no exec at all: `[ -s ]` is a builtin.
+      if [ -s "$__od_o" ] || [ -s "$__od_e" ]; then
+        set -- $(stat -c %s "$__od_o" "$__od_e")
+        printf 'r %s %s %s %s %s\n' "$__od_id" "$__od_rc" "$1" "$2" "$__od_t"
+        cat "$__od_o" "$__od_e"
+      else
+        set -- 0 0
+        printf 'r %s %s 0 0 %s\n' "$__od_id" "$__od_rc" "$__od_t"
+      fi
     fi
     [ "$__od_ilen" -gt 0 ] && : > "$__od_d/i"
-    # Silent requests (common for commands) cost no exec at all: `[ -s ]` is a builtin.
-    if [ -s "$__od_o" ] || [ -s "$__od_e" ]; then
-      set -- $(stat -c %s "$__od_o" "$__od_e")
-      printf 'r %s %s %s %s %s\n' "$__od_id" "$__od_rc" "$1" "$2" "$__od_t"
-      cat "$__od_o" "$__od_e"
-    else
-      set -- 0 0
-      printf 'r %s %s 0 0 %s\n' "$__od_id" "$__od_rc" "$__od_t"
-    fi
     # Outputs are removed in batches (one rm per 32 requests), big ones at once.
     __od_n=$((__od_n + 1))
     if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ]; then

@@ -46,6 +46,8 @@ pub struct Session {
     next_id: u64,
     machine: String,
     orb: Orb,
+    /// Ends the text of a text-mode reply (with the request id after it).
+    end_marker: String,
 }
 
 /// The argv that opens a session.
@@ -114,6 +116,7 @@ impl Session {
             next_id: 1,
             machine: machine.to_string(),
             orb: orb.clone(),
+            end_marker: format!("@@end {nonce} "),
         };
         // Whatever the login profile prints comes before the marker and is ignored.
         let marker = format!("ORBDEPLOY-READY {nonce}");
@@ -195,8 +198,15 @@ impl Session {
             Some(i) => i.len,
             None => req.stdin.len() as u64,
         };
-        let timeout_s = req.timeout.map(|t| t.as_secs().max(1)).unwrap_or(0);
-        let header = format!("x {id} {lines} {} {in_len} {timeout_s}\n", script.len());
+        // A probe has no watchdog on the machine: past its limit the session is abandoned.
+        let (timeout_s, mode) = match (req.probe, req.timeout) {
+            (true, _) => (0, 't'),
+            (false, t) => (t.map(|t| t.as_secs().max(1)).unwrap_or(0), 'b'),
+        };
+        let header = format!(
+            "x {id} {lines} {} {in_len} {timeout_s} {mode}\n",
+            script.len()
+        );
         trace(&self.machine, req.user.as_deref(), &script);
 
         let Some(stdin) = self.stdin.as_mut() else {
@@ -288,6 +298,9 @@ impl Session {
             )));
         }
         let done = self.read_line()?;
+        if done.starts_with("t ") {
+            return self.read_text_reply(id, &done, sink);
+        }
         let f: Vec<&str> = done.split(' ').collect();
         let parse = |i: usize| -> Result<u64, ReplyError> {
             f.get(i)
@@ -318,6 +331,55 @@ impl Session {
         let mut stderr = Vec::new();
         copy_exact(&mut self.out, &mut stderr, err_len).map_err(|_| ReplyError::Eof)?;
         Ok((status, stdout, stderr, timed_out))
+    }
+
+    /// The rest of a text-mode reply (`t ID STATUS ERR_LEN`, see agent.sh): stdout lines up
+    /// to the end marker, then the stderr bytes.
+    fn read_text_reply<'w>(
+        &mut self,
+        id: u64,
+        header: &str,
+        sink: Option<&mut (dyn Write + 'w)>,
+    ) -> Result<(i32, Vec<u8>, Vec<u8>, bool), ReplyError> {
+        let f: Vec<&str> = header.split(' ').collect();
+        let parse = |i: usize| -> Result<i64, ReplyError> {
+            f.get(i)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| ReplyError::Protocol(format!("bad reply header `{header}`")))
+        };
+        if parse(1)? != id as i64 {
+            return Err(ReplyError::Protocol(format!(
+                "expected reply to {id}, got `{header}`"
+            )));
+        }
+        let status = parse(2)? as i32;
+        let err_len = parse(3)?.max(0) as u64;
+        let marker = format!("{}{id}\n", self.end_marker);
+        let mut stdout = Vec::new();
+        loop {
+            let start = stdout.len();
+            match self.out.read_until(b'\n', &mut stdout) {
+                Ok(0) => return Err(ReplyError::Eof),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ReplyError::Hung),
+                Err(_) => return Err(ReplyError::Eof),
+            }
+            if stdout[start..] == *marker.as_bytes() {
+                stdout.truncate(start);
+                break;
+            }
+        }
+        // The agent put a newline after the text (command substitution had removed its own).
+        if stdout.last() == Some(&b'\n') {
+            stdout.pop();
+        }
+        let mut stderr = Vec::new();
+        copy_exact(&mut self.out, &mut stderr, err_len).map_err(|_| ReplyError::Eof)?;
+        if let Some(w) = sink {
+            w.write_all(&stdout).map_err(ReplyError::Sink)?;
+            stdout.clear();
+        }
+        Ok((status, stdout, stderr, false))
     }
 
     /// End the session: ask the agent to quit, then make sure the process group is gone.
@@ -428,9 +490,17 @@ fn trace(machine: &str, user: Option<&str>, script: &str) {
 }
 
 fn nonce() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{:x}{:x}", t, std::process::id())
+    // Random, so that no file a probe reads can contain the end marker of a text reply.
+    let mut bytes = [0u8; 16];
+    let random = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !random {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes[..16].copy_from_slice(&(t ^ ((std::process::id() as u128) << 64)).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -71,6 +71,7 @@ impl Shell {
             env: self.env.clone(),
             stdin: Vec::new(),
             timeout: ctx.timeout,
+            probe: false,
         }
     }
 

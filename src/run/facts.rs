@@ -33,6 +33,7 @@ pub fn gather(
         script,
         user: user.map(str::to_string),
         timeout: Some(PROBE_TIMEOUT),
+        probe: true,
         ..Exec::default()
     };
     let out = remote.exec(&req)?;
