@@ -174,6 +174,9 @@ impl Remote for Channel {
     }
 
     fn close(&mut self) {
+        for s in self.sessions.values_mut() {
+            s.ask_to_quit();
+        }
         for (_, mut s) in self.sessions.drain() {
             s.close();
         }

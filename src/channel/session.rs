@@ -382,18 +382,28 @@ impl Session {
         Ok((status, stdout, stderr, false))
     }
 
-    /// End the session: ask the agent to quit, then make sure the process group is gone.
-    pub fn close(&mut self) {
+    /// Ask the agent to quit (it removes its directory and exits) without waiting for it;
+    /// [`Session::close`] then waits. Closing a machine's sessions in two passes lets them
+    /// wind down at the same time.
+    pub fn ask_to_quit(&mut self) {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"q\n");
             let _ = stdin.flush();
         }
+    }
+
+    /// End the session: ask the agent to quit, then make sure the process group is gone
+    /// (killed if it has not exited within 2 s).
+    pub fn close(&mut self) {
+        self.ask_to_quit();
         let deadline = Instant::now() + Duration::from_secs(2);
+        let mut pause = Duration::from_micros(250);
         loop {
             match self.child.child.try_wait() {
                 Ok(Some(_)) => return,
                 Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
                 }
                 _ => break,
             }

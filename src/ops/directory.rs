@@ -20,7 +20,7 @@ pub struct Directory {
 
 impl Directory {
     pub(super) fn probe(&self) -> String {
-        attrs::probe(&self.path, &self.attrs)
+        attrs::probe_type_first(&self.path, &self.attrs, Kind::Dir)
     }
 
     pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {

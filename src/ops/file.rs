@@ -19,7 +19,7 @@ pub struct File {
 
 impl File {
     pub(super) fn probe(&self) -> String {
-        attrs::probe(&self.path, &self.attrs)
+        attrs::probe_type_first(&self.path, &self.attrs, Kind::File)
     }
 
     pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {

@@ -103,9 +103,20 @@ impl Put {
 
     pub(super) fn probe(&self) -> String {
         let p = quote(&self.dest);
+        let stat = attrs::probe(&self.dest, &self.attrs);
+        // A regular file whose content already matches needs no `stat` unless attributes
+        // are declared (an existing file keeps its mode and owner when rewritten, so they
+        // are read whenever the content differs).
+        let after_sha = if attrs::none_declared(&self.attrs) {
+            format!(
+                "case $__od_h in {}*) echo .kind file ;; *)\n{stat};; esac\n",
+                quote(&format!("{}  ", self.sha))
+            )
+        } else {
+            stat.clone()
+        };
         format!(
-            "{}if [ -f {p} ] && [ ! -L {p} ]; then printf '.sha '; sha256sum < {p}; fi\n",
-            attrs::probe(&self.dest, &self.attrs)
+            "if [ -f {p} ] && [ ! -L {p} ]; then __od_h=$(sha256sum < {p})\nprintf '.sha %s\\n' \"$__od_h\"\n{after_sha}else\n{stat}fi\n"
         )
     }
 
