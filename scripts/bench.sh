@@ -109,9 +109,11 @@ done
 # Per-step overhead on the channel: (re-apply wall time - the remote commands' own time) / 50
 # on one machine. The remote commands' own time is measured by replaying, on the machine,
 # every script the re-apply sent (ORBDEPLOY_TRACE_DIR keeps them), each run like the agent
-# runs it (a subshell), timed inside the machine; the replay does the same remote work.
+# runs it (a subshell, with the probe library defined), timed inside the machine; the
+# replay does the same remote work.
 inv1=$(inventory 1)
 cat > "$work/replay.sh" <<'REPLAY'
+. "$3"   # the probe library, which the agent defines once per session
 t0=$(date +%s%N)
 for f in "$1"/*."$2".*.sh; do [ -e "$f" ] || continue; (set --; . "$f") </dev/null >/dev/null 2>&1; done
 t1=$(date +%s%N)
@@ -123,7 +125,7 @@ for r in $(seq 1 "$runs"); do
   read -r t _ < <(measure full env ORBDEPLOY_TRACE_DIR="$work/trace" "$od" --orbctl "$orbctl" apply "$inv1" --progress never)
   remote_us=0
   for u in default root; do
-    us=$(ORBSIM_FAULTS= "$orbctl" run -m b1 $([ $u = root ] && echo -u root) -w / sh "/mnt/mac$work/replay.sh" "/mnt/mac$work/trace" "$u")
+    us=$(ORBSIM_FAULTS= "$orbctl" run -m b1 $([ $u = root ] && echo -u root) -w / sh "/mnt/mac$work/replay.sh" "/mnt/mac$work/trace" "$u" "/mnt/mac$PWD/src/probe_lib.sh")
     remote_us=$((remote_us + us))
   done
   over+=("$(echo "($t * 1000000 - $remote_us) / 50 / 1000" | bc -l)")

@@ -14,7 +14,7 @@ use crate::process::{self, ProcessError, Spec};
 use crate::quote::{self, quote};
 use crate::remote::{
     check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Remote,
-    RemoteError, WriteFile,
+    RemoteError, WriteFile, PROBE_LIB,
 };
 
 /// Time limit for the helper calls of a file transfer (mktemp, push, pull, move).
@@ -41,7 +41,7 @@ impl OneShot {
                 .orb
                 .run_argv(&self.machine, req.user.as_deref(), "/", &["sh", "-s"]);
         }
-        let script = req.full_script();
+        let script = Self::script(req);
         self.orb.run_argv(
             &self.machine,
             req.user.as_deref(),
@@ -50,10 +50,20 @@ impl OneShot {
         )
     }
 
+    /// What `sh` runs: a probe gets the probe library in front (the channel agent defines it
+    /// once per session instead).
+    fn script(req: &Exec) -> String {
+        if req.probe {
+            format!("{PROBE_LIB}{}", req.full_script())
+        } else {
+            req.full_script()
+        }
+    }
+
     /// Linux refuses a single argument over 128 KiB: a long script without stdin of its own
     /// is fed to `sh -s` on stdin instead.
     fn script_on_stdin(req: &Exec) -> bool {
-        req.stdin.is_empty() && req.full_script().len() > 64 * 1024
+        req.stdin.is_empty() && Self::script(req).len() > 64 * 1024
     }
 
     fn run(&self, spec: &Spec) -> Result<process::Output, RemoteError> {
@@ -100,7 +110,7 @@ impl Remote for OneShot {
             stdin.clear();
             i.reader.take(i.len).read_to_end(&mut stdin)?;
         } else if Self::script_on_stdin(req) {
-            stdin = req.full_script().into_bytes();
+            stdin = Self::script(req).into_bytes();
         }
         let mut spec = Spec::new(self.argv(req)).timeout(req.timeout);
         if !stdin.is_empty() {

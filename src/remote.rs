@@ -11,6 +11,11 @@ use std::time::Duration;
 
 use crate::quote::quote;
 
+/// The probe library (`src/probe_lib.sh`): shell functions a probe request may call. Every
+/// transport defines them for requests with [`Exec::probe`] set: the channel agent once
+/// per session, the one-shot path in front of each probe.
+pub const PROBE_LIB: &str = include_str!("probe_lib.sh");
+
 /// One command to run on a machine: a POSIX `sh` script.
 ///
 /// Every value that came from a user or a file must reach `script` through

@@ -135,6 +135,21 @@ proptest! {
             let out = ch.exec(&Exec::script(format!("printf '%s' {}", quote(w)))).unwrap();
             prop_assert_eq!(out.stdout, w.as_bytes().to_vec());
         }
+        // Text mode (probes): the same text back but for trailing newlines, stderr apart,
+        // and the probe library defined by the agent.
+        for w in &words {
+            let probe = Exec {
+                script: format!("printf '%s' {}; printf err >&2; exit 3", quote(w)),
+                probe: true,
+                ..Exec::default()
+            };
+            let out = ch.exec(&probe).unwrap();
+            prop_assert_eq!(out.stdout, w.trim_end_matches('\n').as_bytes().to_vec());
+            prop_assert_eq!(out.stderr, b"err".to_vec());
+            prop_assert_eq!(out.status, 3);
+        }
+        let lib = ch.exec(&Exec { script: "__od_kind / -d dir x".into(), probe: true, ..Exec::default() }).unwrap();
+        prop_assert_eq!(lib.stdout, b".kind dir".to_vec());
         ch.close();
         prop_assert_eq!(ch.sessions_opened(), 1);
     }

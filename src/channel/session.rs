@@ -13,8 +13,9 @@ use crate::orb::Orb;
 use crate::process::{self, GroupChild};
 use crate::remote::{Exec, ExecOutput, Input, RemoteError};
 
-/// The agent script, run by the machine's `sh`.
-pub const AGENT: &str = include_str!("agent.sh");
+/// The agent script, run by the machine's `sh`: the probe library (functions the probe
+/// requests call) and the request loop.
+pub const AGENT: &str = concat!(include_str!("../probe_lib.sh"), include_str!("agent.sh"));
 
 /// How long opening a session may take (it may auto-start a stopped machine).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);

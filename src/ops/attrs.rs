@@ -42,15 +42,17 @@ pub struct Stat {
 /// Owner and group names cost a user-database lookup, so they are asked for only when the
 /// step declares an owner or group (`want`); ids are always there.
 pub fn probe(path: &str, want: &Attrs) -> String {
-    let p = quote(path);
+    format!("__od_stat {} {}\n", quote(path), quote(&format_for(want)))
+}
+
+/// The `stat -c` format of [`probe`] for `want` (see `__od_stat` in the probe library).
+pub fn format_for(want: &Attrs) -> String {
     let names = if want.owner.is_some() || want.group.is_some() {
         "%U|%G"
     } else {
         "-|-"
     };
-    format!(
-        "if [ -e {p} ] || [ -L {p} ]; then printf '.stat '; stat -c '%F|%a|{names}|%u|%g|%s' -- {p} 2>&1; else echo .stat missing; fi\n"
-    )
+    format!("%F|%a|{names}|%u|%g|%s")
 }
 
 /// True when the step declares no mode, owner or group: only the path's type matters.
@@ -69,10 +71,10 @@ pub fn probe_type_first(path: &str, want: &Attrs, expected: Kind) -> String {
     if !none_declared(want) {
         return probe(path, want);
     }
-    let p = quote(path);
     format!(
-        "if [ {test} {p} ] && [ ! -L {p} ]; then echo .kind {word}; else\n{}fi\n",
-        probe(path, want)
+        "__od_kind {} {test} {word} {}\n",
+        quote(path),
+        quote(&format_for(want))
     )
 }
 

@@ -16,6 +16,7 @@ mod put;
 mod render;
 mod service;
 mod shell;
+pub mod sums;
 mod user;
 
 use std::collections::BTreeMap;
@@ -256,6 +257,14 @@ impl Op {
             Op::Packages(o) => Some(o.probe()),
             Op::User(o) => Some(o.probe()),
             Op::Service(o) => Some(o.probe()),
+        }
+    }
+
+    /// The file whose SHA-256 the probe asks for (shared by a batch, see [`sums`]).
+    pub fn hashes(&self) -> Option<&str> {
+        match self {
+            Op::Put(o) => Some(&o.dest),
+            _ => None,
         }
     }
 

@@ -19,54 +19,13 @@ pub struct Packages {
 
 impl Packages {
     pub(super) fn probe(&self) -> String {
-        let names = join(&self.names);
+        // `__od_pkgs` (probe library) detects the manager and asks it about every name.
         let latest = self.state == PackageState::Latest;
-        // Per name: `.pkg NAME 1` installed, `.pkg NAME 0` not; `.old NAME` upgradable.
-        let each = |test: &str| {
-            format!("for p in {names}; do if {test}; then printf '.pkg %s 1\\n' \"$p\"; else printf '.pkg %s 0\\n' \"$p\"; fi; done\n")
-        };
-        let old = |test: &str| {
-            format!("for p in {names}; do {test} && printf '.old %s\\n' \"$p\"; done\n")
-        };
-        // (detection, name, installed check, upgradable check); apt asks dpkg once for all.
-        let managers = [
-            (
-                "command -v apt-get",
-                "apt",
-                format!("dpkg-query -W -f='.dpkg ${{Package}} ${{db:Status-Abbrev}}\\n' {names} 2>/dev/null\n"),
-                format!("for p in {names}; do apt-cache policy \"$p\" 2>/dev/null | awk -v p=\"$p\" '/Installed:/ {{i=$2}} /Candidate:/ {{c=$2}} END {{ if (i != \"(none)\" && c != \"(none)\" && i != c) print \".old \" p }}'; done\n"),
-            ),
-            (
-                "command -v apk",
-                "apk",
-                each("apk info -e \"$p\" >/dev/null 2>&1"),
-                old("apk version -l '<' \"$p\" 2>/dev/null | grep -q \"^$p-\""),
-            ),
-            (
-                "command -v dnf >/dev/null 2>&1 || command -v yum",
-                "dnf",
-                each("rpm -q --quiet \"$p\""),
-                old("{ $(command -v dnf || command -v yum) -q check-update \"$p\" >/dev/null 2>&1; [ $? = 100 ]; }"),
-            ),
-            (
-                "command -v pacman",
-                "pacman",
-                each("pacman -Q \"$p\" >/dev/null 2>&1"),
-                old("pacman -Qu \"$p\" >/dev/null 2>&1"),
-            ),
-        ];
-        let mut s = String::new();
-        for (i, (detect, name, installed, upgradable)) in managers.iter().enumerate() {
-            let kw = if i == 0 { "if" } else { "elif" };
-            s.push_str(&format!(
-                "{kw} {detect} >/dev/null 2>&1; then echo .pm {name}\n{installed}"
-            ));
-            if latest {
-                s.push_str(upgradable);
-            }
-        }
-        s.push_str("else echo .pm none; fi\n");
-        s
+        format!(
+            "__od_pkgs {} {}\n",
+            if latest { 1 } else { 0 },
+            join(&self.names)
+        )
     }
 
     fn split(&self, facts: &Facts) -> (Vec<String>, Vec<String>, Vec<String>) {
@@ -188,7 +147,7 @@ mod tests {
                 update: false,
                 state,
             };
-            let script = p.probe();
+            let script = format!("{}{}", crate::remote::PROBE_LIB, p.probe());
             let syntax = std::process::Command::new("sh")
                 .args(["-n", "-c", &script])
                 .status()

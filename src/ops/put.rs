@@ -102,21 +102,19 @@ impl Put {
     }
 
     pub(super) fn probe(&self) -> String {
-        let p = quote(&self.dest);
-        let stat = attrs::probe(&self.dest, &self.attrs);
-        // A regular file whose content already matches needs no `stat` unless attributes
-        // are declared (an existing file keeps its mode and owner when rewritten, so they
-        // are read whenever the content differs).
-        let after_sha = if attrs::none_declared(&self.attrs) {
-            format!(
-                "case $__od_h in {}*) echo .kind file ;; *)\n{stat};; esac\n",
-                quote(&format!("{}  ", self.sha))
-            )
-        } else {
-            stat.clone()
-        };
+        // `__od_put` (probe library): the hash, and `stat` only when attributes are
+        // declared or the content differs (an existing file keeps its mode and owner when
+        // rewritten). The hash comes from the batch's shared sha256sum when there is one.
         format!(
-            "if [ -f {p} ] && [ ! -L {p} ]; then __od_h=$(sha256sum < {p})\nprintf '.sha %s\\n' \"$__od_h\"\n{after_sha}else\n{stat}fi\n"
+            "__od_put {} {} {} {}\n",
+            quote(&self.dest),
+            quote(&self.sha),
+            quote(&attrs::format_for(&self.attrs)),
+            if attrs::none_declared(&self.attrs) {
+                0
+            } else {
+                1
+            }
         )
     }
 

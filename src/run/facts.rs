@@ -1,20 +1,24 @@
 //! Probes of several steps in one round trip: each probe's output is framed by marker
-//! lines carrying a random token, so one request returns the facts of many steps.
+//! lines carrying a random token (`__od_fb` / `__od_fe` of the probe library), so one
+//! request returns the facts of many steps.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::ops::{Facts, Failure};
+use crate::ops::{sums, Facts, Failure};
+use crate::quote::quote;
 use crate::remote::{Exec, Remote};
 
 /// Time limit for one batch of probes.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Run the probes `(key, script)` as `user` in one request.
+/// Run the probes `(key, script)` as `user` in one request; `hashed` are the files whose
+/// SHA-256 the probes hash (see [`sums`]).
 pub fn gather(
     remote: &mut dyn Remote,
     user: Option<&str>,
     probes: &[(usize, String)],
+    hashed: &[String],
 ) -> Result<HashMap<usize, Facts>, Failure> {
     let token = format!(
         "@@orbdeploy-{:x}",
@@ -23,10 +27,11 @@ pub fn gather(
             .map(|d| d.as_nanos())
             .unwrap_or_default()
     );
-    let mut script = String::new();
+    let mut script = format!("__od_tok={}\n", quote(&token));
+    script.push_str(&sums::prelude(hashed));
     for (key, probe) in probes {
         script.push_str(&format!(
-            "printf '\\n%s %s\\n' '{token}' {key}\n{{\n{probe}\n}} 2>&1 </dev/null\nprintf '\\n%s %s end %s\\n' '{token}' {key} \"$?\"\n"
+            "__od_fb {key}\n{{\n{probe}\n}} 2>&1 </dev/null\n__od_fe {key} \"$?\"\n"
         ));
     }
     let req = Exec {

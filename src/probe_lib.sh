@@ -1,0 +1,105 @@
+# orbdeploy's probe library: shell functions the probes (the read-only scripts that tell
+# whether a step is done) call. The channel agent defines them once per session; the
+# one-shot path puts them in front of every probe. So a batch of probes is a few short
+# calls instead of kilobytes of script, which is cheaper to send and to parse, and small
+# enough for the agent to read with the `read` builtin instead of starting dd.
+# POSIX sh; every name starts with __od_ (the agent's own variables are not touched:
+# probes run in a subshell of the agent anyway). Facts are printed as `.KEY VALUE` lines.
+
+# __od_fb KEY / __od_fe KEY STATUS: the lines that frame one step's facts in a batch
+# (`$__od_tok` is the batch's random token).
+__od_fb() { printf '\n%s %s\n' "$__od_tok" "$1"; }
+__od_fe() { printf '\n%s %s end %s\n' "$__od_tok" "$1" "$2"; }
+
+# __od_stat PATH FORMAT: `.stat TYPE|MODE|OWNER|GROUP|UID|GID|SIZE` (stat -c FORMAT, not
+# following a final symbolic link) or `.stat missing`.
+__od_stat() {
+  if [ -e "$1" ] || [ -L "$1" ]; then printf '.stat '; stat -c "$2" -- "$1" 2>&1; else echo .stat missing; fi
+}
+
+# __od_kind PATH TEST WORD FORMAT: `.kind WORD` when `[ TEST PATH ]` holds and PATH is not
+# a symbolic link (no process started), else what __od_stat says.
+__od_kind() {
+  if [ "$2" "$1" ] && [ ! -L "$1" ]; then echo ".kind $3"; else __od_stat "$1" "$4"; fi
+}
+
+# __od_sums_of PATH...: hash the regular files among PATHs with one sha256sum, for
+# __od_sum (only when there are two or more; see src/ops/sums.rs).
+__od_sums_of() {
+  __od_sums=
+  __od_c=$#
+  for __od_x do
+    if [ -f "$__od_x" ] && [ ! -L "$__od_x" ]; then set -- "$@" "$__od_x"; fi
+  done
+  shift "$__od_c"
+  if [ $# -gt 1 ]; then __od_sums=$(sha256sum -- "$@" 2>/dev/null); fi
+}
+
+# __od_sum PATH: the SHA-256 of PATH in $__od_h, from __od_sums_of's output when PATH is
+# there (`HASH  PATH` lines), else by hashing it now.
+__od_nl='
+'
+__od_sums=
+__od_sum() {
+  __od_rest=$__od_sums
+  while [ -n "$__od_rest" ]; do
+    __od_line=${__od_rest%%"$__od_nl"*}
+    case $__od_rest in *"$__od_nl"*) __od_rest=${__od_rest#*"$__od_nl"} ;; *) __od_rest= ;; esac
+    if [ "${__od_line#*  }" = "$1" ]; then __od_h=${__od_line%%  *}; return 0; fi
+  done
+  __od_h=$(sha256sum < "$1")
+  __od_h=${__od_h%% *}
+}
+
+# __od_put PATH SHA FORMAT ATTRS: for put and template. `.sha HASH` for a regular file;
+# when no attribute is declared (ATTRS 0) and the hash is SHA, `.kind file` and no stat;
+# otherwise what __od_stat says (an existing file keeps its mode and owner when rewritten).
+__od_put() {
+  if [ -f "$1" ] && [ ! -L "$1" ]; then
+    __od_sum "$1"
+    printf '.sha %s\n' "$__od_h"
+    if [ "$4" = 0 ] && [ "$__od_h" = "$2" ]; then echo .kind file; else __od_stat "$1" "$3"; fi
+  else
+    __od_stat "$1" "$3"
+  fi
+}
+
+# __od_pkgs LATEST NAME...: `.pm MANAGER` (apt, apk, dnf, pacman or none), then what is
+# installed: apt `.dpkg NAME STATUS` lines from dpkg-query (one call for all names), the
+# others `.pkg NAME 1|0`; with LATEST 1 also `.old NAME` for each upgradable one.
+__od_pkgs() {
+  __od_latest=$1
+  shift
+  if command -v apt-get >/dev/null 2>&1; then
+    echo .pm apt
+    dpkg-query -W -f='.dpkg ${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null
+    if [ "$__od_latest" = 1 ]; then
+      for __od_x do
+        apt-cache policy "$__od_x" 2>/dev/null | awk -v p="$__od_x" '/Installed:/ {i=$2} /Candidate:/ {c=$2} END { if (i != "(none)" && c != "(none)" && i != c) print ".old " p }'
+      done
+    fi
+  elif command -v apk >/dev/null 2>&1; then
+    echo .pm apk
+    for __od_x do
+      if apk info -e "$__od_x" >/dev/null 2>&1; then printf '.pkg %s 1\n' "$__od_x"; else printf '.pkg %s 0\n' "$__od_x"; fi
+      if [ "$__od_latest" = 1 ] && apk version -l '<' "$__od_x" 2>/dev/null | grep -q "^$__od_x-"; then printf '.old %s\n' "$__od_x"; fi
+    done
+  elif command -v dnf >/dev/null 2>&1 || command -v yum >/dev/null 2>&1; then
+    echo .pm dnf
+    for __od_x do
+      if rpm -q --quiet "$__od_x"; then printf '.pkg %s 1\n' "$__od_x"; else printf '.pkg %s 0\n' "$__od_x"; fi
+      if [ "$__od_latest" = 1 ]; then
+        $(command -v dnf || command -v yum) -q check-update "$__od_x" >/dev/null 2>&1
+        if [ $? = 100 ]; then printf '.old %s\n' "$__od_x"; fi
+      fi
+    done
+  elif command -v pacman >/dev/null 2>&1; then
+    echo .pm pacman
+    for __od_x do
+      if pacman -Q "$__od_x" >/dev/null 2>&1; then printf '.pkg %s 1\n' "$__od_x"; else printf '.pkg %s 0\n' "$__od_x"; fi
+      if [ "$__od_latest" = 1 ] && pacman -Qu "$__od_x" >/dev/null 2>&1; then printf '.old %s\n' "$__od_x"; fi
+    done
+  else
+    echo .pm none
+  fi
+}
