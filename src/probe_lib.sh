@@ -64,15 +64,37 @@ __od_put() {
   fi
 }
 
+# __od_dpkg_direct NAME...: true when dpkg's status file alone is the truth for NAMEs, so
+# it can be read directly (what apt's own library does) instead of starting dpkg-query,
+# which costs twice as much because it loads the whole database: the default database,
+# no pending journal (dpkg applies /var/lib/dpkg/updates/* on top of the status file), and
+# plain package names (no :arch qualifier, no pattern).
+__od_dpkg_direct() {
+  [ -z "${DPKG_ADMINDIR:-}" ] && [ -r /var/lib/dpkg/status ] || return 1
+  for __od_x in /var/lib/dpkg/updates/*; do [ -e "$__od_x" ] && return 1; done
+  for __od_x do
+    case $__od_x in '' | *[!a-z0-9+.-]*) return 1 ;; esac
+  done
+  command -v awk >/dev/null 2>&1
+}
+
 # __od_pkgs LATEST NAME...: `.pm MANAGER` (apt, apk, dnf, pacman or none), then what is
-# installed: apt `.dpkg NAME STATUS` lines from dpkg-query (one call for all names), the
-# others `.pkg NAME 1|0`; with LATEST 1 also `.old NAME` for each upgradable one.
+# installed: apt `.dpkg NAME STATUS` lines (one dpkg-query, or one read of the status file,
+# for all names; STATUS starts with `ii` when installed), the others `.pkg NAME 1|0`;
+# with LATEST 1 also `.old NAME` for each upgradable one.
 __od_pkgs() {
   __od_latest=$1
   shift
   if command -v apt-get >/dev/null 2>&1; then
     echo .pm apt
-    dpkg-query -W -f='.dpkg ${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null
+    if __od_dpkg_direct "$@"; then
+      awk -v names="$*" 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+        /^Package: / { p = $2 }
+        /^Status: / { if (p in want) print ".dpkg", p, ($2 == "install" && $4 == "installed") ? "ii" : $2 "-" $4 }
+        /^$/ { p = "" }' /var/lib/dpkg/status
+    else
+      dpkg-query -W -f='.dpkg ${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null
+    fi
     if [ "$__od_latest" = 1 ]; then
       for __od_x do
         apt-cache policy "$__od_x" 2>/dev/null | awk -v p="$__od_x" '/Installed:/ {i=$2} /Candidate:/ {c=$2} END { if (i != "(none)" && c != "(none)" && i != c) print ".old " p }'

@@ -170,4 +170,50 @@ mod tests {
             );
         }
     }
+
+    /// Reading the status file directly and asking dpkg-query give the same answer
+    /// (DPKG_ADMINDIR set, even to the default, makes the probe ask dpkg-query).
+    #[test]
+    fn status_file_and_dpkg_query_agree_here() {
+        let p = Packages {
+            names: ["coreutils", "dash", "libc6", "no-such-pkg-x", "g++"]
+                .map(String::from)
+                .to_vec(),
+            update: false,
+            state: PackageState::Present,
+        };
+        let script = format!("{}{}", crate::remote::PROBE_LIB, p.probe());
+        let run = |admindir: Option<&str>| {
+            let mut cmd = std::process::Command::new("sh");
+            cmd.args(["-c", &script]).env_remove("DPKG_ADMINDIR");
+            if let Some(d) = admindir {
+                cmd.env("DPKG_ADMINDIR", d);
+            }
+            let out = cmd.output().unwrap();
+            p.split(&Facts::parse(&String::from_utf8_lossy(&out.stdout), 0))
+        };
+        // The direct read is what a machine without a pending dpkg journal gets.
+        let journal_empty = std::fs::read_dir("/var/lib/dpkg/updates")
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true);
+        if journal_empty {
+            let chosen = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "{}__od_dpkg_direct coreutils g++ && ! __od_dpkg_direct libc6:amd64",
+                    crate::remote::PROBE_LIB
+                ))
+                .env_remove("DPKG_ADMINDIR")
+                .status()
+                .unwrap();
+            assert!(chosen.success());
+        }
+        let direct = run(None);
+        assert_eq!(direct, run(Some("/var/lib/dpkg")));
+        assert!(direct.0.contains(&"coreutils".to_string()), "{direct:?}");
+        assert!(
+            direct.1.contains(&"no-such-pkg-x".to_string()),
+            "{direct:?}"
+        );
+    }
 }
