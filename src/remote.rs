@@ -35,11 +35,12 @@ pub struct Exec {
     pub stdin: Vec<u8>,
     /// Kill the script and everything it started after this long; the connection stays usable.
     pub timeout: Option<Duration>,
-    /// A read-only request of orbdeploy's own (the facts of steps): its stdout is text
-    /// (no NUL bytes; trailing newlines need not be kept), and its time limit is enforced by
+    /// A read-only request of orbdeploy's own (the facts of steps): it may call the
+    /// functions of [`PROBE_LIB`]; its output is text (no NUL bytes; trailing newlines need
+    /// not be kept; the channel returns stderr within stdout); its time limit is enforced by
     /// abandoning the session instead of by a watchdog on the machine. That makes it
     /// cheaper on the channel (no file, `stat` or `cat` for the reply, no watchdog
-    /// processes); the one-shot path treats it like any other request.
+    /// processes); the one-shot path runs it like any other request, library in front.
     pub probe: bool,
 }
 

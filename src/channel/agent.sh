@@ -1,30 +1,35 @@
-# orbdeploy channel agent: POSIX sh, started as `sh -c AGENT orbdeploy-agent NONCE`.
+# orbdeploy channel agent: POSIX sh, started as `sh -c AGENT orbdeploy-agent NONCE` (after
+# the probe library, see src/probe_lib.sh).
 # Requests on stdin:  x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S MODE  then the
 #                     script and the stdin bytes;  q  ends the agent.
 # Replies on stdout:  p ID PID                     (the request started)
 #                     MODE b (bytes):  r ID STATUS OUT_LEN ERR_LEN TIMED_OUT  then stdout
 #                                      and stderr bytes.
-#                     MODE t (text, orbdeploy's own probes):  t ID STATUS ERR_LEN, then the
-#                                      stdout text, a newline, the line `@@end NONCE ID`,
-#                                      then the stderr bytes. The text is captured by command
+#                     MODE t (text, orbdeploy's own probes):  t ID STATUS 0, then the text
+#                                      (stdout and stderr together), a newline and the line
+#                                      `@@end NONCE ID`. The text is captured by command
 #                                      substitution (no NUL bytes, trailing newlines dropped),
-#                                      so a probe costs one fork and no exec on the agent side;
-#                                      it has no watchdog (TIMEOUT_S is 0): orbdeploy abandons
-#                                      the session if a probe hangs.
+#                                      so a probe costs one fork, no exec and no file; it has
+#                                      no watchdog (TIMEOUT_S is 0): orbdeploy abandons the
+#                                      session if a probe hangs.
 # A short script is read with the `read` builtin (one byte per system call, so no exec), a
 # long one with dd; it runs in a subshell (no exec). A byte request costs two more execs on
 # the machine (stat, cat), none when it printed nothing. Neither `read` nor `dd iflag=fullblock`
 # reads past what it needs (busybox `head -c` does, on a pipe), so binary stdin shares the
-# pipe with the header lines. Everything lives in a private directory removed on exit; each request has its own
-# output files, so a daemon it leaves running cannot write into a later reply. Agent
-# variables start with `__od_`.
+# pipe with the header lines. Files live in a private directory, made on the first request
+# that needs one (a session that only probes makes none) and removed on exit; each request
+# has its own output files, so a daemon it leaves running cannot write into a later reply.
+# Agent variables start with `__od_`.
 __od_um=$(umask)
 umask 077
-__od_d=$(mktemp -d "${TMPDIR:-/tmp}/orbdeploy.XXXXXX") || exit 97
+__od_d=
 __od_p=
 __od_w=
 __od_n=0
 __od_S=$(command -v setsid 2>/dev/null)
+__od_dir() { # the private directory, made when first needed
+  [ -n "$__od_d" ] || __od_d=$(mktemp -d "${TMPDIR:-/tmp}/orbdeploy.XXXXXX") || exit 97
+}
 __od_take() { # copy exactly $1 bytes from stdin to stdout
   __od_q=$(($1 / 65536))
   __od_r=$(($1 % 65536))
@@ -39,10 +44,11 @@ __od_stop() {
   fi
   if [ -n "$__od_w" ]; then kill -s KILL -- "-$__od_w" 2>/dev/null || kill -s KILL "$__od_w" 2>/dev/null; fi
 }
-trap '__od_stop; rm -rf "$__od_d"' EXIT
-trap 'trap - TERM; __od_stop; rm -rf "$__od_d"; kill -s TERM 0; exit 143' TERM
-trap 'trap - HUP; __od_stop; rm -rf "$__od_d"; kill -s HUP 0; exit 129' HUP
-trap 'trap - INT; __od_stop; rm -rf "$__od_d"; kill -s INT 0; exit 130' INT
+__od_clean() { __od_stop; if [ -n "$__od_d" ]; then rm -rf "$__od_d"; fi; }
+trap '__od_clean' EXIT
+trap 'trap - TERM; __od_clean; kill -s TERM 0; exit 143' TERM
+trap 'trap - HUP; __od_clean; kill -s HUP 0; exit 129' HUP
+trap 'trap - INT; __od_clean; kill -s INT 0; exit 130' INT
 trap 'exit 141' PIPE
 __od_nonce=$1
 printf '\n%s\n' "ORBDEPLOY-READY $1"
@@ -62,23 +68,22 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       done
     fi
     if [ "$__od_ilen" -gt 0 ]; then
+      __od_dir
       __od_take "$__od_ilen" > "$__od_d/i" || exit 98
       __od_in=$__od_d/i
     else
       __od_in=/dev/null
     fi
-    __od_o=$__od_d/o$__od_id
-    __od_e=$__od_d/e$__od_id
     if [ "$__od_mode" = t ]; then
       printf 'p %s 0\n' "$__od_id"
-      __od_out=$(trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s" < "$__od_in" 2> "$__od_e")
+      __od_out=$(trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s" < "$__od_in" 2>&1)
       __od_rc=$?
-      if [ -s "$__od_e" ]; then set -- $(stat -c %s "$__od_e"); else set -- 0; fi
-      printf 't %s %s %s\n%s\n@@end %s %s\n' "$__od_id" "$__od_rc" "$1" "$__od_out" "$__od_nonce" "$__od_id"
-      [ "$1" -gt 0 ] && cat "$__od_e"
+      printf 't %s %s 0\n%s\n@@end %s %s\n' "$__od_id" "$__od_rc" "$__od_out" "$__od_nonce" "$__od_id"
       __od_out=
-      set -- "$1" 0
     else
+      __od_dir
+      __od_o=$__od_d/o$__od_id
+      __od_e=$__od_d/e$__od_id
       if [ "$__od_to" -gt 0 ]; then
         # A time limit: its own session, so the watchdog can end everything it started.
         $__od_S sh -c 'umask "$1"; eval "$2"' sh "$__od_um" "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
@@ -109,14 +114,14 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
         set -- 0 0
         printf 'r %s %s 0 0 %s\n' "$__od_id" "$__od_rc" "$__od_t"
       fi
+      # Outputs are removed in batches (one rm per 32 requests), big ones at once.
+      __od_n=$((__od_n + 1))
+      if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ]; then
+        rm -f "$__od_d"/o* "$__od_d"/e* "$__od_d"/t*
+        __od_n=0
+      fi
     fi
     [ "$__od_ilen" -gt 0 ] && : > "$__od_d/i"
-    # Outputs are removed in batches (one rm per 32 requests), big ones at once.
-    __od_n=$((__od_n + 1))
-    if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ]; then
-      rm -f "$__od_d"/o* "$__od_d"/e* "$__od_d"/t*
-      __od_n=0
-    fi
     ;;
   q) exit 0 ;;
   *) printf 'e %s bad-request\n' "$__od_id"; exit 99 ;;

@@ -69,7 +69,15 @@ pub fn gather(
         let mut f = Failure::msg(format!(
             "could not read the machine's state (exit {}): {}",
             out.status,
-            crate::process::tail_lines(&out.stderr, 5)
+            // The channel returns a probe's stderr within its stdout.
+            crate::process::tail_lines(
+                if out.stderr.is_empty() {
+                    &out.stdout
+                } else {
+                    &out.stderr
+                },
+                5
+            )
         ));
         f.unreachable = out.status == 255;
         return Err(f);
