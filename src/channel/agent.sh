@@ -16,18 +16,19 @@
 # long one with dd; it runs in a subshell (no exec). A byte request costs two more execs on
 # the machine (stat, cat), none when it printed nothing. Neither `read` nor `dd iflag=fullblock`
 # reads past what it needs (busybox `head -c` does, on a pipe), so binary stdin shares the
-# pipe with the header lines. Files live in a private directory, made on the first request
-# that needs one (a session that only probes makes none) and removed on exit; each request
-# has its own output files, so a daemon it leaves running cannot write into a later reply.
+# pipe with the header lines. Files live in a private directory (0700, so the files in it
+# are private whatever the umask, which requests inherit unchanged), made on the first
+# request that needs one (a session that only probes makes none) and removed on exit; each
+# request has its own output files, so a daemon it leaves running cannot write into a
+# later reply. The agent starts no process of its own until a request needs one.
 # Agent variables start with `__od_`.
-__od_um=$(umask)
-umask 077
 __od_d=
 __od_p=
 __od_w=
 __od_n=0
-__od_S=$(command -v setsid 2>/dev/null)
-__od_dir() { # the private directory, made when first needed
+__od_S=
+if command -v setsid >/dev/null 2>&1; then __od_S=setsid; fi
+__od_dir() { # the private directory (mktemp makes it 0700), made when first needed
   [ -n "$__od_d" ] || __od_d=$(mktemp -d "${TMPDIR:-/tmp}/orbdeploy.XXXXXX") || exit 97
 }
 __od_take() { # copy exactly $1 bytes from stdin to stdout
@@ -76,7 +77,7 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
     fi
     if [ "$__od_mode" = t ]; then
       printf 'p %s 0\n' "$__od_id"
-      __od_out=$(trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s" < "$__od_in" 2>&1)
+      __od_out=$(trap - EXIT TERM HUP INT PIPE; set --; eval "$__od_s" < "$__od_in" 2>&1)
       __od_rc=$?
       printf 't %s %s 0\n%s\n@@end %s %s\n' "$__od_id" "$__od_rc" "$__od_out" "$__od_nonce" "$__od_id"
       __od_out=
@@ -86,13 +87,13 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       __od_e=$__od_d/e$__od_id
       if [ "$__od_to" -gt 0 ]; then
         # A time limit: its own session, so the watchdog can end everything it started.
-        $__od_S sh -c 'umask "$1"; eval "$2"' sh "$__od_um" "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
+        $__od_S sh -c 'eval "$1"' sh "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
         __od_p=$!
         # The watchdog leaves a mark before it kills, so a timeout is told from a plain SIGKILL.
         $__od_S sh -c 'sleep "$1"; : > "$3"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" "$__od_d/t$__od_id" > /dev/null 2>&1 &
         __od_w=$!
       else
-        (trap - EXIT TERM HUP INT PIPE; umask "$__od_um"; set --; eval "$__od_s") < "$__od_in" > "$__od_o" 2> "$__od_e" &
+        (trap - EXIT TERM HUP INT PIPE; set --; eval "$__od_s") < "$__od_in" > "$__od_o" 2> "$__od_e" &
         __od_p=$!
       fi
       printf 'p %s %s\n' "$__od_id" "$__od_p"
