@@ -314,7 +314,7 @@ fn reap_forever() -> i32 {
         match nix::sys::wait::waitpid(None, None) {
             Ok(_) => continue,
             Err(nix::errno::Errno::ECHILD) => {
-                let _ = nix::unistd::pause();
+                nix::unistd::pause();
             }
             Err(_) => continue,
         }

@@ -8,7 +8,7 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub fn new() -> String {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u128);
+        .map_or(0, |d| d.as_millis());
     let mut random = [0u8; 10];
     fill_random(&mut random);
     let mut value: u128 = ms << 80;

@@ -271,12 +271,6 @@ fn run_passes_arguments_exit_codes_env_and_stdin_exactly() {
         format!("/mnt/mac{cwd}\n")
     );
     // A clean environment: only ORBENV-listed variables pass.
-    let mut s2 = Sim {
-        dir: tempfile::tempdir().unwrap(),
-        env: vec![],
-    };
-    std::mem::swap(&mut s2.dir, &mut tempfile::tempdir().unwrap());
-    drop(s2);
     let o = s.run_program(
         "orbctl",
         &[

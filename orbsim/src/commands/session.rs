@@ -136,7 +136,7 @@ pub(super) fn copy_cmd(cmd: &str, flags: &Flags, pos: &[String]) -> Result<i32> 
         Err(code) => return Ok(code),
     };
     let (sources, dest) = if pos.len() == 1 {
-        (&pos[..], ".")
+        (pos, ".")
     } else {
         (&pos[..pos.len() - 1], pos[pos.len() - 1].as_str())
     };
