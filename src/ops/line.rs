@@ -30,7 +30,9 @@ pub struct Line {
     pub create: bool,
 }
 
-const AWK: &str = r#"BEGIN { re = ENVIRON["ORBD_RE"]; line = ENVIRON["ORBD_LINE"]; mode = ENVIRON["ORBD_MODE"]; hasre = (re != ""); put = 0 }
+// `ENVIRON[...] ""` makes a string: awk compares two numeric-looking strings as numbers
+// ("1.0" == " 1" == "1"), which would take one line for another.
+const AWK: &str = r#"BEGIN { re = ENVIRON["ORBD_RE"] ""; line = ENVIRON["ORBD_LINE"] ""; mode = ENVIRON["ORBD_MODE"]; hasre = (re != ""); put = 0 }
 mode == "present" {
   if (hasre && $0 ~ re && $0 != line) { if (!put) { print line; put = 1 }; next }
   if ($0 == line) put = 1
@@ -224,6 +226,12 @@ mod tests {
         );
         assert_eq!(edit("x=3\n", "x=3", Some("^x="), Present), "x=3\n");
         assert_eq!(edit("a\nb\na\n", "a", None, Absent), "b\n");
+        assert_eq!(
+            edit("1.0\n 1\n", "1", None, Present),
+            "1.0\n 1\n1\n",
+            "lines are compared as text, never as numbers"
+        );
+        assert_eq!(edit("1.0\n1\n01\n", "1", None, Absent), "1.0\n01\n");
         assert_eq!(edit("k=1\nb\nk=2\n", "", Some("^k="), Absent), "b\n");
         assert_eq!(
             edit("a\n", "$HOME \\n 'q' `id`", None, Present),
