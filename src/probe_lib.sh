@@ -81,7 +81,8 @@ __od_dpkg_direct() {
 # __od_pkgs LATEST NAME...: `.pm MANAGER` (apt, apk, dnf, pacman or none), then what is
 # installed: apt `.dpkg NAME STATUS` lines (one dpkg-query, or one read of the status file,
 # for all names; STATUS starts with `ii` when installed), the others `.pkg NAME 1|0`;
-# with LATEST 1 also `.old NAME` for each upgradable one.
+# with LATEST 1 also `.old NAME` for each upgradable one (versions compared as text: awk
+# would take "1.2" and "1.20" for the same number).
 __od_pkgs() {
   __od_latest=$1
   shift
@@ -97,7 +98,7 @@ __od_pkgs() {
     fi
     if [ "$__od_latest" = 1 ]; then
       for __od_x do
-        apt-cache policy "$__od_x" 2>/dev/null | awk -v p="$__od_x" '/Installed:/ {i=$2} /Candidate:/ {c=$2} END { if (i != "(none)" && c != "(none)" && i != c) print ".old " p }'
+        apt-cache policy "$__od_x" 2>/dev/null | awk -v p="$__od_x" '/Installed:/ {i=$2} /Candidate:/ {c=$2} END { if (i != "(none)" && c != "(none)" && i "" != c "") print ".old " p }'
       done
     fi
   elif command -v apk >/dev/null 2>&1; then

@@ -216,4 +216,37 @@ mod tests {
             "{direct:?}"
         );
     }
+
+    /// An upgrade from 1.2 to 1.20 is seen (awk compares such versions as numbers unless
+    /// told otherwise). apt-cache is a stand-in printing those versions.
+    #[test]
+    fn latest_sees_versions_that_look_like_equal_numbers() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("apt-cache");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nprintf 'Installed: 1.2\\nCandidate: 1.20\\n'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let p = Packages {
+            names: vec!["coreutils".into()],
+            update: false,
+            state: PackageState::Latest,
+        };
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{}{}", crate::remote::PROBE_LIB, p.probe()))
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let facts = Facts::parse(&String::from_utf8_lossy(&out.stdout), 0);
+        assert_eq!(facts.all("old"), ["coreutils".to_string()]);
+    }
 }
