@@ -8,7 +8,8 @@
 
 # __od_fb KEY / __od_fe KEY STATUS: the lines that frame one step's facts in a batch
 # (`$__od_tok` is the batch's random token).
-__od_fb() { printf '\n%s %s\n' "$__od_tok" "$1"; }
+# `$__od_key` is the step's key while its probe runs (for __od_lx and __od_pkgs).
+__od_fb() { __od_key=$1; printf '\n%s %s\n' "$__od_tok" "$1"; }
 __od_fe() { printf '\n%s %s end %s\n' "$__od_tok" "$1" "$2"; }
 
 # __od_stat PATH FORMAT: `.stat TYPE|MODE|OWNER|GROUP|UID|GID|SIZE` (stat -c FORMAT, not
@@ -79,8 +80,9 @@ __od_dpkg_direct() {
 }
 
 # __od_pkgs LATEST NAME...: `.pm MANAGER` (apt, apk, dnf, pacman or none), then what is
-# installed: apt `.dpkg NAME STATUS` lines (one dpkg-query, or one read of the status file,
-# for all names; STATUS starts with `ii` when installed), the others `.pkg NAME 1|0`;
+# installed: apt `.dpkg NAME STATUS` lines (from the batch's scan, one read of the status
+# file, or one dpkg-query, for all names; STATUS starts with `ii` when installed), the
+# others `.pkg NAME 1|0`;
 # with LATEST 1 also `.old NAME` for each upgradable one (versions compared as text: awk
 # would take "1.2" and "1.20" for the same number).
 __od_pkgs() {
@@ -88,7 +90,11 @@ __od_pkgs() {
   shift
   if command -v apt-get >/dev/null 2>&1; then
     echo .pm apt
-    if __od_dpkg_direct "$@"; then
+    eval "__od_v=\${__od_p$__od_key+s}"
+    if [ "$__od_v" = s ]; then
+      eval "__od_v=\$__od_p$__od_key"
+      printf '%s' "$__od_v"
+    elif __od_dpkg_direct "$@"; then
       awk -v names="$*" 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
         /^Package: / { p = $2 }
         /^Status: / { if (p in want) print ".dpkg", p, ($2 == "install" && $4 == "installed") ? "ii" : $2 "-" $4 }
@@ -125,4 +131,95 @@ __od_pkgs() {
   else
     echo .pm none
   fi
+}
+
+# __od_lx PATH LINE: the probe of a line step without regexp: `.exists 1|0|notfile` and
+# `.exact COUNT`, the number of lines equal to LINE (from the batch's scan, else grep).
+__od_lx() {
+  if [ -f "$1" ]; then
+    echo .exists 1
+    eval "__od_v=\${__od_x$__od_key-}"
+    if [ -n "$__od_v" ]; then printf '.exact %s\n' "$__od_v"; else printf '.exact '; grep -c -x -F -e "$2" -- "$1"; fi
+  elif [ -e "$1" ]; then
+    echo .exists notfile
+  else
+    echo .exists 0
+  fi
+}
+
+# The scan of a batch (src/ops/scan.rs): one awk process answers the line probes above
+# and the apt package probes of a batch together, instead of one grep or awk each.
+# __od_scan_line KEY PATH LINE and __od_scan_dpkg KEY NAME... say what to answer;
+# __od_scan runs awk once over the files (each read once) and dpkg's status file (only
+# when __od_dpkg_direct holds) and sets __od_x<KEY> (a count) and __od_p<KEY> (`.dpkg`
+# lines). Whatever it cannot answer (a file that is not a regular readable file, awk
+# failing) is left unset, and the probe asks on its own. Lines are compared as text.
+__od_spec=
+__od_files=
+__od_dspec=
+__od_dnames=
+__od_scan_line() {
+  __od_spec="$__od_spec$1	$2	$3$__od_nl"
+  case "$__od_nl$__od_files" in
+  *"$__od_nl$2$__od_nl"*) ;;
+  *) if [ -f "$2" ] && [ -r "$2" ] && [ "$2" != /var/lib/dpkg/status ]; then __od_files="$__od_files$2$__od_nl"; fi ;;
+  esac
+}
+__od_scan_dpkg() {
+  __od_c=$1
+  shift
+  __od_dspec="$__od_dspec$__od_c	$*$__od_nl"
+  __od_dnames="$__od_dnames $*"
+}
+__od_scan_awk='BEGIN {
+  n = 0; m = split(ENVIRON["__od_spec"], rows, "\n")
+  for (r = 1; r <= m; r++) {
+    if (rows[r] == "") continue
+    t = index(rows[r], "\t"); k = substr(rows[r], 1, t - 1); rest = substr(rows[r], t + 1)
+    t = index(rest, "\t"); n++
+    lk[n] = k; lf[n] = substr(rest, 1, t - 1); ll[n] = substr(rest, t + 1) ""; lc[n] = 0
+  }
+  nd = 0; m = split(ENVIRON["__od_dspec"], rows, "\n")
+  for (r = 1; r <= m; r++) {
+    if (rows[r] == "") continue
+    t = index(rows[r], "\t"); nd++; dk[nd] = substr(rows[r], 1, t - 1); dout[nd] = ""
+    c = split(substr(rows[r], t + 1), names, " ")
+    for (i = 1; i <= c; i++) want[names[i]] = want[names[i]] " " nd
+  }
+  status = 0; after = 0
+  for (i = 1; i < ARGC; i++) {
+    if (ARGV[i] == "ph=l") after = 1
+    else if (after) given[ARGV[i]] = 1
+    else if (ARGV[i] != "ph=s") status = 1
+  }
+}
+ph == "s" {
+  if ($0 ~ /^Package: /) p = $2
+  else if ($0 ~ /^Status: / && (p in want)) {
+    st = ($2 == "install" && $4 == "installed") ? "ii" : $2 "-" $4
+    gsub(/[^a-z-]/, "", st)
+    c = split(want[p], js, " ")
+    for (i = 1; i <= c; i++) dout[js[i]] = dout[js[i]] ".dpkg " p " " st "\n"
+  } else if ($0 == "") p = ""
+  next
+}
+ph == "l" { for (i = 1; i <= n; i++) if (lf[i] == FILENAME && ($0 "") == ll[i]) lc[i]++ }
+END {
+  for (i = 1; i <= n; i++) if (lf[i] in given) printf "__od_x%s=%d\n", lk[i], lc[i]
+  if (status) for (j = 1; j <= nd; j++) printf "__od_p%s=\047%s\047\n", dk[j], dout[j]
+}'
+__od_scan() {
+  __od_st=
+  set -f
+  if [ -n "$__od_dspec" ] && command -v apt-get >/dev/null 2>&1 && __od_dpkg_direct $__od_dnames; then
+    __od_st=/var/lib/dpkg/status
+  fi
+  __od_ifs=$IFS
+  IFS=$__od_nl
+  set -- $__od_files
+  IFS=$__od_ifs
+  set +f
+  if [ -z "$__od_st" ] && [ $# -eq 0 ]; then return 0; fi
+  __od_out=$(__od_spec=$__od_spec __od_dspec=$__od_dspec awk "$__od_scan_awk" ph=s $__od_st ph=l "$@" 2>/dev/null) || return 0
+  eval "$__od_out"
 }

@@ -14,6 +14,7 @@ mod line;
 mod packages;
 mod put;
 mod render;
+pub mod scan;
 mod service;
 mod shell;
 pub mod sums;
@@ -47,6 +48,31 @@ pub enum Op {
     User(user::User),
     /// `service`.
     Service(service::Service),
+}
+
+/// What the probes of one batch share: the files hashed together ([`sums`]) and the scan
+/// ([`scan`]). Filled step by step, then turned into the lines that run before the probes.
+#[derive(Debug, Default)]
+pub struct Batch {
+    hashed: Vec<String>,
+    scans: Vec<(usize, scan::Item)>,
+}
+
+impl Batch {
+    /// Add the step with this key to the batch.
+    pub fn add(&mut self, key: usize, op: &Op) {
+        self.hashed.extend(op.hashes().map(str::to_string));
+        self.scans.extend(op.scan().map(|i| (key, i)));
+    }
+
+    /// The lines that run before the batch's probes.
+    pub fn prelude(&self) -> String {
+        format!(
+            "{}{}",
+            sums::prelude(&self.hashed),
+            scan::prelude(&self.scans)
+        )
+    }
 }
 
 /// The facts a probe printed: `key value` lines, and the probe's exit status.
@@ -264,6 +290,17 @@ impl Op {
     pub fn hashes(&self) -> Option<&str> {
         match self {
             Op::Put(o) => Some(&o.dest),
+            _ => None,
+        }
+    }
+
+    /// What the probe asks the batch's scan (see [`scan`]).
+    pub fn scan(&self) -> Option<scan::Item> {
+        match self {
+            Op::Line(o) if o.regexp.is_none() => scan::Item::line(&o.path, &o.line),
+            Op::Packages(o) => Some(scan::Item::Dpkg {
+                names: o.names.clone(),
+            }),
             _ => None,
         }
     }

@@ -5,20 +5,20 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::ops::{sums, Facts, Failure};
+use crate::ops::{Facts, Failure};
 use crate::quote::quote;
 use crate::remote::{Exec, Remote};
 
 /// Time limit for one batch of probes.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Run the probes `(key, script)` as `user` in one request; `hashed` are the files whose
-/// SHA-256 the probes hash (see [`sums`]).
+/// Run the probes `(key, script)` as `user` in one request, after `prelude` (what the
+/// probes share, [`crate::ops::Batch::prelude`]).
 pub fn gather(
     remote: &mut dyn Remote,
     user: Option<&str>,
     probes: &[(usize, String)],
-    hashed: &[String],
+    prelude: &str,
 ) -> Result<HashMap<usize, Facts>, Failure> {
     let token = format!(
         "@@orbdeploy-{:x}",
@@ -28,7 +28,7 @@ pub fn gather(
             .unwrap_or_default()
     );
     let mut script = format!("__od_tok={}\n", quote(&token));
-    script.push_str(&sums::prelude(hashed));
+    script.push_str(prelude);
     for (key, probe) in probes {
         script.push_str(&format!(
             "__od_fb {key}\n{{\n{probe}\n}} 2>&1 </dev/null\n__od_fe {key} \"$?\"\n"

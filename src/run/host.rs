@@ -224,10 +224,10 @@ impl HostRun<'_, '_> {
         let batch_more = self.remote.batches_facts() && !stop_after(list[pos], &first);
         let mut probes: Vec<(usize, String)> = Vec::new();
         let mut rendered: Vec<(usize, Rendered)> = Vec::new();
-        let mut hashed: Vec<String> = Vec::new();
+        let mut batch = ops::Batch::default();
         if let Some(p) = first.op.probe() {
             probes.push((list[pos].index, p));
-            hashed.extend(first.op.hashes().map(str::to_string));
+            batch.add(list[pos].index, &first.op);
         }
         rendered.push((list[pos].index, first));
         if batch_more {
@@ -242,7 +242,7 @@ impl HostRun<'_, '_> {
                 let stop = stop_after(step, &r);
                 if let Some(p) = probe {
                     probes.push((step.index, p));
-                    hashed.extend(r.op.hashes().map(str::to_string));
+                    batch.add(step.index, &r.op);
                     rendered.push((step.index, r));
                 }
                 if stop {
@@ -250,7 +250,7 @@ impl HostRun<'_, '_> {
                 }
             }
         }
-        let mut got = facts::gather(self.remote, user.as_deref(), &probes, &hashed)?;
+        let mut got = facts::gather(self.remote, user.as_deref(), &probes, &batch.prelude())?;
         self.ahead.clear();
         for (i, r) in rendered {
             if let Some(f) = got.remove(&i) {
@@ -402,7 +402,7 @@ impl HostRun<'_, '_> {
                             &mut *self.remote,
                             rendered.run_as.as_deref(),
                             &[(0, probe)],
-                            &[],
+                            "",
                         ) {
                             Ok(mut got) => facts = got.remove(&0).unwrap_or_default(),
                             Err(_) => continue,
