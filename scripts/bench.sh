@@ -27,7 +27,7 @@ cleanup() { ORBSIM_FAULTS= "$orbctl" delete -f -a >/dev/null 2>&1 || true; rm -r
 trap cleanup EXIT
 
 now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.3f'; }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 
 # The operations: 50 steps.

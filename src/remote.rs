@@ -42,6 +42,9 @@ pub struct Exec {
     /// cheaper on the channel (no file, `stat` or `cat` for the reply, no watchdog
     /// processes); the one-shot path runs it like any other request, library in front.
     pub probe: bool,
+    /// The output may be as large as a file (reading one): the channel keeps it on disk
+    /// until sent, not in the machine's memory as it does a command's.
+    pub file_sized: bool,
 }
 
 impl Exec {
@@ -231,7 +234,10 @@ pub fn read_by_cat<R: Remote + ?Sized>(
     sink: &mut dyn Write,
 ) -> Result<u64, RemoteError> {
     let mut counter = CountingWriter { inner: sink, n: 0 };
-    let exec = Exec::script(format!("exec cat -- {}", quote(path))).as_user(user);
+    let exec = Exec {
+        file_sized: true,
+        ..Exec::script(format!("exec cat -- {}", quote(path))).as_user(user)
+    };
     let out = remote.exec_stream(&exec, None, Some(&mut counter))?;
     check_transfer(&out, &format!("reading {path}"))?;
     Ok(counter.n)

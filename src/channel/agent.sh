@@ -3,8 +3,8 @@
 # Requests on stdin:  x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S MODE  then the
 #                     script and the stdin bytes;  q  ends the agent.
 # Replies on stdout:  p ID PID                     (the request started)
-#                     MODE b (bytes):  r ID STATUS OUT_LEN ERR_LEN TIMED_OUT  then stdout
-#                                      and stderr bytes.
+#                     MODE b (bytes) or f (bytes, as many as a file's):  r ID STATUS OUT_LEN
+#                                      ERR_LEN TIMED_OUT  then stdout and stderr bytes.
 #                     MODE t (text, orbdeploy's own probes):  t ID STATUS 0, then the text
 #                                      (stdout and stderr together), a newline and the line
 #                                      `@@end NONCE ID`. The text is captured by command
@@ -16,13 +16,17 @@
 # long one with dd; it runs in a subshell (no exec). A byte request costs two more execs on
 # the machine (stat, cat), none when it printed nothing. Neither `read` nor `dd iflag=fullblock`
 # reads past what it needs (busybox `head -c` does, on a pipe), so binary stdin shares the
-# pipe with the header lines. Files live in a private directory (0700, so the files in it
+# pipe with the header lines. Files live in private directories (0700, so the files in them
 # are private whatever the umask, which requests inherit unchanged), made on the first
-# request that needs one (a session that only probes makes none) and removed on exit; each
-# request has its own output files, so a daemon it leaves running cannot write into a
-# later reply. The agent starts no process of its own until a request needs one.
+# request that needs one (a session that only probes makes none) and removed on exit: a
+# command's reply in /dev/shm when it can (a file made there costs a few microseconds, one
+# on an overlay /tmp a quarter of a millisecond), stdin payloads and file-sized replies
+# (mode f) under $TMPDIR or /tmp. Each request has its own output files, so a daemon it
+# leaves running cannot write into a later reply. The agent starts no process of its own
+# until a request needs one.
 # Agent variables start with `__od_`.
 __od_d=
+__od_m=
 __od_p=
 __od_w=
 __od_n=0
@@ -30,6 +34,11 @@ __od_S=
 if command -v setsid >/dev/null 2>&1; then __od_S=setsid; fi
 __od_dir() { # the private directory (mktemp makes it 0700), made when first needed
   [ -n "$__od_d" ] || __od_d=$(mktemp -d "${TMPDIR:-/tmp}/orbdeploy.XXXXXX") || exit 97
+}
+__od_mem() { # a private directory in memory (/dev/shm) for command replies, else the other
+  [ -n "$__od_m" ] && return 0
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then __od_m=$(mktemp -d /dev/shm/orbdeploy.XXXXXX 2>/dev/null) || __od_m=; fi
+  if [ -z "$__od_m" ]; then __od_dir; __od_m=$__od_d; fi
 }
 __od_take() { # copy exactly $1 bytes from stdin to stdout
   __od_q=$(($1 / 65536))
@@ -45,7 +54,11 @@ __od_stop() {
   fi
   if [ -n "$__od_w" ]; then kill -s KILL -- "-$__od_w" 2>/dev/null || kill -s KILL "$__od_w" 2>/dev/null; fi
 }
-__od_clean() { __od_stop; if [ -n "$__od_d" ]; then rm -rf "$__od_d"; fi; }
+__od_clean() {
+  __od_stop
+  if [ -n "$__od_m" ] && [ "$__od_m" != "$__od_d" ]; then rm -rf "$__od_m"; fi
+  if [ -n "$__od_d" ]; then rm -rf "$__od_d"; fi
+}
 trap '__od_clean' EXIT
 trap 'trap - TERM; __od_clean; kill -s TERM 0; exit 143' TERM
 trap 'trap - HUP; __od_clean; kill -s HUP 0; exit 129' HUP
@@ -82,15 +95,16 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       printf 't %s %s 0\n%s\n@@end %s %s\n' "$__od_id" "$__od_rc" "$__od_out" "$__od_nonce" "$__od_id"
       __od_out=
     else
-      __od_dir
-      __od_o=$__od_d/o$__od_id
-      __od_e=$__od_d/e$__od_id
+      # A reply as large as a file (mode f) waits on disk, a command's in memory.
+      if [ "$__od_mode" = f ]; then __od_dir; __od_rd=$__od_d; else __od_mem; __od_rd=$__od_m; fi
+      __od_o=$__od_rd/o$__od_id
+      __od_e=$__od_rd/e$__od_id
       if [ "$__od_to" -gt 0 ]; then
         # A time limit: its own session, so the watchdog can end everything it started.
         $__od_S sh -c 'eval "$1"' sh "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
         __od_p=$!
         # The watchdog leaves a mark before it kills, so a timeout is told from a plain SIGKILL.
-        $__od_S sh -c 'sleep "$1"; : > "$3"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" "$__od_d/t$__od_id" > /dev/null 2>&1 &
+        $__od_S sh -c 'sleep "$1"; : > "$3"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" "$__od_rd/t$__od_id" > /dev/null 2>&1 &
         __od_w=$!
       else
         (trap - EXIT TERM HUP INT PIPE; set --; eval "$__od_s") < "$__od_in" > "$__od_o" 2> "$__od_e" &
@@ -102,7 +116,7 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       __od_p=
       __od_t=0
       if [ -n "$__od_w" ]; then
-        [ -e "$__od_d/t$__od_id" ] && __od_t=1
+        [ -e "$__od_rd/t$__od_id" ] && __od_t=1
         __od_stop
         __od_w=
       fi
@@ -115,10 +129,10 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
         set -- 0 0
         printf 'r %s %s 0 0 %s\n' "$__od_id" "$__od_rc" "$__od_t"
       fi
-      # Outputs are removed in batches (one rm per 32 requests), big ones at once.
+      # Outputs are removed in batches (one rm per 32 requests), big ones and files at once.
       __od_n=$((__od_n + 1))
-      if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ]; then
-        rm -f "$__od_d"/o* "$__od_d"/e* "$__od_d"/t*
+      if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ] || [ "$__od_mode" = f ]; then
+        rm -f "$__od_rd"/o* "$__od_rd"/e* "$__od_rd"/t*
         __od_n=0
       fi
     fi

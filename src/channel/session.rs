@@ -202,7 +202,10 @@ impl Session {
         // A probe has no watchdog on the machine: past its limit the session is abandoned.
         let (timeout_s, mode) = match (req.probe, req.timeout) {
             (true, _) => (0, 't'),
-            (false, t) => (t.map(|t| t.as_secs().max(1)).unwrap_or(0), 'b'),
+            (false, t) => (
+                t.map(|t| t.as_secs().max(1)).unwrap_or(0),
+                if req.file_sized { 'f' } else { 'b' },
+            ),
         };
         let header = format!(
             "x {id} {lines} {} {in_len} {timeout_s} {mode}\n",

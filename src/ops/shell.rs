@@ -72,6 +72,7 @@ impl Shell {
             stdin: Vec::new(),
             timeout: ctx.timeout,
             probe: false,
+            file_sized: false,
         }
     }
 
