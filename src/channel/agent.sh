@@ -2,9 +2,9 @@
 # the probe library, see src/probe_lib.sh).
 # Requests on stdin:  x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S MODE  then the
 #                     script and the stdin bytes;  q  ends the agent.
-# Replies on stdout:  p ID PID                     (the request started)
-#                     MODE b (bytes) or f (bytes, as many as a file's):  r ID STATUS OUT_LEN
-#                                      ERR_LEN TIMED_OUT  then stdout and stderr bytes.
+# Replies on stdout:  MODE b (bytes) or f (bytes, as many as a file's):  p ID PID (the
+#                                      request started), then r ID STATUS OUT_LEN ERR_LEN
+#                                      TIMED_OUT, then stdout and stderr bytes.
 #                     MODE t (text, orbdeploy's own probes):  t ID STATUS 0, then the text
 #                                      (stdout and stderr together), a newline and the line
 #                                      `@@end NONCE ID`. The text is captured by command
@@ -89,7 +89,6 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       __od_in=/dev/null
     fi
     if [ "$__od_mode" = t ]; then
-      printf 'p %s 0\n' "$__od_id"
       __od_out=$(trap - EXIT TERM HUP INT PIPE; set --; eval "$__od_s" < "$__od_in" 2>&1)
       __od_rc=$?
       printf 't %s %s 0\n%s\n@@end %s %s\n' "$__od_id" "$__od_rc" "$__od_out" "$__od_nonce" "$__od_id"

@@ -3,6 +3,7 @@
 //! (see `agent.sh` for the wire format). Opening it costs one orbctl process and one login
 //! shell; every later request costs only the forks the agent makes on the machine.
 
+mod io;
 mod session;
 
 use std::collections::HashMap;

@@ -2,16 +2,15 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::AsFd;
-use std::process::{ChildStdin, ChildStdout, Stdio};
+use std::process::{ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::orb::Orb;
 use crate::process::{self, GroupChild};
 use crate::remote::{Exec, ExecOutput, Input, RemoteError};
+
+use super::io::{copy_exact, nonce, trace, CopyError, DeadlineReader};
 
 /// The agent script, run by the machine's `sh`: the probe library (functions the probe
 /// requests call) and the request loop.
@@ -295,6 +294,10 @@ impl Session {
         sink: Option<&mut (dyn Write + 'w)>,
     ) -> Result<(i32, Vec<u8>, Vec<u8>, bool), ReplyError> {
         let started = self.read_line()?;
+        // A text reply (a probe) comes without the `p` line.
+        if started.starts_with("t ") {
+            return self.read_text_reply(id, &started, sink);
+        }
         let fields: Vec<&str> = started.split(' ').collect();
         if fields.first() != Some(&"p") || fields.get(1) != Some(&id.to_string().as_str()) {
             return Err(ReplyError::Protocol(format!(
@@ -302,9 +305,6 @@ impl Session {
             )));
         }
         let done = self.read_line()?;
-        if done.starts_with("t ") {
-            return self.read_text_reply(id, &done, sink);
-        }
         let f: Vec<&str> = done.split(' ').collect();
         let parse = |i: usize| -> Result<u64, ReplyError> {
             f.get(i)
@@ -427,94 +427,4 @@ enum ReplyError {
     Eof,
     Protocol(String),
     Sink(std::io::Error),
-}
-
-enum CopyError {
-    Read(std::io::Error),
-    Write(std::io::Error),
-}
-
-/// Copy exactly `len` bytes, never holding more than one buffer in memory.
-fn copy_exact(from: &mut dyn Read, to: &mut dyn Write, len: u64) -> Result<(), CopyError> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n = from.read(&mut buf[..want]).map_err(CopyError::Read)?;
-        if n == 0 {
-            return Err(CopyError::Read(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("{left} bytes missing"),
-            )));
-        }
-        to.write_all(&buf[..n]).map_err(CopyError::Write)?;
-        left -= n as u64;
-    }
-    Ok(())
-}
-
-/// A pipe reader whose reads fail with `TimedOut` after a deadline.
-pub struct DeadlineReader {
-    inner: ChildStdout,
-    deadline: Option<Instant>,
-}
-
-impl DeadlineReader {
-    fn new(inner: ChildStdout) -> Self {
-        DeadlineReader {
-            inner,
-            deadline: None,
-        }
-    }
-}
-
-impl Read for DeadlineReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if let Some(deadline) = self.deadline {
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(std::io::ErrorKind::TimedOut.into());
-                }
-                let ms = left.as_millis().min(60_000) as u16;
-                let mut fds = [PollFd::new(self.inner.as_fd(), PollFlags::POLLIN)];
-                match poll(&mut fds, PollTimeout::from(ms)) {
-                    Ok(0) => continue,
-                    Ok(_) => break,
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(std::io::Error::from(e)),
-                }
-            }
-        }
-        self.inner.read(buf)
-    }
-}
-
-/// `ORBDEPLOY_TRACE_DIR`: keep a copy of every request's script (for scripts/bench.sh,
-/// which replays them on the machine to measure the remote commands' own time).
-fn trace(machine: &str, user: Option<&str>, script: &str) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let Some(dir) = std::env::var_os("ORBDEPLOY_TRACE_DIR") else {
-        return;
-    };
-    let n = SEQ.fetch_add(1, Ordering::SeqCst);
-    let name = format!("{machine}.{}.{n:06}.sh", user.unwrap_or("default"));
-    let _ = std::fs::write(std::path::Path::new(&dir).join(name), script);
-}
-
-fn nonce() -> String {
-    // Random, so that no file a probe reads can contain the end marker of a text reply.
-    let mut bytes = [0u8; 16];
-    let random = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok();
-    if !random {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes[..16].copy_from_slice(&(t ^ ((std::process::id() as u128) << 64)).to_le_bytes());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
