@@ -189,18 +189,24 @@ __od_scan_awk='BEGIN {
   status = 0; after = 0
   for (i = 1; i < ARGC; i++) {
     if (ARGV[i] == "ph=l") after = 1
+    else if (ARGV[i] ~ /^(ph|RS|FS)=/) continue
     else if (after) given[ARGV[i]] = 1
-    else if (ARGV[i] != "ph=s") status = 1
+    else status = 1
   }
 }
 ph == "s" {
-  if ($0 ~ /^Package: /) p = $2
-  else if ($0 ~ /^Status: / && (p in want)) {
-    st = ($2 == "install" && $4 == "installed") ? "ii" : $2 "-" $4
-    gsub(/[^a-z-]/, "", st)
-    c = split(want[p], js, " ")
-    for (i = 1; i <= c; i++) dout[js[i]] = dout[js[i]] ".dpkg " p " " st "\n"
-  } else if ($0 == "") p = ""
+  # One record per stanza (RS empty, a field per line); Package comes first in dpkg files.
+  p = ""
+  if (index($1, "Package: ") == 1) p = substr($1, 10)
+  else for (i = 2; i <= NF; i++) if (index($i, "Package: ") == 1) p = substr($i, 10)
+  if (!(p in want)) next
+  st = ""
+  for (i = 1; i <= NF; i++) if (index($i, "Status: ") == 1) st = substr($i, 9)
+  split(st, w3, " ")
+  st = (w3[1] == "install" && w3[3] == "installed") ? "ii" : w3[1] "-" w3[3]
+  gsub(/[^a-z-]/, "", st)
+  c = split(want[p], js, " ")
+  for (i = 1; i <= c; i++) dout[js[i]] = dout[js[i]] ".dpkg " p " " st "\n"
   next
 }
 ph == "l" { for (i = 1; i <= n; i++) if (lf[i] == FILENAME && ($0 "") == ll[i]) lc[i]++ }
@@ -220,6 +226,7 @@ __od_scan() {
   IFS=$__od_ifs
   set +f
   if [ -z "$__od_st" ] && [ $# -eq 0 ]; then return 0; fi
-  __od_out=$(__od_spec=$__od_spec __od_dspec=$__od_dspec awk "$__od_scan_awk" ph=s $__od_st ph=l "$@" 2>/dev/null) || return 0
+  # The status file is read a stanza at a time (RS empty, FS newline), the others by line.
+  __od_out=$(__od_spec=$__od_spec __od_dspec=$__od_dspec awk "$__od_scan_awk" ph=s RS= 'FS=\n' $__od_st ph=l 'RS=\n' "$@" 2>/dev/null) || return 0
   eval "$__od_out"
 }
