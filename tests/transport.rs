@@ -62,6 +62,22 @@ fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
         "{tag}"
     );
 
+    // A probe: the probe library is there, the status is kept, stderr comes back (within
+    // the text on the channel, apart on the one-shot path).
+    let out = remote
+        .exec(&Exec {
+            script: "__od_kind / -d dir x; __od_stat /no/such x; echo err >&2; exit 3".into(),
+            probe: true,
+            ..Exec::default()
+        })
+        .expect("probe");
+    assert_eq!(out.status, 3, "{tag}");
+    let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+    assert!(
+        text.starts_with(".kind dir\n.stat missing\n") && text.contains("err"),
+        "{tag}: {text:?}"
+    );
+
     // Scripts of every size (the channel reads long ones differently from short ones).
     for len in [10usize, 1000, 1100, 70_000, 200_000] {
         let out = remote
@@ -160,8 +176,13 @@ fn channel_and_oneshot_behave_the_same() {
     );
     let mut one = OneShot::new(&orb, &m);
     exercise(&w, &mut one, "oneshot");
-    // The agent leaves nothing behind on the machine.
-    let left = w.sh(&m, Some("root"), "ls /tmp | grep -c orbdeploy || true");
+    // The agent leaves nothing behind on the machine (its directories are in /tmp and
+    // /dev/shm).
+    let left = w.sh(
+        &m,
+        Some("root"),
+        "ls /tmp /dev/shm | grep -c orbdeploy || true",
+    );
     assert_eq!(left.stdout, "0\n");
 }
 
