@@ -80,11 +80,10 @@ __od_dpkg_direct() {
 }
 
 # __od_pkgs LATEST NAME...: `.pm MANAGER` (apt, apk, dnf, pacman or none), then what is
-# installed: apt `.dpkg NAME STATUS` lines (from the batch's scan, one read of the status
-# file, or one dpkg-query, for all names; STATUS starts with `ii` when installed), the
-# others `.pkg NAME 1|0`;
-# with LATEST 1 also `.old NAME` for each upgradable one (versions compared as text: awk
-# would take "1.2" and "1.20" for the same number).
+# installed: on apt `.dpkg NAME STATUS` lines (from the batch's scan, one read of the status
+# file, or one dpkg-query, for all names; STATUS starts with `ii` when installed), on the
+# others `.pkg NAME 1|0`. With LATEST 1 also `.old NAME` for each upgradable one (versions
+# compared as text: awk would take "1.2" and "1.20" for the same number).
 __od_pkgs() {
   __od_latest=$1
   shift

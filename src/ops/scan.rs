@@ -74,7 +74,8 @@ mod tests {
     }
 
     /// Every count from the scan is grep's count, for lines that trip up awk or the shell
-    /// (numbers, blanks, tabs, quotes, backslashes, options, globs); a file that is not a
+    /// (numbers, blanks, tabs, quotes, backslashes, options, globs, a NUL byte, carriage
+    /// returns, no final newline); a file that is not a
     /// regular file gets no answer, so its probe asks on its own.
     #[test]
     fn line_counts_match_grep_from_a_real_sh() {
@@ -97,12 +98,13 @@ mod tests {
             "*",
             "0x10",
             "1e3",
+            "ab",
         ];
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a file");
         let b = dir.path().join("b");
         std::fs::write(&a, format!("{}\n1\n", tricky.join("\n"))).unwrap();
-        std::fs::write(&b, "1.0\n1e3\nno newline at the end").unwrap();
+        std::fs::write(&b, "1.0\n1e3\na\0b\r\nab\r\nno newline at the end").unwrap();
         let (a, b) = (
             a.to_string_lossy().into_owned(),
             b.to_string_lossy().into_owned(),
