@@ -38,6 +38,21 @@ pub struct Stat {
     pub size: u64,
 }
 
+impl Stat {
+    /// A path of this kind whose attributes were not read (or that has none: missing).
+    fn bare(kind: Kind) -> Stat {
+        Stat {
+            kind,
+            mode: 0,
+            owner: String::new(),
+            group: String::new(),
+            uid: String::new(),
+            gid: String::new(),
+            size: 0,
+        }
+    }
+}
+
 /// A probe printing `.stat ...` for `path` (without following a final symbolic link).
 /// Owner and group names cost a user-database lookup, so they are asked for only when the
 /// step declares an owner or group (`want`); ids are always there.
@@ -88,15 +103,7 @@ pub fn parse(facts: &Facts, path: &str) -> Result<Stat, Failure> {
             _ => None,
         };
         if let Some(kind) = kind {
-            return Ok(Stat {
-                kind,
-                mode: 0,
-                owner: String::new(),
-                group: String::new(),
-                uid: String::new(),
-                gid: String::new(),
-                size: 0,
-            });
+            return Ok(Stat::bare(kind));
         }
     }
     let raw = facts.get("stat").ok_or_else(|| {
@@ -106,15 +113,7 @@ pub fn parse(facts: &Facts, path: &str) -> Result<Stat, Failure> {
         ))
     })?;
     if raw == "missing" {
-        return Ok(Stat {
-            kind: Kind::Missing,
-            mode: 0,
-            owner: String::new(),
-            group: String::new(),
-            uid: String::new(),
-            gid: String::new(),
-            size: 0,
-        });
+        return Ok(Stat::bare(Kind::Missing));
     }
     let f: Vec<&str> = raw.split('|').collect();
     if f.len() != 7 {

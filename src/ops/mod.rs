@@ -364,6 +364,23 @@ pub fn text_diff(path: &str, old: &[u8], new: &[u8]) -> String {
     }
 }
 
+/// Run `script` with the probe library in a local `sh` (tests of probes on this host);
+/// panics when sh fails.
+#[cfg(test)]
+pub(crate) fn run_with_probe_lib(script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{}{script}", crate::remote::PROBE_LIB))
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

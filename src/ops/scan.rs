@@ -57,21 +57,7 @@ pub fn prelude(items: &[(usize, Item)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::PROBE_LIB;
-
-    fn sh(script: &str) -> String {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("{PROBE_LIB}{script}"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use crate::ops::run_with_probe_lib as sh;
 
     /// Every count from the scan is grep's count, for lines that trip up awk or the shell
     /// (numbers, blanks, tabs, quotes, backslashes, options, globs, a NUL byte, carriage

@@ -24,7 +24,6 @@ pub fn prelude(hashed: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::PROBE_LIB;
 
     #[test]
     fn merges_two_or_more_plain_paths() {
@@ -53,23 +52,13 @@ mod tests {
         let path = |f: &str| d.join(f).to_string_lossy().into_owned();
         let mut hashed: Vec<String> = files.iter().map(|f| path(f)).collect();
         hashed.extend(["adir", "link", "missing", "new\nline"].map(path));
-        let mut script = format!("{PROBE_LIB}{}", prelude(&hashed));
+        let mut script = prelude(&hashed);
         for f in files.iter().chain(&["new\nline"]) {
             script.push_str(&format!("__od_sum {}; echo \"$__od_h\"\n", quote(&path(f))));
         }
         // Prove the merge happened: one line per merged regular file.
         script.push_str("printf '%s\\n' \"$__od_sums\" | wc -l\n");
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = crate::ops::run_with_probe_lib(&script);
         let lines: Vec<&str> = text.lines().collect();
         let want = |f: &str| {
             format!(
