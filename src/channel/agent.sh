@@ -19,8 +19,8 @@
 # pipe with the header lines. Files live in private directories (0700, so the files in them
 # are private whatever the umask, which requests inherit unchanged), made on the first
 # request that needs one (a session that only probes makes none) and removed on exit: a
-# command's reply in /dev/shm when it can (a file made there costs a few microseconds, one
-# on an overlay /tmp a quarter of a millisecond), stdin payloads and file-sized replies
+# command's reply in /dev/shm when it has room (a file made there costs a few microseconds,
+# one on an overlay /tmp a quarter of a millisecond), stdin payloads and file-sized replies
 # (mode f) under $TMPDIR or /tmp. Each request has its own output files, so a daemon it
 # leaves running cannot write into a later reply. The agent starts no process of its own
 # until a request needs one.
@@ -37,7 +37,13 @@ __od_dir() { # the private directory (mktemp makes it 0700), made when first nee
 }
 __od_mem() { # a private directory in memory (/dev/shm) for command replies, else the other
   [ -n "$__od_m" ] && return 0
-  if [ -d /dev/shm ] && [ -w /dev/shm ]; then __od_m=$(mktemp -d /dev/shm/orbdeploy.XXXXXX 2>/dev/null) || __od_m=; fi
+  # Only a /dev/shm with room (256 MiB free: a container's 64 MiB one would cut a long output).
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    set -- $(df -Pk /dev/shm 2>/dev/null)
+    if [ $# -ge 11 ] && [ "${11}" -ge 262144 ] 2>/dev/null; then
+      __od_m=$(mktemp -d /dev/shm/orbdeploy.XXXXXX 2>/dev/null) || __od_m=
+    fi
+  fi
   if [ -z "$__od_m" ]; then __od_dir; __od_m=$__od_d; fi
 }
 __od_take() { # copy exactly $1 bytes from stdin to stdout
