@@ -51,7 +51,7 @@ pub fn dispatch(argv: &[String], faults: &Faults) -> i32 {
         return match args.first().map(String::as_str) {
             None => commands::run(&[], faults),
             Some("-h" | "--help" | "help") => {
-                print!("{ORB_HELP}");
+                crate::output::print(ORB_HELP);
                 0
             }
             Some(first) => match canonical(first) {
@@ -63,7 +63,7 @@ pub fn dispatch(argv: &[String], faults: &Faults) -> i32 {
     }
     match args.first().map(String::as_str) {
         None | Some("-h" | "--help" | "help") => {
-            print!("{ORBCTL_HELP}");
+            crate::output::print(ORBCTL_HELP);
             0
         }
         Some(first) => match canonical(first) {
@@ -89,7 +89,7 @@ fn subcommand(cmd: &str, args: &[String], faults: &Faults) -> i32 {
         "run" => commands::run(args, faults),
         _ => match parse(cmd, args) {
             Ok(Parsed::Help) => {
-                print!("{}", usage(cmd));
+                crate::output::print(&usage(cmd));
                 0
             }
             Ok(Parsed::Args(flags, pos)) => commands::call(cmd, &flags, &pos, faults),

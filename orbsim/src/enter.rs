@@ -142,6 +142,13 @@ fn child(
     if nix::unistd::chdir(workdir).is_err() {
         let _ = nix::unistd::chdir("/");
     }
+    // Rust starts orbsim with SIGPIPE ignored, and an ignored signal stays ignored across
+    // exec: a machine's processes get the default action, as on OrbStack (`yes | head -1`
+    // ends quietly, and a shell can trap PIPE).
+    // SAFETY: a plain signal() call in the forked child before exec.
+    unsafe {
+        nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL);
+    }
     let _ = nix::unistd::execve(shell, argv, env);
     eprintln!("orbsim: cannot start the login shell {}", user.shell);
     127

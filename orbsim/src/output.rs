@@ -1,5 +1,29 @@
-//! The shapes of orbctl's errors (reference §1.1): server errors as one `[-32098] …` line,
-//! argument errors as cobra's `Error: …` followed by the command's usage.
+//! The shapes of orbctl's output and errors (reference §1.1): server errors as one
+//! `[-32098] …` line, argument errors as cobra's `Error: …` followed by the command's usage,
+//! and what a reader that goes away does to the program.
+
+/// Write to stdout as orbctl does: when the reader has gone away, the process ends the way a
+/// Go program writing to fd 1 does — killed by SIGPIPE, without a word — never with a
+/// panic or an error message.
+pub fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            die_of_sigpipe();
+        }
+    }
+}
+
+/// End the process by SIGPIPE (see [`print`]).
+pub fn die_of_sigpipe() -> ! {
+    // SAFETY: restoring the default action of one signal and raising it.
+    unsafe {
+        nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL);
+        nix::libc::raise(nix::libc::SIGPIPE);
+    }
+    std::process::exit(141)
+}
 
 /// A server-side error: one line on stderr, exit 1.
 pub fn server_error(msg: &str) -> i32 {

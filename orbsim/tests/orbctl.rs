@@ -6,6 +6,27 @@ use sim::Sim;
 
 // ---------- grammar and errors (no machine needed) ----------
 
+/// When its reader goes away, orbctl (a Go program) is killed by SIGPIPE without a word;
+/// orbsim too, never a panic or an error line.
+#[test]
+fn a_reader_that_goes_away_ends_orbsim_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Sim::new();
+    for args in [&["version"][..], &["list", "-f", "json"], &["status"]] {
+        let mut c = s.command("orbctl", args);
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = c
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.signal(), Some(13), "{args:?}: {:?}", out.status);
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
 #[test]
 fn errors_match_orbctl_without_machines() {
     let s = Sim::new();
@@ -253,6 +274,20 @@ fn run_passes_arguments_exit_codes_env_and_stdin_exactly() {
         o.stderr
     );
     assert_eq!(s.sh("run1", "kill -9 $$").code, 255);
+    // A machine's processes get SIGPIPE's default action, as on OrbStack: a pipeline whose
+    // reader quits ends quietly (orbsim itself is a Rust program started with it ignored).
+    let o = s.sh("run1", "yes | head -1; grep SigIgn /proc/self/status");
+    assert_eq!(
+        o.stderr, "",
+        "yes must die of SIGPIPE, not report a write error"
+    );
+    let ignored = o
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .expect("SigIgn line");
+    assert_eq!(ignored & (1 << (13 - 1)), 0, "SIGPIPE is not ignored");
     // Default user, root, home for -w "", fallback to / for a missing dir.
     assert_eq!(s.sh("run1", "id -un").stdout, "dev\n");
     assert_eq!(

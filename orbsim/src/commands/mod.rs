@@ -52,6 +52,15 @@ pub(crate) fn home() -> std::path::PathBuf {
 }
 
 pub(crate) fn fail(e: anyhow::Error) -> i32 {
+    // A reader that went away (`orbctl list -q | grep -q`): orbctl, a Go program, dies of
+    // SIGPIPE there without a word, and so does orbsim.
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        crate::output::die_of_sigpipe();
+    }
     eprintln!("orbsim: {e:#}");
     1
 }
@@ -95,7 +104,7 @@ pub(crate) fn arg_count(cmd: &str, pos: &[String], min: usize, max: usize) -> Op
 pub fn not_running(cmd: &str) -> i32 {
     match cmd {
         "status" => {
-            println!("Stopped");
+            crate::output::print("Stopped\n");
             1
         }
         "stop" | "restart" => {
@@ -126,13 +135,13 @@ pub fn call(cmd: &str, flags: &Flags, pos: &[String], faults: &Faults) -> i32 {
         "default" => default(pos),
         "status" => arg_count(cmd, pos, 0, 0).map_or_else(
             || {
-                println!("Running");
+                crate::output::print("Running\n");
                 Ok(0)
             },
             Ok,
         ),
         "version" => {
-            print!("{VERSION}");
+            crate::output::print(VERSION);
             Ok(0)
         }
         "logs" => logs(flags, pos),

@@ -105,7 +105,7 @@ pub(super) fn info(flags: &Flags, pos: &[String]) -> Result<i32> {
         if let (true, Some(ip)) = (running, &m.ip4) {
             doc["ip4"] = serde_json::json!(ip);
         }
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::print(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
         return Ok(0);
     }
     let mut text = format!(
@@ -120,7 +120,7 @@ pub(super) fn info(flags: &Flags, pos: &[String]) -> Result<i32> {
     if let (true, Some(ip)) = (running, &m.ip4) {
         text.push_str(&format!("\nIPv4: {ip}\n"));
     }
-    println!("{text}");
+    crate::output::print(&format!("{text}\n"));
     Ok(0)
 }
 
@@ -132,7 +132,7 @@ pub(super) fn default(pos: &[String]) -> Result<i32> {
     match pos.first() {
         None => match locked.state.default_machine() {
             Some(m) => {
-                println!("{}", m.name);
+                crate::output::print(&format!("{}\n", m.name));
                 Ok(0)
             }
             None => Ok(server_error("no machines found")),
@@ -155,7 +155,7 @@ pub(super) fn logs(_flags: &Flags, pos: &[String]) -> Result<i32> {
     let locked = state::lock(&home())?;
     let Some(m) = locked.state.find(&pos[0]) else {
         // orbctl prints this error on stdout and exits 0 (reference §7).
-        println!("[-32098] machine not found: '{}'", pos[0]);
+        crate::output::print(&format!("[-32098] machine not found: '{}'\n", pos[0]));
         return Ok(0);
     };
     let log = std::fs::read(m.dir(locked.home()).join("console.log")).unwrap_or_default();

@@ -56,7 +56,7 @@ pub fn run(args: &[String], faults: &Faults) -> i32 {
         Err(msg) => return usage_error("run", &msg),
     };
     if flags.help {
-        print!("{}", crate::output::usage("run"));
+        crate::output::print(&crate::output::usage("run"));
         return 0;
     }
     if let Some(code) = need_root() {

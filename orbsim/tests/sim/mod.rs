@@ -58,7 +58,7 @@ impl Sim {
         self.dir.path().join(rel)
     }
 
-    fn command(&self, program: &str, args: &[&str]) -> Command {
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
         let mut c = Command::new(self.dir.path().join("bin").join(program));
         c.args(args)
             .env("ORBSIM_HOME", self.home())
