@@ -35,18 +35,18 @@ impl OneShot {
         }
     }
 
-    fn argv(&self, req: &Exec) -> Vec<OsString> {
-        if Self::script_on_stdin(req) {
+    /// The orbctl argv that runs `script` (from [`OneShot::script`]) for `req`.
+    fn argv(&self, req: &Exec, script: &str) -> Vec<OsString> {
+        if Self::script_on_stdin(req, script) {
             return self
                 .orb
                 .run_argv(&self.machine, req.user.as_deref(), "/", &["sh", "-s"]);
         }
-        let script = Self::script(req);
         self.orb.run_argv(
             &self.machine,
             req.user.as_deref(),
             "/",
-            &["sh", "-c", &script],
+            &["sh", "-c", script],
         )
     }
 
@@ -62,8 +62,8 @@ impl OneShot {
 
     /// Linux refuses a single argument over 128 KiB: a long script without stdin of its own
     /// is fed to `sh -s` on stdin instead.
-    fn script_on_stdin(req: &Exec) -> bool {
-        req.stdin.is_empty() && Self::script(req).len() > 64 * 1024
+    fn script_on_stdin(req: &Exec, script: &str) -> bool {
+        req.stdin.is_empty() && script.len() > 64 * 1024
     }
 
     fn run(&self, spec: &Spec) -> Result<process::Output, RemoteError> {
@@ -105,14 +105,15 @@ impl Remote for OneShot {
         if crate::interrupt::requested() {
             return Err(RemoteError::Interrupted);
         }
+        let script = Self::script(req);
         let mut stdin = req.stdin.clone();
         if let Some(i) = input {
             stdin.clear();
             i.reader.take(i.len).read_to_end(&mut stdin)?;
-        } else if Self::script_on_stdin(req) {
-            stdin = Self::script(req).into_bytes();
+        } else if Self::script_on_stdin(req, &script) {
+            stdin = script.clone().into_bytes();
         }
-        let mut spec = Spec::new(self.argv(req)).timeout(req.timeout);
+        let mut spec = Spec::new(self.argv(req, &script)).timeout(req.timeout);
         if !stdin.is_empty() {
             spec = spec.stdin(stdin);
         }
@@ -141,7 +142,7 @@ impl Remote for OneShot {
 
     fn describe(&self, req: &Exec) -> Vec<String> {
         let words: Vec<String> = self
-            .argv(req)
+            .argv(req, &Self::script(req))
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();

@@ -89,15 +89,20 @@ __od_pkgs() {
   shift
   if command -v apt-get >/dev/null 2>&1; then
     echo .pm apt
-    eval "__od_v=\${__od_p$__od_key+s}"
+    # The batch's scan may have answered; else a scan of its own when the status file alone
+    # is the truth (one reader of it: __od_scan), else dpkg-query.
+    eval "__od_v=\${__od_sp_$__od_key+s}"
+    if [ "$__od_v" != s ] && __od_dpkg_direct "$@"; then
+      __od_spec=
+      __od_files=
+      __od_dspec=
+      __od_dnames=
+      __od_scan_dpkg "$__od_key" "$@"
+      __od_scan
+      eval "__od_v=\${__od_sp_$__od_key+s}"
+    fi
     if [ "$__od_v" = s ]; then
-      eval "__od_v=\$__od_p$__od_key"
-      printf '%s' "$__od_v"
-    elif __od_dpkg_direct "$@"; then
-      awk -v names="$*" 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
-        /^Package: / { p = $2 }
-        /^Status: / { if (p in want) print ".dpkg", p, ($2 == "install" && $4 == "installed") ? "ii" : $2 "-" $4 }
-        /^$/ { p = "" }' /var/lib/dpkg/status
+      eval "printf '%s' \"\$__od_sp_$__od_key\""
     else
       dpkg-query -W -f='.dpkg ${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null
     fi
@@ -137,7 +142,7 @@ __od_pkgs() {
 __od_lx() {
   if [ -f "$1" ]; then
     echo .exists 1
-    eval "__od_v=\${__od_x$__od_key-}"
+    eval "__od_v=\${__od_sx_$__od_key-}"
     if [ -n "$__od_v" ]; then printf '.exact %s\n' "$__od_v"; else printf '.exact '; grep -c -x -F -e "$2" -- "$1"; fi
   elif [ -e "$1" ]; then
     echo .exists notfile
@@ -150,7 +155,7 @@ __od_lx() {
 # and the apt package probes of a batch together, instead of one grep or awk each.
 # __od_scan_line KEY PATH LINE and __od_scan_dpkg KEY NAME... say what to answer;
 # __od_scan runs awk once over the files (each read once) and dpkg's status file (only
-# when __od_dpkg_direct holds) and sets __od_x<KEY> (a count) and __od_p<KEY> (`.dpkg`
+# when __od_dpkg_direct holds) and sets __od_sx_<KEY> (a count) and __od_sp_<KEY> (`.dpkg`
 # lines). Whatever it cannot answer (a file that is not a regular readable file, awk
 # failing) is left unset, and the probe asks on its own. Lines are compared as text.
 __od_spec=
@@ -210,8 +215,8 @@ ph == "s" {
 }
 ph == "l" { for (i = 1; i <= n; i++) if (lf[i] == FILENAME && ($0 "") == ll[i]) lc[i]++ }
 END {
-  for (i = 1; i <= n; i++) if (lf[i] in given) printf "__od_x%s=%d\n", lk[i], lc[i]
-  if (status) for (j = 1; j <= nd; j++) printf "__od_p%s=\047%s\047\n", dk[j], dout[j]
+  for (i = 1; i <= n; i++) if (lf[i] in given) printf "__od_sx_%s=%d\n", lk[i], lc[i]
+  if (status) for (j = 1; j <= nd; j++) printf "__od_sp_%s=\047%s\047\n", dk[j], dout[j]
 }'
 __od_scan() {
   __od_st=

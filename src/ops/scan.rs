@@ -104,14 +104,14 @@ mod tests {
                 key += 1;
                 items.push((key, Item::line(path, line).unwrap()));
                 check.push_str(&format!(
-                    "printf '%s %s %s\\n' {key} \"${{__od_x{key}-unset}}\" \"$(grep -c -x -F -e {} -- {})\"\n",
+                    "printf '%s %s %s\\n' {key} \"${{__od_sx_{key}-unset}}\" \"$(grep -c -x -F -e {} -- {})\"\n",
                     quote(line),
                     quote(path)
                 ));
             }
         }
         items.push((999, Item::line(&adir, "x").unwrap()));
-        check.push_str("echo \"dir ${__od_x999-unset}\"\n");
+        check.push_str("echo \"dir ${__od_sx_999-unset}\"\n");
         let out = sh(&format!("{}{check}", prelude(&items)));
         let mut rows = 0;
         for row in out.lines() {
@@ -148,7 +148,7 @@ mod tests {
         ];
         let direct = sh(&format!("__od_pkgs 0 {}", join(&names)));
         let scanned = sh(&format!(
-            "{}__od_key=1; __od_pkgs 0 {}; echo \"${{__od_p2}}\"",
+            "{}__od_key=1; __od_pkgs 0 {}; echo \"${{__od_sp_2}}\"",
             prelude(&items),
             join(&names)
         ));
