@@ -33,4 +33,6 @@ run inventory "$inv"
 run machines list
 run exec "$inv" --limit demo-client -- cat /tmp/index.html
 echo "Report: target/demo-report.json"
-echo "Done. Remove the demo machines with: $bin --orbctl $orbctl machines delete demo-web demo-client"
+# orbsim keeps the demo's machines in their own state home: the command must name it too.
+home=${ORBSIM_HOME:+ORBSIM_HOME=$ORBSIM_HOME }
+echo "Done. Remove the demo machines with: $home$bin --orbctl $orbctl machines delete demo-web demo-client"
