@@ -76,6 +76,7 @@ impl Renderer {
 
     /// Check that an expression parses (at load time, before any machine is touched).
     pub fn check_expression(&self, expr: &str) -> Result<(), String> {
+        no_block_end(expr)?;
         self.env
             .compile_expression(expr)
             .map(|_| ())
@@ -84,6 +85,7 @@ impl Renderer {
 
     /// Evaluate a `when` expression to true or false.
     pub fn truthy(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+        no_block_end(expr)?;
         let compiled = self
             .env
             .compile_expression(expr)
@@ -132,12 +134,60 @@ impl Renderer {
     }
 }
 
+/// An expression that ends early, at a `}}` outside its string literals and brackets (how
+/// minijinja's lexer sees the end of a `{{ }}`), is an error said here: minijinja 2.24
+/// panics ("empty lexer stack") when anything follows it, e.g. `}}x`.
+fn no_block_end(expr: &str) -> Result<(), String> {
+    let b = expr.as_bytes();
+    let mut depth: isize = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' => depth -= 1,
+            b'}' if depth == 0 && b.get(i + 1) == Some(&b'}') => {
+                return Err(format!(
+                    "`}}}}` in the expression `{expr}`: write an expression without {{{{ }}}}"
+                ))
+            }
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ctx() -> Value {
         Value::from_serialize(serde_json::json!({"machine": "web-1", "port": 8080, "on": true}))
+    }
+
+    #[test]
+    fn expressions_with_a_block_end_are_errors_not_panics() {
+        let r = Renderer::new();
+        for e in ["}}x", " }} ", "a }}b", "1 }}2 {{ 3", "}}machines:", "a -}}"] {
+            let err = r.check_expression(e).unwrap_err();
+            assert!(err.contains("without {{ }}"), "{e}: {err}");
+            assert!(r.truthy(e, &ctx()).is_err(), "{e}");
+        }
+        for e in [
+            "'}}' == x",
+            "\"}}\" ~ 'a\\'}}'",
+            "{'a': {'b': 1}} is mapping",
+            "x in [{'a': 1}]",
+        ] {
+            assert!(no_block_end(e).is_ok(), "{e}");
+        }
     }
 
     #[test]
