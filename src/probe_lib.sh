@@ -6,11 +6,36 @@
 # POSIX sh; every name starts with __od_ (the agent's own variables are not touched:
 # probes run in a subshell of the agent anyway). Facts are printed as `.KEY VALUE` lines.
 
+# __od_reset: forget what an earlier batch left. The channel agent runs probes in its own
+# process, one batch after another (see agent.sh); every answer a batch sets is listed in
+# __od_set, so that none is taken for the answer of a later batch.
+__od_set=
+__od_reset() {
+  if [ -n "$__od_set" ]; then unset $__od_set; fi
+  __od_set=
+  __od_sums=
+  __od_spec=
+  __od_files=
+  __od_dspec=
+  __od_dnames=
+  __od_mo=
+  __od_m1=
+}
+
 # __od_fb KEY / __od_fe KEY STATUS: the lines that frame one step's facts in a batch
 # (`$__od_tok` is the batch's random token).
 # `$__od_key` is the step's key while its probe runs (for __od_lx and __od_pkgs).
 __od_fb() { __od_key=$1; printf '\n%s %s\n' "$__od_tok" "$1"; }
 __od_fe() { printf '\n%s %s end %s\n' "$__od_tok" "$1" "$2"; }
+# __od_1 KEY COMMAND ARG...: the same frame around one call of this library, in fewer bytes
+# of script (a batch of a few hundred bytes is read without starting dd).
+__od_1() {
+  __od_k1=$1
+  __od_fb "$1"
+  shift
+  { "$@"; } 2>&1 </dev/null
+  __od_fe "$__od_k1" "$?"
+}
 
 # __od_stat PATH FORMAT: `.stat TYPE|MODE|OWNER|GROUP|UID|GID|SIZE` (stat -c FORMAT, not
 # following a final symbolic link) or `.stat missing`.
@@ -36,18 +61,25 @@ __od_sums_of() {
   if [ $# -gt 1 ]; then __od_sums=$(sha256sum -- "$@" 2>/dev/null); fi
 }
 
-# __od_sum PATH: the SHA-256 of PATH in $__od_h, from __od_sums_of's output when PATH is
-# there (`HASH  PATH` lines), else by hashing it now.
+# __od_known PATH: the SHA-256 of PATH in $__od_h when __od_sums_of hashed it (its
+# `HASH  PATH` lines), else false; no process either way.
 __od_nl='
 '
 __od_sums=
-__od_sum() {
+__od_known() {
   __od_rest=$__od_sums
   while [ -n "$__od_rest" ]; do
     __od_line=${__od_rest%%"$__od_nl"*}
     case $__od_rest in *"$__od_nl"*) __od_rest=${__od_rest#*"$__od_nl"} ;; *) __od_rest= ;; esac
     if [ "${__od_line#*  }" = "$1" ]; then __od_h=${__od_line%%  *}; return 0; fi
   done
+  return 1
+}
+
+# __od_sum PATH: the SHA-256 of PATH in $__od_h, from __od_sums_of when PATH is there, else
+# by hashing it now.
+__od_sum() {
+  __od_known "$1" && return 0
   __od_h=$(sha256sum < "$1")
   __od_h=${__od_h%% *}
 }
@@ -175,6 +207,38 @@ __od_scan_dpkg() {
   __od_dspec="$__od_dspec$__od_c	$*$__od_nl"
   __od_dnames="$__od_dnames $*"
 }
+# What an earlier batch's scan found, kept by the hash of what it read (src/ops/memo.rs):
+# __od_memo_line KEY PATH LINE HASH COUNT sets __od_sx_KEY to COUNT when PATH still hashes
+# HASH in this batch's sha256sum, else asks the scan; __od_memo_dpkg KEY HASH ANSWER NAME...
+# likewise sets __od_sp_KEY to ANSWER when dpkg's status file alone is the truth for NAMEs
+# and hashes HASH. __od_ahead_line / __od_ahead_dpkg ask for later steps, only when the
+# scan reads that file anyway.
+__od_memo_line() {
+  if __od_known "$2" && [ "$__od_h" = "$4" ]; then
+    eval "__od_sx_$1=\$5"
+    __od_set="$__od_set __od_sx_$1"
+  else
+    __od_scan_line "$1" "$2" "$3"
+  fi
+}
+__od_memo_dpkg() {
+  __od_c=$1
+  __od_mh=$2
+  __od_ma=$3
+  shift 3
+  if command -v apt-get >/dev/null 2>&1 && __od_dpkg_direct "$@" && __od_known /var/lib/dpkg/status && [ "$__od_h" = "$__od_mh" ]; then
+    eval "__od_sp_$__od_c=\$__od_ma"
+    __od_set="$__od_set __od_sp_$__od_c"
+  else
+    __od_scan_dpkg "$__od_c" "$@"
+  fi
+}
+__od_ahead_line() {
+  case "$__od_nl$__od_files" in *"$__od_nl$2$__od_nl"*) __od_spec="$__od_spec$1	$2	$3$__od_nl" ;; esac
+}
+__od_ahead_dpkg() {
+  if [ -n "$__od_dspec" ]; then __od_scan_dpkg "$@"; fi
+}
 __od_scan_awk='BEGIN {
   n = 0; m = split(ENVIRON["__od_spec"], rows, "\n")
   for (r = 1; r <= m; r++) {
@@ -209,14 +273,22 @@ ph == "s" {
   split(st, w3, " ")
   st = (w3[1] == "install" && w3[3] == "installed") ? "ii" : w3[1] "-" w3[3]
   gsub(/[^a-z-]/, "", st)
+  found[p] = (p in found) ? found[p] " " st : st   # one stanza per architecture
   c = split(want[p], js, " ")
   for (i = 1; i <= c; i++) dout[js[i]] = dout[js[i]] ".dpkg " p " " st "\n"
   next
 }
 ph == "l" { for (i = 1; i <= n; i++) if (lf[i] == FILENAME && ($0 "") == ll[i]) lc[i]++ }
 END {
-  for (i = 1; i <= n; i++) if (lf[i] in given) printf "__od_sx_%s=%d\n", lk[i], lc[i]
-  if (status) for (j = 1; j <= nd; j++) printf "__od_sp_%s=\047%s\047\n", dk[j], dout[j]
+  set = ""
+  for (i = 1; i <= n; i++) if (lf[i] in given) { printf "__od_sx_%s=%d\n", lk[i], lc[i]; set = set " __od_sx_" lk[i] }
+  if (status) for (j = 1; j <= nd; j++) { printf "__od_sp_%s=\047%s\047\n", dk[j], dout[j]; set = set " __od_sp_" dk[j] }
+  printf "__od_set=\"$__od_set%s\"\n", set
+  # What the batch reports for src/ops/memo.rs: every count, every name asked and found.
+  printf "__od_m1=\047"
+  for (i = 1; i <= n; i++) if (lf[i] in given) printf ".ml %s %d\n", lk[i], lc[i]
+  if (status) { for (p in want) printf ".mq %s\n", p; for (p in found) printf ".md %s %s\n", p, found[p] }
+  printf "\047\n"
 }'
 __od_scan() {
   __od_st=
@@ -233,4 +305,17 @@ __od_scan() {
   # The status file is read a stanza at a time (RS empty, FS newline), the others by line.
   __od_out=$(__od_spec=$__od_spec __od_dspec=$__od_dspec awk "$__od_scan_awk" ph=s RS= 'FS=\n' $__od_st ph=l 'RS=\n' "$@" 2>/dev/null) || return 0
   eval "$__od_out"
+  # For __od_memo_report: the hash of each file read (from this batch's sha256sum; a file
+  # it did not hash is not kept), then what awk found in them.
+  for __od_x in "$@" $__od_st; do
+    if __od_known "$__od_x"; then __od_mo="${__od_mo-}.mh $__od_h $__od_x$__od_nl"; fi
+  done
+  __od_mo="${__od_mo-}$__od_m1"
+}
+
+# __od_memo_report: what the scans of this batch found, as `.mh HASH PATH`, `.ml KEY COUNT`,
+# `.mq NAME` (asked of dpkg's status file) and `.md NAME STATUS...` (found there: a status
+# per stanza, as a package has one per architecture) lines.
+__od_memo_report() {
+  printf '%s' "${__od_mo-}"
 }

@@ -674,3 +674,50 @@ fn keep_going_and_fail_fast() {
     );
     assert_eq!(two(&w, &b), "");
 }
+
+/// Facts kept between batches (the content-hash memo of the scans) follow a file that a
+/// command changes between two windows: the second `line` step sees the line the command
+/// removed, on every apply, and the packages steps stay correct around it.
+#[test]
+fn kept_facts_follow_a_file_a_command_changes() {
+    let w = World::new("memo");
+    let m = w.name("mm");
+    w.create(&m);
+    let inv = w.write(
+        "inv.yaml",
+        format!(
+            r#"machines:
+  {m}: {{}}
+operations:
+  - {{ name: dir, directory: {{ path: /srv/m }}, become: true }}
+  - {{ name: conf a, put: {{ content: "a\n", dest: /srv/m/a.conf }}, become: true }}
+  - {{ name: line a, line: {{ path: /srv/m/lines, line: a }}, become: true }}
+  - {{ name: ps, packages: {{ names: [procps] }} }}
+  - {{ name: drop b, shell: "sed -i '/^b$/d' /srv/m/lines", become: true }}
+  - {{ name: conf b, put: {{ content: "b\n", dest: /srv/m/b.conf }}, become: true }}
+  - {{ name: line b, line: {{ path: /srv/m/lines, line: b }}, become: true }}
+  - {{ name: ps again, packages: {{ names: [procps] }} }}
+  - {{ name: line a again, line: {{ path: /srv/m/lines, line: a }}, become: true }}
+"#
+        ),
+    );
+    let inv = inv.to_str().unwrap();
+    for (run, want_a) in [("first", "changed"), ("second", "ok"), ("third", "ok")] {
+        let out = w.orbdeploy(["apply", inv, "--report", &format!("{run}.json")]);
+        out.assert_code(0);
+        let doc = report(&w, &format!("{run}.json"));
+        let st: std::collections::HashMap<String, String> =
+            statuses(&doc, &m).into_iter().collect();
+        assert_eq!(st["line a"], want_a, "{run}\n{}", out.stdout);
+        assert_eq!(
+            st["line b"], "changed",
+            "{run}: the command removed b\n{}",
+            out.stdout
+        );
+        assert_eq!(st["ps"], "ok", "{run}");
+        assert_eq!(st["ps again"], "ok", "{run}");
+        assert_eq!(st["line a again"], "ok", "{run}");
+        let lines = w.sh(&m, None, "cat /srv/m/lines");
+        assert_eq!(lines.stdout, "a\nb\n", "{run}");
+    }
+}

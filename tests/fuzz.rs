@@ -135,11 +135,11 @@ proptest! {
             let out = ch.exec(&Exec::script(format!("printf '%s' {}", quote(w)))).unwrap();
             prop_assert_eq!(out.stdout, w.as_bytes().to_vec());
         }
-        // Text mode (probes): the same text back but for trailing newlines, stderr after
-        // it in the same text, the exit status, and the probe library defined by the agent.
+        // Text mode (probes): the same text back, stderr after it in the same text, the
+        // exit status, and the probe library defined by the agent.
         for w in &words {
             let probe = Exec {
-                script: format!("printf '%s' {}; printf '\\n' ; printf err >&2; exit 3", quote(w)),
+                script: format!("printf '%s' {}; printf '\\n' ; printf err >&2; (exit 3)", quote(w)),
                 probe: true,
                 ..Exec::default()
             };
@@ -149,7 +149,7 @@ proptest! {
             prop_assert_eq!(out.status, 3);
         }
         let lib = ch.exec(&Exec { script: "__od_kind / -d dir x".into(), probe: true, ..Exec::default() }).unwrap();
-        prop_assert_eq!(lib.stdout, b".kind dir".to_vec());
+        prop_assert_eq!(lib.stdout, b".kind dir\n".to_vec());
         ch.close();
         prop_assert_eq!(ch.sessions_opened(), 1);
     }

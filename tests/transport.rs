@@ -66,7 +66,7 @@ fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
     // the text on the channel, apart on the one-shot path).
     let out = remote
         .exec(&Exec {
-            script: "__od_kind / -d dir x; __od_stat /no/such x; echo err >&2; exit 3".into(),
+            script: "__od_kind / -d dir x; __od_stat /no/such x; echo err >&2; (exit 3)".into(),
             probe: true,
             ..Exec::default()
         })
@@ -78,8 +78,27 @@ fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
         "{tag}: {text:?}"
     );
 
+    // Probes one after the other share nothing: the channel runs them in its agent, which
+    // forgets the hashes and answers of the batch before.
+    let first = remote
+        .exec(&Exec {
+            script: "__od_sums='00  /etc/hostname'; __od_memo_line 7 /etc/hostname x 00 5; echo \"$__od_sx_7\"".into(),
+            probe: true,
+            ..Exec::default()
+        })
+        .expect("probe");
+    assert_eq!(first.stdout_text().trim(), "5", "{tag}");
+    let next = remote
+        .exec(&Exec {
+            script: "__od_key=7; __od_lx /etc/hostname no-such-line; __od_known /etc/hostname || echo .fresh".into(),
+            probe: true,
+            ..Exec::default()
+        })
+        .expect("probe");
+    assert_eq!(next.stdout_text(), ".exists 1\n.exact 0\n.fresh\n", "{tag}");
+
     // Scripts of every size (the channel reads long ones differently from short ones).
-    for len in [10usize, 1000, 1100, 70_000, 200_000] {
+    for len in [10usize, 1000, 1100, 1530, 1540, 70_000, 200_000] {
         let out = remote
             .exec(&Exec::script(format!("# {}\necho {len}", "x".repeat(len))))
             .expect("long script");

@@ -5,15 +5,22 @@
 # Replies on stdout:  MODE b (bytes) or f (bytes, as many as a file's):  p ID PID (the
 #                                      request started), then r ID STATUS OUT_LEN ERR_LEN
 #                                      TIMED_OUT, then stdout and stderr bytes.
-#                     MODE t (text, orbdeploy's own probes):  t ID STATUS 0, then the text
-#                                      (stdout and stderr together), a newline and the line
-#                                      `@@end NONCE ID`. The text is captured by command
-#                                      substitution (no NUL bytes, trailing newlines dropped),
-#                                      so a probe costs one fork, no exec and no file; it has
-#                                      no watchdog (TIMEOUT_S is 0): orbdeploy abandons the
-#                                      session if a probe hangs.
+#                     MODE t (text, orbdeploy's own probes):  t ID, then the text (stdout
+#                                      and stderr together), a newline and the line
+#                                      `@@end NONCE ID STATUS`. A probe runs in the agent
+#                                      itself, its output going straight to orbdeploy: no
+#                                      fork (a fork, and the pages it copies, cost half a
+#                                      millisecond on a VM), no exec, no file. It has no
+#                                      watchdog (TIMEOUT_S is 0): orbdeploy abandons the
+#                                      session if a probe hangs. Probes are orbdeploy's own
+#                                      scripts of probe library calls, which set only __od_
+#                                      variables, never exit, and cannot fail in a special
+#                                      builtin (which would end the agent: the session is
+#                                      reopened once, then the step fails as unreachable);
+#                                      __od_reset clears what a previous probe left.
 # A short script is read with the `read` builtin (one byte per system call, so no exec), a
-# long one with dd; it runs in a subshell (no exec). A byte request costs two more execs on
+# long one with dd (dd costs what reading about 1.7 KB byte by byte costs, measured on a
+# machine of scripts/bench.sh); a command runs in a subshell (no exec). A byte request costs two more execs on
 # the machine (stat, cat), none when it printed nothing. Neither `read` nor `dd iflag=fullblock`
 # reads past what it needs (busybox `head -c` does, on a pipe), so binary stdin shares the
 # pipe with the header lines. Files live in private directories (0700, so the files in them
@@ -76,7 +83,7 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
   case $__od_op in
   x)
     __od_s=
-    if [ "$__od_bytes" -gt 1024 ]; then
+    if [ "$__od_bytes" -gt 1536 ]; then
       __od_s=$(__od_take "$__od_bytes") || exit 98
     else
       __od_i=0
@@ -95,10 +102,10 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       __od_in=/dev/null
     fi
     if [ "$__od_mode" = t ]; then
-      __od_out=$(trap - EXIT TERM HUP INT PIPE; set --; eval "$__od_s" < "$__od_in" 2>&1)
-      __od_rc=$?
-      printf 't %s %s 0\n%s\n@@end %s %s\n' "$__od_id" "$__od_rc" "$__od_out" "$__od_nonce" "$__od_id"
-      __od_out=
+      printf 't %s\n' "$__od_id"
+      __od_reset
+      { eval "$__od_s"; } < "$__od_in" 2>&1
+      printf '\n@@end %s %s %s\n' "$__od_nonce" "$__od_id" "$?"
     else
       # A reply as large as a file (mode f) waits on disk, a command's in memory.
       if [ "$__od_mode" = f ]; then __od_dir; __od_rd=$__od_d; else __od_mem; __od_rd=$__od_m; fi

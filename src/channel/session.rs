@@ -66,7 +66,6 @@ impl Session {
         let nonce = nonce();
         let argv = open_argv(orb, machine, user, &nonce);
         let spec = process::Spec::new(argv);
-        let display = spec.display();
         let Some(mut cmd) = process::command(&spec) else {
             return Err(RemoteError::Transfer("empty orbctl command".into()));
         };
@@ -127,9 +126,12 @@ impl Session {
                 Ok(0) | Err(_) => {
                     let stderr = session.stderr_text();
                     session.close();
-                    return Err(RemoteError::Orb(
-                        orb.diagnose_run_failure(machine, &display, &stderr),
-                    ));
+                    // Quoted only now: the command line carries the whole agent.
+                    return Err(RemoteError::Orb(orb.diagnose_run_failure(
+                        machine,
+                        &spec.display(),
+                        &stderr,
+                    )));
                 }
                 Ok(_) => {
                     if line.trim_ascii_end() == marker.as_bytes() {
@@ -337,30 +339,22 @@ impl Session {
         Ok((status, stdout, stderr, timed_out))
     }
 
-    /// The rest of a text-mode reply (`t ID STATUS ERR_LEN`, see agent.sh): stdout lines up
-    /// to the end marker, then the stderr bytes.
+    /// The rest of a text-mode reply (`t ID`, see agent.sh): the text, up to the line
+    /// `@@end NONCE ID STATUS`.
     fn read_text_reply<'w>(
         &mut self,
         id: u64,
         header: &str,
         sink: Option<&mut (dyn Write + 'w)>,
     ) -> Result<(i32, Vec<u8>, Vec<u8>, bool), ReplyError> {
-        let f: Vec<&str> = header.split(' ').collect();
-        let parse = |i: usize| -> Result<i64, ReplyError> {
-            f.get(i)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| ReplyError::Protocol(format!("bad reply header `{header}`")))
-        };
-        if parse(1)? != id as i64 {
+        if header.split(' ').nth(1) != Some(id.to_string().as_str()) {
             return Err(ReplyError::Protocol(format!(
                 "expected reply to {id}, got `{header}`"
             )));
         }
-        let status = parse(2)? as i32;
-        let err_len = parse(3)?.max(0) as u64;
-        let marker = format!("{}{id}\n", self.end_marker);
+        let marker = format!("{}{id} ", self.end_marker);
         let mut stdout = Vec::new();
-        loop {
+        let status = loop {
             let start = stdout.len();
             match self.out.read_until(b'\n', &mut stdout) {
                 Ok(0) => return Err(ReplyError::Eof),
@@ -368,22 +362,29 @@ impl Session {
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ReplyError::Hung),
                 Err(_) => return Err(ReplyError::Eof),
             }
-            if stdout[start..] == *marker.as_bytes() {
+            if let Some(rest) = stdout[start..].strip_prefix(marker.as_bytes()) {
+                let status = std::str::from_utf8(rest)
+                    .ok()
+                    .and_then(|r| r.trim_end().parse::<i32>().ok())
+                    .ok_or_else(|| {
+                        ReplyError::Protocol(format!(
+                            "bad end of reply {id}: `{}`",
+                            String::from_utf8_lossy(rest).trim_end()
+                        ))
+                    })?;
                 stdout.truncate(start);
-                break;
+                break status;
             }
-        }
-        // The agent put a newline after the text (command substitution had removed its own).
+        };
+        // The newline the agent put before the end line.
         if stdout.last() == Some(&b'\n') {
             stdout.pop();
         }
-        let mut stderr = Vec::new();
-        copy_exact(&mut self.out, &mut stderr, err_len).map_err(|_| ReplyError::Eof)?;
         if let Some(w) = sink {
             w.write_all(&stdout).map_err(ReplyError::Sink)?;
             stdout.clear();
         }
-        Ok((status, stdout, stderr, false))
+        Ok((status, stdout, Vec::new(), false))
     }
 
     /// Ask the agent to quit (it removes its directory and exits) without waiting for it;

@@ -7,10 +7,12 @@
 //! must never depend on anything but its own facts to decide.
 
 mod attrs;
+mod batch;
 mod directory;
 mod file;
 mod get;
 mod line;
+pub mod memo;
 mod packages;
 mod put;
 mod render;
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use crate::remote::{Exec, ExecOutput, Remote, RemoteError};
 
+pub use batch::{Batch, Plan};
 pub use render::{render, Rendered};
 
 /// A step's operation with every value rendered for one machine.
@@ -48,31 +51,6 @@ pub enum Op {
     User(user::User),
     /// `service`.
     Service(service::Service),
-}
-
-/// What the probes of one batch share: the files hashed together ([`sums`]) and the scan
-/// ([`scan`]). Filled step by step, then turned into the lines that run before the probes.
-#[derive(Debug, Default)]
-pub struct Batch {
-    hashed: Vec<String>,
-    scans: Vec<(usize, scan::Item)>,
-}
-
-impl Batch {
-    /// Add the step with this key to the batch.
-    pub fn add(&mut self, key: usize, op: &Op) {
-        self.hashed.extend(op.hashes().map(str::to_string));
-        self.scans.extend(op.scan().map(|i| (key, i)));
-    }
-
-    /// The lines that run before the batch's probes.
-    pub fn prelude(&self) -> String {
-        format!(
-            "{}{}",
-            sums::prelude(&self.hashed),
-            scan::prelude(&self.scans)
-        )
-    }
 }
 
 /// The facts a probe printed: `key value` lines, and the probe's exit status.

@@ -12,8 +12,28 @@ use crate::remote::{Exec, Remote};
 /// Time limit for one batch of probes.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The probe as one call of a probe library function with plain or single-quoted words
+/// (what `__od_1` can run as `"$@"`), or `None` for any other script.
+fn library_call(probe: &str) -> Option<&str> {
+    let call = probe.trim_end_matches('\n');
+    if !call.starts_with("__od_") {
+        return None;
+    }
+    let mut quoted = false;
+    for c in call.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            _ if quoted => {}
+            ' ' | '_' | '.' | '/' | '=' | ':' | '+' | ',' | '@' | '%' | '-' => {}
+            _ if c.is_ascii_alphanumeric() => {}
+            _ => return None,
+        }
+    }
+    (!quoted).then_some(call)
+}
+
 /// Run the probes `(key, script)` as `user` in one request, after `prelude` (what the
-/// probes share, [`crate::ops::Batch::prelude`]).
+/// probes share, [`crate::ops::Batch::plan`]).
 pub fn gather(
     remote: &mut dyn Remote,
     user: Option<&str>,
@@ -30,9 +50,12 @@ pub fn gather(
     let mut script = format!("__od_tok={}\n", quote(&token));
     script.push_str(prelude);
     for (key, probe) in probes {
-        script.push_str(&format!(
-            "__od_fb {key}\n{{\n{probe}\n}} 2>&1 </dev/null\n__od_fe {key} \"$?\"\n"
-        ));
+        match library_call(probe) {
+            Some(call) => script.push_str(&format!("__od_1 {key} {call}\n")),
+            None => script.push_str(&format!(
+                "__od_fb {key}\n{{\n{probe}\n}} 2>&1 </dev/null\n__od_fe {key} \"$?\"\n"
+            )),
+        }
     }
     let req = Exec {
         script,
@@ -83,4 +106,29 @@ pub fn gather(
         return Err(f);
     }
     Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_single_library_calls_are_run_as_words() {
+        let call = "__od_put '/a b' 0f '%F|%a' 0\n";
+        assert_eq!(library_call(call), Some(call.trim_end()));
+        assert_eq!(library_call("__od_lx /x 'it'\\''s'\n"), None);
+        for not in [
+            "__od_lx /x a; rm -rf /",
+            "__od_lx /x a\necho b",
+            "__od_lx $(id) a",
+            "__od_lx /x a | cat",
+            "__od_lx /x a > f",
+            "__od_lx /x 'open",
+            "echo __od_lx",
+            "__od_lx /x \"a\"",
+            "__od_lx /x a &",
+        ] {
+            assert_eq!(library_call(not), None, "{not}");
+        }
+    }
 }

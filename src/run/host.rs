@@ -21,6 +21,8 @@ use crate::template::Renderer;
 
 use super::facts;
 
+mod window;
+
 /// What the whole run shares with each machine's run.
 pub struct Shared<'a> {
     /// Renders templates and expressions.
@@ -73,6 +75,7 @@ pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> Ho
         failed: false,
         interrupted: false,
         ahead: HashMap::new(),
+        scans: window::Scans::default(),
     };
     let users = likely_users(&job.steps);
     h.remote.expect_users(&users);
@@ -89,6 +92,7 @@ pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> Ho
             break;
         }
         h.ahead.clear();
+        h.scans.forget_steps();
         h.step_in(&handlers, pos, step, true);
     }
     h.remote.close();
@@ -122,6 +126,8 @@ struct HostRun<'a, 'b> {
     interrupted: bool,
     /// Steps of the current window, rendered, with the facts read ahead for them.
     ahead: HashMap<usize, (Rendered, Facts)>,
+    /// What later steps will ask a scan, and what scans found (see `window`).
+    scans: window::Scans,
 }
 
 fn register_value(status: StepStatus, out: Option<&crate::remote::ExecOutput>) -> Json {
@@ -164,6 +170,7 @@ impl HostRun<'_, '_> {
             self.registered
                 .insert(name.clone(), register_value(result.status, output.as_ref()));
             self.ctx = Self::build_ctx(self.job, &self.registered, &self.shared.hostvars);
+            self.scans.forget_steps();
         }
         if matches!(
             result.status,
@@ -215,49 +222,6 @@ impl HostRun<'_, '_> {
         ops::render(step, self.shared.renderer, ctx)
             .map(Some)
             .map_err(Failure::msg)
-    }
-
-    /// Read facts for `list[pos..]` in one round trip (see the module comment).
-    fn read_ahead(&mut self, list: &[&Step], pos: usize, first: Rendered) -> Result<(), Failure> {
-        let user = first.run_as.clone();
-        let stop_after = |s: &Step, r: &Rendered| s.spec.register.is_some() || r.op.is_command();
-        let batch_more = self.remote.batches_facts() && !stop_after(list[pos], &first);
-        let mut probes: Vec<(usize, String)> = Vec::new();
-        let mut rendered: Vec<(usize, Rendered)> = Vec::new();
-        let mut batch = ops::Batch::default();
-        if let Some(p) = first.op.probe() {
-            probes.push((list[pos].index, p));
-            batch.add(list[pos].index, &first.op);
-        }
-        rendered.push((list[pos].index, first));
-        if batch_more {
-            for step in list.iter().skip(pos + 1).take(63) {
-                let Ok(Some(r)) = self.render(step) else {
-                    break;
-                };
-                let probe = r.op.probe();
-                if r.run_as != user || probe.is_none() && !r.op.is_command() {
-                    break;
-                }
-                let stop = stop_after(step, &r);
-                if let Some(p) = probe {
-                    probes.push((step.index, p));
-                    batch.add(step.index, &r.op);
-                    rendered.push((step.index, r));
-                }
-                if stop {
-                    break;
-                }
-            }
-        }
-        let mut got = facts::gather(self.remote, user.as_deref(), &probes, &batch.prelude())?;
-        self.ahead.clear();
-        for (i, r) in rendered {
-            if let Some(f) = got.remove(&i) {
-                self.ahead.insert(i, (r, f));
-            }
-        }
-        Ok(())
     }
 
     fn decide_and_apply(

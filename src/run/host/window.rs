@@ -1,0 +1,382 @@
+//! Reading facts ahead, a window of steps at a time (see the module comment of `host`),
+//! and what the scans of those windows keep for later ones ([`crate::ops::memo`]).
+
+use std::collections::HashMap;
+
+use crate::ops::{self, memo::Memo, scan, Failure, Rendered};
+use crate::playbook::{Kind, Step};
+
+use super::{facts, HostRun};
+
+/// How many later steps a scan answers ahead: enough for any window of a real deploy,
+/// few enough that awk's work per line stays small.
+const AHEAD: usize = 256;
+
+/// The key of the batch's report frame (never a step's index).
+const REPORT: usize = usize::MAX;
+
+/// What later steps will ask a scan, and the memo of each user's session.
+#[derive(Default)]
+pub(super) struct Scans {
+    /// Step index → (user, question) of a `line` or `packages` step, rendered with the
+    /// context of the time (`None`: it asks nothing, or did not render).
+    questions: HashMap<usize, Option<(Option<String>, scan::Item)>>,
+    memo: HashMap<Option<String>, Memo>,
+}
+
+impl Scans {
+    /// The context changed (a step registered a value) or the handlers start: render
+    /// later steps again. What the memo keeps stays true, being kept by content.
+    pub(super) fn forget_steps(&mut self) {
+        self.questions.clear();
+    }
+}
+
+impl HostRun<'_, '_> {
+    /// Read facts for `list[pos..]` in one round trip (see the module comment of `host`).
+    pub(super) fn read_ahead(
+        &mut self,
+        list: &[&Step],
+        pos: usize,
+        first: Rendered,
+    ) -> Result<(), Failure> {
+        let user = first.run_as.clone();
+        let stop_after = |s: &Step, r: &Rendered| s.spec.register.is_some() || r.op.is_command();
+        let batch_more = self.remote.batches_facts() && !stop_after(list[pos], &first);
+        let mut probes: Vec<(usize, String)> = Vec::new();
+        let mut rendered: Vec<(usize, Rendered)> = Vec::new();
+        let mut batch = ops::Batch::default();
+        if let Some(p) = first.op.probe() {
+            probes.push((list[pos].index, p));
+            batch.add(list[pos].index, &first.op);
+        }
+        rendered.push((list[pos].index, first));
+        // The first step after the window.
+        let mut next = pos + 1;
+        if batch_more {
+            for step in list.iter().skip(pos + 1).take(63) {
+                let Ok(Some(r)) = self.render(step) else {
+                    break;
+                };
+                let probe = r.op.probe();
+                if r.run_as != user || probe.is_none() && !r.op.is_command() {
+                    break;
+                }
+                next += 1;
+                let stop = stop_after(step, &r);
+                if let Some(p) = probe {
+                    probes.push((step.index, p));
+                    batch.add(step.index, &r.op);
+                    rendered.push((step.index, r));
+                }
+                if stop {
+                    break;
+                }
+            }
+        }
+        let ahead = if batch_more {
+            self.questions_after(list, next, &user)
+        } else {
+            Vec::new()
+        };
+        let plan = batch.plan(
+            self.scans.memo.get(&user).unwrap_or(&Memo::default()),
+            &ahead,
+        );
+        if plan.report.is_some() {
+            probes.push((REPORT, "__od_memo_report\n".to_string()));
+        }
+        let mut got = facts::gather(self.remote, user.as_deref(), &probes, &plan.prelude)?;
+        if let (Some(lines), Some(report)) = (&plan.report, got.remove(&REPORT)) {
+            self.scans
+                .memo
+                .entry(user.clone())
+                .or_default()
+                .learn(lines, &report);
+        }
+        self.ahead.clear();
+        for (i, r) in rendered {
+            if let Some(f) = got.remove(&i) {
+                self.ahead.insert(i, (r, f));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the `line` and `packages` steps of `list[from..]` that run as `user` will ask
+    /// a scan. Only those kinds are rendered (a template or a put would read and hash its
+    /// source), each once per context.
+    fn questions_after(
+        &mut self,
+        list: &[&Step],
+        from: usize,
+        user: &Option<String>,
+    ) -> Vec<scan::Item> {
+        let mut out = Vec::new();
+        for step in list.iter().skip(from).take(AHEAD) {
+            if !matches!(step.kind, Kind::Line | Kind::Packages) {
+                continue;
+            }
+            if !self.scans.questions.contains_key(&step.index) {
+                let q = match self.render(step) {
+                    Ok(Some(r)) => r.op.scan().map(|i| (r.run_as, i)),
+                    _ => None,
+                };
+                self.scans.questions.insert(step.index, q);
+            }
+            if let Some(Some((u, item))) = self.scans.questions.get(&step.index) {
+                if u == user {
+                    out.push(item.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use super::*;
+    use crate::ops::scan::Item;
+    use crate::ops::{Batch, Facts};
+    use crate::quote::quote;
+    use crate::remote::{Exec, ExecOutput, Input, Remote, RemoteError, PROBE_LIB};
+
+    /// Probes run by this host's `sh`, with the probe library and `bin` first on PATH.
+    struct LocalSh {
+        bin: String,
+    }
+
+    impl Remote for LocalSh {
+        fn machine(&self) -> &str {
+            "local"
+        }
+        fn exec_stream(
+            &mut self,
+            req: &Exec,
+            _input: Option<Input<'_>>,
+            _sink: Option<&mut dyn Write>,
+        ) -> Result<ExecOutput, RemoteError> {
+            let path = format!("{}:{}", self.bin, std::env::var("PATH").unwrap_or_default());
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{PROBE_LIB}{}", req.script))
+                .env("PATH", path)
+                .env_remove("DPKG_ADMINDIR")
+                .output()
+                .map_err(RemoteError::Io)?;
+            Ok(ExecOutput {
+                status: out.status.code().unwrap_or(1),
+                stdout: out.stdout,
+                stderr: out.stderr,
+                duration: Default::default(),
+            })
+        }
+        fn describe(&self, _req: &Exec) -> Vec<String> {
+            Vec::new()
+        }
+        fn close(&mut self) {}
+    }
+
+    /// `bin/awk`, `bin/grep` and `bin/dpkg-query` that log their name to `log`, then run
+    /// the real program.
+    fn logging_tools(bin: &Path, log: &Path) {
+        for tool in ["awk", "grep", "dpkg-query", "sha256sum"] {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap();
+            let f = bin.join(tool);
+            std::fs::write(
+                &f,
+                format!(
+                    "#!/bin/sh\necho {tool} >> {}\nexec {} \"$@\"\n",
+                    quote(&log.to_string_lossy()),
+                    real.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    /// One batch as `read_ahead` runs it: returns the facts by key and the programs it
+    /// started (from the log).
+    fn batch(
+        remote: &mut LocalSh,
+        memo: &mut Memo,
+        log: &Path,
+        b: &Batch,
+        probes: &[(usize, String)],
+        ahead: &[Item],
+    ) -> (HashMap<usize, Facts>, String, String) {
+        let _ = std::fs::remove_file(log);
+        let plan = b.plan(memo, ahead);
+        let mut probes = probes.to_vec();
+        if plan.report.is_some() {
+            probes.push((REPORT, "__od_memo_report\n".to_string()));
+        }
+        let mut got = facts::gather(remote, None, &probes, &plan.prelude).unwrap();
+        if let (Some(lines), Some(report)) = (&plan.report, got.remove(&REPORT)) {
+            memo.learn(lines, &report);
+        }
+        let mut started = String::new();
+        if let Ok(mut f) = std::fs::File::open(log) {
+            f.read_to_string(&mut started).unwrap();
+        }
+        (got, started, plan.prelude)
+    }
+
+    fn count(f: &Facts) -> &str {
+        f.get("exact").unwrap()
+    }
+
+    /// Line answers kept from one batch's scan (its own and later steps') answer the next
+    /// batch without awk or grep while the file hashes the same; after the file changes,
+    /// the next batch reads it again and sees the change.
+    #[test]
+    fn kept_line_counts_answer_later_batches_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, log) = (dir.path().join("bin"), dir.path().join("log"));
+        std::fs::create_dir(&bin).unwrap();
+        logging_tools(&bin, &log);
+        let lines = dir.path().join("a file");
+        let blob = dir.path().join("blob");
+        std::fs::write(&lines, "a\n1.0\n 1\nb\n").unwrap();
+        std::fs::write(&blob, "x").unwrap();
+        let (lp, bp) = (
+            lines.to_string_lossy().into_owned(),
+            blob.to_string_lossy().into_owned(),
+        );
+        let lx = |l: &str| format!("__od_lx {} {}\n", quote(&lp), quote(l));
+        let item = |l: &str| Item::line(&lp, l).unwrap();
+        let mut remote = LocalSh {
+            bin: bin.to_string_lossy().into_owned(),
+        };
+        let mut memo = Memo::default();
+
+        // Batch 1 asks "a" and "1" and, ahead, "b" and "1.0".
+        let b1 = Batch::of(&[&bp], vec![(1, item("a")), (2, item("1"))]);
+        let (got, started, _) = batch(
+            &mut remote,
+            &mut memo,
+            &log,
+            &b1,
+            &[(1, lx("a")), (2, lx("1"))],
+            &[item("b"), item("1.0"), item("a")],
+        );
+        assert_eq!((count(&got[&1]), count(&got[&2])), ("1", "0"));
+        assert_eq!(started, "sha256sum\nawk\n");
+
+        // Batch 2 asks what batch 1 answered ahead: no awk, no grep.
+        let b2 = Batch::of(&[&bp], vec![(3, item("b")), (4, item("1.0"))]);
+        let probes2 = [(3, lx("b")), (4, lx("1.0"))];
+        let (got, started, prelude) = batch(&mut remote, &mut memo, &log, &b2, &probes2, &[]);
+        assert!(prelude.contains("__od_memo_line 3 "), "{prelude}");
+        assert_eq!((count(&got[&3]), count(&got[&4])), ("1", "1"));
+        assert_eq!(started, "sha256sum\n");
+
+        // A shell step rewrites the file: the same questions read it again.
+        std::fs::write(&lines, "b\nb\n").unwrap();
+        let (got, started, _) = batch(&mut remote, &mut memo, &log, &b2, &probes2, &[]);
+        assert_eq!((count(&got[&3]), count(&got[&4])), ("2", "0"));
+        assert_eq!(started, "sha256sum\nawk\n");
+
+        // A file that is no longer regular gets no kept answer.
+        std::fs::remove_file(&lines).unwrap();
+        std::fs::create_dir(&lines).unwrap();
+        let (got, _, _) = batch(&mut remote, &mut memo, &log, &b2, &probes2, &[]);
+        assert_eq!(got[&3].get("exists"), Some("notfile"));
+    }
+
+    /// Package answers kept from one batch's read of dpkg's status file are what the
+    /// status file says (the probe's own answer on this Debian host), for the names asked
+    /// then and ahead; a status file that hashes differently is read again.
+    #[test]
+    fn kept_package_answers_are_the_status_files_until_it_changes() {
+        let journal_empty = std::fs::read_dir("/var/lib/dpkg/updates")
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true);
+        assert!(
+            journal_empty,
+            "this test needs a Debian host with dpkg's journal applied (run dpkg --configure -a)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, log) = (dir.path().join("bin"), dir.path().join("log"));
+        std::fs::create_dir(&bin).unwrap();
+        logging_tools(&bin, &log);
+        let blob = dir.path().join("blob");
+        std::fs::write(&blob, "x").unwrap();
+        let bp = blob.to_string_lossy().into_owned();
+        let dpkg = |names: &[&str]| Item::Dpkg {
+            names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        let pkgs = |names: &str| format!("__od_pkgs 0 {names}\n");
+        let mut remote = LocalSh {
+            bin: bin.to_string_lossy().into_owned(),
+        };
+        let mut memo = Memo::default();
+        // What the probe says on its own, for comparison.
+        let alone = |names: &str| {
+            let mut m = Memo::default();
+            let b = Batch::of(&[], vec![]);
+            let mut r = LocalSh {
+                bin: "/nonexistent".into(),
+            };
+            batch(&mut r, &mut m, &log, &b, &[(0, pkgs(names))], &[]).0[&0].clone()
+        };
+
+        let b1 = Batch::of(&[&bp], vec![(1, dpkg(&["coreutils", "no-such-pkg-x"]))]);
+        let (got, started, _) = batch(
+            &mut remote,
+            &mut memo,
+            &log,
+            &b1,
+            &[(1, pkgs("coreutils no-such-pkg-x"))],
+            &[dpkg(&["dash", "libc6:amd64"])],
+        );
+        assert_eq!(got[&1], alone("coreutils no-such-pkg-x"));
+        assert_eq!(started, "sha256sum\nawk\n");
+
+        // Later: names asked then and ahead come from memory (a qualified name never does).
+        let b2 = Batch::of(
+            &[&bp],
+            vec![
+                (2, dpkg(&["dash"])),
+                (3, dpkg(&["no-such-pkg-x", "coreutils"])),
+            ],
+        );
+        let probes2 = [(2, pkgs("dash")), (3, pkgs("no-such-pkg-x coreutils"))];
+        let (got, started, prelude) = batch(&mut remote, &mut memo, &log, &b2, &probes2, &[]);
+        assert!(prelude.contains("__od_memo_dpkg 2 "), "{prelude}");
+        assert_eq!(started, "sha256sum\n");
+        assert_eq!(got[&2], alone("dash"));
+        assert!(got[&2].all("dpkg").iter().any(|l| l.starts_with("dash ii")));
+        assert_eq!(got[&3], alone("no-such-pkg-x coreutils"));
+
+        // A status file that hashed differently when last read is read again.
+        let mut stale = Memo::default();
+        let report = Facts::parse(
+            ".mh 0000 /var/lib/dpkg/status\n.mq dash\n.md dash deinstall-not-installed\n",
+            0,
+        );
+        stale.learn(&HashMap::new(), &report);
+        let b3 = Batch::of(&[&bp], vec![(4, dpkg(&["dash"]))]);
+        let (got, started, prelude) = batch(
+            &mut remote,
+            &mut stale,
+            &log,
+            &b3,
+            &[(4, pkgs("dash"))],
+            &[],
+        );
+        assert!(prelude.contains("__od_memo_dpkg 4 0000 "), "{prelude}");
+        assert_eq!(started, "sha256sum\nawk\n");
+        assert_eq!(got[&4], alone("dash"));
+    }
+}
