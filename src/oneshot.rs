@@ -14,7 +14,7 @@ use crate::process::{self, ProcessError, Spec};
 use crate::quote::{self, quote};
 use crate::remote::{
     check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Remote,
-    RemoteError, WriteFile, PROBE_LIB,
+    RemoteError, WriteFile,
 };
 
 /// Time limit for the helper calls of a file transfer (mktemp, push, pull, move).
@@ -54,7 +54,7 @@ impl OneShot {
     /// once per session instead).
     fn script(req: &Exec) -> String {
         if req.probe {
-            format!("{PROBE_LIB}{}", req.full_script())
+            format!("{}{}", crate::remote::probe_lib(), req.full_script())
         } else {
             req.full_script()
         }

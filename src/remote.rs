@@ -11,10 +11,30 @@ use std::time::Duration;
 
 use crate::quote::quote;
 
-/// The probe library (`src/probe_lib.sh`): shell functions a probe request may call. Every
-/// transport defines them for requests with [`Exec::probe`] set: the channel agent once
-/// per session, the one-shot path in front of each probe.
-pub const PROBE_LIB: &str = include_str!("probe_lib.sh");
+/// The probe library (`src/probe_lib.sh`), as sent: shell functions a probe request may
+/// call. Every transport defines them for requests with [`Exec::probe`] set: the channel
+/// agent once per session, the one-shot path in front of each probe.
+pub fn probe_lib() -> &'static str {
+    static LIB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| compact(include_str!("probe_lib.sh")))
+}
+
+/// Shell source as sent to a machine: without its comment lines, blank lines and
+/// indentation, which the login shell and `sh` would otherwise copy and scan on every
+/// session (half of the agent's 20 KB). Only for orbdeploy's own scripts, none of which has
+/// a blank line, a line starting with `#` or leading blanks that matter inside a string.
+pub fn compact(source: &str) -> String {
+    let mut out = String::with_capacity(source.len() / 2);
+    for line in source.lines() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
 
 /// One command to run on a machine: a POSIX `sh` script.
 ///
@@ -36,7 +56,7 @@ pub struct Exec {
     /// Kill the script and everything it started after this long; the connection stays usable.
     pub timeout: Option<Duration>,
     /// A read-only request of orbdeploy's own (the facts of steps): it may call the
-    /// functions of [`PROBE_LIB`]; its output is text (no NUL bytes; trailing newlines need
+    /// functions of [`probe_lib`]; its output is text (no NUL bytes; trailing newlines need
     /// not be kept; the channel returns stderr within stdout); its time limit is enforced by
     /// abandoning the session instead of by a watchdog on the machine. That makes it
     /// cheaper on the channel (no file, `stat` or `cat` for the reply, no watchdog
@@ -45,6 +65,10 @@ pub struct Exec {
     /// The output may be as large as a file (reading one): the channel keeps it on disk
     /// until sent, not in the machine's memory as it does a command's.
     pub file_sized: bool,
+    /// A probe with user code in it (a `shell` step's `unless:`): the channel runs it in a
+    /// subshell of its agent, so that the code's syntax errors or `exit` end only that
+    /// subshell. Other probes run in the agent itself (see agent.sh).
+    pub isolate: bool,
 }
 
 impl Exec {
@@ -349,5 +373,36 @@ mod tests {
         assert_eq!(mode, 0o640);
         // No temporary file left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+
+    /// The compact library defines what the source defines, with the same values: every
+    /// function, the newline in `__od_nl`, the scan's awk program.
+    #[test]
+    fn compact_library_defines_the_same_things() {
+        let names = |lib: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "{lib}\nfor f in $(sed -n 's/^ *\\(__od_[a-z0-9_]*\\)() .*/\\1/p' \"$0\"); do command -v \"$f\" >/dev/null || echo \"missing $f\"; done; printf '%s' \"$__od_nl\" | od -An -c; printf '%s' \"$__od_scan_awk\" | awk -f - </dev/null && echo awk-ok"
+                ))
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/src/probe_lib.sh"))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let source = include_str!("probe_lib.sh");
+        assert!(probe_lib().len() < source.len() * 2 / 3);
+        let compact = names(probe_lib());
+        assert_eq!(compact, names(source));
+        assert!(!compact.contains("missing"), "{compact}");
+        assert!(
+            compact.contains("\\n") && compact.contains("awk-ok"),
+            "{compact}"
+        );
     }
 }

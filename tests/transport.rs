@@ -78,6 +78,19 @@ fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
         "{tag}: {text:?}"
     );
 
+    // A probe with user code in it (`unless:`) runs apart: its `exit` and its syntax
+    // errors end only itself (the channel's session count is checked by the caller).
+    let isolated = |script: &str| Exec {
+        script: script.into(),
+        probe: true,
+        isolate: true,
+        ..Exec::default()
+    };
+    let out = remote.exec(&isolated("echo .a; exit 4")).expect("probe");
+    assert_eq!((out.status, out.stdout_text().trim()), (4, ".a"), "{tag}");
+    let out = remote.exec(&isolated("if then fi")).expect("probe");
+    assert_ne!(out.status, 0, "{tag}: a syntax error fails the probe");
+
     // Probes one after the other share nothing: the channel runs them in its agent, which
     // forgets the hashes and answers of the batch before.
     let first = remote

@@ -18,6 +18,10 @@
 #                                      builtin (which would end the agent: the session is
 #                                      reopened once, then the step fails as unreachable);
 #                                      __od_reset clears what a previous probe left.
+#                     MODE s (a probe with user code, a `shell` step's `unless:`): the same
+#                                      reply from a subshell (syntax errors and `exit` end
+#                                      only that), the text captured by command substitution
+#                                      (no NUL bytes, trailing newlines dropped).
 # A short script is read with the `read` builtin (one byte per system call, so no exec), a
 # long one with dd (dd costs what reading about 1.7 KB byte by byte costs, measured on a
 # machine of scripts/bench.sh); a command runs in a subshell (no exec). A byte request costs two more execs on
@@ -106,6 +110,10 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       __od_reset
       { eval "$__od_s"; } < "$__od_in" 2>&1
       printf '\n@@end %s %s %s\n' "$__od_nonce" "$__od_id" "$?"
+    elif [ "$__od_mode" = s ]; then
+      __od_out=$(trap - EXIT TERM HUP INT PIPE; set --; __od_reset; eval "$__od_s" < "$__od_in" 2>&1)
+      printf 't %s\n%s\n@@end %s %s %s\n' "$__od_id" "$__od_out" "$__od_nonce" "$__od_id" "$?"
+      __od_out=
     else
       # A reply as large as a file (mode f) waits on disk, a command's in memory.
       if [ "$__od_mode" = f ]; then __od_dir; __od_rd=$__od_d; else __od_mem; __od_rd=$__od_m; fi

@@ -14,7 +14,15 @@ use super::io::{copy_exact, nonce, trace, CopyError, DeadlineReader};
 
 /// The agent script, run by the machine's `sh`: the probe library (functions the probe
 /// requests call) and the request loop.
-pub const AGENT: &str = concat!(include_str!("../probe_lib.sh"), include_str!("agent.sh"));
+pub fn agent() -> &'static str {
+    static AGENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        crate::remote::compact(concat!(
+            include_str!("../probe_lib.sh"),
+            include_str!("agent.sh")
+        ))
+    })
+}
 
 /// How long opening a session may take (it may auto-start a stopped machine).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -56,7 +64,7 @@ pub fn open_argv(orb: &Orb, machine: &str, user: Option<&str>, nonce: &str) -> V
         machine,
         user,
         "/",
-        &["sh", "-c", AGENT, "orbdeploy-agent", nonce],
+        &["sh", "-c", agent(), "orbdeploy-agent", nonce],
     )
 }
 
@@ -202,7 +210,7 @@ impl Session {
         };
         // A probe has no watchdog on the machine: past its limit the session is abandoned.
         let (timeout_s, mode) = match (req.probe, req.timeout) {
-            (true, _) => (0, 't'),
+            (true, _) => (0, if req.isolate { 's' } else { 't' }),
             (false, t) => (
                 t.map(|t| t.as_secs().max(1)).unwrap_or(0),
                 if req.file_sized { 'f' } else { 'b' },

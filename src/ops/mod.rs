@@ -264,6 +264,12 @@ impl Op {
         }
     }
 
+    /// Whether the probe carries user code (a `shell` step's `unless:`), which the channel
+    /// must run apart from its agent ([`crate::remote::Exec::isolate`]).
+    pub fn probe_has_user_code(&self) -> bool {
+        matches!(self, Op::Shell(o) if o.unless.is_some())
+    }
+
     /// The file whose SHA-256 the probe asks for (shared by a batch, see [`sums`]).
     pub fn hashes(&self) -> Option<&str> {
         match self {
@@ -348,7 +354,7 @@ pub fn text_diff(path: &str, old: &[u8], new: &[u8]) -> String {
 pub(crate) fn run_with_probe_lib(script: &str) -> String {
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("{}{script}", crate::remote::PROBE_LIB))
+        .arg(format!("{}{script}", crate::remote::probe_lib()))
         .output()
         .expect("sh runs");
     assert!(

@@ -71,8 +71,7 @@ impl Shell {
             env: self.env.clone(),
             stdin: Vec::new(),
             timeout: ctx.timeout,
-            probe: false,
-            file_sized: false,
+            ..Exec::default()
         }
     }
 

@@ -33,12 +33,14 @@ fn library_call(probe: &str) -> Option<&str> {
 }
 
 /// Run the probes `(key, script)` as `user` in one request, after `prelude` (what the
-/// probes share, [`crate::ops::Batch::plan`]).
+/// probes share, [`crate::ops::Batch::plan`]); `isolate` when a probe carries user code
+/// ([`crate::ops::Op::probe_has_user_code`]).
 pub fn gather(
     remote: &mut dyn Remote,
     user: Option<&str>,
     probes: &[(usize, String)],
     prelude: &str,
+    isolate: bool,
 ) -> Result<HashMap<usize, Facts>, Failure> {
     let token = format!(
         "@@orbdeploy-{:x}",
@@ -62,6 +64,7 @@ pub fn gather(
         user: user.map(str::to_string),
         timeout: Some(PROBE_TIMEOUT),
         probe: true,
+        isolate,
         ..Exec::default()
     };
     let out = remote.exec(&req)?;

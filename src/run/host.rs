@@ -367,6 +367,7 @@ impl HostRun<'_, '_> {
                             rendered.run_as.as_deref(),
                             &[(0, probe)],
                             "",
+                            rendered.op.probe_has_user_code(),
                         ) {
                             Ok(mut got) => facts = got.remove(&0).unwrap_or_default(),
                             Err(_) => continue,

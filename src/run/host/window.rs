@@ -86,7 +86,14 @@ impl HostRun<'_, '_> {
         if plan.report.is_some() {
             probes.push((REPORT, "__od_memo_report\n".to_string()));
         }
-        let mut got = facts::gather(self.remote, user.as_deref(), &probes, &plan.prelude)?;
+        let isolate = rendered.iter().any(|(_, r)| r.op.probe_has_user_code());
+        let mut got = facts::gather(
+            self.remote,
+            user.as_deref(),
+            &probes,
+            &plan.prelude,
+            isolate,
+        )?;
         if let (Some(lines), Some(report)) = (&plan.report, got.remove(&REPORT)) {
             self.scans
                 .memo
@@ -144,7 +151,7 @@ mod tests {
     use crate::ops::scan::Item;
     use crate::ops::{Batch, Facts};
     use crate::quote::quote;
-    use crate::remote::{Exec, ExecOutput, Input, Remote, RemoteError, PROBE_LIB};
+    use crate::remote::{probe_lib, Exec, ExecOutput, Input, Remote, RemoteError};
 
     /// Probes run by this host's `sh`, with the probe library and `bin` first on PATH.
     struct LocalSh {
@@ -164,7 +171,7 @@ mod tests {
             let path = format!("{}:{}", self.bin, std::env::var("PATH").unwrap_or_default());
             let out = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(format!("{PROBE_LIB}{}", req.script))
+                .arg(format!("{}{}", probe_lib(), req.script))
                 .env("PATH", path)
                 .env_remove("DPKG_ADMINDIR")
                 .output()
@@ -221,7 +228,7 @@ mod tests {
         if plan.report.is_some() {
             probes.push((REPORT, "__od_memo_report\n".to_string()));
         }
-        let mut got = facts::gather(remote, None, &probes, &plan.prelude).unwrap();
+        let mut got = facts::gather(remote, None, &probes, &plan.prelude, false).unwrap();
         if let (Some(lines), Some(report)) = (&plan.report, got.remove(&REPORT)) {
             memo.learn(lines, &report);
         }
