@@ -209,6 +209,11 @@ fn catalogue() -> Vec<Case> {
             "ops.yaml:1:3: step `shell a`: when:",
         ),
         ops_case(
+            "when with a block end (minijinja panicked on it)",
+            "- shell: a\n  when: \"}}x\"\n",
+            "ops.yaml:1:3: step `shell a`: when: `}}` in the expression",
+        ),
+        ops_case(
             "unknown handler",
             "steps:\n  - shell: a\n    notify: nope\n",
             "no handler named `nope`",
