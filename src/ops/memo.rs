@@ -70,6 +70,16 @@ impl Memo {
     /// and, when it asks about packages, [`DPKG_STATUS`].
     pub fn prelude(&self, current: &[(usize, Item)], ahead: &[Item]) -> Asked {
         let mut out = Asked::default();
+        let read = self.line_questions(current, &mut out);
+        let dpkg_read = self.dpkg_questions(current, &mut out.prelude);
+        ask_ahead(current, ahead, &read, dpkg_read, &mut out);
+        out.prelude.push_str("__od_scan\n");
+        out
+    }
+
+    /// The `line` questions, file by file: a file is answered from memory or read, all its
+    /// questions one way. Returns the files the scan will read.
+    fn line_questions<'a>(&self, current: &'a [(usize, Item)], out: &mut Asked) -> Vec<&'a str> {
         let mut paths: Vec<&str> = Vec::new();
         for (_, item) in current {
             if let Item::Line { path, .. } = item {
@@ -78,11 +88,8 @@ impl Memo {
                 }
             }
         }
-        // A file is answered from memory or read: all its questions one way. Later steps'
-        // questions ride along only on a read that will happen (a file not known): asking
-        // them of a file that may well be unchanged would only lengthen the script.
-        let mut read: Vec<&str> = Vec::new();
-        for path in &paths {
+        let mut read = Vec::new();
+        for path in paths {
             let on_path: Vec<(usize, &str)> = current
                 .iter()
                 .filter_map(|(k, i)| match i {
@@ -92,7 +99,7 @@ impl Memo {
                 .collect();
             let known = self
                 .files
-                .get(*path)
+                .get(path)
                 .filter(|f| on_path.iter().all(|(_, l)| f.counts.contains_key(*l)));
             if known.is_none() {
                 read.push(path);
@@ -105,14 +112,19 @@ impl Memo {
                         "__od_memo_line {key} {} {} {} {}\n",
                         quote(path),
                         quote(line),
-                        f.hash,
+                        quote(&f.hash),
                         f.counts[line]
                     ),
                     None => format!("__od_scan_line {key} {} {}\n", quote(path), quote(line)),
                 });
             }
         }
-        // Packages: all from memory (one hash guards them all) or all read.
+        read
+    }
+
+    /// The `packages` questions: all from memory (one hash guards them all) or all read.
+    /// Returns whether the scan will read dpkg's status file.
+    fn dpkg_questions(&self, current: &[(usize, Item)], prelude: &mut String) -> bool {
         let dpkg: Vec<(usize, &Vec<String>)> = current
             .iter()
             .filter_map(|(k, i)| match i {
@@ -126,7 +138,7 @@ impl Memo {
                 .all(|n| plain(n) && d.status.contains_key(n))
         });
         for (key, names) in &dpkg {
-            out.prelude.push_str(&match known {
+            prelude.push_str(&match known {
                 Some(d) => {
                     let mut answer = String::new();
                     for n in names.iter() {
@@ -136,7 +148,7 @@ impl Memo {
                     }
                     format!(
                         "__od_memo_dpkg {key} {} {} {}\n",
-                        d.hash,
+                        quote(&d.hash),
                         quote(&answer),
                         join(names)
                     )
@@ -144,53 +156,21 @@ impl Memo {
                 None => format!("__od_scan_dpkg {key} {}\n", join(names)),
             });
         }
-        // Later steps' questions, for the files read (and, on the machine, only if the scan
-        // does read them: a file that is not regular is not).
-        let mut asked_now: BTreeSet<(&str, &str)> = BTreeSet::new();
-        for (_, item) in current {
-            if let Item::Line { path, line } = item {
-                asked_now.insert((path, line));
-            }
-        }
-        let mut later_names: Vec<&str> = Vec::new();
-        for item in ahead {
-            match item {
-                Item::Line { path, line } => {
-                    if !read.contains(&path.as_str()) || !asked_now.insert((path, line)) {
-                        continue;
-                    }
-                    let key = format!("q{}", out.lines.len());
-                    out.prelude.push_str(&format!(
-                        "__od_ahead_line {key} {} {}\n",
-                        quote(path),
-                        quote(line)
-                    ));
-                    out.lines.insert(key, (path.clone(), line.clone()));
-                }
-                Item::Dpkg { names } => {
-                    for n in names {
-                        let now = dpkg.iter().any(|(_, ns)| ns.contains(n));
-                        if plain(n) && !now && !later_names.contains(&n.as_str()) {
-                            later_names.push(n);
-                        }
-                    }
-                }
-            }
-        }
-        if !dpkg.is_empty() && known.is_none() && !later_names.is_empty() {
-            out.prelude
-                .push_str(&format!("__od_ahead_dpkg qd {}\n", later_names.join(" ")));
-        }
-        out.prelude.push_str("__od_scan\n");
-        out
+        !dpkg.is_empty() && known.is_none()
     }
 
     /// Keep what a batch's `__od_memo_report` said (`report`), for the questions `lines`.
     pub fn learn(&mut self, lines: &HashMap<String, (String, String)>, report: &Facts) {
         let mut hashes: HashMap<&str, &str> = HashMap::new();
         for v in report.all("mh") {
-            if let Some((hash, path)) = v.split_once(' ') {
-                hashes.insert(path, hash);
+            // A SHA-256 in hex, as sha256sum prints it; anything else is not kept.
+            match v.split_once(' ') {
+                Some((hash, path))
+                    if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    hashes.insert(path, hash);
+                }
+                _ => {}
             }
         }
         for (path, hash) in &hashes {
@@ -246,5 +226,150 @@ impl Memo {
                 d.status.insert(name.clone(), st);
             }
         }
+    }
+}
+
+/// Later steps' questions, asked only of what the scan reads anyway (`read`, and dpkg's
+/// status file when `dpkg_read`): asking them of a file that may well be unchanged would
+/// only lengthen the script. On the machine they are asked only if the scan does read the
+/// file (one that is not regular is not).
+fn ask_ahead(
+    current: &[(usize, Item)],
+    ahead: &[Item],
+    read: &[&str],
+    dpkg_read: bool,
+    out: &mut Asked,
+) {
+    let mut asked: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut names_now: Vec<&str> = Vec::new();
+    for (_, item) in current {
+        match item {
+            Item::Line { path, line } => {
+                asked.insert((path, line));
+            }
+            Item::Dpkg { names } => names_now.extend(names.iter().map(String::as_str)),
+        }
+    }
+    let mut later_names: Vec<&str> = Vec::new();
+    for item in ahead {
+        match item {
+            Item::Line { path, line } => {
+                if !read.contains(&path.as_str()) || !asked.insert((path, line)) {
+                    continue;
+                }
+                let key = format!("q{}", out.lines.len());
+                out.prelude.push_str(&format!(
+                    "__od_ahead_line {key} {} {}\n",
+                    quote(path),
+                    quote(line)
+                ));
+                out.lines.insert(key, (path.clone(), line.clone()));
+            }
+            Item::Dpkg { names } => {
+                for n in names {
+                    if plain(n)
+                        && !names_now.contains(&n.as_str())
+                        && !later_names.contains(&n.as_str())
+                    {
+                        later_names.push(n);
+                    }
+                }
+            }
+        }
+    }
+    if dpkg_read && !later_names.is_empty() {
+        out.prelude
+            .push_str(&format!("__od_ahead_dpkg qd {}\n", later_names.join(" ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a report's well-formed hashes are kept: a line the machine garbled (or a value
+    /// meant to reach the next script as code) is dropped, so nothing is answered from it.
+    #[test]
+    fn only_hex_hashes_are_kept() {
+        let good = "a".repeat(64);
+        let mut memo = Memo::default();
+        let lines: HashMap<String, (String, String)> = [
+            ("1".to_string(), ("/f".to_string(), "x".to_string())),
+            ("2".to_string(), ("/g".to_string(), "y".to_string())),
+        ]
+        .into();
+        let report = format!(".mh {good} /f\n.mh $(reboot) /g\n.ml 1 3\n.ml 2 1\n");
+        memo.learn(&lines, &Facts::parse(&report, 0));
+        let asked = memo.prelude(
+            &[
+                (5, Item::line("/f", "x").unwrap()),
+                (6, Item::line("/g", "y").unwrap()),
+            ],
+            &[],
+        );
+        assert!(
+            asked
+                .prelude
+                .contains(&format!("__od_memo_line 5 /f x {good} 3\n")),
+            "{}",
+            asked.prelude
+        );
+        assert!(
+            asked.prelude.contains("__od_scan_line 6 /g y\n"),
+            "{}",
+            asked.prelude
+        );
+        assert!(!asked.prelude.contains("reboot"));
+    }
+
+    /// Later steps' questions go only with a read that will happen, once each.
+    #[test]
+    fn later_questions_ride_only_on_reads() {
+        let h = "b".repeat(64);
+        let mut memo = Memo::default();
+        let lines: HashMap<String, (String, String)> =
+            [("1".to_string(), ("/f".to_string(), "x".to_string()))].into();
+        memo.learn(&lines, &Facts::parse(&format!(".mh {h} /f\n.ml 1 1\n"), 0));
+        let ahead = [
+            Item::line("/f", "later").unwrap(),
+            Item::line("/f", "later").unwrap(),
+            Item::line("/other", "z").unwrap(),
+            Item::Dpkg {
+                names: vec!["curl".into(), "libc6:amd64".into()],
+            },
+        ];
+        // /f known: nothing rides along; no packages step now: no packages asked.
+        let known = memo.prelude(&[(1, Item::line("/f", "x").unwrap())], &ahead);
+        assert!(!known.prelude.contains("__od_ahead"), "{}", known.prelude);
+        // /f must be read (a new question): later questions of /f once; plain names only.
+        let read = memo.prelude(
+            &[
+                (2, Item::line("/f", "new").unwrap()),
+                (
+                    3,
+                    Item::Dpkg {
+                        names: vec!["dash".into()],
+                    },
+                ),
+            ],
+            &ahead,
+        );
+        assert_eq!(
+            read.prelude.matches("__od_ahead_line").count(),
+            1,
+            "{}",
+            read.prelude
+        );
+        assert!(
+            read.prelude.contains("__od_ahead_line q1 /f later\n"),
+            "{}",
+            read.prelude
+        );
+        assert!(
+            read.prelude.contains("__od_ahead_dpkg qd curl\n"),
+            "{}",
+            read.prelude
+        );
+        assert!(read.prelude.ends_with("__od_scan\n"));
     }
 }
