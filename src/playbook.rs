@@ -119,7 +119,13 @@ pub fn load(inv: &Inventory, renderer: &Renderer) -> Result<Playbook, ConfigErro
             match entry {
                 OpsEntry::Step(s) => raw.push(((**s).clone(), inv.file.clone(), inv.dir.clone())),
                 OpsEntry::File(f) => {
-                    let path = inv.dir.join(&f.value);
+                    // `ops.yaml`, not `./ops.yaml`, in messages about a file beside the
+                    // inventory.
+                    let path = if inv.dir == Path::new(".") {
+                        PathBuf::from(&f.value)
+                    } else {
+                        inv.dir.join(&f.value)
+                    };
                     if !path.is_file() {
                         let msg = format!("operations file {} does not exist", path.display());
                         return Err(if f.referenced.line() > 0 {

@@ -206,7 +206,7 @@ fn catalogue() -> Vec<Case> {
         ops_case(
             "when syntax",
             "- shell: a\n  when: \"x ==\"\n",
-            "ops.yaml:1:3: step `shell a`: when:",
+            "error: ops.yaml:1:3: step `shell a`: when:",
         ),
         ops_case(
             "when with a block end (minijinja panicked on it)",
