@@ -95,7 +95,11 @@ fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
     // forgets the hashes and answers of the batch before.
     let first = remote
         .exec(&Exec {
-            script: "__od_sums='00  /etc/hostname'; __od_memo_line 7 /etc/hostname x 00 5; echo \"$__od_sx_7\"".into(),
+            script: format!(
+                "__od_sums='{}  /etc/hostname'; __od_memo_line 7 /etc/hostname x {} 5; echo \"$__od_sx_7\"",
+                "0".repeat(64),
+                "0".repeat(32)
+            ),
             probe: true,
             ..Exec::default()
         })

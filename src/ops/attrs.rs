@@ -196,6 +196,14 @@ mod tests {
     use super::*;
     use crate::load::operations::Mode;
 
+    /// A put probe without attributes leaves the format out; the probe library's default
+    /// must be the format of that case.
+    #[test]
+    fn probe_library_default_format_is_the_no_attribute_format() {
+        let out = crate::ops::run_with_probe_lib("printf '%s' \"$__od_fmt0\"");
+        assert_eq!(out, format_for(&Attrs::default()));
+    }
+
     #[test]
     fn stat_line_and_changes() {
         let f = Facts::parse(".stat regular file|644|root|root|0|0|12\n", 0);

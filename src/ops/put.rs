@@ -105,16 +105,16 @@ impl Put {
         // `__od_put` (probe library): the hash, and `stat` only when attributes are
         // declared or the content differs (an existing file keeps its mode and owner when
         // rewritten). The hash comes from the batch's shared sha256sum when there is one.
+        // The script carries 128 bits of the hash (`__od_same`); the machine prints all
+        // 256, which `decide` compares.
+        let sha = quote(crate::ops::memo::prefix(&self.sha));
+        if attrs::none_declared(&self.attrs) {
+            return format!("__od_put {} {sha}\n", quote(&self.dest));
+        }
         format!(
-            "__od_put {} {} {} {}\n",
+            "__od_put {} {sha} {} 1\n",
             quote(&self.dest),
-            quote(&self.sha),
             quote(&attrs::format_for(&self.attrs)),
-            if attrs::none_declared(&self.attrs) {
-                0
-            } else {
-                1
-            }
         )
     }
 

@@ -43,7 +43,7 @@ pub fn gather(
     isolate: bool,
 ) -> Result<HashMap<usize, Facts>, Failure> {
     let token = format!(
-        "@@orbdeploy-{:x}",
+        "@@od-{:x}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())

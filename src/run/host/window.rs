@@ -386,7 +386,7 @@ mod tests {
             &[],
         );
         assert!(
-            prelude.contains(&format!("__od_memo_dpkg 4 {zeros} ")),
+            prelude.contains(&format!("__od_memo_dpkg 4 {} ", &zeros[..32])),
             "{prelude}"
         );
         assert_eq!(started, "sha256sum\nawk\n");
