@@ -721,3 +721,107 @@ operations:
         assert_eq!(lines.stdout, "a\nb\n", "{run}");
     }
 }
+
+/// A stand-in for systemctl (orbsim machines run no systemd, OrbStack's do): units listed in
+/// /var/lib/fakesd/units, their state in files beside it, every call logged. It answers
+/// like systemctl: `is-active` prints active/inactive (exit 0/3), `is-enabled`
+/// enabled/disabled (exit 0/1), `cat` fails for an unknown unit.
+const FAKE_SYSTEMCTL: &str = r#"#!/bin/sh
+d=/var/lib/fakesd
+echo "$*" >> $d/calls
+verb=$1; u=$2
+grep -qx "$u" $d/units || { echo "Unit $u.service could not be found." >&2; exit 4; }
+case $verb in
+  is-active) if [ -e $d/$u.active ]; then echo active; else echo inactive; exit 3; fi ;;
+  is-enabled) if [ -e $d/$u.enabled ]; then echo enabled; else echo disabled; exit 1; fi ;;
+  cat) echo "[Unit]" ;;
+  start) : > $d/$u.active ;;
+  stop) rm -f $d/$u.active ;;
+  restart) : > $d/$u.active; echo "$u restarted" >> $d/restarts ;;
+  enable) : > $d/$u.enabled ;;
+  disable) rm -f $d/$u.enabled ;;
+  *) exit 1 ;;
+esac
+"#;
+
+/// Where systemd runs, `service` steps go through systemctl: start and enable what is not,
+/// stop and disable, restart every time, change nothing the second time, and name a unit
+/// that does not exist. (The machine gets /run/systemd/system and a stand-in systemctl.)
+#[test]
+fn service_steps_drive_systemctl_where_systemd_runs() {
+    let w = World::new("systemd");
+    let m = w.name("sd");
+    w.create(&m);
+    let setup = format!(
+        "mkdir -p /run/systemd/system /var/lib/fakesd\n\
+         printf 'web\\ndb\\ncache\\n' > /var/lib/fakesd/units\n\
+         : > /var/lib/fakesd/db.active; : > /var/lib/fakesd/db.enabled\n\
+         cat > /usr/local/sbin/systemctl <<'FAKE'\n{FAKE_SYSTEMCTL}FAKE\n\
+         chmod 0755 /usr/local/sbin/systemctl"
+    );
+    w.sh(&m, Some("root"), &setup).assert_code(0);
+    let ops = |extra: &str| {
+        format!(
+            "machines:\n  {m}: {{}}\noperations:\n  - {{ name: web up, service: {{ name: web, state: started, enabled: true }} }}\n  - {{ name: db down, service: {{ name: db, state: stopped, enabled: false }} }}\n  - {{ name: cache bounce, service: {{ name: cache, state: restarted }} }}\n{extra}"
+        )
+    };
+    let inv = w.write("inv.yaml", ops(""));
+    let inv = inv.to_str().unwrap().to_string();
+    let calls = |w: &World| {
+        let out = w.sh(
+            &m,
+            Some("root"),
+            "grep -v '^is-\\|^cat ' /var/lib/fakesd/calls; : > /var/lib/fakesd/calls",
+        );
+        out.stdout
+    };
+
+    let first = w.orbdeploy(["apply", &inv, "--report", "first.json"]);
+    first.assert_code(0);
+    let st: std::collections::HashMap<String, String> = statuses(&report(&w, "first.json"), &m)
+        .into_iter()
+        .collect();
+    assert_eq!(
+        (
+            st["web up"].as_str(),
+            st["db down"].as_str(),
+            st["cache bounce"].as_str()
+        ),
+        ("changed", "changed", "changed"),
+        "{}",
+        first.stdout
+    );
+    assert_eq!(
+        calls(&w),
+        "start web\nenable web\nstop db\ndisable db\nrestart cache\n"
+    );
+
+    // Second apply: only the restart runs again.
+    let second = w.orbdeploy(["apply", &inv, "--report", "second.json"]);
+    second.assert_code(0);
+    let st: std::collections::HashMap<String, String> = statuses(&report(&w, "second.json"), &m)
+        .into_iter()
+        .collect();
+    assert_eq!(
+        (
+            st["web up"].as_str(),
+            st["db down"].as_str(),
+            st["cache bounce"].as_str()
+        ),
+        ("ok", "ok", "changed")
+    );
+    assert_eq!(calls(&w), "restart cache\n");
+
+    // A unit that does not exist fails its step with a message saying so.
+    w.write(
+        "inv.yaml",
+        ops("  - { name: ghost, service: { name: ghost, state: started } }\n"),
+    );
+    let third = w.orbdeploy(["apply", &inv, "--report", "third.json"]);
+    third.assert_code(1);
+    assert!(
+        third.stdout.contains("no service named ghost") && third.stdout.contains("no systemd unit"),
+        "{}",
+        third.stdout
+    );
+}

@@ -171,6 +171,83 @@ mod tests {
         }
     }
 
+    /// Machines without apt: apk, dnf/yum (rpm) and pacman are found and asked, each with
+    /// its own tools (stand-ins that know `have` as installed and `old` as upgradable, on a
+    /// PATH without apt).
+    #[test]
+    fn other_managers_are_detected_and_asked_with_their_own_tools() {
+        use std::os::unix::fs::PermissionsExt;
+        let fakes: [(&str, &[(&str, &str)]); 3] = [
+            (
+                "apk",
+                &[(
+                    "apk",
+                    "case \"$1 $2\" in\n'info -e') case $3 in have|old) exit 0;; esac; exit 1;;\n'version -l') [ \"$4\" = old ] && echo 'old-1.0-r0 < 1.1-r0'; exit 0;;\nesac\nexit 2",
+                )],
+            ),
+            (
+                "dnf",
+                &[
+                    ("rpm", "[ \"$1 $2\" = '-q --quiet' ] || exit 2\ncase $3 in have|old) exit 0;; esac\nexit 1"),
+                    ("dnf", "[ \"$1 $2\" = '-q check-update' ] || exit 2\n[ \"$3\" = old ] && exit 100\nexit 0"),
+                ],
+            ),
+            (
+                "pacman",
+                &[(
+                    "pacman",
+                    "case \"$1\" in\n-Q) case $2 in have|old) exit 0;; esac; exit 1;;\n-Qu) [ \"$2\" = old ]; exit;;\nesac\nexit 2",
+                )],
+            ),
+        ];
+        for (pm, tools) in fakes {
+            let dir = tempfile::tempdir().unwrap();
+            for (name, body) in tools.iter() {
+                let f = dir.path().join(name);
+                std::fs::write(&f, format!("#!/bin/sh\n{body}\n")).unwrap();
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            std::os::unix::fs::symlink("/bin/grep", dir.path().join("grep")).unwrap();
+            for state in [
+                PackageState::Present,
+                PackageState::Latest,
+                PackageState::Absent,
+            ] {
+                let p = Packages {
+                    names: vec!["have".into(), "old".into(), "missing".into()],
+                    update: false,
+                    state,
+                };
+                let out = std::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(format!("{}{}", crate::remote::probe_lib(), p.probe()))
+                    .env("PATH", dir.path())
+                    .output()
+                    .unwrap();
+                let facts = Facts::parse(&String::from_utf8_lossy(&out.stdout), 0);
+                assert_eq!(facts.get("pm"), Some(pm), "{facts:?}");
+                let (installed, missing, old) = p.split(&facts);
+                assert_eq!(installed, ["have", "old"], "{pm}");
+                assert_eq!(missing, ["missing"], "{pm}");
+                let want_old: &[&str] = if state == PackageState::Latest {
+                    &["old"]
+                } else {
+                    &[]
+                };
+                assert_eq!(old, want_old, "{pm} {state:?}");
+                let decision = p.decide(&facts).unwrap();
+                let want = match state {
+                    PackageState::Present => Decision::Change(vec!["install missing".into()]),
+                    PackageState::Latest => {
+                        Decision::Change(vec!["install missing".into(), "upgrade old".into()])
+                    }
+                    PackageState::Absent => Decision::Change(vec!["remove have, old".into()]),
+                };
+                assert_eq!(decision, want, "{pm} {state:?}");
+            }
+        }
+    }
+
     /// Reading the status file directly and asking dpkg-query give the same answer
     /// (DPKG_ADMINDIR set, even to the default, makes the probe ask dpkg-query).
     #[test]
