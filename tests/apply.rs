@@ -52,6 +52,35 @@ fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `apply INV --report NAME.json`, which must exit `code`: each step's status by name, and
+/// the run's stdout.
+fn apply_statuses(
+    w: &World,
+    inv: &str,
+    name: &str,
+    code: i32,
+) -> (std::collections::HashMap<String, String>, String) {
+    let out = w.orbdeploy(["apply", inv, "--report", &format!("{name}.json")]);
+    out.assert_code(code);
+    let doc = report(w, &format!("{name}.json"));
+    (
+        statuses(&doc, machine_names(&doc)[0].as_str())
+            .into_iter()
+            .collect(),
+        out.stdout,
+    )
+}
+
+/// The machines of a report, in order.
+fn machine_names(doc: &Value) -> Vec<String> {
+    doc["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["machine"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn count(doc: &Value, key: &str) -> u64 {
     doc["summary"]["counts"][key].as_u64().unwrap()
 }
@@ -703,16 +732,11 @@ operations:
     );
     let inv = inv.to_str().unwrap();
     for (run, want_a) in [("first", "changed"), ("second", "ok"), ("third", "ok")] {
-        let out = w.orbdeploy(["apply", inv, "--report", &format!("{run}.json")]);
-        out.assert_code(0);
-        let doc = report(&w, &format!("{run}.json"));
-        let st: std::collections::HashMap<String, String> =
-            statuses(&doc, &m).into_iter().collect();
-        assert_eq!(st["line a"], want_a, "{run}\n{}", out.stdout);
+        let (st, stdout) = apply_statuses(&w, inv, run, 0);
+        assert_eq!(st["line a"], want_a, "{run}\n{stdout}");
         assert_eq!(
             st["line b"], "changed",
-            "{run}: the command removed b\n{}",
-            out.stdout
+            "{run}: the command removed b\n{stdout}"
         );
         assert_eq!(st["ps"], "ok", "{run}");
         assert_eq!(st["ps again"], "ok", "{run}");
@@ -776,40 +800,19 @@ fn service_steps_drive_systemctl_where_systemd_runs() {
         out.stdout
     };
 
-    let first = w.orbdeploy(["apply", &inv, "--report", "first.json"]);
-    first.assert_code(0);
-    let st: std::collections::HashMap<String, String> = statuses(&report(&w, "first.json"), &m)
-        .into_iter()
-        .collect();
-    assert_eq!(
-        (
-            st["web up"].as_str(),
-            st["db down"].as_str(),
-            st["cache bounce"].as_str()
-        ),
-        ("changed", "changed", "changed"),
-        "{}",
-        first.stdout
-    );
+    let three = |st: &std::collections::HashMap<String, String>| {
+        [&st["web up"], &st["db down"], &st["cache bounce"]].map(|s| s.to_string())
+    };
+    let (st, stdout) = apply_statuses(&w, &inv, "first", 0);
+    assert_eq!(three(&st), ["changed", "changed", "changed"], "{stdout}");
     assert_eq!(
         calls(&w),
         "start web\nenable web\nstop db\ndisable db\nrestart cache\n"
     );
 
     // Second apply: only the restart runs again.
-    let second = w.orbdeploy(["apply", &inv, "--report", "second.json"]);
-    second.assert_code(0);
-    let st: std::collections::HashMap<String, String> = statuses(&report(&w, "second.json"), &m)
-        .into_iter()
-        .collect();
-    assert_eq!(
-        (
-            st["web up"].as_str(),
-            st["db down"].as_str(),
-            st["cache bounce"].as_str()
-        ),
-        ("ok", "ok", "changed")
-    );
+    let (st, _) = apply_statuses(&w, &inv, "second", 0);
+    assert_eq!(three(&st), ["ok", "ok", "changed"]);
     assert_eq!(calls(&w), "restart cache\n");
 
     // A unit that does not exist fails its step with a message saying so.
