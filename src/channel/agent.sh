@@ -24,17 +24,17 @@
 #                                      (no NUL bytes, trailing newlines dropped).
 # A short script is read with the `read` builtin (one byte per system call, so no exec), a
 # long one with dd (dd costs what reading about 1.7 KB byte by byte costs, measured on a
-# machine of scripts/bench.sh); a command runs in a subshell (no exec). A byte request costs two more execs on
-# the machine (stat, cat), none when it printed nothing. Neither `read` nor `dd iflag=fullblock`
-# reads past what it needs (busybox `head -c` does, on a pipe), so binary stdin shares the
-# pipe with the header lines. Files live in private directories (0700, so the files in them
-# are private whatever the umask, which requests inherit unchanged), made on the first
-# request that needs one (a session that only probes makes none) and removed on exit: a
-# command's reply in /dev/shm when it has room (a file made there costs a few microseconds,
-# one on an overlay /tmp a quarter of a millisecond), stdin payloads and file-sized replies
-# (mode f) under $TMPDIR or /tmp. Each request has its own output files, so a daemon it
-# leaves running cannot write into a later reply. The agent starts no process of its own
-# until a request needs one.
+# machine of scripts/bench.sh); a command runs in a subshell (no exec). A byte request costs
+# two more execs on the machine (stat, cat), none when it printed nothing. Neither `read`
+# nor `dd iflag=fullblock` reads past what it needs (busybox `head -c` does, on a pipe), so
+# binary stdin shares the pipe with the header lines. Files live in private directories
+# (0700, so the files in them are private whatever the umask, which requests inherit
+# unchanged), made on the first request that needs one (a session that only probes makes
+# none) and removed on exit: a command's reply in /dev/shm when it has room (a file made
+# there costs a few microseconds, one on an overlay /tmp a quarter of a millisecond), stdin
+# payloads and file-sized replies (mode f) under $TMPDIR or /tmp. Each request has its own
+# output files, so a daemon it leaves running cannot write into a later reply. The agent
+# starts no process of its own until a request needs one.
 # Agent variables start with `__od_`.
 __od_d=
 __od_m=
