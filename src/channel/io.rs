@@ -81,7 +81,8 @@ impl Read for DeadlineReader {
 pub fn trace(machine: &str, user: Option<&str>, script: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let Some(dir) = std::env::var_os("ORBDEPLOY_TRACE_DIR") else {
+    static DIR: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+    let Some(dir) = DIR.get_or_init(|| std::env::var_os("ORBDEPLOY_TRACE_DIR")) else {
         return;
     };
     let n = SEQ.fetch_add(1, Ordering::SeqCst);

@@ -17,10 +17,11 @@ use super::io::{copy_exact, nonce, trace, CopyError, DeadlineReader};
 pub fn agent() -> &'static str {
     static AGENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     AGENT.get_or_init(|| {
-        crate::remote::compact(concat!(
-            include_str!("../probe_lib.sh"),
-            include_str!("agent.sh")
-        ))
+        format!(
+            "{}{}",
+            crate::remote::probe_lib(),
+            crate::remote::compact(include_str!("agent.sh"))
+        )
     })
 }
 

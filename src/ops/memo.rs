@@ -20,6 +20,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::scan::Item;
+use super::sums::prefix;
 use super::Facts;
 use crate::quote::{join, quote};
 
@@ -54,12 +55,6 @@ pub struct Asked {
     pub prelude: String,
     /// The line questions by the key the scan answers them under.
     pub lines: HashMap<String, (String, String)>,
-}
-
-/// The part of a SHA-256 (hex) that a script carries: 128 bits (see `__od_same` in the
-/// probe library), or the whole value when it is shorter.
-pub fn prefix(hash: &str) -> &str {
-    hash.get(..32).unwrap_or(hash)
 }
 
 /// A package name the status file can be read for (what `__od_dpkg_direct` accepts).

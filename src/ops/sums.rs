@@ -4,6 +4,12 @@
 
 use crate::quote::quote;
 
+/// The part of a SHA-256 (hex) that a script carries: 128 bits (see `__od_same` in the
+/// probe library), or the whole value when it is shorter.
+pub fn prefix(hash: &str) -> &str {
+    hash.get(..32).unwrap_or(hash)
+}
+
 /// The line that hashes `hashed` together before the probes of a batch run, or nothing
 /// when fewer than two can be merged. A probe finds its file by name in the output
 /// (`HASH  PATH`) and hashes the file itself when it is not there (not a regular file,

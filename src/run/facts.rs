@@ -1,6 +1,6 @@
 //! Probes of several steps in one round trip: each probe's output is framed by marker
-//! lines carrying a random token (`__od_fb` / `__od_fe` of the probe library), so one
-//! request returns the facts of many steps.
+//! lines carrying a token unique to the batch (`__od_fb` / `__od_fe` of the probe
+//! library), so one request returns the facts of many steps.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -87,12 +87,13 @@ pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> Ho
         .iter()
         .filter(|s| h.notified.contains(&s.name))
         .collect();
+    // Handler indices are positions among the handlers, not among the steps.
+    h.scans.forget_steps();
     for (pos, step) in handlers.iter().enumerate() {
         if h.failed && !shared.keep_going {
             break;
         }
         h.ahead.clear();
-        h.scans.forget_steps();
         h.step_in(&handlers, pos, step, true);
     }
     h.remote.close();
