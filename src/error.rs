@@ -1,25 +1,11 @@
-//! Exit codes (a documented contract) and the few typed errors that decide them.
+//! The few typed errors that decide an exit code ([`crate::exit`]).
 //!
 //! Everything else travels as `anyhow::Error` with context; `exit_code` walks the
 //! chain and picks the code of the first typed error it finds.
 
 use std::fmt;
 
-/// Exit codes of `orbdeploy`, as documented in the README. Tests assert each one.
-pub mod exit {
-    /// Every step on every selected machine succeeded.
-    pub const OK: i32 = 0;
-    /// At least one step failed on at least one machine.
-    pub const FAILED: i32 = 1;
-    /// Usage or configuration error; nothing was run.
-    pub const USAGE: i32 = 2;
-    /// orbctl or a machine is unavailable.
-    pub const UNAVAILABLE: i32 = 3;
-    /// `plan --exit-code`: changes are pending (not used by any other command).
-    pub const CHANGES_PENDING: i32 = 4;
-    /// Interrupted by SIGINT/SIGTERM; children were stopped and the summary printed.
-    pub const INTERRUPTED: i32 = 130;
-}
+use crate::exit;
 
 /// An error in what the user wrote: a flag, a YAML file, a template, a missing local file.
 /// Always maps to exit code 2, and is always raised before any machine is touched.
@@ -100,7 +86,7 @@ impl Outcome {
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.downcast_ref::<ConfigError>().is_some() {
-            return exit::USAGE;
+            return crate::exit::USAGE;
         }
         if let Some(outcome) = cause.downcast_ref::<Outcome>() {
             return match outcome {
@@ -114,7 +100,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             return orb.exit_code();
         }
     }
-    exit::FAILED
+    crate::exit::FAILED
 }
 
 #[cfg(test)]
@@ -124,7 +110,7 @@ mod tests {
     #[test]
     fn config_errors_map_to_2_even_under_context() {
         let err = anyhow::Error::new(ConfigError::plain("bad")).context("loading inventory");
-        assert_eq!(exit_code(&err), exit::USAGE);
+        assert_eq!(exit_code(&err), crate::exit::USAGE);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn install() {
             if REQUESTED.swap(true, Ordering::SeqCst) {
                 // A second Ctrl-C: the user wants out now.
                 crate::process::terminate_all(Duration::ZERO);
-                std::process::exit(crate::error::exit::INTERRUPTED);
+                std::process::exit(crate::exit::INTERRUPTED);
             }
             crate::process::terminate_all(Duration::from_millis(500));
         });

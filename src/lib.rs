@@ -4,24 +4,23 @@
 //! `orb` is the only module that spells `orbctl`; `process` is the only one that starts
 //! child processes; `yaml` is the only one that knows the YAML crate.
 
-pub mod channel;
 pub mod cli;
+pub mod commands;
 pub mod error;
-pub mod exec;
+pub mod exit;
+pub mod facts;
 pub mod interrupt;
 pub mod inventory;
 pub mod load;
-pub mod oneshot;
 pub mod ops;
 pub mod orb;
-pub mod playbook;
+pub mod plan;
 pub mod process;
 pub mod quote;
-pub mod reconcile;
 pub mod remote;
 pub mod report;
 pub mod run;
-pub mod show;
+pub mod steps;
 pub mod template;
 pub mod yaml;
 
@@ -35,14 +34,14 @@ pub fn main_entry() -> i32 {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = e.print();
             return if e.use_stderr() {
-                error::exit::USAGE
+                exit::USAGE
             } else {
-                error::exit::OK
+                exit::OK
             };
         }
     };
     match run(&cli) {
-        Ok(()) => error::exit::OK,
+        Ok(()) => exit::OK,
         Err(err) => {
             let silent = err
                 .downcast_ref::<error::Outcome>()
@@ -59,8 +58,8 @@ pub fn main_entry() -> i32 {
 pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     let orb = orb::Orb::new(&cli.orbctl);
     match &cli.command {
-        cli::Command::Inventory(args) => show::inventory(&orb, args),
-        cli::Command::Machines(cmd) => show::machines(&orb, cmd),
+        cli::Command::Inventory(args) => commands::inventory::inventory(&orb, args),
+        cli::Command::Machines(cmd) => commands::machines::machines(&orb, cmd),
         cli::Command::Apply(args) => run::apply(
             &orb,
             &args.run,
@@ -79,7 +78,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
                 exit_on_changes: args.exit_code,
             },
         ),
-        cli::Command::Exec(args) => exec::exec(&orb, args),
+        cli::Command::Exec(args) => commands::exec::exec(&orb, args),
         cli::Command::Completions { shell } => {
             cli::print_completions(*shell);
             Ok(())

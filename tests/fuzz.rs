@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use orbdeploy::channel::Channel;
 use orbdeploy::orb::Orb;
 use orbdeploy::quote::quote;
+use orbdeploy::remote::channel::Channel;
 use orbdeploy::remote::{Exec, Remote};
 use orbdeploy::template::Renderer;
 use proptest::prelude::*;
@@ -84,7 +84,7 @@ proptest! {
         std::fs::write(&inv, "machines:\n  m1: {}\noperations: ops.yaml\n").unwrap();
         std::fs::write(dir.path().join("ops.yaml"), &text).unwrap();
         if let Ok(inv) = orbdeploy::inventory::load(&inv, &[]) {
-            let _ = orbdeploy::playbook::load(&inv, &Renderer::new());
+            let _ = orbdeploy::steps::load(&inv, &Renderer::new());
         }
     }
 

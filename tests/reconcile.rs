@@ -7,15 +7,16 @@ mod harness;
 
 use harness::World;
 use orbdeploy::orb::Orb;
-use orbdeploy::reconcile::{self, Action};
+use orbdeploy::plan::machines::{self, Action};
+use orbdeploy::run::reconcile;
 
-fn run(w: &World, faults: &str, inventory: &str, dry_run: bool) -> Vec<reconcile::Outcome> {
+fn run(w: &World, faults: &str, inventory: &str, dry_run: bool) -> Vec<reconcile::MachineOutcome> {
     let orb = Orb::new(w.orbctl_wrapper(faults));
     let path = w.write("inv.yaml", inventory);
     let mut inv = orbdeploy::inventory::load(&path, &[]).expect("inventory loads");
     inv.attach(&orb.list().expect("orbctl list"));
     let hosts = inv.limit(&[]).expect("all hosts");
-    let steps = reconcile::plan(&orb, &hosts);
+    let steps = machines::plan(&orb, &hosts);
     reconcile::execute(&orb, &steps, dry_run)
 }
 

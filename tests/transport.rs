@@ -7,9 +7,9 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::World;
-use orbdeploy::channel::Channel;
-use orbdeploy::oneshot::OneShot;
 use orbdeploy::orb::Orb;
+use orbdeploy::remote::channel::Channel;
+use orbdeploy::remote::oneshot::OneShot;
 use orbdeploy::remote::{Exec, Remote, WriteFile};
 
 fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {

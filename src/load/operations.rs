@@ -15,7 +15,7 @@ use crate::yaml::Spanned;
 /// One step as written: exactly one operation key plus common keys (DESIGN.md "Operations").
 ///
 /// All operation keys are optional fields here so that serde reports unknown keys with
-/// their position; `crate::playbook` then checks that exactly one operation is given.
+/// their position; `crate::steps` then checks that exactly one operation is given.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {

@@ -200,7 +200,7 @@ mod tests {
     /// must be the format of that case.
     #[test]
     fn probe_library_default_format_is_the_no_attribute_format() {
-        let out = crate::ops::run_with_probe_lib("printf '%s' \"$__od_fmt0\"");
+        let out = crate::facts::run_with_probe_lib("printf '%s' \"$__od_fmt0\"");
         assert_eq!(out, format_for(&Attrs::default()));
     }
 

@@ -7,27 +7,22 @@
 //! must never depend on anything but its own facts to decide.
 
 mod attrs;
-mod batch;
 mod directory;
 mod file;
 mod get;
 mod line;
-pub mod memo;
 mod packages;
 mod put;
 mod render;
-pub mod scan;
 mod service;
 mod shell;
-pub mod sums;
 mod user;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::facts::{scan, Facts};
 use crate::remote::{Exec, ExecOutput, Remote, RemoteError};
 
-pub use batch::{Batch, Plan};
 pub use render::{render, Rendered};
 
 /// A step's operation with every value rendered for one machine.
@@ -51,67 +46,6 @@ pub enum Op {
     User(user::User),
     /// `service`.
     Service(service::Service),
-}
-
-/// The facts a probe printed: `key value` lines, and the probe's exit status.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts {
-    /// Values by key; a key printed several times keeps every value in order.
-    pub values: BTreeMap<String, Vec<String>>,
-    /// Lines that were not facts (error messages of the probe's commands).
-    pub noise: Vec<String>,
-    /// The probe's exit status.
-    pub status: i32,
-}
-
-impl Facts {
-    /// Parse a probe's output.
-    pub fn parse(text: &str, status: i32) -> Facts {
-        let mut f = Facts {
-            status,
-            ..Facts::default()
-        };
-        for line in text.lines() {
-            match line.split_once(' ') {
-                Some((k, v)) if k.starts_with('.') => f
-                    .values
-                    .entry(k[1..].to_string())
-                    .or_default()
-                    .push(v.to_string()),
-                None if line.starts_with('.') && line.len() > 1 => f
-                    .values
-                    .entry(line[1..].to_string())
-                    .or_default()
-                    .push(String::new()),
-                _ if line.is_empty() => {}
-                _ => f.noise.push(line.to_string()),
-            }
-        }
-        f
-    }
-
-    /// The first value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.values
-            .get(key)
-            .and_then(|v| v.first())
-            .map(String::as_str)
-    }
-
-    /// Every value of `key`.
-    pub fn all(&self, key: &str) -> &[String] {
-        self.values.get(key).map_or(&[], Vec::as_slice)
-    }
-
-    /// What the probe said besides facts, for error messages.
-    pub fn noise_text(&self) -> String {
-        self.noise.join("\n")
-    }
-}
-
-/// A probe line: `.KEY VALUE` (the dot keeps facts apart from stray output).
-pub fn fact(key: &str, value_expr: &str) -> String {
-    format!("printf '.{key} %s\\n' \"{value_expr}\"")
 }
 
 /// What a step would do, decided from its facts.
@@ -348,35 +282,9 @@ pub fn text_diff(path: &str, old: &[u8], new: &[u8]) -> String {
     }
 }
 
-/// Run `script` with the probe library in a local `sh` (tests of probes on this host);
-/// panics when sh fails.
-#[cfg(test)]
-pub(crate) fn run_with_probe_lib(script: &str) -> String {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{}{script}", crate::remote::probe_lib()))
-        .output()
-        .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn facts_parse_keys_and_noise() {
-        let f = Facts::parse(".stat regular file|644|root|root|0|0|5\n.sha abc\nstat: oops\n.pkg a ii\n.pkg b\n.flag\n", 0);
-        assert_eq!(f.get("stat"), Some("regular file|644|root|root|0|0|5"));
-        assert_eq!(f.all("pkg"), ["a ii".to_string(), "b".to_string()]);
-        assert_eq!(f.get("flag"), Some(""));
-        assert_eq!(f.noise, vec!["stat: oops".to_string()]);
-    }
 
     #[test]
     fn diff_is_unified() {

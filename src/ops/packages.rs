@@ -147,7 +147,7 @@ mod tests {
                 update: false,
                 state,
             };
-            let script = format!("{}{}", crate::remote::probe_lib(), p.probe());
+            let script = format!("{}{}", crate::facts::probe_lib(), p.probe());
             let syntax = std::process::Command::new("sh")
                 .args(["-n", "-c", &script])
                 .status()
@@ -220,7 +220,7 @@ mod tests {
                 };
                 let out = std::process::Command::new("/bin/sh")
                     .arg("-c")
-                    .arg(format!("{}{}", crate::remote::probe_lib(), p.probe()))
+                    .arg(format!("{}{}", crate::facts::probe_lib(), p.probe()))
                     .env("PATH", dir.path())
                     .output()
                     .unwrap();
@@ -259,7 +259,7 @@ mod tests {
             update: false,
             state: PackageState::Present,
         };
-        let script = format!("{}{}", crate::remote::probe_lib(), p.probe());
+        let script = format!("{}{}", crate::facts::probe_lib(), p.probe());
         let run = |admindir: Option<&str>| {
             let mut cmd = std::process::Command::new("sh");
             cmd.args(["-c", &script]).env_remove("DPKG_ADMINDIR");
@@ -278,7 +278,7 @@ mod tests {
                 .arg("-c")
                 .arg(format!(
                     "{}__od_dpkg_direct coreutils g++ && ! __od_dpkg_direct libc6:amd64",
-                    crate::remote::probe_lib()
+                    crate::facts::probe_lib()
                 ))
                 .env_remove("DPKG_ADMINDIR")
                 .status()
@@ -319,7 +319,7 @@ mod tests {
         );
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("{}{}", crate::remote::probe_lib(), p.probe()))
+            .arg(format!("{}{}", crate::facts::probe_lib(), p.probe()))
             .env("PATH", path)
             .output()
             .unwrap();

@@ -107,7 +107,7 @@ impl Put {
         // rewritten). The hash comes from the batch's shared sha256sum when there is one.
         // The script carries 128 bits of the hash (`__od_same`); the machine prints all
         // 256, which `decide` compares.
-        let sha = quote(super::sums::prefix(&self.sha));
+        let sha = quote(crate::facts::sums::prefix(&self.sha));
         if attrs::none_declared(&self.attrs) {
             return format!("__od_put {} {sha}\n", quote(&self.dest));
         }

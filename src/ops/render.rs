@@ -6,7 +6,7 @@ use std::time::Duration;
 use minijinja::Value;
 
 use crate::load::operations::{Presence, UserField};
-use crate::playbook::{Kind, Step};
+use crate::steps::{Kind, Step};
 use crate::template::Renderer;
 
 use super::put::{sha_of_bytes, sha_of_file, Content, Put};

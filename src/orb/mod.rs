@@ -84,10 +84,10 @@ impl OrbError {
         match self {
             OrbError::Missing { .. }
             | OrbError::NotRunning { .. }
-            | OrbError::MachineNotFound { .. } => crate::error::exit::UNAVAILABLE,
-            OrbError::Timeout { .. } => crate::error::exit::UNAVAILABLE,
-            OrbError::InvalidName { .. } => crate::error::exit::USAGE,
-            OrbError::AlreadyExists { .. } | OrbError::Failed { .. } => crate::error::exit::FAILED,
+            | OrbError::MachineNotFound { .. } => crate::exit::UNAVAILABLE,
+            OrbError::Timeout { .. } => crate::exit::UNAVAILABLE,
+            OrbError::InvalidName { .. } => crate::exit::USAGE,
+            OrbError::AlreadyExists { .. } | OrbError::Failed { .. } => crate::exit::FAILED,
         }
     }
 }

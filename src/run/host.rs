@@ -11,15 +11,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use crate::ops::{self, Ctx, Decision, Facts, Failure, Rendered};
-use crate::playbook::Step;
+use crate::facts::{gather as facts, Facts};
+use crate::ops::{self, Ctx, Decision, Failure, Rendered};
 use crate::remote::Remote;
 use crate::report::{
     ms, Counts, Event, FailureInfo, HostResult, HostStatus, Sender, StepResult, StepStatus,
 };
+use crate::steps::Step;
 use crate::template::Renderer;
-
-use super::facts;
 
 mod window;
 
@@ -398,7 +397,7 @@ impl HostRun<'_, '_> {
 /// default user.
 fn likely_users(steps: &[&Step]) -> Vec<Option<String>> {
     use crate::load::operations::UserField;
-    use crate::playbook::Kind;
+    use crate::steps::Kind;
     let mut out: Vec<Option<String>> = Vec::new();
     for s in steps {
         let u = if s.spec.become_root == Some(true)

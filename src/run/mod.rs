@@ -1,9 +1,9 @@
 //! `orbdeploy apply` and `plan`: load and check everything (exit 2 before any machine is
 //! touched), reconcile the machines, then run every machine's steps in parallel and report.
 
-mod facts;
 mod host;
 mod lock;
+pub mod reconcile;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::IsTerminal;
@@ -14,19 +14,20 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::Value as Json;
 
-use crate::channel::Channel;
 use crate::cli::{parse_var, OutputFormat, Progress, RunArgs};
-use crate::error::{exit, ConfigError, Outcome};
+use crate::error::{ConfigError, Outcome};
+use crate::exit;
 use crate::inventory::{self, Host, Inventory};
 use crate::load::inventory::DesiredState;
-use crate::oneshot::OneShot;
 use crate::orb::Orb;
-use crate::playbook::{self, Playbook, Step};
-use crate::reconcile::{self, Action};
+use crate::plan::machines::{self, Action};
+use crate::remote::channel::Channel;
+use crate::remote::oneshot::OneShot;
 use crate::remote::Remote;
 use crate::report::{
     self, Event, HostResult, HostStatus, MachineAction, Masker, StepStatus, Summary,
 };
+use crate::steps::{self, Playbook, Step};
 use crate::template::Renderer;
 
 pub use lock::{acquire as lock_machine, MachineLock};
@@ -127,7 +128,7 @@ fn validate(
                 .filter(|hd| notified.contains(&hd.name)),
         );
         for step in steps {
-            let on = |e: String| playbook::at(step, format!("on machine `{}`: {e}", h.name));
+            let on = |e: String| steps::at(step, format!("on machine `{}`: {e}", h.name));
             if let Some(w) = &step.spec.when {
                 renderer
                     .truthy(&w.value, &ctx)
@@ -179,10 +180,10 @@ pub fn apply(orb: &Orb, args: &RunArgs, mode: Mode) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut inv = inventory::load(&args.inventory, &vars)?;
     let renderer = Renderer::new();
-    let book = playbook::load(&inv, &renderer)?;
+    let book = steps::load(&inv, &renderer)?;
     let list = orb.list()?;
     inv.attach(&list);
-    playbook::check_hosts(&book, &inv)?;
+    steps::check_hosts(&book, &inv)?;
     let names: Vec<String> = inv
         .limit(&args.limit)?
         .iter()
@@ -263,7 +264,7 @@ pub fn apply(orb: &Orb, args: &RunArgs, mode: Mode) -> Result<()> {
         .iter()
         .filter(|h| names.contains(&h.name) && !ready.contains_key(&h.name))
         .collect();
-    let rsteps = reconcile::plan(orb, &hosts);
+    let rsteps = machines::plan(orb, &hosts);
     let outcomes = if crate::interrupt::requested() {
         Vec::new()
     } else {

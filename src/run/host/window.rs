@@ -1,10 +1,11 @@
 //! Reading facts ahead, a window of steps at a time (see the module comment of `host`),
-//! and what the scans of those windows keep for later ones ([`crate::ops::memo`]).
+//! and what the scans of those windows keep for later ones ([`crate::facts::memo`]).
 
 use std::collections::HashMap;
 
-use crate::ops::{self, memo::Memo, scan, Failure, Rendered};
-use crate::playbook::{Kind, Step};
+use crate::facts::{memo::Memo, scan};
+use crate::ops::{Failure, Rendered};
+use crate::steps::{Kind, Step};
 
 use super::{facts, HostRun};
 
@@ -45,7 +46,7 @@ impl HostRun<'_, '_> {
         let batch_more = self.remote.batches_facts() && !stop_after(list[pos], &first);
         let mut probes: Vec<(usize, String)> = Vec::new();
         let mut rendered: Vec<(usize, Rendered)> = Vec::new();
-        let mut batch = ops::Batch::default();
+        let mut batch = crate::facts::Batch::default();
         if let Some(p) = first.op.probe() {
             probes.push((list[pos].index, p));
             batch.add(list[pos].index, &first.op);
@@ -148,10 +149,11 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::ops::scan::Item;
-    use crate::ops::{Batch, Facts};
+    use crate::facts::probe_lib;
+    use crate::facts::scan::Item;
+    use crate::facts::{Batch, Facts};
     use crate::quote::quote;
-    use crate::remote::{probe_lib, Exec, ExecOutput, Input, Remote, RemoteError};
+    use crate::remote::{Exec, ExecOutput, Input, Remote, RemoteError};
 
     /// Probes run by this host's `sh`, with the probe library and `bin` first on PATH.
     struct LocalSh {

@@ -64,7 +64,7 @@ mod tests {
         }
         // Prove the merge happened: one line per merged regular file.
         script.push_str("printf '%s\\n' \"$__od_sums\" | wc -l\n");
-        let text = crate::ops::run_with_probe_lib(&script);
+        let text = crate::facts::run_with_probe_lib(&script);
         let lines: Vec<&str> = text.lines().collect();
         let want = |f: &str| {
             format!(

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::ops::{Facts, Failure};
+use crate::facts::Facts;
+use crate::ops::Failure;
 use crate::quote::quote;
 use crate::remote::{Exec, Remote};
 
@@ -33,7 +34,7 @@ fn library_call(probe: &str) -> Option<&str> {
 }
 
 /// Run the probes `(key, script)` as `user` in one request, after `prelude` (what the
-/// probes share, [`crate::ops::Batch::plan`]); `isolate` when a probe carries user code
+/// probes share, [`crate::facts::Batch::plan`]); `isolate` when a probe carries user code
 /// ([`crate::ops::Op::probe_has_user_code`]).
 pub fn gather(
     remote: &mut dyn Remote,

@@ -57,7 +57,7 @@ pub fn prelude(items: &[(usize, Item)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::run_with_probe_lib as sh;
+    use crate::facts::run_with_probe_lib as sh;
 
     /// Every count from the scan is grep's count, for lines that trip up awk or the shell
     /// (numbers, blanks, tabs, quotes, backslashes, options, globs, a NUL byte, carriage

@@ -1,8 +1,8 @@
 //! What the operations need from a machine, independent of how it is reached.
 //!
-//! Two implementations exist: the persistent channel (`crate::channel`: one
+//! Two implementations exist: the persistent channel (`crate::remote::channel`: one
 //! `orbctl run ... sh` per machine and user, framed requests over its stdin/stdout) and the
-//! one-shot path (`crate::oneshot`, `--no-channel`: one `orbctl run` per command,
+//! one-shot path (`crate::remote::oneshot`, `--no-channel`: one `orbctl run` per command,
 //! `orbctl push`/`pull` per file). Both give the same results; the operation code never
 //! knows which one it talks to. The scripts that write and read files live here, once.
 
@@ -11,30 +11,11 @@ use std::time::Duration;
 
 use crate::quote::quote;
 
-/// The probe library (`src/probe_lib.sh`), as sent: shell functions a probe request may
-/// call. Every transport defines them for requests with [`Exec::probe`] set: the channel
-/// agent once per session, the one-shot path in front of each probe.
-pub fn probe_lib() -> &'static str {
-    static LIB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    LIB.get_or_init(|| compact(include_str!("probe_lib.sh")))
-}
+pub mod channel;
+mod files;
+pub mod oneshot;
 
-/// Shell source as sent to a machine: without its comment lines, blank lines and
-/// indentation, which the login shell and `sh` would otherwise copy and scan on every
-/// session (half of the agent's 20 KB). Only for orbdeploy's own scripts, none of which has
-/// a blank line, a line starting with `#` or leading blanks that matter inside a string.
-pub fn compact(source: &str) -> String {
-    let mut out = String::with_capacity(source.len() / 2);
-    for line in source.lines() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
+pub use files::{check_transfer, parent_dir, read_by_cat, write_by_script, write_script};
 
 /// One command to run on a machine: a POSIX `sh` script.
 ///
@@ -228,181 +209,5 @@ pub trait Remote: Send {
         sink: &mut dyn Write,
     ) -> Result<u64, RemoteError> {
         read_by_cat(self, path, user, sink)
-    }
-}
-
-/// [`Remote::write_file`] through one request: [`write_script`] with the content on stdin.
-pub fn write_by_script<R: Remote + ?Sized>(
-    remote: &mut R,
-    req: &WriteFile,
-    content: &mut dyn Read,
-) -> Result<(), RemoteError> {
-    let exec = Exec {
-        script: write_script(req),
-        user: req.user.clone(),
-        ..Exec::default()
-    };
-    let input = Input {
-        reader: content,
-        len: req.len,
-    };
-    let out = remote.exec_stream(&exec, Some(input), None)?;
-    check_transfer(&out, &format!("writing {}", req.path))
-}
-
-/// [`Remote::read_file`] through one request: `cat` with stdout streamed into `sink`.
-pub fn read_by_cat<R: Remote + ?Sized>(
-    remote: &mut R,
-    path: &str,
-    user: Option<&str>,
-    sink: &mut dyn Write,
-) -> Result<u64, RemoteError> {
-    let mut counter = CountingWriter { inner: sink, n: 0 };
-    let exec = Exec {
-        file_sized: true,
-        ..Exec::script(format!("exec cat -- {}", quote(path))).as_user(user)
-    };
-    let out = remote.exec_stream(&exec, None, Some(&mut counter))?;
-    check_transfer(&out, &format!("reading {path}"))?;
-    Ok(counter.n)
-}
-
-/// A non-zero status of a transfer script as a [`RemoteError::Transfer`].
-pub fn check_transfer(out: &ExecOutput, what: &str) -> Result<(), RemoteError> {
-    if out.status == 0 {
-        return Ok(());
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let detail = err.trim();
-    Err(RemoteError::Transfer(if detail.is_empty() {
-        format!("{what} failed (exit {})", out.status)
-    } else {
-        format!("{what} failed: {detail}")
-    }))
-}
-
-struct CountingWriter<'a> {
-    inner: &'a mut dyn Write,
-    n: u64,
-}
-
-impl Write for CountingWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// The directory part of an absolute path (`/` for `/x`).
-pub fn parent_dir(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
-}
-
-/// The script that writes stdin to `req.path` atomically (see [`Remote::write_file`]).
-///
-/// `mktemp` creates the temporary file with mode 0600, so the content is never readable
-/// by others before the final mode is set; the temporary file is removed on any failure.
-pub fn write_script(req: &WriteFile) -> String {
-    let dir = quote(parent_dir(&req.path));
-    let mut s = format!(
-        "t=$(mktemp {dir}/.orbdeploy.XXXXXX) || exit 1\n\
-         trap 'rm -f \"$t\"' EXIT\n\
-         cat > \"$t\" || exit 1\n\
-         chmod {:o} \"$t\" || exit 1\n",
-        req.mode
-    );
-    let owner = match (&req.owner, &req.group) {
-        (Some(o), Some(g)) => Some(format!("{o}:{g}")),
-        (Some(o), None) => Some(o.clone()),
-        (None, Some(g)) => Some(format!(":{g}")),
-        (None, None) => None,
-    };
-    if let Some(owner) = owner {
-        s.push_str(&format!("chown {} \"$t\" || exit 1\n", quote(&owner)));
-    }
-    s.push_str(&format!(
-        "mv -f \"$t\" {} || exit 1\ntrap - EXIT\n",
-        quote(&req.path)
-    ));
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parent_dir_of_absolute_paths() {
-        assert_eq!(parent_dir("/etc/hosts"), "/etc");
-        assert_eq!(parent_dir("/x"), "/");
-        assert_eq!(parent_dir("/a b/c d"), "/a b");
-    }
-
-    #[test]
-    fn write_script_writes_atomically_with_mode() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("it's a file");
-        let req = WriteFile {
-            path: dest.to_string_lossy().into_owned(),
-            mode: 0o640,
-            len: 5,
-            ..WriteFile::default()
-        };
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(write_script(&req))
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write as _;
-                c.stdin.take().unwrap().write_all(b"hello")?;
-                c.wait()
-            })
-            .unwrap();
-        assert!(out.success());
-        assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640);
-        // No temporary file left behind.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-}
-
-#[cfg(test)]
-mod compact_tests {
-    use super::*;
-
-    /// The compact library defines what the source defines, with the same values: every
-    /// function, the newline in `__od_nl`, the scan's awk program.
-    #[test]
-    fn compact_library_defines_the_same_things() {
-        let names = |lib: &str| {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "{lib}\nfor f in $(sed -n 's/^ *\\(__od_[a-z0-9_]*\\)() .*/\\1/p' \"$0\"); do command -v \"$f\" >/dev/null || echo \"missing $f\"; done; printf '%s' \"$__od_nl\" | od -An -c; printf '%s' \"$__od_scan_awk\" | awk -f - </dev/null && echo awk-ok"
-                ))
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/src/probe_lib.sh"))
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
-        let source = include_str!("probe_lib.sh");
-        assert!(probe_lib().len() < source.len() * 2 / 3);
-        let compact = names(probe_lib());
-        assert_eq!(compact, names(source));
-        assert!(!compact.contains("missing"), "{compact}");
-        assert!(
-            compact.contains("\\n") && compact.contains("awk-ok"),
-            "{compact}"
-        );
     }
 }

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use super::memo::{Memo, DPKG_STATUS};
-use super::{scan, sums, Op};
+use super::{scan, sums};
+use crate::ops::Op;
 
 /// Filled step by step, then planned into the lines that run before the probes.
 #[derive(Debug, Default)]

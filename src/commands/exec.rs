@@ -22,7 +22,7 @@ pub fn exec(orb: &Orb, args: &ExecArgs) -> Result<()> {
         ))
         .into());
     }
-    let inv = crate::show::load_attached(orb, &args.inventory, &[])?;
+    let inv = crate::commands::inventory::load_attached(orb, &args.inventory, &[])?;
     let hosts = inv.limit(&args.limit)?;
     if let Some(missing) = hosts.iter().find(|h| h.actual.is_none()) {
         return Err(OrbError::MachineNotFound {

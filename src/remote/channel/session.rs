@@ -19,8 +19,8 @@ pub fn agent() -> &'static str {
     AGENT.get_or_init(|| {
         format!(
             "{}{}",
-            crate::remote::probe_lib(),
-            crate::remote::compact(include_str!("agent.sh"))
+            crate::facts::probe_lib(),
+            crate::facts::compact(include_str!("agent.sh"))
         )
     })
 }

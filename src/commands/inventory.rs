@@ -1,0 +1,91 @@
+//! `orbdeploy inventory FILE [--explain|--json]`: the machines, groups and variables an
+//! inventory resolves to, with what `orbctl list` reports attached. Reads only.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::{parse_var, InventoryArgs};
+use crate::inventory::{self, Inventory};
+use crate::orb::Orb;
+
+/// Load an inventory and attach what orbctl reports (one `list`, one `info` per running
+/// selected machine for its address).
+pub fn load_attached(
+    orb: &Orb,
+    path: &std::path::Path,
+    vars: &[(String, String)],
+) -> Result<Inventory> {
+    let mut inv = inventory::load(path, vars)?;
+    let mut list = orb.list()?;
+    for m in list.iter_mut().filter(|m| m.is_running()) {
+        let wanted = inv.hosts.iter().any(|h| h.name == m.name)
+            || inv.discover.as_ref().is_some_and(|g| g.is_match(&m.name));
+        if wanted {
+            if let Ok(info) = orb.info(&m.name) {
+                m.ip4 = info.ip4;
+            }
+        }
+    }
+    inv.attach(&list);
+    Ok(inv)
+}
+
+/// `orbdeploy inventory FILE [--explain|--json]`.
+pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
+    let vars = args
+        .vars
+        .iter()
+        .map(|v| parse_var(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let inv = load_attached(orb, &args.inventory, &vars)?;
+    let hosts = inv.limit(&args.limit)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let machines: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                let vars = masked_vars(&inv, h);
+                json!({
+                    "name": h.name,
+                    "origin": h.origin,
+                    "state": h.actual.as_ref().map_or("missing", |m| m.state.as_str()),
+                    "desired": h.desired,
+                    "groups": inv.host_groups(h),
+                    "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
+                    "sources": vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect::<serde_json::Map<_, _>>(),
+                })
+            })
+            .collect();
+        let doc = json!({ "inventory": inv.file, "machines": machines });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+    for h in hosts {
+        let state = h.actual.as_ref().map_or("missing", |m| m.state.as_str());
+        writeln!(out, "{}  ({state})", h.name)?;
+        writeln!(out, "  groups: {}", inv.host_groups(h).join(", "))?;
+        if args.explain {
+            let vars = masked_vars(&inv, h);
+            let width = vars.keys().map(String::len).max().unwrap_or(0);
+            for (k, v) in &vars {
+                writeln!(out, "  {k:width$} = {}  ({})", v.value, v.source)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn masked_vars(
+    inv: &Inventory,
+    h: &inventory::Host,
+) -> std::collections::BTreeMap<String, inventory::VarValue> {
+    let mut vars = inv.vars(h);
+    for name in &inv.secret_vars {
+        if let Some(v) = vars.get_mut(name) {
+            v.value = json!("***");
+        }
+    }
+    vars
+}

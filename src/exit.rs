@@ -1,0 +1,15 @@
+//! Exit codes of `orbdeploy`, as documented in the README: a contract scripts rely on.
+//! A leaf module: it depends on nothing, so every layer may name a code.
+
+/// Every step on every selected machine succeeded.
+pub const OK: i32 = 0;
+/// At least one step failed on at least one machine.
+pub const FAILED: i32 = 1;
+/// Usage or configuration error; nothing was run.
+pub const USAGE: i32 = 2;
+/// orbctl or a machine is unavailable.
+pub const UNAVAILABLE: i32 = 3;
+/// `plan --exit-code`: changes are pending (not used by any other command).
+pub const CHANGES_PENDING: i32 = 4;
+/// Interrupted by SIGINT/SIGTERM; children were stopped and the summary printed.
+pub const INTERRUPTED: i32 = 130;
