@@ -106,7 +106,9 @@ pub fn gather(
                 5
             )
         ));
-        f.unreachable = out.status == 255;
+        if out.status == 255 {
+            f.kind = crate::ops::FailureKind::Unreachable;
+        }
         return Err(f);
     }
     Ok(facts)

@@ -8,6 +8,7 @@
 
 mod attrs;
 mod directory;
+mod failure;
 mod file;
 mod get;
 mod line;
@@ -21,7 +22,8 @@ mod user;
 use std::time::Duration;
 
 use crate::facts::{scan, Facts};
-use crate::remote::{Exec, ExecOutput, Remote, RemoteError};
+use crate::remote::{Exec, ExecOutput, Remote};
+pub use failure::{Failure, FailureKind};
 
 pub use render::{render, Rendered};
 
@@ -59,66 +61,6 @@ pub enum Decision {
     Run,
     /// `creates:` / `unless:` say it has been done already.
     Skip(String),
-}
-
-/// Why a step failed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Failure {
-    /// What went wrong and, where we know it, what to do.
-    pub message: String,
-    /// The exact script that failed.
-    pub command: Option<String>,
-    /// Its exit status.
-    pub status: Option<i32>,
-    /// Its stdout, last lines.
-    pub stdout_tail: String,
-    /// Its stderr, last lines.
-    pub stderr_tail: String,
-    /// The transport timed out.
-    pub timed_out: bool,
-    /// The connection or machine is gone (as opposed to the step's own failure).
-    pub unreachable: bool,
-    /// The command's full output (shell/command), for `register`.
-    pub output: Option<Box<ExecOutput>>,
-}
-
-impl Failure {
-    /// A failure with a message only.
-    pub fn msg(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            ..Failure::default()
-        }
-    }
-
-    /// A command that exited non-zero.
-    pub fn from_output(what: &str, script: &str, out: &ExecOutput) -> Failure {
-        Failure {
-            message: format!("{what} failed with exit code {}", out.status),
-            command: Some(script.to_string()),
-            status: Some(out.status),
-            stdout_tail: crate::process::tail_lines(&out.stdout, 10),
-            stderr_tail: crate::process::tail_lines(&out.stderr, 10),
-            output: Some(Box::new(out.clone())),
-            ..Failure::default()
-        }
-    }
-}
-
-impl From<RemoteError> for Failure {
-    fn from(e: RemoteError) -> Failure {
-        let timed_out = matches!(e, RemoteError::Timeout(_));
-        let unreachable = matches!(
-            e,
-            RemoteError::Disconnected { .. } | RemoteError::Orb(_) | RemoteError::Interrupted
-        );
-        Failure {
-            message: e.to_string(),
-            timed_out,
-            unreachable,
-            ..Failure::default()
-        }
-    }
 }
 
 /// The result of applying a step.

@@ -380,7 +380,8 @@ impl HostRun<'_, '_> {
                 }
                 Err(f) => {
                     let output = f.output.clone().map(|b| *b);
-                    let ignore = step.spec.ignore_errors == Some(true) && !f.unreachable;
+                    let ignore = step.spec.ignore_errors == Some(true)
+                        && f.kind != ops::FailureKind::Unreachable;
                     Self::fail(result, f);
                     if ignore {
                         result.status = StepStatus::Ignored;
