@@ -23,7 +23,7 @@ ln -s "$PWD/target/release/orbsim" "$bin/orbctl"
 export ORBSIM_HOME=$work/home
 orbctl=$bin/orbctl
 od="$PWD/target/release/orbdeploy"
-cleanup() { ORBSIM_FAULTS= "$orbctl" delete -f -a >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() { ORBSIM_FAULTS="" "$orbctl" delete -f -a >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 now() { date +%s.%N; }
@@ -70,7 +70,7 @@ measure() { # label command...
 }
 
 reset_machines() { # remove what the operations made, so the next apply is a first apply
-  for i in $(seq 1 "$1"); do ORBSIM_FAULTS= "$orbctl" run -m "b$i" -u root -w / rm -rf /srv/bench; done
+  for i in $(seq 1 "$1"); do ORBSIM_FAULTS="" "$orbctl" run -m "b$i" -u root -w / rm -rf /srv/bench; done
 }
 
 printf '\nMachine: %s, %s cores, %s\n' "$(uname -sr)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -79,7 +79,7 @@ printf '%-8s %-12s %10s %10s %12s %10s\n' machines path "first (s)" "calls" "re-
 declare -A reapply
 for n in 1 4 8; do
   for i in $(seq 1 "$n"); do
-    ORBSIM_FAULTS= "$orbctl" list -q | grep -x "b$i" >/dev/null || ORBSIM_FAULTS= "$orbctl" create debian "b$i" >/dev/null
+    ORBSIM_FAULTS="" "$orbctl" list -q | grep -x "b$i" >/dev/null || ORBSIM_FAULTS="" "$orbctl" create debian "b$i" >/dev/null
   done
   inv=$(inventory "$n")
   for path in channel no-channel; do
@@ -98,7 +98,7 @@ for n in 1 4 8; do
   # The floor of the one-shot approach: one `orbctl run` per command, machines in parallel.
   loop() {
     for i in $(seq 1 "$n"); do
-      ( for s in $(seq 1 50); do "$orbctl" run -m "b$i" -w / true; done ) &
+      ( for _ in $(seq 1 50); do "$orbctl" run -m "b$i" -w / true; done ) &
     done
     wait
   }
@@ -125,7 +125,9 @@ for r in $(seq 1 "$runs"); do
   read -r t _ < <(measure full env ORBDEPLOY_TRACE_DIR="$work/trace" "$od" --orbctl "$orbctl" apply "$inv1" --progress never)
   remote_us=0
   for u in default root; do
-    us=$(ORBSIM_FAULTS= "$orbctl" run -m b1 $([ $u = root ] && echo -u root) -w / sh "/mnt/mac$work/replay.sh" "/mnt/mac$work/trace" "$u" "/mnt/mac$PWD/src/probe_lib.sh")
+    as=()
+    [ "$u" = root ] && as=(-u root)
+    us=$(ORBSIM_FAULTS="" "$orbctl" run -m b1 "${as[@]}" -w / sh "/mnt/mac$work/replay.sh" "/mnt/mac$work/trace" "$u" "/mnt/mac$PWD/src/facts/probe_lib.sh")
     remote_us=$((remote_us + us))
   done
   over+=("$(echo "($t * 1000000 - $remote_us) / 50 / 1000" | bc -l)")

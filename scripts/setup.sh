@@ -12,6 +12,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 
 if [ "${#need[@]}" -gt 0 ]; then
@@ -23,6 +25,8 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# (shellcheck and python3: the lint checks of scripts/test.sh.)
 
 # Rust: cargo on PATH, or rustup's default place, or installed with rustup (Debian's own
 # rustc is too old for the dependencies), with Debian's cargo as the last resort.
@@ -49,3 +53,11 @@ if ! command -v cargo >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cargo rustc >/dev/null
   fi
 fi
+
+# The test command also runs rustfmt and clippy: rustup's minimal profile has neither.
+for tool in rustfmt clippy; do
+  if ! cargo "${tool#rust}" --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    echo "setup: adding the $tool component" >&2
+    rustup component add "$tool" >/dev/null 2>&1 || echo "setup: could not add $tool with rustup" >&2
+  fi
+done

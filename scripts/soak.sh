@@ -18,6 +18,7 @@ ln -s "$PWD/target/release/orbsim" "$work/bin/orbctl"
 export ORBSIM_HOME=$work/home
 orbctl=$work/bin/orbctl
 od="$PWD/target/release/orbdeploy"
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() { "$orbctl" delete -f -a >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -44,6 +45,7 @@ machine_counts() { # processes and open fds inside every machine, summed
   local p=0 f=0 out
   for i in $(seq 1 "$machines"); do
     # Builtins only, and the measuring shell itself left out, so the count is not disturbed.
+    # shellcheck disable=SC2016  # the script is expanded by the machine's shell
     out=$("$orbctl" run -m "s$i" -u root -w / sh -c 'n=0; f=0; for d in /proc/[0-9]*; do [ "${d#/proc/}" = "$$" ] && continue; n=$((n+1)); set -- $d/fd/*; [ -e "$1" ] && f=$((f+$#)); done; echo $n; echo $f')
     p=$((p + $(echo "$out" | sed -n 1p))); f=$((f + $(echo "$out" | sed -n 2p)))
   done

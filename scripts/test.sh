@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
-# The test command of the README: sets up what is missing, builds every binary of the
-# workspace (the orbdeploy suite drives the built orbsim as its orbctl), then runs every test.
+# The test command of the README: sets up what is missing, checks the code's habits (format,
+# lints, docs, shell scripts, function length), builds every binary of the workspace (the
+# orbdeploy suite drives the built orbsim as its orbctl), then runs every test.
+# Arguments are passed to the test binaries (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh   # sourced: a Rust it installs is then on PATH here too
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "format (cargo fmt --check)"
+cargo fmt --all -- --check
+step "shell scripts (shellcheck)"
+# The agent and the probe library are sh scripts sent to machines; scripts/ are bash.
+shellcheck -s sh src/remote/channel/agent.sh src/facts/probe_lib.sh
+shellcheck scripts/*.sh orbsim/scripts/*.sh .ci/run
+step "function length (at most 100 lines in src/)"
+MAX=100 TOP=5 python3 scripts/fn-lengths.py src
+step "lints (cargo clippy -D warnings)"
+cargo clippy -q --workspace --all-targets -- -D warnings
+step "docs (cargo doc -D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
+step "build"
 cargo build --workspace --bins
+step "tests"
 cargo test --workspace -- "$@"
