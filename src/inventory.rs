@@ -14,36 +14,13 @@ use serde_json::Value;
 use crate::error::ConfigError;
 use crate::load::inventory::{DesiredState, InventoryFile, MachineSpec, Vars};
 use crate::load::operations::OperationsRef;
-use crate::orb::Machine;
+use crate::orb::{images, Machine};
 use crate::yaml::{self, Spanned};
 
 /// Names orbctl refuses for machines (reference §5.4).
 const RESERVED_NAMES: &[&str] = &[
     "default", "vm", "host", "services", "gateway", "k8s", "docker",
 ];
-
-/// The CLI words `orbctl create` accepts as DISTRO (reference §6).
-const DISTROS: &[&str] = &[
-    "alma",
-    "alpine",
-    "arch",
-    "centos",
-    "debian",
-    "devuan",
-    "fedora",
-    "gentoo",
-    "kali",
-    "nixos",
-    "openeuler",
-    "opensuse",
-    "oracle",
-    "rocky",
-    "ubuntu",
-    "void",
-];
-
-/// Architectures `orbctl create -a` accepts on some Mac.
-const ARCHES: &[&str] = &["arm64", "amd64", "i386"];
 
 /// Variables that orbdeploy sets itself for every machine.
 pub const BUILT_INS: &[&str] = &[
@@ -136,6 +113,8 @@ pub struct Inventory {
     pub operations: Option<OperationsRef>,
     /// Defaults, applied to discovered machines too.
     defaults: Desired,
+    /// Things worth a user's attention that are not errors (shown before anything runs).
+    pub warnings: Vec<String>,
 }
 
 /// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs.
@@ -155,8 +134,11 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
     for image in d.image.iter() {
         check_image(image).map_err(|m| at(image, m))?;
     }
+    let mut warnings = Vec::new();
     for arch in d.arch.iter() {
-        check_arch(arch).map_err(|m| at(arch, m))?;
+        if let Some(w) = check_arch(arch).map_err(|m| at(arch, m))? {
+            warnings.push(warning_at(path, arch, w));
+        }
     }
     let defaults = Desired {
         image: d.image.as_ref().map(|s| s.value.clone()),
@@ -184,7 +166,13 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
             check_group_name(&g.value).map_err(|m| at(g, m))?;
             groups.insert(g.value.clone());
         }
-        hosts.push(declared_host(path, &name.value, spec, &defaults)?);
+        hosts.push(declared_host(
+            path,
+            &name.value,
+            spec,
+            &defaults,
+            &mut warnings,
+        )?);
     }
 
     let discover = match &file.discover {
@@ -223,6 +211,7 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         cli_vars,
         operations: file.operations,
         defaults,
+        warnings,
     })
 }
 
@@ -231,6 +220,7 @@ fn declared_host(
     name: &str,
     spec: &MachineSpec,
     defaults: &Desired,
+    warnings: &mut Vec<String>,
 ) -> Result<Host, ConfigError> {
     let at = |s: &Spanned<String>, msg: String| {
         ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
@@ -239,7 +229,9 @@ fn declared_host(
         check_image(image).map_err(|m| at(image, m))?;
     }
     if let Some(arch) = &spec.arch {
-        check_arch(arch).map_err(|m| at(arch, m))?;
+        if let Some(w) = check_arch(arch).map_err(|m| at(arch, m))? {
+            warnings.push(warning_at(path, arch, w));
+        }
     }
     Ok(Host {
         name: name.to_string(),
@@ -330,30 +322,40 @@ fn invalid_name_message(name: &str) -> String {
 }
 
 fn check_image(image: &Spanned<String>) -> Result<(), String> {
-    let distro = image.value.split(':').next().unwrap_or_default();
-    if !DISTROS.contains(&distro) {
-        return Err(format!(
-            "unknown distro `{distro}` in image `{}`: expected one of {}",
-            image.value,
-            DISTROS.join(", ")
-        ));
-    }
-    if image.value.ends_with(':') {
-        return Err(format!("image `{}` has an empty version", image.value));
-    }
-    Ok(())
+    images::parse(&image.value)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
-fn check_arch(arch: &Spanned<String>) -> Result<(), String> {
-    if ARCHES.contains(&arch.value.as_str()) {
-        Ok(())
-    } else {
-        Err(format!(
+/// An architecture orbctl does not know is an error; one it knows but this host cannot run
+/// (docs/orbctl.md §6) is a warning, since the reference's rule may not be the last word.
+fn check_arch(arch: &Spanned<String>) -> Result<Option<String>, String> {
+    if !images::ARCHES.contains(&arch.value.as_str()) {
+        return Err(format!(
             "unknown arch `{}`: expected one of {}",
             arch.value,
-            ARCHES.join(", ")
-        ))
+            images::ARCHES.join(", ")
+        ));
     }
+    let runnable = images::runnable_arches(std::env::consts::ARCH);
+    Ok((!runnable.contains(&arch.value.as_str())).then(|| {
+        format!(
+            "arch `{}` may not run on this {} host, which runs {} (docs/orbctl.md §6)",
+            arch.value,
+            std::env::consts::ARCH,
+            runnable.join(" and ")
+        )
+    }))
+}
+
+/// A warning with the position it is about, as errors show it.
+fn warning_at(path: &Path, s: &Spanned<String>, msg: String) -> String {
+    format!(
+        "{}:{}:{}: warning: {msg}",
+        path.display(),
+        s.referenced.line(),
+        s.referenced.column()
+    )
 }
 
 impl Inventory {

@@ -208,7 +208,7 @@ impl Memo {
         let Some(hash) = hashes.get(DPKG_STATUS) else {
             return;
         };
-        if self.dpkg.as_ref().map_or(true, |d| d.hash != *hash) {
+        if self.dpkg.as_ref().is_none_or(|d| d.hash != *hash) {
             self.dpkg = Some(KnownDpkg {
                 hash: hash.to_string(),
                 status: HashMap::new(),

@@ -1,107 +1,54 @@
 //! The orbctl client: the only module that spells `orbctl`.
 //!
-//! Rules from `orbctl-reference.md` hold for every call built here: always `-m`, never `--`
-//! after `run`'s flags, always `-w`, never `stop` without a name, `delete -f` by name only,
-//! parse `-f json` and never the text table.
+//! Rules from docs/orbctl.md hold for every call built here: always `-m`, never `--` after
+//! `run`'s flags, always `-w`, never `stop` without a name, `delete -f` by name only, parse
+//! `-f json` and never the text table, and every call has a deadline ([`Deadlines`]).
 
+pub mod deadlines;
+mod error;
+pub mod images;
 pub mod records;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use deadlines::Deadlines;
+pub use error::OrbError;
 pub use records::{Image, Machine, MachineConfig};
 
 use crate::process::{self, Spec};
+use error::{machine_not_found, quoted_after, Retry};
 
-/// Time limit for read-only calls (`list`, `info`, `status`).
-const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Time limit for `create`: a first create downloads an image (reference §8 advises 5–10 min).
-const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Time limit for start/stop/restart/delete/clone/rename (the server itself waits 30 s).
-const LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Pauses between attempts of a lifecycle call that failed in a transient way.
+/// Pauses between attempts of a call that failed in a passing way; an image service outage
+/// gets one try more than there are pauses before it is reported.
 const RETRY_BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
-
-/// Typed failures of orbctl calls, classified from real orbctl messages.
-#[derive(Debug, thiserror::Error)]
-pub enum OrbError {
-    /// The orbctl binary could not be started.
-    #[error("orbctl not found at `{path}`: install OrbStack (https://orbstack.dev), or pass --orbctl PATH / set ORBDEPLOY_ORBCTL")]
-    Missing {
-        /// What was tried.
-        path: String,
-    },
-    /// OrbStack itself is not running or cannot start.
-    #[error(
-        "OrbStack is not running ({detail}): start it with `orbctl start` or open the OrbStack app"
-    )]
-    NotRunning {
-        /// orbctl's own words.
-        detail: String,
-    },
-    /// The machine does not exist.
-    #[error("machine `{name}` does not exist: create it with `orbdeploy machines create`, or set `create: true` in the inventory")]
-    MachineNotFound {
-        /// The machine name.
-        name: String,
-    },
-    /// `create` of a name that exists.
-    #[error("machine `{name}` already exists")]
-    AlreadyExists {
-        /// The machine name.
-        name: String,
-    },
-    /// orbctl refused the machine name.
-    #[error("invalid machine name `{name}`: use letters, digits, `-` and `.`, at least 2 characters, not a reserved name")]
-    InvalidName {
-        /// The machine name.
-        name: String,
-    },
-    /// The call ran past its time limit and was killed.
-    #[error("`{command}` did not finish within {seconds}s and was stopped: check `orbctl status`, and retry")]
-    Timeout {
-        /// The command line.
-        command: String,
-        /// The limit.
-        seconds: u64,
-    },
-    /// Any other failure of an orbctl call.
-    #[error("`{command}` failed ({status}): {stderr}")]
-    Failed {
-        /// The command line.
-        command: String,
-        /// How it ended.
-        status: String,
-        /// The last lines of its stderr.
-        stderr: String,
-    },
-}
-
-impl OrbError {
-    /// The orbdeploy exit code this error leads to.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            OrbError::Missing { .. }
-            | OrbError::NotRunning { .. }
-            | OrbError::MachineNotFound { .. } => crate::exit::UNAVAILABLE,
-            OrbError::Timeout { .. } => crate::exit::UNAVAILABLE,
-            OrbError::InvalidName { .. } => crate::exit::USAGE,
-            OrbError::AlreadyExists { .. } | OrbError::Failed { .. } => crate::exit::FAILED,
-        }
-    }
-}
 
 /// A handle on one orbctl binary.
 #[derive(Debug, Clone)]
 pub struct Orb {
     bin: PathBuf,
+    deadlines: Deadlines,
 }
 
 impl Orb {
-    /// Use this orbctl binary (a path, or a name looked up on `PATH`).
+    /// Use this orbctl binary (a path, or a name looked up on `PATH`) with the default
+    /// deadlines.
     pub fn new(bin: impl Into<PathBuf>) -> Self {
-        Orb { bin: bin.into() }
+        Orb::with_deadlines(bin, Deadlines::default())
+    }
+
+    /// Use this orbctl binary with these deadlines.
+    pub fn with_deadlines(bin: impl Into<PathBuf>, deadlines: Deadlines) -> Self {
+        Orb {
+            bin: bin.into(),
+            deadlines,
+        }
+    }
+
+    /// The deadlines in force.
+    pub fn deadlines(&self) -> Deadlines {
+        self.deadlines
     }
 
     /// The binary in use.
@@ -128,6 +75,17 @@ impl Orb {
             };
         }
         if matches!(err, process::ProcessError::Timeout { .. }) {
+            // A call that hangs is the usual sign of a stopped OrbStack (§11.3); `status`
+            // answers at once and tells that apart from a slow machine manager.
+            if self.status_says_stopped() {
+                return OrbError::NotRunning {
+                    detail: format!(
+                        "`{}` did not answer in {} s",
+                        spec.display(),
+                        timeout.as_secs()
+                    ),
+                };
+            }
             return OrbError::Timeout {
                 command: spec.display(),
                 seconds: timeout.as_secs(),
@@ -152,6 +110,9 @@ impl Orb {
         }
         if let Some(name) = quoted_after(&stderr, "invalid machine name '") {
             return OrbError::InvalidName { name };
+        }
+        if error::cannot_run(&stderr) {
+            return OrbError::CannotRun { detail: stderr };
         }
         if self.status_says_stopped() {
             return OrbError::NotRunning { detail: stderr };
@@ -186,8 +147,8 @@ impl Orb {
     }
 
     fn status_says_stopped(&self) -> bool {
-        let spec =
-            Spec::new([self.bin.as_os_str(), "status".as_ref()]).timeout(Some(QUERY_TIMEOUT));
+        let spec = Spec::new([self.bin.as_os_str(), "status".as_ref()])
+            .timeout(Some(self.deadlines.status));
         match process::run(&spec) {
             // `status` prints Running (0), Stopped (1) or Starting (2) and never auto-starts.
             Ok(out) => String::from_utf8_lossy(&out.stdout).trim() == "Stopped",
@@ -197,13 +158,13 @@ impl Orb {
 
     /// `orbctl list -f json`: every (non-builtin) machine.
     pub fn list(&self) -> Result<Vec<Machine>, OrbError> {
-        let out = self.call(&["list", "-f", "json"], QUERY_TIMEOUT)?;
+        let out = self.call(&["list", "-f", "json"], self.deadlines.query)?;
         records::parse_list(&out).map_err(|e| self.bad_json("list -f json", e))
     }
 
     /// `orbctl info NAME -f json`: one machine, with its IPv4 address when running.
     pub fn info(&self, name: &str) -> Result<Machine, OrbError> {
-        let out = self.call(&["info", name, "-f", "json"], QUERY_TIMEOUT)?;
+        let out = self.call(&["info", name, "-f", "json"], self.deadlines.query)?;
         records::parse_info(&out).map_err(|e| self.bad_json("info -f json", e))
     }
 
@@ -223,7 +184,7 @@ impl Orb {
             match self.call(args, timeout) {
                 Ok(_) => return Ok(()),
                 Err(OrbError::Failed { ref stderr, .. })
-                    if is_transient(stderr) && attempt < RETRY_BACKOFF.len() =>
+                    if error::retry(stderr) == Retry::Soon && attempt < RETRY_BACKOFF.len() =>
                 {
                     std::thread::sleep(RETRY_BACKOFF[attempt]);
                     attempt += 1;
@@ -250,12 +211,42 @@ impl Orb {
     }
 
     /// Create a machine; returns when it is set up and running.
+    ///
+    /// A create that failed in a passing way (an image index timeout, a cut download, a
+    /// mirror's bad gateway; docs/orbctl.md §11.5) is tried again only when `info` shows
+    /// it left no machine behind; otherwise the caller decides, since a failed create may
+    /// have left a usable machine (§8). An image service outage is tried as often, then
+    /// reported as such.
     pub fn create(&self, spec: &CreateSpec) -> Result<(), OrbError> {
         let argv = self.create_argv(spec);
         let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
-        // Not retried: a create that failed may have left the machine (reference §8);
-        // the caller looks with `info` before doing anything else.
-        self.call(&args, CREATE_TIMEOUT).map(|_| ())
+        let mut attempt = 0;
+        loop {
+            let err = match self.call(&args, self.deadlines.create) {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let OrbError::Failed { stderr, .. } = &err else {
+                return Err(err);
+            };
+            let kind = error::retry(stderr);
+            let nothing_left =
+                || matches!(self.info(&spec.name), Err(OrbError::MachineNotFound { .. }));
+            if kind == Retry::No || !nothing_left() {
+                return Err(err);
+            }
+            if attempt == RETRY_BACKOFF.len() {
+                return Err(match kind {
+                    Retry::Outage => OrbError::ImageServiceUnavailable {
+                        tries: attempt + 1,
+                        detail: stderr.clone(),
+                    },
+                    _ => err,
+                });
+            }
+            std::thread::sleep(RETRY_BACKOFF[attempt]);
+            attempt += 1;
+        }
     }
 
     /// argv of a one-machine lifecycle call (`start`, `stop`, `restart`, `delete -f`).
@@ -274,17 +265,17 @@ impl Orb {
     pub fn lifecycle_call(&self, verb: Lifecycle, name: &str) -> Result<(), OrbError> {
         let argv = self.lifecycle_argv(verb, name);
         let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
-        self.lifecycle(&args, LIFECYCLE_TIMEOUT)
+        self.lifecycle(&args, self.deadlines.lifecycle)
     }
 
     /// `orbctl clone OLD NEW` (the new machine is left stopped).
     pub fn clone_machine(&self, old: &str, new: &str) -> Result<(), OrbError> {
-        self.lifecycle(&["clone", old, new], LIFECYCLE_TIMEOUT)
+        self.lifecycle(&["clone", old, new], self.deadlines.lifecycle)
     }
 
     /// `orbctl rename OLD NEW`.
     pub fn rename(&self, old: &str, new: &str) -> Result<(), OrbError> {
-        self.lifecycle(&["rename", old, new], LIFECYCLE_TIMEOUT)
+        self.lifecycle(&["rename", old, new], self.deadlines.lifecycle)
     }
 
     /// argv of `orbctl run -m MACHINE [-u USER] -w WORKDIR ARGV...`.
@@ -381,26 +372,6 @@ impl Lifecycle {
     }
 }
 
-/// orbctl messages that mean "try again shortly" (reference §7: the machine manager is
-/// stopping; a server-side deadline).
-fn is_transient(stderr: &str) -> bool {
-    stderr.contains("machine manager is stopping") || stderr.contains("context deadline exceeded")
-}
-
-/// The text between `prefix` and the next `'`.
-fn quoted_after(stderr: &str, prefix: &str) -> Option<String> {
-    let rest = stderr.split(prefix).nth(1)?;
-    let end = rest.find('\'')?;
-    Some(rest[..end].to_string())
-}
-
-/// The machine name in `[-32098] machine not found: 'NAME'`.
-fn machine_not_found(stderr: &str) -> Option<String> {
-    let rest = stderr.split("machine not found: '").nth(1)?;
-    let end = rest.rfind('\'')?;
-    Some(rest[..end].to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,28 +407,6 @@ mod tests {
                 "web-1"
             ]
         );
-    }
-
-    #[test]
-    fn known_messages_are_classified() {
-        assert_eq!(
-            quoted_after(
-                "[-32098] create 'a1': machine already exists: 'a1'",
-                "machine already exists: '"
-            ),
-            Some("a1".into())
-        );
-        assert!(is_transient("[-32098] machine manager is stopping"));
-        assert!(!is_transient("[-32098] machine not found: 'x'"));
-    }
-
-    #[test]
-    fn machine_not_found_is_recognised() {
-        assert_eq!(
-            machine_not_found("[-32098] machine not found: 'web-1'"),
-            Some("web-1".to_string())
-        );
-        assert_eq!(machine_not_found("something else"), None);
     }
 
     #[test]
