@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs orbdeploy's end-to-end tests against real OrbStack on a Mac (or a self-hosted macOS
-# runner with OrbStack installed and running). Each test creates machines with unique names
+# runner with OrbStack installed and running), then the orbctl smoke test of the [GUESS] items
+# (scripts/orbctl-smoke.sh). Each test creates machines with unique names
 # (prefix `t<test>-...`) and deletes them when it ends, even when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +14,5 @@ orbctl status >/dev/null || { echo "test-macos: OrbStack is not running: start i
 export ORBDEPLOY_TEST_ORBCTL=orbctl
 # tests/faults.rs needs orbsim's fault injection (ORBSIM_FAULTS) and runs on Linux only.
 cargo test --test e2e --test reconcile --test transport --test apply -- --test-threads 2 "$@"
+# What the reference could not confirm (docs/orbctl.md [GUESS] items): held or not, on this Mac.
+scripts/orbctl-smoke.sh
