@@ -15,7 +15,10 @@ use crate::error::ConfigError;
 use crate::load::inventory::{DesiredState, InventoryFile, MachineSpec, Vars};
 use crate::load::operations::OperationsRef;
 use crate::orb::{images, Machine};
+
+mod settings;
 use crate::yaml::{self, Spanned};
+pub use settings::{parse_size, Mount, Setting, Settings};
 
 /// Names orbctl refuses for machines (reference §5.4).
 const RESERVED_NAMES: &[&str] = &[
@@ -60,6 +63,8 @@ pub struct Desired {
     pub create: bool,
     /// Running, stopped or absent.
     pub state: DesiredState,
+    /// CPU, memory, disk, isolation, mounts, cloud-init (declared machines only).
+    pub settings: Settings,
 }
 
 /// A variable's value and where it came from (for `inventory --explain`).
@@ -146,6 +151,8 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         user: d.user.as_ref().map(|s| s.value.clone()),
         create: d.create.unwrap_or(false),
         state: d.state.unwrap_or(DesiredState::Running),
+        // Discovered machines take no settings: orbdeploy changes only machines it declares.
+        settings: Settings::default(),
     };
 
     let global_vars = checked_vars(path, &file.vars)?;
@@ -166,13 +173,10 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
             check_group_name(&g.value).map_err(|m| at(g, m))?;
             groups.insert(g.value.clone());
         }
-        hosts.push(declared_host(
-            path,
-            &name.value,
-            spec,
-            &defaults,
-            &mut warnings,
-        )?);
+        let mut host = declared_host(path, &name.value, spec, &defaults, &mut warnings)?;
+        host.desired.settings = machine_settings(path, &file, &name.value, spec)?;
+        check_cloud_init(path, spec, &file.defaults, &host.desired)?;
+        hosts.push(host);
     }
 
     let discover = match &file.discover {
@@ -255,9 +259,65 @@ fn declared_host(
                 .or_else(|| defaults.user.clone()),
             create: spec.create.unwrap_or(defaults.create),
             state: spec.state.unwrap_or(defaults.state),
+            settings: Settings::default(),
         },
         vars: checked_vars(path, &spec.vars)?,
         actual: None,
+    })
+}
+
+/// A declared machine's settings: defaults, then its groups in the order it lists them,
+/// then its own.
+fn machine_settings(
+    path: &Path,
+    file: &InventoryFile,
+    name: &str,
+    spec: &MachineSpec,
+) -> Result<Settings, ConfigError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let layer = |source: String, raw| settings::Layer {
+        file: path,
+        dir,
+        source,
+        raw,
+    };
+    let mut layers = vec![layer("defaults".into(), file.defaults.machine_settings())];
+    for g in &spec.groups {
+        if let Some((_, group)) = file.groups.iter().find(|(n, _)| n.value == g.value) {
+            layers.push(layer(
+                format!("group {}", g.value),
+                group.machine_settings(),
+            ));
+        }
+    }
+    layers.push(layer(format!("machine {name}"), spec.machine_settings()));
+    settings::resolve(&layers)
+}
+
+/// cloud-init works only on the distros OrbStack builds from cloud images (§6).
+fn check_cloud_init(
+    path: &Path,
+    spec: &MachineSpec,
+    defaults: &crate::load::inventory::MachineSettings,
+    desired: &Desired,
+) -> Result<(), ConfigError> {
+    let (Some(_), Some(image)) = (&desired.settings.cloud_init, &desired.image) else {
+        return Ok(());
+    };
+    let Ok(image) = images::parse(image) else {
+        return Ok(());
+    };
+    if image.distro.cloud_init {
+        return Ok(());
+    }
+    let written = spec.cloud_init.as_ref().or(defaults.cloud_init.as_ref());
+    let msg = format!(
+        "cloud_init: OrbStack supports cloud-init only for cloud images, and `{}` is not one",
+        image.distro.word
+    );
+    Err(match written {
+        Some(w) => ConfigError::at(path, w.referenced.line(), w.referenced.column(), msg),
+        None => ConfigError::in_file(path, msg),
     })
 }
 

@@ -82,7 +82,7 @@ fn invalid_machine_names_point_at_the_name() {
 fn unknown_keys_and_bad_values_are_errors_with_positions() {
     assert_eq!(
         load_text("machines:\n  web-1: { group: [web] }\n").unwrap_err(),
-        "inv:2:12: unknown field `group`, expected one of `groups`, `vars`, `image`, `arch`, `user`, `create`, `state`"
+        "inv:2:12: unknown field `group`, expected one of `groups`, `vars`, `image`, `arch`, `user`, `create`, `state`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`"
     );
     assert!(load_text("defaults: { state: paused }\n")
         .unwrap_err()
@@ -161,4 +161,85 @@ fn names_follow_orbctl_rules() {
     assert!(!valid_machine_name("-ab"));
     assert!(!valid_machine_name("a_b"));
     assert!(!valid_machine_name("k8s"));
+}
+
+#[test]
+fn machine_settings_merge_defaults_groups_machine_with_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("user-data"), "#cloud-config\n").unwrap();
+    let p = write(
+        dir.path(),
+        "defaults: { cpus: 2, memory: 2G, restart_for_settings: true }\n\
+         groups:\n  big: { cpus: 8, disk: 64G, isolated: true }\n  net: { isolate_network: true }\n\
+         machines:\n  web-1: { groups: [big, net], memory: 512M, mounts: [src, 'src:/code'], cloud_init: user-data }\n",
+    );
+    let inv = load(&p, &[]).unwrap();
+    let s = &inv.hosts[0].desired.settings;
+    let src = std::fs::canonicalize(dir.path().join("src")).unwrap();
+    assert_eq!(
+        s.cpus,
+        Some(Setting {
+            value: 8,
+            source: "group big".into()
+        })
+    );
+    assert_eq!(
+        s.memory_mib,
+        Some(Setting {
+            value: 512,
+            source: "machine web-1".into()
+        })
+    );
+    assert_eq!(s.disk_bytes.as_ref().map(|d| d.value), Some(64 << 30));
+    assert_eq!(s.isolated.as_ref().map(|d| d.value), Some(true));
+    assert_eq!(
+        s.isolate_network.as_ref().map(|d| d.source.as_str()),
+        Some("group net")
+    );
+    assert!(s.restart_for_settings);
+    let mounts = &s.mounts.as_ref().unwrap().value;
+    assert_eq!(mounts[0].arg(), src.display().to_string());
+    assert_eq!(mounts[1].arg(), format!("{}:/code", src.display()));
+    assert_eq!(
+        s.cloud_init.as_ref().map(|c| c.value.clone()),
+        Some(dir.path().join("user-data"))
+    );
+}
+
+#[test]
+fn bad_machine_settings_are_errors_at_their_position() {
+    let cases = [
+        ("machines:\n  w1: { cpus: 0 }\n", "inv:2:15: cpus must be from 1 to 1024, not 0"),
+        ("machines:\n  w1: { memory: 4 }\n", "inv:2:17: invalid memory `4`: expected a whole number with a unit M, G or T, such as \"512M\" or \"4G\""),
+        ("machines:\n  w1: { memory: 64M }\n", "inv:2:17: memory `64M` is below 128M"),
+        ("machines:\n  w1: { disk: 512M }\n", "inv:2:15: disk `512M` is below 1G"),
+        ("machines:\n  w1: { mounts: [/nonexistent-orbdeploy] }\n", "inv:2:18: mount `/nonexistent-orbdeploy`: /nonexistent-orbdeploy does not exist"),
+        ("machines:\n  w1: { mounts: ['/tmp:rel'] }\n", "inv:2:18: mount `/tmp:rel`: DEST must be an absolute path without `:` or `,`"),
+        ("defaults: { cloud_init: missing.yaml }\nmachines: { w1: {} }\n", "inv:1:25: cloud_init: "),
+        ("machines:\n  w1: { isolated: yes }\n", "inv:2:19: "),
+    ];
+    for (text, want) in cases {
+        let got = load_text(text).unwrap_err();
+        assert!(got.starts_with(want), "{text}\n got: {got}\nwant: {want}");
+    }
+}
+
+#[test]
+fn cloud_init_needs_a_cloud_image_and_images_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ud"), "#cloud-config\n").unwrap();
+    let p = write(
+        dir.path(),
+        "machines:\n  w1: { image: arch, cloud_init: ud }\n",
+    );
+    let e = load(&p, &[]).unwrap_err().to_string();
+    assert!(e.ends_with(":2:34: cloud_init: OrbStack supports cloud-init only for cloud images, and `arch` is not one"), "{e}");
+    assert_eq!(
+        load_text("defaults: { image: 'debian:bookworm:extra' }\n").unwrap_err(),
+        "inv:1:20: image `debian:bookworm:extra` is not DISTRO or DISTRO:VERSION (for example `debian` or `ubuntu:24.04`)"
+    );
+    assert!(load_text("defaults: { image: 'ubuntu:19.04' }\n")
+        .unwrap_err()
+        .starts_with("inv:1:20: unknown version `19.04` of ubuntu: expected one of `focal`"));
 }

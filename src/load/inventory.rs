@@ -22,6 +22,77 @@ pub enum DesiredState {
     Absent,
 }
 
+/// Declares a struct with the given fields plus the machine settings of OrbStack 2.1/2.2
+/// (docs/orbctl.md §11.2), which defaults, groups and machines all take. A macro, because
+/// serde's `flatten` does not work with `deny_unknown_fields`, and strictness matters more.
+macro_rules! with_machine_settings {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// CPU cores (`create --cpus`, `machine.NAME.cpu`).
+            pub cpus: Option<Spanned<u64>>,
+            /// Memory, e.g. `"4G"` or `"512M"` (`create --memory`, `machine.NAME.memory_mib`).
+            pub memory: Option<Spanned<String>>,
+            /// Disk size, e.g. `"64G"` (`create --disk`, `machine.NAME.disk_bytes`).
+            pub disk: Option<Spanned<String>>,
+            /// No access to the Mac's files (`create --isolated`); fixed at creation.
+            pub isolated: Option<Spanned<bool>>,
+            /// `SRC[:DEST]` bind mounts (`create --mount`, `machine.NAME.mounts`).
+            pub mounts: Option<Spanned<Vec<Spanned<String>>>>,
+            /// No network route to the Mac or other machines (`create --isolate-network`).
+            pub isolate_network: Option<Spanned<bool>>,
+            /// The Mac's ssh agent inside the machine (`create --forward-ssh-agent`).
+            pub forward_ssh_agent: Option<Spanned<bool>>,
+            /// A cloud-init user-data file passed to `create -c`.
+            pub cloud_init: Option<Spanned<String>>,
+            /// Restart the machine when a changed setting needs it (default false: reported).
+            pub restart_for_settings: Option<Spanned<bool>>,
+        }
+
+        impl $name {
+            /// The machine settings of this entry, apart from its other keys.
+            pub fn machine_settings(&self) -> RawSettings {
+                RawSettings {
+                    cpus: self.cpus.clone(),
+                    memory: self.memory.clone(),
+                    disk: self.disk.clone(),
+                    isolated: self.isolated.clone(),
+                    mounts: self.mounts.clone(),
+                    isolate_network: self.isolate_network.clone(),
+                    forward_ssh_agent: self.forward_ssh_agent.clone(),
+                    cloud_init: self.cloud_init.clone(),
+                    restart_for_settings: self.restart_for_settings.clone(),
+                }
+            }
+        }
+    };
+}
+
+/// The machine settings of one entry (defaults, a group or a machine) as written.
+#[derive(Debug, Clone, Default)]
+pub struct RawSettings {
+    /// See [`MachineSpec::cpus`].
+    pub cpus: Option<Spanned<u64>>,
+    /// See [`MachineSpec::memory`].
+    pub memory: Option<Spanned<String>>,
+    /// See [`MachineSpec::disk`].
+    pub disk: Option<Spanned<String>>,
+    /// See [`MachineSpec::isolated`].
+    pub isolated: Option<Spanned<bool>>,
+    /// See [`MachineSpec::mounts`].
+    pub mounts: Option<Spanned<Vec<Spanned<String>>>>,
+    /// See [`MachineSpec::isolate_network`].
+    pub isolate_network: Option<Spanned<bool>>,
+    /// See [`MachineSpec::forward_ssh_agent`].
+    pub forward_ssh_agent: Option<Spanned<bool>>,
+    /// See [`MachineSpec::cloud_init`].
+    pub cloud_init: Option<Spanned<String>>,
+    /// See [`MachineSpec::restart_for_settings`].
+    pub restart_for_settings: Option<Spanned<bool>>,
+}
+
+with_machine_settings! {
 /// Settings every machine takes unless it overrides them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +108,9 @@ pub struct MachineSettings {
     /// `running | stopped | absent`.
     pub state: Option<DesiredState>,
 }
+}
 
+with_machine_settings! {
 /// One machine entry. It repeats `MachineSettings`' fields rather than flattening them in:
 /// serde's `flatten` does not work with `deny_unknown_fields`, and strictness matters more.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -60,14 +133,17 @@ pub struct MachineSpec {
     /// Desired state.
     pub state: Option<DesiredState>,
 }
+}
 
-/// One group entry.
+with_machine_settings! {
+/// One group entry: variables, and machine settings for its declared machines.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
     /// Group variables.
     #[serde(default)]
     pub vars: Vars,
+}
 }
 
 /// Take machines that `orbctl list` shows.

@@ -22,6 +22,8 @@ pub struct Distro {
     pub default_version: &'static str,
     /// What versions are accepted.
     pub versions: Versions,
+    /// Built from a cloud image, so `create -c` (cloud-init) works (§6).
+    pub cloud_init: bool,
 }
 
 /// The versions a distro accepts.
@@ -100,6 +102,8 @@ const fn d(
         image,
         default_version,
         versions,
+        // The four that the reference does not mark "cloud".
+        cloud_init: !matches!(word.as_bytes(), b"arch" | b"gentoo" | b"nixos" | b"void"),
     }
 }
 

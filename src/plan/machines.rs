@@ -195,6 +195,7 @@ mod tests {
                 user: None,
                 create,
                 state,
+                settings: Default::default(),
             },
             vars: vec![],
             actual: actual.map(|(state, version)| Machine {
