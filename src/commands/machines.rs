@@ -49,6 +49,7 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
                 arch: arch.clone(),
                 user: user.clone(),
                 cloud_init: cloud_init.clone(),
+                ..crate::orb::CreateSpec::default()
             };
             orb.create(&spec)
                 .with_context(|| format!("creating machine `{name}`"))?;

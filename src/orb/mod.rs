@@ -194,20 +194,65 @@ impl Orb {
         }
     }
 
-    /// argv of `orbctl create [-a ARCH] [-u USER] [-c FILE] DISTRO[:VERSION] NAME`.
+    /// argv of `orbctl create [-a ARCH] [-u USER] [-c FILE] [--cpus N] [--memory NM]
+    /// [--disk NB] [--isolated] [--mount SRC[:DEST]]... [--isolate-network]
+    /// [--forward-ssh-agent] DISTRO[:VERSION] NAME` (the 2026 flags as third-party scripts
+    /// spell them, docs/orbctl.md §11.2 [3P]).
     pub fn create_argv(&self, spec: &CreateSpec) -> Vec<String> {
         let mut argv = vec![self.bin.display().to_string(), "create".to_string()];
-        if let Some(arch) = &spec.arch {
-            argv.extend(["-a".to_string(), arch.clone()]);
-        }
-        if let Some(user) = &spec.user {
-            argv.extend(["-u".to_string(), user.clone()]);
-        }
-        if let Some(file) = &spec.cloud_init {
-            argv.extend(["-c".to_string(), file.display().to_string()]);
+        let mut opt = |flag: &str, value: Option<String>| {
+            if let Some(v) = value {
+                argv.extend([flag.to_string(), v]);
+            }
+        };
+        opt("-a", spec.arch.clone());
+        opt("-u", spec.user.clone());
+        opt(
+            "-c",
+            spec.cloud_init.as_ref().map(|f| f.display().to_string()),
+        );
+        opt("--cpus", spec.cpus.map(|c| c.to_string()));
+        // Whole MiB and bytes with an explicit unit: no guess about what a bare number means.
+        opt("--memory", spec.memory_mib.map(|m| format!("{m}M")));
+        opt("--disk", spec.disk_bytes.map(|d| format!("{}M", d >> 20)));
+        let flags = [
+            (spec.isolated, "--isolated"),
+            (spec.isolate_network, "--isolate-network"),
+            (spec.forward_ssh_agent, "--forward-ssh-agent"),
+        ];
+        argv.extend(
+            flags
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, f)| f.to_string()),
+        );
+        for m in &spec.mounts {
+            argv.extend(["--mount".to_string(), m.clone()]);
         }
         argv.extend([spec.image.clone(), spec.name.clone()]);
         argv
+    }
+
+    /// `orbctl config get KEY`: the value, trimmed (`machine.NAME.cpu` → `4`).
+    pub fn config_get(&self, key: &str) -> Result<String, OrbError> {
+        let out = self.call(&["config", "get", key], self.deadlines.query)?;
+        Ok(String::from_utf8_lossy(&out).trim().to_string())
+    }
+
+    /// argv of `orbctl config set KEY VALUE`.
+    pub fn config_set_argv(&self, key: &str, value: &str) -> Vec<String> {
+        vec![
+            self.bin.display().to_string(),
+            "config".to_string(),
+            "set".to_string(),
+            key.to_string(),
+            value.to_string(),
+        ]
+    }
+
+    /// `orbctl config set KEY VALUE`.
+    pub fn config_set(&self, key: &str, value: &str) -> Result<(), OrbError> {
+        self.lifecycle(&["config", "set", key, value], self.deadlines.lifecycle)
     }
 
     /// Create a machine; returns when it is set up and running.
@@ -343,6 +388,20 @@ pub struct CreateSpec {
     pub user: Option<String>,
     /// cloud-init user data file.
     pub cloud_init: Option<PathBuf>,
+    /// `--cpus`.
+    pub cpus: Option<u64>,
+    /// `--memory`, in MiB.
+    pub memory_mib: Option<u64>,
+    /// `--disk`, in bytes (passed in whole MiB).
+    pub disk_bytes: Option<u64>,
+    /// `--isolated`.
+    pub isolated: bool,
+    /// `--isolate-network`.
+    pub isolate_network: bool,
+    /// `--forward-ssh-agent`.
+    pub forward_ssh_agent: bool,
+    /// `--mount SRC[:DEST]`, in order.
+    pub mounts: Vec<String>,
 }
 
 /// Lifecycle verbs that take one machine name.
@@ -392,7 +451,7 @@ mod tests {
             image: "debian:bookworm".into(),
             arch: Some("amd64".into()),
             user: Some("deploy".into()),
-            cloud_init: None,
+            ..CreateSpec::default()
         };
         assert_eq!(
             orb.create_argv(&spec),
@@ -406,6 +465,21 @@ mod tests {
                 "debian:bookworm",
                 "web-1"
             ]
+        );
+        let spec = CreateSpec {
+            name: "w".into(),
+            image: "ubuntu:22.04".into(),
+            cpus: Some(4),
+            memory_mib: Some(4096),
+            disk_bytes: Some(64 << 30),
+            isolated: true,
+            mounts: vec!["/src:/code".into(), "/data".into()],
+            isolate_network: true,
+            ..CreateSpec::default()
+        };
+        assert_eq!(
+            orb.create_argv(&spec).join(" "),
+            "orbctl create --cpus 4 --memory 4096M --disk 65536M --isolated --isolate-network --mount /src:/code --mount /data ubuntu:22.04 w"
         );
     }
 

@@ -78,18 +78,37 @@ pub fn plan(orb: &Orb, hosts: &[&Host]) -> Vec<MachineStep> {
         .collect()
 }
 
+/// What `orbctl create` gets for a missing machine: its image and every declared setting.
+fn create_spec(h: &Host) -> CreateSpec {
+    let want = &h.desired;
+    let s = &want.settings;
+    let on = |f: &Option<crate::inventory::Setting<bool>>| f.as_ref().is_some_and(|f| f.value);
+    CreateSpec {
+        name: h.name.clone(),
+        image: want.image.clone().unwrap_or_else(|| "debian".to_string()),
+        arch: want.arch.clone(),
+        user: want.user.clone(),
+        cloud_init: s.cloud_init.as_ref().map(|c| c.value.clone()),
+        cpus: s.cpus.as_ref().map(|c| c.value),
+        memory_mib: s.memory_mib.as_ref().map(|m| m.value),
+        disk_bytes: s.disk_bytes.as_ref().map(|d| d.value),
+        isolated: on(&s.isolated),
+        isolate_network: on(&s.isolate_network),
+        forward_ssh_agent: on(&s.forward_ssh_agent),
+        mounts: s
+            .mounts
+            .iter()
+            .flat_map(|m| m.value.iter().map(|m| m.arg()))
+            .collect(),
+    }
+}
+
 fn decide(h: &Host) -> Action {
     let want = &h.desired;
     let Some(actual) = &h.actual else {
         return match want.state {
             DesiredState::Absent => Action::Keep,
-            _ if want.create => Action::Create(CreateSpec {
-                name: h.name.clone(),
-                image: want.image.clone().unwrap_or_else(|| "debian".to_string()),
-                arch: want.arch.clone(),
-                user: want.user.clone(),
-                cloud_init: None,
-            }),
+            _ if want.create => Action::Create(create_spec(h)),
             _ => Action::Missing,
         };
     };
