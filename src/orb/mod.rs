@@ -318,11 +318,6 @@ impl Orb {
         self.lifecycle(&["clone", old, new], self.deadlines.lifecycle)
     }
 
-    /// `orbctl rename OLD NEW`.
-    pub fn rename(&self, old: &str, new: &str) -> Result<(), OrbError> {
-        self.lifecycle(&["rename", old, new], self.deadlines.lifecycle)
-    }
-
     /// argv of `orbctl run -m MACHINE [-u USER] -w WORKDIR ARGV...`.
     ///
     /// `argv[0]` must not start with `-` (orbctl would read it as a flag, and `--` is not
