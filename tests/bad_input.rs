@@ -324,7 +324,7 @@ fn shown(c: &Case) -> String {
             Ok(t) if t.len() <= 300 && !t.contains('\0') => {
                 out.push_str(&format!("--- {name}\n{t}"));
                 if !t.ends_with('\n') {
-                    out.push_str("\n");
+                    out.push('\n');
                 }
             }
             _ => out.push_str(&format!("--- {name}: {} bytes\n", bytes.len())),
