@@ -71,6 +71,7 @@ fn plan_diff_names_each_change_and_shows_it() {
         "ops.yaml",
         &CONVERGE_OPS
             .replace("port=8080", "port=9090")
+            .replace("app/motd\" }", "app/motd\", mode: \"0600\" }")
             .replace("127.0.0.1 app.local", "127.0.0.1 app.local app")
             .replace("state: absent", "state: touch"),
     );
@@ -162,6 +163,19 @@ fn apply_summary_table_of_machines_one_failing() {
     let run = p.run(&["apply", "inv.yaml", "--parallel", "1"]);
     p.settings()
         .bind(|| insta::assert_snapshot!("apply_summary_table", run.text()));
+}
+
+#[test]
+fn apply_ignored_failure_lets_the_machine_go_on() {
+    let p = Project::new(ONE, ONE_INV);
+    p.write(
+        "ops.yaml",
+        "- name: optional cleanup\n  shell: \"echo nothing to clean >&2; exit 1\"\n  ignore_errors: true\n- name: next\n  put: { content: \"x\\n\", dest: \"{{ root }}/x\" }\n",
+    );
+    let run = p.run(&["apply", "inv.yaml"]);
+    p.settings()
+        .bind(|| insta::assert_snapshot!("apply_ignored_failure", run.text()));
+    assert_eq!(run.code, 0);
 }
 
 #[test]
