@@ -344,6 +344,7 @@ fn report_document_matches_the_schema() {
     p.settings().bind(|| {
         insta::assert_json_snapshot!("report_json", doc, {
             ".started_unix" => "[unix time]",
+            ".orbdeploy_version" => "[version]",
             ".summary.duration_ms" => "[ms]",
             ".machines[].duration_ms" => "[ms]",
             ".machines[].steps[].duration_ms" => "[ms]",

@@ -178,6 +178,9 @@ fn regex_escape(s: &str) -> String {
 pub fn settings(dir: &Path) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_omit_expression(true);
+    // serde_json keeps insertion order only when a crate of the build enables its
+    // `preserve_order` (a `--workspace` build does): sorted keys read the same either way.
+    s.set_sort_maps(true);
     let mut dirs = vec![dir.display().to_string()];
     if let Ok(real) = dir.canonicalize() {
         dirs.push(real.display().to_string());
