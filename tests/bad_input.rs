@@ -313,20 +313,45 @@ fn catalogue() -> Vec<Case> {
     ]
 }
 
+/// The input of a case as the snapshot shows it: each file's text when short and
+/// readable, else its size.
+fn shown(c: &Case) -> String {
+    let mut files = vec![("inv.yaml", &c.inventory)];
+    files.extend(c.files.iter().map(|(n, b)| (*n, b)));
+    let mut out = String::new();
+    for (name, bytes) in files {
+        match std::str::from_utf8(bytes) {
+            Ok(t) if t.len() <= 300 && !t.contains('\0') => {
+                out.push_str(&format!("--- {name}\n{t}"));
+                if !t.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            _ => out.push_str(&format!("--- {name}: {} bytes\n", bytes.len())),
+        }
+    }
+    out
+}
+
 #[test]
 fn every_bad_input_exits_2_with_one_message_and_touches_nothing() {
     let cases = catalogue();
     assert!(cases.len() >= 40, "the catalogue has {} cases", cases.len());
     let mut failures = Vec::new();
+    let mut catalogue_text = String::new();
     for c in cases {
         let fake = Fake::new(&[("m1", "running")]);
         std::fs::write(fake.dir.path().join("inv.yaml"), &c.inventory).unwrap();
         for (name, bytes) in &c.files {
             std::fs::write(fake.dir.path().join(name), bytes).unwrap();
         }
+        let mut seen: Vec<(String, String)> = Vec::new();
         for sub in ["plan", "apply"] {
             let mut cmd = fake.cmd();
-            cmd.arg(sub).arg("inv.yaml").args(&c.args);
+            cmd.env("NO_COLOR", "1")
+                .arg(sub)
+                .arg("inv.yaml")
+                .args(&c.args);
             let out = cmd.output().unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr).to_string();
             let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -353,6 +378,25 @@ fn every_bad_input_exits_2_with_one_message_and_touches_nothing() {
                     c.name, c.expect
                 ));
             }
+            seen.push((sub.to_string(), stderr));
+        }
+        // The snapshot holds each case's input and its whole message; plan and apply
+        // say the same, and where they do not (clap names the subcommand) both are kept.
+        catalogue_text.push_str(&format!("=== {}\n{}", c.name, shown(&c)));
+        let args = if c.args.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", c.args.join(" "))
+        };
+        if seen[0].1 == seen[1].1 {
+            catalogue_text.push_str(&format!(
+                "$ orbdeploy plan|apply inv.yaml{args}\n{}\n",
+                seen[0].1
+            ));
+        } else {
+            for (sub, stderr) in &seen {
+                catalogue_text.push_str(&format!("$ orbdeploy {sub} inv.yaml{args}\n{stderr}\n"));
+            }
         }
     }
     assert!(
@@ -361,4 +405,7 @@ fn every_bad_input_exits_2_with_one_message_and_touches_nothing() {
         failures.len(),
         failures.join("\n")
     );
+    insta::with_settings!({ omit_expression => true }, {
+        insta::assert_snapshot!("bad_input_catalogue", catalogue_text);
+    });
 }

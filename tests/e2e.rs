@@ -353,7 +353,7 @@ fn lifecycle_operations_end_processes() {
     // apply starts a stopped machine that the inventory wants running.
     let run = w.orbdeploy(["apply", inv]);
     run.assert_code(0);
-    assert!(run.stdout.contains("machine start done"), "{}", run.stdout);
+    assert!(run.stdout.contains("machine started"), "{}", run.stdout);
     assert_eq!(alive(&w), "gone\n", "force stop ended it");
     start_sleeper(&w);
     w.orbdeploy(["machines", "restart", &m]).assert_code(0);

@@ -1,21 +1,38 @@
 //! Output for people: one plain line per finished step and machine (CI, pipes), or
-//! progress bars on a terminal; then failures in full, a summary table and the slowest
-//! steps.
+//! progress bars on a terminal; then the end of the run ([`super::summary`]): failures in
+//! full, a table of machines, the slowest steps and one closing line.
+//!
+//! The steps of a machine that never started (unreachable, or in a plan one that would be
+//! created or started first) arrive all at once, just before the machine's own result;
+//! they are held until then, so that an unreachable machine is one line, not one per step
+//! repeating the same error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Event, Options, Report, StepResult, StepStatus};
+use super::summary::{self, Unreachable};
+use super::{Counts, Event, HostResult, HostStatus, MachineAction, Options, Report};
+use super::{StepResult, StepStatus};
 
+/// The human reporter: writes lines as events arrive, and the summary at the end.
 pub struct Human {
     color: bool,
     plan: bool,
     show_calls: bool,
     bars: Option<Bars>,
+    /// Failed (and ignored) steps of machines that ran, in order.
     failures: Vec<StepResult>,
+    /// Machines that could not be used.
+    unreachable: Vec<Unreachable>,
+    /// Machines whose steps started (a `HostStarted` arrived).
+    started: BTreeSet<String>,
+    /// Steps of machines that never started, held until the machine's result.
+    held: BTreeMap<String, Vec<StepResult>>,
+    /// The error each machine's phase-1 line already showed.
+    shown_errors: BTreeMap<String, String>,
 }
 
 struct Bars {
@@ -24,7 +41,8 @@ struct Bars {
     hosts: BTreeMap<String, ProgressBar>,
 }
 
-fn paint(color: bool, code: &str, s: &str) -> String {
+/// `s` in the ANSI colour `code`, when colour is on.
+pub(super) fn paint(color: bool, code: &str, s: &str) -> String {
     if color {
         format!("\x1b[{code}m{s}\x1b[0m")
     } else {
@@ -42,17 +60,70 @@ fn status_code(s: StepStatus) -> &'static str {
     }
 }
 
-fn secs(ms: u64) -> String {
+/// A duration as people read it: `0.03s`.
+pub(super) fn secs(ms: u64) -> String {
     format!("{:.2}s", Duration::from_millis(ms).as_secs_f64())
 }
 
-fn indent(text: &str, by: &str) -> String {
+/// `n thing` or `n things`.
+pub(super) fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("{n} {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// Every line of `text` prefixed with `by`.
+pub(super) fn indent(text: &str, by: &str) -> String {
     text.lines()
         .map(|l| format!("{by}{l}\n"))
         .collect::<String>()
 }
 
+/// What a machine's result is called: in a plan, a machine with pending changes "will
+/// change" and one with only commands to run "will run", as its steps say.
+pub(super) fn host_word(plan: bool, status: HostStatus, counts: &Counts) -> &'static str {
+    match status {
+        HostStatus::Changed if plan => {
+            if counts.will_change + counts.unknown > 0 {
+                "will change"
+            } else if counts.will_run > 0 {
+                "will run"
+            } else {
+                "ok"
+            }
+        }
+        s => s.word(),
+    }
+}
+
+/// A machine action of the first phase in words: what was done, what a plan would do,
+/// or what went wrong.
+fn action_text(color: bool, a: &MachineAction) -> String {
+    let done = match a.action.as_str() {
+        "create" => "created",
+        "start" => "started",
+        "stop" => "stopped",
+        "delete" => "deleted",
+        other => other,
+    };
+    let what = match (a.status.as_str(), a.action.as_str()) {
+        ("failed", "missing" | "drift") => {
+            format!("machine {}", paint(color, "1;31", &a.action))
+        }
+        ("failed", action) => format!("machine {action} {}", paint(color, "1;31", "FAILED")),
+        ("planned", _) => format!("machine will be {done}"),
+        _ => format!("machine {done}"),
+    };
+    match &a.message {
+        Some(m) => format!("{}: {what} — {m}\n", a.machine),
+        None => format!("{}: {what}\n", a.machine),
+    }
+}
+
 impl Human {
+    /// A reporter for these options (progress bars when `opts.progress`).
     pub fn new(opts: &Options) -> Self {
         let bars = opts.progress.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -75,6 +146,10 @@ impl Human {
             show_calls: opts.show_calls,
             bars,
             failures: Vec::new(),
+            unreachable: Vec::new(),
+            started: BTreeSet::new(),
+            held: BTreeMap::new(),
+            shown_errors: BTreeMap::new(),
         }
     }
 
@@ -93,6 +168,7 @@ impl Human {
         }
     }
 
+    /// Show one event.
     pub fn event(&mut self, e: &Event) {
         match e {
             Event::RunStarted { .. } => {}
@@ -100,36 +176,20 @@ impl Human {
                 if a.action == "keep" {
                     return;
                 }
-                let mut text = format!(
-                    "{}: machine {} {}",
-                    a.machine,
-                    a.action,
-                    match a.status.as_str() {
-                        "failed" => paint(self.color, "1;31", "FAILED"),
-                        s => s.to_string(),
+                if a.status == "failed" {
+                    if let Some(m) = &a.message {
+                        self.shown_errors.insert(a.machine.clone(), m.clone());
                     }
-                );
-                if let Some(m) = &a.message {
-                    text.push_str(&format!(" — {m}"));
                 }
-                text.push('\n');
+                let mut text = action_text(self.color, a);
                 if self.show_calls && !a.argv.is_empty() {
                     text.push_str(&format!("    $ {}\n", a.argv.join(" ")));
                 }
                 self.line(&text);
             }
             Event::HostStarted { machine, steps } => {
-                if let Some(b) = &mut self.bars {
-                    b.overall.inc_length(*steps as u64);
-                    let bar = b.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("  {spinner} {prefix}: {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    bar.set_prefix(machine.clone());
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    b.hosts.insert(machine.clone(), bar);
-                }
+                self.started.insert(machine.clone());
+                self.add_bar(machine, *steps);
             }
             Event::StepStarted { machine, name } => {
                 if let Some(bar) = self.bars.as_ref().and_then(|b| b.hosts.get(machine)) {
@@ -137,31 +197,23 @@ impl Human {
                 }
             }
             Event::Step(s) => {
+                if !self.started.contains(&s.machine) {
+                    self.held
+                        .entry(s.machine.clone())
+                        .or_default()
+                        .push(s.clone());
+                    return;
+                }
                 if let Some(b) = &self.bars {
                     b.overall.inc(1);
                 }
                 if matches!(s.status, StepStatus::Failed | StepStatus::Ignored) {
                     self.failures.push(s.clone());
                 }
-                let text = self.step_text(s);
+                let text = self.step_text(s, true);
                 self.line(&text);
             }
-            Event::Host(h) => {
-                if let Some(bar) = self.bars.as_mut().and_then(|b| b.hosts.remove(&h.machine)) {
-                    bar.finish_and_clear();
-                }
-                let mut text = format!(
-                    "{}: {} ({})",
-                    h.machine,
-                    h.status.word(),
-                    secs(h.duration_ms)
-                );
-                if let Some(err) = &h.error {
-                    text.push_str(&format!(" — {err}"));
-                }
-                text.push('\n');
-                self.line(&text);
-            }
+            Event::Host(h) => self.host(h),
             Event::Summary(_) => {
                 if let Some(b) = &self.bars {
                     b.overall.finish_and_clear();
@@ -171,16 +223,77 @@ impl Human {
         }
     }
 
-    fn step_text(&self, s: &StepResult) -> String {
+    fn add_bar(&mut self, machine: &str, steps: usize) {
+        if let Some(b) = &mut self.bars {
+            b.overall.inc_length(steps as u64);
+            let bar = b.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("  {spinner} {prefix}: {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(machine.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            b.hosts.insert(machine.to_string(), bar);
+        }
+    }
+
+    /// A machine's result; for a machine that never started, its held steps first.
+    fn host(&mut self, h: &HostResult) {
+        if let Some(bar) = self.bars.as_mut().and_then(|b| b.hosts.remove(&h.machine)) {
+            bar.finish_and_clear();
+        }
+        let held = self.held.remove(&h.machine).unwrap_or_default();
+        let ran = self.started.contains(&h.machine);
+        let mut text = String::new();
+        if h.status == HostStatus::Unreachable {
+            let error = h.error.clone().unwrap_or_default();
+            text.push_str(&format!(
+                "{}: {}, {} not run",
+                h.machine,
+                paint(self.color, "1;31", "unreachable"),
+                count(held.len(), "step")
+            ));
+            if self.shown_errors.get(&h.machine) != Some(&error) && !error.is_empty() {
+                text.push_str(&format!(" — {error}"));
+            }
+            text.push('\n');
+            self.unreachable.push(Unreachable {
+                machine: h.machine.clone(),
+                error,
+                steps: held.len(),
+            });
+        } else {
+            // The same reason (the machine would be created first) is said once.
+            let mut last_reason: Option<&str> = None;
+            for s in &held {
+                let repeated = s.reason.is_some() && s.reason.as_deref() == last_reason;
+                text.push_str(&self.step_text(s, !repeated));
+                last_reason = s.reason.as_deref();
+            }
+            let word = host_word(self.plan, h.status, &h.counts);
+            text.push_str(&format!("{}: {word}", h.machine));
+            if ran {
+                text.push_str(&format!(" ({})", secs(h.duration_ms)));
+            }
+            if let Some(err) = &h.error {
+                text.push_str(&format!(" — {err}"));
+            }
+            text.push('\n');
+        }
+        self.line(&text);
+    }
+
+    /// One step: its line, then (indented) why, what changed, the diff, the calls and the
+    /// failure. A step that did not run has no time.
+    fn step_text(&self, s: &StepResult, with_reason: bool) -> String {
         let word = paint(self.color, status_code(s.status), s.status.word());
         let handler = if s.handler { "handler " } else { "" };
-        let mut text = format!(
-            "{}: {word} {handler}{} ({})\n",
-            s.machine,
-            s.name,
-            secs(s.duration_ms)
-        );
-        if let Some(r) = &s.reason {
+        let mut text = format!("{}: {word} {handler}{}", s.machine, s.name);
+        if !matches!(s.status, StepStatus::Skipped | StepStatus::Unknown) {
+            text.push_str(&format!(" ({})", secs(s.duration_ms)));
+        }
+        text.push('\n');
+        if let (Some(r), true) = (&s.reason, with_reason) {
             text.push_str(&format!("    {r}\n"));
         }
         for c in &s.changes {
@@ -191,7 +304,7 @@ impl Human {
         }
         if self.show_calls {
             for c in &s.calls {
-                text.push_str(&format!("    $ {c}\n"));
+                text.push_str(&call_text(c));
             }
         }
         if let Some(f) = &s.failure {
@@ -200,127 +313,28 @@ impl Human {
         text
     }
 
+    /// Write the end of the run: failures, the table, the slowest steps, the last line.
     pub fn finish(&mut self, report: &Report) {
-        let mut out = String::new();
-        if !self.failures.is_empty() {
-            out.push_str("\nFailures:\n");
-            for s in &self.failures {
-                out.push_str(&format!(
-                    "\n  {} — step `{}` ({})\n",
-                    s.machine, s.name, s.kind
-                ));
-                if let Some(f) = &s.failure {
-                    out.push_str(&format!("    {}\n", f.message));
-                    if let Some(c) = &f.command {
-                        out.push_str("    command:\n");
-                        out.push_str(&indent(c, "      "));
-                    }
-                    if let Some(code) = f.exit_code {
-                        out.push_str(&format!("    exit code: {code}\n"));
-                    }
-                    if !f.stdout_tail.is_empty() {
-                        out.push_str("    stdout (last lines):\n");
-                        out.push_str(&indent(&f.stdout_tail, "      "));
-                    }
-                    if !f.stderr_tail.is_empty() {
-                        out.push_str("    stderr (last lines):\n");
-                        out.push_str(&indent(&f.stderr_tail, "      "));
-                    }
-                }
-            }
-        }
-        out.push('\n');
-        let head: [&str; 5] = if self.plan {
-            ["NO CHANGE", "WILL CHANGE", "WILL RUN", "UNKNOWN", "FAILED"]
-        } else {
-            ["OK", "CHANGED", "FAILED", "SKIPPED", "IGNORED"]
-        };
-        let width = report
-            .machines
-            .iter()
-            .map(|m| m.result.machine.len())
-            .max()
-            .unwrap_or(7)
-            .max(7);
-        out.push_str(&format!(
-            "{:<width$}  {:<11}  {:>9}  {:>11}  {:>8}  {:>7}  {:>7}  {:>7}\n",
-            "MACHINE", "STATUS", head[0], head[1], head[2], head[3], head[4], "TIME"
-        ));
-        for m in &report.machines {
-            let c = &m.result.counts;
-            let nums = if self.plan {
-                [c.ok, c.will_change, c.will_run, c.unknown, c.failed]
-            } else {
-                [c.ok, c.changed, c.failed, c.skipped, c.ignored]
-            };
-            let status = m.result.status.word();
-            out.push_str(&format!(
-                "{:<width$}  {:<11}  {:>9}  {:>11}  {:>8}  {:>7}  {:>7}  {:>7}\n",
-                m.result.machine,
-                status,
-                nums[0],
-                nums[1],
-                nums[2],
-                nums[3],
-                nums[4],
-                secs(m.result.duration_ms)
-            ));
-        }
-        let mut all: Vec<&StepResult> = report.machines.iter().flat_map(|m| &m.steps).collect();
-        all.sort_by_key(|s| std::cmp::Reverse(s.duration_ms));
-        let slow: Vec<&&StepResult> = all
-            .iter()
-            .filter(|s| s.duration_ms >= 100)
-            .take(5)
-            .collect();
-        if !slow.is_empty() {
-            out.push_str("\nSlowest steps:\n");
-            for s in slow {
-                out.push_str(&format!(
-                    "  {:>7}  {}  {}\n",
-                    secs(s.duration_ms),
-                    s.machine,
-                    s.name
-                ));
-            }
-        }
-        let sum = &report.summary;
-        let verdict = if sum.interrupted {
-            "interrupted".to_string()
-        } else if self.plan {
-            let pending = sum.counts.will_change + sum.counts.unknown;
-            let runs = if sum.counts.will_run > 0 {
-                format!(" ({} command step(s) would run)", sum.counts.will_run)
-            } else {
-                String::new()
-            };
-            if pending == 0 {
-                format!("no changes pending{runs}")
-            } else {
-                format!("{pending} step(s) would change{runs}")
-            }
-        } else if sum.counts.failed > 0 || sum.machines.get("unreachable").is_some_and(|n| *n > 0) {
-            "FAILED".into()
-        } else {
-            "done".into()
-        };
-        out.push_str(&format!(
-            "\n{}: {} machine(s), {} in {} (exit {})\n",
-            verdict,
-            report.machines.len(),
-            if self.plan {
-                format!("{} to change", sum.counts.will_change)
-            } else {
-                format!(
-                    "{} changed, {} failed",
-                    sum.counts.changed, sum.counts.failed
-                )
-            },
-            secs(sum.duration_ms),
-            sum.exit_code
-        ));
+        let out = summary::render(&summary::Input {
+            plan: self.plan,
+            color: self.color,
+            failures: &self.failures,
+            unreachable: &self.unreachable,
+            report,
+        });
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());
         let _ = stdout.flush();
     }
+}
+
+/// An orbctl call of `--show-calls`: `$ ` and the call, its later lines (a script)
+/// indented under it.
+fn call_text(call: &str) -> String {
+    let mut out = String::new();
+    for (i, l) in call.trim_end_matches('\n').split('\n').enumerate() {
+        let lead = if i == 0 { "    $ " } else { "      " };
+        out.push_str(&format!("{lead}{l}\n"));
+    }
+    out
 }

@@ -1,19 +1,32 @@
 //! `--junit PATH.xml`: one test suite per machine, one test case per step; a machine that
 //! could not be reached makes each of its cases an error.
 
-use super::{Report, StepStatus};
+use super::{Report, ReportMachine, StepResult, StepStatus};
 
+/// Text made fit for XML 1.0: the five special characters escaped, terminal colour codes
+/// (`ESC [ … m` and the like) dropped, and any other control character (which XML cannot
+/// carry, even escaped) shown as `?`.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // XML 1.0 cannot carry most control characters, even escaped.
+            '\x1b' if chars.peek() == Some(&'[') => {
+                // A CSI sequence: parameters and intermediates, then one final byte.
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        break;
+                    }
+                }
+            }
             c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('?'),
+            '\u{fffe}' | '\u{ffff}' => out.push('?'),
             c => out.push(c),
         }
     }
@@ -24,95 +37,120 @@ fn secs(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
 }
 
+/// Test cases of one suite, counted by outcome.
+#[derive(Default)]
+struct Tally {
+    tests: u32,
+    failures: u32,
+    errors: u32,
+    skipped: u32,
+}
+
 /// The JUnit XML document.
 pub fn render(report: &Report) -> String {
     let mut suites = String::new();
-    let (mut tests, mut failures, mut errors) = (0, 0, 0);
+    let mut total = Tally::default();
     for m in &report.machines {
-        let name = &m.result.machine;
-        let mut cases = String::new();
-        let (mut t, mut f, mut e, mut s) = (0, 0, 0, 0);
-        if let Some(err) = &m.result.error {
-            t += 1;
-            e += 1;
-            cases.push_str(&format!(
-                "    <testcase classname=\"{n}\" name=\"machine {n} is reachable\" time=\"0.000\">\n      <error message=\"{m}\">{m}</error>\n    </testcase>\n",
-                n = esc(name),
-                m = esc(err)
-            ));
-        }
-        for step in &m.steps {
-            t += 1;
-            let case_name = format!(
-                "{:02} {}{}",
-                step.index + 1,
-                if step.handler { "handler " } else { "" },
-                step.name
-            );
-            let mut body = String::new();
-            match step.status {
-                StepStatus::Failed => {
-                    let fi = step.failure.clone().unwrap_or_default();
-                    let unreachable = m.result.error.is_some();
-                    let tag = if unreachable { "error" } else { "failure" };
-                    if unreachable {
-                        e += 1;
-                    } else {
-                        f += 1;
-                    }
-                    let mut detail = fi.message.clone();
-                    if let Some(c) = &fi.command {
-                        detail.push_str(&format!("\ncommand:\n{c}"));
-                    }
-                    if let Some(code) = fi.exit_code {
-                        detail.push_str(&format!("\nexit code: {code}"));
-                    }
-                    if !fi.stderr_tail.is_empty() {
-                        detail.push_str(&format!("\nstderr:\n{}", fi.stderr_tail));
-                    }
-                    body = format!(
-                        "\n      <{tag} message=\"{}\">{}</{tag}>\n    ",
-                        esc(&fi.message),
-                        esc(&detail)
-                    );
-                }
-                StepStatus::Skipped | StepStatus::Unknown => {
-                    s += 1;
-                    body = format!(
-                        "\n      <skipped message=\"{}\"/>\n    ",
-                        esc(step.reason.as_deref().unwrap_or(step.status.word()))
-                    );
-                }
-                _ => {
-                    if !step.changes.is_empty() || step.diff.is_some() {
-                        let mut out = step.changes.join("\n");
-                        if let Some(d) = &step.diff {
-                            out.push('\n');
-                            out.push_str(d);
-                        }
-                        body = format!("\n      <system-out>{}</system-out>\n    ", esc(&out));
-                    }
-                }
-            }
-            cases.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">{body}</testcase>\n",
-                esc(name),
-                esc(&case_name),
-                secs(step.duration_ms)
-            ));
-        }
-        tests += t;
-        failures += f;
-        errors += e;
-        suites.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{t}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{s}\" time=\"{}\">\n{cases}  </testsuite>\n",
-            esc(name),
-            secs(m.result.duration_ms)
-        ));
+        let (xml, t) = suite(m);
+        suites.push_str(&xml);
+        total.tests += t.tests;
+        total.failures += t.failures;
+        total.errors += t.errors;
     }
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"orbdeploy {}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">\n{suites}</testsuites>\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"orbdeploy {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">\n{suites}</testsuites>\n",
         esc(&report.mode),
+        total.tests,
+        total.failures,
+        total.errors,
         secs(report.summary.duration_ms)
     )
+}
+
+/// One machine's suite; an unreachable machine first gets a case saying so.
+fn suite(m: &ReportMachine) -> (String, Tally) {
+    let name = esc(&m.result.machine);
+    let mut cases = String::new();
+    let mut t = Tally::default();
+    if let Some(err) = &m.result.error {
+        t.tests += 1;
+        t.errors += 1;
+        cases.push_str(&format!(
+            "    <testcase classname=\"{name}\" name=\"machine {name} is reachable\" time=\"0.000\">\n      <error message=\"{m}\">{m}</error>\n    </testcase>\n",
+            m = esc(err)
+        ));
+    }
+    for step in &m.steps {
+        t.tests += 1;
+        let body = match step.status {
+            StepStatus::Failed if m.result.error.is_some() => {
+                t.errors += 1;
+                failure("error", step)
+            }
+            StepStatus::Failed => {
+                t.failures += 1;
+                failure("failure", step)
+            }
+            StepStatus::Skipped | StepStatus::Unknown => {
+                t.skipped += 1;
+                format!(
+                    "\n      <skipped message=\"{}\"/>\n    ",
+                    esc(step.reason.as_deref().unwrap_or(step.status.word()))
+                )
+            }
+            _ => output(step),
+        };
+        cases.push_str(&format!(
+            "    <testcase classname=\"{name}\" name=\"{:02} {}{}\" time=\"{}\">{body}</testcase>\n",
+            step.index + 1,
+            if step.handler { "handler " } else { "" },
+            esc(&step.name),
+            secs(step.duration_ms)
+        ));
+    }
+    let xml = format!(
+        "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">\n{cases}  </testsuite>\n",
+        t.tests,
+        t.failures,
+        t.errors,
+        t.skipped,
+        secs(m.result.duration_ms)
+    );
+    (xml, t)
+}
+
+/// A `<failure>` or `<error>` with the message, and as its text the failure in full (as
+/// the terminal shows it): message, command, exit code, last lines of stdout and stderr.
+fn failure(tag: &str, step: &StepResult) -> String {
+    let fi = step.failure.clone().unwrap_or_default();
+    let mut detail = fi.message.clone();
+    if let Some(c) = &fi.command {
+        detail.push_str(&format!("\ncommand:\n{}", c.trim_end_matches('\n')));
+    }
+    if let Some(code) = fi.exit_code {
+        detail.push_str(&format!("\nexit code: {code}"));
+    }
+    for (name, tail) in [("stdout", &fi.stdout_tail), ("stderr", &fi.stderr_tail)] {
+        if !tail.is_empty() {
+            detail.push_str(&format!("\n{name} (last lines):\n{tail}"));
+        }
+    }
+    format!(
+        "\n      <{tag} message=\"{}\">{}</{tag}>\n    ",
+        esc(&fi.message),
+        esc(&detail)
+    )
+}
+
+/// What a step changed (or would change), with its diff, as `<system-out>`.
+fn output(step: &StepResult) -> String {
+    if step.changes.is_empty() && step.diff.is_none() {
+        return String::new();
+    }
+    let mut out = step.changes.join("\n");
+    if let Some(d) = &step.diff {
+        out.push('\n');
+        out.push_str(d);
+    }
+    format!("\n      <system-out>{}</system-out>\n    ", esc(&out))
 }

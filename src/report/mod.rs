@@ -6,6 +6,7 @@
 mod human;
 pub mod junit;
 mod mask;
+mod summary;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -1,0 +1,217 @@
+//! The end of a run in human output: the failures in full, a table of machines, the
+//! slowest steps, and one closing line with the verdict and the exit code.
+
+use super::human::{count, host_word, indent, paint, secs};
+use super::{Report, StepResult, StepStatus};
+
+/// A step shorter than this is never among the "slowest steps": below it, which steps
+/// come first is chance (and the first step of a machine also pays for the session).
+const SLOW_MS: u64 = 1000;
+
+/// How many slowest steps are shown.
+const SLOWEST: usize = 5;
+
+/// A machine that could not be used, for the failures.
+pub struct Unreachable {
+    /// The machine.
+    pub machine: String,
+    /// Why.
+    pub error: String,
+    /// How many of its steps did not run.
+    pub steps: usize,
+}
+
+/// What the summary is made of.
+pub struct Input<'a> {
+    /// A plan (its words and counts) rather than an apply.
+    pub plan: bool,
+    /// Colour on.
+    pub color: bool,
+    /// Failed (and ignored) steps of machines that ran, in order.
+    pub failures: &'a [StepResult],
+    /// Machines that could not be used.
+    pub unreachable: &'a [Unreachable],
+    /// The whole run.
+    pub report: &'a Report,
+}
+
+/// The text printed after the last step.
+pub fn render(i: &Input) -> String {
+    let mut out = failures(i);
+    out.push('\n');
+    out.push_str(&table(i));
+    out.push_str(&slowest(i.report));
+    out.push('\n');
+    out.push_str(&closing_line(i));
+    out
+}
+
+fn failures(i: &Input) -> String {
+    if i.failures.is_empty() && i.unreachable.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nFailures:\n");
+    for u in i.unreachable {
+        out.push_str(&format!(
+            "\n  {} — unreachable, {} not run\n",
+            u.machine,
+            count(u.steps, "step")
+        ));
+        out.push_str(&indent(&u.error, "    "));
+    }
+    for s in i.failures {
+        out.push_str(&failure(s));
+    }
+    out
+}
+
+/// One failed step in full: what went wrong, the exact command, its exit code and the
+/// last lines of its output.
+fn failure(s: &StepResult) -> String {
+    let ignored = if s.status == StepStatus::Ignored {
+        ", failure ignored"
+    } else {
+        ""
+    };
+    let mut out = format!(
+        "\n  {} — step `{}` ({}{ignored})\n",
+        s.machine, s.name, s.kind
+    );
+    let Some(f) = &s.failure else {
+        return out;
+    };
+    out.push_str(&indent(&f.message, "    "));
+    if let Some(c) = &f.command {
+        out.push_str("    command:\n");
+        out.push_str(&indent(c, "      "));
+    }
+    if let Some(code) = f.exit_code {
+        out.push_str(&format!("    exit code: {code}\n"));
+    }
+    for (name, tail) in [("stdout", &f.stdout_tail), ("stderr", &f.stderr_tail)] {
+        if !tail.is_empty() {
+            out.push_str(&format!("    {name} (last lines):\n"));
+            out.push_str(&indent(tail, "      "));
+        }
+    }
+    out
+}
+
+/// One row per machine: its status, its steps counted by outcome, its time.
+fn table(i: &Input) -> String {
+    let head: [&str; 5] = if i.plan {
+        ["NO CHANGE", "WILL CHANGE", "WILL RUN", "UNKNOWN", "FAILED"]
+    } else {
+        ["OK", "CHANGED", "FAILED", "SKIPPED", "IGNORED"]
+    };
+    let machines = &i.report.machines;
+    let width = machines
+        .iter()
+        .map(|m| m.result.machine.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("MACHINE".len());
+    let row = |cells: [&str; 8]| {
+        format!(
+            "{:<width$}  {:<11}  {:>9}  {:>11}  {:>8}  {:>7}  {:>7}  {:>7}\n",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
+        )
+    };
+    let mut out = row([
+        "MACHINE", "STATUS", head[0], head[1], head[2], head[3], head[4], "TIME",
+    ]);
+    for m in machines {
+        let c = &m.result.counts;
+        let nums = if i.plan {
+            [c.ok, c.will_change, c.will_run, c.unknown, c.failed]
+        } else {
+            [c.ok, c.changed, c.failed, c.skipped, c.ignored]
+        }
+        .map(|n| n.to_string());
+        out.push_str(&row([
+            &m.result.machine,
+            host_word(i.plan, m.result.status, c),
+            &nums[0],
+            &nums[1],
+            &nums[2],
+            &nums[3],
+            &nums[4],
+            &secs(m.result.duration_ms),
+        ]));
+    }
+    out
+}
+
+/// The slowest steps that took a second or more, slowest first.
+fn slowest(report: &Report) -> String {
+    let mut all: Vec<&StepResult> = report.machines.iter().flat_map(|m| &m.steps).collect();
+    all.sort_by_key(|s| std::cmp::Reverse(s.duration_ms));
+    let slow: Vec<&StepResult> = all
+        .into_iter()
+        .filter(|s| s.duration_ms >= SLOW_MS)
+        .take(SLOWEST)
+        .collect();
+    if slow.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nSlowest steps:\n");
+    for s in slow {
+        out.push_str(&format!(
+            "  {:>7}  {}  {}\n",
+            secs(s.duration_ms),
+            s.machine,
+            s.name
+        ));
+    }
+    out
+}
+
+/// `done: 2 machines, 3 changed, 0 failed in 1.20s (exit 0)`; a plan counts what will
+/// change and run: `changes pending: 1 machine, 2 will change, 1 will run in … (exit 0)`.
+fn closing_line(i: &Input) -> String {
+    let sum = &i.report.summary;
+    let c = &sum.counts;
+    let unreachable = sum.machines.get("unreachable").copied().unwrap_or(0);
+    // The verdict agrees with the exit code (README, "Exit codes").
+    let verdict = if sum.interrupted {
+        "interrupted"
+    } else if sum.exit_code == crate::exit::UNAVAILABLE {
+        "UNREACHABLE"
+    } else if c.failed > 0 || unreachable > 0 {
+        "FAILED"
+    } else if !i.plan {
+        "done"
+    } else if c.will_change + c.unknown > 0 {
+        "changes pending"
+    } else {
+        "no changes pending"
+    };
+    let verdict = match verdict {
+        "FAILED" | "UNREACHABLE" | "interrupted" => paint(i.color, "1;31", verdict),
+        v => v.to_string(),
+    };
+    let counts = if i.plan {
+        let mut parts = vec![
+            format!("{} will change", c.will_change),
+            format!("{} will run", c.will_run),
+        ];
+        if c.unknown > 0 {
+            parts.push(format!("{} unknown", c.unknown));
+        }
+        if c.failed > 0 {
+            parts.push(format!("{} failed", c.failed));
+        }
+        parts.join(", ")
+    } else {
+        format!("{} changed, {} failed", c.changed, c.failed)
+    };
+    let mut machines = count(i.report.machines.len(), "machine");
+    if unreachable > 0 {
+        machines.push_str(&format!(" ({unreachable} unreachable)"));
+    }
+    format!(
+        "{verdict}: {machines}, {counts} in {} (exit {})\n",
+        secs(sum.duration_ms),
+        sum.exit_code
+    )
+}
