@@ -76,10 +76,94 @@ pub fn parse_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Conf
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let message = clean_message(&e.to_string());
         match e.location() {
-            Some(loc) if loc.line() > 0 => ConfigError::at(path, loc.line(), loc.column(), message),
+            Some(loc) if loc.line() > 0 => {
+                let message = in_words(text, loc.line(), loc.column(), message);
+                ConfigError::at(path, loc.line(), loc.column(), message)
+            }
             _ => ConfigError::in_file(path, message),
         }
     })
+}
+
+/// The parser's words for a value of the wrong shape ("expected mapping start") name
+/// neither the key nor what was found; both are on the line it points at.
+fn in_words(text: &str, line: u64, column: u64, message: String) -> String {
+    let src = text
+        .lines()
+        .nth(line.saturating_sub(1) as usize)
+        .unwrap_or("");
+    let at = src
+        .char_indices()
+        .nth(column.saturating_sub(1) as usize)
+        .map_or(src.len(), |(i, _)| i);
+    let (before, value) = src.split_at(at);
+    let key = key_before(before).or_else(|| key_above(text, line, before.len()));
+    let found = found_text(value);
+    let with_key = |m: String| match &key {
+        Some(k) => format!("`{k}`: {m}"),
+        None => m,
+    };
+    match message.as_str() {
+        "expected mapping start" => with_key(format!(
+            "expected a mapping (`name: value` pairs), found {found}"
+        )),
+        "expected sequence start" => with_key(format!("expected a list, found {found}")),
+        "invalid boolean (expected true or false)" => with_key(format!(
+            "`{}` is not a boolean: write true or false",
+            value.trim().trim_end_matches([',', '}', ']']).trim()
+        )),
+        "recursion limit exceeded" => "nested too deeply".to_string(),
+        m => match m.strip_prefix("invalid type: ") {
+            Some(rest) => match rest.split_once(", expected ") {
+                Some((got, want)) => with_key(format!("expected {want}, found {}", a_kind(got))),
+                None => with_key(m.to_string()),
+            },
+            None => m.to_string(),
+        },
+    }
+}
+
+/// `key` of a `key: value` (or `- key: value`, `{ a: 1, key: value`) written before a value.
+fn key_before(before: &str) -> Option<String> {
+    let head = before.trim_end().strip_suffix(':')?;
+    let key = head
+        .rsplit(['{', ',', ' ', '-'])
+        .next()
+        .unwrap_or(head)
+        .trim_matches(['"', '\'']);
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// The `key:` of a block value that starts on its own line: the nearest line above,
+/// indented less than the value, that ends with a colon.
+fn key_above(text: &str, line: u64, indent: usize) -> Option<String> {
+    let above: Vec<&str> = text.lines().take(line.saturating_sub(1) as usize).collect();
+    let parent = above.iter().rev().find(|l| {
+        let t = l.trim_start();
+        !t.is_empty() && !t.starts_with('#') && l.len() - t.len() < indent
+    })?;
+    key_before(parent.trim_end())
+}
+
+/// What a value written at the start of `value` is, in a user's words.
+fn found_text(value: &str) -> String {
+    let v = value.trim();
+    match v.chars().next() {
+        Some('[') => "a list".to_string(),
+        Some('{') => "a mapping".to_string(),
+        Some('-') if v.starts_with("- ") || v == "-" => "a list".to_string(),
+        None => "nothing".to_string(),
+        Some(_) => format!("`{}`", v.trim_end_matches([',', '}', ']']).trim()),
+    }
+}
+
+/// serde's `map`, `sequence`, `integer \`5\``... as a user says them.
+fn a_kind(serde_kind: &str) -> String {
+    match serde_kind {
+        "map" => "a mapping".to_string(),
+        "sequence" => "a list".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The parser appends " at line L, column C" and sometimes advice meant for programmers;
@@ -194,7 +278,23 @@ mod tests {
     fn yaml11_booleans_are_rejected() {
         assert_eq!(
             err("create: yes\n"),
-            "inv.yaml:1:9: invalid boolean (expected true or false)"
+            "inv.yaml:1:9: `create`: `yes` is not a boolean: write true or false"
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_name_the_key_and_what_was_found() {
+        assert_eq!(
+            err("machines: [a, b]\n"),
+            "inv.yaml:1:11: `machines`: expected a mapping (`name: value` pairs), found a list"
+        );
+        assert_eq!(
+            err("machines:\n  - a\n"),
+            "inv.yaml:2:3: `machines`: expected a mapping (`name: value` pairs), found a list"
+        );
+        assert_eq!(
+            err("{ create: on }\n"),
+            "inv.yaml:1:11: `create`: `on` is not a boolean: write true or false"
         );
     }
 
