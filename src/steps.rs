@@ -359,7 +359,7 @@ fn check(
         }
     }
     if let Some(l) = &spec.line {
-        use crate::load::operations::Presence;
+        use crate::ops::Presence;
         if l.state == Presence::Present && l.line.is_none() {
             return Err(at(&step, "line: `state: present` needs `line`"));
         }

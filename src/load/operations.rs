@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::spanned_map::SpannedMap;
+use crate::ops::{Mode, Presence};
 use crate::yaml::Spanned;
 
 /// One step as written: exactly one operation key plus common keys (DESIGN.md "Operations").
@@ -215,53 +216,6 @@ fn parse_seconds(v: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-/// A file mode written as a string of octal digits (`"0644"`, `"755"`).
-///
-/// A bare number is refused: YAML reads `755` as decimal seven hundred fifty-five, and
-/// guessing which the user meant is how files end up with the wrong permissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode(pub u32);
-
-impl Mode {
-    /// The mode as four octal digits.
-    pub fn octal(self) -> String {
-        format!("{:04o}", self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Mode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Mode;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a mode as a quoted string of octal digits, such as \"0644\"")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Mode, E> {
-                Err(E::custom(format!(
-                    "mode {v} is a number; write it as a quoted string of octal digits, such as \"0{v}\""
-                )))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Mode, E> {
-                self.visit_u64(v.unsigned_abs())
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Mode, E> {
-                let ok =
-                    (3..=4).contains(&v.len()) && v.bytes().all(|b| (b'0'..=b'7').contains(&b));
-                if !ok {
-                    return Err(E::custom(format!(
-                        "invalid mode \"{v}\", expected 3 or 4 octal digits such as \"0644\""
-                    )));
-                }
-                u32::from_str_radix(v, 8)
-                    .map(Mode)
-                    .map_err(|_| E::custom(format!("invalid mode \"{v}\"")))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// `command:` — an argv list, or a string split like a shell would (no expansion).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec(pub Vec<String>);
@@ -280,18 +234,6 @@ impl<'de> Deserialize<'de> for CommandSpec {
         }
         Ok(CommandSpec(argv))
     }
-}
-
-/// File attributes shared by put, template, directory and file (written inline in each
-/// operation: serde's `flatten` would disable `deny_unknown_fields`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Attrs {
-    /// Mode as octal digits.
-    pub mode: Option<Mode>,
-    /// Owning user.
-    pub owner: Option<String>,
-    /// Owning group.
-    pub group: Option<String>,
 }
 
 /// `put:` — a local file (`src`) or inline `content` to `dest`.
@@ -336,17 +278,6 @@ pub struct TemplateSpec {
     pub owner: Option<String>,
     /// Owning group.
     pub group: Option<String>,
-}
-
-/// Present or absent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Presence {
-    /// Exists (the default).
-    #[default]
-    Present,
-    /// Does not exist.
-    Absent,
 }
 
 /// `directory:`.

@@ -1,11 +1,10 @@
 //! `directory`: a directory exists (with its parents) with the declared attributes, or
 //! does not exist at all.
 
-use crate::load::operations::{Attrs, Presence};
 use crate::quote::quote;
 
 use super::attrs::{self, Kind};
-use super::{Ctx, Decision, Facts, Failure};
+use super::{Attrs, Ctx, Decision, Facts, Failure, Presence};
 
 /// A rendered directory step.
 #[derive(Debug, Clone)]

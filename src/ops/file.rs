@@ -1,10 +1,10 @@
 //! `file`: a file is present (created empty when missing), absent, or touched.
 
-use crate::load::operations::{Attrs, FileState};
+use crate::load::operations::FileState;
 use crate::quote::quote;
 
 use super::attrs::{self, Kind};
-use super::{Ctx, Decision, Facts, Failure};
+use super::{Attrs, Ctx, Decision, Facts, Failure};
 
 /// A rendered file step.
 #[derive(Debug, Clone)]

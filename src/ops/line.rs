@@ -9,11 +9,10 @@
 //! environment, so no escape processing happens) into a temporary file that is renamed
 //! into place, keeping the file's mode and owner.
 
-use crate::load::operations::Presence;
 use crate::quote::quote;
 use crate::remote::parent_dir;
 
-use super::{text_diff, Ctx, Decision, Facts, Failure};
+use super::{text_diff, Ctx, Decision, Facts, Failure, Presence};
 
 /// A rendered line step.
 #[derive(Debug, Clone)]

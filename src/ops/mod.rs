@@ -18,12 +18,15 @@ mod render;
 mod service;
 mod shell;
 mod user;
+mod values;
 
 use std::time::Duration;
 
 use crate::facts::{scan, Facts};
 use crate::remote::{Exec, ExecOutput, Remote};
+pub use attrs::Attrs;
 pub use failure::{Failure, FailureKind};
+pub use values::{Mode, Presence};
 
 pub use render::{render, Rendered};
 

@@ -5,12 +5,11 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use crate::load::operations::Attrs;
 use crate::quote::quote;
 use crate::remote::WriteFile;
 
 use super::attrs::{self, Kind};
-use super::{text_diff, Ctx, Decision, Facts, Failure};
+use super::{text_diff, Attrs, Ctx, Decision, Facts, Failure};
 
 /// Where the declared content comes from.
 #[derive(Debug, Clone)]

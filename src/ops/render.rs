@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use minijinja::Value;
 
-use crate::load::operations::{Presence, UserField};
+use crate::load::operations::UserField;
 use crate::steps::{Kind, Step};
 use crate::template::Renderer;
 
 use super::put::{sha_of_bytes, sha_of_file, Content, Put};
-use super::{directory, file, get, line, packages, service, shell, user, Op};
+use super::{
+    directory, file, get, line, packages, service, shell, user, Attrs, Mode, Op, Presence,
+};
 
 /// A step ready to run on one machine.
 #[derive(Debug, Clone)]
@@ -54,11 +56,11 @@ impl R<'_> {
 
 fn attrs(
     r: &R<'_>,
-    mode: Option<crate::load::operations::Mode>,
+    mode: Option<Mode>,
     owner: &Option<String>,
     group: &Option<String>,
-) -> Result<crate::load::operations::Attrs, String> {
-    Ok(crate::load::operations::Attrs {
+) -> Result<Attrs, String> {
+    Ok(Attrs {
         mode,
         owner: r.opt("owner", owner)?,
         group: r.opt("group", group)?,

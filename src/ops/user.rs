@@ -2,10 +2,9 @@
 //! (groups not listed are left alone), or does not exist. Uses shadow's
 //! useradd/usermod/userdel, or busybox adduser/addgroup/deluser where those are missing.
 
-use crate::load::operations::Presence;
 use crate::quote::quote;
 
-use super::{Ctx, Decision, Facts, Failure};
+use super::{Ctx, Decision, Facts, Failure, Presence};
 
 /// A rendered user step.
 #[derive(Debug, Clone)]
