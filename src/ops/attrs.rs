@@ -3,6 +3,7 @@
 
 use crate::quote::quote;
 
+use super::render::{RenderCtx, RenderError};
 use super::values::Mode;
 use super::{Facts, Failure};
 
@@ -18,6 +19,22 @@ pub struct Attrs {
     pub owner: Option<String>,
     /// Owning group.
     pub group: Option<String>,
+}
+
+impl Attrs {
+    /// The declared attributes rendered for one machine (a mode is never a template).
+    pub fn render(
+        ctx: &RenderCtx<'_>,
+        mode: Option<Mode>,
+        owner: &Option<String>,
+        group: &Option<String>,
+    ) -> Result<Attrs, RenderError> {
+        Ok(Attrs {
+            mode,
+            owner: ctx.opt("owner", owner)?,
+            group: ctx.opt("group", group)?,
+        })
+    }
 }
 
 /// The type of a path on the machine.
