@@ -562,6 +562,72 @@ mod tests {
         assert_eq!(map.operations.handlers.len(), 1);
     }
 
+    /// Every common key is read into its field (a key in `COMMON_KEYS` that `set` does not
+    /// know would be refused as unknown).
+    #[test]
+    fn every_common_key_is_read() {
+        let mut yaml = String::new();
+        for key in COMMON_KEYS {
+            let value = match key {
+                "become" | "ignore_errors" => "true",
+                "timeout" | "retries" | "delay" => "3",
+                "env" => "{ A: 1 }",
+                _ => "x",
+            };
+            yaml.push_str(&format!("{key}: {value}\n"));
+        }
+        yaml.push_str("shell: s\n");
+        let step: RawStep = crate::yaml::parse_str(&yaml, Path::new("i")).unwrap();
+        let s = &step.spec;
+        let x = Some("x".to_string());
+        assert_eq!((&s.name, &s.user, &s.workdir), (&x, &x, &x));
+        assert_eq!((&s.creates, &s.unless, &s.register), (&x, &x, &x));
+        assert_eq!(s.when.as_ref().map(|w| w.value.as_str()), Some("x"));
+        for list in [&s.hosts, &s.tags, &s.notify] {
+            assert_eq!(list.0, ["x"]);
+        }
+        assert_eq!((s.become_root, s.ignore_errors), (Some(true), Some(true)));
+        assert_eq!(
+            (s.timeout, s.retries, s.delay),
+            (Some(Seconds(3)), Some(3), Some(Seconds(3)))
+        );
+        assert_eq!(s.env.get("A"), Some(&Scalar("1".into())));
+        assert!(matches!(&step.ops[..], [OpSpec::Shell(sh)] if sh == "s"));
+    }
+
+    /// `user:` runs the step as a user when it is a string and is the user operation when it
+    /// is a mapping; an operation key with a null value is no operation; the operations are
+    /// in the order of the kinds, whatever the order written.
+    #[test]
+    fn user_key_and_operation_keys() {
+        let parse = |y: &str| -> RawStep { crate::yaml::parse_str(y, Path::new("i")).unwrap() };
+        let run_as = parse("user: dev\nshell: a\n");
+        assert_eq!(run_as.spec.user.as_deref(), Some("dev"));
+        assert_eq!(run_as.ops.len(), 1);
+        let op = parse("user: { name: dev }\n");
+        assert_eq!(op.spec.user, None);
+        assert!(matches!(&op.ops[..], [OpSpec::User(u)] if u.name == "dev"));
+        assert!(parse("put: ~\nuser: ~\n").ops.is_empty());
+        let kinds: Vec<Kind> =
+            parse("service: { name: s, state: started }\nuser: { name: u }\nshell: a\n")
+                .ops
+                .iter()
+                .map(OpSpec::kind)
+                .collect();
+        assert_eq!(kinds, [Kind::Shell, Kind::User, Kind::Service]);
+    }
+
+    #[test]
+    fn unknown_step_key_lists_common_then_operation_keys() {
+        let e = crate::yaml::parse_str::<RawStep>("shel: x\n", Path::new("i")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("i:1:1: unknown field `shel`, expected one of `name`, `hosts`"),
+            "{msg}"
+        );
+        assert!(msg.ends_with("`register`, `shell`, `command`, `put`, `get`, `template`, `directory`, `file`, `line`, `packages`, `service`"), "{msg}");
+    }
+
     #[test]
     fn inline_step_errors_keep_their_position() {
         let e = crate::yaml::parse_str::<Inv>("operations:\n  - { shel: x }\n", Path::new("i"))

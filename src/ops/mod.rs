@@ -468,4 +468,20 @@ mod tests {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+
+    /// The key table: every kind's key names it, the common key `user` is also an
+    /// operation, and messages list the kinds in the order of [`Kind::ALL`].
+    #[test]
+    fn keys_name_their_kinds() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_key(k.as_str()), Some(*k));
+        }
+        assert_eq!(Kind::from_key("user"), Some(Kind::User));
+        assert_eq!(Kind::from_key("become"), None);
+        let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            keys.join(" "),
+            "shell command put get template directory file line packages user service"
+        );
+    }
 }
