@@ -8,6 +8,11 @@
 //!
 //! Probes of consecutive steps are batched into one round trip by the runner, so a step
 //! must never depend on anything but its own facts to decide.
+//!
+//! A new kind `foo` is the file `src/ops/foo.rs` (its `Spec`, and `pub struct Foo`
+//! implementing [`Operation`] with `KEY = "foo"`) and the line `Foo(foo::Foo),` in the
+//! `kinds!` list; its key, its place in messages and the dispatch follow from those. Then
+//! document it in the README and test it like the others.
 
 mod attrs;
 mod failure;
