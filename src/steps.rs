@@ -7,56 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ConfigError;
 use crate::inventory::{valid_var_name, Inventory};
-use crate::load::operations::{OperationsFile, OpsEntry, StepSpec, UserField};
+use crate::load::operations::{OperationsFile, OpsEntry, RawStep, StepSpec};
+pub use crate::ops::Kind;
+use crate::ops::OpSpec;
 use crate::template::Renderer;
 use crate::yaml::Spanned;
-
-/// The operation kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// `shell`
-    Shell,
-    /// `command`
-    Command,
-    /// `put`
-    Put,
-    /// `get`
-    Get,
-    /// `template`
-    Template,
-    /// `directory`
-    Directory,
-    /// `file`
-    File,
-    /// `line`
-    Line,
-    /// `packages`
-    Packages,
-    /// `user`
-    User,
-    /// `service`
-    Service,
-}
-
-impl Kind {
-    /// The YAML key.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Shell => "shell",
-            Kind::Command => "command",
-            Kind::Put => "put",
-            Kind::Get => "get",
-            Kind::Template => "template",
-            Kind::Directory => "directory",
-            Kind::File => "file",
-            Kind::Line => "line",
-            Kind::Packages => "packages",
-            Kind::User => "user",
-            Kind::Service => "service",
-        }
-    }
-}
 
 /// One checked step (or handler).
 #[derive(Debug, Clone)]
@@ -69,10 +24,30 @@ pub struct Step {
     pub origin: String,
     /// Local `src` paths are relative to this directory.
     pub base: PathBuf,
-    /// The operation kind.
-    pub kind: Kind,
-    /// The step as written.
+    /// The common keys as written.
     pub spec: StepSpec,
+    /// The operation as written.
+    pub op: OpSpec,
+}
+
+impl Step {
+    /// The operation kind.
+    pub fn kind(&self) -> Kind {
+        self.op.kind()
+    }
+
+    /// The user the step will probably run as, from the step as written (without
+    /// rendering): root for `become` and for kinds that need it, a literal `user:`, else
+    /// the machine's default user (`Some(None)`). `None`: a `user:` that is a template.
+    pub fn likely_user(&self) -> Option<Option<String>> {
+        if self.spec.become_root == Some(true) || self.kind().needs_root() {
+            return Some(Some("root".to_string()));
+        }
+        match &self.spec.user {
+            Some(u) if u.contains("{{") => None,
+            u => Some(u.clone()),
+        }
+    }
 }
 
 /// Steps and handlers.
@@ -112,8 +87,8 @@ const RESERVED: [&str; 10] = [
 /// Load every operations file the inventory refers to and check the steps.
 pub fn load(inv: &Inventory, renderer: &Renderer) -> Result<Playbook, ConfigError> {
     let mut book = Playbook::default();
-    let mut raw: Vec<(Spanned<StepSpec>, PathBuf, PathBuf)> = Vec::new();
-    let mut raw_handlers: Vec<(Spanned<StepSpec>, PathBuf, PathBuf)> = Vec::new();
+    let mut raw: Vec<(Spanned<RawStep>, PathBuf, PathBuf)> = Vec::new();
+    let mut raw_handlers: Vec<(Spanned<RawStep>, PathBuf, PathBuf)> = Vec::new();
     if let Some(ops) = &inv.operations {
         for entry in &ops.entries {
             match entry {
@@ -176,11 +151,11 @@ pub fn load(inv: &Inventory, renderer: &Renderer) -> Result<Playbook, ConfigErro
         book.handlers.push(step);
     }
     for step in book.steps.iter().chain(&book.handlers) {
-        if let Some(t) = &step.spec.template {
-            if t.src.contains("{{") || t.src.contains("{%") {
+        if let Some(src) = step.op.template_source() {
+            if src.contains("{{") || src.contains("{%") {
                 book.dynamic_sources = true;
             } else {
-                book.sources.push(step.base.join(&t.src));
+                book.sources.push(step.base.join(src));
             }
         }
     }
@@ -231,7 +206,7 @@ pub fn at(step: &Step, msg: impl Into<String>) -> ConfigError {
 
 fn check(
     index: usize,
-    s: Spanned<StepSpec>,
+    s: Spanned<RawStep>,
     file: &Path,
     base: PathBuf,
     renderer: &Renderer,
@@ -242,75 +217,68 @@ fn check(
         s.referenced.line(),
         s.referenced.column()
     );
-    let spec = s.value;
-    let err = |m: String| ConfigError {
-        location: Some(origin.clone()),
-        message: m,
-    };
-    let mut kinds = Vec::new();
-    if spec.shell.is_some() {
-        kinds.push(Kind::Shell);
-    }
-    if spec.command.is_some() {
-        kinds.push(Kind::Command);
-    }
-    if spec.put.is_some() {
-        kinds.push(Kind::Put);
-    }
-    if spec.get.is_some() {
-        kinds.push(Kind::Get);
-    }
-    if spec.template.is_some() {
-        kinds.push(Kind::Template);
-    }
-    if spec.directory.is_some() {
-        kinds.push(Kind::Directory);
-    }
-    if spec.file.is_some() {
-        kinds.push(Kind::File);
-    }
-    if spec.line.is_some() {
-        kinds.push(Kind::Line);
-    }
-    if spec.packages.is_some() {
-        kinds.push(Kind::Packages);
-    }
-    if matches!(spec.user, Some(UserField::Manage(_))) {
-        kinds.push(Kind::User);
-    }
-    if spec.service.is_some() {
-        kinds.push(Kind::Service);
-    }
-    let kind = match kinds.as_slice() {
-        [k] => *k,
-        [] => return Err(err(
-            "a step needs one operation: shell, command, put, get, template, directory, file, line, packages, user or service".into(),
-        )),
-        many => {
-            let names: Vec<&str> = many.iter().map(|k| k.as_str()).collect();
-            return Err(err(format!(
-                "a step has exactly one operation, this one has {}; split it into separate steps",
-                names.join(" and ")
-            )));
-        }
-    };
+    let RawStep { spec, ops } = s.value;
+    let op = one_operation(ops, &origin)?;
     let name = spec
         .name
         .clone()
-        .unwrap_or_else(|| default_name(kind, &spec));
+        .unwrap_or_else(|| format!("{} {}", op.kind().as_str(), op.summary()));
     let step = Step {
         index,
         name,
-        origin: origin.clone(),
+        origin,
         base,
-        kind,
         spec,
+        op,
     };
-    let spec = &step.spec;
-    if spec.become_root == Some(true) && matches!(spec.user, Some(UserField::RunAs(_))) {
-        return Err(at(&step, "give either `become: true` or `user:`, not both"));
+    check_common(&step, renderer)?;
+    step.op.check().map_err(|e| at(&step, e.to_string()))?;
+    Ok(step)
+}
+
+/// The one operation of a step (at `origin`), or what to say about none or several.
+fn one_operation(ops: Vec<OpSpec>, origin: &str) -> Result<OpSpec, ConfigError> {
+    let err = |message: String| ConfigError {
+        location: Some(origin.to_string()),
+        message,
+    };
+    let mut ops = ops.into_iter();
+    match (ops.next(), ops.next()) {
+        (Some(op), None) => Ok(op),
+        (None, _) => {
+            let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            let (last, rest) = keys.split_last().unwrap_or((&"", &[]));
+            Err(err(format!(
+                "a step needs one operation: {} or {last}",
+                rest.join(", ")
+            )))
+        }
+        (Some(first), Some(second)) => {
+            let names: Vec<&str> = [first, second]
+                .iter()
+                .chain(ops.as_slice())
+                .map(|op| op.kind().as_str())
+                .collect();
+            Err(err(format!(
+                "a step has exactly one operation, this one has {}; split it into separate steps",
+                names.join(" and ")
+            )))
+        }
     }
-    if !matches!(kind, Kind::Shell | Kind::Command) {
+}
+
+/// The checks of the keys every step has.
+fn check_common(step: &Step, renderer: &Renderer) -> Result<(), ConfigError> {
+    let spec = &step.spec;
+    if spec.become_root == Some(true) && spec.user.is_some() {
+        return Err(at(step, "give either `become: true` or `user:`, not both"));
+    }
+    if !step.kind().is_command() {
+        let commands: Vec<&str> = Kind::ALL
+            .iter()
+            .filter(|k| k.is_command())
+            .map(|k| k.as_str())
+            .collect();
         for (key, set) in [
             ("creates", spec.creates.is_some()),
             ("unless", spec.unless.is_some()),
@@ -319,8 +287,8 @@ fn check(
         ] {
             if set {
                 return Err(at(
-                    &step,
-                    format!("`{key}` applies to shell and command steps only"),
+                    step,
+                    format!("`{key}` applies to {} steps only", commands.join(" and ")),
                 ));
             }
         }
@@ -328,78 +296,23 @@ fn check(
     for (k, _) in spec.env.iter() {
         if !valid_var_name(&k.value) {
             return Err(at(
-                &step,
+                step,
                 format!("env: `{}` is not a valid variable name", k.value),
             ));
         }
     }
     if let Some(r) = &spec.register {
         if !valid_var_name(r) || RESERVED.contains(&r.as_str()) {
-            return Err(at(&step, format!("register: `{r}` is not a name a variable can have (letters, digits, `_`; not a built-in)")));
+            return Err(at(step, format!("register: `{r}` is not a name a variable can have (letters, digits, `_`; not a built-in)")));
         }
     }
     if let Some(w) = &spec.when {
         renderer
             .check_expression(&w.value)
-            .map_err(|e| at(&step, format!("when: {e}")))?;
+            .map_err(|e| at(step, format!("when: {e}")))?;
     }
     if spec.retries.is_some_and(|r| r > 100) {
-        return Err(at(&step, "retries: at most 100"));
+        return Err(at(step, "retries: at most 100"));
     }
-    if let Some(p) = &spec.put {
-        match (&p.src, &p.content) {
-            (Some(_), Some(_)) => return Err(at(&step, "put: give `src` or `content`, not both")),
-            (None, None) => return Err(at(&step, "put: needs `src` (a local file) or `content`")),
-            _ => {}
-        }
-    }
-    if let Some(p) = &spec.packages {
-        if p.names.is_empty() {
-            return Err(at(&step, "packages: `names` is empty"));
-        }
-    }
-    if let Some(l) = &spec.line {
-        use crate::load::operations::Presence;
-        if l.state == Presence::Present && l.line.is_none() {
-            return Err(at(&step, "line: `state: present` needs `line`"));
-        }
-        if l.line.is_none() && l.regexp.is_none() {
-            return Err(at(&step, "line: needs `line` or `regexp`"));
-        }
-    }
-    if let Some(svc) = &spec.service {
-        if svc.state.is_none() && svc.enabled.is_none() {
-            return Err(at(&step, "service: give `state` and/or `enabled`"));
-        }
-    }
-    Ok(step)
-}
-
-fn short(s: &str) -> String {
-    let one = s.lines().next().unwrap_or_default();
-    if one.chars().count() > 50 || s.lines().count() > 1 {
-        format!("{}…", one.chars().take(50).collect::<String>())
-    } else {
-        one.to_string()
-    }
-}
-
-fn default_name(kind: Kind, s: &StepSpec) -> String {
-    let what = match kind {
-        Kind::Shell => s.shell.as_deref().map(short),
-        Kind::Command => s.command.as_ref().map(|c| short(&c.0.join(" "))),
-        Kind::Put => s.put.as_ref().map(|p| p.dest.clone()),
-        Kind::Get => s.get.as_ref().map(|g| g.src.clone()),
-        Kind::Template => s.template.as_ref().map(|t| t.dest.clone()),
-        Kind::Directory => s.directory.as_ref().map(|d| d.path.clone()),
-        Kind::File => s.file.as_ref().map(|f| f.path.clone()),
-        Kind::Line => s.line.as_ref().map(|l| l.path.clone()),
-        Kind::Packages => s.packages.as_ref().map(|p| p.names.join(", ")),
-        Kind::User => match &s.user {
-            Some(UserField::Manage(u)) => Some(u.name.clone()),
-            _ => None,
-        },
-        Kind::Service => s.service.as_ref().map(|v| v.name.clone()),
-    };
-    format!("{} {}", kind.as_str(), what.unwrap_or_default())
+    Ok(())
 }

@@ -5,39 +5,33 @@
 //! name, a sequence mixing file names and inline steps, or the mapping form inline.
 
 use std::fmt;
+use std::sync::LazyLock;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::spanned_map::SpannedMap;
+use crate::ops::{Kind, OpSpec, SpecSeed};
 use crate::yaml::Spanned;
 
-/// One step as written: exactly one operation key plus common keys (DESIGN.md "Operations").
-///
-/// All operation keys are optional fields here so that serde reports unknown keys with
-/// their position; `crate::steps` then checks that exactly one operation is given.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The keys every step may have, whatever its operation (DESIGN.md "Operations").
+#[derive(Debug, Clone, Default)]
 pub struct StepSpec {
     /// The step's display name.
     pub name: Option<String>,
     /// Group, machine or glob patterns selecting the machines (default `all`).
-    #[serde(default)]
     pub hosts: OneOrMany,
     /// An expression over variables; the step is skipped when it is false.
     pub when: Option<Spanned<String>>,
     /// Tags for `--tags`.
-    #[serde(default)]
     pub tags: OneOrMany,
-    /// Run as root.
-    #[serde(rename = "become")]
+    /// Run as root (`become:`).
     pub become_root: Option<bool>,
-    /// Run as this user (a string), or the `user` operation (a mapping).
-    pub user: Option<UserField>,
+    /// Run as this user (`user:` written as a string; a mapping is the user operation).
+    pub user: Option<String>,
     /// Working directory for shell and command.
     pub workdir: Option<String>,
     /// Environment for shell and command.
-    #[serde(default)]
     pub env: SpannedMap<Scalar>,
     /// Seconds (or `"30s"`, `"5m"`, `"1h"`) before the step's processes are killed.
     pub timeout: Option<Seconds>,
@@ -52,40 +46,201 @@ pub struct StepSpec {
     /// shell/command: skip when this command succeeds on the machine.
     pub unless: Option<String>,
     /// Handlers to run (once, at the end) when this step changes something.
-    #[serde(default)]
     pub notify: OneOrMany,
     /// Save the result (stdout, stderr, rc, changed) in this variable for later steps.
     pub register: Option<String>,
+}
 
-    /// Run a script through `sh -c`.
-    pub shell: Option<String>,
-    /// Run an argv without a shell.
-    pub command: Option<CommandSpec>,
-    /// Copy a local file or inline content to the machine.
-    pub put: Option<PutSpec>,
-    /// Copy a file from the machine to this computer.
-    pub get: Option<GetSpec>,
-    /// Render a local Jinja template to a file on the machine.
-    pub template: Option<TemplateSpec>,
-    /// A directory exists (or not) with this mode and owner.
-    pub directory: Option<DirectorySpec>,
-    /// A file is present, absent or touched.
-    pub file: Option<FileSpec>,
-    /// A line is present in (or absent from) a file.
-    pub line: Option<LineSpec>,
-    /// Packages installed, removed or at their latest version.
-    pub packages: Option<PackagesSpec>,
-    /// A system service started, stopped, restarted, enabled.
-    pub service: Option<ServiceSpec>,
+/// The common keys, in the order an unknown key's message lists them (the operation keys
+/// follow, from [`Kind::ALL`]).
+const COMMON_KEYS: [&str; 16] = [
+    "name",
+    "hosts",
+    "when",
+    "tags",
+    "become",
+    "user",
+    "workdir",
+    "env",
+    "timeout",
+    "retries",
+    "delay",
+    "ignore_errors",
+    "creates",
+    "unless",
+    "notify",
+    "register",
+];
+
+/// Every key a step may have: the common keys, then each operation's (`user` is both).
+fn step_keys() -> &'static [&'static str] {
+    static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+        let ops = Kind::ALL.iter().map(|k| k.as_str());
+        let mut keys = COMMON_KEYS.to_vec();
+        keys.extend(ops.filter(|k| !COMMON_KEYS.contains(k)));
+        keys
+    });
+    &KEYS
+}
+
+/// One step as written: its common keys and every operation key it has, in the order of
+/// [`Kind::ALL`] (`crate::steps` checks that there is exactly one).
+///
+/// Read key by key like a `#[serde(deny_unknown_fields)]` struct, so that an unknown key,
+/// a duplicate or a value of the wrong type is reported where it is written.
+#[derive(Debug, Clone, Default)]
+pub struct RawStep {
+    /// The common keys.
+    pub spec: StepSpec,
+    /// The operations given (a key with a null value gives none).
+    pub ops: Vec<OpSpec>,
+}
+
+/// A key of a step.
+enum StepKey {
+    /// A common key (or `user`, which may also be the user operation).
+    Common(&'static str),
+    /// An operation's key.
+    Op(Kind),
+}
+
+/// Reads a key of a step; an unknown one is an error at its position.
+struct StepKeySeed;
+
+impl<'de> DeserializeSeed<'de> for StepKeySeed {
+    type Value = StepKey;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<StepKey, D::Error> {
+        // As serde's derive reads field names: the error is raised while the key is read,
+        // so it carries the key's position.
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for StepKeySeed {
+    type Value = StepKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("field identifier")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<StepKey, E> {
+        if let Some(key) = COMMON_KEYS.iter().find(|k| **k == v) {
+            return Ok(StepKey::Common(key));
+        }
+        Kind::from_key(v)
+            .map(StepKey::Op)
+            .ok_or_else(|| E::unknown_field(v, step_keys()))
+    }
+}
+
+/// Reads an optional value with `seed`: null is `None`, as for an `Option` field.
+struct OptionSeed<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for OptionSeed<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for OptionSeed<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("option")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(d).map(Some)
+    }
+}
+
+impl RawStep {
+    /// Read the value of the common key `key` into its field (`user` may be the operation).
+    fn set<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        let s = &mut self.spec;
+        match key {
+            "name" => s.name = map.next_value()?,
+            "hosts" => s.hosts = map.next_value()?,
+            "when" => s.when = map.next_value()?,
+            "tags" => s.tags = map.next_value()?,
+            "become" => s.become_root = map.next_value()?,
+            "user" => match map.next_value::<Option<UserField>>()? {
+                Some(UserField::RunAs(u)) => s.user = Some(u),
+                Some(UserField::Manage(op)) => self.ops.push(op),
+                None => {}
+            },
+            "workdir" => s.workdir = map.next_value()?,
+            "env" => s.env = map.next_value()?,
+            "timeout" => s.timeout = map.next_value()?,
+            "retries" => s.retries = map.next_value()?,
+            "delay" => s.delay = map.next_value()?,
+            "ignore_errors" => s.ignore_errors = map.next_value()?,
+            "creates" => s.creates = map.next_value()?,
+            "unless" => s.unless = map.next_value()?,
+            "notify" => s.notify = map.next_value()?,
+            "register" => s.register = map.next_value()?,
+            // Not reached: `StepKeySeed` gives only `COMMON_KEYS` here (a test reads each).
+            other => return Err(de::Error::unknown_field(other, step_keys())),
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for RawStep {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawStep;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("struct StepSpec")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawStep, A::Error> {
+                let mut step = RawStep::default();
+                let mut seen: Vec<&'static str> = Vec::new();
+                while let Some(key) = map.next_key_seed(StepKeySeed)? {
+                    let name = match key {
+                        StepKey::Common(k) => k,
+                        StepKey::Op(kind) => kind.as_str(),
+                    };
+                    if seen.contains(&name) {
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                    seen.push(name);
+                    match key {
+                        StepKey::Common(k) => step.set(k, &mut map)?,
+                        StepKey::Op(kind) => {
+                            step.ops
+                                .extend(map.next_value_seed(OptionSeed(SpecSeed(kind)))?);
+                        }
+                    }
+                }
+                // Messages list a step's operations in the order of the kinds.
+                step.ops.sort_by_key(|op| op.kind() as usize);
+                Ok(step)
+            }
+        }
+        // A struct for the parser too: it reads a mapping's keys as field names.
+        d.deserialize_struct("StepSpec", step_keys(), V)
+    }
 }
 
 /// `user:` is both a common key (run as) and an operation kind (manage a user).
-#[derive(Debug, Clone)]
-pub enum UserField {
+enum UserField {
     /// `user: NAME` — run the step as NAME.
     RunAs(String),
     /// `user: { name: ... }` — the user operation.
-    Manage(Box<UserSpec>),
+    Manage(OpSpec),
 }
 
 impl<'de> Deserialize<'de> for UserField {
@@ -100,8 +255,9 @@ impl<'de> Deserialize<'de> for UserField {
                 Ok(UserField::RunAs(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<UserField, A::Error> {
-                let spec = UserSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(UserField::Manage(Box::new(spec)))
+                SpecSeed(Kind::User)
+                    .deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(UserField::Manage)
             }
         }
         d.deserialize_any(V)
@@ -215,284 +371,16 @@ fn parse_seconds(v: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-/// A file mode written as a string of octal digits (`"0644"`, `"755"`).
-///
-/// A bare number is refused: YAML reads `755` as decimal seven hundred fifty-five, and
-/// guessing which the user meant is how files end up with the wrong permissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode(pub u32);
-
-impl Mode {
-    /// The mode as four octal digits.
-    pub fn octal(self) -> String {
-        format!("{:04o}", self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Mode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Mode;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a mode as a quoted string of octal digits, such as \"0644\"")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Mode, E> {
-                Err(E::custom(format!(
-                    "mode {v} is a number; write it as a quoted string of octal digits, such as \"0{v}\""
-                )))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Mode, E> {
-                self.visit_u64(v.unsigned_abs())
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Mode, E> {
-                let ok =
-                    (3..=4).contains(&v.len()) && v.bytes().all(|b| (b'0'..=b'7').contains(&b));
-                if !ok {
-                    return Err(E::custom(format!(
-                        "invalid mode \"{v}\", expected 3 or 4 octal digits such as \"0644\""
-                    )));
-                }
-                u32::from_str_radix(v, 8)
-                    .map(Mode)
-                    .map_err(|_| E::custom(format!("invalid mode \"{v}\"")))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `command:` — an argv list, or a string split like a shell would (no expansion).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandSpec(pub Vec<String>);
-
-impl<'de> Deserialize<'de> for CommandSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let words = OneOrMany::deserialize(d)?.0;
-        let argv = if words.len() == 1 {
-            shell_words::split(&words[0])
-                .map_err(|e| de::Error::custom(format!("cannot split the command: {e}")))?
-        } else {
-            words
-        };
-        if argv.is_empty() {
-            return Err(de::Error::custom("the command is empty"));
-        }
-        Ok(CommandSpec(argv))
-    }
-}
-
-/// File attributes shared by put, template, directory and file (written inline in each
-/// operation: serde's `flatten` would disable `deny_unknown_fields`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Attrs {
-    /// Mode as octal digits.
-    pub mode: Option<Mode>,
-    /// Owning user.
-    pub owner: Option<String>,
-    /// Owning group.
-    pub group: Option<String>,
-}
-
-/// `put:` — a local file (`src`) or inline `content` to `dest`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PutSpec {
-    /// Local file, relative to the operations file.
-    pub src: Option<String>,
-    /// Inline content (a template string).
-    pub content: Option<String>,
-    /// Absolute path on the machine.
-    pub dest: String,
-    /// Mode as octal digits.
-    pub mode: Option<Mode>,
-    /// Owning user.
-    pub owner: Option<String>,
-    /// Owning group.
-    pub group: Option<String>,
-}
-
-/// `get:` — a file from the machine to a local path.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GetSpec {
-    /// Absolute path on the machine.
-    pub src: String,
-    /// Local destination, relative to the current directory.
-    pub dest: String,
-}
-
-/// `template:` — a local Jinja template rendered per machine.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateSpec {
-    /// Local template file, relative to the operations file.
-    pub src: String,
-    /// Absolute path on the machine.
-    pub dest: String,
-    /// Mode as octal digits.
-    pub mode: Option<Mode>,
-    /// Owning user.
-    pub owner: Option<String>,
-    /// Owning group.
-    pub group: Option<String>,
-}
-
-/// Present or absent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Presence {
-    /// Exists (the default).
-    #[default]
-    Present,
-    /// Does not exist.
-    Absent,
-}
-
-/// `directory:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectorySpec {
-    /// Absolute path.
-    pub path: String,
-    /// present (with parents) or absent (recursively).
-    #[serde(default)]
-    pub state: Presence,
-    /// Mode as octal digits.
-    pub mode: Option<Mode>,
-    /// Owning user.
-    pub owner: Option<String>,
-    /// Owning group.
-    pub group: Option<String>,
-}
-
-/// What `file:` makes true.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileState {
-    /// Exists (created empty when missing).
-    #[default]
-    Present,
-    /// Does not exist.
-    Absent,
-    /// Exists, and its modification time is now (always a change).
-    Touch,
-}
-
-/// `file:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSpec {
-    /// Absolute path.
-    pub path: String,
-    /// present, absent or touch.
-    #[serde(default)]
-    pub state: FileState,
-    /// Mode as octal digits.
-    pub mode: Option<Mode>,
-    /// Owning user.
-    pub owner: Option<String>,
-    /// Owning group.
-    pub group: Option<String>,
-}
-
-/// `line:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LineSpec {
-    /// Absolute path of the file.
-    pub path: String,
-    /// The whole line (without newline). Required for `present`.
-    pub line: Option<String>,
-    /// present or absent.
-    #[serde(default)]
-    pub state: Presence,
-    /// An extended regular expression: lines matching it are replaced by `line`
-    /// (present) or removed (absent).
-    pub regexp: Option<String>,
-    /// Create the file when it is missing (default true for present).
-    pub create: Option<bool>,
-}
-
-/// What `packages:` makes true.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageState {
-    /// Installed, any version.
-    #[default]
-    Present,
-    /// Not installed.
-    Absent,
-    /// Installed at the newest version the package manager knows.
-    Latest,
-}
-
-/// `packages:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PackagesSpec {
-    /// Package names.
-    pub names: Vec<String>,
-    /// Refresh the package index before installing (only when something is missing).
-    #[serde(default)]
-    pub update: bool,
-    /// present, absent or latest.
-    #[serde(default)]
-    pub state: PackageState,
-}
-
-/// `user:` as an operation.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserSpec {
-    /// Login name.
-    pub name: String,
-    /// present or absent.
-    #[serde(default)]
-    pub state: Presence,
-    /// Login shell.
-    pub shell: Option<String>,
-    /// Supplementary groups the user must be in (others are left alone).
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Home directory.
-    pub home: Option<String>,
-}
-
-/// What `service:` makes true.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceState {
-    /// Running.
-    Started,
-    /// Not running.
-    Stopped,
-    /// Restarted on every apply (always a change).
-    Restarted,
-}
-
-/// `service:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceSpec {
-    /// Service name.
-    pub name: String,
-    /// started, stopped or restarted.
-    pub state: Option<ServiceState>,
-    /// Started at boot.
-    pub enabled: Option<bool>,
-}
-
 /// Steps and handlers from one source.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperationsDoc {
     /// Steps in order.
     #[serde(default)]
-    pub steps: Vec<Spanned<StepSpec>>,
+    pub steps: Vec<Spanned<RawStep>>,
     /// Handlers, run once per machine at the end when notified.
     #[serde(default)]
-    pub handlers: Vec<Spanned<StepSpec>>,
+    pub handlers: Vec<Spanned<RawStep>>,
 }
 
 /// An operations file: a sequence of steps, or `{ steps: [...], handlers: [...] }`.
@@ -509,7 +397,7 @@ impl<'de> Deserialize<'de> for OperationsFile {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OperationsFile, A::Error> {
                 let mut steps = Vec::new();
-                while let Some(step) = seq.next_element::<Spanned<StepSpec>>()? {
+                while let Some(step) = seq.next_element::<Spanned<RawStep>>()? {
                     steps.push(step);
                 }
                 Ok(OperationsFile(OperationsDoc {
@@ -532,7 +420,7 @@ pub enum OpsEntry {
     /// A file, relative to the inventory's directory.
     File(Spanned<String>),
     /// A step written inline.
-    Step(Box<Spanned<StepSpec>>),
+    Step(Box<Spanned<RawStep>>),
 }
 
 /// The inventory's `operations:` value.
@@ -541,13 +429,13 @@ pub struct OperationsRef {
     /// Files and inline steps, in order.
     pub entries: Vec<OpsEntry>,
     /// Inline handlers (mapping form only).
-    pub handlers: Vec<Spanned<StepSpec>>,
+    pub handlers: Vec<Spanned<RawStep>>,
 }
 
 /// A sequence element: a spanned file name or an inline step.
 enum RawEntry {
     File(Spanned<String>),
-    Step(Box<Spanned<StepSpec>>),
+    Step(Box<Spanned<RawStep>>),
 }
 
 impl<'de> Deserialize<'de> for RawEntry {
@@ -569,7 +457,7 @@ impl<'de> Deserialize<'de> for RawEntry {
 
 enum StringOrStep {
     Str(String),
-    Step(Box<StepSpec>),
+    Step(Box<RawStep>),
 }
 
 impl<'de> Deserialize<'de> for StringOrStep {
@@ -584,7 +472,7 @@ impl<'de> Deserialize<'de> for StringOrStep {
                 Ok(StringOrStep::Str(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StringOrStep, A::Error> {
-                let step = StepSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let step = RawStep::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(StringOrStep::Step(Box::new(step)))
             }
         }
@@ -672,6 +560,72 @@ mod tests {
         .unwrap();
         assert_eq!(map.operations.entries.len(), 1);
         assert_eq!(map.operations.handlers.len(), 1);
+    }
+
+    /// Every common key is read into its field (a key in `COMMON_KEYS` that `set` does not
+    /// know would be refused as unknown).
+    #[test]
+    fn every_common_key_is_read() {
+        let mut yaml = String::new();
+        for key in COMMON_KEYS {
+            let value = match key {
+                "become" | "ignore_errors" => "true",
+                "timeout" | "retries" | "delay" => "3",
+                "env" => "{ A: 1 }",
+                _ => "x",
+            };
+            yaml.push_str(&format!("{key}: {value}\n"));
+        }
+        yaml.push_str("shell: s\n");
+        let step: RawStep = crate::yaml::parse_str(&yaml, Path::new("i")).unwrap();
+        let s = &step.spec;
+        let x = Some("x".to_string());
+        assert_eq!((&s.name, &s.user, &s.workdir), (&x, &x, &x));
+        assert_eq!((&s.creates, &s.unless, &s.register), (&x, &x, &x));
+        assert_eq!(s.when.as_ref().map(|w| w.value.as_str()), Some("x"));
+        for list in [&s.hosts, &s.tags, &s.notify] {
+            assert_eq!(list.0, ["x"]);
+        }
+        assert_eq!((s.become_root, s.ignore_errors), (Some(true), Some(true)));
+        assert_eq!(
+            (s.timeout, s.retries, s.delay),
+            (Some(Seconds(3)), Some(3), Some(Seconds(3)))
+        );
+        assert_eq!(s.env.get("A"), Some(&Scalar("1".into())));
+        assert!(matches!(&step.ops[..], [OpSpec::Shell(sh)] if sh == "s"));
+    }
+
+    /// `user:` runs the step as a user when it is a string and is the user operation when it
+    /// is a mapping; an operation key with a null value is no operation; the operations are
+    /// in the order of the kinds, whatever the order written.
+    #[test]
+    fn user_key_and_operation_keys() {
+        let parse = |y: &str| -> RawStep { crate::yaml::parse_str(y, Path::new("i")).unwrap() };
+        let run_as = parse("user: dev\nshell: a\n");
+        assert_eq!(run_as.spec.user.as_deref(), Some("dev"));
+        assert_eq!(run_as.ops.len(), 1);
+        let op = parse("user: { name: dev }\n");
+        assert_eq!(op.spec.user, None);
+        assert!(matches!(&op.ops[..], [OpSpec::User(u)] if u.name == "dev"));
+        assert!(parse("put: ~\nuser: ~\n").ops.is_empty());
+        let kinds: Vec<Kind> =
+            parse("service: { name: s, state: started }\nuser: { name: u }\nshell: a\n")
+                .ops
+                .iter()
+                .map(OpSpec::kind)
+                .collect();
+        assert_eq!(kinds, [Kind::Shell, Kind::User, Kind::Service]);
+    }
+
+    #[test]
+    fn unknown_step_key_lists_common_then_operation_keys() {
+        let e = crate::yaml::parse_str::<RawStep>("shel: x\n", Path::new("i")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("i:1:1: unknown field `shel`, expected one of `name`, `hosts`"),
+            "{msg}"
+        );
+        assert!(msg.ends_with("`register`, `shell`, `command`, `put`, `get`, `template`, `directory`, `file`, `line`, `packages`, `service`"), "{msg}");
     }
 
     #[test]

@@ -1,10 +1,41 @@
 //! What `stat` says about a path, and the mode/owner/group changes shared by put,
 //! template, directory and file.
 
-use crate::load::operations::Attrs;
 use crate::quote::quote;
 
+use super::render::{RenderCtx, RenderError};
+use super::values::Mode;
 use super::{Facts, Failure};
+
+/// The mode, owner and group a put, template, directory or file step declares, rendered.
+///
+/// Each of those specs spells the three keys out itself: serde's `flatten` would disable
+/// `deny_unknown_fields`, and with it the position of a misspelt key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attrs {
+    /// Mode as octal digits.
+    pub mode: Option<Mode>,
+    /// Owning user.
+    pub owner: Option<String>,
+    /// Owning group.
+    pub group: Option<String>,
+}
+
+impl Attrs {
+    /// The declared attributes rendered for one machine (a mode is never a template).
+    pub fn render(
+        ctx: &RenderCtx<'_>,
+        mode: Option<Mode>,
+        owner: &Option<String>,
+        group: &Option<String>,
+    ) -> Result<Attrs, RenderError> {
+        Ok(Attrs {
+            mode,
+            owner: ctx.opt("owner", owner)?,
+            group: ctx.opt("group", group)?,
+        })
+    }
+}
 
 /// The type of a path on the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,7 +225,6 @@ pub fn chown_spec(want: &Attrs) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::operations::Mode;
 
     /// A put probe without attributes leaves the format out; the probe library's default
     /// must be the format of that case.

@@ -1,11 +1,31 @@
 //! `directory`: a directory exists (with its parents) with the declared attributes, or
 //! does not exist at all.
 
-use crate::load::operations::{Attrs, Presence};
+use serde::Deserialize;
+
 use crate::quote::quote;
 
-use super::attrs::{self, Kind};
-use super::{Ctx, Decision, Facts, Failure};
+use super::attrs::{self, Attrs, Kind};
+use super::{
+    Applied, Ctx, Decision, Facts, Failure, Mode, Operation, Presence, RenderCtx, RenderError,
+};
+
+/// `directory:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Absolute path.
+    pub path: String,
+    /// present (with parents) or absent (recursively).
+    #[serde(default)]
+    pub state: Presence,
+    /// Mode as octal digits.
+    pub mode: Option<Mode>,
+    /// Owning user.
+    pub owner: Option<String>,
+    /// Owning group.
+    pub group: Option<String>,
+}
 
 /// A rendered directory step.
 #[derive(Debug, Clone)]
@@ -18,12 +38,34 @@ pub struct Directory {
     pub attrs: Attrs,
 }
 
-impl Directory {
-    pub(super) fn probe(&self) -> String {
-        attrs::probe_type_first(&self.path, &self.attrs, Kind::Dir)
+impl Operation for Directory {
+    const KEY: &'static str = "directory";
+    type Spec = Spec;
+
+    fn summary(spec: &Spec) -> String {
+        spec.path.clone()
     }
 
-    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Directory, RenderError> {
+        let path = ctx.abs_path("path", &spec.path)?;
+        if spec.state == Presence::Absent && path.trim_end_matches('/').is_empty() {
+            return Err(RenderError::Refused {
+                field: "path",
+                problem: "refusing to remove /",
+            });
+        }
+        Ok(Directory {
+            path,
+            state: spec.state,
+            attrs: Attrs::render(ctx, spec.mode, &spec.owner, &spec.group)?,
+        })
+    }
+
+    fn probe(&self) -> Option<String> {
+        Some(attrs::probe_type_first(&self.path, &self.attrs, Kind::Dir))
+    }
+
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
         let stat = attrs::parse(facts, &self.path)?;
         match (self.state, &stat.kind) {
             (Presence::Absent, Kind::Missing) => Ok(Decision::Unchanged),
@@ -56,7 +98,7 @@ impl Directory {
         }
     }
 
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<(), Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<Applied, Failure> {
         let stat = attrs::parse(facts, &self.path)?;
         let p = quote(&self.path);
         let script = match self.state {
@@ -71,6 +113,6 @@ impl Directory {
             }
         };
         ctx.run(&format!("changing directory {}", self.path), script)
-            .map(|_| ())
+            .map(|_| Applied::default())
     }
 }

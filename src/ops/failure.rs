@@ -36,9 +36,9 @@ pub struct Failure {
 
 impl Failure {
     /// A failure with a message only.
-    pub fn msg(message: impl Into<String>) -> Failure {
+    pub fn msg(message: impl std::fmt::Display) -> Failure {
         Failure {
-            message: message.into(),
+            message: message.to_string(),
             ..Failure::default()
         }
     }

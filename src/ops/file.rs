@@ -1,10 +1,41 @@
 //! `file`: a file is present (created empty when missing), absent, or touched.
 
-use crate::load::operations::{Attrs, FileState};
+use serde::Deserialize;
+
 use crate::quote::quote;
 
-use super::attrs::{self, Kind};
-use super::{Ctx, Decision, Facts, Failure};
+use super::attrs::{self, Attrs, Kind};
+use super::{Applied, Ctx, Decision, Facts, Failure, Mode, Operation, RenderCtx, RenderError};
+
+/// What `file:` makes true.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileState {
+    /// Exists (created empty when missing).
+    #[default]
+    Present,
+    /// Does not exist.
+    Absent,
+    /// Exists, and its modification time is now (always a change).
+    Touch,
+}
+
+/// `file:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Absolute path.
+    pub path: String,
+    /// present, absent or touch.
+    #[serde(default)]
+    pub state: FileState,
+    /// Mode as octal digits.
+    pub mode: Option<Mode>,
+    /// Owning user.
+    pub owner: Option<String>,
+    /// Owning group.
+    pub group: Option<String>,
+}
 
 /// A rendered file step.
 #[derive(Debug, Clone)]
@@ -17,12 +48,27 @@ pub struct File {
     pub attrs: Attrs,
 }
 
-impl File {
-    pub(super) fn probe(&self) -> String {
-        attrs::probe_type_first(&self.path, &self.attrs, Kind::File)
+impl Operation for File {
+    const KEY: &'static str = "file";
+    type Spec = Spec;
+
+    fn summary(spec: &Spec) -> String {
+        spec.path.clone()
     }
 
-    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<File, RenderError> {
+        Ok(File {
+            path: ctx.abs_path("path", &spec.path)?,
+            state: spec.state,
+            attrs: Attrs::render(ctx, spec.mode, &spec.owner, &spec.group)?,
+        })
+    }
+
+    fn probe(&self) -> Option<String> {
+        Some(attrs::probe_type_first(&self.path, &self.attrs, Kind::File))
+    }
+
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
         let stat = attrs::parse(facts, &self.path)?;
         if stat.kind == Kind::Dir {
             return Err(Failure::msg(format!(
@@ -55,7 +101,7 @@ impl File {
         })
     }
 
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<(), Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<Applied, Failure> {
         let stat = attrs::parse(facts, &self.path)?;
         let p = quote(&self.path);
         let script = match self.state {
@@ -75,6 +121,6 @@ impl File {
             }
         };
         ctx.run(&format!("changing file {}", self.path), script)
-            .map(|_| ())
+            .map(|_| Applied::default())
     }
 }

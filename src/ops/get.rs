@@ -5,11 +5,23 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
+use serde::Deserialize;
+
 use crate::quote::quote;
 
 use super::attrs::{self, Kind};
 use super::put::hash_file;
-use super::{Ctx, Decision, Facts, Failure};
+use super::{Applied, Ctx, Decision, Facts, Failure, Operation, RenderCtx, RenderError};
+
+/// `get:` — a file from the machine to a local path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Absolute path on the machine.
+    pub src: String,
+    /// Local destination, relative to the current directory.
+    pub dest: String,
+}
 
 /// A rendered get step.
 #[derive(Debug, Clone)]
@@ -20,16 +32,38 @@ pub struct Get {
     pub dest: PathBuf,
 }
 
-impl Get {
-    pub(super) fn probe(&self) -> String {
-        let p = quote(&self.src);
-        format!(
-            "{}if [ -f {p} ]; then printf '.sha '; sha256sum < {p}; fi\n",
-            attrs::probe(&self.src, &Default::default())
-        )
+impl Operation for Get {
+    const KEY: &'static str = "get";
+    type Spec = Spec;
+
+    fn summary(spec: &Spec) -> String {
+        spec.src.clone()
     }
 
-    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Get, RenderError> {
+        let dest = ctx.text("dest", &spec.dest)?;
+        if dest.is_empty() || dest.ends_with('/') {
+            return Err(RenderError::Invalid {
+                field: "dest",
+                value: dest,
+                problem: "must name a file",
+            });
+        }
+        Ok(Get {
+            src: ctx.abs_path("src", &spec.src)?,
+            dest: dest.into(),
+        })
+    }
+
+    fn probe(&self) -> Option<String> {
+        let p = quote(&self.src);
+        Some(format!(
+            "{}if [ -f {p} ]; then printf '.sha '; sha256sum < {p}; fi\n",
+            attrs::probe(&self.src, &Default::default())
+        ))
+    }
+
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
         let stat = attrs::parse(facts, &self.src)?;
         match stat.kind {
             Kind::Missing => {
@@ -59,7 +93,7 @@ impl Get {
         }
     }
 
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, _facts: &Facts) -> Result<Applied, Failure> {
         let dir = match self.dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -93,6 +127,6 @@ impl Get {
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        result
+        result.map(|()| Applied::default())
     }
 }

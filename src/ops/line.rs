@@ -9,11 +9,34 @@
 //! environment, so no escape processing happens) into a temporary file that is renamed
 //! into place, keeping the file's mode and owner.
 
-use crate::load::operations::Presence;
+use serde::Deserialize;
+
+use crate::facts::scan;
 use crate::quote::quote;
 use crate::remote::parent_dir;
 
-use super::{text_diff, Ctx, Decision, Facts, Failure};
+use super::{
+    text_diff, Applied, CheckError, Ctx, Decision, Facts, Failure, Operation, Presence, RenderCtx,
+    RenderError,
+};
+
+/// `line:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Absolute path of the file.
+    pub path: String,
+    /// The whole line (without newline). Required for `present`.
+    pub line: Option<String>,
+    /// present or absent.
+    #[serde(default)]
+    pub state: Presence,
+    /// An extended regular expression: lines matching it are replaced by `line`
+    /// (present) or removed (absent).
+    pub regexp: Option<String>,
+    /// Create the file when it is missing (default true for present).
+    pub create: Option<bool>,
+}
 
 /// A rendered line step.
 #[derive(Debug, Clone)]
@@ -57,12 +80,65 @@ impl Line {
         )
     }
 
-    pub(super) fn probe(&self) -> String {
+    fn new_content_script(&self) -> String {
+        let p = quote(&self.path);
+        format!(
+            "{}if [ -f {p} ]; then awk {} {p}; else printf '%s\\n' \"$ORBD_LINE\"; fi\n",
+            self.env(),
+            quote(AWK)
+        )
+    }
+}
+
+impl Operation for Line {
+    const KEY: &'static str = "line";
+    const SCANS_AHEAD: bool = true;
+    type Spec = Spec;
+
+    fn check(spec: &Spec) -> Result<(), CheckError> {
+        if spec.state == Presence::Present && spec.line.is_none() {
+            return Err(CheckError::of::<Line>("`state: present` needs `line`"));
+        }
+        if spec.line.is_none() && spec.regexp.is_none() {
+            return Err(CheckError::of::<Line>("needs `line` or `regexp`"));
+        }
+        Ok(())
+    }
+
+    fn summary(spec: &Spec) -> String {
+        spec.path.clone()
+    }
+
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Line, RenderError> {
+        let text = ctx.opt("line", &spec.line)?.unwrap_or_default();
+        if text.contains('\n') {
+            return Err(RenderError::Refused {
+                field: "line",
+                problem: "must be one line (no newline)",
+            });
+        }
+        Ok(Line {
+            path: ctx.abs_path("path", &spec.path)?,
+            line: text,
+            state: spec.state,
+            regexp: ctx.opt("regexp", &spec.regexp)?,
+            create: spec.create.unwrap_or(true),
+        })
+    }
+
+    fn scan(&self) -> Option<scan::Item> {
+        match self.regexp {
+            None => scan::Item::line(&self.path, &self.line),
+            Some(_) => None,
+        }
+    }
+
+    fn probe(&self) -> Option<String> {
         let p = quote(&self.path);
         let l = quote(&self.line);
         if self.regexp.is_none() {
             // `__od_lx` (probe library): the count from the batch's scan, else grep.
-            return format!("__od_lx {p} {l}\n");
+            return Some(format!("__od_lx {p} {l}\n"));
         }
         let mut s = format!("if [ -f {p} ]; then echo .exists 1\n");
         s.push_str(&format!("printf '.exact '; grep -c -x -F -e {l} -- {p}\n"));
@@ -76,10 +152,10 @@ impl Line {
         s.push_str(&format!(
             "elif [ -e {p} ]; then echo .exists notfile; else echo .exists 0; fi\n"
         ));
-        s
+        Some(s)
     }
 
-    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
         let count = |k: &str| -> Result<u64, Failure> {
             facts
                 .get(k)
@@ -145,16 +221,7 @@ impl Line {
         })
     }
 
-    fn new_content_script(&self) -> String {
-        let p = quote(&self.path);
-        format!(
-            "{}if [ -f {p} ]; then awk {} {p}; else printf '%s\\n' \"$ORBD_LINE\"; fi\n",
-            self.env(),
-            quote(AWK)
-        )
-    }
-
-    pub(super) fn diff(&self, ctx: &mut Ctx<'_>) -> Option<String> {
+    fn diff(&self, ctx: &mut Ctx<'_>, _facts: &Facts) -> Option<String> {
         let mut old = Vec::new();
         let _ = ctx
             .remote
@@ -163,7 +230,7 @@ impl Line {
         (new.status == 0).then(|| text_diff(&self.path, &old, &new.stdout))
     }
 
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, _facts: &Facts) -> Result<Applied, Failure> {
         let p = quote(&self.path);
         let script = format!(
             "{env}t=$(mktemp {dir}/.orbdeploy.XXXXXX) || exit 1\n\
@@ -183,7 +250,7 @@ impl Line {
             awk = quote(AWK),
         );
         ctx.run(&format!("editing {}", self.path), script)
-            .map(|_| ())
+            .map(|_| Applied::default())
     }
 }
 

@@ -1,10 +1,41 @@
 //! `packages`: installed, removed or upgraded with the machine's package manager
 //! (apt, apk, dnf/yum, pacman — detected on the machine by the probe).
 
-use crate::load::operations::PackageState;
+use serde::Deserialize;
+
+use crate::facts::scan;
 use crate::quote::{join, quote};
 
-use super::{Ctx, Decision, Facts, Failure};
+use super::{
+    Applied, CheckError, Ctx, Decision, Facts, Failure, Operation, RenderCtx, RenderError,
+};
+
+/// What `packages:` makes true.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageState {
+    /// Installed, any version.
+    #[default]
+    Present,
+    /// Not installed.
+    Absent,
+    /// Installed at the newest version the package manager knows.
+    Latest,
+}
+
+/// `packages:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Package names.
+    pub names: Vec<String>,
+    /// Refresh the package index before installing (only when something is missing).
+    #[serde(default)]
+    pub update: bool,
+    /// present, absent or latest.
+    #[serde(default)]
+    pub state: PackageState,
+}
 
 /// A rendered packages step.
 #[derive(Debug, Clone)]
@@ -18,16 +49,6 @@ pub struct Packages {
 }
 
 impl Packages {
-    pub(super) fn probe(&self) -> String {
-        // `__od_pkgs` (probe library) detects the manager and asks it about every name.
-        let latest = self.state == PackageState::Latest;
-        format!(
-            "__od_pkgs {} {}\n",
-            if latest { 1 } else { 0 },
-            join(&self.names)
-        )
-    }
-
     fn split(&self, facts: &Facts) -> (Vec<String>, Vec<String>, Vec<String>) {
         let mut installed = Vec::new();
         let mut missing = Vec::new();
@@ -56,8 +77,60 @@ impl Packages {
         let old = facts.all("old").to_vec();
         (installed, missing, old)
     }
+}
 
-    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+impl Operation for Packages {
+    const KEY: &'static str = "packages";
+    const NEEDS_ROOT: bool = true;
+    const SCANS_AHEAD: bool = true;
+    type Spec = Spec;
+
+    fn check(spec: &Spec) -> Result<(), CheckError> {
+        if spec.names.is_empty() {
+            return Err(CheckError::of::<Packages>("`names` is empty"));
+        }
+        Ok(())
+    }
+
+    fn summary(spec: &Spec) -> String {
+        spec.names.join(", ")
+    }
+
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Packages, RenderError> {
+        let names = ctx.list("names", &spec.names)?;
+        let bad =
+            |n: &String| n.is_empty() || n.starts_with('-') || n.contains(char::is_whitespace);
+        if let Some(bad) = names.iter().find(|n| bad(n)) {
+            return Err(RenderError::Invalid {
+                field: "names",
+                value: bad.clone(),
+                problem: "is not a package name",
+            });
+        }
+        Ok(Packages {
+            names,
+            update: spec.update,
+            state: spec.state,
+        })
+    }
+
+    fn scan(&self) -> Option<scan::Item> {
+        Some(scan::Item::Dpkg {
+            names: self.names.clone(),
+        })
+    }
+
+    fn probe(&self) -> Option<String> {
+        // `__od_pkgs` (probe library) detects the manager and asks it about every name.
+        let latest = self.state == PackageState::Latest;
+        Some(format!(
+            "__od_pkgs {} {}\n",
+            if latest { 1 } else { 0 },
+            join(&self.names)
+        ))
+    }
+
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
         match facts.get("pm") {
             Some("none") => {
                 return Err(Failure::msg(
@@ -95,7 +168,7 @@ impl Packages {
         Ok(Decision::Change(what))
     }
 
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<(), Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<Applied, Failure> {
         let (installed, missing, old) = self.split(facts);
         let pm = facts.get("pm").unwrap_or("none");
         let mut wanted: Vec<String> = match self.state {
@@ -105,7 +178,7 @@ impl Packages {
         };
         wanted.dedup();
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(Applied::default());
         }
         let names = join(&wanted);
         let install = self.state != PackageState::Absent;
@@ -131,7 +204,7 @@ impl Packages {
             (other, _) => return Err(Failure::msg(format!("unsupported package manager {}", quote(other)))),
         };
         ctx.run(&format!("{pm} for {}", wanted.join(", ")), script)
-            .map(|_| ())
+            .map(|_| Applied::default())
     }
 }
 
@@ -147,7 +220,11 @@ mod tests {
                 update: false,
                 state,
             };
-            let script = format!("{}{}", crate::facts::probe_lib(), p.probe());
+            let script = format!(
+                "{}{}",
+                crate::facts::probe_lib(),
+                p.probe().unwrap_or_default()
+            );
             let syntax = std::process::Command::new("sh")
                 .args(["-n", "-c", &script])
                 .status()
@@ -220,7 +297,11 @@ mod tests {
                 };
                 let out = std::process::Command::new("/bin/sh")
                     .arg("-c")
-                    .arg(format!("{}{}", crate::facts::probe_lib(), p.probe()))
+                    .arg(format!(
+                        "{}{}",
+                        crate::facts::probe_lib(),
+                        p.probe().unwrap_or_default()
+                    ))
                     .env("PATH", dir.path())
                     .output()
                     .unwrap();
@@ -259,7 +340,11 @@ mod tests {
             update: false,
             state: PackageState::Present,
         };
-        let script = format!("{}{}", crate::facts::probe_lib(), p.probe());
+        let script = format!(
+            "{}{}",
+            crate::facts::probe_lib(),
+            p.probe().unwrap_or_default()
+        );
         let run = |admindir: Option<&str>| {
             let mut cmd = std::process::Command::new("sh");
             cmd.args(["-c", &script]).env_remove("DPKG_ADMINDIR");
@@ -319,7 +404,11 @@ mod tests {
         );
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("{}{}", crate::facts::probe_lib(), p.probe()))
+            .arg(format!(
+                "{}{}",
+                crate::facts::probe_lib(),
+                p.probe().unwrap_or_default()
+            ))
             .env("PATH", path)
             .output()
             .unwrap();

@@ -1,16 +1,39 @@
-//! `put` (a local file or inline content) and `template` (a rendered local template):
-//! compare checksums, move bytes only when they differ, write atomically.
+//! `put`: a local file or inline content on the machine (and, through [`Put`],
+//! `template`: a rendered local template). Compare checksums, move bytes only when they
+//! differ, write atomically.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use crate::load::operations::Attrs;
+use serde::Deserialize;
+
 use crate::quote::quote;
 use crate::remote::WriteFile;
 
-use super::attrs::{self, Kind};
-use super::{text_diff, Ctx, Decision, Facts, Failure};
+use super::attrs::{self, Attrs, Kind};
+use super::{
+    text_diff, Applied, CheckError, Ctx, Decision, Facts, Failure, Mode, Operation, RenderCtx,
+    RenderError,
+};
+
+/// `put:` — a local file (`src`) or inline `content` to `dest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Local file, relative to the operations file.
+    pub src: Option<String>,
+    /// Inline content (a template string).
+    pub content: Option<String>,
+    /// Absolute path on the machine.
+    pub dest: String,
+    /// Mode as octal digits.
+    pub mode: Option<Mode>,
+    /// Owning user.
+    pub owner: Option<String>,
+    /// Owning group.
+    pub group: Option<String>,
+}
 
 /// Where the declared content comes from.
 #[derive(Debug, Clone)]
@@ -101,7 +124,71 @@ impl Put {
         }
     }
 
-    pub(super) fn probe(&self) -> String {
+    fn content_differs(&self, facts: &Facts) -> bool {
+        sha_fact(facts) != Some(self.sha.as_str())
+    }
+
+    /// The local file `src` (rendered), hashed.
+    fn local(src: &str, ctx: &RenderCtx<'_>) -> Result<(Content, String), RenderError> {
+        let path = ctx.local_path("src", src)?;
+        if !path.is_file() {
+            return Err(RenderError::NotAFile { field: "src", path });
+        }
+        match sha_of_file(&path) {
+            Ok((sha, len)) => Ok((Content::File { path, len }, sha)),
+            Err(e) => Err(RenderError::Unreadable {
+                field: "src",
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl Operation for Put {
+    const KEY: &'static str = "put";
+    type Spec = Spec;
+
+    fn check(spec: &Spec) -> Result<(), CheckError> {
+        match (&spec.src, &spec.content) {
+            (Some(_), Some(_)) => Err(CheckError::of::<Put>("give `src` or `content`, not both")),
+            (None, None) => Err(CheckError::of::<Put>(
+                "needs `src` (a local file) or `content`",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn summary(spec: &Spec) -> String {
+        spec.dest.clone()
+    }
+
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Put, RenderError> {
+        let (content, sha) = match (&spec.src, &spec.content) {
+            (Some(src), _) => Put::local(src, ctx)?,
+            // No `src`: the content (`check` refused a step with neither).
+            (None, content) => {
+                let bytes = ctx
+                    .opt("content", content)?
+                    .unwrap_or_default()
+                    .into_bytes();
+                let sha = sha_of_bytes(&bytes);
+                (Content::Bytes(bytes), sha)
+            }
+        };
+        Ok(Put {
+            dest: ctx.abs_path("dest", &spec.dest)?,
+            content,
+            sha,
+            attrs: Attrs::render(ctx, spec.mode, &spec.owner, &spec.group)?,
+        })
+    }
+
+    fn hashes(&self) -> Option<&str> {
+        Some(&self.dest)
+    }
+
+    fn probe(&self) -> Option<String> {
         // `__od_put` (probe library): the hash, and `stat` only when attributes are
         // declared or the content differs (an existing file keeps its mode and owner when
         // rewritten). The hash comes from the batch's shared sha256sum when there is one.
@@ -109,16 +196,16 @@ impl Put {
         // 256, which `decide` compares.
         let sha = quote(crate::facts::sums::prefix(&self.sha));
         if attrs::none_declared(&self.attrs) {
-            return format!("__od_put {} {sha}\n", quote(&self.dest));
+            return Some(format!("__od_put {} {sha}\n", quote(&self.dest)));
         }
-        format!(
+        Some(format!(
             "__od_put {} {sha} {} 1\n",
             quote(&self.dest),
             quote(&attrs::format_for(&self.attrs)),
-        )
+        ))
     }
 
-    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
         let stat = attrs::parse(facts, &self.dest)?;
         let mut what = Vec::new();
         match &stat.kind {
@@ -156,11 +243,7 @@ impl Put {
         })
     }
 
-    fn content_differs(&self, facts: &Facts) -> bool {
-        sha_fact(facts) != Some(self.sha.as_str())
-    }
-
-    pub(super) fn diff(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Option<String> {
+    fn diff(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Option<String> {
         if !self.content_differs(facts) {
             return None;
         }
@@ -186,13 +269,13 @@ impl Put {
         Some(text_diff(&self.dest, &old, &new))
     }
 
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<(), Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<Applied, Failure> {
         let stat = attrs::parse(facts, &self.dest)?;
         if stat.kind == Kind::File && !self.content_differs(facts) {
             // Only attributes differ: no bytes move.
             let script = attrs::script(&self.dest, &self.attrs);
             ctx.run(&format!("setting attributes of {}", self.dest), script)?;
-            return Ok(());
+            return Ok(Applied::default());
         }
         let existing = stat.kind == Kind::File;
         let as_root = ctx.user.as_deref() == Some("root");
@@ -225,7 +308,7 @@ impl Put {
                 ctx.remote.write_file(&req, &mut f)
             }
         };
-        result.map_err(|e| {
+        result.map(|()| Applied::default()).map_err(|e| {
             let mut f = Failure::from(e);
             if f.message.contains("Permission denied") && !as_root {
                 f.message

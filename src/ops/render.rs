@@ -1,16 +1,18 @@
 //! From a step as written to an [`Op`] for one machine: every string rendered with the
-//! machine's variables, local files found and hashed, paths checked.
+//! machine's variables, local files found and hashed, paths checked. Each kind renders its
+//! own spec ([`super::Operation::render`]) with the helpers of [`RenderCtx`]; this module
+//! adds what every step has (the user it runs as, its time limit).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use minijinja::Value;
 
-use crate::load::operations::{Presence, UserField};
-use crate::steps::{Kind, Step};
+use crate::load::operations::StepSpec;
+use crate::steps::Step;
 use crate::template::Renderer;
 
-use super::put::{sha_of_bytes, sha_of_file, Content, Put};
-use super::{directory, file, get, line, packages, service, shell, user, Op};
+use super::Op;
 
 /// A step ready to run on one machine.
 #[derive(Debug, Clone)]
@@ -23,223 +25,161 @@ pub struct Rendered {
     pub timeout: Option<Duration>,
 }
 
-struct R<'a> {
-    renderer: &'a Renderer,
-    ctx: &'a Value,
+/// Why a step cannot be rendered for a machine. Each message starts with the key whose
+/// value is wrong, as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// A value is not a valid template, or uses an undefined variable.
+    #[error("{field}: {message}")]
+    Template {
+        /// The key (`dest`, `env.NAME`, ...).
+        field: String,
+        /// The template engine's message.
+        message: String,
+    },
+    /// A local template file did not render.
+    #[error("template {name}: {message}")]
+    TemplateFile {
+        /// The file, as the message shows it.
+        name: String,
+        /// The template engine's message.
+        message: String,
+    },
+    /// A path on the machine is relative.
+    #[error("{field}: `{value}` is not an absolute path")]
+    NotAbsolute {
+        /// The key.
+        field: &'static str,
+        /// The rendered path.
+        value: String,
+    },
+    /// A path on the machine contains a newline or NUL (the probes are line-based).
+    #[error("{field}: a path cannot contain a newline or NUL")]
+    PathCharacter {
+        /// The key.
+        field: &'static str,
+    },
+    /// A local file is missing or not a regular file.
+    #[error("{field}: {} is not a file", path.display())]
+    NotAFile {
+        /// The key.
+        field: &'static str,
+        /// The local path.
+        path: PathBuf,
+    },
+    /// A local file cannot be read.
+    #[error("{field}: cannot read {}: {reason}", path.display())]
+    Unreadable {
+        /// The key.
+        field: &'static str,
+        /// The local path.
+        path: PathBuf,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A local template is not UTF-8 text.
+    #[error("{field}: {} is not UTF-8 text", path.display())]
+    NotText {
+        /// The key.
+        field: &'static str,
+        /// The local path.
+        path: PathBuf,
+    },
+    /// A value is not a name of the kind it must be (package, user, service, file).
+    #[error("{field}: `{value}` {problem}")]
+    Invalid {
+        /// The key.
+        field: &'static str,
+        /// The rendered value.
+        value: String,
+        /// What is wrong with it, e.g. "is not a package name".
+        problem: &'static str,
+    },
+    /// A value is refused whatever it renders to (`/` to remove, a line with a newline).
+    #[error("{field}: {problem}")]
+    Refused {
+        /// The key.
+        field: &'static str,
+        /// Why.
+        problem: &'static str,
+    },
 }
 
-impl R<'_> {
-    fn s(&self, what: &str, v: &str) -> Result<String, String> {
+/// What a kind renders its spec with: the template engine, the machine's variables, the
+/// directory local files are relative to, and the step's common keys.
+pub struct RenderCtx<'a> {
+    /// Renders templates.
+    pub renderer: &'a Renderer,
+    /// The machine's variables (and what earlier steps registered).
+    pub vars: &'a Value,
+    /// Local `src` paths are relative to this directory.
+    pub base: &'a Path,
+    /// The step's common keys (shell and command read `env`, `workdir`, `creates`, `unless`).
+    pub step: &'a StepSpec,
+}
+
+impl RenderCtx<'_> {
+    /// `v` rendered; `field` names the key in a message.
+    pub fn text(&self, field: &str, v: &str) -> Result<String, RenderError> {
         self.renderer
-            .render(what, v, self.ctx)
-            .map_err(|e| format!("{what}: {e}"))
+            .render(field, v, self.vars)
+            .map_err(|message| RenderError::Template {
+                field: field.to_string(),
+                message,
+            })
     }
-    fn opt(&self, what: &str, v: &Option<String>) -> Result<Option<String>, String> {
-        v.as_deref().map(|v| self.s(what, v)).transpose()
+
+    /// An optional value rendered.
+    pub fn opt(&self, field: &str, v: &Option<String>) -> Result<Option<String>, RenderError> {
+        v.as_deref().map(|v| self.text(field, v)).transpose()
     }
-    fn abs(&self, what: &str, v: &str) -> Result<String, String> {
-        let out = self.s(what, v)?;
+
+    /// Every value of a list rendered.
+    pub fn list(&self, field: &str, v: &[String]) -> Result<Vec<String>, RenderError> {
+        v.iter().map(|x| self.text(field, x)).collect()
+    }
+
+    /// An absolute path on the machine, rendered.
+    pub fn abs_path(&self, field: &'static str, v: &str) -> Result<String, RenderError> {
+        let out = self.text(field, v)?;
         if !out.starts_with('/') {
-            return Err(format!("{what}: `{out}` is not an absolute path"));
+            return Err(RenderError::NotAbsolute { field, value: out });
         }
         if out.contains('\0') || out.contains('\n') {
-            return Err(format!("{what}: a path cannot contain a newline or NUL"));
+            return Err(RenderError::PathCharacter { field });
         }
         Ok(out)
     }
-    fn list(&self, what: &str, v: &[String]) -> Result<Vec<String>, String> {
-        v.iter().map(|x| self.s(what, x)).collect()
+
+    /// A local path, rendered, relative to the step's operations file.
+    pub fn local_path(&self, field: &'static str, v: &str) -> Result<PathBuf, RenderError> {
+        Ok(self.base.join(self.text(field, v)?))
     }
 }
 
-fn attrs(
-    r: &R<'_>,
-    mode: Option<crate::load::operations::Mode>,
-    owner: &Option<String>,
-    group: &Option<String>,
-) -> Result<crate::load::operations::Attrs, String> {
-    Ok(crate::load::operations::Attrs {
-        mode,
-        owner: r.opt("owner", owner)?,
-        group: r.opt("group", group)?,
-    })
-}
-
-/// Render `step` for the machine whose variables are `ctx`.
-pub fn render(step: &Step, renderer: &Renderer, ctx: &Value) -> Result<Rendered, String> {
-    let r = R { renderer, ctx };
-    let s = &step.spec;
-    let op = match step.kind {
-        Kind::Shell | Kind::Command => {
-            let script = match (&s.shell, &s.command) {
-                (Some(sh), _) => r.s("shell", sh)?,
-                (None, Some(cmd)) => shell::Shell::command(&r.list("command", &cmd.0)?),
-                (None, None) => return Err("no command".into()),
-            };
-            let mut env = Vec::new();
-            for (k, v) in s.env.iter() {
-                env.push((k.value.clone(), r.s(&format!("env.{}", k.value), &v.0)?));
-            }
-            Op::Shell(shell::Shell {
-                script,
-                kind: step.kind.as_str(),
-                workdir: r.opt("workdir", &s.workdir)?,
-                env,
-                creates: r.opt("creates", &s.creates)?,
-                unless: r.opt("unless", &s.unless)?,
-            })
-        }
-        Kind::Put => {
-            let p = s.put.as_ref().ok_or("no put")?;
-            let (content, sha) = match (&p.src, &p.content) {
-                (Some(src), _) => {
-                    let path = step.base.join(r.s("src", src)?);
-                    if !path.is_file() {
-                        return Err(format!("src: {} is not a file", path.display()));
-                    }
-                    let (sha, len) = sha_of_file(&path)
-                        .map_err(|e| format!("src: cannot read {}: {e}", path.display()))?;
-                    (Content::File { path, len }, sha)
-                }
-                (None, Some(c)) => {
-                    let bytes = r.s("content", c)?.into_bytes();
-                    let sha = sha_of_bytes(&bytes);
-                    (Content::Bytes(bytes), sha)
-                }
-                (None, None) => return Err("put needs src or content".into()),
-            };
-            Op::Put(Put {
-                dest: r.abs("dest", &p.dest)?,
-                content,
-                sha,
-                attrs: attrs(&r, p.mode, &p.owner, &p.group)?,
-            })
-        }
-        Kind::Template => {
-            let t = s.template.as_ref().ok_or("no template")?;
-            let path = step.base.join(r.s("src", &t.src)?);
-            let text = std::fs::read(&path)
-                .map_err(|e| format!("src: cannot read {}: {}", path.display(), io_reason(&e)))?;
-            let text = String::from_utf8(text)
-                .map_err(|_| format!("src: {} is not UTF-8 text", path.display()))?;
-            let name = path.display().to_string();
-            let bytes = renderer
-                .render(&name, &text, ctx)
-                .map_err(|e| format!("template {name}: {e}"))?
-                .into_bytes();
-            let sha = sha_of_bytes(&bytes);
-            Op::Put(Put {
-                dest: r.abs("dest", &t.dest)?,
-                content: Content::Bytes(bytes),
-                sha,
-                attrs: attrs(&r, t.mode, &t.owner, &t.group)?,
-            })
-        }
-        Kind::Get => {
-            let g = s.get.as_ref().ok_or("no get")?;
-            let dest = r.s("dest", &g.dest)?;
-            if dest.is_empty() || dest.ends_with('/') {
-                return Err(format!("dest: `{dest}` must name a file"));
-            }
-            Op::Get(get::Get {
-                src: r.abs("src", &g.src)?,
-                dest: dest.into(),
-            })
-        }
-        Kind::Directory => {
-            let d = s.directory.as_ref().ok_or("no directory")?;
-            let path = r.abs("path", &d.path)?;
-            if d.state == Presence::Absent && path.trim_end_matches('/').is_empty() {
-                return Err("path: refusing to remove /".into());
-            }
-            Op::Directory(directory::Directory {
-                path,
-                state: d.state,
-                attrs: attrs(&r, d.mode, &d.owner, &d.group)?,
-            })
-        }
-        Kind::File => {
-            let f = s.file.as_ref().ok_or("no file")?;
-            Op::File(file::File {
-                path: r.abs("path", &f.path)?,
-                state: f.state,
-                attrs: attrs(&r, f.mode, &f.owner, &f.group)?,
-            })
-        }
-        Kind::Line => {
-            let l = s.line.as_ref().ok_or("no line")?;
-            let text = r.opt("line", &l.line)?.unwrap_or_default();
-            if text.contains('\n') {
-                return Err("line: must be one line (no newline)".into());
-            }
-            Op::Line(line::Line {
-                path: r.abs("path", &l.path)?,
-                line: text,
-                state: l.state,
-                regexp: r.opt("regexp", &l.regexp)?,
-                create: l.create.unwrap_or(true),
-            })
-        }
-        Kind::Packages => {
-            let p = s.packages.as_ref().ok_or("no packages")?;
-            let names = r.list("names", &p.names)?;
-            if let Some(bad) = names
-                .iter()
-                .find(|n| n.is_empty() || n.starts_with('-') || n.contains(char::is_whitespace))
-            {
-                return Err(format!("names: `{bad}` is not a package name"));
-            }
-            Op::Packages(packages::Packages {
-                names,
-                update: p.update,
-                state: p.state,
-            })
-        }
-        Kind::User => {
-            let Some(UserField::Manage(u)) = &s.user else {
-                return Err("no user".into());
-            };
-            let name = r.s("name", &u.name)?;
-            if name.is_empty() || name.starts_with('-') || name.contains([':', '\n', ' ']) {
-                return Err(format!("name: `{name}` is not a user name"));
-            }
-            Op::User(user::User {
-                name,
-                state: u.state,
-                shell: r.opt("shell", &u.shell)?,
-                groups: r.list("groups", &u.groups)?,
-                home: r.opt("home", &u.home)?,
-            })
-        }
-        Kind::Service => {
-            let v = s.service.as_ref().ok_or("no service")?;
-            let name = r.s("name", &v.name)?;
-            if name.is_empty() || name.contains(['/', '\n']) || name.starts_with('-') {
-                return Err(format!("name: `{name}` is not a service name"));
-            }
-            Op::Service(service::Service {
-                name,
-                state: v.state,
-                enabled: v.enabled,
-            })
-        }
+/// Render `step` for the machine whose variables are `vars`.
+pub fn render(step: &Step, renderer: &Renderer, vars: &Value) -> Result<Rendered, RenderError> {
+    let ctx = RenderCtx {
+        renderer,
+        vars,
+        base: &step.base,
+        step: &step.spec,
     };
-    let run_as = if op.needs_root() || s.become_root == Some(true) {
+    let op = step.op.render(&ctx)?;
+    let run_as = if op.needs_root() || step.spec.become_root == Some(true) {
         Some("root".to_string())
     } else {
-        match &s.user {
-            Some(UserField::RunAs(u)) => Some(r.s("user", u)?),
-            _ => None,
-        }
+        ctx.opt("user", &step.spec.user)?
     };
     Ok(Rendered {
         op,
         run_as,
-        timeout: s.timeout.map(|t| Duration::from_secs(t.0)),
+        timeout: step.spec.timeout.map(|t| Duration::from_secs(t.0)),
     })
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+/// An I/O error in the few words a message about a local file needs.
+pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),

@@ -2,10 +2,37 @@
 //! systemctl where systemd runs, else the `service` command (or `/etc/init.d/NAME`) and
 //! update-rc.d.
 
-use crate::load::operations::ServiceState;
+use serde::Deserialize;
+
 use crate::quote::quote;
 
-use super::{Ctx, Decision, Facts, Failure};
+use super::{
+    Applied, CheckError, Ctx, Decision, Facts, Failure, Operation, RenderCtx, RenderError,
+};
+
+/// What `service:` makes true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    /// Running.
+    Started,
+    /// Not running.
+    Stopped,
+    /// Restarted on every apply (always a change).
+    Restarted,
+}
+
+/// `service:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Service name.
+    pub name: String,
+    /// started, stopped or restarted.
+    pub state: Option<ServiceState>,
+    /// Started at boot.
+    pub enabled: Option<bool>,
+}
 
 /// A rendered service step.
 #[derive(Debug, Clone)]
@@ -19,9 +46,49 @@ pub struct Service {
 }
 
 impl Service {
-    pub(super) fn probe(&self) -> String {
+    fn running(&self, facts: &Facts) -> bool {
+        match facts.get("init") {
+            Some("systemd") => facts.get("active") == Some("active"),
+            _ => facts.get("status") == Some("0"),
+        }
+    }
+}
+
+impl Operation for Service {
+    const KEY: &'static str = "service";
+    const NEEDS_ROOT: bool = true;
+    type Spec = Spec;
+
+    fn check(spec: &Spec) -> Result<(), CheckError> {
+        if spec.state.is_none() && spec.enabled.is_none() {
+            return Err(CheckError::of::<Service>("give `state` and/or `enabled`"));
+        }
+        Ok(())
+    }
+
+    fn summary(spec: &Spec) -> String {
+        spec.name.clone()
+    }
+
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Service, RenderError> {
+        let name = ctx.text("name", &spec.name)?;
+        if name.is_empty() || name.contains(['/', '\n']) || name.starts_with('-') {
+            return Err(RenderError::Invalid {
+                field: "name",
+                value: name,
+                problem: "is not a service name",
+            });
+        }
+        Ok(Service {
+            name,
+            state: spec.state,
+            enabled: spec.enabled,
+        })
+    }
+
+    fn probe(&self) -> Option<String> {
         let n = quote(&self.name);
-        format!(
+        Some(format!(
             "if [ -d /run/systemd/system ]; then echo .init systemd\n\
                printf '.active %s\\n' \"$(systemctl is-active {n} 2>/dev/null)\"\n\
                printf '.enabled %s\\n' \"$(systemctl is-enabled {n} 2>/dev/null)\"\n\
@@ -32,17 +99,10 @@ impl Service {
                printf '.status %s\\n' $?\n\
                if ls /etc/rc[2345].d/S*{n} >/dev/null 2>&1; then echo .enabled enabled; else echo .enabled disabled; fi\n\
              fi\n"
-        )
+        ))
     }
 
-    fn running(&self, facts: &Facts) -> bool {
-        match facts.get("init") {
-            Some("systemd") => facts.get("active") == Some("active"),
-            _ => facts.get("status") == Some("0"),
-        }
-    }
-
-    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
         if facts.get("known") != Some("1") {
             return Err(Failure::msg(format!(
                 "no service named {} on the machine ({})",
@@ -75,7 +135,7 @@ impl Service {
         })
     }
 
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<(), Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<Applied, Failure> {
         let n = quote(&self.name);
         let systemd = facts.get("init") == Some("systemd");
         let running = self.running(facts);
@@ -110,9 +170,9 @@ impl Service {
             });
         }
         if script.is_empty() {
-            return Ok(());
+            return Ok(Applied::default());
         }
         ctx.run(&format!("service {}", self.name), script)
-            .map(|_| ())
+            .map(|_| Applied::default())
     }
 }

@@ -1,11 +1,15 @@
-//! `shell` (a script through `sh`) and `command` (an argv, no shell). Their effect cannot
-//! be known, so they run on every apply unless `creates:` or `unless:` says they have
-//! been done.
+//! `shell`: a script through `sh` (and, through [`Shell`], `command`: an argv, no shell).
+//! Their effect cannot be known, so they run on every apply unless `creates:` or
+//! `unless:` says they have been done. Those two, `workdir:` and `env:` are common keys
+//! of the step that only commands take.
 
 use crate::quote::{join, quote};
 use crate::remote::Exec;
 
-use super::{Applied, Ctx, Decision, Facts, Failure};
+use super::{Applied, Ctx, Decision, Facts, Failure, Operation, RenderCtx, RenderError};
+
+/// `shell:` — the script (a template string).
+pub type Spec = String;
 
 /// A rendered shell or command step.
 #[derive(Debug, Clone)]
@@ -30,7 +34,69 @@ impl Shell {
         format!("exec {}", join(argv))
     }
 
-    pub(super) fn probe(&self) -> Option<String> {
+    /// A step running `script`, with the step's `env`, `workdir`, `creates` and `unless`,
+    /// rendered in that order (the first bad value is the one a message names).
+    pub fn with_step_keys(
+        kind: &'static str,
+        script: String,
+        ctx: &RenderCtx<'_>,
+    ) -> Result<Shell, RenderError> {
+        let mut env = Vec::new();
+        for (k, v) in ctx.step.env.iter() {
+            env.push((
+                k.value.clone(),
+                ctx.text(&format!("env.{}", k.value), &v.0)?,
+            ));
+        }
+        Ok(Shell {
+            script,
+            kind,
+            workdir: ctx.opt("workdir", &ctx.step.workdir)?,
+            env,
+            creates: ctx.opt("creates", &ctx.step.creates)?,
+            unless: ctx.opt("unless", &ctx.step.unless)?,
+        })
+    }
+
+    /// What runs on the machine.
+    pub fn exec(&self, ctx: &Ctx<'_>) -> Exec {
+        Exec {
+            script: self.script.clone(),
+            user: ctx.user.clone(),
+            workdir: self.workdir.clone(),
+            env: self.env.clone(),
+            stdin: Vec::new(),
+            timeout: ctx.timeout,
+            ..Exec::default()
+        }
+    }
+}
+
+/// The first line of `s`, at most 50 characters, with `…` when anything was cut (a
+/// command's default name).
+pub(super) fn short(s: &str) -> String {
+    let one = s.lines().next().unwrap_or_default();
+    if one.chars().count() > 50 || s.lines().count() > 1 {
+        format!("{}…", one.chars().take(50).collect::<String>())
+    } else {
+        one.to_string()
+    }
+}
+
+impl Operation for Shell {
+    const KEY: &'static str = "shell";
+    const IS_COMMAND: bool = true;
+    type Spec = Spec;
+
+    fn summary(spec: &Spec) -> String {
+        short(spec)
+    }
+
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Shell, RenderError> {
+        Shell::with_step_keys(Self::KEY, ctx.text("shell", spec)?, ctx)
+    }
+
+    fn probe(&self) -> Option<String> {
         let mut s = String::new();
         if let Some(c) = &self.creates {
             s.push_str(&format!("[ -e {} ] && echo .skip creates\n", quote(c)));
@@ -51,31 +117,22 @@ impl Shell {
         (!s.is_empty()).then_some(s)
     }
 
-    pub(super) fn decide(&self, facts: &Facts) -> Decision {
-        match facts.get("skip") {
+    fn probe_has_user_code(&self) -> bool {
+        self.unless.is_some()
+    }
+
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+        Ok(match facts.get("skip") {
             Some("creates") => Decision::Skip(format!(
                 "{} exists",
                 self.creates.as_deref().unwrap_or_default()
             )),
             Some("unless") => Decision::Skip("the `unless` command succeeded".into()),
             _ => Decision::Run,
-        }
+        })
     }
 
-    /// What runs on the machine.
-    pub fn exec(&self, ctx: &Ctx<'_>) -> Exec {
-        Exec {
-            script: self.script.clone(),
-            user: ctx.user.clone(),
-            workdir: self.workdir.clone(),
-            env: self.env.clone(),
-            stdin: Vec::new(),
-            timeout: ctx.timeout,
-            ..Exec::default()
-        }
-    }
-
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>) -> Result<Applied, Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, _facts: &Facts) -> Result<Applied, Failure> {
         let req = self.exec(ctx);
         let out = ctx.remote.exec(&req).map_err(|e| {
             let mut f = Failure::from(e);
@@ -90,5 +147,9 @@ impl Shell {
             ));
         }
         Ok(Applied { output: Some(out) })
+    }
+
+    fn shown_call(&self, ctx: &Ctx<'_>) -> Exec {
+        self.exec(ctx)
     }
 }

@@ -2,10 +2,30 @@
 //! (groups not listed are left alone), or does not exist. Uses shadow's
 //! useradd/usermod/userdel, or busybox adduser/addgroup/deluser where those are missing.
 
-use crate::load::operations::Presence;
+use serde::Deserialize;
+
 use crate::quote::quote;
 
-use super::{Ctx, Decision, Facts, Failure};
+use super::{Applied, Ctx, Decision, Facts, Failure, Operation, Presence, RenderCtx, RenderError};
+
+/// `user:` as an operation (a mapping; `user: NAME` is the step's common key, the user
+/// it runs as).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Login name.
+    pub name: String,
+    /// present or absent.
+    #[serde(default)]
+    pub state: Presence,
+    /// Login shell.
+    pub shell: Option<String>,
+    /// Supplementary groups the user must be in (others are left alone).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Home directory.
+    pub home: Option<String>,
+}
 
 /// A rendered user step.
 #[derive(Debug, Clone)]
@@ -29,14 +49,6 @@ struct Current {
 }
 
 impl User {
-    pub(super) fn probe(&self) -> String {
-        let n = quote(&self.name);
-        format!(
-            "if e=$(getent passwd {n}); then printf '.passwd %s\\n' \"$e\"; printf '.groups %s\\n' \"$(id -Gn {n})\"; else echo .passwd none; fi\n\
-             command -v useradd >/dev/null 2>&1 && echo .tool shadow || echo .tool busybox\n"
-        )
-    }
-
     fn current(&self, facts: &Facts) -> Result<Option<Current>, Failure> {
         let line = facts.get("passwd").ok_or_else(|| {
             Failure::msg(format!(
@@ -71,8 +83,44 @@ impl User {
             .cloned()
             .collect()
     }
+}
 
-    pub(super) fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
+impl Operation for User {
+    const KEY: &'static str = "user";
+    const NEEDS_ROOT: bool = true;
+    type Spec = Spec;
+
+    fn summary(spec: &Spec) -> String {
+        spec.name.clone()
+    }
+
+    fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<User, RenderError> {
+        let name = ctx.text("name", &spec.name)?;
+        if name.is_empty() || name.starts_with('-') || name.contains([':', '\n', ' ']) {
+            return Err(RenderError::Invalid {
+                field: "name",
+                value: name,
+                problem: "is not a user name",
+            });
+        }
+        Ok(User {
+            name,
+            state: spec.state,
+            shell: ctx.opt("shell", &spec.shell)?,
+            groups: ctx.list("groups", &spec.groups)?,
+            home: ctx.opt("home", &spec.home)?,
+        })
+    }
+
+    fn probe(&self) -> Option<String> {
+        let n = quote(&self.name);
+        Some(format!(
+            "if e=$(getent passwd {n}); then printf '.passwd %s\\n' \"$e\"; printf '.groups %s\\n' \"$(id -Gn {n})\"; else echo .passwd none; fi\n\
+             command -v useradd >/dev/null 2>&1 && echo .tool shadow || echo .tool busybox\n"
+        ))
+    }
+
+    fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
         let cur = self.current(facts)?;
         let what = match (self.state, cur) {
             (Presence::Absent, None) => vec![],
@@ -100,12 +148,12 @@ impl User {
         })
     }
 
-    pub(super) fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<(), Failure> {
+    fn apply(&self, ctx: &mut Ctx<'_>, facts: &Facts) -> Result<Applied, Failure> {
         let cur = self.current(facts)?;
         let shadow = facts.get("tool") == Some("shadow");
         let n = quote(&self.name);
         let script = match (self.state, &cur, shadow) {
-            (Presence::Absent, None, _) => return Ok(()),
+            (Presence::Absent, None, _) => return Ok(Applied::default()),
             (Presence::Absent, Some(_), true) => format!("userdel -r {n} 2>&1 | grep -v 'mail spool' >&2; getent passwd {n} >/dev/null && exit 1; exit 0"),
             (Presence::Absent, Some(_), false) => format!("deluser --remove-home {n}"),
             (Presence::Present, None, true) => {
@@ -159,6 +207,6 @@ impl User {
             }
         };
         ctx.run(&format!("changing user {}", self.name), script)
-            .map(|_| ())
+            .map(|_| Applied::default())
     }
 }

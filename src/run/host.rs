@@ -299,11 +299,7 @@ impl HostRun<'_, '_> {
             timeout: rendered.timeout,
         };
         if self.shared.show_calls {
-            let probe = rendered.op.probe();
-            let req = match &rendered.op {
-                ops::Op::Shell(sh) => sh.exec(&ctx),
-                _ => ctx.exec(probe.unwrap_or_default()),
-            };
+            let req = rendered.op.shown_call(&ctx);
             result.calls = ctx.remote.describe(&req);
         }
         let decision = match rendered.op.decide(&facts) {
@@ -394,23 +390,12 @@ impl HostRun<'_, '_> {
 }
 
 /// The users a machine's steps will probably run as (from the steps as written, without
-/// rendering): root for `become` and for packages/user/service, a literal `user:`, else the
-/// default user.
+/// rendering, see [`Step::likely_user`]).
 fn likely_users(steps: &[&Step]) -> Vec<Option<String>> {
-    use crate::load::operations::UserField;
-    use crate::steps::Kind;
     let mut out: Vec<Option<String>> = Vec::new();
     for s in steps {
-        let u = if s.spec.become_root == Some(true)
-            || matches!(s.kind, Kind::Packages | Kind::User | Kind::Service)
-        {
-            Some("root".to_string())
-        } else {
-            match &s.spec.user {
-                Some(UserField::RunAs(u)) if !u.contains("{{") => Some(u.clone()),
-                Some(UserField::RunAs(_)) => continue,
-                _ => None,
-            }
+        let Some(u) = s.likely_user() else {
+            continue;
         };
         if !out.contains(&u) {
             out.push(u);
@@ -432,7 +417,7 @@ fn blank_result(machine: &str, step: &Step, handler: bool, status: StepStatus) -
         machine: machine.to_string(),
         index: step.index,
         name: step.name.clone(),
-        kind: step.kind.as_str().to_string(),
+        kind: step.kind().as_str().to_string(),
         handler,
         status,
         changes: Vec::new(),

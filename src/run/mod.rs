@@ -134,7 +134,7 @@ fn validate(
                     .truthy(&w.value, &ctx)
                     .map_err(|e| on(format!("when: {e}")))?;
             }
-            crate::ops::render(step, renderer, &ctx).map_err(on)?;
+            crate::ops::render(step, renderer, &ctx).map_err(|e| on(e.to_string()))?;
         }
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::facts::{memo::Memo, scan};
 use crate::ops::{Failure, Rendered};
-use crate::steps::{Kind, Step};
+use crate::steps::Step;
 
 use super::{facts, HostRun};
 
@@ -122,7 +122,7 @@ impl HostRun<'_, '_> {
     ) -> Vec<scan::Item> {
         let mut out = Vec::new();
         for step in list.iter().skip(from).take(AHEAD) {
-            if !matches!(step.kind, Kind::Line | Kind::Packages) {
+            if !step.kind().scans_ahead() {
                 continue;
             }
             if !self.scans.questions.contains_key(&step.index) {
