@@ -11,6 +11,8 @@ step() { printf '\n== %s\n' "$*" >&2; }
 
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check
+# The operation kinds are declared inside the `kinds!` list, where cargo fmt does not look.
+rustfmt --edition 2021 --check src/ops/*.rs
 step "shell scripts (shellcheck)"
 # The agent and the probe library are sh scripts sent to machines; scripts/ are bash.
 shellcheck -s sh src/remote/channel/agent.sh src/facts/probe_lib.sh
