@@ -178,22 +178,27 @@ fn same_user(want: &str, name: &str, id: &str) -> bool {
     want == name || want == id
 }
 
-/// The attribute changes an existing path needs, in words.
-pub fn changes(stat: &Stat, want: &Attrs) -> Vec<String> {
+/// The attribute changes an existing path needs, in words that name the path (a change
+/// may be the only line shown for its step).
+pub fn changes(stat: &Stat, want: &Attrs, path: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(mode) = want.mode {
         if stat.mode != mode.0 {
-            out.push(format!("mode {:04o} → {}", stat.mode, mode.octal()));
+            out.push(format!(
+                "mode of {path}: {:04o} → {}",
+                stat.mode,
+                mode.octal()
+            ));
         }
     }
     if let Some(owner) = &want.owner {
         if !same_user(owner, &stat.owner, &stat.uid) {
-            out.push(format!("owner {} → {owner}", stat.owner));
+            out.push(format!("owner of {path}: {} → {owner}", stat.owner));
         }
     }
     if let Some(group) = &want.group {
         if !same_user(group, &stat.group, &stat.gid) {
-            out.push(format!("group {} → {group}", stat.group));
+            out.push(format!("group of {path}: {} → {group}", stat.group));
         }
     }
     out
@@ -245,8 +250,8 @@ mod tests {
             group: Some("dev".into()),
         };
         assert_eq!(
-            changes(&s, &want),
-            vec!["mode 0644 → 0600", "group root → dev"]
+            changes(&s, &want, "/x"),
+            vec!["mode of /x: 0644 → 0600", "group of /x: root → dev"]
         );
         let dir = parse(&Facts::parse(".kind dir\n", 0), "/x").unwrap();
         assert_eq!(dir.kind, Kind::Dir);

@@ -84,7 +84,7 @@ impl Operation for Directory {
                 Ok(Decision::Change(what))
             }
             (Presence::Present, Kind::Dir) => {
-                let what = attrs::changes(&stat, &self.attrs);
+                let what = attrs::changes(&stat, &self.attrs, &self.path);
                 Ok(if what.is_empty() {
                     Decision::Unchanged
                 } else {

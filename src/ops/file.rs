@@ -82,7 +82,7 @@ impl Operation for File {
             FileState::Absent => Decision::Unchanged,
             FileState::Touch => {
                 let mut what = vec![format!("touch {}", self.path)];
-                what.extend(attrs::changes(&stat, &self.attrs));
+                what.extend(attrs::changes(&stat, &self.attrs, &self.path));
                 Decision::Change(what)
             }
             FileState::Present if !exists => {
@@ -91,7 +91,7 @@ impl Operation for File {
                 Decision::Change(what)
             }
             FileState::Present => {
-                let what = attrs::changes(&stat, &self.attrs);
+                let what = attrs::changes(&stat, &self.attrs, &self.path);
                 if what.is_empty() {
                     Decision::Unchanged
                 } else {

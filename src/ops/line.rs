@@ -194,7 +194,8 @@ impl Operation for Line {
                 let other = count("other")?;
                 if other > 0 {
                     Decision::Change(vec![format!(
-                        "replace {other} matching line(s) in {}",
+                        "replace {other} matching {} in {}",
+                        lines(other),
                         self.path
                     )])
                 } else if exact > 0 {
@@ -210,7 +211,8 @@ impl Operation for Line {
             (Presence::Absent, Some(_)) => match count("matching")? {
                 0 => Decision::Unchanged,
                 n => Decision::Change(vec![format!(
-                    "remove {n} matching line(s) from {}",
+                    "remove {n} matching {} from {}",
+                    lines(n),
                     self.path
                 )]),
             },
@@ -251,6 +253,15 @@ impl Operation for Line {
         );
         ctx.run(&format!("editing {}", self.path), script)
             .map(|_| Applied::default())
+    }
+}
+
+/// `line` or `lines`, for a count.
+fn lines(n: u64) -> &'static str {
+    if n == 1 {
+        "line"
+    } else {
+        "lines"
     }
 }
 

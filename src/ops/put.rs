@@ -222,10 +222,15 @@ impl Operation for Put {
                     self.dest
                 )))
             }
-            Kind::Other(k) => what.push(format!("replace {k} with a file")),
+            Kind::Other(k) => what.push(format!("replace the {k} at {} with a file", self.dest)),
             Kind::File => match sha_fact(facts) {
                 Some(sha) if sha == self.sha => {}
-                Some(_) => what.push(format!("content ({} → {} bytes)", stat.size, self.len())),
+                Some(_) => what.push(format!(
+                    "update {} ({} → {} bytes)",
+                    self.dest,
+                    stat.size,
+                    self.len()
+                )),
                 None => {
                     return Err(Failure::msg(format!(
                         "cannot read {} to compare it: {}",
@@ -235,7 +240,7 @@ impl Operation for Put {
                 }
             },
         }
-        what.extend(attrs::changes(&stat, &self.attrs));
+        what.extend(attrs::changes(&stat, &self.attrs, &self.dest));
         Ok(if what.is_empty() {
             Decision::Unchanged
         } else {
