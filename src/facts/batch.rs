@@ -17,7 +17,7 @@ pub struct Batch {
 
 /// The lines that run before a batch's probes, and what to do with its report.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub struct BatchPlan {
     /// The lines.
     pub prelude: String,
     /// Run `__od_memo_report` after the probes and hand its facts, with these questions,
@@ -45,8 +45,8 @@ impl Batch {
     /// and `ahead` (what later steps will ask the scan). The memo is used only when the
     /// batch starts a `sha256sum` anyway, for put and template steps: adding the scan's
     /// files to it costs no process, hashing them alone would cost as much as the scan.
-    pub fn plan(&self, memo: &Memo, ahead: &[scan::Item]) -> Plan {
-        let plain = || Plan {
+    pub fn plan(&self, memo: &Memo, ahead: &[scan::Item]) -> BatchPlan {
+        let plain = || BatchPlan {
             prelude: format!(
                 "{}{}",
                 sums::prelude(&self.hashed),
@@ -72,7 +72,7 @@ impl Batch {
             return plain();
         }
         let asked = memo.prelude(&self.scans, ahead);
-        Plan {
+        BatchPlan {
             prelude: format!("{sums}{}", asked.prelude),
             report: Some(asked.lines),
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::facts::Facts;
 use crate::ops::Failure;
 use crate::quote::quote;
-use crate::remote::{Exec, Remote};
+use crate::remote::{Exec, ExecOutput, Remote};
 
 /// Time limit for one batch of probes.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -35,14 +35,16 @@ fn library_call(probe: &str) -> Option<&str> {
 
 /// Run the probes `(key, script)` as `user` in one request, after `prelude` (what the
 /// probes share, [`crate::facts::Batch::plan`]); `isolate` when a probe carries user code
-/// ([`crate::ops::Op::probe_has_user_code`]).
+/// ([`crate::ops::Op::probe_has_user_code`]). Returns the facts of every probe, in the
+/// order of `probes`: a reply that lacks any of them is an error, so a caller never holds
+/// a probe without its facts.
 pub fn gather(
     remote: &mut dyn Remote,
     user: Option<&str>,
     probes: &[(usize, String)],
     prelude: &str,
     isolate: bool,
-) -> Result<HashMap<usize, Facts>, Failure> {
+) -> Result<Vec<Facts>, Failure> {
     let token = format!(
         "@@od-{:x}",
         std::time::SystemTime::now()
@@ -92,26 +94,28 @@ pub fn gather(
             body.push('\n');
         }
     }
-    if facts.len() != probes.len() {
-        let mut f = Failure::msg(format!(
-            "could not read the machine's state (exit {}): {}",
-            out.status,
-            // The channel returns a probe's stderr within its stdout.
-            crate::process::tail_lines(
-                if out.stderr.is_empty() {
-                    &out.stdout
-                } else {
-                    &out.stderr
-                },
-                5
-            )
-        ));
-        if out.status == 255 {
-            f.kind = crate::ops::FailureKind::Unreachable;
-        }
-        return Err(f);
+    let in_order: Option<Vec<Facts>> = probes.iter().map(|(k, _)| facts.remove(k)).collect();
+    in_order.ok_or_else(|| unreadable(&out))
+}
+
+/// The error of a reply without the facts of every probe (the session died, the shell
+/// refused the script): the last lines it printed say why.
+fn unreadable(out: &ExecOutput) -> Failure {
+    // The channel returns a probe's stderr within its stdout.
+    let said = if out.stderr.is_empty() {
+        &out.stdout
+    } else {
+        &out.stderr
+    };
+    let mut f = Failure::msg(format!(
+        "could not read the machine's state (exit {}): {}",
+        out.status,
+        crate::process::tail_lines(said, 5)
+    ));
+    if out.status == 255 {
+        f.kind = crate::ops::FailureKind::Unreachable;
     }
-    Ok(facts)
+    f
 }
 
 #[cfg(test)]

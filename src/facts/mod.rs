@@ -1,18 +1,21 @@
 //! Facts: what a probe read from a machine, and the machinery that makes a no-change
-//! re-apply cost about one round trip per window of steps: probes of consecutive steps
-//! batched into one request ([`batch`]), one `sha256sum` for a batch's files ([`sums`]),
-//! one awk for its line and package questions ([`scan`]), what scans found kept by content
-//! hash ([`memo`]), and the probe library every transport defines ([`probe_lib`]).
+//! re-apply cost about one round trip per window of steps: the window of steps read ahead
+//! together ([`window`]), their probes batched into one request ([`batch`], [`gather`]),
+//! one `sha256sum` for a batch's files ([`sums`]), one awk for its line and package
+//! questions ([`scan`]), what scans found kept by content hash ([`memo`]), and the probe
+//! library every transport defines ([`probe_lib`]).
 
 pub mod batch;
 pub mod gather;
 pub mod memo;
 pub mod scan;
 pub mod sums;
+pub mod window;
 
 use std::collections::BTreeMap;
 
-pub use batch::{Batch, Plan};
+pub use batch::{Batch, BatchPlan};
+pub use window::Window;
 
 /// The facts a probe printed: `key value` lines, and the probe's exit status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

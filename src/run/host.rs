@@ -5,13 +5,13 @@
 //! round trip. A change (or a command) invalidates what was read ahead, so the next step
 //! starts a new window; a no-change re-apply therefore costs one round trip per window.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
-use crate::facts::{gather as facts, Facts};
+use crate::facts::{gather as facts, Window};
 use crate::ops::{self, Ctx, Decision, Failure, Rendered};
 use crate::remote::Remote;
 use crate::report::{
@@ -19,8 +19,6 @@ use crate::report::{
 };
 use crate::steps::Step;
 use crate::template::Renderer;
-
-mod window;
 
 /// What the whole run shares with each machine's run.
 pub struct Shared<'a> {
@@ -73,8 +71,7 @@ pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> Ho
         counts: Counts::default(),
         failed: false,
         interrupted: false,
-        ahead: HashMap::new(),
-        scans: window::Scans::default(),
+        window: Window::default(),
     };
     let users = likely_users(&job.steps);
     h.remote.expect_users(&users);
@@ -87,12 +84,12 @@ pub fn run(shared: &Shared<'_>, job: HostJob<'_>, remote: &mut dyn Remote) -> Ho
         .filter(|s| h.notified.contains(&s.name))
         .collect();
     // Handler indices are positions among the handlers, not among the steps.
-    h.scans.forget_steps();
+    h.window.forget_steps();
     for (pos, step) in handlers.iter().enumerate() {
         if h.failed && !shared.keep_going {
             break;
         }
-        h.ahead.clear();
+        h.window.discard();
         h.step_in(&handlers, pos, step, true);
     }
     h.remote.close();
@@ -124,10 +121,8 @@ struct HostRun<'a, 'b> {
     counts: Counts,
     failed: bool,
     interrupted: bool,
-    /// Steps of the current window, rendered, with the facts read ahead for them.
-    ahead: HashMap<usize, (Rendered, Facts)>,
-    /// What later steps will ask a scan, and what scans found (see `window`).
-    scans: window::Scans,
+    /// Facts read ahead for this machine's steps.
+    window: Window,
 }
 
 fn register_value(status: StepStatus, out: Option<&crate::remote::ExecOutput>) -> Json {
@@ -170,7 +165,7 @@ impl HostRun<'_, '_> {
             self.registered
                 .insert(name.clone(), register_value(result.status, output.as_ref()));
             self.ctx = Self::build_ctx(self.job, &self.registered, &self.shared.hostvars);
-            self.scans.forget_steps();
+            self.window.forget_steps();
         }
         if matches!(
             result.status,
@@ -208,20 +203,7 @@ impl HostRun<'_, '_> {
 
     /// Render a step for this machine; `Ok(None)` when `when` is false.
     fn render(&self, step: &Step) -> Result<Option<Rendered>, Failure> {
-        let ctx = &self.ctx;
-        if let Some(w) = &step.spec.when {
-            let yes = self
-                .shared
-                .renderer
-                .truthy(&w.value, ctx)
-                .map_err(|e| Failure::msg(format!("when: {e}")))?;
-            if !yes {
-                return Ok(None);
-            }
-        }
-        ops::render(step, self.shared.renderer, ctx)
-            .map(Some)
-            .map_err(Failure::msg)
+        render_step(step, self.shared.renderer, &self.ctx)
     }
 
     fn decide_and_apply(
@@ -249,7 +231,7 @@ impl HostRun<'_, '_> {
             name: step.name.clone(),
         });
         // Facts (and the rendered step) from the window when they were read ahead.
-        let (rendered, facts) = match self.ahead.remove(&step.index) {
+        let (rendered, facts) = match self.window.take(step.index) {
             Some(pair) => pair,
             None => {
                 let rendered = match self.render(step) {
@@ -273,23 +255,17 @@ impl HostRun<'_, '_> {
                         return None;
                     }
                 };
-                if rendered.op.probe().is_some() {
-                    if let Err(f) = self.read_ahead(list, pos, rendered.clone()) {
+                let (renderer, ctx) = (self.shared.renderer, &self.ctx);
+                let mut render = |s: &Step| render_step(s, renderer, ctx).ok().flatten();
+                match self
+                    .window
+                    .read(&mut *self.remote, list, pos, rendered, &mut render)
+                {
+                    Ok(pair) => pair,
+                    Err(f) => {
                         Self::fail(result, f);
                         return None;
                     }
-                    match self.ahead.remove(&step.index) {
-                        Some(pair) => pair,
-                        None => {
-                            Self::fail(
-                                result,
-                                Failure::msg("internal: facts missing after reading ahead"),
-                            );
-                            return None;
-                        }
-                    }
-                } else {
-                    (rendered, Facts::default())
                 }
             }
         };
@@ -342,7 +318,7 @@ impl HostRun<'_, '_> {
             return None;
         }
         // From here the machine changes: what was read ahead is stale.
-        self.ahead.clear();
+        self.window.discard();
         let retries = step.spec.retries.unwrap_or(0);
         let delay = Duration::from_secs(step.spec.delay.map(|d| d.0).unwrap_or(1));
         let mut facts = facts;
@@ -369,7 +345,7 @@ impl HostRun<'_, '_> {
                             "",
                             rendered.op.probe_has_user_code(),
                         ) {
-                            Ok(mut got) => facts = got.remove(&0).unwrap_or_default(),
+                            Ok(mut got) => facts = got.pop().unwrap_or_default(),
                             Err(_) => continue,
                         }
                         if let Ok(Decision::Unchanged) = rendered.op.decide(&facts) {
@@ -391,6 +367,25 @@ impl HostRun<'_, '_> {
             }
         }
     }
+}
+
+/// Render `step` with the template context `ctx`; `Ok(None)` when its `when` is false.
+fn render_step(
+    step: &Step,
+    renderer: &Renderer,
+    ctx: &minijinja::Value,
+) -> Result<Option<Rendered>, Failure> {
+    if let Some(w) = &step.spec.when {
+        let yes = renderer
+            .truthy(&w.value, ctx)
+            .map_err(|e| Failure::msg(format!("when: {e}")))?;
+        if !yes {
+            return Ok(None);
+        }
+    }
+    ops::render(step, renderer, ctx)
+        .map(Some)
+        .map_err(Failure::msg)
 }
 
 /// The users a machine's steps will probably run as (from the steps as written, without
