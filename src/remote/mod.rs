@@ -137,12 +137,19 @@ pub enum RemoteError {
         /// What happened, and what the user can do about it.
         detail: String,
     },
-    /// A file transfer failed on the machine side.
+    /// A file transfer failed on the machine side (the script that writes or reads the
+    /// file, `orbctl push` or `pull`): what failed and what it said.
     #[error("{0}")]
     Transfer(String),
+    /// A script with a NUL byte, which no shell can be given.
+    #[error("a command cannot contain a NUL byte")]
+    NulByte,
     /// orbctl itself failed.
     #[error(transparent)]
     Orb(#[from] crate::orb::OrbError),
+    /// The local `orbctl` process could not be started or talked to.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
     /// Local I/O failed (reading a source file, writing a `get` destination).
     #[error(transparent)]
     Io(#[from] std::io::Error),

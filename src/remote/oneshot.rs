@@ -72,7 +72,7 @@ impl OneShot {
             e if e.is_not_found() => RemoteError::Orb(OrbError::Missing {
                 path: self.orb.bin().display().to_string(),
             }),
-            e => RemoteError::Io(std::io::Error::other(e.to_string())),
+            e => RemoteError::Process(e),
         })
     }
 

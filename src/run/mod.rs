@@ -248,7 +248,7 @@ pub fn apply(orb: &Orb, args: &RunArgs, mode: Mode) -> Result<()> {
                     ready.insert(
                         name.clone(),
                         Ready::Unreachable {
-                            error: e,
+                            error: e.to_string(),
                             unavailable: false,
                         },
                     );

@@ -6,6 +6,7 @@
 mod io;
 mod session;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -81,14 +82,14 @@ impl Channel {
     }
 
     fn session(&mut self, user: &Option<String>) -> Result<&mut Session, RemoteError> {
-        if !self.sessions.contains_key(user) {
-            let s = Session::open(&self.orb, &self.machine, user.as_deref())?;
-            self.opened += 1;
-            self.sessions.insert(user.clone(), s);
+        match self.sessions.entry(user.clone()) {
+            Entry::Occupied(open) => Ok(open.into_mut()),
+            Entry::Vacant(slot) => {
+                let s = Session::open(&self.orb, &self.machine, user.as_deref())?;
+                self.opened += 1;
+                Ok(slot.insert(s))
+            }
         }
-        self.sessions
-            .get_mut(user)
-            .ok_or_else(|| RemoteError::Transfer("internal: session vanished".into()))
     }
 
     fn drop_session(&mut self, user: &Option<String>) -> bool {
