@@ -3,6 +3,7 @@
 
 mod host;
 mod lock;
+pub mod pool;
 pub mod reconcile;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
