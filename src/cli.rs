@@ -1,11 +1,19 @@
-//! The command line (the only module that knows clap). Flags are parsed here into plain
-//! values; checks that clap cannot express (the form of `--var`) happen in [`parse_var`].
+//! The command line (the only module that knows clap), in two stages: clap parses the
+//! raw flags into the `*Args` types, then each command's flags are resolved into the
+//! plain configuration the command runs with ([`ApplyArgs::config`], [`PlanArgs::config`]):
+//! checks clap cannot express (the form of `--var`) and what depends on the terminal and
+//! the environment (progress bars, colour) are decided there, once, so nothing past this
+//! module sees a flag.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::ConfigError;
+use crate::remote::Transport;
+use crate::run;
 
 /// Deploy runner for OrbStack Linux machines.
 #[derive(Debug, Parser)]
@@ -183,6 +191,77 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+impl RunArgs {
+    /// The run these flags ask for, in `mode`.
+    fn config(&self, mode: run::Mode) -> Result<run::Config, ConfigError> {
+        let json = self.output == OutputFormat::Json;
+        Ok(run::Config {
+            inventory: self.inventory.clone(),
+            vars: parse_vars(&self.vars)?,
+            limit: self.limit.clone(),
+            tags: self.tags.clone(),
+            mode,
+            diff: self.diff,
+            parallel: usize::from(self.parallel),
+            on_failure: match (self.keep_going, self.fail_fast) {
+                (true, _) => run::OnFailure::Nothing,
+                (false, true) => run::OnFailure::Everything,
+                (false, false) => run::OnFailure::Machine,
+            },
+            display: run::Display {
+                json,
+                progress: !json && progress_wanted(self.progress),
+                color: !json
+                    && std::env::var_os("NO_COLOR").is_none()
+                    && std::io::stdout().is_terminal(),
+            },
+            report: self.report.clone(),
+            junit: self.junit.clone(),
+            transport: transport(self.no_channel),
+            lock_timeout: Duration::from_secs(self.lock_timeout),
+        })
+    }
+}
+
+impl ApplyArgs {
+    /// The run `apply` (or `apply --dry-run`) asks for.
+    pub fn config(&self) -> Result<run::Config, ConfigError> {
+        self.run.config(run::Mode {
+            dry_run: self.dry_run,
+            ..run::Mode::default()
+        })
+    }
+}
+
+impl PlanArgs {
+    /// The run `plan` asks for.
+    pub fn config(&self) -> Result<run::Config, ConfigError> {
+        self.run.config(run::Mode {
+            dry_run: true,
+            show_calls: self.show_calls,
+            exit_on_changes: self.exit_code,
+        })
+    }
+}
+
+/// Progress bars are drawn only on a terminal, and by default not in CI.
+fn progress_wanted(progress: Progress) -> bool {
+    let tty = std::io::stderr().is_terminal();
+    match progress {
+        Progress::Never => false,
+        Progress::Always => tty,
+        Progress::Auto => tty && std::env::var_os("CI").is_none(),
+    }
+}
+
+fn transport(no_channel: bool) -> Transport {
+    if no_channel {
+        Transport::OneShot
+    } else {
+        Transport::Channel
+    }
+}
+
 /// `orbdeploy machines ...`.
 #[derive(Debug, Subcommand)]
 pub enum MachinesCommand {
@@ -283,6 +362,11 @@ pub fn parse_var(raw: &str) -> Result<(String, String), ConfigError> {
         )));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+/// Parse every `--var K=V` value.
+pub fn parse_vars(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    raw.iter().map(|v| parse_var(v)).collect()
 }
 
 /// Write the completion script for `shell` to stdout.

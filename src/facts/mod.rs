@@ -79,8 +79,8 @@ pub fn fact(key: &str, value_expr: &str) -> String {
 }
 
 /// The probe library (`src/facts/probe_lib.sh`), as sent: shell functions a probe request may
-/// call. Every transport defines them for requests with [`Exec::probe`] set: the channel
-/// agent once per session, the one-shot path in front of each probe.
+/// call. Every transport defines them for requests with [`crate::remote::Exec::probe`] set:
+/// the channel agent once per session, the one-shot path in front of each probe.
 pub fn probe_lib() -> &'static str {
     static LIB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     LIB.get_or_init(|| compact(include_str!("probe_lib.sh")))

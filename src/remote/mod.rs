@@ -37,7 +37,7 @@ pub struct Exec {
     /// Kill the script and everything it started after this long; the connection stays usable.
     pub timeout: Option<Duration>,
     /// A read-only request of orbdeploy's own (the facts of steps): it may call the
-    /// functions of [`probe_lib`]; its output is text (no NUL bytes; trailing newlines need
+    /// functions of [`crate::facts::probe_lib`]; its output is text (no NUL bytes; trailing newlines need
     /// not be kept; the channel returns stderr within stdout); its time limit is enforced by
     /// abandoning the session instead of by a watchdog on the machine. That makes it
     /// cheaper on the channel (no file, `stat` or `cat` for the reply, no watchdog
@@ -156,6 +156,25 @@ pub enum RemoteError {
     /// orbdeploy is being interrupted (Ctrl-C / SIGTERM).
     #[error("interrupted")]
     Interrupted,
+}
+
+/// How orbdeploy reaches a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// One persistent session per machine and user ([`channel::Channel`]), the default.
+    Channel,
+    /// One `orbctl run` per command, `orbctl push`/`pull` per file
+    /// ([`oneshot::OneShot`], `--no-channel`).
+    OneShot,
+}
+
+/// A connection to `machine` over `transport`; nothing is started before its first
+/// request.
+pub fn connect(orb: &crate::orb::Orb, machine: &str, transport: Transport) -> Box<dyn Remote> {
+    match transport {
+        Transport::Channel => Box::new(channel::Channel::new(orb, machine)),
+        Transport::OneShot => Box::new(oneshot::OneShot::new(orb, machine)),
+    }
 }
 
 /// Input streamed to a request's stdin: a reader and its exact length.
