@@ -1,9 +1,9 @@
 //! The command line (the only module that knows clap), in two stages: clap parses the
 //! raw flags into the `*Args` types, then each command's flags are resolved into the
-//! plain configuration the command runs with ([`ApplyArgs::config`], [`PlanArgs::config`]):
-//! checks clap cannot express (the form of `--var`) and what depends on the terminal and
-//! the environment (progress bars, colour) are decided there, once, so nothing past this
-//! module sees a flag.
+//! plain configuration the command runs with ([`ApplyArgs::config`], [`PlanArgs::config`],
+//! [`ExecArgs::config`]): checks clap cannot express (the form of `--var`) and what
+//! depends on the terminal and the environment (progress bars, colour) are decided there,
+//! once, so nothing past this module sees a flag.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::commands::exec;
 use crate::error::ConfigError;
 use crate::remote::Transport;
 use crate::run;
@@ -186,6 +187,9 @@ pub struct ExecArgs {
     /// How many machines at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: u16,
+    /// Use one `orbctl run` per machine instead of the persistent channel.
+    #[arg(long)]
+    pub no_channel: bool,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -241,6 +245,22 @@ impl PlanArgs {
             show_calls: self.show_calls,
             exit_on_changes: self.exit_code,
         })
+    }
+}
+
+impl ExecArgs {
+    /// The command `exec` runs, and where.
+    pub fn config(&self) -> exec::Config {
+        exec::Config {
+            inventory: self.inventory.clone(),
+            limit: self.limit.clone(),
+            user: self.user.clone(),
+            workdir: self.workdir.clone(),
+            timeout: self.timeout.map(Duration::from_secs),
+            parallel: usize::from(self.parallel),
+            transport: transport(self.no_channel),
+            command: self.command.clone(),
+        }
     }
 }
 
