@@ -125,7 +125,7 @@ for r in $(seq 1 "$runs"); do
   read -r t _ < <(measure full env ORBDEPLOY_TRACE_DIR="$work/trace" "$od" --orbctl "$orbctl" apply "$inv1" --progress never)
   remote_us=0
   for u in default root; do
-    us=$(ORBSIM_FAULTS= "$orbctl" run -m b1 $([ $u = root ] && echo -u root) -w / sh "/mnt/mac$work/replay.sh" "/mnt/mac$work/trace" "$u" "/mnt/mac$PWD/src/probe_lib.sh")
+    us=$(ORBSIM_FAULTS= "$orbctl" run -m b1 $([ $u = root ] && echo -u root) -w / sh "/mnt/mac$work/replay.sh" "/mnt/mac$work/trace" "$u" "/mnt/mac$PWD/src/remote/probe_lib.sh")
     remote_us=$((remote_us + us))
   done
   over+=("$(echo "($t * 1000000 - $remote_us) / 50 / 1000" | bc -l)")

@@ -1,9 +1,10 @@
 //! The command line (the only module that knows clap), in two stages: clap parses the
 //! raw flags into the `*Args` types, then each command's flags are resolved into the
-//! plain configuration the command runs with ([`ApplyArgs::config`], [`PlanArgs::config`],
-//! [`ExecArgs::config`]): checks clap cannot express (the form of `--var`) and what
-//! depends on the terminal and the environment (progress bars, colour) are decided there,
-//! once, so nothing past this module sees a flag.
+//! plain configuration the command runs with ([`ApplyArgs::config`], [`PlanArgs::config`]):
+//! checks clap cannot express (the form of `--var`) and what depends on the terminal and
+//! the environment (progress bars, colour) are decided there, once, so nothing past this
+//! module sees a flag. (The smaller commands under [`crate::commands`] read their `*Args`
+//! themselves; this module depends on none of them.)
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -11,7 +12,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::commands::exec;
 use crate::error::ConfigError;
 use crate::remote::Transport;
 use crate::run;
@@ -248,22 +248,6 @@ impl PlanArgs {
     }
 }
 
-impl ExecArgs {
-    /// The command `exec` runs, and where.
-    pub fn config(&self) -> exec::Config {
-        exec::Config {
-            inventory: self.inventory.clone(),
-            limit: self.limit.clone(),
-            user: self.user.clone(),
-            workdir: self.workdir.clone(),
-            timeout: self.timeout.map(Duration::from_secs),
-            parallel: usize::from(self.parallel),
-            transport: transport(self.no_channel),
-            command: self.command.clone(),
-        }
-    }
-}
-
 /// Progress bars are drawn only on a terminal, and by default not in CI.
 fn progress_wanted(progress: Progress) -> bool {
     let tty = std::io::stderr().is_terminal();
@@ -274,7 +258,8 @@ fn progress_wanted(progress: Progress) -> bool {
     }
 }
 
-fn transport(no_channel: bool) -> Transport {
+/// The transport `--no-channel` asks for.
+pub fn transport(no_channel: bool) -> Transport {
     if no_channel {
         Transport::OneShot
     } else {

@@ -62,7 +62,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         cli::Command::Machines(cmd) => commands::machines::machines(&orb, cmd),
         cli::Command::Apply(args) => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
         cli::Command::Plan(args) => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
-        cli::Command::Exec(args) => commands::exec::exec(&orb, &args.config()),
+        cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
         cli::Command::Completions { shell } => {
             cli::print_completions(*shell);
             Ok(())

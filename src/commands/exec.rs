@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::cli::ExecArgs;
 use crate::error::{ConfigError, Outcome};
 use crate::orb::{Orb, OrbError};
 use crate::quote;
 use crate::remote::{self, Exec, Transport};
 use crate::run::pool;
 
-/// What `exec` runs, and where (resolved from the command line by [`crate::cli`]).
+/// What `exec` runs, and where (from its flags, [`ExecArgs`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The inventory file.
@@ -37,6 +38,21 @@ pub struct Config {
     pub transport: Transport,
     /// The command and its arguments.
     pub command: Vec<String>,
+}
+
+impl From<&ExecArgs> for Config {
+    fn from(args: &ExecArgs) -> Config {
+        Config {
+            inventory: args.inventory.clone(),
+            limit: args.limit.clone(),
+            user: args.user.clone(),
+            workdir: args.workdir.clone(),
+            timeout: args.timeout.map(Duration::from_secs),
+            parallel: usize::from(args.parallel),
+            transport: crate::cli::transport(args.no_channel),
+            command: args.command.clone(),
+        }
+    }
 }
 
 /// Run the command; Ok when it succeeded everywhere.

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::memo::{Memo, DPKG_STATUS};
+use super::Probed;
 use super::{scan, sums};
-use crate::ops::Op;
 
 /// Filled step by step, then planned into the lines that run before the probes.
 #[derive(Debug, Default)]
@@ -27,9 +27,9 @@ pub struct BatchPlan {
 
 impl Batch {
     /// Add the step with this key to the batch.
-    pub fn add(&mut self, key: usize, op: &Op) {
-        self.hashed.extend(op.hashes().map(str::to_string));
-        self.scans.extend(op.scan().map(|i| (key, i)));
+    pub fn add(&mut self, key: usize, step: &impl Probed) {
+        self.hashed.extend(step.hashes().map(str::to_string));
+        self.scans.extend(step.scan().map(|i| (key, i)));
     }
 
     /// A batch of these files to hash and these scan questions (tests).

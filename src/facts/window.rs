@@ -10,10 +10,9 @@
 
 use std::collections::HashMap;
 
-use super::gather::gather;
+use super::gather::{gather, ReadError};
 use super::memo::Memo;
-use super::{scan, Batch, Facts};
-use crate::ops::{Failure, Rendered};
+use super::{scan, Batch, Facts, Probed};
 use crate::remote::Remote;
 use crate::steps::{Kind, Step};
 
@@ -30,23 +29,32 @@ const REPORT: usize = usize::MAX;
 
 /// Renders a later step of the machine as the run would (`None`: its `when:` is false or
 /// it does not render; the window then stops there and leaves the step to the run).
-pub type RenderAhead<'r> = dyn FnMut(&Step) -> Option<Rendered> + 'r;
+pub type RenderAhead<'r, R> = dyn FnMut(&Step) -> Option<R> + 'r;
 
 /// One machine's read-ahead state: the facts of the current window, what later steps
 /// will ask a scan, and the memo of each user's session.
-#[derive(Default)]
-pub struct Window {
+pub struct Window<R> {
     /// Steps of the current window (by index), rendered, with the facts read for them.
-    ahead: HashMap<usize, (Rendered, Facts)>,
+    ahead: HashMap<usize, (R, Facts)>,
     /// Step index → (user, question) of a `line` or `packages` step, rendered with the
     /// context of the time (`None`: it asks nothing, or did not render).
     questions: HashMap<usize, Option<(Option<String>, scan::Item)>>,
     memo: HashMap<Option<String>, Memo>,
 }
 
-impl Window {
+impl<R> Default for Window<R> {
+    fn default() -> Self {
+        Window {
+            ahead: HashMap::new(),
+            questions: HashMap::new(),
+            memo: HashMap::new(),
+        }
+    }
+}
+
+impl<R: Probed> Window<R> {
     /// The step with this index as rendered and read ahead by an earlier window, if it was.
-    pub fn take(&mut self, index: usize) -> Option<(Rendered, Facts)> {
+    pub fn take(&mut self, index: usize) -> Option<(R, Facts)> {
         self.ahead.remove(&index)
     }
 
@@ -70,20 +78,21 @@ impl Window {
         remote: &mut dyn Remote,
         list: &[&Step],
         pos: usize,
-        first: Rendered,
-        render: &mut RenderAhead<'_>,
-    ) -> Result<(Rendered, Facts), Failure> {
-        let Some(first_probe) = first.op.probe() else {
+        first: R,
+        render: &mut RenderAhead<'_, R>,
+    ) -> Result<(R, Facts), ReadError> {
+        let Some(first_probe) = first.probe() else {
             return Ok((first, Facts::default()));
         };
-        let user = first.run_as.clone();
-        let stop_after = |s: &Step, r: &Rendered| s.spec.register.is_some() || r.op.is_command();
+        let user = first.user().map(str::to_string);
+        let stop_after = |s: &Step, r: &R| s.spec.register.is_some() || r.is_command();
         let batch_more = remote.batches_facts() && !stop_after(list[pos], &first);
         let mut batch = Batch::default();
-        batch.add(list[pos].index, &first.op);
-        let mut probes = vec![(list[pos].index, first_probe)];
-        // Aligned with `probes`: each probe's step, rendered.
-        let mut steps = vec![(list[pos].index, first)];
+        batch.add(list[pos].index, &first);
+        let mut isolate = first.has_user_code();
+        // The steps after the first that the window takes, rendered, with their probes.
+        let mut steps: Vec<(usize, R)> = Vec::new();
+        let mut probes: Vec<(usize, String)> = Vec::new();
         // The first step after the window.
         let mut next = pos + 1;
         if batch_more {
@@ -91,15 +100,16 @@ impl Window {
                 let Some(r) = render(step) else {
                     break;
                 };
-                let probe = r.op.probe();
-                if r.run_as != user || probe.is_none() && !r.op.is_command() {
+                let probe = r.probe();
+                if r.user() != user.as_deref() || probe.is_none() && !r.is_command() {
                     break;
                 }
                 next += 1;
                 let stop = stop_after(step, &r);
                 if let Some(p) = probe {
                     probes.push((step.index, p));
-                    batch.add(step.index, &r.op);
+                    batch.add(step.index, &r);
+                    isolate |= r.has_user_code();
                     steps.push((step.index, r));
                 }
                 if stop {
@@ -116,24 +126,28 @@ impl Window {
         if plan.report.is_some() {
             probes.push((REPORT, "__od_memo_report\n".to_string()));
         }
-        let isolate = steps.iter().any(|(_, r)| r.op.probe_has_user_code());
-        let mut got = gather(remote, user.as_deref(), &probes, &plan.prelude, isolate)?;
+        let first_probe = (list[pos].index, first_probe);
+        let (first_facts, mut got) = gather(
+            remote,
+            user.as_deref(),
+            &first_probe,
+            &probes,
+            &plan.prelude,
+            isolate,
+        )?;
         if let Some(lines) = &plan.report {
             // The report's probe went last.
             if let Some(report) = got.pop() {
-                self.memo
-                    .entry(user.clone())
-                    .or_default()
-                    .learn(lines, &report);
+                self.memo.entry(user).or_default().learn(lines, &report);
             }
         }
         self.ahead.clear();
-        let mut found = steps.into_iter().zip(got);
-        let Some(((_, first), first_facts)) = found.next() else {
-            return Err(Failure::msg("could not read the machine's state"));
-        };
-        self.ahead
-            .extend(found.map(|((index, rendered), facts)| (index, (rendered, facts))));
+        self.ahead.extend(
+            steps
+                .into_iter()
+                .zip(got)
+                .map(|((index, rendered), facts)| (index, (rendered, facts))),
+        );
         Ok((first, first_facts))
     }
 
@@ -145,17 +159,16 @@ impl Window {
         list: &[&Step],
         from: usize,
         user: &Option<String>,
-        render: &mut RenderAhead<'_>,
+        render: &mut RenderAhead<'_, R>,
     ) -> Vec<scan::Item> {
         let mut out = Vec::new();
         for step in list.iter().skip(from).take(AHEAD) {
             if !matches!(step.kind, Kind::Line | Kind::Packages) {
                 continue;
             }
-            let question = self
-                .questions
-                .entry(step.index)
-                .or_insert_with(|| render(step).and_then(|r| r.op.scan().map(|i| (r.run_as, i))));
+            let question = self.questions.entry(step.index).or_insert_with(|| {
+                render(step).and_then(|r| r.scan().map(|i| (r.user().map(str::to_string), i)))
+            });
             if let Some((u, item)) = question {
                 if u == user {
                     out.push(item.clone());
@@ -173,10 +186,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::facts::probe_lib;
     use crate::facts::scan::Item;
     use crate::facts::{Batch, Facts};
     use crate::quote::quote;
+    use crate::remote::probe_lib::probe_lib;
     use crate::remote::{Exec, ExecOutput, Input, Remote, RemoteError};
 
     /// Probes run by this host's `sh`, with the probe library and `bin` first on PATH.
@@ -254,7 +267,9 @@ mod tests {
         if plan.report.is_some() {
             probes.push((REPORT, "__od_memo_report\n".to_string()));
         }
-        let facts = gather(remote, None, &probes, &plan.prelude, false).unwrap();
+        let (first, more) =
+            gather(remote, None, &probes[0], &probes[1..], &plan.prelude, false).unwrap();
+        let facts = std::iter::once(first).chain(more);
         let mut got: HashMap<usize, Facts> = probes.iter().map(|(k, _)| *k).zip(facts).collect();
         if let (Some(lines), Some(report)) = (&plan.report, got.remove(&REPORT)) {
             memo.learn(lines, &report);

@@ -14,6 +14,7 @@ use crate::quote::quote;
 pub mod channel;
 mod files;
 pub mod oneshot;
+pub mod probe_lib;
 
 pub use files::{check_transfer, parent_dir, read_by_cat, write_by_script, write_script};
 
@@ -37,7 +38,7 @@ pub struct Exec {
     /// Kill the script and everything it started after this long; the connection stays usable.
     pub timeout: Option<Duration>,
     /// A read-only request of orbdeploy's own (the facts of steps): it may call the
-    /// functions of [`crate::facts::probe_lib`]; its output is text (no NUL bytes; trailing newlines need
+    /// functions of [`probe_lib`]; its output is text (no NUL bytes; trailing newlines need
     /// not be kept; the channel returns stderr within stdout); its time limit is enforced by
     /// abandoning the session instead of by a watchdog on the machine. That makes it
     /// cheaper on the channel (no file, `stat` or `cat` for the reply, no watchdog

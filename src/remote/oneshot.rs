@@ -54,7 +54,11 @@ impl OneShot {
     /// once per session instead).
     fn script(req: &Exec) -> String {
         if req.probe {
-            format!("{}{}", crate::facts::probe_lib(), req.full_script())
+            format!(
+                "{}{}",
+                crate::remote::probe_lib::probe_lib(),
+                req.full_script()
+            )
         } else {
             req.full_script()
         }

@@ -4,36 +4,22 @@
 //! turns each step's outcome into its report line.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde_json::{json, Value as Json};
 
 use crate::facts::Window;
+use crate::ops::Rendered;
 use crate::plan::{MachinePlan, Vars};
 use crate::remote::{ExecOutput, Remote};
 use crate::report::{
     ms, Counts, Event, FailureInfo, HostResult, HostStatus, Sender, StepResult, StepStatus,
 };
 use crate::steps::Step;
-use crate::template::Renderer;
 
-use super::config::{Config, OnFailure};
-use super::step::{self, Ran, StepEnv, StepOutcome};
-
-/// What the whole run shares with each machine's run.
-pub struct Shared<'a> {
-    /// Renders templates and expressions.
-    pub renderer: &'a Renderer,
-    /// The reporter.
-    pub events: Sender,
-    /// The run's configuration (plan or apply, diffs, what a failure stops).
-    pub config: &'a Config,
-    /// Set when a step failed and `--fail-fast` is on: every machine stops.
-    pub stop_all: &'a AtomicBool,
-    /// Every machine's variables, for `hostvars`.
-    pub hostvars: &'a Json,
-}
+use super::config::OnFailure;
+use super::step::{self, Ran, Shared, StepEnv, StepOutcome};
 
 /// Run one machine's steps and handlers over `remote`; returns its result.
 pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remote) -> HostResult {
@@ -109,7 +95,7 @@ struct HostRun<'a, 'b> {
     /// Ctrl-C stopped a step.
     interrupted: bool,
     /// Facts read ahead for this machine's steps.
-    window: Window,
+    window: Window<Rendered>,
 }
 
 impl HostRun<'_, '_> {

@@ -337,7 +337,7 @@ fn run_machines(
     events: &Sender,
 ) -> Vec<HostResult> {
     let stop_all = AtomicBool::new(false);
-    let shared = host::Shared {
+    let shared = step::Shared {
         renderer,
         events: events.clone(),
         config,

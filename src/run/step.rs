@@ -3,18 +3,33 @@
 //! **decision** (unchanged, change, run, skip) and the **change** itself, with retries.
 //! Each stage either hands the next what it needs or ends the step with a [`StepOutcome`].
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::facts::{gather::gather, Facts, Window};
+use crate::facts::gather::{gather, ReadError};
+use crate::facts::{scan, Facts, Probed, Window};
 use crate::ops::{self, Ctx, Decision, Failure, FailureKind, Rendered};
 use crate::remote::{ExecOutput, Remote};
-use crate::report::{Event, StepStatus};
+use crate::report::{Event, Sender, StepStatus};
 use crate::steps::Step;
 use crate::template::Renderer;
+use serde_json::Value as Json;
 
-use super::config::OnFailure;
-use super::host::Shared;
+use super::config::{Config, OnFailure};
+
+/// What the whole run shares with each machine's run and each step.
+pub struct Shared<'a> {
+    /// Renders templates and expressions.
+    pub renderer: &'a Renderer,
+    /// The reporter.
+    pub events: Sender,
+    /// The run's configuration (plan or apply, diffs, what a failure stops).
+    pub config: &'a Config,
+    /// Set when a step failed and `--fail-fast` is on: every machine stops.
+    pub stop_all: &'a AtomicBool,
+    /// Every machine's variables, for `hostvars`.
+    pub hostvars: &'a Json,
+}
 
 /// How one step ended.
 #[derive(Debug)]
@@ -109,7 +124,7 @@ pub struct StepEnv<'s> {
     /// The template context: the machine's variables, registered values, `hostvars`.
     pub ctx: &'s minijinja::Value,
     /// The facts read ahead for the machine's steps.
-    pub window: &'s mut Window,
+    pub window: &'s mut Window<Rendered>,
     /// An earlier step of this machine failed.
     pub failed: bool,
     /// Plan: an earlier step of this machine would change it or run a command, so the
@@ -219,6 +234,44 @@ fn facts(
     env.window
         .read(&mut *env.remote, list, pos, rendered, &mut render_ahead)
         .map(Some)
+        .map_err(read_failure)
+}
+
+/// Facts that could not be read fail the step; a broken connection makes the machine
+/// unreachable (no `ignore_errors` excuses that).
+fn read_failure(e: ReadError) -> Failure {
+    match e {
+        ReadError::Remote(e) => Failure::from(e),
+        ReadError::Unreadable { status, .. } => {
+            let mut f = Failure::msg(e.to_string());
+            if status == 255 {
+                f.kind = FailureKind::Unreachable;
+            }
+            f
+        }
+    }
+}
+
+/// What reading facts needs to know of a rendered step.
+impl Probed for Rendered {
+    fn probe(&self) -> Option<String> {
+        self.op.probe()
+    }
+    fn user(&self) -> Option<&str> {
+        self.run_as.as_deref()
+    }
+    fn is_command(&self) -> bool {
+        self.op.is_command()
+    }
+    fn has_user_code(&self) -> bool {
+        self.op.probe_has_user_code()
+    }
+    fn hashes(&self) -> Option<&str> {
+        self.op.hashes()
+    }
+    fn scan(&self) -> Option<scan::Item> {
+        self.op.scan()
+    }
 }
 
 /// Render `step` with the template context `ctx`; `Ok(None)` when its `when:` is false.
@@ -283,8 +336,8 @@ fn change(
         };
         let user = rendered.run_as.as_deref();
         let isolate = rendered.op.probe_has_user_code();
-        match gather(&mut *env.remote, user, &[(0, probe)], "", isolate) {
-            Ok(mut got) => facts = got.pop().unwrap_or_default(),
+        match gather(&mut *env.remote, user, &(0, probe), &[], "", isolate) {
+            Ok((now, _)) => facts = now,
             Err(_) => continue,
         }
         if let Ok(Decision::Unchanged) = rendered.op.decide(&facts) {

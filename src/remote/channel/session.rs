@@ -19,8 +19,8 @@ pub fn agent() -> &'static str {
     AGENT.get_or_init(|| {
         format!(
             "{}{}",
-            crate::facts::probe_lib(),
-            crate::facts::compact(include_str!("agent.sh"))
+            crate::remote::probe_lib::probe_lib(),
+            crate::remote::probe_lib::compact(include_str!("agent.sh"))
         )
     })
 }
