@@ -62,3 +62,110 @@ impl Plan<'_> {
         self.machines.iter().map(|m| m.name.clone()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::Playbook;
+    use crate::template::Renderer;
+
+    /// An inventory and its steps, loaded from text as `apply` loads them.
+    fn load(inventory: &str, ops: &str) -> (tempfile::TempDir, Inventory, Playbook, Renderer) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ops.yaml"), ops).unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(&path, inventory).unwrap();
+        let inv = crate::inventory::load(&path, &[]).unwrap();
+        let renderer = Renderer::new();
+        let book = crate::steps::load(&inv, &renderer).unwrap();
+        (dir, inv, book, renderer)
+    }
+
+    const INVENTORY: &str = "\
+vars: { port: 80 }
+groups: { web: {} }
+machines:
+  web-1: { groups: [web], vars: { port: 81 } }
+  web-2: { groups: [web] }
+  db-1: { state: stopped }
+operations: ops.yaml
+";
+
+    const OPS: &str = "\
+steps:
+  - { name: everywhere, shell: 'true', tags: [base] }
+  - { name: web only, shell: 'echo {{ port }}', hosts: [web], notify: reload }
+  - { name: always, shell: 'true', tags: [always] }
+  - { name: web-2 only, shell: 'true', hosts: ['web-2'], tags: [app], notify: restart }
+handlers:
+  - { name: restart, shell: 'true' }
+  - { name: reload, shell: 'true' }
+  - { name: never notified, shell: 'true' }
+";
+
+    fn names(steps: &[&Step]) -> Vec<String> {
+        steps.iter().map(|s| s.name.clone()).collect()
+    }
+
+    #[test]
+    fn each_machine_gets_its_steps_and_the_handlers_they_may_notify() {
+        let (_dir, inv, book, _) = load(INVENTORY, OPS);
+        let plan = select(&inv, &book, &[], &[]).unwrap();
+        assert_eq!(plan.names(), ["web-1", "web-2", "db-1"]);
+        let [web1, web2, db1] = &plan.machines[..] else {
+            panic!("{:?}", plan.names())
+        };
+        assert_eq!(names(&web1.steps), ["everywhere", "web only", "always"]);
+        assert_eq!(names(&web1.handlers), ["reload"]);
+        assert_eq!(
+            names(&web2.steps),
+            ["everywhere", "web only", "always", "web-2 only"]
+        );
+        // In the order of the handlers, not of the notifying steps.
+        assert_eq!(names(&web2.handlers), ["restart", "reload"]);
+        assert_eq!(names(&db1.steps), ["everywhere", "always"]);
+        assert!(db1.handlers.is_empty());
+        assert_eq!(db1.state, DesiredState::Stopped);
+        assert_eq!(web1.vars["port"], 81);
+        assert_eq!(plan.hostvars["web-2"]["port"], 80);
+    }
+
+    #[test]
+    fn limit_and_tags_narrow_the_plan() {
+        let (_dir, inv, book, _) = load(INVENTORY, OPS);
+        let plan = select(&inv, &book, &["web-*".into()], &["app".into()]).unwrap();
+        assert_eq!(plan.names(), ["web-1", "web-2"]);
+        assert_eq!(names(&plan.machines[0].steps), ["always"]);
+        assert!(plan.machines[0].handlers.is_empty());
+        assert_eq!(names(&plan.machines[1].steps), ["always", "web-2 only"]);
+        assert_eq!(names(&plan.machines[1].handlers), ["restart"]);
+        // Machines that are not selected are still in `hostvars`.
+        let only = select(&inv, &book, &["db-1".into()], &[]).unwrap();
+        assert_eq!(only.names(), ["db-1"]);
+        assert_eq!(only.hostvars["web-1"]["port"], 81);
+        let err = select(&inv, &book, &["nope".into()], &[]).unwrap_err();
+        assert!(err.to_string().starts_with("--limit: `nope`"), "{err}");
+    }
+
+    #[test]
+    fn validation_renders_every_step_of_every_running_machine() {
+        let ops = "\
+steps:
+  - { name: greet, shell: 'echo {{ greeting }}', hosts: [web-2, db-1] }
+  - { name: uses a registered value, shell: 'echo {{ out.stdout }}', register: out }
+";
+        let (_dir, inv, book, renderer) = load(INVENTORY, ops);
+        let plan = select(&inv, &book, &[], &[]).unwrap();
+        let err = validate(&plan, &book, &renderer).unwrap_err();
+        assert!(err.location.is_some_and(|l| l.ends_with("ops.yaml:2:5")));
+        assert!(
+            err.message
+                .starts_with("step `greet`: on machine `web-2`: shell: "),
+            "{}",
+            err.message
+        );
+        // db-1 is declared stopped: it runs no step, so nothing of it is checked.
+        let stopped = select(&inv, &book, &["db-1".into(), "web-1".into()], &[]).unwrap();
+        validate(&stopped, &book, &renderer).unwrap();
+    }
+}

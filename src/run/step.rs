@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use serde_json::Value as Json;
+
 use crate::facts::gather::{gather, ReadError};
 use crate::facts::{scan, Facts, Probed, Window};
 use crate::ops::{self, Ctx, Decision, Failure, FailureKind, Rendered};
@@ -13,7 +15,6 @@ use crate::remote::{ExecOutput, Remote};
 use crate::report::{Event, Sender, StepStatus};
 use crate::steps::Step;
 use crate::template::Renderer;
-use serde_json::Value as Json;
 
 use super::config::{Config, OnFailure};
 
