@@ -6,8 +6,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -79,24 +77,19 @@ pub fn exec(orb: &Orb, config: &Config) -> Result<()> {
         .into());
     }
     let req = request(config);
-    let failures = AtomicUsize::new(0);
-    let stdout = Mutex::new(());
     let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-    pool::map(names, config.parallel, |name| {
+    let succeeded = pool::map(names, config.parallel, |name| {
         let (block, ok) = run_on(orb, name, config.transport, &req);
-        if !ok {
-            failures.fetch_add(1, Ordering::SeqCst);
-        }
-        // One block at a time, as each machine finishes.
-        let _guard = stdout.lock();
+        // One block at a time, as each machine finishes: the lock is held for the block.
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&block);
         if !block.ends_with(b"\n") {
             let _ = out.write_all(b"\n");
         }
         let _ = out.flush();
+        ok
     });
-    let failed = failures.into_inner();
+    let failed = succeeded.iter().filter(|ok| !**ok).count();
     if failed > 0 {
         return Err(Outcome::Failed(format!(
             "the command failed on {failed} of {} machines",
