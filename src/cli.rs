@@ -52,7 +52,7 @@ pub enum Command {
     /// Print a shell completion script.
     Completions {
         /// The shell.
-        shell: Shell,
+        shell: CompletionShell,
     },
 }
 
@@ -197,7 +197,7 @@ pub struct ExecArgs {
 
 impl RunArgs {
     /// The run these flags ask for, in `mode`.
-    fn config(&self, mode: run::Mode) -> Result<run::Config, ConfigError> {
+    fn config(&self, mode: run::RunMode) -> Result<run::Config, ConfigError> {
         let json = self.output == OutputFormat::Json;
         Ok(run::Config {
             inventory: self.inventory.clone(),
@@ -212,7 +212,7 @@ impl RunArgs {
                 (false, true) => run::OnFailure::Everything,
                 (false, false) => run::OnFailure::Machine,
             },
-            display: run::Display {
+            output: run::OutputStyle {
                 json,
                 progress: !json && progress_wanted(self.progress),
                 color: !json
@@ -230,9 +230,9 @@ impl RunArgs {
 impl ApplyArgs {
     /// The run `apply` (or `apply --dry-run`) asks for.
     pub fn config(&self) -> Result<run::Config, ConfigError> {
-        self.run.config(run::Mode {
+        self.run.config(run::RunMode {
             dry_run: self.dry_run,
-            ..run::Mode::default()
+            ..run::RunMode::default()
         })
     }
 }
@@ -240,7 +240,7 @@ impl ApplyArgs {
 impl PlanArgs {
     /// The run `plan` asks for.
     pub fn config(&self) -> Result<run::Config, ConfigError> {
-        self.run.config(run::Mode {
+        self.run.config(run::RunMode {
             dry_run: true,
             show_calls: self.show_calls,
             exit_on_changes: self.exit_code,
@@ -342,7 +342,7 @@ pub enum MachinesCommand {
 
 /// Shells for `completions`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Shell {
+pub enum CompletionShell {
     /// bash
     Bash,
     /// zsh
@@ -375,13 +375,13 @@ pub fn parse_vars(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> 
 }
 
 /// Write the completion script for `shell` to stdout.
-pub fn print_completions(shell: Shell) {
+pub fn print_completions(shell: CompletionShell) {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
     let shell = match shell {
-        Shell::Bash => clap_complete::Shell::Bash,
-        Shell::Zsh => clap_complete::Shell::Zsh,
-        Shell::Fish => clap_complete::Shell::Fish,
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
     };
     clap_complete::generate(shell, &mut cmd, "orbdeploy", &mut std::io::stdout());
 }

@@ -19,7 +19,7 @@ use crate::run::pool;
 
 /// What `exec` runs, and where (from its flags, [`ExecArgs`]).
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct ExecConfig {
     /// The inventory file.
     pub inventory: PathBuf,
     /// `--limit` patterns (empty: every machine).
@@ -38,9 +38,9 @@ pub struct Config {
     pub command: Vec<String>,
 }
 
-impl From<&ExecArgs> for Config {
-    fn from(args: &ExecArgs) -> Config {
-        Config {
+impl From<&ExecArgs> for ExecConfig {
+    fn from(args: &ExecArgs) -> ExecConfig {
+        ExecConfig {
             inventory: args.inventory.clone(),
             limit: args.limit.clone(),
             user: args.user.clone(),
@@ -54,7 +54,7 @@ impl From<&ExecArgs> for Config {
 }
 
 /// Run the command; Ok when it succeeded everywhere.
-pub fn exec(orb: &Orb, config: &Config) -> Result<()> {
+pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
     let first = config
         .command
         .first()
@@ -102,7 +102,7 @@ pub fn exec(orb: &Orb, config: &Config) -> Result<()> {
 
 /// The request that runs the command: its words quoted, so they reach the program byte
 /// for byte as `orbctl run CMD ARGS...` passes them.
-fn request(config: &Config) -> Exec {
+fn request(config: &ExecConfig) -> Exec {
     let mut script = quote::join(&config.command);
     // `/` is where every request starts; an empty directory is the user's home.
     let workdir = match config.workdir.as_str() {

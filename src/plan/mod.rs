@@ -17,7 +17,7 @@ pub use select::select;
 pub use validate::validate;
 
 /// A machine's variables as template values (name → value).
-pub type Vars = serde_json::Map<String, Json>;
+pub type TemplateVars = serde_json::Map<String, Json>;
 
 /// What an `apply` or `plan` will do with its steps: every selected machine with the
 /// steps it gets.
@@ -37,7 +37,7 @@ pub struct MachinePlan<'a> {
     /// The state the inventory wants it in: only a running machine runs steps.
     pub state: DesiredState,
     /// Its variables, built-ins included.
-    pub vars: Vars,
+    pub vars: TemplateVars,
     /// Its steps in order, after `hosts:` and `--tags`.
     pub steps: Vec<&'a Step>,
     /// The handlers its steps may notify, in the order of the handlers: a handler runs

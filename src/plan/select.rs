@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value as Json;
 
-use super::{MachinePlan, Plan, Vars};
+use super::{MachinePlan, Plan, TemplateVars};
 use crate::error::ConfigError;
 use crate::inventory::{Host, Inventory};
 use crate::steps::{Playbook, Step};
@@ -89,7 +89,7 @@ fn notifiable<'a>(book: &'a Playbook, steps: &[&Step]) -> Vec<&'a Step> {
 }
 
 /// A machine's variables as template values.
-pub fn vars(inv: &Inventory, host: &Host) -> Vars {
+pub fn vars(inv: &Inventory, host: &Host) -> TemplateVars {
     inv.vars(host)
         .into_iter()
         .map(|(k, v)| (k, v.value))

@@ -19,7 +19,7 @@ pub struct Config {
     /// `--tags` (empty: every step).
     pub tags: Vec<String>,
     /// Apply or plan, and what a plan shows.
-    pub mode: Mode,
+    pub mode: RunMode,
     /// Show a unified diff of each put, template and line change.
     pub diff: bool,
     /// How many machines run their steps at once (at least 1).
@@ -27,7 +27,7 @@ pub struct Config {
     /// What a failed step stops.
     pub on_failure: OnFailure,
     /// How the reporter shows the run.
-    pub display: Display,
+    pub output: OutputStyle,
     /// Write the JSON report here.
     pub report: Option<PathBuf>,
     /// Write the JUnit report here.
@@ -40,7 +40,7 @@ pub struct Config {
 
 /// Apply or plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Mode {
+pub struct RunMode {
     /// Change nothing: decide and describe (`plan`, `apply --dry-run`).
     pub dry_run: bool,
     /// List the orbctl calls of each step (`plan --show-calls`).
@@ -49,7 +49,7 @@ pub struct Mode {
     pub exit_on_changes: bool,
 }
 
-impl Mode {
+impl RunMode {
     /// `plan` or `apply`, as the report names the run.
     pub fn name(self) -> &'static str {
         if self.dry_run {
@@ -75,7 +75,7 @@ pub enum OnFailure {
 /// How the reporter shows the run, already decided from the flags, the terminal and the
 /// environment (`CI`, `NO_COLOR`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Display {
+pub struct OutputStyle {
     /// JSON lines on stdout, nothing else there.
     pub json: bool,
     /// Progress bars on stderr.

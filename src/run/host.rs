@@ -11,7 +11,7 @@ use serde_json::{json, Value as Json};
 
 use crate::facts::Window;
 use crate::ops::Rendered;
-use crate::plan::{MachinePlan, Vars};
+use crate::plan::{MachinePlan, TemplateVars};
 use crate::remote::{ExecOutput, Remote};
 use crate::report::{
     ms, Counts, Event, FailureInfo, HostResult, HostStatus, Sender, StepResult, StepStatus,
@@ -32,8 +32,8 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         shared,
         machine,
         remote,
-        registered: Vars::new(),
-        ctx: context(&machine.vars, &Vars::new(), shared.hostvars),
+        registered: TemplateVars::new(),
+        ctx: context(&machine.vars, &TemplateVars::new(), shared.hostvars),
         notified: BTreeSet::new(),
         counts: Counts::default(),
         failed: false,
@@ -84,7 +84,7 @@ struct HostRun<'a, 'b> {
     machine: &'a MachinePlan<'b>,
     remote: &'a mut dyn Remote,
     /// Values registered by earlier steps.
-    registered: Vars,
+    registered: TemplateVars,
     /// The template context, built again only when a step registers something.
     ctx: minijinja::Value,
     /// Handlers notified by the steps that changed something.
@@ -143,7 +143,7 @@ impl HostRun<'_, '_> {
 
 /// The template context: the machine's variables, what earlier steps registered, and
 /// `hostvars`.
-fn context(vars: &Vars, registered: &Vars, hostvars: &Json) -> minijinja::Value {
+fn context(vars: &TemplateVars, registered: &TemplateVars, hostvars: &Json) -> minijinja::Value {
     let mut m = vars.clone();
     for (k, v) in registered {
         m.insert(k.clone(), v.clone());

@@ -32,7 +32,7 @@ use crate::template::Renderer;
 
 use lock::MachineLock;
 
-pub use config::{Config, Display, Mode, OnFailure};
+pub use config::{Config, OnFailure, OutputStyle, RunMode};
 
 /// Run `apply` (or `plan`, by `config.mode`); the end decides the exit code.
 pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
@@ -113,12 +113,12 @@ fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender,
         .flat_map(|h| inv.secret_values(h))
         .collect();
     secrets.extend(loaded.renderer.secrets());
-    let display = config.display;
+    let output = config.output;
     let (events, reporter) = report::start(
         report::Options {
-            json: display.json,
-            progress: display.progress,
-            color: display.color,
+            json: output.json,
+            progress: output.progress,
+            color: output.color,
             mode: config.mode.name().into(),
             inventory: config.inventory.display().to_string(),
             report: config.report.clone(),

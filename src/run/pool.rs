@@ -45,16 +45,16 @@ where
 
 /// At most `max` holders at once, among the workers of a pool (reconcile: creates are
 /// heavy on OrbStack, so only a few run together while starts and stops go on).
-pub struct Limit {
+pub struct Throttle {
     max: usize,
     held: Mutex<usize>,
     freed: Condvar,
 }
 
-impl Limit {
+impl Throttle {
     /// A limit of `max` (at least 1).
-    pub fn new(max: usize) -> Limit {
-        Limit {
+    pub fn new(max: usize) -> Throttle {
+        Throttle {
             max: max.max(1),
             held: Mutex::new(0),
             freed: Condvar::new(),
@@ -79,7 +79,7 @@ impl Limit {
     }
 }
 
-struct Release<'l>(&'l Limit);
+struct Release<'l>(&'l Throttle);
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_limit_holds_back_the_others() {
-        let limit = Limit::new(2);
+        let limit = Throttle::new(2);
         let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
         map((0..8).collect(), 8, |_: u8| {
             limit.hold(|| {

@@ -6,7 +6,7 @@
 use crate::orb::{CreateSpec, Lifecycle, Machine, Orb, OrbError};
 use crate::plan::machines::{Action, MachineStep};
 
-use super::pool::{self, Limit};
+use super::pool::{self, Throttle};
 
 /// Creates are heavy on OrbStack (image unpacking, setup): no more than this many at once.
 pub const MAX_PARALLEL_CREATES: usize = 2;
@@ -44,7 +44,7 @@ pub fn execute_with(
     dry_run: bool,
     read_kept: bool,
 ) -> Vec<MachineOutcome> {
-    let creates = Limit::new(MAX_PARALLEL_CREATES);
+    let creates = Throttle::new(MAX_PARALLEL_CREATES);
     pool::map(steps.iter().collect(), steps.len(), |step: &MachineStep| {
         if matches!(step.action, Action::Create(_)) && !dry_run {
             creates.hold(|| execute_one(orb, step, dry_run, read_kept))

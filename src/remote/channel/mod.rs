@@ -123,7 +123,7 @@ impl Remote for Channel {
             let session = self.session(&user)?;
             match session.request(req, input.as_mut(), sink.as_deref_mut()) {
                 Ok(out) => return Ok(out),
-                Err(session::Failure::NotStarted(detail)) => {
+                Err(session::RequestError::NotStarted(detail)) => {
                     let may_retry = self.drop_session(&user) && attempt == 0;
                     if !may_retry {
                         return Err(RemoteError::Disconnected {
@@ -132,14 +132,14 @@ impl Remote for Channel {
                         });
                     }
                 }
-                Err(session::Failure::Lost(detail)) => {
+                Err(session::RequestError::Lost(detail)) => {
                     self.drop_session(&user);
                     return Err(RemoteError::Disconnected {
                         machine: self.machine.clone(),
                         detail,
                     });
                 }
-                Err(session::Failure::Other(e)) => return Err(e),
+                Err(session::RequestError::Other(e)) => return Err(e),
             }
         }
         Err(RemoteError::Disconnected {

@@ -37,7 +37,7 @@ fn hung_grace(timeout: Duration) -> Duration {
 const STDERR_KEEP: usize = 8192;
 
 /// Why a request did not complete.
-pub enum Failure {
+pub enum RequestError {
     /// The session was dead before the request reached the machine: safe to resend.
     NotStarted(String),
     /// The session died while the request ran: its effect is unknown.
@@ -161,11 +161,11 @@ impl Session {
         req: &Exec,
         input: Option<&mut Input<'_>>,
         sink: Option<&mut (dyn Write + 'w)>,
-    ) -> Result<ExecOutput, Failure> {
+    ) -> Result<ExecOutput, RequestError> {
         let started = Instant::now();
         let id = self.next_id;
         self.next_id += 1;
-        let script = sendable_script(req).map_err(Failure::Other)?;
+        let script = sendable_script(req).map_err(RequestError::Other)?;
         let in_len = match &input {
             Some(i) => i.len,
             None => req.stdin.len() as u64,
@@ -180,17 +180,17 @@ impl Session {
         let reply = result.map_err(|e| match e {
             ReplyError::Hung => {
                 self.close();
-                Failure::Other(timeout())
+                RequestError::Other(timeout())
             }
-            ReplyError::Eof => Failure::Lost(self.lost("while the request ran")),
+            ReplyError::Eof => RequestError::Lost(self.lost("while the request ran")),
             ReplyError::Protocol(what) => {
                 self.close();
-                Failure::Lost(format!("garbled reply from the agent: {what}"))
+                RequestError::Lost(format!("garbled reply from the agent: {what}"))
             }
-            ReplyError::Sink(e) => Failure::Other(RemoteError::Io(e)),
+            ReplyError::Sink(e) => RequestError::Other(RemoteError::Io(e)),
         })?;
         if reply.timed_out {
-            return Err(Failure::Other(timeout()));
+            return Err(RequestError::Other(timeout()));
         }
         Ok(ExecOutput {
             status: reply.status,
@@ -207,16 +207,16 @@ impl Session {
         script: &str,
         req: &Exec,
         input: Option<&mut Input<'_>>,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), RequestError> {
         let Some(stdin) = self.stdin.as_mut() else {
-            return Err(Failure::NotStarted("the session is closed".into()));
+            return Err(RequestError::NotStarted("the session is closed".into()));
         };
         // Header and script in one write: a dead session shows up here, before anything ran.
         let mut first = Vec::with_capacity(header.len() + script.len());
         first.extend_from_slice(header.as_bytes());
         first.extend_from_slice(script.as_bytes());
         if stdin.write_all(&first).is_err() {
-            return Err(Failure::NotStarted(
+            return Err(RequestError::NotStarted(
                 self.lost("before the request was sent"),
             ));
         }
@@ -229,9 +229,11 @@ impl Session {
             Err(CopyError::Read(e)) => {
                 // The agent is waiting for bytes we cannot give: the session is unusable.
                 self.close();
-                Err(Failure::Other(RemoteError::Io(e)))
+                Err(RequestError::Other(RemoteError::Io(e)))
             }
-            Err(CopyError::Write(_)) => Err(Failure::Lost(self.lost("while sending the request"))),
+            Err(CopyError::Write(_)) => {
+                Err(RequestError::Lost(self.lost("while sending the request")))
+            }
         }
     }
 
