@@ -127,7 +127,7 @@ for r in $(seq 1 "$runs"); do
   for u in default root; do
     as=()
     [ "$u" = root ] && as=(-u root)
-    us=$(ORBSIM_FAULTS="" "$orbctl" run -m b1 "${as[@]}" -w / sh "/mnt/mac$work/replay.sh" "/mnt/mac$work/trace" "$u" "/mnt/mac$PWD/src/facts/probe_lib.sh")
+    us=$(ORBSIM_FAULTS="" "$orbctl" run -m b1 "${as[@]}" -w / sh "/mnt/mac$work/replay.sh" "/mnt/mac$work/trace" "$u" "/mnt/mac$PWD/src/remote/probe_lib.sh")
     remote_us=$((remote_us + us))
   done
   over+=("$(echo "($t * 1000000 - $remote_us) / 50 / 1000" | bc -l)")

@@ -1,11 +1,20 @@
-//! The command line (the only module that knows clap). Flags are parsed here into plain
-//! values; checks that clap cannot express (the form of `--var`) happen in [`parse_var`].
+//! The command line (the only module that knows clap), in two stages: clap parses the
+//! raw flags into the `*Args` types, then each command's flags are resolved into the
+//! plain configuration the command runs with ([`ApplyArgs::config`], [`PlanArgs::config`]):
+//! checks clap cannot express (the form of `--var`) and what depends on the terminal and
+//! the environment (progress bars, colour) are decided there, once, so nothing past this
+//! module sees a flag. (The smaller commands under [`crate::commands`] read their `*Args`
+//! themselves; this module depends on none of them.)
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::ConfigError;
+use crate::remote::Transport;
+use crate::run;
 
 /// Deploy runner for OrbStack Linux machines.
 #[derive(Debug, Parser)]
@@ -43,7 +52,7 @@ pub enum Command {
     /// Print a shell completion script.
     Completions {
         /// The shell.
-        shell: Shell,
+        shell: CompletionShell,
     },
 }
 
@@ -178,9 +187,84 @@ pub struct ExecArgs {
     /// How many machines at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: u16,
+    /// Use one `orbctl run` per machine instead of the persistent channel.
+    #[arg(long)]
+    pub no_channel: bool,
     /// The command and its arguments (after `--`).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The run these flags ask for, in `mode`.
+    fn config(&self, mode: run::RunMode) -> Result<run::Config, ConfigError> {
+        let json = self.output == OutputFormat::Json;
+        Ok(run::Config {
+            inventory: self.inventory.clone(),
+            vars: parse_vars(&self.vars)?,
+            limit: self.limit.clone(),
+            tags: self.tags.clone(),
+            mode,
+            diff: self.diff,
+            parallel: usize::from(self.parallel),
+            on_failure: match (self.keep_going, self.fail_fast) {
+                (true, _) => run::OnFailure::Nothing,
+                (false, true) => run::OnFailure::Everything,
+                (false, false) => run::OnFailure::Machine,
+            },
+            output: run::OutputStyle {
+                json,
+                progress: !json && progress_wanted(self.progress),
+                color: !json
+                    && std::env::var_os("NO_COLOR").is_none()
+                    && std::io::stdout().is_terminal(),
+            },
+            report: self.report.clone(),
+            junit: self.junit.clone(),
+            transport: transport(self.no_channel),
+            lock_timeout: Duration::from_secs(self.lock_timeout),
+        })
+    }
+}
+
+impl ApplyArgs {
+    /// The run `apply` (or `apply --dry-run`) asks for.
+    pub fn config(&self) -> Result<run::Config, ConfigError> {
+        self.run.config(run::RunMode {
+            dry_run: self.dry_run,
+            ..run::RunMode::default()
+        })
+    }
+}
+
+impl PlanArgs {
+    /// The run `plan` asks for.
+    pub fn config(&self) -> Result<run::Config, ConfigError> {
+        self.run.config(run::RunMode {
+            dry_run: true,
+            show_calls: self.show_calls,
+            exit_on_changes: self.exit_code,
+        })
+    }
+}
+
+/// Progress bars are drawn only on a terminal, and by default not in CI.
+fn progress_wanted(progress: Progress) -> bool {
+    let tty = std::io::stderr().is_terminal();
+    match progress {
+        Progress::Never => false,
+        Progress::Always => tty,
+        Progress::Auto => tty && std::env::var_os("CI").is_none(),
+    }
+}
+
+/// The transport `--no-channel` asks for.
+pub fn transport(no_channel: bool) -> Transport {
+    if no_channel {
+        Transport::OneShot
+    } else {
+        Transport::Channel
+    }
 }
 
 /// `orbdeploy machines ...`.
@@ -258,7 +342,7 @@ pub enum MachinesCommand {
 
 /// Shells for `completions`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Shell {
+pub enum CompletionShell {
     /// bash
     Bash,
     /// zsh
@@ -285,14 +369,19 @@ pub fn parse_var(raw: &str) -> Result<(String, String), ConfigError> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// Parse every `--var K=V` value.
+pub fn parse_vars(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    raw.iter().map(|v| parse_var(v)).collect()
+}
+
 /// Write the completion script for `shell` to stdout.
-pub fn print_completions(shell: Shell) {
+pub fn print_completions(shell: CompletionShell) {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
     let shell = match shell {
-        Shell::Bash => clap_complete::Shell::Bash,
-        Shell::Zsh => clap_complete::Shell::Zsh,
-        Shell::Fish => clap_complete::Shell::Fish,
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
     };
     clap_complete::generate(shell, &mut cmd, "orbdeploy", &mut std::io::stdout());
 }

@@ -57,28 +57,69 @@ impl std::error::Error for ConfigError {}
 /// Outcomes that are not bugs but decide the exit code on their own.
 #[derive(Debug, thiserror::Error)]
 pub enum Outcome {
-    /// Steps failed; the reporter already showed which. Exit 1.
+    /// Something failed, and the message says what (`exec`: on how many machines). Exit 1.
     #[error("{0}")]
     Failed(String),
-    /// orbctl, OrbStack or a machine is unavailable. Exit 3.
-    #[error("{0}")]
-    Unavailable(String),
+    /// An `apply` or `plan` ended short of success: its reporter already showed why, so
+    /// nothing more is printed. Exits with the code of the end.
+    #[error("{}", .0.word())]
+    Reported(RunEnd),
+}
+
+/// How an `apply` or `plan` ended: the exit code it ends with, decided once from every
+/// machine's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every step on every selected machine succeeded (or, in a plan, nothing is pending
+    /// that `--exit-code` asked about). Exit 0.
+    Success,
+    /// A step failed, or a machine could not be created, started or used. Exit 1.
+    Failed,
+    /// orbctl, OrbStack or a machine is unavailable, and nothing else failed. Exit 3.
+    Unavailable,
     /// `plan --exit-code` found pending changes. Exit 4.
-    #[error("changes are pending")]
     ChangesPending,
-    /// The run was interrupted. Exit 130.
-    #[error("interrupted")]
+    /// Ctrl-C or SIGTERM arrived. Exit 130.
     Interrupted,
+}
+
+impl RunEnd {
+    /// The exit code ([`crate::exit`]).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunEnd::Success => exit::OK,
+            RunEnd::Failed => exit::FAILED,
+            RunEnd::Unavailable => exit::UNAVAILABLE,
+            RunEnd::ChangesPending => exit::CHANGES_PENDING,
+            RunEnd::Interrupted => exit::INTERRUPTED,
+        }
+    }
+
+    /// A word for the end, for messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            RunEnd::Success => "succeeded",
+            RunEnd::Failed => "failed",
+            RunEnd::Unavailable => "unavailable",
+            RunEnd::ChangesPending => "changes are pending",
+            RunEnd::Interrupted => "interrupted",
+        }
+    }
+
+    /// `Ok` for a success, else the [`Outcome`] that ends the process with this code.
+    pub fn into_result(self) -> Result<(), Outcome> {
+        match self {
+            RunEnd::Success => Ok(()),
+            end => Err(Outcome::Reported(end)),
+        }
+    }
 }
 
 impl Outcome {
     /// True when the reporter of `apply`/`plan` already showed everything: nothing more to
-    /// print (an outcome without a message, pending changes, an interruption).
+    /// print.
     pub fn already_reported(&self) -> bool {
-        match self {
-            Outcome::Failed(m) | Outcome::Unavailable(m) => m.is_empty(),
-            Outcome::ChangesPending | Outcome::Interrupted => true,
-        }
+        matches!(self, Outcome::Reported(_))
     }
 }
 
@@ -91,9 +132,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(outcome) = cause.downcast_ref::<Outcome>() {
             return match outcome {
                 Outcome::Failed(_) => exit::FAILED,
-                Outcome::Unavailable(_) => exit::UNAVAILABLE,
-                Outcome::ChangesPending => exit::CHANGES_PENDING,
-                Outcome::Interrupted => exit::INTERRUPTED,
+                Outcome::Reported(end) => end.exit_code(),
             };
         }
         if let Some(orb) = cause.downcast_ref::<crate::orb::OrbError>() {
@@ -116,9 +155,12 @@ mod tests {
     #[test]
     fn outcomes_map_to_their_codes() {
         assert_eq!(exit_code(&Outcome::Failed("x".into()).into()), 1);
-        assert_eq!(exit_code(&Outcome::Unavailable("x".into()).into()), 3);
-        assert_eq!(exit_code(&Outcome::ChangesPending.into()), 4);
-        assert_eq!(exit_code(&Outcome::Interrupted.into()), 130);
+        let reported = |end| exit_code(&Outcome::Reported(end).into());
+        assert_eq!(reported(RunEnd::Failed), 1);
+        assert_eq!(reported(RunEnd::Unavailable), 3);
+        assert_eq!(reported(RunEnd::ChangesPending), 4);
+        assert_eq!(reported(RunEnd::Interrupted), 130);
+        assert!(RunEnd::Success.into_result().is_ok());
         assert_eq!(exit_code(&anyhow::anyhow!("other")), 1);
     }
 

@@ -60,25 +60,9 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     match &cli.command {
         cli::Command::Inventory(args) => commands::inventory::inventory(&orb, args),
         cli::Command::Machines(cmd) => commands::machines::machines(&orb, cmd),
-        cli::Command::Apply(args) => run::apply(
-            &orb,
-            &args.run,
-            run::Mode {
-                dry_run: args.dry_run,
-                show_calls: false,
-                exit_on_changes: false,
-            },
-        ),
-        cli::Command::Plan(args) => run::apply(
-            &orb,
-            &args.run,
-            run::Mode {
-                dry_run: true,
-                show_calls: args.show_calls,
-                exit_on_changes: args.exit_code,
-            },
-        ),
-        cli::Command::Exec(args) => commands::exec::exec(&orb, args),
+        cli::Command::Apply(args) => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
+        cli::Command::Plan(args) => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
+        cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
         cli::Command::Completions { shell } => {
             cli::print_completions(*shell);
             Ok(())

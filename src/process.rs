@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,6 +93,14 @@ impl Spec {
         self
     }
 
+    /// The program, for messages.
+    fn program(&self) -> String {
+        self.argv
+            .first()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     /// The command line as a user would type it (for messages).
     pub fn display(&self) -> String {
         shell_words::join(self.argv.iter().map(|a| a.to_string_lossy().into_owned()))
@@ -175,17 +183,21 @@ pub fn tail_lines(bytes: &[u8], n: usize) -> String {
     lines[start..].join("\n")
 }
 
-/// Build a `Command` that starts in its own process group, for callers that need to
-/// keep a child running (the persistent channel). Pair it with [`spawn`].
-pub fn command(spec: &Spec) -> Option<Command> {
-    let (program, args) = spec.argv.split_first()?;
+/// The `Command` for `spec`, started in its own process group.
+fn command(spec: &Spec) -> Result<Command, ProcessError> {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return Err(ProcessError::Spawn {
+            program: String::new(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+        });
+    };
     let mut cmd = Command::new(program);
     cmd.args(args);
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
     cmd.process_group(0);
-    Some(cmd)
+    Ok(cmd)
 }
 
 /// A running child in its own process group, unregistered from the live set when dropped.
@@ -215,29 +227,55 @@ impl Drop for GroupChild {
     }
 }
 
-/// Spawn a prepared command (from [`command`]) and register its process group.
-pub fn spawn(mut cmd: Command, program: &str) -> Result<GroupChild, ProcessError> {
-    let child = cmd.spawn().map_err(|source| ProcessError::Spawn {
-        program: program.to_string(),
+/// A child kept running with all three pipes open (the persistent channel).
+#[derive(Debug)]
+pub struct Piped {
+    /// The child; killing its group ends everything it started.
+    pub child: GroupChild,
+    /// Its stdin.
+    pub stdin: ChildStdin,
+    /// Its stdout.
+    pub stdout: ChildStdout,
+    /// Its stderr.
+    pub stderr: ChildStderr,
+}
+
+/// Start `spec` in its own (registered) process group with piped stdin, stdout and
+/// stderr, and leave it running. `spec.stdin` and `spec.timeout` are the caller's to
+/// enforce: the child lives as long as the caller needs it.
+pub fn spawn_piped(spec: &Spec) -> Result<Piped, ProcessError> {
+    let mut cmd = command(spec)?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
+        program: spec.program(),
         source,
     })?;
     register(child.id() as i32);
-    Ok(GroupChild { child })
+    let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let mut child = GroupChild { child };
+    match pipes {
+        (Some(stdin), Some(stdout), Some(stderr)) => Ok(Piped {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        }),
+        // Stdio::piped() always gives the pipes; a child without them is of no use.
+        _ => {
+            child.kill();
+            Err(ProcessError::Io {
+                command: spec.display(),
+                source: std::io::Error::other("the child's pipes are missing"),
+            })
+        }
+    }
 }
 
 /// Run a child to completion, capturing stdout and stderr apart.
 pub fn run(spec: &Spec) -> Result<Output, ProcessError> {
-    let program = spec
-        .argv
-        .first()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Some(mut cmd) = command(spec) else {
-        return Err(ProcessError::Spawn {
-            program,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
-        });
-    };
+    let mut cmd = command(spec)?;
     cmd.stdin(if spec.stdin.is_some() {
         Stdio::piped()
     } else {
@@ -247,7 +285,7 @@ pub fn run(spec: &Spec) -> Result<Output, ProcessError> {
     .stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
-        program: program.clone(),
+        program: spec.program(),
         source,
     })?;
     let pgid = child.id() as i32;

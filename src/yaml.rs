@@ -181,19 +181,33 @@ fn clean_message(raw: &str) -> String {
         return format!("duplicate key `{key}`");
     }
     if let Some((head, list)) = msg.split_once(", expected one of ") {
-        let names: Vec<String> = list
-            .split(", ")
-            .map(|n| format!("`{}`", n.trim()))
-            .collect();
-        return match names.as_slice() {
-            [one] => format!("{head}, expected {one}"),
-            _ => format!("{head}, expected one of {}", names.join(", ")),
+        let names: Vec<&str> = list.split(", ").map(str::trim).collect();
+        let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        return match (quoted.as_slice(), did_you_mean(head, &names)) {
+            ([one], _) => format!("{head}, expected {one}"),
+            (_, Some(n)) => format!(
+                "{head}; did you mean `{n}`? Expected one of {}",
+                quoted.join(", ")
+            ),
+            (_, None) => format!("{head}, expected one of {}", quoted.join(", ")),
         };
     }
     msg.replace(
         "(strict mode expects true/false)",
         "(expected true or false)",
     )
+}
+
+/// The expected name closest to the unknown one in `unknown field `grups``, when it is
+/// close enough to be a typo.
+fn did_you_mean<'a>(head: &str, names: &[&'a str]) -> Option<&'a str> {
+    let word = head.split('`').nth(1)?;
+    names
+        .iter()
+        .map(|n| (strsim::damerau_levenshtein(word, n), *n))
+        .filter(|(d, n)| *d <= 2 && *d < n.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
 }
 
 fn io_reason(e: &std::io::Error) -> String {

@@ -92,7 +92,7 @@ fn bad_inventory_is_exit_2_with_position_and_no_orbctl_call() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         text(&out.stderr),
-        "error: inv.yaml:2:12: unknown field `grups`, expected one of `groups`, `vars`, `image`, `arch`, `user`, `create`, `state`\n"
+        "error: inv.yaml:2:12: unknown field `grups`; did you mean `groups`? Expected one of `groups`, `vars`, `image`, `arch`, `user`, `create`, `state`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`\n"
     );
     assert_eq!(rel(&inv, fake.dir.path()), "inv.yaml");
     assert!(
@@ -325,39 +325,64 @@ fn stop_and_delete_require_names() {
 
 #[test]
 fn exec_runs_on_every_machine_and_fails_when_one_fails() {
-    let fake = Fake::new(&[("a1", "running"), ("b1", "running"), ("c1", "stopped")]);
-    fake.write("inv.yaml", "machines:\n  a1: {}\n  b1: {}\n  c1: {}\n");
-    let out = fake
-        .cmd()
-        .args([
-            "exec",
-            "inv.yaml",
-            "--parallel",
-            "1",
+    for transport in ["channel", "no-channel"] {
+        let fake = Fake::new(&[("a1", "running"), ("b1", "running"), ("c1", "stopped")]);
+        fake.write("inv.yaml", "machines:\n  a1: {}\n  b1: {}\n  c1: {}\n");
+        let mut args = vec!["exec", "inv.yaml", "--parallel", "1"];
+        if transport == "no-channel" {
+            args.push("--no-channel");
+        }
+        args.extend([
             "--",
             "sh",
             "-c",
             "echo on $FAKE_MACHINE; test $FAKE_MACHINE != b1",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    let blocks: Vec<&str> = stdout.split("== ").filter(|b| !b.is_empty()).collect();
-    assert_eq!(blocks.len(), 3, "{stdout}");
-    assert!(
-        blocks[0].starts_with("a1 (exit code 0, ") && blocks[0].ends_with("s) ==\non a1\n"),
-        "{stdout}"
-    );
-    assert!(blocks[1].starts_with("b1 (exit code 1, "), "{stdout}");
-    assert!(blocks[2].starts_with("c1 (exit code 0, "), "{stdout}");
-    assert_eq!(
-        text(&out.stderr),
-        "error: the command failed on 1 of 3 machines\n"
-    );
-    assert!(fake.calls().contains(
-        &"run -m b1 -w / sh -c echo on $FAKE_MACHINE; test $FAKE_MACHINE != b1".to_string()
-    ));
+        ]);
+        let out = fake.cmd().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let blocks: Vec<&str> = stdout.split("== ").filter(|b| !b.is_empty()).collect();
+        assert_eq!(blocks.len(), 3, "{transport}: {stdout}");
+        assert!(
+            blocks[0].starts_with("a1 (exit code 0, ") && blocks[0].ends_with("s) ==\non a1\n"),
+            "{transport}: {stdout}"
+        );
+        assert!(blocks[1].starts_with("b1 (exit code 1, "), "{stdout}");
+        assert!(blocks[2].starts_with("c1 (exit code 0, "), "{stdout}");
+        assert_eq!(
+            text(&out.stderr),
+            "error: the command failed on 1 of 3 machines\n"
+        );
+        // The command goes through orbdeploy's transport, like a step: over the channel,
+        // one session per machine (orbctl run of the agent) carries it; with --no-channel,
+        // one orbctl run per machine of the command, its words quoted.
+        let runs: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("run "))
+            .collect();
+        let sessions = |m: &str| {
+            runs.iter()
+                .filter(|c| c.starts_with(&format!("run -m {m} -w / sh -c ")))
+                .count()
+        };
+        assert_eq!(
+            (runs.len(), sessions("a1"), sessions("b1"), sessions("c1")),
+            (3, 1, 1, 1),
+            "{transport}: {runs:?}"
+        );
+        if transport == "no-channel" {
+            assert_eq!(
+                runs[1],
+                "run -m b1 -w / sh -c sh -c 'echo on $FAKE_MACHINE; test $FAKE_MACHINE != b1'"
+            );
+        } else {
+            assert!(
+                runs[1].starts_with("run -m b1 -w / sh -c __od_"),
+                "{runs:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! `orbdeploy exec INVENTORY -- CMD...`: one command on every selected machine, in
-//! parallel, each machine's output printed as one block so outputs never interleave.
+//! parallel, each machine's output printed as one block so outputs never interleave. The
+//! command goes through [`crate::remote`] like every step of `apply`: over the channel by
+//! default, one `orbctl run` per machine with `--no-channel`, its `--timeout` enforced by
+//! the transport (which ends everything the command started).
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -10,76 +13,83 @@ use anyhow::Result;
 use crate::cli::ExecArgs;
 use crate::error::{ConfigError, Outcome};
 use crate::orb::{Orb, OrbError};
-use crate::process::{self, Spec};
+use crate::quote;
+use crate::remote::{self, Exec, Transport};
+use crate::run::pool;
+
+/// What `exec` runs, and where (from its flags, [`ExecArgs`]).
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    /// The inventory file.
+    pub inventory: PathBuf,
+    /// `--limit` patterns (empty: every machine).
+    pub limit: Vec<String>,
+    /// Run as this user (`None`: the machine's default user).
+    pub user: Option<String>,
+    /// The working directory on the machine (empty: the user's home, as `orbctl run -w ''`).
+    pub workdir: String,
+    /// Kill the command (and everything it started) after this long.
+    pub timeout: Option<Duration>,
+    /// How many machines at once (at least 1).
+    pub parallel: usize,
+    /// How machines are reached.
+    pub transport: Transport,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+}
+
+impl From<&ExecArgs> for ExecConfig {
+    fn from(args: &ExecArgs) -> ExecConfig {
+        ExecConfig {
+            inventory: args.inventory.clone(),
+            limit: args.limit.clone(),
+            user: args.user.clone(),
+            workdir: args.workdir.clone(),
+            timeout: args.timeout.map(Duration::from_secs),
+            parallel: usize::from(args.parallel),
+            transport: crate::cli::transport(args.no_channel),
+            command: args.command.clone(),
+        }
+    }
+}
 
 /// Run the command; Ok when it succeeded everywhere.
-pub fn exec(orb: &Orb, args: &ExecArgs) -> Result<()> {
-    let first = args.command.first().map(String::as_str).unwrap_or_default();
+pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
+    let first = config
+        .command
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
     if first.starts_with('-') {
-        // orbctl run reads a leading dash as one of its own flags and has no `--`.
+        // orbctl run reads a leading dash as one of its own flags and has no `--`; the
+        // channel would not, but both paths take the same commands.
         return Err(ConfigError::plain(format!(
             "the command cannot start with `-` (`{first}`): orbctl would read it as its own flag"
         ))
         .into());
     }
-    let inv = crate::commands::inventory::load_attached(orb, &args.inventory, &[])?;
-    let hosts = inv.limit(&args.limit)?;
+    let inv = crate::commands::inventory::load_attached(orb, &config.inventory, &[])?;
+    let hosts = inv.limit(&config.limit)?;
     if let Some(missing) = hosts.iter().find(|h| h.actual.is_none()) {
         return Err(OrbError::MachineNotFound {
             name: missing.name.clone(),
         }
         .into());
     }
-    let argv: Vec<&str> = args.command.iter().map(String::as_str).collect();
-    let timeout = args.timeout.map(Duration::from_secs);
-    let queue = Mutex::new(
-        hosts
-            .iter()
-            .map(|h| h.name.clone())
-            .collect::<Vec<_>>()
-            .into_iter(),
-    );
-    let failures = Mutex::new(0usize);
-    let stdout = Mutex::new(());
-    std::thread::scope(|scope| {
-        for _ in 0..usize::from(args.parallel).min(hosts.len().max(1)) {
-            scope.spawn(|| loop {
-                let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
-                let Some(name) = next else { break };
-                let spec =
-                    Spec::new(orb.run_argv(&name, args.user.as_deref(), &args.workdir, &argv))
-                        .timeout(timeout);
-                let block = match process::run(&spec) {
-                    Ok(out) => {
-                        if !out.status.success() {
-                            *failures.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                        }
-                        let mut b = format!(
-                            "== {name} ({}, {:.2}s) ==\n",
-                            out.status,
-                            out.duration.as_secs_f64()
-                        )
-                        .into_bytes();
-                        b.extend_from_slice(&out.stdout);
-                        b.extend_from_slice(&out.stderr);
-                        b
-                    }
-                    Err(e) => {
-                        *failures.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                        format!("== {name} (failed) ==\n{e}\n").into_bytes()
-                    }
-                };
-                let _guard = stdout.lock();
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(&block);
-                if !block.ends_with(b"\n") {
-                    let _ = out.write_all(b"\n");
-                }
-                let _ = out.flush();
-            });
+    let req = request(config);
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    let succeeded = pool::map(names, config.parallel, |name| {
+        let (block, ok) = run_on(orb, name, config.transport, &req);
+        // One block at a time, as each machine finishes: the lock is held for the block.
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&block);
+        if !block.ends_with(b"\n") {
+            let _ = out.write_all(b"\n");
         }
+        let _ = out.flush();
+        ok
     });
-    let failed = failures.into_inner().unwrap_or(0);
+    let failed = succeeded.iter().filter(|ok| !**ok).count();
     if failed > 0 {
         return Err(Outcome::Failed(format!(
             "the command failed on {failed} of {} machines",
@@ -88,4 +98,47 @@ pub fn exec(orb: &Orb, args: &ExecArgs) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The request that runs the command: its words quoted, so they reach the program byte
+/// for byte as `orbctl run CMD ARGS...` passes them.
+fn request(config: &ExecConfig) -> Exec {
+    let mut script = quote::join(&config.command);
+    // `/` is where every request starts; an empty directory is the user's home.
+    let workdir = match config.workdir.as_str() {
+        "/" => None,
+        "" => {
+            script = format!("cd || exit 1\n{script}");
+            None
+        }
+        dir => Some(dir.to_string()),
+    };
+    Exec {
+        script,
+        user: config.user.clone(),
+        workdir,
+        timeout: config.timeout,
+        ..Exec::default()
+    }
+}
+
+/// Run the request on one machine: its output block, and whether it succeeded.
+fn run_on(orb: &Orb, name: &str, transport: Transport, req: &Exec) -> (Vec<u8>, bool) {
+    let mut remote = remote::connect(orb, name, transport);
+    let result = remote.exec(req);
+    remote.close();
+    match result {
+        Ok(out) => {
+            let mut b = format!(
+                "== {name} (exit code {}, {:.2}s) ==\n",
+                out.status,
+                out.duration.as_secs_f64()
+            )
+            .into_bytes();
+            b.extend_from_slice(&out.stdout);
+            b.extend_from_slice(&out.stderr);
+            (b, out.status == 0)
+        }
+        Err(e) => (format!("== {name} (failed) ==\n{e}\n").into_bytes(), false),
+    }
 }

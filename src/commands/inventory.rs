@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::{parse_var, InventoryArgs};
+use crate::cli::{parse_vars, InventoryArgs};
 use crate::inventory::{self, Inventory};
 use crate::orb::Orb;
 
@@ -34,12 +34,7 @@ pub fn load_attached(
 
 /// `orbdeploy inventory FILE [--explain|--json]`.
 pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
-    let vars = args
-        .vars
-        .iter()
-        .map(|v| parse_var(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let inv = load_attached(orb, &args.inventory, &vars)?;
+    let inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
     let hosts = inv.limit(&args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::memo::{Memo, DPKG_STATUS};
+use super::Probed;
 use super::{scan, sums};
-use crate::ops::Op;
 
 /// Filled step by step, then planned into the lines that run before the probes.
 #[derive(Debug, Default)]
@@ -17,7 +17,7 @@ pub struct Batch {
 
 /// The lines that run before a batch's probes, and what to do with its report.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub struct BatchPlan {
     /// The lines.
     pub prelude: String,
     /// Run `__od_memo_report` after the probes and hand its facts, with these questions,
@@ -27,9 +27,9 @@ pub struct Plan {
 
 impl Batch {
     /// Add the step with this key to the batch.
-    pub fn add(&mut self, key: usize, op: &Op) {
-        self.hashed.extend(op.hashes().map(str::to_string));
-        self.scans.extend(op.scan().map(|i| (key, i)));
+    pub fn add(&mut self, key: usize, step: &impl Probed) {
+        self.hashed.extend(step.hashes().map(str::to_string));
+        self.scans.extend(step.scan().map(|i| (key, i)));
     }
 
     /// A batch of these files to hash and these scan questions (tests).
@@ -45,8 +45,8 @@ impl Batch {
     /// and `ahead` (what later steps will ask the scan). The memo is used only when the
     /// batch starts a `sha256sum` anyway, for put and template steps: adding the scan's
     /// files to it costs no process, hashing them alone would cost as much as the scan.
-    pub fn plan(&self, memo: &Memo, ahead: &[scan::Item]) -> Plan {
-        let plain = || Plan {
+    pub fn plan(&self, memo: &Memo, ahead: &[scan::Item]) -> BatchPlan {
+        let plain = || BatchPlan {
             prelude: format!(
                 "{}{}",
                 sums::prelude(&self.hashed),
@@ -72,7 +72,7 @@ impl Batch {
             return plain();
         }
         let asked = memo.prelude(&self.scans, ahead);
-        Plan {
+        BatchPlan {
             prelude: format!("{sums}{}", asked.prelude),
             report: Some(asked.lines),
         }

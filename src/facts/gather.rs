@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::facts::Facts;
-use crate::ops::Failure;
 use crate::quote::quote;
-use crate::remote::{Exec, Remote};
+use crate::remote::{Exec, ExecOutput, Remote, RemoteError};
 
 /// Time limit for one batch of probes.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -33,16 +32,36 @@ fn library_call(probe: &str) -> Option<&str> {
     (!quoted).then_some(call)
 }
 
-/// Run the probes `(key, script)` as `user` in one request, after `prelude` (what the
-/// probes share, [`crate::facts::Batch::plan`]); `isolate` when a probe carries user code
-/// ([`crate::ops::Op::probe_has_user_code`]).
+/// Why a batch's facts could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The request itself failed (the session, its time limit).
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// The reply lacks the facts of a probe (the session died, the shell refused the
+    /// script): the last lines it printed say why.
+    #[error("could not read the machine's state (exit {status}): {said}")]
+    Unreadable {
+        /// The request's exit status (255: the connection to the machine broke).
+        status: i32,
+        /// The last lines the request printed.
+        said: String,
+    },
+}
+
+/// Run the probe `first` and the probes `more`, each `(key, script)`, as `user` in one
+/// request, after `prelude` (what the probes share, [`crate::facts::Batch::plan`]);
+/// `isolate` when a probe carries user code ([`super::Probed::has_user_code`]). Returns
+/// the facts of `first` and of every one of `more`, in order: a reply that lacks any of
+/// them is an error, so a caller never holds a probe without its facts.
 pub fn gather(
     remote: &mut dyn Remote,
     user: Option<&str>,
-    probes: &[(usize, String)],
+    first: &(usize, String),
+    more: &[(usize, String)],
     prelude: &str,
     isolate: bool,
-) -> Result<HashMap<usize, Facts>, Failure> {
+) -> Result<(Facts, Vec<Facts>), ReadError> {
     let token = format!(
         "@@od-{:x}",
         std::time::SystemTime::now()
@@ -52,7 +71,7 @@ pub fn gather(
     );
     let mut script = format!("__od_tok={}\n", quote(&token));
     script.push_str(prelude);
-    for (key, probe) in probes {
+    for (key, probe) in std::iter::once(first).chain(more) {
         match library_call(probe) {
             Some(call) => script.push_str(&format!("__od_1 {key} {call}\n")),
             None => script.push_str(&format!(
@@ -92,26 +111,22 @@ pub fn gather(
             body.push('\n');
         }
     }
-    if facts.len() != probes.len() {
-        let mut f = Failure::msg(format!(
-            "could not read the machine's state (exit {}): {}",
-            out.status,
-            // The channel returns a probe's stderr within its stdout.
-            crate::process::tail_lines(
-                if out.stderr.is_empty() {
-                    &out.stdout
-                } else {
-                    &out.stderr
-                },
-                5
-            )
-        ));
-        if out.status == 255 {
-            f.kind = crate::ops::FailureKind::Unreachable;
-        }
-        return Err(f);
+    let first_facts = facts.remove(&first.0).ok_or_else(|| unreadable(&out))?;
+    let more_facts: Option<Vec<Facts>> = more.iter().map(|(k, _)| facts.remove(k)).collect();
+    Ok((first_facts, more_facts.ok_or_else(|| unreadable(&out))?))
+}
+
+fn unreadable(out: &ExecOutput) -> ReadError {
+    // The channel returns a probe's stderr within its stdout.
+    let said = if out.stderr.is_empty() {
+        &out.stdout
+    } else {
+        &out.stderr
+    };
+    ReadError::Unreadable {
+        status: out.status,
+        said: crate::process::tail_lines(said, 5),
     }
-    Ok(facts)
 }
 
 #[cfg(test)]

@@ -1,18 +1,23 @@
 //! Facts: what a probe read from a machine, and the machinery that makes a no-change
-//! re-apply cost about one round trip per window of steps: probes of consecutive steps
-//! batched into one request ([`batch`]), one `sha256sum` for a batch's files ([`sums`]),
-//! one awk for its line and package questions ([`scan`]), what scans found kept by content
-//! hash ([`memo`]), and the probe library every transport defines ([`probe_lib`]).
+//! re-apply cost about one round trip per window of steps: the window of steps read ahead
+//! together ([`window`]), their probes batched into one request ([`batch`], [`gather`]),
+//! one `sha256sum` for a batch's files ([`sums`]), one awk for its line and package
+//! questions ([`scan`]) and what scans found kept by content hash ([`memo`]). Probes are
+//! calls into the probe library every transport defines ([`crate::remote::probe_lib`]).
 
 pub mod batch;
 pub mod gather;
 pub mod memo;
 pub mod scan;
 pub mod sums;
+pub mod window;
 
 use std::collections::BTreeMap;
 
-pub use batch::{Batch, Plan};
+// The probe library is the transports' (they define it); its home is `remote`.
+pub use crate::remote::probe_lib::probe_lib;
+pub use batch::{Batch, BatchPlan};
+pub use window::Window;
 
 /// The facts a probe printed: `key value` lines, and the probe's exit status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,34 +75,26 @@ impl Facts {
     }
 }
 
+/// A step rendered for one machine, as reading its facts sees it (the run's rendered
+/// operation, [`crate::ops::Rendered`]).
+pub trait Probed {
+    /// The read-only script whose output are the step's facts (`None`: nothing to read).
+    fn probe(&self) -> Option<String>;
+    /// The user the step runs as (`None`: the machine's default user).
+    fn user(&self) -> Option<&str>;
+    /// A command step: its effect is unknown, so no window reads past it.
+    fn is_command(&self) -> bool;
+    /// The probe carries user code (a `shell` step's `unless:`), run apart on the channel.
+    fn has_user_code(&self) -> bool;
+    /// The file whose SHA-256 the probe asks for (shared by a batch, [`sums`]).
+    fn hashes(&self) -> Option<&str>;
+    /// What the probe asks the batch's scan ([`scan`]).
+    fn scan(&self) -> Option<scan::Item>;
+}
+
 /// A probe line: `.KEY VALUE` (the dot keeps facts apart from stray output).
 pub fn fact(key: &str, value_expr: &str) -> String {
     format!("printf '.{key} %s\\n' \"{value_expr}\"")
-}
-
-/// The probe library (`src/facts/probe_lib.sh`), as sent: shell functions a probe request may
-/// call. Every transport defines them for requests with [`Exec::probe`] set: the channel
-/// agent once per session, the one-shot path in front of each probe.
-pub fn probe_lib() -> &'static str {
-    static LIB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    LIB.get_or_init(|| compact(include_str!("probe_lib.sh")))
-}
-
-/// Shell source as sent to a machine: without its comment lines, blank lines and
-/// indentation, which the login shell and `sh` would otherwise copy and scan on every
-/// session (half of the agent's 20 KB). Only for orbdeploy's own scripts, none of which has
-/// a blank line, a line starting with `#` or leading blanks that matter inside a string.
-pub fn compact(source: &str) -> String {
-    let mut out = String::with_capacity(source.len() / 2);
-    for line in source.lines() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }
 
 /// Run `script` with the probe library in a local `sh` (tests of probes on this host);
@@ -128,36 +125,5 @@ mod tests {
         assert_eq!(f.all("pkg"), ["a ii".to_string(), "b".to_string()]);
         assert_eq!(f.get("flag"), Some(""));
         assert_eq!(f.noise, vec!["stat: oops".to_string()]);
-    }
-}
-
-#[cfg(test)]
-mod compact_tests {
-    use super::*;
-
-    /// The compact library defines what the source defines, with the same values: every
-    /// function, the newline in `__od_nl`, the scan's awk program.
-    #[test]
-    fn compact_library_defines_the_same_things() {
-        let names = |lib: &str| {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "{lib}\nfor f in $(sed -n 's/^ *\\(__od_[a-z0-9_]*\\)() .*/\\1/p' \"$0\"); do command -v \"$f\" >/dev/null || echo \"missing $f\"; done; printf '%s' \"$__od_nl\" | od -An -c; printf '%s' \"$__od_scan_awk\" | awk -f - </dev/null && echo awk-ok"
-                ))
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/src/facts/probe_lib.sh"))
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
-        let source = include_str!("probe_lib.sh");
-        assert!(probe_lib().len() < source.len() * 2 / 3);
-        let compact = names(probe_lib());
-        assert_eq!(compact, names(source));
-        assert!(!compact.contains("missing"), "{compact}");
-        assert!(
-            compact.contains("\\n") && compact.contains("awk-ok"),
-            "{compact}"
-        );
     }
 }

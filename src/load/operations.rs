@@ -622,7 +622,7 @@ mod tests {
         let e = crate::yaml::parse_str::<RawStep>("shel: x\n", Path::new("i")).unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.starts_with("i:1:1: unknown field `shel`, expected one of `name`, `hosts`"),
+            msg.starts_with("i:1:1: unknown field `shel`; did you mean `shell`? Expected one of `name`, `hosts`"),
             "{msg}"
         );
         assert!(msg.ends_with("`register`, `shell`, `command`, `put`, `get`, `template`, `directory`, `file`, `line`, `packages`, `service`"), "{msg}");

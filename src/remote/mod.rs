@@ -14,6 +14,7 @@ use crate::quote::quote;
 pub mod channel;
 mod files;
 pub mod oneshot;
+pub mod probe_lib;
 
 pub use files::{check_transfer, parent_dir, read_by_cat, write_by_script, write_script};
 
@@ -137,18 +138,44 @@ pub enum RemoteError {
         /// What happened, and what the user can do about it.
         detail: String,
     },
-    /// A file transfer failed on the machine side.
+    /// A file transfer failed on the machine side (the script that writes or reads the
+    /// file, `orbctl push` or `pull`): what failed and what it said.
     #[error("{0}")]
     Transfer(String),
+    /// A script with a NUL byte, which no shell can be given.
+    #[error("a command cannot contain a NUL byte")]
+    NulByte,
     /// orbctl itself failed.
     #[error(transparent)]
     Orb(#[from] crate::orb::OrbError),
+    /// The local `orbctl` process could not be started or talked to.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
     /// Local I/O failed (reading a source file, writing a `get` destination).
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// orbdeploy is being interrupted (Ctrl-C / SIGTERM).
     #[error("interrupted")]
     Interrupted,
+}
+
+/// How orbdeploy reaches a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// One persistent session per machine and user ([`channel::Channel`]), the default.
+    Channel,
+    /// One `orbctl run` per command, `orbctl push`/`pull` per file
+    /// ([`oneshot::OneShot`], `--no-channel`).
+    OneShot,
+}
+
+/// A connection to `machine` over `transport`; nothing is started before its first
+/// request.
+pub fn connect(orb: &crate::orb::Orb, machine: &str, transport: Transport) -> Box<dyn Remote> {
+    match transport {
+        Transport::Channel => Box::new(channel::Channel::new(orb, machine)),
+        Transport::OneShot => Box::new(oneshot::OneShot::new(orb, machine)),
+    }
 }
 
 /// Input streamed to a request's stdin: a reader and its exact length.

@@ -54,7 +54,11 @@ impl OneShot {
     /// once per session instead).
     fn script(req: &Exec) -> String {
         if req.probe {
-            format!("{}{}", crate::facts::probe_lib(), req.full_script())
+            format!(
+                "{}{}",
+                crate::remote::probe_lib::probe_lib(),
+                req.full_script()
+            )
         } else {
             req.full_script()
         }
@@ -72,7 +76,7 @@ impl OneShot {
             e if e.is_not_found() => RemoteError::Orb(OrbError::Missing {
                 path: self.orb.bin().display().to_string(),
             }),
-            e => RemoteError::Io(std::io::Error::other(e.to_string())),
+            e => RemoteError::Process(e),
         })
     }
 

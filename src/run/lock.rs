@@ -44,15 +44,47 @@ fn lock_path(orbctl: &Path, machine: &str) -> PathBuf {
     )
 }
 
+/// Why a machine's lock was not taken: the machine is left alone by this run.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The lock file or its directory could not be made or opened.
+    #[error("cannot {what} {}: {source}", .path.display())]
+    File {
+        /// create or open.
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another run held the lock for longer than we were to wait.
+    #[error("machine `{machine}` is in use by another orbdeploy run (pid {holder}); gave up after {}s (--lock-timeout)", .waited.as_secs())]
+    Busy {
+        /// The machine.
+        machine: String,
+        /// The pid the holder wrote into the lock file.
+        holder: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// Ctrl-C arrived while we waited.
+    #[error("interrupted while waiting for the machine lock")]
+    Interrupted,
+}
+
 /// Take the lock of `machine`, waiting up to `wait`; `on_wait` is told once who holds it.
 pub fn acquire(
     orbctl: &Path,
     machine: &str,
     wait: Duration,
     on_wait: &mut dyn FnMut(&str),
-) -> Result<MachineLock, String> {
+) -> Result<MachineLock, LockError> {
     let dir = lock_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| LockError::File {
+        what: "create",
+        path: dir.clone(),
+        source,
+    })?;
     let path = lock_path(orbctl, machine);
     let started = Instant::now();
     let mut told = false;
@@ -63,7 +95,11 @@ pub fn acquire(
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(|source| LockError::File {
+                what: "open",
+                path: path.clone(),
+                source,
+            })?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut lock) => {
                 let _ = lock.set_len(0);
@@ -76,10 +112,11 @@ pub fn acquire(
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim().to_string();
                 if started.elapsed() >= wait {
-                    return Err(format!(
-                        "machine `{machine}` is in use by another orbdeploy run (pid {holder}); gave up after {}s (--lock-timeout)",
-                        wait.as_secs()
-                    ));
+                    return Err(LockError::Busy {
+                        machine: machine.to_string(),
+                        holder,
+                        waited: wait,
+                    });
                 }
                 if !told {
                     on_wait(&format!(
@@ -88,7 +125,7 @@ pub fn acquire(
                     told = true;
                 }
                 if crate::interrupt::requested() {
-                    return Err("interrupted while waiting for the machine lock".into());
+                    return Err(LockError::Interrupted);
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -111,7 +148,10 @@ mod tests {
         })
         .err()
         .expect("second refused");
-        assert!(err.contains("in use by another orbdeploy run"), "{err}");
+        assert!(
+            err.to_string().contains("in use by another orbdeploy run"),
+            "{err}"
+        );
         assert_eq!(said.len(), 1);
         drop(first);
         assert!(acquire(bin, &name, Duration::ZERO, &mut |_| {}).is_ok());

@@ -1,160 +1,138 @@
-//! `orbdeploy apply` and `plan`: load and check everything (exit 2 before any machine is
-//! touched), reconcile the machines, then run every machine's steps in parallel and report.
+//! `orbdeploy apply` and `plan`, in phases: **load** the inventory and steps and plan them
+//! (every step rendered for every machine: exit 2 before any machine is touched), start
+//! the **reporter**, take the machines' **locks**, **reconcile** the machines (create,
+//! start, stop, delete), **queue** the machines that can run their steps, **run** them in
+//! parallel, and decide the **outcome**.
 
+pub mod config;
 mod host;
 mod lock;
+pub mod pool;
 pub mod reconcile;
+mod step;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::IsTerminal;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
-use serde_json::Value as Json;
 
-use crate::cli::{parse_var, OutputFormat, Progress, RunArgs};
-use crate::error::{ConfigError, Outcome};
-use crate::exit;
+use crate::error::RunEnd;
 use crate::inventory::{self, Host, Inventory};
 use crate::load::inventory::DesiredState;
-use crate::orb::Orb;
+use crate::orb::{Machine, Orb};
 use crate::plan::machines::{self, Action};
-use crate::remote::channel::Channel;
-use crate::remote::oneshot::OneShot;
-use crate::remote::Remote;
+use crate::plan::{self, MachinePlan, Plan};
+use crate::remote;
 use crate::report::{
-    self, Event, HostResult, HostStatus, MachineAction, Masker, StepStatus, Summary,
+    self, Event, HostResult, HostStatus, MachineAction, Masker, Sender, StepStatus, Summary,
 };
-use crate::steps::{self, Playbook, Step};
+use crate::steps::{self, Playbook};
 use crate::template::Renderer;
 
-pub use lock::{acquire as lock_machine, MachineLock};
+use lock::MachineLock;
 
-/// What kind of run.
-#[derive(Debug, Clone, Copy)]
-pub struct Mode {
-    /// Change nothing.
-    pub dry_run: bool,
-    /// List orbctl calls.
-    pub show_calls: bool,
-    /// Exit 4 when changes are pending (plan --exit-code).
-    pub exit_on_changes: bool,
+pub use config::{Config, OnFailure, OutputStyle, RunMode};
+
+/// Run `apply` (or `plan`, by `config.mode`); the end decides the exit code.
+pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
+    crate::interrupt::install();
+    let started = Instant::now();
+    let mut loaded = load(orb, config)?;
+    let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
+    plan::validate(&plan, &loaded.book, &loaded.renderer)?;
+    let (events, reporter) = start_reporter(config, &loaded, &plan);
+    let (mut ready, _locks) = lock_machines(orb, config, &plan);
+    reconcile(
+        orb,
+        config,
+        &mut loaded.inv,
+        &loaded.book,
+        &plan,
+        &mut ready,
+        &events,
+    );
+    // What phase 1 learnt (new machines, addresses) is visible to templates.
+    plan.refresh_vars(&loaded.inv);
+    let queued = queue(&plan, ready, &events);
+    let mut results = queued.done;
+    results.extend(run_machines(
+        orb,
+        config,
+        &loaded.renderer,
+        &plan,
+        queued.jobs,
+        &events,
+    ));
+    let end = outcome(config, &results, queued.unavailable);
+    let (counts, machines) = report::totals(&results);
+    events.send(Event::Summary(Summary {
+        mode: config.mode.name().into(),
+        exit_code: end.exit_code(),
+        interrupted: end == RunEnd::Interrupted,
+        counts,
+        machines,
+        duration_ms: report::ms(started.elapsed()),
+    }));
+    // The reporter ends once every sender is gone.
+    drop(events);
+    reporter.finish()?;
+    Ok(end)
 }
 
-/// The steps of `book` that apply to `host` (by `hosts:` and `--tags`), in order.
-fn steps_for<'a>(
-    book: &'a Playbook,
-    selected: &[BTreeSet<String>],
-    tags: &[String],
-    host: &str,
-) -> Vec<&'a Step> {
-    book.steps
+/// What an apply reads before it plans: the inventory with `orbctl list` attached, the
+/// steps, and the renderer that checked them.
+struct Loaded {
+    inv: Inventory,
+    book: Playbook,
+    renderer: Renderer,
+}
+
+/// Read and check the inventory and the steps (exit 2 on any mistake in them).
+fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
+    let mut inv = inventory::load(&config.inventory, &config.vars)?;
+    let renderer = Renderer::new();
+    let book = steps::load(&inv, &renderer)?;
+    inv.attach(&orb.list()?);
+    // Derived groups such as `orbstack_running` are known only now.
+    steps::check_hosts(&book, &inv)?;
+    Ok(Loaded {
+        inv,
+        book,
+        renderer,
+    })
+}
+
+/// Start the reporter, masking every secret: the inventory's and every value that
+/// rendering the plan read with `env()`.
+fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender, report::Reporter) {
+    let inv = &loaded.inv;
+    let mut secrets: Vec<String> = inv
+        .hosts
         .iter()
-        .zip(selected)
-        .filter(|(_, hosts)| hosts.contains(host))
-        .filter(|(s, _)| {
-            tags.is_empty()
-                || s.spec
-                    .tags
-                    .0
-                    .iter()
-                    .any(|t| t == "always" || tags.contains(t))
-        })
-        .map(|(s, _)| s)
-        .collect()
-}
-
-fn step_hosts(inv: &Inventory, step: &Step) -> BTreeSet<String> {
-    let patterns: Vec<String> = if step.spec.hosts.0.is_empty() {
-        vec!["all".into()]
-    } else {
-        step.spec.hosts.0.clone()
-    };
-    let mut out = BTreeSet::new();
-    for p in patterns {
-        if p == "all" {
-            out.extend(inv.hosts.iter().map(|h| h.name.clone()));
-        } else if let Ok(hs) = inv.select(&p) {
-            out.extend(hs.into_iter().map(|h| h.name.clone()));
-        }
-    }
-    out
-}
-
-fn host_vars_json(inv: &Inventory, h: &Host) -> serde_json::Map<String, Json> {
-    host::vars_json(&inv.vars(h))
-}
-
-/// Render every step for every machine with placeholders for registered values, so an
-/// undefined variable, a bad expression or a missing local file stops the run before any
-/// machine is touched.
-fn validate(
-    inv: &Inventory,
-    hosts: &[&Host],
-    book: &Playbook,
-    selected: &[BTreeSet<String>],
-    tags: &[String],
-    renderer: &Renderer,
-) -> Result<(), ConfigError> {
-    let placeholder = serde_json::json!({
-        "stdout": "", "stderr": "", "stdout_lines": [], "rc": 0,
-        "changed": false, "failed": false, "skipped": false,
-    });
-    let registers: Vec<String> = book
-        .steps
-        .iter()
-        .chain(&book.handlers)
-        .filter_map(|s| s.spec.register.clone())
+        .flat_map(|h| inv.secret_values(h))
         .collect();
-    let hostvars = all_hostvars(inv);
-    for h in hosts {
-        if h.desired.state != DesiredState::Running {
-            continue;
-        }
-        let mut vars = host_vars_json(inv, h);
-        for r in &registers {
-            vars.insert(r.clone(), placeholder.clone());
-        }
-        vars.insert("hostvars".into(), hostvars.clone());
-        let ctx = minijinja::Value::from_serialize(&vars);
-        let mut steps = steps_for(book, selected, tags, &h.name);
-        // A handler runs only where a step notifies it.
-        let notified: BTreeSet<&String> = steps.iter().flat_map(|s| &s.spec.notify.0).collect();
-        steps.extend(
-            book.handlers
-                .iter()
-                .filter(|hd| notified.contains(&hd.name)),
-        );
-        for step in steps {
-            let on = |e: String| steps::at(step, format!("on machine `{}`: {e}", h.name));
-            if let Some(w) = &step.spec.when {
-                renderer
-                    .truthy(&w.value, &ctx)
-                    .map_err(|e| on(format!("when: {e}")))?;
-            }
-            crate::ops::render(step, renderer, &ctx).map_err(|e| on(e.to_string()))?;
-        }
-    }
-    Ok(())
-}
-
-fn all_hostvars(inv: &Inventory) -> Json {
-    let mut m = serde_json::Map::new();
-    for h in &inv.hosts {
-        m.insert(h.name.clone(), Json::Object(host_vars_json(inv, h)));
-    }
-    Json::Object(m)
-}
-
-fn progress_wanted(args: &RunArgs) -> bool {
-    let tty = std::io::stderr().is_terminal();
-    match args.progress {
-        Progress::Never => false,
-        Progress::Always => tty,
-        Progress::Auto => tty && std::env::var_os("CI").is_none(),
-    }
+    secrets.extend(loaded.renderer.secrets());
+    let output = config.output;
+    let (events, reporter) = report::start(
+        report::Options {
+            json: output.json,
+            progress: output.progress,
+            color: output.color,
+            mode: config.mode.name().into(),
+            inventory: config.inventory.display().to_string(),
+            report: config.report.clone(),
+            junit: config.junit.clone(),
+            show_calls: config.mode.show_calls,
+        },
+        Masker::new(secrets),
+    );
+    events.send(Event::RunStarted {
+        mode: config.mode.name().into(),
+        machines: plan.names(),
+        steps: loaded.book.steps.len(),
+    });
+    (events, reporter)
 }
 
 /// What phase 1 left a machine in, for phase 2.
@@ -165,301 +143,234 @@ enum Ready {
     Idle,
     /// Plan only: it would be created or started first.
     Later(&'static str),
-    /// Cannot be used.
+    /// Cannot be used; `unavailable` when that is exit 3 rather than a failure.
     Unreachable { error: String, unavailable: bool },
 }
 
-/// Run `apply` (or `plan`).
-pub fn apply(orb: &Orb, args: &RunArgs, mode: Mode) -> Result<()> {
-    crate::interrupt::install();
-    let started = Instant::now();
-    let vars = args
-        .vars
-        .iter()
-        .map(|v| parse_var(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut inv = inventory::load(&args.inventory, &vars)?;
-    let renderer = Renderer::new();
-    let book = steps::load(&inv, &renderer)?;
-    let list = orb.list()?;
-    inv.attach(&list);
-    steps::check_hosts(&book, &inv)?;
-    let names: Vec<String> = inv
-        .limit(&args.limit)?
-        .iter()
-        .map(|h| h.name.clone())
-        .collect();
-    let selected: Vec<BTreeSet<String>> = book.steps.iter().map(|s| step_hosts(&inv, s)).collect();
-    {
-        let hosts: Vec<&Host> = inv
-            .hosts
-            .iter()
-            .filter(|h| names.contains(&h.name))
-            .collect();
-        validate(&inv, &hosts, &book, &selected, &args.tags, &renderer)?;
+/// Take the lock of every selected machine, in name order (two runs never wait on each
+/// other in a circle); a plan changes nothing and takes none. A machine whose lock is
+/// not had is unreachable for this run.
+fn lock_machines(
+    orb: &Orb,
+    config: &Config,
+    plan: &Plan<'_>,
+) -> (BTreeMap<String, Ready>, Vec<MachineLock>) {
+    let mut ready = BTreeMap::new();
+    let mut locks = Vec::new();
+    if config.mode.dry_run {
+        return (ready, locks);
     }
-    let mut secrets: Vec<String> = inv
-        .hosts
-        .iter()
-        .flat_map(|h| inv.secret_values(h))
-        .collect();
-    secrets.extend(renderer.secrets());
-    let masker = Masker::new(secrets);
-
-    let mode_name = if mode.dry_run { "plan" } else { "apply" };
-    let json = args.output == OutputFormat::Json;
-    let (events, reporter) = report::start(
-        report::Options {
-            json,
-            progress: !json && progress_wanted(args),
-            color: !json
-                && std::env::var_os("NO_COLOR").is_none()
-                && std::io::stdout().is_terminal(),
-            mode: mode_name.into(),
-            inventory: args.inventory.display().to_string(),
-            report: args.report.clone(),
-            junit: args.junit.clone(),
-            show_calls: mode.show_calls,
-        },
-        masker.clone(),
-    );
-    events.send(Event::RunStarted {
-        mode: mode_name.into(),
-        machines: names.clone(),
-        steps: book.steps.len(),
-    });
-
-    // Locks: an apply owns its machines until it ends.
-    let mut ready: BTreeMap<String, Ready> = BTreeMap::new();
-    let mut _locks: Vec<MachineLock> = Vec::new();
-    if !mode.dry_run {
-        let mut sorted = names.clone();
-        sorted.sort();
-        for name in &sorted {
-            let mut say = |m: &str| eprintln!("orbdeploy: {m}");
-            match lock::acquire(
-                orb.bin(),
-                name,
-                Duration::from_secs(args.lock_timeout),
-                &mut say,
-            ) {
-                Ok(l) => _locks.push(l),
-                Err(e) => {
-                    ready.insert(
-                        name.clone(),
-                        Ready::Unreachable {
-                            error: e,
-                            unavailable: false,
-                        },
-                    );
-                }
+    let mut names = plan.names();
+    names.sort();
+    for name in names {
+        let mut say = |m: &str| eprintln!("orbdeploy: {m}");
+        match lock::acquire(orb.bin(), &name, config.lock_timeout, &mut say) {
+            Ok(l) => locks.push(l),
+            Err(e) => {
+                let error = e.to_string();
+                ready.insert(
+                    name,
+                    Ready::Unreachable {
+                        error,
+                        unavailable: false,
+                    },
+                );
             }
         }
     }
+    (ready, locks)
+}
 
-    // Phase 1: machines.
-    let need_ip4 = book.mentions(&inv, &["ip4", "hostvars"]);
-    let hosts: Vec<&Host> = inv
-        .hosts
+/// Phase 1: bring every selected machine (whose lock this run holds) to its declared
+/// state, report each action, and attach what the machines are afterwards to the
+/// inventory.
+fn reconcile(
+    orb: &Orb,
+    config: &Config,
+    inv: &mut Inventory,
+    book: &Playbook,
+    plan: &Plan<'_>,
+    ready: &mut BTreeMap<String, Ready>,
+    events: &Sender,
+) {
+    let dry_run = config.mode.dry_run;
+    let hosts: Vec<&Host> = plan
+        .machines
         .iter()
-        .filter(|h| names.contains(&h.name) && !ready.contains_key(&h.name))
+        .filter(|m| !ready.contains_key(&m.name))
+        .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
         .collect();
-    let rsteps = machines::plan(orb, &hosts);
+    let actions = machines::plan(orb, &hosts);
     let outcomes = if crate::interrupt::requested() {
         Vec::new()
     } else {
-        reconcile::execute_with(orb, &rsteps, mode.dry_run, need_ip4)
+        let need_ip4 = book.mentions(inv, &["ip4", "hostvars"]);
+        reconcile::execute_with(orb, &actions, dry_run, need_ip4)
     };
-    let mut after: BTreeMap<String, crate::orb::Machine> = BTreeMap::new();
-    for (st, out) in rsteps.iter().zip(&outcomes) {
+    let mut after: BTreeMap<String, Machine> = BTreeMap::new();
+    for (act, out) in actions.iter().zip(outcomes) {
+        events.send(Event::Machine(machine_event(act, &out, dry_run)));
         let desired = hosts
             .iter()
-            .find(|h| h.name == st.machine)
-            .map(|h| h.desired.state)
-            .unwrap_or(DesiredState::Running);
-        let status = match (&out.error, mode.dry_run, &st.action) {
-            (Some(_), _, _) => "failed",
-            (None, _, Action::Keep) => "ok",
-            (None, true, _) => "planned",
-            (None, false, _) => "done",
-        };
-        let mut message = out.error.clone().or_else(|| out.note.clone());
-        if let Action::Drift(d) = &st.action {
-            message = Some(format!("machine `{}` {d}", st.machine));
-        }
-        events.send(Event::Machine(MachineAction {
-            machine: st.machine.clone(),
-            action: match &st.action {
-                Action::Keep => "keep",
-                Action::Create(_) => "create",
-                Action::Start => "start",
-                Action::Stop => "stop",
-                Action::Delete => "delete",
-                Action::Missing => "missing",
-                Action::Drift(_) => "drift",
-            }
-            .into(),
-            status: status.into(),
-            message,
-            argv: st.argv.clone(),
-        }));
-        let r = if let Some(e) = &out.error {
-            Ready::Unreachable {
-                error: e.clone(),
+            .find(|h| h.name == act.machine)
+            .map_or(DesiredState::Running, |h| h.desired.state);
+        let r = match (out.error, desired, &act.action, dry_run) {
+            (Some(error), ..) => Ready::Unreachable {
+                error,
                 unavailable: out.unavailable,
+            },
+            (None, DesiredState::Stopped | DesiredState::Absent, ..) => Ready::Idle,
+            (None, _, Action::Create(_), true) => {
+                Ready::Later("the machine would be created first")
             }
-        } else if desired != DesiredState::Running {
-            Ready::Idle
-        } else {
-            match (&st.action, mode.dry_run) {
-                (Action::Create(_), true) => Ready::Later("the machine would be created first"),
-                (Action::Start, true) => Ready::Later("the machine would be started first"),
-                _ => Ready::Run,
-            }
+            (None, _, Action::Start, true) => Ready::Later("the machine would be started first"),
+            (None, ..) => Ready::Run,
         };
-        if let Some(m) = &out.machine_after {
-            after.insert(st.machine.clone(), m.clone());
+        if let Some(m) = out.machine_after {
+            after.insert(act.machine.clone(), m);
         }
-        ready.insert(st.machine.clone(), r);
+        ready.insert(act.machine.clone(), r);
     }
-    // What phase 1 learnt (new machines, addresses) is visible to templates.
-    for h in inv.hosts.iter_mut() {
+    for h in &mut inv.hosts {
         if let Some(m) = after.remove(&h.name) {
             h.actual = Some(m);
         }
     }
-    let hostvars = all_hostvars(&inv);
+}
 
-    // Phase 2: steps, machines in parallel.
-    let stop_all = AtomicBool::new(false);
-    let shared = host::Shared {
-        renderer: &renderer,
-        events: events.clone(),
-        dry_run: mode.dry_run,
-        diff: args.diff,
-        show_calls: mode.show_calls,
-        keep_going: args.keep_going,
-        fail_fast: args.fail_fast,
-        stop_all: &stop_all,
-        hostvars,
+/// The report line of one machine action.
+fn machine_event(
+    act: &machines::MachineStep,
+    out: &reconcile::MachineOutcome,
+    dry_run: bool,
+) -> MachineAction {
+    let status = match (&out.error, dry_run, &act.action) {
+        (Some(_), _, _) => "failed",
+        (None, _, Action::Keep) => "ok",
+        (None, true, _) => "planned",
+        (None, false, _) => "done",
     };
-    let mut results: Vec<HostResult> = Vec::new();
-    let mut queue: VecDeque<host::HostJob> = VecDeque::new();
-    let mut unavailable = 0;
-    for name in &names {
-        let Some(h) = inv.hosts.iter().find(|h| &h.name == name) else {
-            continue;
-        };
-        let steps = steps_for(&book, &selected, &args.tags, name);
-        match ready.remove(name) {
-            Some(Ready::Run) => queue.push_back(host::HostJob {
-                machine: name.clone(),
-                vars: host_vars_json(&inv, h),
-                steps,
-                handlers: &book.handlers,
-            }),
-            Some(Ready::Later(why)) => {
-                let counts = host::not_run(&events, name, &steps, StepStatus::Unknown, why);
-                results.push(HostResult {
-                    machine: name.clone(),
-                    status: HostStatus::Changed,
-                    counts,
-                    duration_ms: 0,
-                    error: None,
-                });
-            }
-            Some(Ready::Unreachable {
-                error,
-                unavailable: u,
-            }) => {
-                if u {
-                    unavailable += 1;
-                }
-                let counts = host::not_run(&events, name, &steps, StepStatus::Failed, &error);
-                results.push(HostResult {
-                    machine: name.clone(),
-                    status: HostStatus::Unreachable,
-                    counts,
-                    duration_ms: 0,
-                    error: Some(masker.text(&error)),
-                });
-            }
-            Some(Ready::Idle) | None => results.push(HostResult {
-                machine: name.clone(),
-                status: HostStatus::Ok,
-                counts: Default::default(),
-                duration_ms: 0,
-                error: None,
-            }),
-        }
+    let message = match &act.action {
+        Action::Drift(d) => Some(format!("machine `{}` {d}", act.machine)),
+        _ => out.error.clone().or_else(|| out.note.clone()),
+    };
+    let action = match &act.action {
+        Action::Keep => "keep",
+        Action::Create(_) => "create",
+        Action::Start => "start",
+        Action::Stop => "stop",
+        Action::Delete => "delete",
+        Action::Missing => "missing",
+        Action::Drift(_) => "drift",
+    };
+    MachineAction {
+        machine: act.machine.clone(),
+        action: action.into(),
+        status: status.into(),
+        message,
+        argv: act.argv.clone(),
     }
-    for r in &results {
+}
+
+/// The machines phase 2 runs, and the results of those it cannot.
+struct Queue<'p, 'a> {
+    /// Machines that run their steps, in order.
+    jobs: Vec<&'p MachinePlan<'a>>,
+    /// Results of the machines that do not (reported already).
+    done: Vec<HostResult>,
+    /// How many of those are unavailable (exit 3 rather than 1).
+    unavailable: usize,
+}
+
+/// Queue every running machine; report the steps of the others as not run (unknown in a
+/// plan when the machine would be created or started first, failed when it cannot be
+/// used).
+fn queue<'p, 'a>(
+    plan: &'p Plan<'a>,
+    mut ready: BTreeMap<String, Ready>,
+    events: &Sender,
+) -> Queue<'p, 'a> {
+    let mut q = Queue {
+        jobs: Vec::new(),
+        done: Vec::new(),
+        unavailable: 0,
+    };
+    for m in &plan.machines {
+        let (status, counts, error) = match ready.remove(&m.name) {
+            Some(Ready::Run) => {
+                q.jobs.push(m);
+                continue;
+            }
+            Some(Ready::Later(why)) => {
+                let counts = host::not_run(events, &m.name, &m.steps, StepStatus::Unknown, why);
+                (HostStatus::Changed, counts, None)
+            }
+            Some(Ready::Unreachable { error, unavailable }) => {
+                q.unavailable += usize::from(unavailable);
+                let counts = host::not_run(events, &m.name, &m.steps, StepStatus::Failed, &error);
+                (HostStatus::Unreachable, counts, Some(error))
+            }
+            Some(Ready::Idle) | None => (HostStatus::Ok, Default::default(), None),
+        };
+        q.done.push(HostResult {
+            machine: m.name.clone(),
+            status,
+            counts,
+            duration_ms: 0,
+            error,
+        });
+    }
+    for r in &q.done {
         events.send(Event::Host(r.clone()));
     }
-    let queue = Mutex::new(queue);
-    let finished = Mutex::new(Vec::new());
-    let workers = usize::from(args.parallel)
-        .min(queue.lock().map(|q| q.len()).unwrap_or(1))
-        .max(1);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let job = match queue.lock() {
-                    Ok(mut q) => q.pop_front(),
-                    Err(_) => None,
-                };
-                let Some(job) = job else { break };
-                let mut remote: Box<dyn Remote> = if args.no_channel {
-                    Box::new(OneShot::new(orb, &job.machine))
-                } else {
-                    Box::new(Channel::new(orb, &job.machine))
-                };
-                let r = host::run(&shared, job, remote.as_mut());
-                shared.events.send(Event::Host(r.clone()));
-                if let Ok(mut f) = finished.lock() {
-                    f.push(r);
-                }
-            });
-        }
-    });
-    results.extend(finished.into_inner().unwrap_or_default());
+    q
+}
 
-    let interrupted = crate::interrupt::requested();
-    let (counts, machines) = report::totals(&results);
-    let failed_hosts = results
+/// Phase 2: every queued machine's steps, `config.parallel` machines at a time, each over
+/// its own connection.
+fn run_machines(
+    orb: &Orb,
+    config: &Config,
+    renderer: &Renderer,
+    plan: &Plan<'_>,
+    jobs: Vec<&MachinePlan<'_>>,
+    events: &Sender,
+) -> Vec<HostResult> {
+    let stop_all = AtomicBool::new(false);
+    let shared = step::Shared {
+        renderer,
+        events: events.clone(),
+        config,
+        stop_all: &stop_all,
+        hostvars: &plan.hostvars,
+    };
+    pool::map(jobs, config.parallel, |machine| {
+        let mut remote = remote::connect(orb, &machine.name, config.transport);
+        let result = host::run(&shared, machine, remote.as_mut());
+        shared.events.send(Event::Host(result.clone()));
+        result
+    })
+}
+
+/// How the run ends, from every machine's result.
+fn outcome(config: &Config, results: &[HostResult], unavailable: usize) -> RunEnd {
+    let failed = results
         .iter()
-        .filter(|r| matches!(r.status, HostStatus::Failed) || (r.status == HostStatus::Unreachable))
+        .filter(|r| matches!(r.status, HostStatus::Failed | HostStatus::Unreachable))
         .count();
+    let (counts, _) = report::totals(results);
     // Commands without `creates`/`unless` always "will run"; they would make every plan of
     // an inventory with commands look unconverged, so only real changes count as pending.
     let pending = counts.will_change + counts.unknown;
-    let code = if interrupted {
-        exit::INTERRUPTED
-    } else if failed_hosts > unavailable {
-        exit::FAILED
+    if crate::interrupt::requested() {
+        RunEnd::Interrupted
+    } else if failed > unavailable {
+        RunEnd::Failed
     } else if unavailable > 0 {
-        exit::UNAVAILABLE
-    } else if mode.exit_on_changes && pending > 0 {
-        exit::CHANGES_PENDING
+        RunEnd::Unavailable
+    } else if config.mode.exit_on_changes && pending > 0 {
+        RunEnd::ChangesPending
     } else {
-        exit::OK
-    };
-    events.send(Event::Summary(Summary {
-        mode: mode_name.into(),
-        exit_code: code,
-        interrupted,
-        counts,
-        machines,
-        duration_ms: report::ms(started.elapsed()),
-    }));
-    drop(shared);
-    drop(events);
-    reporter.finish()?;
-    match code {
-        exit::OK => Ok(()),
-        exit::INTERRUPTED => Err(Outcome::Interrupted.into()),
-        exit::UNAVAILABLE => Err(Outcome::Unavailable(String::new()).into()),
-        exit::CHANGES_PENDING => Err(Outcome::ChangesPending.into()),
-        _ => Err(Outcome::Failed(String::new()).into()),
+        RunEnd::Success
     }
 }

@@ -3,10 +3,10 @@
 //! machine adopted (otherwise cleaned up); with `--dry-run` nothing is executed and the plan
 //! is the answer.
 
-use std::sync::Mutex;
-
 use crate::orb::{CreateSpec, Lifecycle, Machine, Orb, OrbError};
 use crate::plan::machines::{Action, MachineStep};
+
+use super::pool::{self, Throttle};
 
 /// Creates are heavy on OrbStack (image unpacking, setup): no more than this many at once.
 pub const MAX_PARALLEL_CREATES: usize = 2;
@@ -36,56 +36,22 @@ pub fn execute(orb: &Orb, steps: &[MachineStep], dry_run: bool) -> Vec<MachineOu
 
 /// [`execute`], reading machines that were already as declared back with `info` only when
 /// `read_kept` is set (apply skips it unless a step needs `ip4`: one orbctl call per
-/// machine saved on every re-apply).
+/// machine saved on every re-apply). Every machine's action runs at once, creates at most
+/// [`MAX_PARALLEL_CREATES`] at a time.
 pub fn execute_with(
     orb: &Orb,
     steps: &[MachineStep],
     dry_run: bool,
     read_kept: bool,
 ) -> Vec<MachineOutcome> {
-    let creates_running = Mutex::new(0usize);
-    let cv = std::sync::Condvar::new();
-    let results: Vec<Mutex<Option<MachineOutcome>>> =
-        steps.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for (step, slot) in steps.iter().zip(&results) {
-            let (creates_running, cv) = (&creates_running, &cv);
-            scope.spawn(move || {
-                let is_create = matches!(step.action, Action::Create(_));
-                if is_create && !dry_run {
-                    let mut n = creates_running.lock().unwrap_or_else(|e| e.into_inner());
-                    while *n >= MAX_PARALLEL_CREATES {
-                        n = cv.wait(n).unwrap_or_else(|e| e.into_inner());
-                    }
-                    *n += 1;
-                }
-                let outcome = execute_one(orb, step, dry_run, read_kept);
-                if is_create && !dry_run {
-                    let mut n = creates_running.lock().unwrap_or_else(|e| e.into_inner());
-                    *n -= 1;
-                    cv.notify_one();
-                }
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
-            });
+    let creates = Throttle::new(MAX_PARALLEL_CREATES);
+    pool::map(steps.iter().collect(), steps.len(), |step: &MachineStep| {
+        if matches!(step.action, Action::Create(_)) && !dry_run {
+            creates.hold(|| execute_one(orb, step, dry_run, read_kept))
+        } else {
+            execute_one(orb, step, dry_run, read_kept)
         }
-    });
-    results
-        .into_iter()
-        .zip(steps)
-        .map(|(slot, step)| {
-            slot.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| MachineOutcome {
-                    machine: step.machine.clone(),
-                    action: step.action.clone(),
-                    machine_after: None,
-                    error: Some("internal error: reconcile worker ended without a result".into()),
-                    unavailable: false,
-                    note: None,
-                })
-        })
-        .collect()
+    })
 }
 
 fn execute_one(orb: &Orb, step: &MachineStep, dry_run: bool, read_kept: bool) -> MachineOutcome {
@@ -104,7 +70,7 @@ fn execute_one(orb: &Orb, step: &MachineStep, dry_run: bool, read_kept: bool) ->
         })),
         (Action::Drift(why), _) => Err(Failed::other(format!("machine `{name}` {why}"))),
         (_, true) | (Action::Keep, false) => Ok(()),
-        (Action::Create(spec), false) => create_or_adopt(orb, spec, &mut out.note),
+        (Action::Create(spec), false) => create_or_adopt(orb, spec).map(|note| out.note = note),
         (Action::Start, false) => orb
             .lifecycle_call(Lifecycle::Start, name)
             .map_err(Failed::from),
@@ -141,9 +107,6 @@ fn execute_one(orb: &Orb, step: &MachineStep, dry_run: bool, read_kept: bool) ->
     out
 }
 
-/// Create a machine; when the create fails or times out but the machine exists and runs,
-/// adopt it (OrbStack often finishes the setup anyway, reference §8); when it exists but
-/// does not run, delete it so the next apply starts clean.
 /// Why a machine action failed, and whether that means "unavailable".
 struct Failed {
     message: String,
@@ -168,9 +131,12 @@ impl From<OrbError> for Failed {
     }
 }
 
-fn create_or_adopt(orb: &Orb, spec: &CreateSpec, note: &mut Option<String>) -> Result<(), Failed> {
+/// Create a machine; when the create fails or times out but the machine exists and runs,
+/// adopt it (OrbStack often finishes the setup anyway, reference §8), with a note saying
+/// so; when it exists but does not run, delete it so the next apply starts clean.
+fn create_or_adopt(orb: &Orb, spec: &CreateSpec) -> Result<Option<String>, Failed> {
     let err = match orb.create(spec) {
-        Ok(()) => return Ok(()),
+        Ok(()) => return Ok(None),
         Err(
             e @ (OrbError::InvalidName { .. }
             | OrbError::Missing { .. }
@@ -179,12 +145,9 @@ fn create_or_adopt(orb: &Orb, spec: &CreateSpec, note: &mut Option<String>) -> R
         Err(e) => e,
     };
     match orb.info(&spec.name) {
-        Ok(m) if m.is_running() => {
-            *note = Some(format!(
-                "adopted: create reported `{err}` but the machine is running"
-            ));
-            Ok(())
-        }
+        Ok(m) if m.is_running() => Ok(Some(format!(
+            "adopted: create reported `{err}` but the machine is running"
+        ))),
         Ok(_) => {
             let cleanup = orb.lifecycle_call(Lifecycle::Delete, &spec.name);
             Err(Failed::other(format!(

@@ -1,5 +1,5 @@
 # orbdeploy channel agent: POSIX sh, started as `sh -c AGENT orbdeploy-agent NONCE` (after
-# the probe library, see src/probe_lib.sh).
+# the probe library, see src/remote/probe_lib.sh).
 # Requests on stdin:  x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S MODE  then the
 #                     script and the stdin bytes;  q  ends the agent.
 # Replies on stdout:  MODE b (bytes) or f (bytes, as many as a file's):  p ID PID (the

@@ -6,6 +6,7 @@
 mod io;
 mod session;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -81,14 +82,14 @@ impl Channel {
     }
 
     fn session(&mut self, user: &Option<String>) -> Result<&mut Session, RemoteError> {
-        if !self.sessions.contains_key(user) {
-            let s = Session::open(&self.orb, &self.machine, user.as_deref())?;
-            self.opened += 1;
-            self.sessions.insert(user.clone(), s);
+        match self.sessions.entry(user.clone()) {
+            Entry::Occupied(open) => Ok(open.into_mut()),
+            Entry::Vacant(slot) => {
+                let s = Session::open(&self.orb, &self.machine, user.as_deref())?;
+                self.opened += 1;
+                Ok(slot.insert(s))
+            }
         }
-        self.sessions
-            .get_mut(user)
-            .ok_or_else(|| RemoteError::Transfer("internal: session vanished".into()))
     }
 
     fn drop_session(&mut self, user: &Option<String>) -> bool {
@@ -122,7 +123,7 @@ impl Remote for Channel {
             let session = self.session(&user)?;
             match session.request(req, input.as_mut(), sink.as_deref_mut()) {
                 Ok(out) => return Ok(out),
-                Err(session::Failure::NotStarted(detail)) => {
+                Err(session::RequestError::NotStarted(detail)) => {
                     let may_retry = self.drop_session(&user) && attempt == 0;
                     if !may_retry {
                         return Err(RemoteError::Disconnected {
@@ -131,14 +132,14 @@ impl Remote for Channel {
                         });
                     }
                 }
-                Err(session::Failure::Lost(detail)) => {
+                Err(session::RequestError::Lost(detail)) => {
                     self.drop_session(&user);
                     return Err(RemoteError::Disconnected {
                         machine: self.machine.clone(),
                         detail,
                     });
                 }
-                Err(session::Failure::Other(e)) => return Err(e),
+                Err(session::RequestError::Other(e)) => return Err(e),
             }
         }
         Err(RemoteError::Disconnected {

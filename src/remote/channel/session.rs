@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{ChildStdin, Stdio};
+use std::process::{ChildStderr, ChildStdin};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,8 @@ pub fn agent() -> &'static str {
     AGENT.get_or_init(|| {
         format!(
             "{}{}",
-            crate::facts::probe_lib(),
-            crate::facts::compact(include_str!("agent.sh"))
+            crate::remote::probe_lib::probe_lib(),
+            crate::remote::probe_lib::compact(include_str!("agent.sh"))
         )
     })
 }
@@ -37,7 +37,7 @@ fn hung_grace(timeout: Duration) -> Duration {
 const STDERR_KEEP: usize = 8192;
 
 /// Why a request did not complete.
-pub enum Failure {
+pub enum RequestError {
     /// The session was dead before the request reached the machine: safe to resend.
     NotStarted(String),
     /// The session died while the request ran: its effect is unknown.
@@ -73,84 +73,55 @@ impl Session {
     /// Start the session and wait for the agent's handshake line.
     pub fn open(orb: &Orb, machine: &str, user: Option<&str>) -> Result<Session, RemoteError> {
         let nonce = nonce();
-        let argv = open_argv(orb, machine, user, &nonce);
-        let spec = process::Spec::new(argv);
-        let Some(mut cmd) = process::command(&spec) else {
-            return Err(RemoteError::Transfer("empty orbctl command".into()));
-        };
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let program = orb.bin().display().to_string();
-        let mut child = process::spawn(cmd, &program).map_err(|e| {
+        let spec = process::Spec::new(open_argv(orb, machine, user, &nonce));
+        let piped = process::spawn_piped(&spec).map_err(|e| {
             if e.is_not_found() {
                 RemoteError::Orb(crate::orb::OrbError::Missing {
-                    path: program.clone(),
+                    path: orb.bin().display().to_string(),
                 })
             } else {
-                RemoteError::Io(std::io::Error::other(e.to_string()))
+                RemoteError::Process(e)
             }
         })?;
-        let stdin = child.child.stdin.take();
-        let stdout = child.child.stdout.take();
-        let stderr_pipe = child.child.stderr.take();
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut pipe) = stderr_pipe {
-            let keep = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if let Ok(mut k) = keep.lock() {
-                        k.extend_from_slice(&buf[..n]);
-                        if k.len() > STDERR_KEEP {
-                            let cut = k.len() - STDERR_KEEP;
-                            k.drain(..cut);
-                        }
-                    }
-                }
-            });
-        }
-        let Some(stdout) = stdout else {
-            return Err(RemoteError::Transfer("no stdout pipe".into()));
-        };
         let mut session = Session {
-            child,
-            stdin,
-            out: BufReader::with_capacity(64 * 1024, DeadlineReader::new(stdout)),
-            stderr,
+            child: piped.child,
+            stdin: Some(piped.stdin),
+            out: BufReader::with_capacity(64 * 1024, DeadlineReader::new(piped.stdout)),
+            stderr: keep_tail(piped.stderr),
             next_id: 1,
             machine: machine.to_string(),
             orb: orb.clone(),
             end_marker: format!("@@end {nonce} "),
         };
-        // Whatever the login profile prints comes before the marker and is ignored.
-        let marker = format!("ORBDEPLOY-READY {nonce}");
-        session.out.get_mut().deadline = Some(Instant::now() + OPEN_TIMEOUT);
-        loop {
-            let mut line = Vec::new();
-            match session.out.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => {
-                    let stderr = session.stderr_text();
-                    session.close();
-                    // Quoted only now: the command line carries the whole agent.
-                    return Err(RemoteError::Orb(orb.diagnose_run_failure(
-                        machine,
-                        &spec.display(),
-                        &stderr,
-                    )));
-                }
-                Ok(_) => {
-                    if line.trim_ascii_end() == marker.as_bytes() {
-                        break;
-                    }
-                }
-            }
+        if session.handshake(&nonce) {
+            return Ok(session);
         }
-        session.out.get_mut().deadline = None;
-        Ok(session)
+        let stderr = session.stderr_text();
+        session.close();
+        // Quoted only now: the command line carries the whole agent.
+        Err(RemoteError::Orb(orb.diagnose_run_failure(
+            machine,
+            &spec.display(),
+            &stderr,
+        )))
+    }
+
+    /// Wait for the agent's ready line; false when the session ended (or took longer than
+    /// [`OPEN_TIMEOUT`]) first. Whatever the login profile prints comes before the line and
+    /// is ignored.
+    fn handshake(&mut self, nonce: &str) -> bool {
+        let marker = format!("ORBDEPLOY-READY {nonce}");
+        self.out.get_mut().deadline = Some(Instant::now() + OPEN_TIMEOUT);
+        let ready = loop {
+            let mut line = Vec::new();
+            match self.out.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break false,
+                Ok(_) if line.trim_ascii_end() == marker.as_bytes() => break true,
+                Ok(_) => {}
+            }
+        };
+        self.out.get_mut().deadline = None;
+        ready
     }
 
     fn stderr_text(&self) -> String {
@@ -190,47 +161,62 @@ impl Session {
         req: &Exec,
         input: Option<&mut Input<'_>>,
         sink: Option<&mut (dyn Write + 'w)>,
-    ) -> Result<ExecOutput, Failure> {
+    ) -> Result<ExecOutput, RequestError> {
         let started = Instant::now();
         let id = self.next_id;
         self.next_id += 1;
-        let mut script = req.full_script();
-        if script.contains('\0') {
-            return Err(Failure::Other(RemoteError::Transfer(
-                "a command cannot contain a NUL byte".into(),
-            )));
-        }
-        // The agent reads the script line by line with `read`: it must end with a newline.
-        if !script.ends_with('\n') {
-            script.push('\n');
-        }
-        let lines = script.bytes().filter(|b| *b == b'\n').count();
+        let script = sendable_script(req).map_err(RequestError::Other)?;
         let in_len = match &input {
             Some(i) => i.len,
             None => req.stdin.len() as u64,
         };
-        // A probe has no watchdog on the machine: past its limit the session is abandoned.
-        let (timeout_s, mode) = match (req.probe, req.timeout) {
-            (true, _) => (0, if req.isolate { 's' } else { 't' }),
-            (false, t) => (
-                t.map(|t| t.as_secs().max(1)).unwrap_or(0),
-                if req.file_sized { 'f' } else { 'b' },
-            ),
-        };
-        let header = format!(
-            "x {id} {lines} {} {in_len} {timeout_s} {mode}\n",
-            script.len()
-        );
         trace(&self.machine, req.user.as_deref(), &script);
+        self.send(&header(req, id, &script, in_len), &script, req, input)?;
+        // The agent enforces the timeout itself; this deadline only catches a hung session.
+        self.out.get_mut().deadline = req.timeout.map(|t| Instant::now() + t + hung_grace(t));
+        let result = self.read_reply(id, sink);
+        self.out.get_mut().deadline = None;
+        let timeout = || RemoteError::Timeout(req.timeout.unwrap_or_default());
+        let reply = result.map_err(|e| match e {
+            ReplyError::Hung => {
+                self.close();
+                RequestError::Other(timeout())
+            }
+            ReplyError::Eof => RequestError::Lost(self.lost("while the request ran")),
+            ReplyError::Protocol(what) => {
+                self.close();
+                RequestError::Lost(format!("garbled reply from the agent: {what}"))
+            }
+            ReplyError::Sink(e) => RequestError::Other(RemoteError::Io(e)),
+        })?;
+        if reply.timed_out {
+            return Err(RequestError::Other(timeout()));
+        }
+        Ok(ExecOutput {
+            status: reply.status,
+            stdout: reply.stdout,
+            stderr: reply.stderr,
+            duration: started.elapsed(),
+        })
+    }
 
+    /// Write a request's header, script and stdin bytes to the agent.
+    fn send(
+        &mut self,
+        header: &str,
+        script: &str,
+        req: &Exec,
+        input: Option<&mut Input<'_>>,
+    ) -> Result<(), RequestError> {
         let Some(stdin) = self.stdin.as_mut() else {
-            return Err(Failure::NotStarted("the session is closed".into()));
+            return Err(RequestError::NotStarted("the session is closed".into()));
         };
         // Header and script in one write: a dead session shows up here, before anything ran.
-        let mut first = header.into_bytes();
+        let mut first = Vec::with_capacity(header.len() + script.len());
+        first.extend_from_slice(header.as_bytes());
         first.extend_from_slice(script.as_bytes());
         if stdin.write_all(&first).is_err() {
-            return Err(Failure::NotStarted(
+            return Err(RequestError::NotStarted(
                 self.lost("before the request was sent"),
             ));
         }
@@ -238,55 +224,17 @@ impl Session {
             Some(i) => copy_exact(i.reader, stdin, i.len),
             None => stdin.write_all(&req.stdin).map_err(CopyError::Write),
         };
-        match sent {
-            Ok(()) => {}
+        match sent.and_then(|()| stdin.flush().map_err(CopyError::Write)) {
+            Ok(()) => Ok(()),
             Err(CopyError::Read(e)) => {
                 // The agent is waiting for bytes we cannot give: the session is unusable.
                 self.close();
-                return Err(Failure::Other(RemoteError::Io(e)));
+                Err(RequestError::Other(RemoteError::Io(e)))
             }
             Err(CopyError::Write(_)) => {
-                return Err(Failure::Lost(self.lost("while sending the request")));
+                Err(RequestError::Lost(self.lost("while sending the request")))
             }
         }
-        if stdin.flush().is_err() {
-            return Err(Failure::Lost(self.lost("while sending the request")));
-        }
-
-        // The agent enforces the timeout itself; this deadline only catches a hung session.
-        self.out.get_mut().deadline = req.timeout.map(|t| Instant::now() + t + hung_grace(t));
-        let result = self.read_reply(id, sink);
-        self.out.get_mut().deadline = None;
-        let (status, stdout, stderr, timed_out) = match result {
-            Ok(r) => r,
-            Err(ReplyError::Hung) => {
-                self.close();
-                return Err(Failure::Other(RemoteError::Timeout(
-                    req.timeout.unwrap_or_default(),
-                )));
-            }
-            Err(ReplyError::Eof) => {
-                return Err(Failure::Lost(self.lost("while the request ran")));
-            }
-            Err(ReplyError::Protocol(what)) => {
-                self.close();
-                return Err(Failure::Lost(format!(
-                    "garbled reply from the agent: {what}"
-                )));
-            }
-            Err(ReplyError::Sink(e)) => return Err(Failure::Other(RemoteError::Io(e))),
-        };
-        if timed_out {
-            return Err(Failure::Other(RemoteError::Timeout(
-                req.timeout.unwrap_or_default(),
-            )));
-        }
-        Ok(ExecOutput {
-            status,
-            stdout,
-            stderr,
-            duration: started.elapsed(),
-        })
     }
 
     fn read_line(&mut self) -> Result<String, ReplyError> {
@@ -303,7 +251,7 @@ impl Session {
         &mut self,
         id: u64,
         sink: Option<&mut (dyn Write + 'w)>,
-    ) -> Result<(i32, Vec<u8>, Vec<u8>, bool), ReplyError> {
+    ) -> Result<Reply, ReplyError> {
         let started = self.read_line()?;
         // A text reply (a probe) comes without the `p` line.
         if started.starts_with("t ") {
@@ -345,7 +293,12 @@ impl Session {
         }
         let mut stderr = Vec::new();
         copy_exact(&mut self.out, &mut stderr, err_len).map_err(|_| ReplyError::Eof)?;
-        Ok((status, stdout, stderr, timed_out))
+        Ok(Reply {
+            status,
+            stdout,
+            stderr,
+            timed_out,
+        })
     }
 
     /// The rest of a text-mode reply (`t ID`, see agent.sh): the text, up to the line
@@ -355,7 +308,7 @@ impl Session {
         id: u64,
         header: &str,
         sink: Option<&mut (dyn Write + 'w)>,
-    ) -> Result<(i32, Vec<u8>, Vec<u8>, bool), ReplyError> {
+    ) -> Result<Reply, ReplyError> {
         if header.split(' ').nth(1) != Some(id.to_string().as_str()) {
             return Err(ReplyError::Protocol(format!(
                 "expected reply to {id}, got `{header}`"
@@ -393,7 +346,12 @@ impl Session {
             w.write_all(&stdout).map_err(ReplyError::Sink)?;
             stdout.clear();
         }
-        Ok((status, stdout, Vec::new(), false))
+        Ok(Reply {
+            status,
+            stdout,
+            stderr: Vec::new(),
+            timed_out: false,
+        })
     }
 
     /// Ask the agent to quit (it removes its directory and exits) without waiting for it;
@@ -430,6 +388,68 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// A request's reply as the agent framed it.
+struct Reply {
+    status: i32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// The agent's watchdog ended the request at its timeout.
+    timed_out: bool,
+}
+
+/// The script as the agent reads it: line by line with `read`, so it must end with a
+/// newline and cannot hold a NUL byte.
+fn sendable_script(req: &Exec) -> Result<String, RemoteError> {
+    let mut script = req.full_script();
+    if script.contains('\0') {
+        return Err(RemoteError::NulByte);
+    }
+    if !script.ends_with('\n') {
+        script.push('\n');
+    }
+    Ok(script)
+}
+
+/// The request line of `agent.sh`: `x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S MODE`.
+fn header(req: &Exec, id: u64, script: &str, in_len: u64) -> String {
+    let lines = script.bytes().filter(|b| *b == b'\n').count();
+    // A probe has no watchdog on the machine: past its limit the session is abandoned.
+    let (timeout_s, mode) = match (req.probe, req.timeout) {
+        (true, _) => (0, if req.isolate { 's' } else { 't' }),
+        (false, t) => (
+            t.map(|t| t.as_secs().max(1)).unwrap_or(0),
+            if req.file_sized { 'f' } else { 'b' },
+        ),
+    };
+    format!(
+        "x {id} {lines} {} {in_len} {timeout_s} {mode}\n",
+        script.len()
+    )
+}
+
+/// Keep the last [`STDERR_KEEP`] bytes of the session's own stderr (orbctl's words when it
+/// fails), read on a thread of its own so the pipe never fills.
+fn keep_tail(mut pipe: ChildStderr) -> Arc<Mutex<Vec<u8>>> {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&kept);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut k) = keep.lock() {
+                k.extend_from_slice(&buf[..n]);
+                if k.len() > STDERR_KEEP {
+                    let cut = k.len() - STDERR_KEEP;
+                    k.drain(..cut);
+                }
+            }
+        }
+    });
+    kept
 }
 
 enum ReplyError {

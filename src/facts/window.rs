@@ -1,74 +1,116 @@
-//! Reading facts ahead, a window of steps at a time (see the module comment of `host`),
-//! and what the scans of those windows keep for later ones ([`crate::facts::memo`]).
+//! Reading facts ahead, a window of steps at a time: from the current step up to the
+//! first command step, the first step that registers a variable, or a change of user,
+//! every probe goes in one round trip. A change (or a command) invalidates what was read
+//! ahead, so the next step starts a new window; a no-change re-apply therefore costs one
+//! round trip per window. What the scans of those windows find is kept for later ones
+//! ([`super::memo`]), by content hash.
+//!
+//! The window knows nothing of the run that uses it: it is handed the machine, the
+//! machine's steps and a way to render a later step, and it keeps only facts.
 
 use std::collections::HashMap;
 
-use crate::facts::{memo::Memo, scan};
-use crate::ops::{Failure, Rendered};
+use super::gather::{gather, ReadError};
+use super::memo::Memo;
+use super::{scan, Batch, Facts, Probed};
+use crate::remote::Remote;
 use crate::steps::Step;
-
-use super::{facts, HostRun};
 
 /// How many later steps a scan answers ahead: enough for any window of a real deploy,
 /// few enough that awk's work per line stays small.
 const AHEAD: usize = 256;
 
+/// How many steps after the current one a window may take: a batch's script stays far
+/// below the size a machine's shell reads at once.
+const WINDOW: usize = 63;
+
 /// The key of the batch's report frame (never a step's index).
 const REPORT: usize = usize::MAX;
 
-/// What later steps will ask a scan, and the memo of each user's session.
-#[derive(Default)]
-pub(super) struct Scans {
+/// Renders a later step of the machine as the run would (`None`: its `when:` is false or
+/// it does not render; the window then stops there and leaves the step to the run).
+pub type RenderAhead<'r, R> = dyn FnMut(&Step) -> Option<R> + 'r;
+
+/// One machine's read-ahead state: the facts of the current window, what later steps
+/// will ask a scan, and the memo of each user's session.
+pub struct Window<R> {
+    /// Steps of the current window (by index), rendered, with the facts read for them.
+    ahead: HashMap<usize, (R, Facts)>,
     /// Step index → (user, question) of a `line` or `packages` step, rendered with the
     /// context of the time (`None`: it asks nothing, or did not render).
     questions: HashMap<usize, Option<(Option<String>, scan::Item)>>,
     memo: HashMap<Option<String>, Memo>,
 }
 
-impl Scans {
-    /// The context changed (a step registered a value) or the handlers start: render
-    /// later steps again. What the memo keeps stays true, being kept by content.
-    pub(super) fn forget_steps(&mut self) {
-        self.questions.clear();
+impl<R> Default for Window<R> {
+    fn default() -> Self {
+        Window {
+            ahead: HashMap::new(),
+            questions: HashMap::new(),
+            memo: HashMap::new(),
+        }
     }
 }
 
-impl HostRun<'_, '_> {
-    /// Read facts for `list[pos..]` in one round trip (see the module comment of `host`).
-    pub(super) fn read_ahead(
+impl<R: Probed> Window<R> {
+    /// The step with this index as rendered and read ahead by an earlier window, if it was.
+    pub fn take(&mut self, index: usize) -> Option<(R, Facts)> {
+        self.ahead.remove(&index)
+    }
+
+    /// The machine is about to change: what was read ahead is stale.
+    pub fn discard(&mut self) {
+        self.ahead.clear();
+    }
+
+    /// The context changed (a step registered a value) or the handlers start (whose
+    /// indices are positions among the handlers): render later steps again. What the memo
+    /// keeps stays true, being kept by content.
+    pub fn forget_steps(&mut self) {
+        self.questions.clear();
+    }
+
+    /// The facts of `list[pos]`, rendered as `first`: read now, in one round trip with
+    /// those of the steps after it in its window (kept for [`Window::take`]). A step
+    /// without a probe has no facts to read and costs nothing.
+    pub fn read(
         &mut self,
+        remote: &mut dyn Remote,
         list: &[&Step],
         pos: usize,
-        first: Rendered,
-    ) -> Result<(), Failure> {
-        let user = first.run_as.clone();
-        let stop_after = |s: &Step, r: &Rendered| s.spec.register.is_some() || r.op.is_command();
-        let batch_more = self.remote.batches_facts() && !stop_after(list[pos], &first);
+        first: R,
+        render: &mut RenderAhead<'_, R>,
+    ) -> Result<(R, Facts), ReadError> {
+        let Some(first_probe) = first.probe() else {
+            return Ok((first, Facts::default()));
+        };
+        let user = first.user().map(str::to_string);
+        let stop_after = |s: &Step, r: &R| s.spec.register.is_some() || r.is_command();
+        let batch_more = remote.batches_facts() && !stop_after(list[pos], &first);
+        let mut batch = Batch::default();
+        batch.add(list[pos].index, &first);
+        let mut isolate = first.has_user_code();
+        // The steps after the first that the window takes, rendered, with their probes.
+        let mut steps: Vec<(usize, R)> = Vec::new();
         let mut probes: Vec<(usize, String)> = Vec::new();
-        let mut rendered: Vec<(usize, Rendered)> = Vec::new();
-        let mut batch = crate::facts::Batch::default();
-        if let Some(p) = first.op.probe() {
-            probes.push((list[pos].index, p));
-            batch.add(list[pos].index, &first.op);
-        }
-        rendered.push((list[pos].index, first));
         // The first step after the window.
         let mut next = pos + 1;
         if batch_more {
-            for step in list.iter().skip(pos + 1).take(63) {
-                let Ok(Some(r)) = self.render(step) else {
+            for step in list.iter().skip(pos + 1).take(WINDOW) {
+                let Some(r) = render(step) else {
                     break;
                 };
-                let probe = r.op.probe();
-                if r.run_as != user || probe.is_none() && !r.op.is_command() {
+                let probe = r.probe();
+                if r.user() != user.as_deref() || probe.is_none() && !r.is_command() {
                     break;
                 }
                 next += 1;
                 let stop = stop_after(step, &r);
                 if let Some(p) = probe {
                     probes.push((step.index, p));
-                    batch.add(step.index, &r.op);
-                    rendered.push((step.index, r));
+                    batch.add(step.index, &r);
+                    isolate |= r.has_user_code();
+                    steps.push((step.index, r));
                 }
                 if stop {
                     break;
@@ -76,39 +118,37 @@ impl HostRun<'_, '_> {
             }
         }
         let ahead = if batch_more {
-            self.questions_after(list, next, &user)
+            self.questions_after(list, next, &user, render)
         } else {
             Vec::new()
         };
-        let plan = batch.plan(
-            self.scans.memo.get(&user).unwrap_or(&Memo::default()),
-            &ahead,
-        );
+        let plan = batch.plan(self.memo.get(&user).unwrap_or(&Memo::default()), &ahead);
         if plan.report.is_some() {
             probes.push((REPORT, "__od_memo_report\n".to_string()));
         }
-        let isolate = rendered.iter().any(|(_, r)| r.op.probe_has_user_code());
-        let mut got = facts::gather(
-            self.remote,
+        let first_probe = (list[pos].index, first_probe);
+        let (first_facts, mut got) = gather(
+            remote,
             user.as_deref(),
+            &first_probe,
             &probes,
             &plan.prelude,
             isolate,
         )?;
-        if let (Some(lines), Some(report)) = (&plan.report, got.remove(&REPORT)) {
-            self.scans
-                .memo
-                .entry(user.clone())
-                .or_default()
-                .learn(lines, &report);
-        }
-        self.ahead.clear();
-        for (i, r) in rendered {
-            if let Some(f) = got.remove(&i) {
-                self.ahead.insert(i, (r, f));
+        if let Some(lines) = &plan.report {
+            // The report's probe went last.
+            if let Some(report) = got.pop() {
+                self.memo.entry(user).or_default().learn(lines, &report);
             }
         }
-        Ok(())
+        self.ahead.clear();
+        self.ahead.extend(
+            steps
+                .into_iter()
+                .zip(got)
+                .map(|((index, rendered), facts)| (index, (rendered, facts))),
+        );
+        Ok((first, first_facts))
     }
 
     /// What the `line` and `packages` steps of `list[from..]` that run as `user` will ask
@@ -119,20 +159,17 @@ impl HostRun<'_, '_> {
         list: &[&Step],
         from: usize,
         user: &Option<String>,
+        render: &mut RenderAhead<'_, R>,
     ) -> Vec<scan::Item> {
         let mut out = Vec::new();
         for step in list.iter().skip(from).take(AHEAD) {
             if !step.kind().scans_ahead() {
                 continue;
             }
-            if !self.scans.questions.contains_key(&step.index) {
-                let q = match self.render(step) {
-                    Ok(Some(r)) => r.op.scan().map(|i| (r.run_as, i)),
-                    _ => None,
-                };
-                self.scans.questions.insert(step.index, q);
-            }
-            if let Some(Some((u, item))) = self.scans.questions.get(&step.index) {
+            let question = self.questions.entry(step.index).or_insert_with(|| {
+                render(step).and_then(|r| r.scan().map(|i| (r.user().map(str::to_string), i)))
+            });
+            if let Some((u, item)) = question {
                 if u == user {
                     out.push(item.clone());
                 }
@@ -149,10 +186,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::facts::probe_lib;
     use crate::facts::scan::Item;
     use crate::facts::{Batch, Facts};
     use crate::quote::quote;
+    use crate::remote::probe_lib::probe_lib;
     use crate::remote::{Exec, ExecOutput, Input, Remote, RemoteError};
 
     /// Probes run by this host's `sh`, with the probe library and `bin` first on PATH.
@@ -230,7 +267,10 @@ mod tests {
         if plan.report.is_some() {
             probes.push((REPORT, "__od_memo_report\n".to_string()));
         }
-        let mut got = facts::gather(remote, None, &probes, &plan.prelude, false).unwrap();
+        let (first, more) =
+            gather(remote, None, &probes[0], &probes[1..], &plan.prelude, false).unwrap();
+        let facts = std::iter::once(first).chain(more);
+        let mut got: HashMap<usize, Facts> = probes.iter().map(|(k, _)| *k).zip(facts).collect();
         if let (Some(lines), Some(report)) = (&plan.report, got.remove(&REPORT)) {
             memo.learn(lines, &report);
         }

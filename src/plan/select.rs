@@ -1,0 +1,107 @@
+//! Which steps each machine gets: the machines `--limit` selects, each with the steps
+//! whose `hosts:` include it and that `--tags` keeps, and the handlers those steps may
+//! notify.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value as Json;
+
+use super::{MachinePlan, Plan, TemplateVars};
+use crate::error::ConfigError;
+use crate::inventory::{Host, Inventory};
+use crate::steps::{Playbook, Step};
+
+/// The plan of `book` for the machines of `inv` that `limit` selects (every machine when
+/// it is empty), keeping the steps with one of `tags` (every step when it is empty). An
+/// unknown `--limit` pattern is an error.
+pub fn select<'a>(
+    inv: &Inventory,
+    book: &'a Playbook,
+    limit: &[String],
+    tags: &[String],
+) -> Result<Plan<'a>, ConfigError> {
+    // `hosts:` is resolved once per step, not once per step and machine.
+    let hosts: Vec<BTreeSet<&str>> = book.steps.iter().map(|s| step_hosts(inv, s)).collect();
+    let machines = inv
+        .limit(limit)?
+        .into_iter()
+        .map(|h| {
+            let steps: Vec<&Step> = book
+                .steps
+                .iter()
+                .zip(&hosts)
+                .filter(|(s, on)| on.contains(h.name.as_str()) && tagged(s, tags))
+                .map(|(s, _)| s)
+                .collect();
+            MachinePlan {
+                name: h.name.clone(),
+                state: h.desired.state,
+                vars: vars(inv, h),
+                handlers: notifiable(book, &steps),
+                steps,
+            }
+        })
+        .collect();
+    Ok(Plan {
+        machines,
+        hostvars: hostvars(inv),
+    })
+}
+
+/// The machines a step's `hosts:` patterns select (`all` when it has none). The patterns
+/// were checked against the inventory when the steps were loaded.
+fn step_hosts<'i>(inv: &'i Inventory, step: &Step) -> BTreeSet<&'i str> {
+    let all = ["all".to_string()];
+    let patterns: &[String] = if step.spec.hosts.0.is_empty() {
+        &all
+    } else {
+        &step.spec.hosts.0
+    };
+    let mut out = BTreeSet::new();
+    for p in patterns {
+        if p == "all" {
+            out.extend(inv.hosts.iter().map(|h| h.name.as_str()));
+        } else if let Ok(hs) = inv.select(p) {
+            out.extend(hs.into_iter().map(|h| h.name.as_str()));
+        }
+    }
+    out
+}
+
+/// Whether `--tags` keeps the step: no tags given, one of its tags given, or `always`.
+fn tagged(step: &Step, tags: &[String]) -> bool {
+    tags.is_empty()
+        || step
+            .spec
+            .tags
+            .0
+            .iter()
+            .any(|t| t == "always" || tags.contains(t))
+}
+
+/// The handlers that `steps` notify, in the order of the handlers.
+fn notifiable<'a>(book: &'a Playbook, steps: &[&Step]) -> Vec<&'a Step> {
+    let notified: BTreeSet<&String> = steps.iter().flat_map(|s| &s.spec.notify.0).collect();
+    book.handlers
+        .iter()
+        .filter(|h| notified.contains(&h.name))
+        .collect()
+}
+
+/// A machine's variables as template values.
+pub fn vars(inv: &Inventory, host: &Host) -> TemplateVars {
+    inv.vars(host)
+        .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect()
+}
+
+/// Every machine's variables by machine name.
+pub fn hostvars(inv: &Inventory) -> Json {
+    Json::Object(
+        inv.hosts
+            .iter()
+            .map(|h| (h.name.clone(), Json::Object(vars(inv, h))))
+            .collect(),
+    )
+}

@@ -1,0 +1,85 @@
+//! What an `apply` or `plan` is asked to do, resolved from the command line by
+//! [`crate::cli`]: plain values, no flag parser's types, so the run can be started (and
+//! tested) without a command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::remote::Transport;
+
+/// A whole run's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The inventory file.
+    pub inventory: PathBuf,
+    /// `--var` values (highest precedence), checked.
+    pub vars: Vec<(String, String)>,
+    /// `--limit` patterns (empty: every machine).
+    pub limit: Vec<String>,
+    /// `--tags` (empty: every step).
+    pub tags: Vec<String>,
+    /// Apply or plan, and what a plan shows.
+    pub mode: RunMode,
+    /// Show a unified diff of each put, template and line change.
+    pub diff: bool,
+    /// How many machines run their steps at once (at least 1).
+    pub parallel: usize,
+    /// What a failed step stops.
+    pub on_failure: OnFailure,
+    /// How the reporter shows the run.
+    pub output: OutputStyle,
+    /// Write the JSON report here.
+    pub report: Option<PathBuf>,
+    /// Write the JUnit report here.
+    pub junit: Option<PathBuf>,
+    /// How machines are reached.
+    pub transport: Transport,
+    /// How long to wait for a machine another run holds.
+    pub lock_timeout: Duration,
+}
+
+/// Apply or plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunMode {
+    /// Change nothing: decide and describe (`plan`, `apply --dry-run`).
+    pub dry_run: bool,
+    /// List the orbctl calls of each step (`plan --show-calls`).
+    pub show_calls: bool,
+    /// End with exit 4 when changes are pending (`plan --exit-code`).
+    pub exit_on_changes: bool,
+}
+
+impl RunMode {
+    /// `plan` or `apply`, as the report names the run.
+    pub fn name(self) -> &'static str {
+        if self.dry_run {
+            "plan"
+        } else {
+            "apply"
+        }
+    }
+}
+
+/// What a failed step stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnFailure {
+    /// The rest of its machine's steps (the default).
+    #[default]
+    Machine,
+    /// Nothing: the machine's remaining steps still run (`--keep-going`).
+    Nothing,
+    /// Every machine, before its next step (`--fail-fast`).
+    Everything,
+}
+
+/// How the reporter shows the run, already decided from the flags, the terminal and the
+/// environment (`CI`, `NO_COLOR`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputStyle {
+    /// JSON lines on stdout, nothing else there.
+    pub json: bool,
+    /// Progress bars on stderr.
+    pub progress: bool,
+    /// Colour on stdout.
+    pub color: bool,
+}

@@ -1,0 +1,369 @@
+//! One step on one machine, in four stages: the **gate** (Ctrl-C, `--fail-fast`, an
+//! earlier failure), the **facts** (from the read-ahead window, or read now), the
+//! **decision** (unchanged, change, run, skip) and the **change** itself, with retries.
+//! Each stage either hands the next what it needs or ends the step with a [`StepOutcome`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use crate::facts::gather::{gather, ReadError};
+use crate::facts::{scan, Facts, Probed, Window};
+use crate::ops::{self, Ctx, Decision, Failure, FailureKind, Rendered};
+use crate::remote::{ExecOutput, Remote};
+use crate::report::{Event, Sender, StepStatus};
+use crate::steps::Step;
+use crate::template::Renderer;
+
+use super::config::{Config, OnFailure};
+
+/// What the whole run shares with each machine's run and each step.
+pub struct Shared<'a> {
+    /// Renders templates and expressions.
+    pub renderer: &'a Renderer,
+    /// The reporter.
+    pub events: Sender,
+    /// The run's configuration (plan or apply, diffs, what a failure stops).
+    pub config: &'a Config,
+    /// Set when a step failed and `--fail-fast` is on: every machine stops.
+    pub stop_all: &'a AtomicBool,
+    /// Every machine's variables, for `hostvars`.
+    pub hostvars: &'a Json,
+}
+
+/// How one step ended.
+#[derive(Debug)]
+pub enum StepOutcome {
+    /// Not run: Ctrl-C arrived.
+    Interrupted,
+    /// Not run, and why: `--fail-fast`, an earlier failure, `when:`, `creates:`/`unless:`.
+    Skipped(String),
+    /// Already as declared.
+    Ok,
+    /// Plan: cannot be known, and why (it depends on a change an earlier step would make).
+    Unknown(String),
+    /// Plan: would change.
+    WillChange,
+    /// Plan: a command that would run.
+    WillRun,
+    /// Changed the machine (or a command ran), with the command's output when it has one.
+    Changed(Option<ExecOutput>),
+    /// Failed; `ignored` when `ignore_errors` lets the machine go on.
+    Failed {
+        /// Why.
+        failure: Failure,
+        /// `ignore_errors: true`, and the machine is still there.
+        ignored: bool,
+    },
+}
+
+impl StepOutcome {
+    /// The status a report shows.
+    pub fn status(&self) -> StepStatus {
+        match self {
+            StepOutcome::Interrupted | StepOutcome::Skipped(_) => StepStatus::Skipped,
+            StepOutcome::Ok => StepStatus::Ok,
+            StepOutcome::Unknown(_) => StepStatus::Unknown,
+            StepOutcome::WillChange => StepStatus::WillChange,
+            StepOutcome::WillRun => StepStatus::WillRun,
+            StepOutcome::Changed(_) => StepStatus::Changed,
+            StepOutcome::Failed { ignored: false, .. } => StepStatus::Failed,
+            StepOutcome::Failed { ignored: true, .. } => StepStatus::Ignored,
+        }
+    }
+
+    /// The output of the command the step ran, for `register`.
+    pub fn output(&self) -> Option<&ExecOutput> {
+        match self {
+            StepOutcome::Changed(out) => out.as_ref(),
+            StepOutcome::Failed { failure, .. } => failure.output.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// What a report shows of a step besides how it ended.
+#[derive(Debug, Default)]
+pub struct Detail {
+    /// What changed or would change, in words.
+    pub changes: Vec<String>,
+    /// The unified diff of the change (`--diff`).
+    pub diff: Option<String>,
+    /// The orbctl calls apply would make (`plan --show-calls`).
+    pub calls: Vec<String>,
+    /// How many times the change was tried (0: it was not).
+    pub attempts: u32,
+}
+
+/// A step's outcome and what the report shows of it.
+#[derive(Debug)]
+pub struct Ran {
+    /// How it ended.
+    pub outcome: StepOutcome,
+    /// What else the report shows.
+    pub detail: Detail,
+}
+
+impl From<StepOutcome> for Ran {
+    fn from(outcome: StepOutcome) -> Ran {
+        Ran {
+            outcome,
+            detail: Detail::default(),
+        }
+    }
+}
+
+/// What a step needs from its machine's run.
+pub struct StepEnv<'s> {
+    /// What the whole run shares.
+    pub shared: &'s Shared<'s>,
+    /// The machine.
+    pub machine: &'s str,
+    /// The connection to it.
+    pub remote: &'s mut dyn Remote,
+    /// The template context: the machine's variables, registered values, `hostvars`.
+    pub ctx: &'s minijinja::Value,
+    /// The facts read ahead for the machine's steps.
+    pub window: &'s mut Window<Rendered>,
+    /// An earlier step of this machine failed.
+    pub failed: bool,
+    /// Plan: an earlier step of this machine would change it or run a command, so the
+    /// machine as it is now may not be what this step would meet.
+    pub earlier_changes: bool,
+}
+
+/// Run `list[pos]` (which is `step`): `list` is the machine's steps, or the handlers it
+/// notified, so the window can read ahead of it.
+pub fn run(mut env: StepEnv<'_>, list: &[&Step], pos: usize, step: &Step) -> Ran {
+    if let Some(outcome) = gate(&env) {
+        return outcome.into();
+    }
+    env.shared.events.send(Event::StepStarted {
+        machine: env.machine.to_string(),
+        name: step.name.clone(),
+    });
+    let (rendered, facts) = match facts(&mut env, list, pos, step) {
+        Ok(Some(pair)) => pair,
+        Ok(None) => {
+            let when = step.spec.when.as_ref().map_or("", |w| w.value.as_str());
+            return StepOutcome::Skipped(format!("when: {when} is false")).into();
+        }
+        Err(failure) => return failed(failure).into(),
+    };
+    let (would, mut detail) = decide(&mut env, &rendered, &facts);
+    // A plan ends with what would happen, as does a step with nothing to do.
+    let acts = matches!(would, StepOutcome::WillRun | StepOutcome::WillChange);
+    if env.shared.config.mode.dry_run || !acts {
+        return Ran {
+            outcome: would,
+            detail,
+        };
+    }
+    let (outcome, attempts) = change(&mut env, step, &rendered, facts);
+    detail.attempts = attempts;
+    Ran { outcome, detail }
+}
+
+/// What the step would do, decided from its facts alone, and what the report shows of
+/// it (what would change, the diff, the orbctl calls).
+fn decide(env: &mut StepEnv<'_>, rendered: &Rendered, facts: &Facts) -> (StepOutcome, Detail) {
+    let config = env.shared.config;
+    let mut detail = Detail::default();
+    if config.mode.show_calls {
+        detail.calls = calls(rendered, &mut *env.remote);
+    }
+    let would = match rendered.op.decide(facts) {
+        Ok(Decision::Unchanged) => StepOutcome::Ok,
+        Ok(Decision::Skip(why)) => StepOutcome::Skipped(why),
+        Ok(Decision::Run) => StepOutcome::WillRun,
+        Ok(Decision::Change(what)) => {
+            if config.diff {
+                let mut ctx = step_ctx(&mut *env.remote, rendered);
+                detail.diff = rendered.op.diff(&mut ctx, facts);
+            }
+            detail.changes = what;
+            StepOutcome::WillChange
+        }
+        // In a plan the machine has not received the earlier changes yet (a service
+        // whose script a previous step would install): that is not a failure.
+        Err(f) if config.mode.dry_run && env.earlier_changes => {
+            StepOutcome::Unknown(format!("depends on earlier changes: {}", f.message))
+        }
+        Err(f) => failed(f),
+    };
+    (would, detail)
+}
+
+/// Whether the step may start: not after Ctrl-C, not after a failure elsewhere under
+/// `--fail-fast`, not after a failure on this machine unless `--keep-going`.
+fn gate(env: &StepEnv<'_>) -> Option<StepOutcome> {
+    if crate::interrupt::requested() {
+        return Some(StepOutcome::Interrupted);
+    }
+    if env.shared.stop_all.load(Ordering::SeqCst) {
+        return Some(StepOutcome::Skipped(
+            "stopped: a step failed elsewhere (--fail-fast)".into(),
+        ));
+    }
+    if env.failed && env.shared.config.on_failure != OnFailure::Nothing {
+        return Some(StepOutcome::Skipped(
+            "an earlier step failed on this machine".into(),
+        ));
+    }
+    None
+}
+
+/// The step rendered for this machine and its facts: from the window when an earlier
+/// step read them ahead, else read now (with those of the steps after it). `None` when
+/// its `when:` is false.
+fn facts(
+    env: &mut StepEnv<'_>,
+    list: &[&Step],
+    pos: usize,
+    step: &Step,
+) -> Result<Option<(Rendered, Facts)>, Failure> {
+    if let Some(pair) = env.window.take(step.index) {
+        return Ok(Some(pair));
+    }
+    let renderer = env.shared.renderer;
+    let Some(rendered) = render(step, renderer, env.ctx)? else {
+        return Ok(None);
+    };
+    let ctx = env.ctx;
+    let mut render_ahead = |s: &Step| render(s, renderer, ctx).ok().flatten();
+    env.window
+        .read(&mut *env.remote, list, pos, rendered, &mut render_ahead)
+        .map(Some)
+        .map_err(read_failure)
+}
+
+/// Facts that could not be read fail the step; a broken connection makes the machine
+/// unreachable (no `ignore_errors` excuses that).
+fn read_failure(e: ReadError) -> Failure {
+    match e {
+        ReadError::Remote(e) => Failure::from(e),
+        ReadError::Unreadable { status, .. } => {
+            let mut f = Failure::msg(e.to_string());
+            if status == 255 {
+                f.kind = FailureKind::Unreachable;
+            }
+            f
+        }
+    }
+}
+
+/// What reading facts needs to know of a rendered step.
+impl Probed for Rendered {
+    fn probe(&self) -> Option<String> {
+        self.op.probe()
+    }
+    fn user(&self) -> Option<&str> {
+        self.run_as.as_deref()
+    }
+    fn is_command(&self) -> bool {
+        self.op.is_command()
+    }
+    fn has_user_code(&self) -> bool {
+        self.op.probe_has_user_code()
+    }
+    fn hashes(&self) -> Option<&str> {
+        self.op.hashes()
+    }
+    fn scan(&self) -> Option<scan::Item> {
+        self.op.scan()
+    }
+}
+
+/// Render `step` with the template context `ctx`; `Ok(None)` when its `when:` is false.
+fn render(
+    step: &Step,
+    renderer: &Renderer,
+    ctx: &minijinja::Value,
+) -> Result<Option<Rendered>, Failure> {
+    if let Some(w) = &step.spec.when {
+        let yes = renderer
+            .truthy(&w.value, ctx)
+            .map_err(|e| Failure::msg(format!("when: {e}")))?;
+        if !yes {
+            return Ok(None);
+        }
+    }
+    ops::render(step, renderer, ctx)
+        .map(Some)
+        .map_err(Failure::msg)
+}
+
+/// The orbctl calls apply would make for the step: its session, and its command (shell,
+/// command) or its probe ([`ops::Operation::shown_call`]).
+fn calls(rendered: &Rendered, remote: &mut dyn Remote) -> Vec<String> {
+    let ctx = step_ctx(remote, rendered);
+    let req = rendered.op.shown_call(&ctx);
+    ctx.remote.describe(&req)
+}
+
+/// Make the change, trying again up to `retries:` times (`delay:` seconds apart); a
+/// change that failed half-way is read again before the next try, and is done when the
+/// machine is then as declared. Returns how it ended and how many tries it took.
+fn change(
+    env: &mut StepEnv<'_>,
+    step: &Step,
+    rendered: &Rendered,
+    mut facts: Facts,
+) -> (StepOutcome, u32) {
+    // From here the machine changes: what was read ahead is stale.
+    env.window.discard();
+    let retries = step.spec.retries.unwrap_or(0);
+    let delay = Duration::from_secs(step.spec.delay.map(|d| d.0).unwrap_or(1));
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut ctx = step_ctx(&mut *env.remote, rendered);
+        let failure = match rendered.op.apply(&mut ctx, &facts) {
+            Ok(applied) => return (StepOutcome::Changed(applied.output), attempts),
+            Err(f) => f,
+        };
+        if attempts > retries || crate::interrupt::requested() {
+            let ignored =
+                step.spec.ignore_errors == Some(true) && failure.kind != FailureKind::Unreachable;
+            return (StepOutcome::Failed { failure, ignored }, attempts);
+        }
+        sleep_interruptibly(delay);
+        let Some(probe) = rendered.op.probe() else {
+            continue;
+        };
+        let user = rendered.run_as.as_deref();
+        let isolate = rendered.op.probe_has_user_code();
+        match gather(&mut *env.remote, user, &(0, probe), &[], "", isolate) {
+            Ok((now, _)) => facts = now,
+            Err(_) => continue,
+        }
+        if let Ok(Decision::Unchanged) = rendered.op.decide(&facts) {
+            return (StepOutcome::Changed(None), attempts);
+        }
+    }
+}
+
+/// A failure before any change: never excused by `ignore_errors` (the step did not run).
+fn failed(failure: Failure) -> StepOutcome {
+    StepOutcome::Failed {
+        failure,
+        ignored: false,
+    }
+}
+
+/// What an operation needs to run the step on the machine.
+fn step_ctx<'r>(remote: &'r mut dyn Remote, rendered: &Rendered) -> Ctx<'r> {
+    Ctx {
+        remote,
+        user: rendered.run_as.clone(),
+        timeout: rendered.timeout,
+    }
+}
+
+fn sleep_interruptibly(d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end && !crate::interrupt::requested() {
+        std::thread::sleep(Duration::from_millis(50).min(end - Instant::now()));
+    }
+}
