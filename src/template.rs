@@ -2,7 +2,7 @@
 //! an error that names the variable, never an empty string.
 //!
 //! `{{ env("NAME") }}` reads an environment variable of the orbdeploy process; every value
-//! read that way is a secret and is masked in all output (see `crate::mask`).
+//! read that way is a secret and is masked in all output (see [`crate::mask`]).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -15,6 +15,7 @@ pub mod channel;
 mod files;
 pub mod oneshot;
 pub mod probe_lib;
+pub mod trace;
 
 pub use files::{check_transfer, parent_dir, read_by_cat, write_by_script, write_script};
 

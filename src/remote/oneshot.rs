@@ -20,6 +20,17 @@ use crate::remote::{
 /// Time limit for the helper calls of a file transfer (mktemp, push, pull, move).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The only script a one-shot request puts in argv: it reads a length line and that many
+/// bytes of script from stdin, then runs the script in the same shell, whose stdin goes on
+/// with the script's own input. So no script, and no secret in one, is ever in a process's
+/// argv, on this computer (`orbctl run ...`) or on the machine (`sh -c ...`), and a long
+/// script needs no special case. dd with `iflag=fullblock` reads exactly that many bytes
+/// from a pipe (as the channel agent does); the `.` keeps trailing newlines.
+const FIRST_STAGE: &str = r#"IFS= read -r __od_n || exit 96; __od_s=$(dd bs="$__od_n" count=1 iflag=fullblock 2>/dev/null; echo .); unset __od_n; eval "${__od_s%.}""#;
+
+/// How `--show-calls` names the first stage.
+const FIRST_STAGE_NAME: &str = "<orbdeploy one-shot reader>";
+
 /// One-shot access to one machine.
 pub struct OneShot {
     orb: Orb,
@@ -35,19 +46,23 @@ impl OneShot {
         }
     }
 
-    /// The orbctl argv that runs `script` (from [`OneShot::script`]) for `req`.
-    fn argv(&self, req: &Exec, script: &str) -> Vec<OsString> {
-        if Self::script_on_stdin(req, script) {
-            return self
-                .orb
-                .run_argv(&self.machine, req.user.as_deref(), "/", &["sh", "-s"]);
-        }
+    /// The orbctl argv of every request for `req`'s user: the first stage only.
+    fn argv(&self, req: &Exec) -> Vec<OsString> {
         self.orb.run_argv(
             &self.machine,
             req.user.as_deref(),
             "/",
-            &["sh", "-c", script],
+            &["sh", "-c", FIRST_STAGE],
         )
+    }
+
+    /// What goes on stdin: the script's length, the script, then its own input.
+    fn stdin(script: &str, input: Vec<u8>) -> Vec<u8> {
+        let mut out = format!("{}\n", script.len()).into_bytes();
+        out.reserve(script.len() + input.len());
+        out.extend_from_slice(script.as_bytes());
+        out.extend(input);
+        out
     }
 
     /// What `sh` runs: a probe gets the probe library in front (the channel agent defines it
@@ -62,12 +77,6 @@ impl OneShot {
         } else {
             req.full_script()
         }
-    }
-
-    /// Linux refuses a single argument over 128 KiB: a long script without stdin of its own
-    /// is fed to `sh -s` on stdin instead.
-    fn script_on_stdin(req: &Exec, script: &str) -> bool {
-        req.stdin.is_empty() && script.len() > 64 * 1024
     }
 
     fn run(&self, spec: &Spec) -> Result<process::Output, RemoteError> {
@@ -110,17 +119,15 @@ impl Remote for OneShot {
             return Err(RemoteError::Interrupted);
         }
         let script = Self::script(req);
-        let mut stdin = req.stdin.clone();
+        crate::remote::trace::record(&self.machine, req.user.as_deref(), &script);
+        let mut own = req.stdin.clone();
         if let Some(i) = input {
-            stdin.clear();
-            i.reader.take(i.len).read_to_end(&mut stdin)?;
-        } else if Self::script_on_stdin(req, &script) {
-            stdin = script.clone().into_bytes();
+            own.clear();
+            i.reader.take(i.len).read_to_end(&mut own)?;
         }
-        let mut spec = Spec::new(self.argv(req, &script)).timeout(req.timeout);
-        if !stdin.is_empty() {
-            spec = spec.stdin(stdin);
-        }
+        let spec = Spec::new(self.argv(req))
+            .timeout(req.timeout)
+            .stdin(Self::stdin(&script, own));
         let out = self.run(&spec)?;
         // orbctl says nothing when the machine is gone (reference §4): exit 1 with empty
         // output is worth a closer look before blaming the user's command.
@@ -146,11 +153,18 @@ impl Remote for OneShot {
 
     fn describe(&self, req: &Exec) -> Vec<String> {
         let words: Vec<String> = self
-            .argv(req, &Self::script(req))
+            .argv(req)
             .iter()
-            .map(|a| a.to_string_lossy().into_owned())
+            .map(|a| match a.to_str() {
+                Some(FIRST_STAGE) => FIRST_STAGE_NAME.to_string(),
+                _ => a.to_string_lossy().into_owned(),
+            })
             .collect();
-        vec![quote::join(&words)]
+        vec![format!(
+            "{} <<< {}",
+            quote::join(&words),
+            quote::quote(req.full_script().trim_end_matches('\n'))
+        )]
     }
 
     fn close(&mut self) {}

@@ -11,6 +11,7 @@
 # __od_set, so that none is taken for the answer of a later batch.
 __od_set=
 __od_reset() {
+  # shellcheck disable=SC2086  # a list of names, split on purpose
   if [ -n "$__od_set" ]; then unset $__od_set; fi
   __od_set=
   __od_sums=
@@ -25,6 +26,7 @@ __od_reset() {
 # __od_fb KEY / __od_fe KEY STATUS: the lines that frame one step's facts in a batch
 # (`$__od_tok` is the batch's random token).
 # `$__od_key` is the step's key while its probe runs (for __od_lx and __od_pkgs).
+# shellcheck disable=SC2154  # __od_tok is set by each batch
 __od_fb() { __od_key=$1; printf '\n%s %s\n' "$__od_tok" "$1"; }
 __od_fe() { printf '\n%s %s end %s\n' "$__od_tok" "$1" "$2"; }
 # __od_1 KEY COMMAND ARG...: the same frame around one call of this library, in fewer bytes
@@ -46,7 +48,7 @@ __od_stat() {
 # __od_kind PATH TEST WORD FORMAT: `.kind WORD` when `[ TEST PATH ]` holds and PATH is not
 # a symbolic link (no process started), else what __od_stat says.
 __od_kind() {
-  if [ "$2" "$1" ] && [ ! -L "$1" ]; then echo ".kind $3"; else __od_stat "$1" "$4"; fi
+  if test "$2" "$1" && [ ! -L "$1" ]; then echo ".kind $3"; else __od_stat "$1" "$4"; fi
 }
 
 # __od_sums_of PATH...: hash the regular files among PATHs with one sha256sum, for
@@ -251,6 +253,7 @@ __od_ahead_line() {
 __od_ahead_dpkg() {
   if [ -n "$__od_dspec" ]; then __od_scan_dpkg "$@"; fi
 }
+# shellcheck disable=SC2016  # an awk program
 __od_scan_awk='BEGIN {
   n = 0; m = split(ENVIRON["__od_spec"], rows, "\n")
   for (r = 1; r <= m; r++) {
@@ -305,11 +308,13 @@ END {
 __od_scan() {
   __od_st=
   set -f
+  # shellcheck disable=SC2086  # package names, split on purpose
   if [ -n "$__od_dspec" ] && command -v apt-get >/dev/null 2>&1 && __od_dpkg_direct $__od_dnames; then
     __od_st=/var/lib/dpkg/status
   fi
   __od_ifs=$IFS
   IFS=$__od_nl
+  # shellcheck disable=SC2086  # one file name a line (IFS is a newline here), split on purpose
   set -- $__od_files
   IFS=$__od_ifs
   set +f

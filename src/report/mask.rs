@@ -1,41 +1,12 @@
 //! Secrets become `***` in every event, before any output sees it.
 
-use std::sync::Arc;
-
 use super::Event;
-
-/// Replaces secret values with `***`.
-#[derive(Clone, Default)]
-pub struct Masker {
-    secrets: Arc<Vec<String>>,
-}
+pub use crate::mask::Masker;
 
 impl Masker {
-    /// Mask these values (empty ones are ignored; longer ones are replaced first, so a
-    /// secret that contains another is masked whole).
-    pub fn new(mut secrets: Vec<String>) -> Self {
-        secrets.retain(|s| !s.is_empty());
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
-        secrets.dedup();
-        Masker {
-            secrets: Arc::new(secrets),
-        }
-    }
-
-    /// Mask one string.
-    pub fn text(&self, s: &str) -> String {
-        let mut out = s.to_string();
-        for secret in self.secrets.iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "***");
-            }
-        }
-        out
-    }
-
     /// Mask every string in an event.
     pub fn event(&self, event: Event) -> Event {
-        if self.secrets.is_empty() {
+        if self.is_empty() {
             return event;
         }
         let Ok(mut value) = serde_json::to_value(&event) else {
@@ -57,16 +28,5 @@ impl Masker {
             serde_json::Value::Object(o) => o.values_mut().for_each(|x| self.value(x)),
             _ => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn longest_first() {
-        let m = Masker::new(vec!["abc".into(), "abcdef".into(), String::new()]);
-        assert_eq!(m.text("x abcdef y abc"), "x *** y ***");
     }
 }

@@ -113,6 +113,9 @@ fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender,
         .flat_map(|h| inv.secret_values(h))
         .collect();
     secrets.extend(loaded.renderer.secrets());
+    let masker = Masker::new(secrets);
+    // Trace files get the same masking as every other output.
+    crate::remote::trace::set_secrets(&masker);
     let output = config.output;
     let (events, reporter) = report::start(
         report::Options {
@@ -125,7 +128,7 @@ fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender,
             junit: config.junit.clone(),
             show_calls: config.mode.show_calls,
         },
-        Masker::new(secrets),
+        masker,
     );
     events.send(Event::RunStarted {
         mode: config.mode.name().into(),

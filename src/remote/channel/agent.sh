@@ -50,6 +50,7 @@ __od_mem() { # a private directory in memory (/dev/shm) for command replies, els
   [ -n "$__od_m" ] && return 0
   # Only a /dev/shm with room (256 MiB free: a container's 64 MiB one would cut a long output).
   if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    # shellcheck disable=SC2046  # df's fields, split on purpose
     set -- $(df -Pk /dev/shm 2>/dev/null)
     if [ $# -ge 11 ] && [ "${11}" -ge 262144 ] 2>/dev/null; then
       __od_m=$(mktemp -d /dev/shm/orbdeploy.XXXXXX 2>/dev/null) || __od_m=
@@ -120,10 +121,16 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       __od_o=$__od_rd/o$__od_id
       __od_e=$__od_rd/e$__od_id
       if [ "$__od_to" -gt 0 ]; then
-        # A time limit: its own session, so the watchdog can end everything it started.
-        $__od_S sh -c 'eval "$1"' sh "$__od_s" < "$__od_in" > "$__od_o" 2> "$__od_e" &
+        # A time limit: its own session, so the watchdog can end everything it started. The
+        # script goes by a file in the private directory, never in the new shell's argv,
+        # which every user of the machine can read (a secret in it would show).
+        __od_f=$__od_rd/s
+        printf '%s' "$__od_s" > "$__od_f"
+        # shellcheck disable=SC2016  # expanded by the new shell
+        $__od_S sh -c 'f=$1; set --; . "$f"' sh "$__od_f" < "$__od_in" > "$__od_o" 2> "$__od_e" &
         __od_p=$!
         # The watchdog leaves a mark before it kills, so a timeout is told from a plain SIGKILL.
+        # shellcheck disable=SC2016  # expanded by the watchdog's shell
         $__od_S sh -c 'sleep "$1"; : > "$3"; kill -s KILL -- "-$2" 2>/dev/null || kill -s KILL "$2"' watchdog "$__od_to" "$__od_p" "$__od_rd/t$__od_id" > /dev/null 2>&1 &
         __od_w=$!
       else
@@ -139,9 +146,11 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
         [ -e "$__od_rd/t$__od_id" ] && __od_t=1
         __od_stop
         __od_w=
+        : > "$__od_f"
       fi
       # Silent requests (common for commands) cost no exec at all: `[ -s ]` is a builtin.
       if [ -s "$__od_o" ] || [ -s "$__od_e" ]; then
+        # shellcheck disable=SC2046  # two sizes, split on purpose
         set -- $(stat -c %s "$__od_o" "$__od_e")
         printf 'r %s %s %s %s %s\n' "$__od_id" "$__od_rc" "$1" "$2" "$__od_t"
         cat "$__od_o" "$__od_e"

@@ -76,20 +76,6 @@ impl Read for DeadlineReader {
     }
 }
 
-/// `ORBDEPLOY_TRACE_DIR`: keep a copy of every request's script (for scripts/bench.sh,
-/// which replays them on the machine to measure the remote commands' own time).
-pub fn trace(machine: &str, user: Option<&str>, script: &str) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    static DIR: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
-    let Some(dir) = DIR.get_or_init(|| std::env::var_os("ORBDEPLOY_TRACE_DIR")) else {
-        return;
-    };
-    let n = SEQ.fetch_add(1, Ordering::SeqCst);
-    let name = format!("{machine}.{}.{n:06}.sh", user.unwrap_or("default"));
-    let _ = std::fs::write(std::path::Path::new(&dir).join(name), script);
-}
-
 /// A random session nonce (hex).
 pub fn nonce() -> String {
     // Random, so that no file a probe reads can contain the end marker of a text reply.

@@ -166,7 +166,7 @@ impl Remote for Channel {
         }
         out.push(format!(
             "(channel) sh <<< {}",
-            quote::quote(&req.full_script())
+            quote::quote(req.full_script().trim_end_matches('\n'))
         ));
         out
     }

@@ -10,7 +10,7 @@ use crate::orb::Orb;
 use crate::process::{self, GroupChild};
 use crate::remote::{Exec, ExecOutput, Input, RemoteError};
 
-use super::io::{copy_exact, nonce, trace, CopyError, DeadlineReader};
+use super::io::{copy_exact, nonce, CopyError, DeadlineReader};
 
 /// The agent script, run by the machine's `sh`: the probe library (functions the probe
 /// requests call) and the request loop.
@@ -170,7 +170,7 @@ impl Session {
             Some(i) => i.len,
             None => req.stdin.len() as u64,
         };
-        trace(&self.machine, req.user.as_deref(), &script);
+        crate::remote::trace::record(&self.machine, req.user.as_deref(), &script);
         self.send(&header(req, id, &script, in_len), &script, req, input)?;
         // The agent enforces the timeout itself; this deadline only catches a hung session.
         self.out.get_mut().deadline = req.timeout.map(|t| Instant::now() + t + hung_grace(t));
