@@ -16,40 +16,44 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// A relay ready to serve: its listening socket and the agent it forwards to.
+/// The caller's agent, opened before the pivot (its path is gone after it).
 pub struct Relay {
-    listener: UnixListener,
     agent: OwnedFd,
 }
 
-/// Before the pivot: open the agent socket and listen at `target` (a path under the new root).
-pub fn prepare(agent: &str, target: &Path) -> Result<Relay> {
+/// Before the pivot: open the agent socket (an `O_PATH` descriptor, which connects later
+/// through `/proc/self/fd/N`).
+pub fn prepare(agent: &str) -> Result<Relay> {
     let fd = nix::fcntl::open(
         agent,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .with_context(|| format!("opening the SSH agent socket {agent}"))?;
-    if let Some(dir) = target.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let _ = std::fs::remove_file(target);
-    let listener = UnixListener::bind(target).context("listening for the SSH agent")?;
-    std::fs::set_permissions(target, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
-    Ok(Relay {
-        listener,
-        agent: fd,
-    })
+    Ok(Relay { agent: fd })
 }
 
-/// After the pivot: serve from a child process (PID 1 only reaps).
-pub fn serve(relay: Relay) {
+/// After the pivot: listen at `path` (short now: a socket path has at most 107 bytes).
+pub fn listen(relay: Relay, path: &Path) -> Result<(Relay, UnixListener)> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).context("listening for the SSH agent")?;
+    // Anyone in the machine may use it, as the machine's users are not the caller's uid.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+    Ok((relay, listener))
+}
+
+/// Serve from a child process (PID 1 only reaps). Called once PID 1 holds no descriptor
+/// the starting process waits on.
+pub fn serve(relay: Relay, listener: UnixListener) {
     // SAFETY: PID 1 is single-threaded; the child only runs the relay and exits.
     if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
-        // The relay's connection threads end when either side closes.
         let target = format!("/proc/self/fd/{}", relay.agent.as_raw_fd());
-        for conn in relay.listener.incoming().flatten() {
+        for conn in listener.incoming().flatten() {
             let target = target.clone();
+            // Each connection's threads end when either side closes.
             std::thread::spawn(move || {
                 if let Ok(agent) = UnixStream::connect(&target) {
                     pipe_both(conn, agent);

@@ -140,8 +140,8 @@ fn pid1(args: &Spec, ready: OwnedFd) -> i32 {
     };
     // Closed before the relay forks, so the starting process sees the end of the pipe.
     drop(ready);
-    if let Some(relay) = relay {
-        crate::agent::serve(relay);
+    if let Some((relay, listener)) = relay {
+        crate::agent::serve(relay, listener);
     }
     reap_forever()
 }
@@ -165,7 +165,7 @@ fn detach(console: &Path) {
 }
 
 /// Assemble the machine's root and pivot into it; returns the SSH agent relay to start.
-fn setup(a: &Spec) -> Result<Option<crate::agent::Relay>> {
+fn setup(a: &Spec) -> Result<Option<(crate::agent::Relay, std::os::unix::net::UnixListener)>> {
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
         .context("making mounts private")?;
@@ -214,16 +214,15 @@ fn setup(a: &Spec) -> Result<Option<crate::agent::Relay>> {
     .context("mounting /run")?;
     std::fs::create_dir_all(r.join("run/lock"))?;
     let relay = match &a.agent_socket {
-        Some(sock) => Some(crate::agent::prepare(
-            sock,
-            &r.join(AGENT_SOCKET.trim_start_matches('/')),
-        )?),
+        Some(sock) => Some(crate::agent::prepare(sock)?),
         None => None,
     };
     nix::unistd::sethostname(&a.hostname).context("setting the hostname")?;
     write_identity(r, &a.hostname, &a.marker)?;
     pivot(r)?;
-    Ok(relay)
+    relay
+        .map(|relay| crate::agent::listen(relay, Path::new(AGENT_SOCKET)))
+        .transpose()
 }
 
 /// Bind `source` (a directory or a file) at `target`, creating the mount point.
