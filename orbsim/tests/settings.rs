@@ -258,6 +258,11 @@ fn limits_and_mounts_from_create_flags_are_real_inside_the_machine() {
         (quota, memory),
         ("200000".into(), (512u64 << 20).to_string())
     );
+    // A clone keeps the settings, not the source's cgroups: deleting it leaves lim1 alone.
+    s.orbctl(&["clone", "lim1", "lim2"]).ok();
+    assert!(show(&s).contains(&"machine.lim2.memory_mib: 512".to_string()));
+    s.orbctl(&["delete", "lim2"]).ok();
+    assert_eq!(limits_inside(&s, "lim1").2, (512u64 << 20).to_string());
     // [GUESS] a disk cannot shrink.
     let o = s.orbctl(&["config", "set", "machine.lim1.disk_bytes", "1024"]);
     assert_eq!(

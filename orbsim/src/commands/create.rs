@@ -52,6 +52,8 @@ struct Request {
     memory: Option<u64>,
     disk: Option<u64>,
     config: Config,
+    /// `--mount` values, checked by the server after the name (into `config.mounts`).
+    mount_specs: Vec<String>,
 }
 
 impl Request {
@@ -118,13 +120,6 @@ fn parse_request(flags: &Flags, pos: &[String]) -> Result<Request, i32> {
         Some(file) => Some(read_user_data(file)?),
         None => None,
     };
-    let mut mounts = Vec::new();
-    for spec in flags.all("mount") {
-        match settings::parse_mount(&spec) {
-            Ok(m) => mounts.push(m),
-            Err(why) => return Err(server_error(&format!("create '{name}': {why}"))),
-        }
-    }
     Ok(Request {
         variant: if user_data.is_some() {
             "cloud"
@@ -144,9 +139,10 @@ fn parse_request(flags: &Flags, pos: &[String]) -> Result<Request, i32> {
             isolated: flags.on("isolated"),
             isolate_network: flags.on("isolate-network"),
             forward_ssh_agent: flags.on("forward-ssh-agent"),
-            mounts,
+            mounts: Vec::new(),
             default_username: String::new(),
         },
+        mount_specs: flags.all("mount"),
     })
 }
 
@@ -163,8 +159,9 @@ fn read_user_data(file: &str) -> Result<String, i32> {
     })
 }
 
-/// The server's checks, in its order: name, existing machine, cloud-init support, limits.
-fn check_request(r: &Request) -> Result<(), i32> {
+/// The server's checks, in its order: name, existing machine, cloud-init support, then
+/// ([GUESS] where and in which order) limits and mounts.
+fn check_request(r: &mut Request) -> Result<(), i32> {
     if !valid_name(&r.name) {
         return Err(r.fail(&format!("invalid machine name '{}'", r.name)));
     }
@@ -193,10 +190,14 @@ fn check_request(r: &Request) -> Result<(), i32> {
             .filter(|b| *b == 0)
             .map(|_| "disk size must be greater than 0".to_string()),
     ];
-    match limits.into_iter().flatten().next() {
-        Some(why) => Err(r.fail(&why)),
-        None => Ok(()),
+    if let Some(why) = limits.into_iter().flatten().next() {
+        return Err(r.fail(&why));
     }
+    for spec in &r.mount_specs {
+        let mount = settings::parse_mount(spec).map_err(|why| r.fail(&why))?;
+        r.config.mounts.push(mount);
+    }
+    Ok(())
 }
 
 /// make rootfs: the faults of §11.5, the image lookup, orbsim's own refusals, the root.
@@ -253,11 +254,11 @@ fn take_fault(times: Option<u64>) -> Result<bool> {
 }
 
 pub(super) fn create(flags: &Flags, pos: &[String], faults: &Faults) -> Result<i32> {
-    let r = match parse_request(flags, pos) {
+    let mut r = match parse_request(flags, pos) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    if let Err(code) = check_request(&r) {
+    if let Err(code) = check_request(&mut r) {
         return Ok(code);
     }
     let root = match make_rootfs(&r, faults) {

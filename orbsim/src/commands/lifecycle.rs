@@ -133,6 +133,8 @@ pub(super) fn clone(pos: &[String]) -> Result<i32> {
         init_pid: None,
         init_start: None,
         ip4: None,
+        // The source's cgroups are its own; the clone gets its at its first start.
+        cgroups: Vec::new(),
         ..src.clone()
     };
     let to = copy.dir(&home_dir);
