@@ -7,7 +7,8 @@
 //! default exist is not written anywhere in one list: the server looks the version up in
 //! the image index and answers `image not found` for the rest (real #2152: ubuntu focal).
 //! orbsim's lists are [GUESS]: every version from the "oldest tested" to the "latest" of
-//! that images.go, plus every codename an alias maps to.
+//! that images.go, plus debian buster and forky, which the reference's aliases name (not
+//! ubuntu focal, which #2152 shows gone from the index while still aliased).
 
 /// One distro as orbctl knows it.
 #[derive(Debug)]

@@ -300,6 +300,7 @@ fn bad_create_flags_are_rejected_before_anything_is_made() {
     );
     for (args, err) in [
         (&["--cpus", "0"][..], "CPU limit must be at least 1"),
+        (&["--cpus=-2"], "CPU limit must be at least 1"),
         (
             &["--cpus", "4096"],
             "CPU limit cannot exceed number of cores",

@@ -75,6 +75,17 @@ fn flag_error(flag: &str, value: &str, why: &str) -> String {
     format!("invalid argument \"{value}\" for \"--{flag}\" flag: {why}")
 }
 
+/// Go's `strconv.ParseInt` (base 10, 64 bits) with its error words; negatives become 0.
+fn parse_int(v: &str) -> Result<u64, String> {
+    let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("strconv.ParseInt: parsing \"{v}\": invalid syntax"));
+    }
+    v.parse::<i64>()
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .map_err(|_| format!("strconv.ParseInt: parsing \"{v}\": value out of range"))
+}
+
 /// The client side of create: flag values, arch, distro word, user data file. `Err` is the
 /// exit code (the error is printed).
 fn parse_request(flags: &Flags, pos: &[String]) -> Result<Request, i32> {
@@ -92,12 +103,12 @@ fn parse_request(flags: &Flags, pos: &[String]) -> Result<Request, i32> {
             )
         })
     };
-    // [GUESS] --cpus is an int flag, so a bad value is pflag's ParseInt error.
+    // [GUESS] --cpus is an int flag, so a bad value is pflag's ParseInt error; a negative
+    // one parses, and fails the server's range check.
     let cpus = match flags.get("cpus") {
-        Some(v) => Some(v.parse::<u64>().map_err(|_| {
-            let why = format!("strconv.ParseInt: parsing \"{v}\": invalid syntax");
-            usage_error("create", &flag_error("cpus", v, &why))
-        })?),
+        Some(v) => {
+            Some(parse_int(v).map_err(|why| usage_error("create", &flag_error("cpus", v, &why)))?)
+        }
         None => None,
     };
     let (memory, disk) = (size("memory")?, size("disk")?);
