@@ -6,7 +6,7 @@
 //! OrbStack's `scon/images/images.go` of August 2025. Which versions other than the
 //! default exist is not written anywhere in one list: the server looks the version up in
 //! the image index and answers `image not found` for the rest (real #2152: ubuntu focal).
-//! orbsim's lists are [GUESS]: every version from the "oldest tested" to the "latest" of
+//! orbsim's lists are \[GUESS\]: every version from the "oldest tested" to the "latest" of
 //! that images.go, plus debian buster and forky, which the reference's aliases name (not
 //! ubuntu focal, which #2152 shows gone from the index while still aliased).
 
@@ -19,7 +19,7 @@ pub struct Distro {
     pub image: &'static str,
     /// The version used when none is given.
     pub latest: &'static str,
-    /// Versions the image service has ([GUESS] beyond `latest`, see the module comment).
+    /// Versions the image service has (\[GUESS\] beyond `latest`, see the module comment).
     pub versions: &'static [&'static str],
     /// Version number → codename, applied by the server before the image lookup.
     pub aliases: &'static [(&'static str, &'static str)],

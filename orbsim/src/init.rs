@@ -52,7 +52,7 @@ pub struct Spec {
     pub agent_socket: Option<String>,
 }
 
-/// Where a forwarded SSH agent appears in a machine. [GUESS] OrbStack's own path is not in
+/// Where a forwarded SSH agent appears in a machine. \[GUESS\] OrbStack's own path is not in
 /// the reference; `SSH_AUTH_SOCK` is what clients read.
 pub const AGENT_SOCKET: &str = "/opt/orbstack-guest/run/host-ssh-agent.sock";
 

@@ -107,7 +107,7 @@ fn in_netns(pid: i32, args: &[&str]) -> Result<()> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Isolation {
     /// No route to the host (every address of the host, the bridge included): isolated
-    /// machines "can't reach the Mac host" [DOC], and neither can network-isolated ones.
+    /// machines "can't reach the Mac host" \[DOC\], and neither can network-isolated ones.
     pub host: bool,
     /// No route to other machines either (`isolate_network`).
     pub machines: bool,

@@ -15,7 +15,7 @@ pub fn print(text: &str) {
     }
 }
 
-/// End the process by SIGPIPE (see [`print`]).
+/// End the process by SIGPIPE (see [`print()`]).
 pub fn die_of_sigpipe() -> ! {
     // SAFETY: restoring the default action of one signal and raising it.
     unsafe {

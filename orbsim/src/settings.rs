@@ -7,7 +7,7 @@
 use crate::cli::parse_bool;
 use crate::state::{Machine, Mount};
 
-/// Where a per-machine change takes effect. [GUESS] the reference does not confirm which
+/// Where a per-machine change takes effect. \[GUESS\] the reference does not confirm which
 /// keys need a restart (§11.2, third-party notes conflict). orbsim's rule: the keys that
 /// are cgroup limits or a session's default user apply at once to a running machine;
 /// those that shape the machine's mounts, network or agent socket are recorded and apply at
@@ -33,7 +33,7 @@ enum Ty {
 
 /// Global keys: the reference's (§2), `config_set.go`'s, and three that pyinfra-orbstack's
 /// end-to-end tests read from a real OrbStack (`docker.expose_ports_to_lan`,
-/// `machines.forward_ports`, `network.https`; [3P], defaults [GUESS]).
+/// `machines.forward_ports`, `network.https`; \[3P\], defaults \[GUESS\]).
 const GLOBAL: &[(&str, Ty, bool)] = &[
     ("app.start_at_login", Ty::Bool, false),
     ("cpu", Ty::Cpu, true),
@@ -69,7 +69,7 @@ fn host_memory_mib() -> u64 {
         .map_or(4096, |kib| kib / 1024)
 }
 
-/// orbsim's defaults. [GUESS] values: OrbStack's own defaults are not in the reference
+/// orbsim's defaults. \[GUESS\] values: OrbStack's own defaults are not in the reference
 /// beyond `setup.use_admin: true`; `rosetta` is false because orbsim runs no other
 /// architecture, `network.subnet4` is the /23 holding orbsim's 198.19.249.0/24 machines,
 /// `memory_mib` is half the host's memory.
@@ -107,7 +107,7 @@ fn parse_bool_go(v: &str) -> Result<bool, String> {
     parse_bool(v).ok_or_else(|| format!("strconv.ParseBool: parsing \"{v}\": invalid syntax"))
 }
 
-/// A CPU count with orbctl's checks (`config_set.go`; per machine [GUESS] the same words).
+/// A CPU count with orbctl's checks (`config_set.go`; per machine \[GUESS\] the same words).
 pub fn check_cpu(v: u64) -> Result<u32, String> {
     if v < 1 {
         return Err("CPU limit must be at least 1".into());
@@ -118,10 +118,10 @@ pub fn check_cpu(v: u64) -> Result<u32, String> {
     Ok(v as u32)
 }
 
-/// [GUESS] the smallest memory limit (below it the login shell cannot start).
+/// \[GUESS\] the smallest memory limit (below it the login shell cannot start).
 pub const MIN_MEMORY_MIB: u64 = 64;
 
-/// A memory limit in MiB with orbsim's check ([GUESS] words).
+/// A memory limit in MiB with orbsim's check (\[GUESS\] words).
 pub fn check_memory(mib: u64) -> Result<u64, String> {
     if mib < MIN_MEMORY_MIB {
         return Err(format!(
@@ -145,7 +145,7 @@ pub fn set_global(key: &str, value: &str) -> Option<Result<(String, bool), Strin
     Some(normalised.map(|v| (v, reboot)))
 }
 
-/// An IPv4 /23 (the reference: "`network.subnet4` must be a /23"; the words are [GUESS]).
+/// An IPv4 /23 (the reference: "`network.subnet4` must be a /23"; the words are \[GUESS\]).
 fn check_subnet(v: &str) -> Result<(), String> {
     let ok = v
         .split_once('/')
@@ -213,7 +213,7 @@ pub fn mounts_text(mounts: &[Mount]) -> String {
 }
 
 /// One `SRC[:DEST]`: SRC made absolute against the caller's directory (as orbctl sends mac
-/// paths), DEST defaulting to SRC. [GUESS] both rules and the error words; SRC must exist.
+/// paths), DEST defaulting to SRC. \[GUESS\] both rules and the error words; SRC must exist.
 pub fn parse_mount(spec: &str) -> Result<Mount, String> {
     let (src, dest) = spec.split_once(':').unwrap_or((spec, ""));
     if src.is_empty() {
@@ -239,7 +239,7 @@ pub fn parse_mount(spec: &str) -> Result<Mount, String> {
     })
 }
 
-/// A linux user name ([GUESS] that OrbStack checks it; these are useradd's rules).
+/// A linux user name (\[GUESS\] that OrbStack checks it; these are useradd's rules).
 fn valid_username(u: &str) -> bool {
     let mut chars = u.chars();
     u.len() <= 32
@@ -291,7 +291,7 @@ pub fn set_machine(m: &mut Machine, key: &str, value: &str) -> Option<Result<Eff
     Some(result)
 }
 
-/// `disk_bytes`: recorded (orbsim does not enforce it). [GUESS] a disk cannot shrink
+/// `disk_bytes`: recorded (orbsim does not enforce it). \[GUESS\] a disk cannot shrink
 /// (reference §11.2), with these words.
 pub fn set_disk(m: &mut Machine, bytes: u64) -> Result<Effect, String> {
     if bytes == 0 {
@@ -305,7 +305,7 @@ pub fn set_disk(m: &mut Machine, bytes: u64) -> Result<Effect, String> {
 }
 
 /// A size flag (`--memory 4G`, `--disk 64G`): a number with an optional binary unit
-/// `K`, `M`, `G`, `T` (also `KB`, `KiB`, …, any case). [GUESS] a bare number is MiB and
+/// `K`, `M`, `G`, `T` (also `KB`, `KiB`, …, any case). \[GUESS\] a bare number is MiB and
 /// units are powers of 1024; the reference does not know (§11.2). Returns bytes.
 pub fn parse_size(v: &str) -> Option<u64> {
     let digits = v.bytes().take_while(u8::is_ascii_digit).count();

@@ -100,7 +100,7 @@ fn show(cmd: &str, pos: &[String]) -> Result<i32> {
 
 /// `config get KEY`. OrbStack's source (reference §2) prints every key, ignoring KEY, and
 /// orbsim does the same. `ORBSIM_CONFIG_GET=value` instead prints the value alone, or
-/// `Unknown configuration key: K` and exit 1 — [GUESS] how a newer build answers; for
+/// `Unknown configuration key: K` and exit 1 — \[GUESS\] how a newer build answers; for
 /// clients that must handle both.
 fn get(cmd: &str, pos: &[String]) -> Result<i32> {
     if let Some(code) = arg_count(cmd, pos, 1, 1) {

@@ -70,7 +70,7 @@ impl Request {
     }
 }
 
-/// The value of a flag as pflag reports a bad one ([GUESS] the tail of the size message).
+/// The value of a flag as pflag reports a bad one (\[GUESS\] the tail of the size message).
 fn flag_error(flag: &str, value: &str, why: &str) -> String {
     format!("invalid argument \"{value}\" for \"--{flag}\" flag: {why}")
 }
@@ -171,7 +171,7 @@ fn read_user_data(file: &str) -> Result<String, i32> {
 }
 
 /// The server's checks, in its order: name, existing machine, cloud-init support, then
-/// ([GUESS] where and in which order) limits and mounts.
+/// (\[GUESS\] where and in which order) limits and mounts.
 fn check_request(r: &mut Request) -> Result<(), i32> {
     if !valid_name(&r.name) {
         return Err(r.fail(&format!("invalid machine name '{}'", r.name)));

@@ -102,7 +102,7 @@ pub fn not_running(cmd: &str) -> i32 {
 /// When the OrbStack service is stopped and cannot come up (`ORBSIM_FAULTS=stopped-hang`,
 /// reference §11.3): `status` answers at once, `stop`/`restart` say it is not running,
 /// `version` needs no service; everything else waits for the service — forever — until the
-/// caller kills it. [3P] for `list`, `info` and `start`; [GUESS] that every other command
+/// caller kills it. \[3P\] for `list`, `info` and `start`; \[GUESS\] that every other command
 /// that starts OrbStack (create, run, push, config, ...) blocks the same way.
 pub fn stopped_hang(cmd: &str) -> i32 {
     match cmd {
