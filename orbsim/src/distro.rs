@@ -107,19 +107,22 @@ pub const DISTROS: &[Distro] = &[
     d("rocky", "rockylinux", "9", &["8", "9"], true),
     Distro {
         // focal is aliased but not in the index any more: `ubuntu:20.04` fails with
-        // `image not found: {ubuntu focal …}`, as in real #2152.
+        // `image not found: {ubuntu focal …}`, as in real #2152. resolute (26.04) is in 2026
+        // third-party material (\[3P\], reference §6), not in the August 2025 source; the
+        // default stays the reference's.
         aliases: &[
             ("20.04", "focal"),
             ("22.04", "jammy"),
             ("24.04", "noble"),
             ("24.10", "oracular"),
             ("25.04", "plucky"),
+            ("26.04", "resolute"),
         ],
         ..d(
             "ubuntu",
             "ubuntu",
             "plucky",
-            &["jammy", "noble", "oracular", "plucky"],
+            &["jammy", "noble", "oracular", "plucky", "resolute"],
             true,
         )
     },

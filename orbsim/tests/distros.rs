@@ -91,6 +91,7 @@ fn versions_and_aliases_resolve_like_the_server() {
     let cases = [
         ("ubuntu:22.04", "ubuntu", "jammy"),
         ("ubuntu:noble", "ubuntu", "noble"),
+        ("ubuntu:26.04", "ubuntu", "resolute"),
         ("debian:12", "debian", "bookworm"),
         ("devuan:4", "devuan", "chimaera"),
         ("alpine:3.20", "alpine", "3.20"),
