@@ -35,6 +35,8 @@ pub struct User {
 pub struct Session<'a> {
     /// Host pid of the machine's init.
     pub init_pid: i32,
+    /// The machine's cgroups (host paths), joined first so its limits hold for the session.
+    pub cgroups: &'a [String],
     /// Whether the machine has its own network namespace.
     pub own_network: bool,
     /// The user name.
@@ -61,6 +63,7 @@ extern "C" fn forward(sig: i32) {
 
 /// Run a session and return its exit status (255 when the command died of a signal).
 pub fn run(s: &Session) -> Result<i32> {
+    crate::cgroup::join(s.cgroups)?;
     join_namespaces(s.init_pid, s.own_network)?;
     let Some(user) = lookup_user(s.user)? else {
         // [GUESS] OrbStack's exact words; the exit status 1 is from the reference (§4.3).
@@ -158,6 +161,7 @@ fn join_namespaces(pid: i32, own_network: bool) -> Result<()> {
     let mut kinds = vec![
         ("ipc", CloneFlags::CLONE_NEWIPC),
         ("uts", CloneFlags::CLONE_NEWUTS),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ];
     if own_network {
         kinds.push(("net", CloneFlags::CLONE_NEWNET));

@@ -16,49 +16,72 @@ use anyhow::{Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{fork, ForkResult};
+use serde::{Deserialize, Serialize};
 
 /// The hidden subcommand that runs this module.
 pub const SUBCOMMAND: &str = "__init";
 
-/// What the init needs to know, passed as arguments.
-struct Args {
-    root: PathBuf,
-    lower: PathBuf,
-    upper: PathBuf,
-    work: PathBuf,
-    hostname: String,
-    console: PathBuf,
-    own_network: bool,
+/// What the init needs to know, written by [`crate::machine::boot`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Spec {
+    /// Where the machine's root is assembled (the overlay mount point).
+    pub root: PathBuf,
+    /// The image (lower layer).
+    pub lower: PathBuf,
+    /// The machine's own layer.
+    pub upper: PathBuf,
+    /// overlayfs' work directory.
+    pub work: PathBuf,
+    /// Hostname (the machine's name).
+    pub hostname: String,
+    /// The console log the init's output goes to.
+    pub console: PathBuf,
+    /// A network namespace of its own (else the host's).
+    pub own_network: bool,
+    /// The text of `/etc/orbsim-image`.
+    pub marker: String,
+    /// Bind the host's `/` at `/mnt/mac` (false for isolated machines).
+    pub share_host: bool,
+    /// Host paths bound into the machine: (source, destination).
+    pub mounts: Vec<(String, String)>,
+    /// cgroups to join before the namespaces are made (host paths).
+    pub cgroups: Vec<String>,
+    /// How the machine sees its cgroups.
+    pub cgroup_mount: Option<crate::cgroup::InMachine>,
+    /// The caller's SSH agent socket, bound at [`AGENT_SOCKET`] (`forward_ssh_agent`).
+    pub agent_socket: Option<String>,
 }
 
-fn parse(args: &[String]) -> Option<Args> {
-    match args {
-        [root, lower, upper, work, hostname, console, net] => Some(Args {
-            root: root.into(),
-            lower: lower.into(),
-            upper: upper.into(),
-            work: work.into(),
-            hostname: hostname.clone(),
-            console: console.into(),
-            own_network: net == "netns",
-        }),
-        _ => None,
-    }
-}
+/// Where a forwarded SSH agent appears in a machine. \[GUESS\] OrbStack's own path is not in
+/// the reference; `SSH_AUTH_SOCK` is what clients read.
+pub const AGENT_SOCKET: &str = "/opt/orbstack-guest/run/host-ssh-agent.sock";
 
-/// Entry point of `orbsim __init ROOT LOWER UPPER WORK HOSTNAME CONSOLE netns|host`.
-/// Prints the host pid of the machine's PID 1 on success.
-pub fn main(raw: &[String]) -> i32 {
-    let Some(args) = parse(raw) else {
-        eprintln!("orbsim __init: bad arguments");
+/// Entry point of `orbsim __init`, its [`Spec`] as JSON on stdin (not in argv, where it
+/// would be every machine's `ps` line). Prints the host pid of the machine's PID 1 on success.
+pub fn main(_args: &[String]) -> i32 {
+    let mut json = String::new();
+    let parsed = std::io::stdin()
+        .read_to_string(&mut json)
+        .ok()
+        .and_then(|_| serde_json::from_str::<Spec>(&json).ok());
+    let Some(args) = parsed else {
+        eprintln!("orbsim __init: bad specification on stdin");
         return 1;
     };
+    // Joined before unsharing, so the new cgroup namespace is rooted at the machine's cgroup.
+    if let Err(e) = crate::cgroup::join(&args.cgroups) {
+        eprintln!("orbsim: joining the machine's cgroups: {e:#}");
+        return 1;
+    }
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWPID;
     if args.own_network {
         flags |= CloneFlags::CLONE_NEWNET;
+    }
+    if !args.cgroups.is_empty() {
+        flags |= CloneFlags::CLONE_NEWCGROUP;
     }
     if let Err(e) = unshare(flags) {
         eprintln!(
@@ -102,19 +125,24 @@ pub fn main(raw: &[String]) -> i32 {
 }
 
 /// Life of PID 1: detach, build the root, report readiness, then reap until SIGTERM.
-fn pid1(args: &Args, ready: OwnedFd) -> i32 {
+fn pid1(args: &Spec, ready: OwnedFd) -> i32 {
     detach(&args.console);
     let mut ready = std::fs::File::from(ready);
-    match setup(args) {
-        Ok(()) => {
+    let relay = match setup(args) {
+        Ok(relay) => {
             let _ = ready.write_all(b"ok\n");
+            relay
         }
         Err(e) => {
             let _ = ready.write_all(format!("{e:#}\n").as_bytes());
             return 1;
         }
-    }
+    };
+    // Closed before the relay forks, so the starting process sees the end of the pipe.
     drop(ready);
+    if let Some((relay, listener)) = relay {
+        crate::agent::serve(relay, listener);
+    }
     reap_forever()
 }
 
@@ -136,7 +164,8 @@ fn detach(console: &Path) {
     }
 }
 
-fn setup(a: &Args) -> Result<()> {
+/// Assemble the machine's root and pivot into it; returns the SSH agent relay to start.
+fn setup(a: &Spec) -> Result<Option<(crate::agent::Relay, std::os::unix::net::UnixListener)>> {
     let none: Option<&str> = None;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
         .context("making mounts private")?;
@@ -155,16 +184,16 @@ fn setup(a: &Args) -> Result<()> {
     )
     .context("mounting the overlay root")?;
     let r = &a.root;
-    let mac = r.join("mnt/mac");
-    std::fs::create_dir_all(&mac)?;
-    mount(
-        Some("/"),
-        &mac,
-        none,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        none,
-    )
-    .context("sharing the host at /mnt/mac")?;
+    if a.share_host {
+        bind(Path::new("/"), &r.join("mnt/mac")).context("sharing the host at /mnt/mac")?;
+    } else {
+        // Isolated: not even the mount point, as on OrbStack (reference §5.3).
+        let _ = std::fs::remove_dir(r.join("mnt/mac"));
+    }
+    for (source, dest) in &a.mounts {
+        let target = r.join(dest.trim_start_matches('/'));
+        bind(Path::new(source), &target).with_context(|| format!("mounting {source} at {dest}"))?;
+    }
     mount(
         Some("proc"),
         &r.join("proc"),
@@ -173,24 +202,7 @@ fn setup(a: &Args) -> Result<()> {
         none,
     )
     .context("mounting /proc")?;
-    if mount(
-        Some("sysfs"),
-        &r.join("sys"),
-        Some("sysfs"),
-        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        none,
-    )
-    .is_err()
-    {
-        // Some hosts refuse a fresh sysfs; the host's, read-only, is the next best thing.
-        let _ = mount(
-            Some("/sys"),
-            &r.join("sys"),
-            none,
-            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY,
-            none,
-        );
-    }
+    mount_sys(r, a.cgroup_mount.as_ref())?;
     make_dev(r)?;
     mount(
         Some("tmpfs"),
@@ -201,9 +213,91 @@ fn setup(a: &Args) -> Result<()> {
     )
     .context("mounting /run")?;
     std::fs::create_dir_all(r.join("run/lock"))?;
+    let relay = match &a.agent_socket {
+        Some(sock) => Some(crate::agent::prepare(sock)?),
+        None => None,
+    };
     nix::unistd::sethostname(&a.hostname).context("setting the hostname")?;
-    write_identity(r, &a.hostname)?;
-    pivot(r)
+    write_identity(r, &a.hostname, &a.marker)?;
+    pivot(r)?;
+    relay
+        .map(|relay| crate::agent::listen(relay, Path::new(AGENT_SOCKET)))
+        .transpose()
+}
+
+/// Bind `source` (a directory or a file) at `target`, creating the mount point.
+fn bind(source: &Path, target: &Path) -> Result<()> {
+    let none: Option<&str> = None;
+    let meta = std::fs::metadata(source).context("the source does not exist")?;
+    if meta.is_dir() {
+        std::fs::create_dir_all(target)?;
+    } else {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if !target.exists() {
+            std::fs::File::create(target)?;
+        }
+    }
+    mount(
+        Some(source),
+        target,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )?;
+    Ok(())
+}
+
+/// `/sys`, and the machine's cgroups at `/sys/fs/cgroup` (read-only, as Docker does).
+fn mount_sys(r: &Path, cgroups: Option<&crate::cgroup::InMachine>) -> Result<()> {
+    use crate::cgroup::InMachine;
+    let none: Option<&str> = None;
+    let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let sys = r.join("sys");
+    if mount(Some("sysfs"), &sys, Some("sysfs"), ro, none).is_err() {
+        // Some hosts refuse a fresh sysfs; the host's, read-only, is the next best thing.
+        let _ = mount(
+            Some("/sys"),
+            &sys,
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY,
+            none,
+        );
+    }
+    let cg = sys.join("fs/cgroup");
+    match cgroups {
+        None => Ok(()),
+        Some(InMachine::V2) => {
+            mount(Some("cgroup2"), &cg, Some("cgroup2"), ro, none).context("mounting cgroup2")
+        }
+        Some(InMachine::V1(hierarchies)) => {
+            mount(
+                Some("tmpfs"),
+                &cg,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID,
+                Some("mode=755"),
+            )
+            .context("mounting /sys/fs/cgroup")?;
+            for (dir, opts) in hierarchies {
+                std::fs::create_dir_all(cg.join(dir))?;
+                mount(
+                    Some("cgroup"),
+                    &cg.join(dir),
+                    Some("cgroup"),
+                    ro,
+                    Some(opts.as_str()),
+                )
+                .with_context(|| format!("mounting the {opts} cgroup"))?;
+                // `cpu,cpuacct` is also reachable as `cpu` and `cpuacct`, as systemd lays it out.
+                for c in opts.split(',').filter(|c| *c != dir.as_str()) {
+                    let _ = std::os::unix::fs::symlink(dir, cg.join(c));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A minimal /dev: a tmpfs with the usual character devices bound from the host, and a
@@ -260,9 +354,11 @@ fn make_dev(r: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Hostname files and the host's resolver, so names resolve inside the machine.
-fn write_identity(r: &Path, hostname: &str) -> Result<()> {
+/// Hostname files, the image marker and the host's resolver, so names resolve inside the
+/// machine. (`NAME.orb.local` lines are added to /etc/hosts by [`crate::hosts`].)
+fn write_identity(r: &Path, hostname: &str, marker: &str) -> Result<()> {
     std::fs::write(r.join("etc/hostname"), format!("{hostname}\n"))?;
+    std::fs::write(r.join("etc/orbsim-image"), marker)?;
     std::fs::write(
         r.join("etc/hosts"),
         format!("127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"),

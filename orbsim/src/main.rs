@@ -5,12 +5,16 @@
 //! an init process in its own PID/mount/UTS/IPC/network namespaces over an overlay of a
 //! debootstrapped Debian root file system. See orbsim/README.md.
 
+mod agent;
 mod calllog;
+mod cgroup;
 mod cli;
 mod commands;
 mod copy;
+mod distro;
 mod enter;
 mod faults;
+mod hosts;
 mod image;
 mod init;
 mod machine;
@@ -19,6 +23,7 @@ mod output;
 mod paths;
 mod quote;
 mod runflags;
+mod settings;
 mod state;
 mod ulid;
 

@@ -103,8 +103,18 @@ fn in_netns(pid: i32, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Who a machine must not reach (reference §5.3, §11.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Isolation {
+    /// No route to the host (every address of the host, the bridge included): isolated
+    /// machines "can't reach the Mac host" \[DOC\], and neither can network-isolated ones.
+    pub host: bool,
+    /// No route to other machines either (`isolate_network`).
+    pub machines: bool,
+}
+
 /// Give a started machine (init `pid`) its address; returns it.
-pub fn attach(home: &Path, id: &str, pid: i32, start: u64) -> Result<String> {
+pub fn attach(home: &Path, id: &str, pid: i32, start: u64, iso: Isolation) -> Result<String> {
     let k = key(home, id);
     let octet = with_registry(|reg| {
         let used: Vec<u8> = reg.leases.values().map(|(o, _, _)| *o).collect();
@@ -125,11 +135,66 @@ pub fn attach(home: &Path, id: &str, pid: i32, start: u64) -> Result<String> {
     ip(&["link", "set", &peer_if, "netns", &pid.to_string()])?;
     let addr = format!("{PREFIX}{octet}");
     in_netns(pid, &["link", "set", &peer_if, "name", "eth0"])?;
-    in_netns(pid, &["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+    // A network-isolated machine has no on-link route to its neighbours.
+    let len = if iso.machines { "32" } else { "24" };
+    in_netns(
+        pid,
+        &["addr", "add", &format!("{addr}/{len}"), "dev", "eth0"],
+    )?;
     in_netns(pid, &["link", "set", "eth0", "up"])?;
     in_netns(pid, &["link", "set", "lo", "up"])?;
-    in_netns(pid, &["route", "add", "default", "via", GATEWAY])?;
+    if iso == Isolation::default() {
+        in_netns(pid, &["route", "add", "default", "via", GATEWAY])?;
+        return Ok(addr);
+    }
+    // The gateway stays the next hop to the internet (`onlink`: it needs no route of its
+    // own), while `unreachable` routes answer "No route to host" for the host itself and,
+    // with isolate_network, for the machines' subnet. Routes in the machine's own network
+    // namespace: cheap, and gone with it.
+    in_netns(
+        pid,
+        &[
+            "route", "add", "default", "via", GATEWAY, "dev", "eth0", "onlink",
+        ],
+    )?;
+    if iso.machines {
+        in_netns(
+            pid,
+            &["route", "add", "unreachable", &format!("{PREFIX}0/24")],
+        )?;
+    }
+    for host in host_addresses() {
+        if iso.machines && host.starts_with(PREFIX) {
+            continue; // covered by the subnet's route
+        }
+        in_netns(pid, &["route", "add", "unreachable", &format!("{host}/32")])?;
+    }
     Ok(addr)
+}
+
+/// The host's own IPv4 addresses (loopback excepted: the machine has its own), and the
+/// bridge's.
+fn host_addresses() -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .output();
+    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let mut addrs: Vec<String> = text
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let cidr = f.nth(3)?;
+            cidr.split('/').next().map(String::from)
+        })
+        .filter(|a| !a.starts_with("127."))
+        .collect();
+    if !addrs.iter().any(|a| a == GATEWAY) {
+        addrs.push(GATEWAY.to_string());
+    }
+    addrs.sort();
+    addrs.dedup();
+    addrs
 }
 
 /// Give the address of a stopped machine back (its veth went with its namespace).
@@ -184,8 +249,9 @@ fn teardown() {
         .output();
 }
 
-/// 8 hex characters from a string (FNV-1a), for interface names (at most 15 characters).
-fn short_hash(s: &str) -> String {
+/// 8 hex characters from a string (FNV-1a), for interface and cgroup names (interface
+/// names have at most 15 characters).
+pub fn short_hash(s: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in s.bytes() {
         h ^= u64::from(b);

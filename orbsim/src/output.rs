@@ -15,7 +15,7 @@ pub fn print(text: &str) {
     }
 }
 
-/// End the process by SIGPIPE (see [`print`]).
+/// End the process by SIGPIPE (see [`print()`]).
 pub fn die_of_sigpipe() -> ! {
     // SAFETY: restoring the default action of one signal and raising it.
     unsafe {
@@ -43,7 +43,7 @@ pub fn usage(cmd: &str) -> String {
     let (line, flags) = match cmd {
         "list" => ("list [flags]", "  -f, --format string   output format (text, json) (default \"text\")\n  -h, --help            help for list\n  -q, --quiet           only show machine names\n  -r, --running         only show running machines\n"),
         "info" => ("info [flags] ID/NAME", "  -f, --format string   output format (text, json) (default \"text\")\n  -h, --help            help for info\n"),
-        "create" => ("create [flags] DISTRO[:VERSION] [MACHINE_NAME]", "  -a, --arch string        override machine architecture\n  -h, --help               help for create\n  -p, --set-password       set a password for the default user\n  -u, --user string        set the default username\n  -c, --user-data string   path to user data for cloud-init\n"),
+        "create" => ("create [flags] DISTRO[:VERSION] [MACHINE_NAME]", "  -a, --arch string           override machine architecture\n      --cpus int              limit the machine to N CPU cores\n      --disk string           disk size (e.g. 64G)\n      --forward-ssh-agent     forward the SSH agent into the machine\n  -h, --help                  help for create\n      --isolate-network       no network access to the host or other machines\n      --isolated              no access to host files and the host\n      --memory string         memory limit (e.g. 4G)\n      --mount stringArray     share a host directory: SRC[:DEST] (repeatable)\n  -p, --set-password          set a password for the default user\n  -u, --user string           set the default username\n  -c, --user-data string      path to user data for cloud-init\n"),
         "start" => ("start [flags] [ID/NAME]...", "  -a, --all    start all machines\n  -h, --help   help for start\n"),
         "stop" => ("stop [flags] [ID/NAME]...", "  -a, --all     stop all machines\n  -f, --force   force stop\n  -h, --help    help for stop\n"),
         "restart" => ("restart [flags] [ID/NAME]...", "  -a, --all    restart all machines\n  -h, --help   help for restart\n"),
@@ -55,6 +55,11 @@ pub fn usage(cmd: &str) -> String {
         "rename" => ("rename [flags] OLD/ID NEW", "  -h, --help   help for rename\n"),
         "default" => ("default [flags] [NAME/ID]", "  -h, --help   help for default\n"),
         "logs" => ("logs [flags] ID/NAME", "  -a, --all    show all logs\n  -h, --help   help for logs\n"),
+        "config" => ("config [command]", "  -h, --help   help for config\n\nAvailable Commands:\n  get         Get a config value\n  reset       Reset configuration to defaults\n  set         Set a config option\n  show        Show current configuration\n"),
+        "config show" => ("config show [flags]", "  -h, --help   help for show\n"),
+        "config get" => ("config get KEY [flags]", "  -h, --help   help for get\n"),
+        "config set" => ("config set KEY VALUE [flags]", "  -h, --help   help for set\n"),
+        "config reset" => ("config reset [flags]", "  -h, --help   help for reset\n"),
         _ => ("[command]", "  -h, --help   help\n"),
     };
     format!("Usage:\n  orbctl {line}\n\nFlags:\n{flags}\n")

@@ -21,13 +21,48 @@ pub struct Image {
     pub variant: String,
 }
 
-/// Per-machine configuration (`list -f json` shape).
+/// Per-machine configuration (`list -f json` shape of v2.1+, reference §3.2: `http_port`
+/// and `https_port` are left out, their values being unknown).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Config {
-    /// Always false in orbsim.
+    /// No host file system under `/mnt/mac`, no route to the host (`--isolated`).
     pub isolated: bool,
     /// The user `run` uses without `-u`.
     pub default_username: String,
+    /// `SSH_AUTH_SOCK` reaches the caller's agent (`--forward-ssh-agent`).
+    #[serde(default)]
+    pub forward_ssh_agent: bool,
+    /// No route to the host or other machines (`--isolate-network`).
+    #[serde(default)]
+    pub isolate_network: bool,
+    /// Host directories bound into the machine (`--mount SRC[:DEST]`); omitted when empty,
+    /// as OrbStack's optional `mounts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+}
+
+/// One `--mount SRC[:DEST]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mount {
+    /// Host path.
+    pub source: String,
+    /// Path in the machine.
+    pub destination: String,
+}
+
+/// Resource limits (reference §11.2). Kept in the state only: whether `list`/`info` carry
+/// them is not known, so they are read with `config get machine.NAME.KEY`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU cores (`cpu.max` / `cpu.cfs_quota_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+    /// Memory in MiB (`memory.max` / `memory.limit_in_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// Disk size in bytes (recorded, not enforced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
 }
 
 /// A machine as stored.
@@ -54,6 +89,19 @@ pub struct Machine {
     /// Uid of the default user.
     #[serde(default)]
     pub uid: u32,
+    /// The Debian suite of the root file system under the overlay (empty: the image's
+    /// version, as for machines made before stand-ins existed).
+    #[serde(default)]
+    pub root: String,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The machine's cgroups while it runs (host paths), joined by every session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<String>,
+    /// The default user was changed while stopped: create it at the next start.
+    #[serde(default)]
+    pub user_pending: bool,
 }
 
 impl Machine {
@@ -71,6 +119,15 @@ impl Machine {
             "running"
         } else {
             "stopped"
+        }
+    }
+
+    /// The Debian suite under the machine's overlay.
+    pub fn root_suite(&self) -> &str {
+        if self.root.is_empty() {
+            &self.image.version
+        } else {
+            &self.root
         }
     }
 
@@ -114,6 +171,12 @@ pub struct State {
     /// How many `run`s this home has seen (for `run-fail-after`).
     #[serde(default)]
     pub run_calls: u64,
+    /// How many creates the `create-error` fault has failed (for `create-error-times`).
+    #[serde(default)]
+    pub create_errors: u64,
+    /// Global `config set` values (key → value as `config show` prints it).
+    #[serde(default)]
+    pub config: std::collections::BTreeMap<String, String>,
 }
 
 impl State {
@@ -148,6 +211,9 @@ pub struct Locked {
     home: PathBuf,
     /// The state as read under the lock.
     pub state: State,
+    /// The running machines when the lock was taken, to see whether `NAME.orb.local`
+    /// entries must be rewritten when the state is saved.
+    running_before: Vec<(String, String, i32)>,
 }
 
 impl Locked {
@@ -161,6 +227,11 @@ impl Locked {
         let text = serde_json::to_vec_pretty(&self.state)?;
         std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+        let running = crate::hosts::running(&self.state);
+        if running != self.running_before {
+            crate::hosts::refresh(&running);
+            self.running_before = running;
+        }
         Ok(())
     }
 
@@ -184,6 +255,7 @@ pub fn lock(home: &Path) -> Result<Locked> {
     Ok(Locked {
         _lock: lock,
         home: home.to_path_buf(),
+        running_before: crate::hosts::running(&state),
         state,
     })
 }

@@ -9,7 +9,7 @@ use crate::state::{self, Machine};
 use crate::{machine, quote, ulid};
 
 pub(super) fn start(flags: &Flags, pos: &[String]) -> Result<i32> {
-    if pos.is_empty() && !flags.contains_key("all") {
+    if pos.is_empty() && !flags.on("all") {
         eprintln!("OrbStack is already running. Docker engine is ready to use.\nUse --all to start all machines.");
         return Ok(0);
     }
@@ -17,7 +17,7 @@ pub(super) fn start(flags: &Flags, pos: &[String]) -> Result<i32> {
 }
 
 pub(super) fn restart(flags: &Flags, pos: &[String]) -> Result<i32> {
-    if pos.is_empty() && !flags.contains_key("all") {
+    if pos.is_empty() && !flags.on("all") {
         return Ok(usage_error("restart", "no machines specified"));
     }
     boot_each("restart", flags, pos, true)
@@ -54,7 +54,7 @@ fn boot_each(verb: &str, flags: &Flags, pos: &[String], stop_first: bool) -> Res
 pub(super) fn stop(flags: &Flags, pos: &[String]) -> Result<i32> {
     let mut locked = state::lock(&home())?;
     // No names stops all of OrbStack: every machine (reference §2).
-    let all = pos.is_empty() || flags.contains_key("all");
+    let all = pos.is_empty() || flags.on("all");
     let ids = if all {
         locked.state.machines.iter().map(|m| m.id.clone()).collect()
     } else {
@@ -74,7 +74,7 @@ pub(super) fn stop(flags: &Flags, pos: &[String]) -> Result<i32> {
 }
 
 pub(super) fn delete(flags: &Flags, pos: &[String]) -> Result<i32> {
-    if pos.is_empty() && !flags.contains_key("all") {
+    if pos.is_empty() && !flags.on("all") {
         return Ok(usage_error("delete", "no machines specified"));
     }
     let mut locked = state::lock(&home())?;
@@ -133,6 +133,8 @@ pub(super) fn clone(pos: &[String]) -> Result<i32> {
         init_pid: None,
         init_start: None,
         ip4: None,
+        // The source's cgroups are its own; the clone gets its at its first start.
+        cgroups: Vec::new(),
         ..src.clone()
     };
     let to = copy.dir(&home_dir);

@@ -1,43 +1,23 @@
 //! The subcommands. Texts and exit codes follow orbctl-reference.md (§2, §3, §7).
 
-use std::collections::HashMap;
-
 use crate::faults::Faults;
 use crate::output::usage_error;
 
+mod config;
 mod create;
 mod lifecycle;
 mod query;
 mod session;
 
 use crate::paths;
+pub use config::config;
 use create::create;
 use lifecycle::{clone, delete, rename, restart, start, stop};
 use query::{default, info, list, logs};
 use session::copy_cmd;
 pub use session::run;
 
-pub(crate) type Flags = HashMap<&'static str, String>;
-
-/// The CLI distro words and the image names orbctl reports (reference §6).
-pub(crate) const DISTROS: &[(&str, &str)] = &[
-    ("alma", "almalinux"),
-    ("alpine", "alpine"),
-    ("arch", "archlinux"),
-    ("centos", "centos"),
-    ("debian", "debian"),
-    ("devuan", "devuan"),
-    ("fedora", "fedora"),
-    ("gentoo", "gentoo"),
-    ("kali", "kali"),
-    ("nixos", "nixos"),
-    ("openeuler", "openeuler"),
-    ("opensuse", "opensuse"),
-    ("oracle", "oracle"),
-    ("rocky", "rockylinux"),
-    ("ubuntu", "ubuntu"),
-    ("void", "voidlinux"),
-];
+pub(crate) use crate::cli::Flags;
 
 pub(crate) const RESERVED: &[&str] = &[
     "default", "vm", "host", "services", "gateway", "k8s", "docker",
@@ -116,6 +96,24 @@ pub fn not_running(cmd: &str) -> i32 {
             eprintln!("failed to start OrbStack: connect: connection refused");
             1
         }
+    }
+}
+
+/// When the OrbStack service is stopped and cannot come up (`ORBSIM_FAULTS=stopped-hang`,
+/// reference §11.3): `status` answers at once, `stop`/`restart` say it is not running,
+/// `version` needs no service; everything else waits for the service — forever — until the
+/// caller kills it. \[3P\] for `list`, `info` and `start`; \[GUESS\] that every other command
+/// that starts OrbStack (create, run, push, config, ...) blocks the same way.
+pub fn stopped_hang(cmd: &str) -> i32 {
+    match cmd {
+        "status" | "stop" | "restart" => not_running(cmd),
+        "version" => {
+            crate::output::print(VERSION);
+            0
+        }
+        _ => loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        },
     }
 }
 

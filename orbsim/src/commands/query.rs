@@ -17,7 +17,7 @@ pub(super) fn list(flags: &Flags, pos: &[String]) -> Result<i32> {
         return Ok(usage_error("list", &format!("invalid format: {format}")));
     }
     let locked = state::lock(&home())?;
-    let running_only = flags.contains_key("running");
+    let running_only = flags.on("running");
     let machines: Vec<&Machine> = locked
         .state
         .machines
@@ -25,7 +25,7 @@ pub(super) fn list(flags: &Flags, pos: &[String]) -> Result<i32> {
         .filter(|m| !running_only || m.is_running())
         .collect();
     let mut out = std::io::stdout().lock();
-    if flags.contains_key("quiet") {
+    if flags.on("quiet") {
         for m in &machines {
             writeln!(out, "{}", m.name)?;
         }

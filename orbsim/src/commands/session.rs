@@ -51,6 +51,9 @@ pub fn run(args: &[String], faults: &Faults) -> i32 {
     if faults.not_running {
         return not_running("run");
     }
+    if faults.stopped_hang {
+        return super::stopped_hang("run");
+    }
     let flags = match runflags::parse(args) {
         Ok(f) => f,
         Err(msg) => return usage_error("run", &msg),
@@ -87,16 +90,31 @@ pub fn run(args: &[String], faults: &Faults) -> i32 {
         .user
         .clone()
         .unwrap_or_else(|| m.config.default_username.clone());
+    let mut env = forwarded_env();
+    if let Some(sock) = agent_in(&m) {
+        env.push(("SSH_AUTH_SOCK".to_string(), sock));
+    }
     let session = enter::Session {
         init_pid: m.init_pid.unwrap_or(0),
+        cgroups: &m.cgroups,
         own_network: net::mode() == net::Mode::Namespace,
         user: &user,
         workdir: Some(&workdir),
         command,
-        env: forwarded_env(),
+        env,
     };
     // `-w ""` means home (handled by enter); a missing dir falls back to `/` silently.
     enter::run(&session).unwrap_or_else(fail)
+}
+
+/// `SSH_AUTH_SOCK` for a session, when the machine forwards an agent and one was bound at
+/// its start (reference §4.4: the server sets it when an agent is forwarded).
+fn agent_in(m: &Machine) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let pid = m.init_pid?;
+    let path = format!("/proc/{pid}/root{}", crate::init::AGENT_SOCKET);
+    let bound = std::fs::metadata(path).is_ok_and(|md| md.file_type().is_socket());
+    (m.config.forward_ssh_agent && bound).then(|| crate::init::AGENT_SOCKET.to_string())
 }
 
 fn count_run() -> Result<u64> {
