@@ -233,10 +233,13 @@ impl Orb {
         argv
     }
 
-    /// `orbctl config get KEY`: the value, trimmed (`machine.NAME.cpu` → `4`).
-    pub fn config_get(&self, key: &str) -> Result<String, OrbError> {
-        let out = self.call(&["config", "get", key], self.deadlines.query)?;
-        Ok(String::from_utf8_lossy(&out).trim().to_string())
+    /// `orbctl config show`: every `key: value` line (docs/orbctl.md §2; `config get` prints
+    /// them all too in the builds the reference saw, so `show` is the one call to make).
+    pub fn config_show(&self) -> Result<std::collections::BTreeMap<String, String>, OrbError> {
+        let out = self.call(&["config", "show"], self.deadlines.query)?;
+        Ok(crate::plan::settings::parse_config(
+            &String::from_utf8_lossy(&out),
+        ))
     }
 
     /// argv of `orbctl config set KEY VALUE`.

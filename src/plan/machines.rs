@@ -5,7 +5,8 @@
 
 use crate::inventory::Host;
 use crate::load::inventory::DesiredState;
-use crate::orb::{CreateSpec, Lifecycle, Machine, Orb};
+use crate::orb::{CreateSpec, Lifecycle, Machine, Orb, OrbError};
+use crate::plan::settings::{self, ConfigValues, SettingsPlan};
 
 /// What reconcile does to one machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,14 +55,31 @@ pub struct MachineStep {
     pub action: Action,
     /// The exact orbctl argv it takes (empty for Keep/Missing/Drift).
     pub argv: Vec<String>,
+    /// Settings of an existing machine to change first (`config set`), and whether to
+    /// restart it afterwards.
+    pub settings: SettingsPlan,
 }
 
-/// Decide what to do for each host, from the inventory with `orbctl list` attached.
-pub fn plan(orb: &Orb, hosts: &[&Host]) -> Vec<MachineStep> {
+/// Decide what to do for each host, from the inventory with `orbctl list` attached and,
+/// when a declared machine has settings, what `orbctl config show` said (`Err`: why it
+/// could not be read).
+pub fn plan(
+    orb: &Orb,
+    hosts: &[&Host],
+    config: &Result<ConfigValues, OrbError>,
+) -> Vec<MachineStep> {
     hosts
         .iter()
         .map(|h| {
-            let action = decide(h);
+            let mut settings = settings_of(h, config);
+            let action = match (decide(h), settings.drift.take()) {
+                (Action::Keep | Action::Start | Action::Stop, Some(drift)) => Action::Drift(drift),
+                (action @ (Action::Keep | Action::Start | Action::Stop), None) => action,
+                (action, _) => {
+                    settings = SettingsPlan::default();
+                    action
+                }
+            };
             let argv = match &action {
                 Action::Create(spec) => orb.create_argv(spec),
                 Action::Start => orb.lifecycle_argv(Lifecycle::Start, &h.name),
@@ -73,9 +91,27 @@ pub fn plan(orb: &Orb, hosts: &[&Host]) -> Vec<MachineStep> {
                 machine: h.name.clone(),
                 action,
                 argv,
+                settings,
             }
         })
         .collect()
+}
+
+/// The settings an existing machine needs (with `drift` when a person must act).
+fn settings_of(h: &Host, config: &Result<ConfigValues, OrbError>) -> SettingsPlan {
+    let (Some(actual), true) = (&h.actual, h.desired.settings.any()) else {
+        return SettingsPlan::default();
+    };
+    match config {
+        Ok(current) => {
+            let running = actual.is_running() && h.desired.state == DesiredState::Running;
+            settings::plan(h, current, running)
+        }
+        Err(e) => SettingsPlan {
+            drift: Some(format!("has settings that could not be read: {e}")),
+            ..SettingsPlan::default()
+        },
+    }
 }
 
 /// What `orbctl create` gets for a missing machine: its image and every declared setting.

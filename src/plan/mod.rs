@@ -5,6 +5,7 @@
 
 pub mod machines;
 pub mod select;
+pub mod settings;
 pub mod validate;
 
 use serde_json::Value as Json;

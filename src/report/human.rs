@@ -113,6 +113,8 @@ fn action_text(color: bool, a: &MachineAction) -> String {
             format!("machine {}", paint(color, "1;31", &a.action))
         }
         ("failed", action) => format!("machine {action} {}", paint(color, "1;31", "FAILED")),
+        ("planned", "settings") => "machine settings will change".to_string(),
+        ("done", "settings") => "machine settings changed".to_string(),
         ("planned", _) => format!("machine will be {done}"),
         _ => format!("machine {done}"),
     };

@@ -203,7 +203,16 @@ fn reconcile(
         .filter(|m| !ready.contains_key(&m.name))
         .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
         .collect();
-    let actions = machines::plan(orb, &hosts);
+    // One `config show` answers every machine's settings, read only when one declares any.
+    let config = if hosts
+        .iter()
+        .any(|h| h.actual.is_some() && h.desired.settings.any())
+    {
+        orb.config_show()
+    } else {
+        Ok(Default::default())
+    };
+    let actions = machines::plan(orb, &hosts, &config);
     let outcomes = if crate::interrupt::requested() {
         Vec::new()
     } else {
@@ -247,17 +256,23 @@ fn machine_event(
     out: &reconcile::MachineOutcome,
     dry_run: bool,
 ) -> MachineAction {
+    let settings = &act.settings;
     let status = match (&out.error, dry_run, &act.action) {
         (Some(_), _, _) => "failed",
-        (None, _, Action::Keep) => "ok",
+        (None, _, Action::Keep) if settings.changes.is_empty() => "ok",
         (None, true, _) => "planned",
         (None, false, _) => "done",
     };
     let message = match &act.action {
         Action::Drift(d) => Some(format!("machine `{}` {d}", act.machine)),
-        _ => out.error.clone().or_else(|| out.note.clone()),
+        _ => out
+            .error
+            .clone()
+            .or_else(|| out.note.clone())
+            .or_else(|| settings_text(settings)),
     };
     let action = match &act.action {
+        Action::Keep if !settings.changes.is_empty() => "settings",
         Action::Keep => "keep",
         Action::Create(_) => "create",
         Action::Start => "start",
@@ -273,6 +288,28 @@ fn machine_event(
         message,
         argv: act.argv.clone(),
     }
+}
+
+/// `machine.w1.cpu 2 → 4, machine.w1.mounts (default) → /src (needs a restart); then a
+/// restart`: what a machine's settings change does, for its report line.
+fn settings_text(settings: &crate::plan::settings::SettingsPlan) -> Option<String> {
+    if settings.changes.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = settings
+        .changes
+        .iter()
+        .map(|c| match c.needs_restart {
+            true => format!("{} (needs a restart)", c.describe()),
+            false => c.describe(),
+        })
+        .collect();
+    let then = if settings.restart {
+        "; then a restart"
+    } else {
+        ""
+    };
+    Some(format!("{}{then}", list.join(", ")))
 }
 
 /// The machines phase 2 runs, and the results of those it cannot.

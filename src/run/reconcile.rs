@@ -64,6 +64,13 @@ fn execute_one(orb: &Orb, step: &MachineStep, dry_run: bool, read_kept: bool) ->
         note: None,
     };
     let name = &step.machine;
+    if !dry_run {
+        if let Err(e) = apply_settings(orb, step) {
+            out.error = Some(e.message);
+            out.unavailable = e.unavailable;
+            return out;
+        }
+    }
     let done = match (&step.action, dry_run) {
         (Action::Missing, _) => Err(Failed::from(OrbError::MachineNotFound {
             name: name.clone(),
@@ -105,6 +112,20 @@ fn execute_one(orb: &Orb, step: &MachineStep, dry_run: bool, read_kept: bool) ->
         }
     }
     out
+}
+
+/// `config set` every changed setting before the machine's action (a start then applies
+/// those that wait for one), and restart a running machine when a change needs it and the
+/// inventory allows it (plan/settings.rs decided which).
+fn apply_settings(orb: &Orb, step: &MachineStep) -> Result<(), Failed> {
+    for c in &step.settings.changes {
+        orb.config_set(&c.key, &c.to).map_err(Failed::from)?;
+    }
+    if step.settings.restart {
+        orb.lifecycle_call(Lifecycle::Restart, &step.machine)
+            .map_err(Failed::from)?;
+    }
+    Ok(())
 }
 
 /// Why a machine action failed, and whether that means "unavailable".
