@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +97,11 @@ pub struct StepResult {
     pub diff: Option<String>,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// When it started, in milliseconds since the run started (the `run_started` event).
+    /// Stamped by [`Sender::send`], which knows the run's clock; 0 when read from a report
+    /// written before it existed.
+    #[serde(default)]
+    pub start_ms: u64,
     /// Attempts made (more than 1 with `retries`).
     pub attempts: u32,
     /// The failure, when it failed.
@@ -322,14 +327,23 @@ pub struct Options {
 /// The sending side given to workers.
 #[derive(Clone)]
 pub struct Sender {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<(u64, Event)>,
     masker: Masker,
+    /// The run's clock: every event is stamped with the milliseconds since [`start`].
+    t0: Instant,
 }
 
 impl Sender {
-    /// Send an event (masked).
+    /// Send an event (masked), stamped with the time it was sent. A step result is sent
+    /// the moment its step ends, so its start is that time less its duration; stamping
+    /// here keeps the workers free of the run's clock.
     pub fn send(&self, event: Event) {
-        let _ = self.tx.send(self.masker.event(event));
+        let at = ms(self.t0.elapsed());
+        let mut event = self.masker.event(event);
+        if let Event::Step(s) = &mut event {
+            s.start_ms = at.saturating_sub(s.duration_ms);
+        }
+        let _ = self.tx.send((at, event));
     }
 }
 
@@ -340,9 +354,10 @@ pub struct Reporter {
 
 /// Start the reporter.
 pub fn start(opts: Options, masker: Masker) -> (Sender, Reporter) {
-    let (tx, rx) = mpsc::channel::<Event>();
+    let (tx, rx) = mpsc::channel::<(u64, Event)>();
+    let t0 = Instant::now();
     let handle = std::thread::spawn(move || run(opts, rx));
-    (Sender { tx, masker }, Reporter { handle })
+    (Sender { tx, masker, t0 }, Reporter { handle })
 }
 
 impl Reporter {
@@ -356,7 +371,7 @@ impl Reporter {
     }
 }
 
-fn run(opts: Options, rx: mpsc::Receiver<Event>) -> std::io::Result<Report> {
+fn run(opts: Options, rx: mpsc::Receiver<(u64, Event)>) -> std::io::Result<Report> {
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -382,7 +397,7 @@ fn run(opts: Options, rx: mpsc::Receiver<Event>) -> std::io::Result<Report> {
     let mut steps: BTreeMap<String, Vec<StepResult>> = BTreeMap::new();
     let mut human = (!opts.json).then(|| human::Human::new(&opts));
     let stdout = std::io::stdout();
-    for event in rx {
+    for (_at, event) in rx {
         if opts.json {
             let mut out = stdout.lock();
             if let Ok(line) = serde_json::to_string(&event) {
