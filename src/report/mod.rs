@@ -1,8 +1,9 @@
 //! Results and the reporter. Workers send [`Event`]s; one reporter thread owns the
 //! terminal (human lines or progress bars, or JSON lines with `--output json`) and builds
-//! the final [`Report`] for `--report` and `--junit`. Every event passes through the
-//! [`Masker`] first, so no secret reaches any output.
+//! the final [`Report`] for `--report`, `--junit` and `--report-html`. Every event passes
+//! through the [`Masker`] first, so no secret reaches any output.
 
+pub mod html;
 mod human;
 pub mod junit;
 mod mask;
@@ -320,6 +321,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// `--junit PATH`.
     pub junit: Option<PathBuf>,
+    /// `--report-html PATH`.
+    pub html: Option<PathBuf>,
     /// Show the orbctl calls (plan --show-calls).
     pub show_calls: bool,
 }
@@ -356,7 +359,8 @@ pub struct Reporter {
 pub fn start(opts: Options, masker: Masker) -> (Sender, Reporter) {
     let (tx, rx) = mpsc::channel::<(u64, Event)>();
     let t0 = Instant::now();
-    let handle = std::thread::spawn(move || run(opts, rx));
+    let command = html::command_line(std::env::args_os(), &masker);
+    let handle = std::thread::spawn(move || run(opts, rx, command));
     (Sender { tx, masker, t0 }, Reporter { handle })
 }
 
@@ -371,7 +375,11 @@ impl Reporter {
     }
 }
 
-fn run(opts: Options, rx: mpsc::Receiver<(u64, Event)>) -> std::io::Result<Report> {
+fn run(
+    opts: Options,
+    rx: mpsc::Receiver<(u64, Event)>,
+    command: String,
+) -> std::io::Result<Report> {
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -396,8 +404,9 @@ fn run(opts: Options, rx: mpsc::Receiver<(u64, Event)>) -> std::io::Result<Repor
     };
     let mut steps: BTreeMap<String, Vec<StepResult>> = BTreeMap::new();
     let mut human = (!opts.json).then(|| human::Human::new(&opts));
+    let mut clock = html::Clock::default();
     let stdout = std::io::stdout();
-    for (_at, event) in rx {
+    for (at, event) in rx {
         if opts.json {
             let mut out = stdout.lock();
             if let Ok(line) = serde_json::to_string(&event) {
@@ -408,7 +417,10 @@ fn run(opts: Options, rx: mpsc::Receiver<(u64, Event)>) -> std::io::Result<Repor
             h.event(&event);
         }
         match event {
-            Event::Machine(a) => report.machine_actions.push(a),
+            Event::Machine(a) => {
+                clock.phase1_end_ms.insert(a.machine.clone(), at);
+                report.machine_actions.push(a);
+            }
             Event::Step(s) => steps.entry(s.machine.clone()).or_default().push(s),
             Event::Host(h) => {
                 let st = steps.remove(&h.machine).unwrap_or_default();
@@ -417,7 +429,10 @@ fn run(opts: Options, rx: mpsc::Receiver<(u64, Event)>) -> std::io::Result<Repor
                     steps: st,
                 });
             }
-            Event::Summary(s) => report.summary = s,
+            Event::Summary(s) => {
+                clock.end_ms = at;
+                report.summary = s;
+            }
             _ => {}
         }
     }
@@ -427,14 +442,24 @@ fn run(opts: Options, rx: mpsc::Receiver<(u64, Event)>) -> std::io::Result<Repor
     if let Some(h) = human.as_mut() {
         h.finish(&report);
     }
+    let page = html::Page { command, clock };
+    write_files(&opts, &report, &page)?;
+    Ok(report)
+}
+
+/// `--report`, `--junit` and `--report-html`, each renamed into place.
+fn write_files(opts: &Options, report: &Report, page: &html::Page) -> std::io::Result<()> {
     if let Some(path) = &opts.report {
-        let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
+        let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
         write_atomic(path, text.as_bytes())?;
     }
     if let Some(path) = &opts.junit {
-        write_atomic(path, junit::render(&report).as_bytes())?;
+        write_atomic(path, junit::render(report).as_bytes())?;
     }
-    Ok(report)
+    if let Some(path) = &opts.html {
+        write_atomic(path, html::render(report, page).as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Totals from per-machine results.

@@ -219,6 +219,7 @@ pub fn apply(orb: &Orb, args: &RunArgs, mode: Mode) -> Result<()> {
             inventory: args.inventory.display().to_string(),
             report: args.report.clone(),
             junit: args.junit.clone(),
+            html: args.report_html.clone(),
             show_calls: mode.show_calls,
         },
         masker.clone(),
