@@ -130,6 +130,9 @@ pub struct RunArgs {
     /// Write a JUnit XML report to this file.
     #[arg(long, value_name = "PATH.xml")]
     pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report (timeline, tables, failures) to this file.
+    #[arg(long, value_name = "PATH.html")]
+    pub report_html: Option<PathBuf>,
     /// Progress bars.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
@@ -221,6 +224,7 @@ impl RunArgs {
             },
             report: self.report.clone(),
             junit: self.junit.clone(),
+            report_html: self.report_html.clone(),
             transport: transport(self.no_channel),
             lock_timeout: Duration::from_secs(self.lock_timeout),
         })

@@ -323,6 +323,7 @@ fn json_lines_are_one_event_per_line() {
     p.settings().bind(|| {
         insta::assert_json_snapshot!("json_lines", events, {
             "[].duration_ms" => "[ms]",
+            "[].start_ms" => "[ms]",
         })
     });
 }
@@ -348,6 +349,7 @@ fn report_document_matches_the_schema() {
             ".summary.duration_ms" => "[ms]",
             ".machines[].duration_ms" => "[ms]",
             ".machines[].steps[].duration_ms" => "[ms]",
+            ".machines[].steps[].start_ms" => "[ms]",
         })
     });
 }

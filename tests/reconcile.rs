@@ -16,7 +16,7 @@ fn run(w: &World, faults: &str, inventory: &str, dry_run: bool) -> Vec<reconcile
     let mut inv = orbdeploy::inventory::load(&path, &[]).expect("inventory loads");
     inv.attach(&orb.list().expect("orbctl list"));
     let hosts = inv.limit(&[]).expect("all hosts");
-    let steps = machines::plan(&orb, &hosts);
+    let steps = machines::plan(&orb, &hosts, &Ok(Default::default()));
     reconcile::execute(&orb, &steps, dry_run)
 }
 

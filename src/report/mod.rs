@@ -1,8 +1,9 @@
 //! Results and the reporter. Workers send [`Event`]s; one reporter thread owns the
 //! terminal (human lines or progress bars, or JSON lines with `--output json`) and builds
-//! the final [`Report`] for `--report` and `--junit`. Every event passes through the
-//! [`Masker`] first, so no secret reaches any output.
+//! the final [`Report`] for `--report`, `--junit` and `--report-html`. Every event passes
+//! through the [`Masker`] first, so no secret reaches any output.
 
+pub mod html;
 mod human;
 pub mod junit;
 mod mask;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +98,11 @@ pub struct StepResult {
     pub diff: Option<String>,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// When it started, in milliseconds since the run started (the `run_started` event).
+    /// Stamped by [`Sender::send`], which knows the run's clock; 0 when read from a report
+    /// written before it existed.
+    #[serde(default)]
+    pub start_ms: u64,
     /// Attempts made (more than 1 with `retries`).
     pub attempts: u32,
     /// The failure, when it failed.
@@ -315,6 +321,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// `--junit PATH`.
     pub junit: Option<PathBuf>,
+    /// `--report-html PATH`.
+    pub html: Option<PathBuf>,
     /// Show the orbctl calls (plan --show-calls).
     pub show_calls: bool,
 }
@@ -322,14 +330,23 @@ pub struct Options {
 /// The sending side given to workers.
 #[derive(Clone)]
 pub struct Sender {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<(u64, Event)>,
     masker: Masker,
+    /// The run's clock: every event is stamped with the milliseconds since [`start`].
+    t0: Instant,
 }
 
 impl Sender {
-    /// Send an event (masked).
+    /// Send an event (masked), stamped with the time it was sent. A step result is sent
+    /// the moment its step ends, so its start is that time less its duration; stamping
+    /// here keeps the workers free of the run's clock.
     pub fn send(&self, event: Event) {
-        let _ = self.tx.send(self.masker.event(event));
+        let at = ms(self.t0.elapsed());
+        let mut event = self.masker.event(event);
+        if let Event::Step(s) = &mut event {
+            s.start_ms = at.saturating_sub(s.duration_ms);
+        }
+        let _ = self.tx.send((at, event));
     }
 }
 
@@ -340,9 +357,11 @@ pub struct Reporter {
 
 /// Start the reporter.
 pub fn start(opts: Options, masker: Masker) -> (Sender, Reporter) {
-    let (tx, rx) = mpsc::channel::<Event>();
-    let handle = std::thread::spawn(move || run(opts, rx));
-    (Sender { tx, masker }, Reporter { handle })
+    let (tx, rx) = mpsc::channel::<(u64, Event)>();
+    let t0 = Instant::now();
+    let command = html::command_line(std::env::args_os(), &masker);
+    let handle = std::thread::spawn(move || run(opts, rx, command));
+    (Sender { tx, masker, t0 }, Reporter { handle })
 }
 
 impl Reporter {
@@ -356,7 +375,11 @@ impl Reporter {
     }
 }
 
-fn run(opts: Options, rx: mpsc::Receiver<Event>) -> std::io::Result<Report> {
+fn run(
+    opts: Options,
+    rx: mpsc::Receiver<(u64, Event)>,
+    command: String,
+) -> std::io::Result<Report> {
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -381,8 +404,9 @@ fn run(opts: Options, rx: mpsc::Receiver<Event>) -> std::io::Result<Report> {
     };
     let mut steps: BTreeMap<String, Vec<StepResult>> = BTreeMap::new();
     let mut human = (!opts.json).then(|| human::Human::new(&opts));
+    let mut clock = html::Clock::default();
     let stdout = std::io::stdout();
-    for event in rx {
+    for (at, event) in rx {
         if opts.json {
             let mut out = stdout.lock();
             if let Ok(line) = serde_json::to_string(&event) {
@@ -393,7 +417,10 @@ fn run(opts: Options, rx: mpsc::Receiver<Event>) -> std::io::Result<Report> {
             h.event(&event);
         }
         match event {
-            Event::Machine(a) => report.machine_actions.push(a),
+            Event::Machine(a) => {
+                clock.phase1_end_ms.insert(a.machine.clone(), at);
+                report.machine_actions.push(a);
+            }
             Event::Step(s) => steps.entry(s.machine.clone()).or_default().push(s),
             Event::Host(h) => {
                 let st = steps.remove(&h.machine).unwrap_or_default();
@@ -402,7 +429,10 @@ fn run(opts: Options, rx: mpsc::Receiver<Event>) -> std::io::Result<Report> {
                     steps: st,
                 });
             }
-            Event::Summary(s) => report.summary = s,
+            Event::Summary(s) => {
+                clock.end_ms = at;
+                report.summary = s;
+            }
             _ => {}
         }
     }
@@ -412,14 +442,24 @@ fn run(opts: Options, rx: mpsc::Receiver<Event>) -> std::io::Result<Report> {
     if let Some(h) = human.as_mut() {
         h.finish(&report);
     }
+    let page = html::Page { command, clock };
+    write_files(&opts, &report, &page)?;
+    Ok(report)
+}
+
+/// `--report`, `--junit` and `--report-html`, each renamed into place.
+fn write_files(opts: &Options, report: &Report, page: &html::Page) -> std::io::Result<()> {
     if let Some(path) = &opts.report {
-        let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
+        let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
         write_atomic(path, text.as_bytes())?;
     }
     if let Some(path) = &opts.junit {
-        write_atomic(path, junit::render(&report).as_bytes())?;
+        write_atomic(path, junit::render(report).as_bytes())?;
     }
-    Ok(report)
+    if let Some(path) = &opts.html {
+        write_atomic(path, html::render(report, page).as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Totals from per-machine results.

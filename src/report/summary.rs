@@ -2,7 +2,7 @@
 //! slowest steps, and one closing line with the verdict and the exit code.
 
 use super::human::{count, host_word, indent, paint, secs};
-use super::{Report, StepResult, StepStatus};
+use super::{Report, StepResult, StepStatus, Summary};
 
 /// A step shorter than this is never among the "slowest steps": below it, which steps
 /// come first is chance (and the first step of a machine also pays for the session).
@@ -166,28 +166,34 @@ fn slowest(report: &Report) -> String {
     out
 }
 
+/// The run in one word, agreeing with the exit code (README, "Exit codes"): interrupted,
+/// UNREACHABLE, FAILED, done, or in a plan whether changes are pending.
+pub(super) fn verdict(plan: bool, sum: &Summary) -> &'static str {
+    let c = &sum.counts;
+    let unreachable = sum.machines.get("unreachable").copied().unwrap_or(0);
+    if sum.interrupted {
+        "interrupted"
+    } else if sum.exit_code == crate::exit::UNAVAILABLE {
+        "UNREACHABLE"
+    } else if c.failed > 0 || unreachable > 0 {
+        "FAILED"
+    } else if !plan {
+        "done"
+    } else if c.will_change + c.unknown > 0 {
+        "changes pending"
+    } else {
+        "no changes pending"
+    }
+}
+
 /// `done: 2 machines, 3 changed, 0 failed in 1.20s (exit 0)`; a plan counts what will
 /// change and run: `changes pending: 1 machine, 2 will change, 1 will run in … (exit 0)`.
 fn closing_line(i: &Input) -> String {
     let sum = &i.report.summary;
     let c = &sum.counts;
     let unreachable = sum.machines.get("unreachable").copied().unwrap_or(0);
-    // The verdict agrees with the exit code (README, "Exit codes").
-    let verdict = if sum.interrupted {
-        "interrupted"
-    } else if sum.exit_code == crate::exit::UNAVAILABLE {
-        "UNREACHABLE"
-    } else if c.failed > 0 || unreachable > 0 {
-        "FAILED"
-    } else if !i.plan {
-        "done"
-    } else if c.will_change + c.unknown > 0 {
-        "changes pending"
-    } else {
-        "no changes pending"
-    };
-    let verdict = match verdict {
-        "FAILED" | "UNREACHABLE" | "interrupted" => paint(i.color, "1;31", verdict),
+    let verdict = match verdict(i.plan, sum) {
+        v @ ("FAILED" | "UNREACHABLE" | "interrupted") => paint(i.color, "1;31", v),
         v => v.to_string(),
     };
     let counts = if i.plan {

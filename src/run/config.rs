@@ -32,6 +32,8 @@ pub struct Config {
     pub report: Option<PathBuf>,
     /// Write the JUnit report here.
     pub junit: Option<PathBuf>,
+    /// Write the HTML report here.
+    pub report_html: Option<PathBuf>,
     /// How machines are reached.
     pub transport: Transport,
     /// How long to wait for a machine another run holds.

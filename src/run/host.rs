@@ -223,6 +223,7 @@ fn blank_result(machine: &str, step: &Step, handler: bool, status: StepStatus) -
         reason: None,
         diff: None,
         duration_ms: 0,
+        start_ms: 0, // stamped by report::Sender::send
         attempts: 0,
         failure: None,
         calls: Vec::new(),
