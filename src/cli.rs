@@ -378,6 +378,19 @@ pub fn parse_vars(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> 
     raw.iter().map(|v| parse_var(v)).collect()
 }
 
+/// Parse the command line. On `--help`, `--version` or a usage error, clap has printed what
+/// it has to say (help to stdout, errors to stderr) and the exit code is returned instead.
+pub fn parse() -> Result<Cli, i32> {
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            crate::exit::USAGE
+        } else {
+            crate::exit::OK
+        }
+    })
+}
+
 /// Write the completion script for `shell` to stdout.
 pub fn print_completions(shell: CompletionShell) {
     use clap::CommandFactory;

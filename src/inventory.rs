@@ -419,6 +419,13 @@ fn warning_at(path: &Path, s: &Spanned<String>, msg: String) -> String {
 }
 
 impl Inventory {
+    /// Show the load-time warnings on stderr (before any reporter owns the terminal).
+    pub fn print_warnings(&self) {
+        for w in &self.warnings {
+            eprintln!("{w}");
+        }
+    }
+
     /// Attach what `orbctl list` reported: discovered machines join, every host learns
     /// its actual state. `ip4` comes from `info` and is attached by the caller.
     pub fn attach(&mut self, list: &[Machine]) {

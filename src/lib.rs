@@ -25,23 +25,21 @@ pub mod steps;
 pub mod template;
 pub mod yaml;
 
-use clap::Parser;
-
 /// Entry point used by `main.rs`: parse, run, print the error, return the exit code.
 pub fn main_entry() -> i32 {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
-            let _ = e.print();
-            return if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-        }
+        Err(code) => return code,
     };
-    match run(&cli) {
+    // Every command starts orbctl children; Ctrl-C must end them whatever the command.
+    interrupt::install();
+    let result = run(&cli);
+    if interrupt::requested() {
+        // apply and plan print their summary and end with 130 themselves; any other
+        // command stops where it was, its children ended by the handler.
+        return exit::INTERRUPTED;
+    }
+    match result {
         Ok(()) => exit::OK,
         Err(err) => {
             let silent = err
@@ -57,7 +55,7 @@ pub fn main_entry() -> i32 {
 
 /// Run a parsed command line.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
-    let orb = orb::Orb::new(&cli.orbctl);
+    let orb = orb::Orb::with_deadlines(&cli.orbctl, orb::Deadlines::from_env()?);
     match &cli.command {
         cli::Command::Inventory(args) => commands::inventory::inventory(&orb, args),
         cli::Command::Machines(cmd) => commands::machines::machines(&orb, cmd),

@@ -18,6 +18,7 @@ pub fn load_attached(
     vars: &[(String, String)],
 ) -> Result<Inventory> {
     let mut inv = inventory::load(path, vars)?;
+    inv.print_warnings();
     let mut list = orb.list()?;
     for m in list.iter_mut().filter(|m| m.is_running()) {
         let wanted = inv.hosts.iter().any(|h| h.name == m.name)
@@ -67,9 +68,50 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
             for (k, v) in &vars {
                 writeln!(out, "  {k:width$} = {}  ({})", v.value, v.source)?;
             }
+            let settings = settings_lines(&h.desired.settings);
+            if !settings.is_empty() {
+                writeln!(out, "  settings:")?;
+                let width = settings.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+                for (k, v, source) in settings {
+                    writeln!(out, "    {k:width$} = {v}  ({source})")?;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// A machine's declared settings as `(key, value, source)`, in the units `config set`
+/// takes (`memory_mib`, `disk_bytes`), for `--explain`.
+fn settings_lines(s: &inventory::Settings) -> Vec<(&'static str, String, String)> {
+    fn one<T: ToString>(
+        out: &mut Vec<(&'static str, String, String)>,
+        key: &'static str,
+        v: &Option<inventory::Setting<T>>,
+    ) {
+        if let Some(v) = v {
+            out.push((key, v.value.to_string(), v.source.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    one(&mut out, "cpu", &s.cpus);
+    one(&mut out, "memory_mib", &s.memory_mib);
+    one(&mut out, "disk_bytes", &s.disk_bytes);
+    one(&mut out, "isolated", &s.isolated);
+    one(&mut out, "isolate_network", &s.isolate_network);
+    one(&mut out, "forward_ssh_agent", &s.forward_ssh_agent);
+    if let Some(m) = &s.mounts {
+        let list: Vec<String> = m.value.iter().map(|m| m.arg()).collect();
+        out.push(("mounts", list.join(","), m.source.clone()));
+    }
+    if let Some(c) = &s.cloud_init {
+        out.push((
+            "cloud_init",
+            c.value.display().to_string(),
+            c.source.clone(),
+        ));
+    }
+    out
 }
 
 fn masked_vars(

@@ -43,7 +43,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     plan::validate(&plan, &loaded.book, &loaded.renderer)?;
     let (events, reporter) = start_reporter(config, &loaded, &plan);
     let (mut ready, _locks) = lock_machines(orb, config, &plan);
-    reconcile(
+    let planned_actions = reconcile(
         orb,
         config,
         &mut loaded.inv,
@@ -64,7 +64,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         queued.jobs,
         &events,
     ));
-    let end = outcome(config, &results, queued.unavailable);
+    let end = outcome(config, &results, queued.unavailable, planned_actions);
     let (counts, machines) = report::totals(&results);
     events.send(Event::Summary(Summary {
         mode: config.mode.name().into(),
@@ -91,6 +91,7 @@ struct Loaded {
 /// Read and check the inventory and the steps (exit 2 on any mistake in them).
 fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
     let mut inv = inventory::load(&config.inventory, &config.vars)?;
+    inv.print_warnings();
     let renderer = Renderer::new();
     let book = steps::load(&inv, &renderer)?;
     inv.attach(&orb.list()?);
@@ -196,7 +197,7 @@ fn reconcile(
     plan: &Plan<'_>,
     ready: &mut BTreeMap<String, Ready>,
     events: &Sender,
-) {
+) -> usize {
     let dry_run = config.mode.dry_run;
     let hosts: Vec<&Host> = plan
         .machines
@@ -221,8 +222,11 @@ fn reconcile(
         reconcile::execute_with(orb, &actions, dry_run, need_ip4)
     };
     let mut after: BTreeMap<String, Machine> = BTreeMap::new();
+    let mut planned = 0;
     for (act, out) in actions.iter().zip(outcomes) {
-        events.send(Event::Machine(machine_event(act, &out, dry_run)));
+        let event = machine_event(act, &out, dry_run);
+        planned += usize::from(event.status == "planned");
+        events.send(Event::Machine(event));
         let desired = hosts
             .iter()
             .find(|h| h.name == act.machine)
@@ -249,6 +253,7 @@ fn reconcile(
             h.actual = Some(m);
         }
     }
+    planned
 }
 
 /// The report line of one machine action.
@@ -394,7 +399,14 @@ fn run_machines(
 }
 
 /// How the run ends, from every machine's result.
-fn outcome(config: &Config, results: &[HostResult], unavailable: usize) -> RunEnd {
+/// `planned_actions`: machine actions a plan would take (create, start, stop, delete, a
+/// settings change), which are pending changes too.
+fn outcome(
+    config: &Config,
+    results: &[HostResult],
+    unavailable: usize,
+    planned_actions: usize,
+) -> RunEnd {
     let failed = results
         .iter()
         .filter(|r| matches!(r.status, HostStatus::Failed | HostStatus::Unreachable))
@@ -402,7 +414,7 @@ fn outcome(config: &Config, results: &[HostResult], unavailable: usize) -> RunEn
     let (counts, _) = report::totals(results);
     // Commands without `creates`/`unless` always "will run"; they would make every plan of
     // an inventory with commands look unconverged, so only real changes count as pending.
-    let pending = counts.will_change + counts.unknown;
+    let pending = (counts.will_change + counts.unknown) as usize + planned_actions;
     if crate::interrupt::requested() {
         RunEnd::Interrupted
     } else if failed > unavailable {
