@@ -73,7 +73,11 @@ pub fn plan(
         .map(|h| {
             let mut settings = settings_of(h, config);
             let action = match (decide(h), settings.drift.take()) {
-                (Action::Keep | Action::Start | Action::Stop, Some(drift)) => Action::Drift(drift),
+                // Nothing is changed on a machine in drift: a person decides first.
+                (Action::Keep | Action::Start | Action::Stop, Some(drift)) => {
+                    settings = SettingsPlan::default();
+                    Action::Drift(drift)
+                }
                 (action @ (Action::Keep | Action::Start | Action::Stop), None) => action,
                 (action, _) => {
                     settings = SettingsPlan::default();

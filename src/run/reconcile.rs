@@ -161,7 +161,9 @@ fn create_or_adopt(orb: &Orb, spec: &CreateSpec) -> Result<Option<String>, Faile
         Err(
             e @ (OrbError::InvalidName { .. }
             | OrbError::Missing { .. }
-            | OrbError::NotRunning { .. }),
+            | OrbError::NotRunning { .. }
+            | OrbError::CannotRun { .. }
+            | OrbError::ImageServiceUnavailable { .. }),
         ) => return Err(Failed::from(e)),
         Err(e) => e,
     };
