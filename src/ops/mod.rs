@@ -437,6 +437,7 @@ kinds! {
     Packages(packages::Packages),
     User(user::User),
     Service(service::Service),
+    Link(link::Link),
 }
 
 #[cfg(test)]
