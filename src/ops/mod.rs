@@ -17,6 +17,7 @@
 mod attrs;
 mod failure;
 mod render;
+mod text;
 mod values;
 
 use std::borrow::Cow;
@@ -438,6 +439,7 @@ kinds! {
     User(user::User),
     Service(service::Service),
     Link(link::Link),
+    Block(block::Block),
 }
 
 #[cfg(test)]
