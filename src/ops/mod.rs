@@ -440,6 +440,7 @@ kinds! {
     Service(service::Service),
     Link(link::Link),
     Block(block::Block),
+    Replace(replace::Replace),
 }
 
 #[cfg(test)]
