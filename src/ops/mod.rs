@@ -441,6 +441,7 @@ kinds! {
     Link(link::Link),
     Block(block::Block),
     Replace(replace::Replace),
+    Wait(wait::Wait),
 }
 
 #[cfg(test)]
