@@ -442,6 +442,7 @@ kinds! {
     Block(block::Block),
     Replace(replace::Replace),
     Wait(wait::Wait),
+    Assert(assert::Assert),
 }
 
 #[cfg(test)]
