@@ -443,6 +443,7 @@ kinds! {
     Replace(replace::Replace),
     Wait(wait::Wait),
     Assert(assert::Assert),
+    Group(group::Group),
 }
 
 #[cfg(test)]
