@@ -113,6 +113,10 @@ fn in_words(text: &str, line: u64, column: u64, message: String) -> String {
             value.trim().trim_end_matches([',', '}', ']']).trim()
         )),
         "recursion limit exceeded" => "nested too deeply".to_string(),
+        "expected string scalar" => with_key(format!("expected a string, found {found}")),
+        m if m.starts_with("invalid u") || m.starts_with("invalid i") => {
+            with_key(format!("expected a whole number, found {found}"))
+        }
         m => match m.strip_prefix("invalid type: ") {
             Some(rest) => match rest.split_once(", expected ") {
                 Some((got, want)) => with_key(format!("expected {want}, found {}", a_kind(got))),

@@ -120,6 +120,26 @@ fn catalogue() -> Vec<Case> {
         ),
         case("binary garbage", garbage, "inv.yaml"),
         case("50 MB file", big.into_bytes(), "inv.yaml"),
+        case(
+            "image with two versions",
+            inv("defaults: { image: 'debian:bookworm:extra' }\nmachines: { m1: {} }\n"),
+            "inv.yaml:1:20: image `debian:bookworm:extra` is not DISTRO or DISTRO:VERSION",
+        ),
+        case(
+            "image of an unknown version",
+            inv("machines:\n  m1: { image: 'ubuntu:19.04' }\n"),
+            "inv.yaml:2:16: unknown version `19.04` of ubuntu",
+        ),
+        case(
+            "memory without a unit",
+            inv("machines:\n  m1: { memory: 4096 }\n"),
+            "inv.yaml:2:17: invalid memory `4096`",
+        ),
+        case(
+            "mount of a missing directory",
+            inv("groups:\n  g: { mounts: [./no-such-dir] }\nmachines:\n  m1: { groups: [g] }\n"),
+            "inv.yaml:2:17: mount `./no-such-dir`:",
+        ),
         case("deeply nested", deep.into_bytes(), "inv.yaml"),
         case(
             "invalid variable name",
@@ -310,6 +330,121 @@ fn catalogue() -> Vec<Case> {
             "must be one line",
         ),
         ops_case("operations not a list", "steps: 5\n", "ops.yaml:1:"),
+        ops_case(
+            "link without path",
+            "- link: { target: /x }\n",
+            "missing field `path`",
+        ),
+        ops_case(
+            "link force of the wrong type",
+            "- link: { path: /x, target: /y, force: 3 }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "link with an empty target (a relative one is kept as written)",
+            "- link: { path: /srv/current, target: \"\" }\n",
+            "`target` is empty",
+        ),
+        ops_case(
+            "link with a relative path",
+            "- link: { path: current, target: releases/1 }\n",
+            "not an absolute path",
+        ),
+        ops_case(
+            "block without path",
+            "- block: { block: x }\n",
+            "missing field `path`",
+        ),
+        ops_case(
+            "block of the wrong type",
+            "- block: { path: /x, block: [a, b] }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "block marker without {mark}",
+            "- block: { path: /x, block: a, marker: \"# managed\" }\n",
+            "`marker` needs `{mark}`",
+        ),
+        ops_case(
+            "block insert_after that does not compile",
+            "- block: { path: /x, block: a, insert_after: \"[a\" }\n",
+            "is not a valid regular expression",
+        ),
+        ops_case(
+            "replace without regexp",
+            "- replace: { path: /x }\n",
+            "missing field `regexp`",
+        ),
+        ops_case(
+            "replace count of the wrong type",
+            "- replace: { path: /x, regexp: a, count: many }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "replace regexp that does not compile",
+            "- replace: { path: /x, regexp: \"(a\" }\n",
+            "unclosed group",
+        ),
+        ops_case(
+            "replace with a group the regexp lacks",
+            "- replace: { path: /x, regexp: \"(a)\", replace: \"$2\" }\n",
+            "a group the regexp does not have",
+        ),
+        ops_case(
+            "wait for nothing",
+            "- wait: { timeout: 5 }\n",
+            "give exactly one of `port`, `path` and `command`",
+        ),
+        ops_case(
+            "wait port of the wrong type",
+            "- wait: { port: [80] }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "wait port out of range",
+            "- wait: { port: 70000 }\n",
+            "a port is a number from 1 to 65535",
+        ),
+        ops_case(
+            "wait for an unknown state",
+            "- wait: { path: /x, state: up }\n",
+            "unknown variant `up`",
+        ),
+        ops_case(
+            "assert without that",
+            "- assert: { message: x }\n",
+            "missing field `that`",
+        ),
+        ops_case(
+            "assert that of the wrong type",
+            "- assert: { that: { a: 1 } }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "assert expression that does not compile",
+            "- assert: { that: [\"port > 1\", \"port ==\"] }\n",
+            "that: `port ==`",
+        ),
+        ops_case(
+            "group without name",
+            "- group: { gid: 5 }\n",
+            "missing field `name`",
+        ),
+        ops_case(
+            "group system of the wrong type",
+            "- group: { name: devs, system: 1 }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "group gid not a number",
+            "- group: { name: devs, gid: abc }\n",
+            "a gid is a whole number",
+        ),
+        ops_case(
+            "service daemon_reload of the wrong type",
+            "- service: { name: web, state: started, daemon_reload: sometimes }\n",
+            "ops.yaml:1:",
+        ),
     ]
 }
 

@@ -17,8 +17,10 @@
 mod attrs;
 mod failure;
 mod render;
+mod text;
 mod values;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -113,16 +115,17 @@ pub trait Operation: Sized + Clone + fmt::Debug {
 pub struct CheckError {
     /// The operation's key.
     pub key: &'static str,
-    /// What is wrong, and what to write instead.
-    pub problem: &'static str,
+    /// What is wrong, and what to write instead (owned when it quotes the spec, e.g. the
+    /// message of an expression or a regular expression that does not compile).
+    pub problem: Cow<'static, str>,
 }
 
 impl CheckError {
     /// A problem with the spec of kind `T`.
-    pub fn of<T: Operation>(problem: &'static str) -> CheckError {
+    pub fn of<T: Operation>(problem: impl Into<Cow<'static, str>>) -> CheckError {
         CheckError {
             key: T::KEY,
-            problem,
+            problem: problem.into(),
         }
     }
 }
@@ -435,6 +438,12 @@ kinds! {
     Packages(packages::Packages),
     User(user::User),
     Service(service::Service),
+    Link(link::Link),
+    Block(block::Block),
+    Replace(replace::Replace),
+    Wait(wait::Wait),
+    Assert(assert::Assert),
+    Group(group::Group),
 }
 
 #[cfg(test)]
@@ -483,10 +492,14 @@ mod tests {
         }
         assert_eq!(Kind::from_key("user"), Some(Kind::User));
         assert_eq!(Kind::from_key("become"), None);
+        // The first kinds in the order messages have always listed them; a kind added
+        // later follows, in the order of its line in `kinds!`.
         let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(
-            keys.join(" "),
-            "shell command put get template directory file line packages user service"
+        assert!(
+            keys.join(" ").starts_with(
+                "shell command put get template directory file line packages user service"
+            ),
+            "{keys:?}"
         );
     }
 }

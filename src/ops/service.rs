@@ -1,6 +1,11 @@
 //! `service`: started, stopped or restarted, and enabled at boot or not — through
 //! systemctl where systemd runs, else the `service` command (or `/etc/init.d/NAME`) and
 //! update-rc.d.
+//!
+//! `daemon_reload: true` (systemd only; ignored elsewhere) runs `systemctl daemon-reload`
+//! before the action when systemd says the unit's files changed since it read them
+//! (`systemctl show -p NeedDaemonReload UNIT` is `yes`): a change of its own, so a second
+//! apply, with nothing left to reload, changes nothing.
 
 use serde::Deserialize;
 
@@ -32,6 +37,9 @@ pub struct Spec {
     pub state: Option<ServiceState>,
     /// Started at boot.
     pub enabled: Option<bool>,
+    /// Reload systemd's unit files first when the unit's changed (default false).
+    #[serde(default)]
+    pub daemon_reload: bool,
 }
 
 /// A rendered service step.
@@ -43,9 +51,18 @@ pub struct Service {
     pub state: Option<ServiceState>,
     /// Enabled at boot.
     pub enabled: Option<bool>,
+    /// Reload systemd's unit files first when needed.
+    pub daemon_reload: bool,
 }
 
 impl Service {
+    /// systemd's unit files must be read again before the action.
+    fn needs_reload(&self, facts: &Facts) -> bool {
+        self.daemon_reload
+            && facts.get("init") == Some("systemd")
+            && facts.get("reload") == Some("yes")
+    }
+
     fn running(&self, facts: &Facts) -> bool {
         match facts.get("init") {
             Some("systemd") => facts.get("active") == Some("active"),
@@ -60,7 +77,7 @@ impl Operation for Service {
     type Spec = Spec;
 
     fn check(spec: &Spec) -> Result<(), CheckError> {
-        if spec.state.is_none() && spec.enabled.is_none() {
+        if spec.state.is_none() && spec.enabled.is_none() && !spec.daemon_reload {
             return Err(CheckError::of::<Service>("give `state` and/or `enabled`"));
         }
         Ok(())
@@ -83,13 +100,19 @@ impl Operation for Service {
             name,
             state: spec.state,
             enabled: spec.enabled,
+            daemon_reload: spec.daemon_reload,
         })
     }
 
     fn probe(&self) -> Option<String> {
         let n = quote(&self.name);
+        let reload = if self.daemon_reload {
+            format!("printf '.reload %s\\n' \"$(systemctl show -p NeedDaemonReload --value {n} 2>/dev/null)\"\n")
+        } else {
+            String::new()
+        };
         Some(format!(
-            "if [ -d /run/systemd/system ]; then echo .init systemd\n\
+            "if [ -d /run/systemd/system ]; then echo .init systemd\n{reload}\
                printf '.active %s\\n' \"$(systemctl is-active {n} 2>/dev/null)\"\n\
                printf '.enabled %s\\n' \"$(systemctl is-enabled {n} 2>/dev/null)\"\n\
                systemctl cat {n} >/dev/null 2>&1 && echo .known 1\n\
@@ -115,6 +138,9 @@ impl Operation for Service {
             )));
         }
         let mut what = Vec::new();
+        if self.needs_reload(facts) {
+            what.push("reload systemd's unit files (daemon-reload)".to_string());
+        }
         let running = self.running(facts);
         match self.state {
             Some(ServiceState::Started) if !running => what.push(format!("start {}", self.name)),
@@ -146,6 +172,9 @@ impl Operation for Service {
             _ => None,
         };
         let mut script = String::new();
+        if self.needs_reload(facts) {
+            script.push_str("systemctl daemon-reload || exit 1\n");
+        }
         if let Some(verb) = verb {
             script.push_str(&if systemd {
                 format!("systemctl {verb} {n} || exit 1\n")

@@ -336,3 +336,28 @@ __od_scan() {
 __od_memo_report() {
   printf '%s' "${__od_mo-}"
 }
+
+# __od_text PATH: a text file as facts, for the kinds that compute its new content in
+# orbdeploy (block, replace): `.text missing|notfile|unreadable`, or `.text file`, then one
+# `.l |LINE` per line (`.l ^LINE` for a line that ended in a carriage return, taken off
+# here because the reply is read by lines) and `.eof nl|nonl` (whether the last line ended
+# in a newline); `.big` instead past 1 MiB. Builtins only: no process on the machine (the
+# carriage return is made once per session). NUL bytes are lost here, which the write
+# notices: it replaces only a file whose SHA-256 is that of the text read.
+__od_text() {
+  if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo .text missing; return 0; fi
+  if [ ! -f "$1" ]; then echo .text notfile; return 0; fi
+  if [ ! -r "$1" ]; then echo .text unreadable; return 0; fi
+  [ -n "${__od_cr-}" ] || __od_cr=$(printf '\r')
+  echo .text file
+  __od_txn=0
+  __od_txe='nl'
+  while IFS= read -r __od_txl || { [ -n "$__od_txl" ] && __od_txe='nonl'; }; do
+    __od_txn=$((__od_txn + ${#__od_txl} + 1))
+    if [ "$__od_txn" -gt 1048576 ]; then echo .big; return 0; fi
+    case $__od_txl in
+    *"$__od_cr") printf '.l ^%s\n' "${__od_txl%"$__od_cr"}" ;;
+    *) printf '.l |%s\n' "$__od_txl" ;;
+    esac
+  done < "$1" && echo ".eof $__od_txe"
+}
