@@ -5,7 +5,7 @@
 
 use crate::inventory::Host;
 use crate::load::inventory::DesiredState;
-use crate::orb::{CreateSpec, Lifecycle, Machine, Orb, OrbError};
+use crate::orb::{images, CreateSpec, Lifecycle, Machine, Orb, OrbError};
 use crate::plan::settings::{self, ConfigValues, SettingsPlan};
 
 /// What reconcile does to one machine.
@@ -168,18 +168,21 @@ fn decide(h: &Host) -> Action {
 /// Differences orbdeploy cannot fix without deleting the machine.
 fn drift(h: &Host, m: &Machine) -> Option<String> {
     let want = &h.desired;
-    if let Some(image) = &want.image {
-        let mut parts = image.splitn(2, ':');
-        let word = parts.next().unwrap_or_default();
-        let distro = image_distro(word);
-        if !m.image.distro.is_empty() && m.image.distro != distro {
+    // The image was checked at load time; the table gives the name and codename `list`
+    // reports for it (`rocky` → `rockylinux`, `debian:12` → `bookworm`).
+    if let Some((image, wanted)) = want
+        .image
+        .as_ref()
+        .and_then(|i| Some((i, images::parse(i).ok()?)))
+    {
+        if !m.image.distro.is_empty() && m.image.distro != wanted.distro.image {
             return Some(format!(
                 "is {} {} but the inventory wants image `{image}`; delete and re-create it to change the image",
                 m.image.distro, m.image.version
             ));
         }
-        if let Some(version) = parts.next() {
-            let version = codename(word, version);
+        if image.contains(':') {
+            let version = wanted.version.as_str();
             if !m.image.version.is_empty() && m.image.version != version {
                 return Some(format!(
                     "runs version `{}` but the inventory wants `{image}`; delete and re-create it to change the version",
@@ -205,36 +208,6 @@ fn drift(h: &Host, m: &Machine) -> Option<String> {
         }
     }
     None
-}
-
-/// The image name orbctl reports for a CLI distro word (reference §6).
-fn image_distro(word: &str) -> &str {
-    match word {
-        "alma" => "almalinux",
-        "arch" => "archlinux",
-        "rocky" => "rockylinux",
-        "void" => "voidlinux",
-        other => other,
-    }
-}
-
-/// Numeric versions orbctl maps to codenames (reference §6).
-fn codename<'a>(word: &str, version: &'a str) -> &'a str {
-    match (word, version) {
-        ("debian", "10") => "buster",
-        ("debian", "11") => "bullseye",
-        ("debian", "12") => "bookworm",
-        ("debian", "13") => "trixie",
-        ("debian", "14") => "forky",
-        ("ubuntu", "20.04") => "focal",
-        ("ubuntu", "22.04") => "jammy",
-        ("ubuntu", "24.04") => "noble",
-        ("ubuntu", "24.10") => "oracular",
-        ("ubuntu", "25.04") => "plucky",
-        ("devuan", "4") => "chimaera",
-        ("devuan", "5") => "daedalus",
-        (_, v) => v,
-    }
 }
 
 #[cfg(test)]

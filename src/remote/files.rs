@@ -90,6 +90,7 @@ pub fn write_script(req: &WriteFile) -> String {
     let mut s = format!(
         "t=$(mktemp {dir}/.orbdeploy.XXXXXX) || exit 1\n\
          trap 'rm -f \"$t\"' EXIT\n\
+         trap 'exit 143' TERM HUP INT\n\
          cat > \"$t\" || exit 1\n\
          chmod {:o} \"$t\" || exit 1\n",
         req.mode
@@ -104,7 +105,7 @@ pub fn write_script(req: &WriteFile) -> String {
         s.push_str(&format!("chown {} \"$t\" || exit 1\n", quote(&owner)));
     }
     s.push_str(&format!(
-        "mv -f \"$t\" {} || exit 1\ntrap - EXIT\n",
+        "mv -f \"$t\" {} || exit 1\ntrap - EXIT TERM HUP INT\n",
         quote(&req.path)
     ));
     s

@@ -66,7 +66,9 @@ __od_take() { # copy exactly $1 bytes from stdin to stdout
   return 0
 }
 __od_stop() {
-  # Without setsid the request shares our process group: take the whole group down.
+  # A timed request has its own session (setsid): its whole group goes. An untimed one is a
+  # subshell in our group, so only its pid can be named here (what it started goes with
+  # the session's end, __od_end).
   if [ -n "$__od_p" ]; then
     if [ -n "$__od_S" ] && [ -n "$__od_to" ] && [ "$__od_to" -gt 0 ]; then kill -s KILL -- "-$__od_p" 2>/dev/null; else kill -s KILL "$__od_p" 2>/dev/null; fi
   fi
@@ -77,10 +79,30 @@ __od_clean() {
   if [ -n "$__od_m" ] && [ "$__od_m" != "$__od_d" ]; then rm -rf "$__od_m"; fi
   if [ -n "$__od_d" ]; then rm -rf "$__od_d"; fi
 }
+__od_end() { # $1: the signal that ends the session, $2: the exit status
+  # Everything we started is asked to end with the same signal first, so that a request's
+  # own traps run (a write removes its temporary file); what does not end within 2 s is
+  # killed. Then our directories go.
+  trap '' TERM HUP INT
+  if [ -n "$__od_p" ] && [ -n "$__od_S" ] && [ "${__od_to:-0}" -gt 0 ]; then kill -s "$1" -- "-$__od_p" 2>/dev/null; fi
+  kill -s "$1" 0 2>/dev/null
+  if [ -n "$__od_p" ]; then
+    # The killer has a session of its own (where setsid exists), so that its sleep goes too.
+    # shellcheck disable=SC2016  # expanded by the killer's shell
+    $__od_S sh -c 'sleep 2; kill -s KILL -- "-$1" 2>/dev/null || kill -s KILL "$1"' killer "$__od_p" > /dev/null 2>&1 &
+    __od_k=$!
+    wait "$__od_p" 2>/dev/null
+    kill -s KILL -- "-$__od_k" 2>/dev/null || kill -s KILL "$__od_k" 2>/dev/null
+    __od_p=
+  fi
+  __od_clean
+  trap - EXIT
+  exit "$2"
+}
 trap '__od_clean' EXIT
-trap 'trap - TERM; __od_clean; kill -s TERM 0; exit 143' TERM
-trap 'trap - HUP; __od_clean; kill -s HUP 0; exit 129' HUP
-trap 'trap - INT; __od_clean; kill -s INT 0; exit 130' INT
+trap '__od_end TERM 143' TERM
+trap '__od_end HUP 129' HUP
+trap '__od_end INT 130' INT
 trap 'exit 141' PIPE
 __od_nonce=$1
 printf '\n%s\n' "ORBDEPLOY-READY $1"
