@@ -20,7 +20,7 @@ mod settings;
 use crate::yaml::{self, Spanned};
 pub use settings::{parse_size, Mount, Setting, Settings};
 
-/// Names orbctl refuses for machines (reference §5.4).
+/// Names orbctl refuses for machines (docs/orbctl.md §5.4).
 const RESERVED_NAMES: &[&str] = &[
     "default", "vm", "host", "services", "gateway", "k8s", "docker",
 ];

@@ -15,6 +15,9 @@ use crate::error::ConfigError;
 /// (duplicate machines, unknown groups, unknown handlers).
 pub type Spanned<T> = serde_saphyr::Spanned<T>;
 
+/// A position in a YAML file (`Location::UNKNOWN` for a value written nowhere).
+pub type Location = serde_saphyr::Location;
+
 /// Files larger than this are refused before parsing: an inventory or operations file is
 /// text a person writes, and a huge one is a mistake (or an attack on the parser).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;

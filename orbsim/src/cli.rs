@@ -1,4 +1,4 @@
-//! Dispatch by the name orbsim was called under (reference §1), and cobra-style parsing of
+//! Dispatch by the name orbsim was called under (docs/orbctl.md §1), and cobra-style parsing of
 //! subcommand flags so that errors read exactly like orbctl's.
 
 use crate::commands;
@@ -87,7 +87,7 @@ fn subcommand(cmd: &str, args: &[String], faults: &Faults) -> i32 {
         return commands::stopped_hang(cmd);
     }
     match cmd {
-        // run has its own parser (reference §4.1); config has subcommands of its own.
+        // run has its own parser (docs/orbctl.md §4.1); config has subcommands of its own.
         "run" => commands::run(args, faults),
         "config" => commands::config(args),
         _ => match parse(cmd, args) {
@@ -128,7 +128,7 @@ fn spec(cmd: &str) -> &'static [(char, &'static str, Kind)] {
             ('u', "user", Value),
             ('c', "user-data", Value),
             ('p', "set-password", Bool),
-            // v2.1–v2.2 (reference §11.2).
+            // v2.1–v2.2 (docs/orbctl.md §11.2).
             ('\0', "cpus", Value),
             ('\0', "memory", Value),
             ('\0', "disk", Value),

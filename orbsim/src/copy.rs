@@ -1,4 +1,4 @@
-//! `push` and `pull` (reference §5.1–§5.2): the machine side is `cp -rf` run inside the
+//! `push` and `pull` (docs/orbctl.md §5.1–§5.2): the machine side is `cp -rf` run inside the
 //! machine as its default user with cwd = home, so cp's own messages and exit codes pass
 //! through. The host side is read and written by this process, with the invoking user's
 //! rights, and what lands on the host is owned by the invoking user — as OrbStack's file

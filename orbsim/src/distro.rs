@@ -1,4 +1,4 @@
-//! The distros orbctl accepts (reference §6, §10): the CLI word, the image name orbctl
+//! The distros orbctl accepts (docs/orbctl.md §6, §10): the CLI word, the image name orbctl
 //! reports, the default ("latest") version, the versions the image service has, the
 //! number-to-codename aliases, the default variant and whether cloud-init is supported.
 //!
@@ -108,7 +108,7 @@ pub const DISTROS: &[Distro] = &[
     Distro {
         // focal is aliased but not in the index any more: `ubuntu:20.04` fails with
         // `image not found: {ubuntu focal …}`, as in real #2152. resolute (26.04) is in 2026
-        // third-party material (\[3P\], reference §6), not in the August 2025 source; the
+        // third-party material (\[3P\], docs/orbctl.md §6), not in the August 2025 source; the
         // default stays the reference's.
         aliases: &[
             ("20.04", "focal"),

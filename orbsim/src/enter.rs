@@ -2,7 +2,7 @@
 //!
 //! The process joins the init's namespaces (its mount namespace brings the machine's root
 //! with it), forks so the child is inside the PID namespace, drops to the user and execs
-//! the user's login shell as OrbStack does (reference §4.2): argv0 `-bash`, `-c` and the
+//! the user's login shell as OrbStack does (docs/orbctl.md §4.2): argv0 `-bash`, `-c` and the
 //! shell-quoted command. The child stays in the caller's process group, so a client that
 //! kills the group of `orbctl run` also ends the command, and it dies with this process.
 
@@ -221,7 +221,7 @@ fn supplementary_groups(user: &User) -> Vec<Gid> {
     out
 }
 
-/// The environment of reference §4.4: a clean one plus what the login adds and the
+/// The environment of docs/orbctl.md §4.4: a clean one plus what the login adds and the
 /// variables the caller forwards (`ORBENV`, `TERM`).
 fn environment(user: &User, workdir: &str, extra: &[(String, String)]) -> Result<Vec<CString>> {
     let mut vars = vec![

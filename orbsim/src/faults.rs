@@ -16,7 +16,7 @@ pub struct Faults {
     pub not_running: bool,
     /// `latency=MS`: added to every call, to model real orbctl's per-call cost.
     pub latency: Option<Duration>,
-    /// `create-error=KIND`: create fails with one of the 2026 errors of reference §11.5.
+    /// `create-error=KIND`: create fails with one of the 2026 errors of docs/orbctl.md §11.5.
     pub create_error: Option<CreateError>,
     /// `create-error-times=N`: only the first N creates of the state home fail (then they
     /// succeed, to test a client's retries).
@@ -30,7 +30,7 @@ pub struct Faults {
     pub stopped_hang: bool,
 }
 
-/// The create errors of reference §11.5, each printed after `[-32098] create 'NAME': `.
+/// The create errors of docs/orbctl.md §11.5, each printed after `[-32098] create 'NAME': `.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateError {
     /// Image index fetch timed out (#2661).

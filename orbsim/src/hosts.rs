@@ -1,4 +1,4 @@
-//! `NAME.orb.local` inside machines, as on OrbStack (reference §5.3, §11.4): every running
+//! `NAME.orb.local` inside machines, as on OrbStack (docs/orbctl.md §5.3, §11.4): every running
 //! machine of a state home finds every other one (and itself) by name. orbsim keeps a
 //! marked block in each running machine's `/etc/hosts`, rewritten — temp file and rename,
 //! so a reader never sees half a file — whenever the set of running machines changes

@@ -187,7 +187,7 @@ fn setup(a: &Spec) -> Result<Option<(crate::agent::Relay, std::os::unix::net::Un
     if a.share_host {
         bind(Path::new("/"), &r.join("mnt/mac")).context("sharing the host at /mnt/mac")?;
     } else {
-        // Isolated: not even the mount point, as on OrbStack (reference §5.3).
+        // Isolated: not even the mount point, as on OrbStack (docs/orbctl.md §5.3).
         let _ = std::fs::remove_dir(r.join("mnt/mac"));
     }
     for (source, dest) in &a.mounts {

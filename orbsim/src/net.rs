@@ -103,7 +103,7 @@ fn in_netns(pid: i32, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Who a machine must not reach (reference §5.3, §11.2).
+/// Who a machine must not reach (docs/orbctl.md §5.3, §11.2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Isolation {
     /// No route to the host (every address of the host, the bridge included): isolated

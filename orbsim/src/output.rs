@@ -1,4 +1,4 @@
-//! The shapes of orbctl's output and errors (reference §1.1): server errors as one
+//! The shapes of orbctl's output and errors (docs/orbctl.md §1.1): server errors as one
 //! `[-32098] …` line, argument errors as cobra's `Error: …` followed by the command's usage,
 //! and what a reader that goes away does to the program.
 

@@ -1,5 +1,5 @@
 //! Where orbsim keeps things, and how host paths are seen from inside a machine
-//! (reference §4.3 and §5.1: macOS paths map to Linux paths).
+//! (docs/orbctl.md §4.3 and §5.1: macOS paths map to Linux paths).
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! `orbctl run`'s own flag parser (reference §4.1): flags are read from the left and
+//! `orbctl run`'s own flag parser (docs/orbctl.md §4.1): flags are read from the left and
 //! parsing stops at the first argument that does not start with `-`; `--` is NOT a
 //! separator but an unknown flag.
 

@@ -1,4 +1,4 @@
-//! Settings: the global keys of `orbctl config` and the per-machine ones (reference §2
+//! Settings: the global keys of `orbctl config` and the per-machine ones (docs/orbctl.md §2
 //! `config`, §11.2), with orbctl's value checks and the words of its errors.
 //!
 //! Global keys are recorded only: orbsim has no VM whose CPUs, memory or subnet they could
@@ -292,7 +292,7 @@ pub fn set_machine(m: &mut Machine, key: &str, value: &str) -> Option<Result<Eff
 }
 
 /// `disk_bytes`: recorded (orbsim does not enforce it). \[GUESS\] a disk cannot shrink
-/// (reference §11.2), with these words.
+/// (docs/orbctl.md §11.2), with these words.
 pub fn set_disk(m: &mut Machine, bytes: u64) -> Result<Effect, String> {
     if bytes == 0 {
         return Err("disk size must be greater than 0".into());

@@ -21,7 +21,7 @@ pub struct Image {
     pub variant: String,
 }
 
-/// Per-machine configuration (`list -f json` shape of v2.1+, reference §3.2: `http_port`
+/// Per-machine configuration (`list -f json` shape of v2.1+, docs/orbctl.md §3.2: `http_port`
 /// and `https_port` are left out, their values being unknown).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Config {
@@ -50,7 +50,7 @@ pub struct Mount {
     pub destination: String,
 }
 
-/// Resource limits (reference §11.2). Kept in the state only: whether `list`/`info` carry
+/// Resource limits (docs/orbctl.md §11.2). Kept in the state only: whether `list`/`info` carry
 /// them is not known, so they are read with `config get machine.NAME.KEY`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Limits {

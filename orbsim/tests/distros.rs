@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sim::Sim;
 
-/// (word, image name, default version, variant) as orbctl reports them (reference §6).
+/// (word, image name, default version, variant) as orbctl reports them (docs/orbctl.md §6).
 const WORDS: &[(&str, &str, &str, &str)] = &[
     ("alma", "almalinux", "9", "default"),
     ("alpine", "alpine", "3.22", "default"),
@@ -211,7 +211,7 @@ fn debian_suites_are_real_roots_and_an_unbuildable_one_is_a_stand_in() {
     );
 }
 
-// ---------- 2026 create errors (reference §11.5) ----------
+// ---------- 2026 create errors (docs/orbctl.md §11.5) ----------
 
 #[test]
 fn every_create_error_fault_prints_orbctls_words_and_leaves_no_machine() {
@@ -331,7 +331,7 @@ fn machines_resolve_each_other_as_name_orb_local() {
     let want = format!("{a} dns-a.orb.local\n{b} dns-b.orb.local\n");
     assert_eq!(s.sh("dns-a", lookup).ok().stdout, want);
     assert_eq!(s.sh("dns-b", lookup).ok().stdout, want);
-    // Isolated machines still have .orb.local names (reference §5.3).
+    // Isolated machines still have .orb.local names (docs/orbctl.md §5.3).
     assert_eq!(s.sh("dns-iso", lookup).ok().stdout, want);
     s.sh("dns-a", "busybox httpd -p 8080 -h /etc").ok();
     let o = s.sh(

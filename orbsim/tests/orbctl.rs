@@ -1,4 +1,4 @@
-//! orbsim driven as `orbctl`, asserting the texts and exit codes of orbctl-reference.md.
+//! orbsim driven as `orbctl`, asserting the texts and exit codes of docs/orbctl.md.
 
 mod sim;
 

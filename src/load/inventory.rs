@@ -1,4 +1,4 @@
-//! The inventory YAML as written (DESIGN.md "Inventory (YAML)"), strict: every struct
+//! The inventory YAML as written (docs/design.md, "Inventory and operations files"), strict: every struct
 //! denies unknown keys, and enumerations are typed so a typo is an error, not a default.
 
 use serde::Deserialize;

@@ -14,7 +14,7 @@ use super::spanned_map::SpannedMap;
 use crate::ops::{Kind, OpSpec, SpecSeed};
 use crate::yaml::Spanned;
 
-/// The keys every step may have, whatever its operation (DESIGN.md "Operations").
+/// The keys every step may have, whatever its operation (docs/design.md, "The operation-kind contract").
 #[derive(Debug, Clone, Default)]
 pub struct StepSpec {
     /// The step's display name.
@@ -491,7 +491,7 @@ impl<'de> Deserialize<'de> for OperationsRef {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<OperationsRef, E> {
                 // A bare string has no position of its own here; callers report the
                 // inventory key's position when the file is missing.
-                let loc = serde_saphyr::Location::UNKNOWN;
+                let loc = crate::yaml::Location::UNKNOWN;
                 Ok(OperationsRef {
                     entries: vec![OpsEntry::File(Spanned::new(v.to_string(), loc, loc))],
                     handlers: Vec::new(),

@@ -71,7 +71,7 @@ const DEVUAN: &[(&str, &str)] = &[
     ("5", "daedalus"),
 ];
 
-/// The 16 distros (reference §6), in the order orbctl lists them.
+/// The 16 distros (docs/orbctl.md §6), in the order orbctl lists them.
 pub const DISTROS: &[Distro] = &[
     d("alma", "almalinux", "9", Versions::Unlisted),
     d("alpine", "alpine", "3.22", Versions::Unlisted),
@@ -246,7 +246,7 @@ fn plausible_version(v: &str) -> bool {
         && !v.ends_with('-')
 }
 
-/// The architectures a host can run (reference §6): Apple Silicon runs arm64 and, through
+/// The architectures a host can run (docs/orbctl.md §6): Apple Silicon runs arm64 and, through
 /// Rosetta, amd64; an Intel Mac runs amd64 and i386. On Linux (orbsim) the same rule is
 /// applied to the machine's own architecture.
 pub fn runnable_arches(host_arch: &str) -> &'static [&'static str] {

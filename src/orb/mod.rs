@@ -98,7 +98,7 @@ impl Orb {
         }
     }
 
-    /// Turn a failed call into a typed error from orbctl's own words (reference §7); when
+    /// Turn a failed call into a typed error from orbctl's own words (docs/orbctl.md §7); when
     /// the words say nothing known, ask `orbctl status` whether OrbStack is up at all.
     fn classify(&self, command: &str, out: &process::Output) -> OrbError {
         let stderr = out.stderr_tail(5);
@@ -125,7 +125,7 @@ impl Orb {
     }
 
     /// Explain why an `orbctl run` session ended before doing its work: orbctl says
-    /// nothing for a missing machine (reference §4), so ask `info` and `status`.
+    /// nothing for a missing machine (docs/orbctl.md §4.3), so ask `info` and `status`.
     pub fn diagnose_run_failure(&self, machine: &str, command: &str, stderr: &str) -> OrbError {
         let tail = process::tail_lines(stderr.as_bytes(), 5);
         if let Some(name) = machine_not_found(&tail) {
@@ -410,7 +410,7 @@ pub enum Lifecycle {
     /// `orbctl stop NAME`.
     Stop,
     /// `orbctl stop -f NAME` (orbctl's `-f` only changes anything when stopping all of
-    /// OrbStack, reference §2; passed through so `machines stop --force` means what it says).
+    /// OrbStack, docs/orbctl.md §2; passed through so `machines stop --force` means what it says).
     ForceStop,
     /// `orbctl restart NAME`.
     Restart,

@@ -1,6 +1,6 @@
 //! Typed records of `orbctl list -f json` and `orbctl info -f json`.
 //!
-//! Parsing is lenient where orbctl versions differ (reference §3.2–§3.3): unknown keys are
+//! Parsing is lenient where orbctl versions differ (docs/orbctl.md §3.2–§3.3): unknown keys are
 //! ignored, missing keys take defaults, and `info` is accepted both with the `record`
 //! wrapper (v1.10+) and as a bare record (older builds).
 

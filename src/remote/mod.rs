@@ -36,7 +36,8 @@ pub struct Exec {
     pub env: Vec<(String, String)>,
     /// Bytes given to the script's stdin (empty: stdin is `/dev/null`).
     pub stdin: Vec<u8>,
-    /// Kill the script and everything it started after this long; the connection stays usable.
+    /// Kill the script and everything it started after this long; the connection stays
+    /// usable. Commands only: file transfers (`write_file`, `read_file`) have no time limit.
     pub timeout: Option<Duration>,
     /// A read-only request of orbdeploy's own (the facts of steps): it may call the
     /// functions of [`probe_lib`]; its output is text (no NUL bytes; trailing newlines need
@@ -87,7 +88,8 @@ impl Exec {
 /// What a script produced. Non-zero exit is not an error at this level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {
-    /// Exit status (128 + N when killed by signal N).
+    /// Exit status (128 + N when killed by signal N on the channel; 255 on the one-shot path
+    /// when the remote shell itself was killed).
     pub status: i32,
     /// Its stdout, byte for byte (empty when it was streamed to a sink).
     pub stdout: Vec<u8>,

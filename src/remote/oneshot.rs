@@ -129,7 +129,7 @@ impl Remote for OneShot {
             .timeout(req.timeout)
             .stdin(Self::stdin(&script, own));
         let out = self.run(&spec)?;
-        // orbctl says nothing when the machine is gone (reference §4): exit 1 with empty
+        // orbctl says nothing when the machine is gone (docs/orbctl.md §4.3): exit 1 with empty
         // output is worth a closer look before blaming the user's command.
         if out.status.code() == 1 && out.stdout.is_empty() && out.stderr.is_empty() {
             if let Err(e @ (OrbError::MachineNotFound { .. } | OrbError::NotRunning { .. })) =
@@ -222,7 +222,7 @@ impl Remote for OneShot {
             return read_by_cat(self, path, user, sink);
         }
         let local = LocalTemp::create()?;
-        // pull refuses to overwrite nothing in particular, but start from no file.
+        // Start from no local file, so that what is there afterwards came from the pull.
         let _ = std::fs::remove_file(&local.path);
         self.call(
             self.orb.pull_argv(&self.machine, path, &local.path),

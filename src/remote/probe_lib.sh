@@ -3,8 +3,10 @@
 # one-shot path puts them in front of every probe. So a batch of probes is a few short
 # calls instead of kilobytes of script, which is cheaper to send and to parse, and small
 # enough for the agent to read with the `read` builtin instead of starting dd.
-# POSIX sh; every name starts with __od_ (the agent's own variables are not touched:
-# probes run in a subshell of the agent anyway). Facts are printed as `.KEY VALUE` lines.
+# POSIX sh; every name starts with __od_. The channel agent runs probes in its own process
+# (mode t, docs/channel-protocol.md), so a probe's variables are the agent's: the library
+# keeps to __od_ names and __od_reset clears what a batch set. Facts are printed as
+# `.KEY VALUE` lines.
 
 # __od_reset: forget what an earlier batch left. The channel agent runs probes in its own
 # process, one batch after another (see agent.sh); every answer a batch sets is listed in
@@ -24,7 +26,7 @@ __od_reset() {
 }
 
 # __od_fb KEY / __od_fe KEY STATUS: the lines that frame one step's facts in a batch
-# (`$__od_tok` is the batch's random token).
+# (`$__od_tok` is the batch's token: unique, not random).
 # `$__od_key` is the step's key while its probe runs (for __od_lx and __od_pkgs).
 # shellcheck disable=SC2154  # __od_tok is set by each batch
 __od_fb() { __od_key=$1; printf '\n%s %s\n' "$__od_tok" "$1"; }

@@ -153,7 +153,7 @@ impl From<OrbError> for Failed {
 }
 
 /// Create a machine; when the create fails or times out but the machine exists and runs,
-/// adopt it (OrbStack often finishes the setup anyway, reference §8), with a note saying
+/// adopt it (OrbStack often finishes the setup anyway, docs/orbctl.md §8), with a note saying
 /// so; when it exists but does not run, delete it so the next apply starts clean.
 fn create_or_adopt(orb: &Orb, spec: &CreateSpec) -> Result<Option<String>, Failed> {
     let err = match orb.create(spec) {

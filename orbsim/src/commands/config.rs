@@ -1,4 +1,4 @@
-//! `config show | get KEY | set KEY VALUE | reset` (reference §2, §11.2; words from
+//! `config show | get KEY | set KEY VALUE | reset` (docs/orbctl.md §2, §11.2; words from
 //! OrbStack's `config_show.go`, `config_get.go` and `config_set.go`).
 
 use anyhow::Result;
@@ -98,7 +98,7 @@ fn show(cmd: &str, pos: &[String]) -> Result<i32> {
     Ok(0)
 }
 
-/// `config get KEY`. OrbStack's source (reference §2) prints every key, ignoring KEY, and
+/// `config get KEY`. OrbStack's source (docs/orbctl.md §2) prints every key, ignoring KEY, and
 /// orbsim does the same. `ORBSIM_CONFIG_GET=value` instead prints the value alone, or
 /// `Unknown configuration key: K` and exit 1 — \[GUESS\] how a newer build answers; for
 /// clients that must handle both.

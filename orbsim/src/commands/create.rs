@@ -47,7 +47,7 @@ struct Request {
     variant: &'static str,
     user: Option<String>,
     user_data: Option<String>,
-    /// The v2.1–v2.2 flags (reference §11.2).
+    /// The v2.1–v2.2 flags (docs/orbctl.md §11.2).
     cpus: Option<u64>,
     memory: Option<u64>,
     disk: Option<u64>,
@@ -285,7 +285,7 @@ pub(super) fn create(flags: &Flags, pos: &[String], faults: &Faults) -> Result<i
         std::thread::sleep(slow);
     }
     if faults.create_timeout {
-        // The machine exists and runs; the client is told otherwise (reference §7, #2213).
+        // The machine exists and runs; the client is told otherwise (docs/orbctl.md §7, #2213).
         return Ok(server_error(&format!(
             "create '{name}': setup: machine didn't start in 30s (missing IP address)"
         )));

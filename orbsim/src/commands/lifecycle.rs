@@ -53,7 +53,7 @@ fn boot_each(verb: &str, flags: &Flags, pos: &[String], stop_first: bool) -> Res
 
 pub(super) fn stop(flags: &Flags, pos: &[String]) -> Result<i32> {
     let mut locked = state::lock(&home())?;
-    // No names stops all of OrbStack: every machine (reference §2).
+    // No names stops all of OrbStack: every machine (docs/orbctl.md §2).
     let all = pos.is_empty() || flags.on("all");
     let ids = if all {
         locked.state.machines.iter().map(|m| m.id.clone()).collect()
@@ -78,7 +78,7 @@ pub(super) fn delete(flags: &Flags, pos: &[String]) -> Result<i32> {
         return Ok(usage_error("delete", "no machines specified"));
     }
     let mut locked = state::lock(&home())?;
-    // Every name is looked up before anything is deleted (reference §2).
+    // Every name is looked up before anything is deleted (docs/orbctl.md §2).
     let ids = match names_or_all(&locked, flags, pos) {
         Ok(ids) => ids,
         Err(code) => return Ok(code),
@@ -98,7 +98,7 @@ pub(super) fn delete(flags: &Flags, pos: &[String]) -> Result<i32> {
         .as_ref()
         .is_some_and(|d| !locked.state.machines.iter().any(|m| &m.id == d));
     if default_gone {
-        // The alphabetically first machine becomes the default (reference §8).
+        // The alphabetically first machine becomes the default (docs/orbctl.md §8).
         let mut names: Vec<&Machine> = locked.state.machines.iter().collect();
         names.sort_by(|a, b| a.name.cmp(&b.name));
         locked.state.default_id = names.first().map(|m| m.id.clone());
@@ -167,7 +167,7 @@ pub(super) fn rename(pos: &[String]) -> Result<i32> {
     }
     let new = &pos[1];
     if locked.state.find(new).is_some() {
-        // The odd quoting is OrbStack's ('%q' inside quotes, reference §2).
+        // The odd quoting is OrbStack's ('%q' inside quotes, docs/orbctl.md §2).
         return Ok(server_error(&format!("machine '\"{new}\"' already exists")));
     }
     if !valid_name(new) {

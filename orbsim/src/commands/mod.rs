@@ -1,4 +1,4 @@
-//! The subcommands. Texts and exit codes follow orbctl-reference.md (§2, §3, §7).
+//! The subcommands. Texts and exit codes follow docs/orbctl.md (§2, §3, §7).
 
 use crate::faults::Faults;
 use crate::output::usage_error;
@@ -100,7 +100,7 @@ pub fn not_running(cmd: &str) -> i32 {
 }
 
 /// When the OrbStack service is stopped and cannot come up (`ORBSIM_FAULTS=stopped-hang`,
-/// reference §11.3): `status` answers at once, `stop`/`restart` say it is not running,
+/// docs/orbctl.md §11.3): `status` answers at once, `stop`/`restart` say it is not running,
 /// `version` needs no service; everything else waits for the service — forever — until the
 /// caller kills it. \[3P\] for `list`, `info` and `start`; \[GUESS\] that every other command
 /// that starts OrbStack (create, run, push, config, ...) blocks the same way.

@@ -36,7 +36,7 @@ pub(super) fn list(flags: &Flags, pos: &[String]) -> Result<i32> {
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(0);
     }
-    // tabwriter, padding 2; no header in a pipe (reference §3.1). orbsim never runs on a TTY
+    // tabwriter, padding 2; no header in a pipe (docs/orbctl.md §3.1). orbsim never runs on a TTY
     // in tests; print the header only when stdout is a terminal, as orbctl does.
     let mut rows: Vec<Vec<String>> = Vec::new();
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -154,7 +154,7 @@ pub(super) fn logs(_flags: &Flags, pos: &[String]) -> Result<i32> {
     }
     let locked = state::lock(&home())?;
     let Some(m) = locked.state.find(&pos[0]) else {
-        // orbctl prints this error on stdout and exits 0 (reference §7).
+        // orbctl prints this error on stdout and exits 0 (docs/orbctl.md §7).
         crate::output::print(&format!("[-32098] machine not found: '{}'\n", pos[0]));
         return Ok(0);
     };

@@ -108,7 +108,7 @@ pub fn run(args: &[String], faults: &Faults) -> i32 {
 }
 
 /// `SSH_AUTH_SOCK` for a session, when the machine forwards an agent and one was bound at
-/// its start (reference §4.4: the server sets it when an agent is forwarded).
+/// its start (docs/orbctl.md §4.4: the server sets it when an agent is forwarded).
 fn agent_in(m: &Machine) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     let pid = m.init_pid?;
@@ -125,7 +125,7 @@ fn count_run() -> Result<u64> {
     Ok(n)
 }
 
-/// Variables the client passes into a machine (reference §4.4): TERM and friends, LC_*,
+/// Variables the client passes into a machine (docs/orbctl.md §4.4): TERM and friends, LC_*,
 /// and whatever `ORBENV=A:B` names.
 fn forwarded_env() -> Vec<(String, String)> {
     let fixed = ["TERM", "TERM_PROGRAM", "COLORTERM", "ORBENV"];

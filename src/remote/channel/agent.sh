@@ -13,18 +13,20 @@
 #                                      millisecond on a VM), no exec, no file. It has no
 #                                      watchdog (TIMEOUT_S is 0): orbdeploy abandons the
 #                                      session if a probe hangs. Probes are orbdeploy's own
-#                                      scripts of probe library calls, which set only __od_
-#                                      variables, never exit, and cannot fail in a special
-#                                      builtin (which would end the agent: the session is
-#                                      reopened once, then the step fails as unreachable);
-#                                      __od_reset clears what a previous probe left.
+#                                      scripts (mostly probe library calls; a few kinds'
+#                                      probes set a plain variable or two), which never exit
+#                                      and cannot fail in a special builtin (which would end
+#                                      the agent, and fail the step at once as unreachable:
+#                                      the request is not sent again); __od_reset clears
+#                                      what a previous probe left.
 #                     MODE s (a probe with user code, a `shell` step's `unless:`): the same
 #                                      reply from a subshell (syntax errors and `exit` end
 #                                      only that), the text captured by command substitution
 #                                      (no NUL bytes, trailing newlines dropped).
 # A short script is read with the `read` builtin (one byte per system call, so no exec), a
 # long one with dd (dd costs what reading about 1.7 KB byte by byte costs, measured on a
-# machine of scripts/bench.sh); a command runs in a subshell (no exec). A byte request costs
+# machine of scripts/bench.sh); a command without a time limit runs in a subshell (no exec),
+# one with a limit in `[setsid] sh` with a watchdog (docs/channel-protocol.md). A byte request costs
 # two more execs on the machine (stat, cat), none when it printed nothing. Neither `read`
 # nor `dd iflag=fullblock` reads past what it needs (busybox `head -c` does, on a pipe), so
 # binary stdin shares the pipe with the header lines. Files live in private directories

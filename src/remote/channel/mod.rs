@@ -16,8 +16,9 @@ use crate::remote::{Exec, ExecOutput, Input, Remote, RemoteError};
 
 pub use session::Session;
 
-/// How many times one user's session may be reopened during a run before requests fail
-/// at once (a machine that keeps dropping sessions is not going to get better).
+/// How many times one user's session may be reopened at once after it dropped, to send the
+/// request again (a machine that keeps dropping sessions is not going to get better); later
+/// requests still open a new session of their own.
 const MAX_REOPENS: u32 = 3;
 
 /// Channels to one machine, one session per user, opened on first use.
