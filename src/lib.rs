@@ -55,7 +55,9 @@ pub fn main_entry() -> i32 {
 
 /// Run a parsed command line.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
-    let orb = orb::Orb::with_deadlines(&cli.orbctl, orb::Deadlines::from_env()?);
+    let deadlines =
+        orb::Deadlines::from_env().map_err(|e| error::ConfigError::plain(e.to_string()))?;
+    let orb = orb::Orb::with_deadlines(&cli.orbctl, deadlines);
     match &cli.command {
         cli::Command::Inventory(args) => commands::inventory::inventory(&orb, args),
         cli::Command::Machines(cmd) => commands::machines::machines(&orb, cmd),

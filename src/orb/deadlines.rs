@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use crate::error::ConfigError;
-
 /// The environment variable that overrides the defaults.
 pub const ENV: &str = "ORBDEPLOY_ORBCTL_DEADLINES";
 
@@ -39,7 +37,7 @@ impl Default for Deadlines {
 
 impl Deadlines {
     /// The defaults with what `ORBDEPLOY_ORBCTL_DEADLINES` says on top.
-    pub fn from_env() -> Result<Deadlines, ConfigError> {
+    pub fn from_env() -> Result<Deadlines, DeadlinesError> {
         match std::env::var(ENV) {
             Ok(text) => Deadlines::parse(&text),
             Err(_) => Ok(Deadlines::default()),
@@ -48,11 +46,11 @@ impl Deadlines {
 
     /// `KIND=SECONDS` pairs, comma-separated, for the kinds `status`, `query`, `lifecycle`
     /// and `create`; whole seconds from 1.
-    pub fn parse(text: &str) -> Result<Deadlines, ConfigError> {
+    pub fn parse(text: &str) -> Result<Deadlines, DeadlinesError> {
         let mut d = Deadlines::default();
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let bad = |why: &str| {
-                ConfigError::plain(format!(
+                DeadlinesError(format!(
                     "{ENV}: `{pair}` {why}: expected KIND=SECONDS pairs such as `query=30,create=900` (kinds: status, query, lifecycle, create)"
                 ))
             };
@@ -75,6 +73,11 @@ impl Deadlines {
         Ok(d)
     }
 }
+
+/// `ORBDEPLOY_ORBCTL_DEADLINES` is wrong; the message says how (a usage error, exit 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeadlinesError(String);
 
 #[cfg(test)]
 mod tests {

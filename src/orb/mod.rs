@@ -235,11 +235,9 @@ impl Orb {
 
     /// `orbctl config show`: every `key: value` line (docs/orbctl.md §2; `config get` prints
     /// them all too in the builds the reference saw, so `show` is the one call to make).
-    pub fn config_show(&self) -> Result<std::collections::BTreeMap<String, String>, OrbError> {
+    pub fn config_show(&self) -> Result<ConfigValues, OrbError> {
         let out = self.call(&["config", "show"], self.deadlines.query)?;
-        Ok(crate::plan::settings::parse_config(
-            &String::from_utf8_lossy(&out),
-        ))
+        Ok(parse_config(&String::from_utf8_lossy(&out)))
     }
 
     /// argv of `orbctl config set KEY VALUE`.
@@ -371,6 +369,17 @@ impl Orb {
             dest.as_os_str().to_owned(),
         ]
     }
+}
+
+/// What `orbctl config show` printed: `key: value` lines.
+pub type ConfigValues = std::collections::BTreeMap<String, String>;
+
+/// Parse `config show` (or an older `config get`, which prints every key the same way).
+pub fn parse_config(text: &str) -> ConfigValues {
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
 }
 
 /// What to create.

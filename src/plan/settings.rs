@@ -8,20 +8,9 @@
 //! A restart is made only when the inventory says `restart_for_settings: true`; otherwise
 //! the change is reported as drift with the commands to run, never made silently.
 
-use std::collections::BTreeMap;
-
 use crate::inventory::Host;
 
-/// What `orbctl config show` printed: `key: value` lines.
-pub type ConfigValues = BTreeMap<String, String>;
-
-/// Parse `config show` (or an older `config get`, which prints every key the same way).
-pub fn parse_config(text: &str) -> ConfigValues {
-    text.lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
+pub use crate::orb::ConfigValues;
 
 /// The config key of one machine's setting: a name with dots is quoted (`machine."a.b".cpu`).
 pub fn key(machine: &str, setting: &str) -> String {
@@ -192,7 +181,8 @@ mod tests {
             memory_mib: set(2048),
             ..Settings::default()
         });
-        let cur = parse_config("cpu: 8\nmachine.w1.cpu: 2\nmachine.w1.memory_mib: 2048\n");
+        let cur =
+            crate::orb::parse_config("cpu: 8\nmachine.w1.cpu: 2\nmachine.w1.memory_mib: 2048\n");
         let p = plan(&h, &cur, true);
         assert_eq!(p.changes.len(), 1);
         assert_eq!(p.changes[0].describe(), "machine.w1.cpu 2 → 4");
@@ -224,7 +214,9 @@ mod tests {
             restart_for_settings: true,
             ..Settings::default()
         });
-        let cur = parse_config("machine.w1.disk_bytes: 68719476736\nmachine.w1.isolated: false\n");
+        let cur = crate::orb::parse_config(
+            "machine.w1.disk_bytes: 68719476736\nmachine.w1.isolated: false\n",
+        );
         let d = plan(&h, &cur, true).drift.unwrap();
         assert!(
             d.contains("its disk cannot shrink (68719476736 → 8589934592 bytes"),
