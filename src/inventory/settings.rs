@@ -227,7 +227,7 @@ fn local_path(dir: &Path, p: &str) -> PathBuf {
 }
 
 /// A size such as `4G`, `512M` or `1T` in bytes; the units are binary (1G = 1024M), which is
-/// how OrbStack's `memory_mib` and the Mac's disk sizes count ([GUESS], docs/orbctl.md §11.2).
+/// how OrbStack's `memory_mib` and the Mac's disk sizes count (\[GUESS\], docs/orbctl.md §11.2).
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit())?;

@@ -1,12 +1,12 @@
 //! The images `orbctl create DISTRO[:VERSION]` accepts, so that a wrong image is exit 2 at
 //! load time instead of a failed create (docs/orbctl.md §6).
 //!
-//! What the reference confirms (its source snapshot, [SRC]): the 16 CLI words, the image
+//! What the reference confirms (its source snapshot, \[SRC\]): the 16 CLI words, the image
 //! name each maps to (`rocky` → `rockylinux`), each one's default version, the numeric
 //! aliases of debian, ubuntu and devuan, and that arch, gentoo, kali and void only have
 //! `current`. What it does not list is every version of the other distros: for those a
 //! version is checked for its shape only (digits, dots, a known suffix), and orbctl decides
-//! ([GUESS]: a list kept here would go stale with each OrbStack release and then refuse
+//! (\[GUESS\]: a list kept here would go stale with each OrbStack release and then refuse
 //! images that work).
 
 use std::fmt;

@@ -197,7 +197,7 @@ impl Orb {
     /// argv of `orbctl create [-a ARCH] [-u USER] [-c FILE] [--cpus N] [--memory NM]
     /// [--disk NB] [--isolated] [--mount SRC[:DEST]]... [--isolate-network]
     /// [--forward-ssh-agent] DISTRO[:VERSION] NAME` (the 2026 flags as third-party scripts
-    /// spell them, docs/orbctl.md §11.2 [3P]).
+    /// spell them, docs/orbctl.md §11.2 \[3P\]).
     pub fn create_argv(&self, spec: &CreateSpec) -> Vec<String> {
         let mut argv = vec![self.bin.display().to_string(), "create".to_string()];
         let mut opt = |flag: &str, value: Option<String>| {

@@ -2,7 +2,7 @@
 //! `orbctl config show`, and what it takes to change it (docs/orbctl.md §11.2).
 //!
 //! Which keys take effect without a restart is not confirmed by the reference. The rule
-//! here is [GUESS], from third-party notes: CPU and memory are cgroup limits and change at
+//! here is \[GUESS\], from third-party notes: CPU and memory are cgroup limits and change at
 //! once; disk growth, mounts, network isolation and the ssh agent need a restart; isolation
 //! from the Mac's files and a smaller disk cannot be changed on an existing machine at all.
 //! A restart is made only when the inventory says `restart_for_settings: true`; otherwise
