@@ -8,6 +8,7 @@ mod human;
 pub mod junit;
 mod mask;
 mod summary;
+mod timings;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,9 +19,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use mask::Masker;
+pub use timings::{HostTimings, Millis, StepTimings};
 
-/// Version of the `--report` document; bumped on any incompatible change.
-pub const REPORT_VERSION: u32 = 1;
+/// Version of the `--report` document; bumped when fields are added (2: `timings`).
+pub const REPORT_VERSION: u32 = 2;
 
 /// How a step ended (or, in a plan, would end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,6 +111,10 @@ pub struct StepResult {
     pub failure: Option<FailureInfo>,
     /// orbctl calls apply would make (`plan --show-calls`).
     pub calls: Vec<String>,
+    /// Where its time went; `None` for a step that never reached its machine (unreachable,
+    /// or in a plan one that would be created or started first).
+    #[serde(default)]
+    pub timings: Option<StepTimings>,
 }
 
 /// The machine phase (create / start / stop / delete) for one machine.
@@ -215,6 +221,9 @@ pub struct HostResult {
     pub duration_ms: u64,
     /// Why it is unreachable, when it is.
     pub error: Option<String>,
+    /// Where its time went; `None` for a machine that ran no steps.
+    #[serde(default)]
+    pub timings: Option<HostTimings>,
 }
 
 /// What the reporter receives.

@@ -10,6 +10,7 @@ mod lock;
 pub mod pool;
 pub mod reconcile;
 mod step;
+mod timing;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -359,6 +360,7 @@ fn queue<'p, 'a>(
             counts,
             duration_ms: 0,
             error,
+            timings: None,
         });
     }
     for r in &q.done {
