@@ -3,6 +3,7 @@
 //! the final [`Report`] for `--report`, `--junit` and `--report-html`. Every event passes
 //! through the [`Masker`] first, so no secret reaches any output.
 
+mod breakdown;
 pub mod html;
 mod human;
 pub mod junit;
@@ -334,6 +335,8 @@ pub struct Options {
     pub html: Option<PathBuf>,
     /// Show the orbctl calls (plan --show-calls).
     pub show_calls: bool,
+    /// Show where the time went at the end of the human output (`--timings`).
+    pub timings: bool,
 }
 
 /// The sending side given to workers.
@@ -414,6 +417,8 @@ fn run(
     let mut steps: BTreeMap<String, Vec<StepResult>> = BTreeMap::new();
     let mut human = (!opts.json).then(|| human::Human::new(&opts));
     let mut clock = html::Clock::default();
+    // When the first machine started its steps: the end of what came before them.
+    let mut steps_began: Option<u64> = None;
     let stdout = std::io::stdout();
     for (at, event) in rx {
         if opts.json {
@@ -426,6 +431,9 @@ fn run(
             h.event(&event);
         }
         match event {
+            Event::HostStarted { .. } => {
+                steps_began.get_or_insert(at);
+            }
             Event::Machine(a) => {
                 clock.phase1_end_ms.insert(a.machine.clone(), at);
                 report.machine_actions.push(a);
@@ -449,7 +457,8 @@ fn run(
         .machines
         .sort_by(|a, b| a.result.machine.cmp(&b.result.machine));
     if let Some(h) = human.as_mut() {
-        h.finish(&report);
+        let phase1 = clock.phase1_end_ms.values().max().copied();
+        h.finish(&report, steps_began.or(phase1).unwrap_or(clock.end_ms));
     }
     let page = html::Page { command, clock };
     write_files(&opts, &report, &page)?;

@@ -129,6 +129,7 @@ fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender,
             junit: config.junit.clone(),
             html: config.report_html.clone(),
             show_calls: config.mode.show_calls,
+            timings: config.timings,
         },
         masker,
     );
