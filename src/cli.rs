@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// Progress bars.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+    /// End the human output with where the time went: phases, the transport's share, the
+    /// slowest machines and steps.
+    #[arg(long)]
+    pub timings: bool,
     /// Use one `orbctl run` per command and `orbctl push`/`pull` per file instead of the
     /// persistent channel.
     #[arg(long)]
@@ -225,6 +229,7 @@ impl RunArgs {
             report: self.report.clone(),
             junit: self.junit.clone(),
             report_html: self.report_html.clone(),
+            timings: self.timings,
             transport: transport(self.no_channel),
             lock_timeout: Duration::from_secs(self.lock_timeout),
         })

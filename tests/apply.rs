@@ -828,3 +828,126 @@ fn service_steps_drive_systemctl_where_systemd_runs() {
         third.stdout
     );
 }
+
+/// The steps of a report's machine whose `timings` are there, as (name, step).
+fn timed_steps<'a>(doc: &'a Value, machine: &str) -> Vec<(&'a str, &'a Value)> {
+    machine_entry(doc, machine)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["timings"].is_object())
+        .map(|s| (s["name"].as_str().unwrap(), s))
+        .collect()
+}
+
+/// A time of a `timings` object, in milliseconds.
+fn ms_of(t: &Value, key: &str) -> f64 {
+    t[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number: {t}"))
+}
+
+/// Where the time went adds up on real machines, on both transports: a step's phases
+/// never exceed its duration, the put's transfer counts its bytes, a sleeping command's
+/// time is the machine's own on the channel (and not claimed without it), a window's
+/// steps share its request evenly, a machine's transport and machine time fit in its
+/// duration, and `--timings` prints the block. (No upper bound on any time: the suite
+/// never asserts how fast the machine is.)
+#[test]
+fn timings_add_up_on_both_transports() {
+    let w = World::new("timings");
+    let m = w.name("tm");
+    w.create(&m);
+    let content = "x".repeat(1000);
+    let inv = w.write(
+        "inv.yaml",
+        format!(
+            r#"machines:
+  {m}: {{}}
+operations:
+  steps:
+    - {{ name: dir, directory: {{ path: /srv/t }}, become: true }}
+    - {{ name: conf, put: {{ content: "{content}", dest: /srv/t/a.conf }}, become: true, notify: [reload] }}
+    - {{ name: l1, line: {{ path: /srv/t/lines, line: a }}, become: true }}
+    - {{ name: l2, line: {{ path: /srv/t/lines, line: b }}, become: true }}
+    - {{ name: l3, line: {{ path: /srv/t/lines, line: c }}, become: true }}
+    - {{ name: nap, shell: sleep 0.3 }}
+  handlers:
+    - {{ name: reload, shell: "true" }}
+"#
+        ),
+    );
+    let inv = inv.to_str().unwrap();
+    let first = w.orbdeploy(["apply", inv, "--timings", "--report", "first.json"]);
+    first.assert_code(0);
+    assert!(
+        first.stdout.contains("\nWhere the time went:\n"),
+        "{}",
+        first.stdout
+    );
+    let doc = report(&w, "first.json");
+    for (name, s) in timed_steps(&doc, &m) {
+        let t = &s["timings"];
+        let phases: f64 = ["render_ms", "probe_ms", "transfer_ms", "apply_ms"]
+            .iter()
+            .map(|k| ms_of(t, k))
+            .sum();
+        let duration = s["duration_ms"].as_f64().unwrap();
+        // duration_ms is whole milliseconds, rounded down.
+        assert!(
+            phases <= duration + 1.0,
+            "{name}: {phases} > {duration}: {t}"
+        );
+        assert!(t["machine_ms"].is_number(), "{name}: {t}");
+    }
+    let steps: std::collections::HashMap<&str, &Value> =
+        timed_steps(&doc, &m).into_iter().collect();
+    assert_eq!(steps["conf"]["timings"]["transfer_bytes"], 1000);
+    assert!(ms_of(&steps["conf"]["timings"], "transfer_ms") > 0.0);
+    assert!(
+        ms_of(&steps["nap"]["timings"], "machine_ms") >= 290.0,
+        "{}",
+        steps["nap"]
+    );
+    assert!(ms_of(&steps["nap"]["timings"], "apply_ms") >= 290.0);
+    let host = &machine_entry(&doc, &m)["timings"];
+    let duration = machine_entry(&doc, &m)["duration_ms"].as_f64().unwrap();
+    let split = ms_of(host, "transport_ms") + ms_of(host, "machine_ms");
+    assert!(split <= duration + 1.0, "{split} > {duration}: {host}");
+    assert!(ms_of(host, "handler_ms") > 0.0, "{host}");
+
+    // A re-apply changes nothing before the command: one request reads the facts of dir,
+    // conf, l1, l2 and l3, and each is booked a fifth of it (to the microsecond).
+    w.orbdeploy(["apply", inv, "--report", "again.json"])
+        .assert_code(0);
+    let doc = report(&w, "again.json");
+    let shares: Vec<f64> = timed_steps(&doc, &m)
+        .iter()
+        .filter(|(n, _)| ["dir", "conf", "l1", "l2", "l3"].contains(n))
+        .map(|(_, s)| ms_of(&s["timings"], "probe_ms"))
+        .collect();
+    assert_eq!(shares.len(), 5);
+    let (lo, hi) = shares
+        .iter()
+        .fold((f64::MAX, 0f64), |(l, h), s| (l.min(*s), h.max(*s)));
+    assert!(
+        lo > 0.0 && hi - lo <= 0.0015,
+        "shares of one window differ: {shares:?}"
+    );
+
+    // Without the channel the machine's own time is not told apart.
+    w.orbdeploy(["apply", inv, "--no-channel", "--report", "oneshot.json"])
+        .assert_code(0);
+    let doc = report(&w, "oneshot.json");
+    assert!(machine_entry(&doc, &m)["timings"]["machine_ms"].is_null());
+    for (name, s) in timed_steps(&doc, &m) {
+        assert!(s["timings"]["machine_ms"].is_null(), "{name}");
+    }
+    let requests = machine_entry(&doc, &m)["timings"]["requests"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        requests >= 6,
+        "one orbctl call per probe and command at least: {requests}"
+    );
+}

@@ -282,6 +282,7 @@ fn synthetic_step(m: usize, name: &str, k: usize, steps: usize, t: u64) -> StepR
         attempts: 1,
         failure: None,
         calls: Vec::new(),
+        timings: None,
     };
     let fail_at = (m % 10 == 3).then_some(steps * 3 / 4);
     match fail_at {
@@ -343,6 +344,7 @@ fn synthetic_machine(m: usize, steps: usize) -> ReportMachine {
             counts,
             duration_ms: t - 2000,
             error: None,
+            timings: None,
         },
         steps: list,
     }

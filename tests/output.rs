@@ -190,6 +190,50 @@ fn apply_slowest_steps() {
         .bind(|| insta::assert_snapshot!("apply_slowest_steps", run.text()));
 }
 
+/// Steps of every phase: a put and a template (transfers), a line, commands that take
+/// clearly different times (so the slowest steps come in one order), and a handler.
+const TIMED_OPS: &str = r#"
+steps:
+  - name: app config
+    put: { content: "port=8080\n", dest: "{{ root }}/app.conf" }
+    notify: reload
+  - name: motd
+    template: { src: motd.j2, dest: "{{ root }}/motd" }
+  - name: hosts entry
+    line: { path: "{{ root }}/hosts", line: "127.0.0.1 app.local" }
+  - name: migrate
+    shell: sleep 0.8
+  - name: warm the cache
+    shell: sleep 0.65
+  - name: index
+    command: [sleep, "0.5"]
+  - name: compact
+    shell: sleep 0.35
+handlers:
+  - name: reload
+    shell: sleep 0.2
+"#;
+
+#[test]
+fn apply_timings_says_where_the_time_went() {
+    let p = Project::new(ONE, ONE_INV);
+    p.write("ops.yaml", TIMED_OPS);
+    p.write("motd.j2", "welcome to {{ machine }}\n");
+    let run = p.run(&["apply", "inv.yaml", "--timings"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    p.settings()
+        .bind(|| insta::assert_snapshot!("apply_timings", run.text()));
+    // A plan has the same block; it never applies anything.
+    let plan = p.run(&["plan", "inv.yaml", "--timings"]);
+    assert_eq!(plan.code, 0, "{}", plan.text());
+    let block = plan.stdout.split("\nWhere the time went:\n").nth(1);
+    let block = block.unwrap_or_else(|| panic!("no block: {}", plan.stdout));
+    assert!(block.contains(", apply 0.0ms, "), "{block}");
+    assert!(block.contains("slowest steps:"), "{block}");
+    let last = plan.stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("no changes pending: 1 machine"), "{last}");
+}
+
 #[test]
 fn apply_handlers_run_once_at_the_end() {
     let p = Project::new(ONE, ONE_INV);
@@ -308,6 +352,29 @@ fn assert_schema(doc: &Value) {
     );
 }
 
+/// Every time in a `timings` object (report version 2) reads `[ms]`, wherever it is;
+/// byte and request counts stay, being the same from run to run.
+fn redact_timings(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, inner) in map.iter_mut() {
+                match (k.as_str(), inner) {
+                    ("timings", Value::Object(t)) => {
+                        for (name, time) in t.iter_mut() {
+                            if name.ends_with("_ms") {
+                                *time = Value::from("[ms]");
+                            }
+                        }
+                    }
+                    (_, inner) => redact_timings(inner),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_timings),
+        _ => {}
+    }
+}
+
 #[test]
 fn json_lines_are_one_event_per_line() {
     let p = mixed_project();
@@ -320,6 +387,16 @@ fn json_lines_are_one_event_per_line() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert_eq!(events.last().unwrap()["event"], "summary");
+    // Every step that reached its machine, and every machine that ran, says where its time
+    // went; the steps of the unreachable machine do not.
+    for e in &events {
+        let reached = e["machine"] != "ghost";
+        if e["event"] == "step" || e["event"] == "host" {
+            assert_eq!(e["timings"].is_object(), reached, "{e}");
+        }
+    }
+    let mut events = Value::Array(events);
+    redact_timings(&mut events);
     p.settings().bind(|| {
         insta::assert_json_snapshot!("json_lines", events, {
             "[].duration_ms" => "[ms]",
@@ -342,6 +419,9 @@ fn report_document_matches_the_schema() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let doc: Value = serde_json::from_str(&p.read("out/report.json")).unwrap();
     assert_schema(&doc);
+    assert_eq!(doc["version"], 2);
+    let mut doc = doc;
+    redact_timings(&mut doc);
     p.settings().bind(|| {
         insta::assert_json_snapshot!("report_json", doc, {
             ".started_unix" => "[unix time]",

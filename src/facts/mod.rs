@@ -6,6 +6,7 @@
 //! calls into the probe library every transport defines ([`crate::remote::probe_lib`]).
 
 pub mod batch;
+pub mod cost;
 pub mod gather;
 pub mod memo;
 pub mod scan;

@@ -6,10 +6,13 @@
 //! ([`super::memo`]), by content hash.
 //!
 //! The window knows nothing of the run that uses it: it is handed the machine, the
-//! machine's steps and a way to render a later step, and it keeps only facts.
+//! machine's steps and a way to render a later step, and it keeps only facts, and what
+//! reading them cost each step ([`super::cost`]).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
+use super::cost::{Ledger, ReadCost};
 use super::gather::{gather, ReadError};
 use super::memo::Memo;
 use super::{scan, Batch, Facts, Probed};
@@ -40,6 +43,8 @@ pub struct Window<R> {
     /// context of the time (`None`: it asks nothing, or did not render).
     questions: HashMap<usize, Option<(Option<String>, scan::Item)>>,
     memo: HashMap<Option<String>, Memo>,
+    /// What each read cost the steps it read for.
+    ledger: Ledger,
 }
 
 impl<R> Default for Window<R> {
@@ -48,6 +53,7 @@ impl<R> Default for Window<R> {
             ahead: HashMap::new(),
             questions: HashMap::new(),
             memo: HashMap::new(),
+            ledger: Ledger::default(),
         }
     }
 }
@@ -58,9 +64,22 @@ impl<R: Probed> Window<R> {
         self.ahead.remove(&index)
     }
 
+    /// What reading the facts of the step with this index cost it ([`super::cost`]), no
+    /// longer booked.
+    pub fn take_cost(&mut self, index: usize) -> ReadCost {
+        self.ledger.take(index)
+    }
+
+    /// What reading facts cost steps whose facts were dropped since the last call
+    /// ([`Ledger::take_orphaned`]).
+    pub fn take_orphaned(&mut self) -> ReadCost {
+        self.ledger.take_orphaned()
+    }
+
     /// The machine is about to change: what was read ahead is stale.
     pub fn discard(&mut self) {
         self.ahead.clear();
+        self.ledger.discard();
     }
 
     /// The context changed (a step registered a value) or the handlers start (whose
@@ -84,6 +103,9 @@ impl<R: Probed> Window<R> {
         let Some(first_probe) = first.probe() else {
             return Ok((first, Facts::default()));
         };
+        let (began, wire) = (Instant::now(), remote.meter());
+        // The steps the batch reads for, with what rendering each ahead took.
+        let mut read_for: Vec<(usize, Duration)> = vec![(list[pos].index, Duration::ZERO)];
         let user = first.user().map(str::to_string);
         let stop_after = |s: &Step, r: &R| s.spec.register.is_some() || r.is_command();
         let batch_more = remote.batches_facts() && !stop_after(list[pos], &first);
@@ -97,9 +119,11 @@ impl<R: Probed> Window<R> {
         let mut next = pos + 1;
         if batch_more {
             for step in list.iter().skip(pos + 1).take(WINDOW) {
+                let rendering = Instant::now();
                 let Some(r) = render(step) else {
                     break;
                 };
+                let rendered = rendering.elapsed();
                 let probe = r.probe();
                 if r.user() != user.as_deref() || probe.is_none() && !r.is_command() {
                     break;
@@ -107,6 +131,7 @@ impl<R: Probed> Window<R> {
                 next += 1;
                 let stop = stop_after(step, &r);
                 if let Some(p) = probe {
+                    read_for.push((step.index, rendered));
                     probes.push((step.index, p));
                     batch.add(step.index, &r);
                     isolate |= r.has_user_code();
@@ -148,6 +173,13 @@ impl<R: Probed> Window<R> {
                 .zip(got)
                 .map(|((index, rendered), facts)| (index, (rendered, facts))),
         );
+        // What was booked to facts this read replaces is orphaned; the rest of the read
+        // (all but rendering the steps ahead) is the batch's cost, shared by its steps.
+        self.ledger.discard();
+        let rendering: Duration = read_for.iter().map(|(_, d)| *d).sum();
+        let probe = began.elapsed().saturating_sub(rendering);
+        let wire = remote.meter().since(&wire);
+        self.ledger.book(&read_for, probe, &wire);
         Ok((first, first_facts))
     }
 

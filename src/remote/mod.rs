@@ -13,11 +13,13 @@ use crate::quote::quote;
 
 pub mod channel;
 mod files;
+pub mod meter;
 pub mod oneshot;
 pub mod probe_lib;
 pub mod trace;
 
 pub use files::{check_transfer, parent_dir, read_by_cat, write_by_script, write_script};
+pub use meter::Meter;
 
 /// One command to run on a machine: a POSIX `sh` script.
 ///
@@ -218,6 +220,13 @@ pub trait Remote: Send {
 
     /// A hint: requests will come as these users (the channel opens their sessions at once).
     fn expect_users(&mut self, _users: &[Option<String>]) {}
+
+    /// What this connection has spent so far ([`Meter`]): copied before and after a phase
+    /// of a step, the difference is what the phase spent. A connection that counts
+    /// nothing (a test's) says zero.
+    fn meter(&self) -> Meter {
+        Meter::default()
+    }
 
     /// Run a script and collect its output.
     fn exec(&mut self, req: &Exec) -> Result<ExecOutput, RemoteError> {

@@ -7,14 +7,14 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::orb::{Orb, OrbError};
 use crate::process::{self, ProcessError, Spec};
 use crate::quote::{self, quote};
 use crate::remote::{
-    check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Remote,
-    RemoteError, WriteFile,
+    check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Meter,
+    Remote, RemoteError, WriteFile,
 };
 
 /// Time limit for the helper calls of a file transfer (mktemp, push, pull, move).
@@ -35,6 +35,8 @@ const FIRST_STAGE_NAME: &str = "<orbdeploy one-shot reader>";
 pub struct OneShot {
     orb: Orb,
     machine: String,
+    /// Every `orbctl` call is a request; the machine's own part of one is not seen.
+    meter: Meter,
 }
 
 impl OneShot {
@@ -43,6 +45,7 @@ impl OneShot {
         OneShot {
             orb: orb.clone(),
             machine: machine.to_string(),
+            meter: Meter::default(),
         }
     }
 
@@ -90,9 +93,12 @@ impl OneShot {
     }
 
     /// A transfer helper call (push/pull) that must succeed.
-    fn call(&self, argv: Vec<OsString>, what: &str) -> Result<(), RemoteError> {
+    fn call(&mut self, argv: Vec<OsString>, what: &str) -> Result<(), RemoteError> {
         let spec = Spec::new(argv).timeout(Some(TRANSFER_TIMEOUT));
-        let out = self.run(&spec)?;
+        let t = Instant::now();
+        let out = self.run(&spec);
+        self.meter.count_request(t.elapsed(), None);
+        let out = out?;
         if out.status.success() {
             return Ok(());
         }
@@ -128,7 +134,10 @@ impl Remote for OneShot {
         let spec = Spec::new(self.argv(req))
             .timeout(req.timeout)
             .stdin(Self::stdin(&script, own));
-        let out = self.run(&spec)?;
+        let t = Instant::now();
+        let out = self.run(&spec);
+        self.meter.count_request(t.elapsed(), None);
+        let out = out?;
         // orbctl says nothing when the machine is gone (docs/orbctl.md §4.3): exit 1 with empty
         // output is worth a closer look before blaming the user's command.
         if out.status.code() == 1 && out.stdout.is_empty() && out.stderr.is_empty() {
@@ -173,7 +182,40 @@ impl Remote for OneShot {
         false
     }
 
+    fn meter(&self) -> Meter {
+        self.meter
+    }
+
     fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
+        let t = Instant::now();
+        let written = self.write_staged(req, content);
+        self.meter.transfer += t.elapsed();
+        if written.is_ok() {
+            self.meter.transfer_bytes += req.len;
+        }
+        written
+    }
+
+    fn read_file(
+        &mut self,
+        path: &str,
+        user: Option<&str>,
+        sink: &mut dyn Write,
+    ) -> Result<u64, RemoteError> {
+        let t = Instant::now();
+        let read = self.read_pulled(path, user, sink);
+        self.meter.transfer += t.elapsed();
+        if let Ok(n) = read {
+            self.meter.transfer_bytes += n;
+        }
+        read
+    }
+}
+
+impl OneShot {
+    /// [`Remote::write_file`]: by `orbctl push` to a private directory, then moved into
+    /// place; by a script for a third user.
+    fn write_staged(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
         // `orbctl push` writes as the default user; a third user cannot read its file, so
         // that case streams through `run` instead.
         let via_push = matches!(req.user.as_deref(), None | Some("root"));
@@ -211,7 +253,8 @@ impl Remote for OneShot {
         result
     }
 
-    fn read_file(
+    /// [`Remote::read_file`]: by `orbctl pull` for the default user, by `cat` otherwise.
+    fn read_pulled(
         &mut self,
         path: &str,
         user: Option<&str>,

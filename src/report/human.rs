@@ -22,6 +22,8 @@ pub struct Human {
     color: bool,
     plan: bool,
     show_calls: bool,
+    /// `--timings`.
+    timings: bool,
     bars: Option<Bars>,
     /// Failed (and ignored) steps of machines that ran, in order.
     failures: Vec<StepResult>,
@@ -146,6 +148,7 @@ impl Human {
             color: opts.color,
             plan: opts.mode == "plan",
             show_calls: opts.show_calls,
+            timings: opts.timings,
             bars,
             failures: Vec::new(),
             unreachable: Vec::new(),
@@ -315,14 +318,17 @@ impl Human {
         text
     }
 
-    /// Write the end of the run: failures, the table, the slowest steps, the last line.
-    pub fn finish(&mut self, report: &Report) {
+    /// Write the end of the run: failures, the table, the slowest steps, with `--timings`
+    /// where the time went (`before_ms`: the run's time before the first machine started
+    /// its steps), the last line.
+    pub fn finish(&mut self, report: &Report, before_ms: u64) {
         let out = summary::render(&summary::Input {
             plan: self.plan,
             color: self.color,
             failures: &self.failures,
             unreachable: &self.unreachable,
             report,
+            timings: self.timings.then_some(before_ms),
         });
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());

@@ -3,11 +3,13 @@
 //! the final [`Report`] for `--report`, `--junit` and `--report-html`. Every event passes
 //! through the [`Masker`] first, so no secret reaches any output.
 
+mod breakdown;
 pub mod html;
 mod human;
 pub mod junit;
 mod mask;
 mod summary;
+mod timings;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,9 +20,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use mask::Masker;
+pub use timings::{HostTimings, Millis, StepTimings};
 
-/// Version of the `--report` document; bumped on any incompatible change.
-pub const REPORT_VERSION: u32 = 1;
+/// Version of the `--report` document; bumped when fields are added (2: `timings`).
+pub const REPORT_VERSION: u32 = 2;
 
 /// How a step ended (or, in a plan, would end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,6 +112,10 @@ pub struct StepResult {
     pub failure: Option<FailureInfo>,
     /// orbctl calls apply would make (`plan --show-calls`).
     pub calls: Vec<String>,
+    /// Where its time went; `None` for a step that never reached its machine (unreachable,
+    /// or in a plan one that would be created or started first).
+    #[serde(default)]
+    pub timings: Option<StepTimings>,
 }
 
 /// The machine phase (create / start / stop / delete) for one machine.
@@ -215,6 +222,9 @@ pub struct HostResult {
     pub duration_ms: u64,
     /// Why it is unreachable, when it is.
     pub error: Option<String>,
+    /// Where its time went; `None` for a machine that ran no steps.
+    #[serde(default)]
+    pub timings: Option<HostTimings>,
 }
 
 /// What the reporter receives.
@@ -325,6 +335,8 @@ pub struct Options {
     pub html: Option<PathBuf>,
     /// Show the orbctl calls (plan --show-calls).
     pub show_calls: bool,
+    /// Show where the time went at the end of the human output (`--timings`).
+    pub timings: bool,
 }
 
 /// The sending side given to workers.
@@ -405,6 +417,8 @@ fn run(
     let mut steps: BTreeMap<String, Vec<StepResult>> = BTreeMap::new();
     let mut human = (!opts.json).then(|| human::Human::new(&opts));
     let mut clock = html::Clock::default();
+    // When the first machine started its steps: the end of what came before them.
+    let mut steps_began: Option<u64> = None;
     let stdout = std::io::stdout();
     for (at, event) in rx {
         if opts.json {
@@ -417,6 +431,9 @@ fn run(
             h.event(&event);
         }
         match event {
+            Event::HostStarted { .. } => {
+                steps_began.get_or_insert(at);
+            }
             Event::Machine(a) => {
                 clock.phase1_end_ms.insert(a.machine.clone(), at);
                 report.machine_actions.push(a);
@@ -440,7 +457,8 @@ fn run(
         .machines
         .sort_by(|a, b| a.result.machine.cmp(&b.result.machine));
     if let Some(h) = human.as_mut() {
-        h.finish(&report);
+        let phase1 = clock.phase1_end_ms.values().max().copied();
+        h.finish(&report, steps_began.or(phase1).unwrap_or(clock.end_ms));
     }
     let page = html::Page { command, clock };
     write_files(&opts, &report, &page)?;

@@ -1,5 +1,6 @@
 //! The end of a run in human output: the failures in full, a table of machines, the
-//! slowest steps, and one closing line with the verdict and the exit code.
+//! slowest steps, with `--timings` where the time went ([`super::breakdown`]), and one
+//! closing line with the verdict and the exit code.
 
 use super::human::{count, host_word, indent, paint, secs};
 use super::{Report, StepResult, StepStatus, Summary};
@@ -33,6 +34,9 @@ pub struct Input<'a> {
     pub unreachable: &'a [Unreachable],
     /// The whole run.
     pub report: &'a Report,
+    /// `--timings`: show where the time went; the milliseconds the run took before the
+    /// first machine started its steps.
+    pub timings: Option<u64>,
 }
 
 /// The text printed after the last step.
@@ -41,6 +45,9 @@ pub fn render(i: &Input) -> String {
     out.push('\n');
     out.push_str(&table(i));
     out.push_str(&slowest(i.report));
+    if let Some(before_ms) = i.timings {
+        out.push_str(&super::breakdown::render(i.report, before_ms));
+    }
     out.push('\n');
     out.push_str(&closing_line(i));
     out

@@ -34,6 +34,8 @@ pub struct Config {
     pub junit: Option<PathBuf>,
     /// Write the HTML report here.
     pub report_html: Option<PathBuf>,
+    /// End the human output with where the time went (`--timings`).
+    pub timings: bool,
     /// How machines are reached.
     pub transport: Transport,
     /// How long to wait for a machine another run holds.

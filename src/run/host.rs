@@ -1,7 +1,7 @@
 //! One machine's run: its steps in order, then the handlers it notified, once, at its
 //! end. Each step goes through [`super::step`]; this file keeps what lasts from one step
-//! to the next (registered values, notified handlers, counts, the read-ahead window) and
-//! turns each step's outcome into its report line.
+//! to the next (registered values, notified handlers, counts, the read-ahead window, the
+//! machine's timings) and turns each step's outcome into its report line.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -14,7 +14,8 @@ use crate::ops::Rendered;
 use crate::plan::{MachinePlan, TemplateVars};
 use crate::remote::{ExecOutput, Remote};
 use crate::report::{
-    ms, Counts, Event, FailureInfo, HostResult, HostStatus, Sender, StepResult, StepStatus,
+    ms, Counts, Event, FailureInfo, HostResult, HostStatus, HostTimings, Millis, Sender,
+    StepResult, StepStatus,
 };
 use crate::steps::Step;
 
@@ -24,6 +25,7 @@ use super::step::{self, Ran, Shared, StepEnv, StepOutcome};
 /// Run one machine's steps and handlers over `remote`; returns its result.
 pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remote) -> HostResult {
     let started = Instant::now();
+    let wire = remote.meter();
     shared.events.send(Event::HostStarted {
         machine: machine.name.clone(),
         steps: machine.steps.len(),
@@ -39,8 +41,11 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         failed: false,
         interrupted: false,
         window: Window::default(),
+        timings: HostTimings::default(),
     };
+    let opening = Instant::now();
     h.remote.expect_users(&likely_users(&machine.steps));
+    h.timings.session_ms += Millis::of(opening.elapsed());
     for (pos, step) in machine.steps.iter().enumerate() {
         h.step_in(&machine.steps, pos, step, false);
     }
@@ -59,7 +64,13 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         h.window.discard();
         h.step_in(&handlers, pos, step, true);
     }
+    let closing = Instant::now();
     h.remote.close();
+    h.timings.session_ms += Millis::of(closing.elapsed());
+    let spent = h.remote.meter().since(&wire);
+    h.timings.transport_ms = Millis::of(spent.waiting());
+    h.timings.machine_ms = spent.measured.then(|| Millis::of(spent.machine));
+    h.timings.requests = spent.requests;
     let status = if h.interrupted {
         HostStatus::Interrupted
     } else if h.counts.failed > 0 {
@@ -75,6 +86,7 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         counts: h.counts,
         duration_ms: ms(started.elapsed()),
         error: None,
+        timings: Some(h.timings),
     }
 }
 
@@ -96,6 +108,8 @@ struct HostRun<'a, 'b> {
     interrupted: bool,
     /// Facts read ahead for this machine's steps.
     window: Window<Rendered>,
+    /// Where the machine's time went so far.
+    timings: HostTimings,
 }
 
 impl HostRun<'_, '_> {
@@ -135,8 +149,16 @@ impl HostRun<'_, '_> {
             _ => {}
         }
         self.counts.add(status);
+        let timings = ran.detail.phases.timings();
+        let took = started.elapsed();
+        if handler {
+            self.timings.handler_ms += Millis::of(took);
+        } else {
+            self.timings.add_step(&timings);
+        }
         let mut result = step_result(&self.machine.name, step, handler, ran);
-        result.duration_ms = ms(started.elapsed());
+        result.duration_ms = ms(took);
+        result.timings = Some(timings);
         self.shared.events.send(Event::Step(result));
     }
 }
@@ -227,6 +249,7 @@ fn blank_result(machine: &str, step: &Step, handler: bool, status: StepStatus) -
         attempts: 0,
         failure: None,
         calls: Vec::new(),
+        timings: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod lock;
 pub mod pool;
 pub mod reconcile;
 mod step;
+mod timing;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -129,6 +130,7 @@ fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender,
             junit: config.junit.clone(),
             html: config.report_html.clone(),
             show_calls: config.mode.show_calls,
+            timings: config.timings,
         },
         masker,
     );
@@ -364,6 +366,7 @@ fn queue<'p, 'a>(
             counts,
             duration_ms: 0,
             error,
+            timings: None,
         });
     }
     for r in &q.done {

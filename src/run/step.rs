@@ -2,6 +2,7 @@
 //! earlier failure), the **facts** (from the read-ahead window, or read now), the
 //! **decision** (unchanged, change, run, skip) and the **change** itself, with retries.
 //! Each stage either hands the next what it needs or ends the step with a [`StepOutcome`].
+//! Where the time of each stage goes is counted on the way ([`super::timing`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use crate::steps::Step;
 use crate::template::Renderer;
 
 use super::config::{Config, OnFailure};
+use super::timing::{Phases, Span};
 
 /// What the whole run shares with each machine's run and each step.
 pub struct Shared<'a> {
@@ -94,6 +96,8 @@ pub struct Detail {
     pub calls: Vec<String>,
     /// How many times the change was tried (0: it was not).
     pub attempts: u32,
+    /// Where the step's time went.
+    pub phases: Phases,
 }
 
 /// A step's outcome and what the report shows of it.
@@ -143,7 +147,24 @@ pub fn run(mut env: StepEnv<'_>, list: &[&Step], pos: usize, step: &Step) -> Ran
         machine: env.machine.to_string(),
         name: step.name.clone(),
     });
-    let (rendered, facts) = match facts(&mut env, list, pos, step) {
+    let mut phases = Phases::default();
+    let mut ran = facts_decide_change(&mut env, list, pos, step, &mut phases);
+    // What was read ahead for steps whose facts were then dropped (by this step's change,
+    // or by a read that replaced them) is this step's cost.
+    phases.read(&env.window.take_orphaned());
+    ran.detail.phases = phases;
+    ran
+}
+
+/// The stages after the gate, each one's time counted in `phases`.
+fn facts_decide_change(
+    env: &mut StepEnv<'_>,
+    list: &[&Step],
+    pos: usize,
+    step: &Step,
+    phases: &mut Phases,
+) -> Ran {
+    let (rendered, facts) = match facts(env, list, pos, step, phases) {
         Ok(Some(pair)) => pair,
         Ok(None) => {
             let when = step.spec.when.as_ref().map_or("", |w| w.value.as_str());
@@ -151,7 +172,10 @@ pub fn run(mut env: StepEnv<'_>, list: &[&Step], pos: usize, step: &Step) -> Ran
         }
         Err(failure) => return failed(failure).into(),
     };
-    let (would, mut detail) = decide(&mut env, &rendered, &facts);
+    let span = Span::start(&*env.remote);
+    let (would, mut detail) = decide(env, &rendered, &facts);
+    let (took, spent) = span.end(&*env.remote);
+    phases.local(took, spent);
     // A plan ends with what would happen, as does a step with nothing to do.
     let acts = matches!(would, StepOutcome::WillRun | StepOutcome::WillChange);
     if env.shared.config.mode.dry_run || !acts {
@@ -160,7 +184,11 @@ pub fn run(mut env: StepEnv<'_>, list: &[&Step], pos: usize, step: &Step) -> Ran
             detail,
         };
     }
-    let (outcome, attempts) = change(&mut env, step, &rendered, facts);
+    let span = Span::start(&*env.remote);
+    let mut reread = Duration::ZERO;
+    let (outcome, attempts) = change(env, step, &rendered, facts, &mut reread);
+    let (took, spent) = span.end(&*env.remote);
+    phases.change(took, spent, reread);
     detail.attempts = attempts;
     Ran { outcome, detail }
 }
@@ -216,26 +244,44 @@ fn gate(env: &StepEnv<'_>) -> Option<StepOutcome> {
 
 /// The step rendered for this machine and its facts: from the window when an earlier
 /// step read them ahead, else read now (with those of the steps after it). `None` when
-/// its `when:` is false.
+/// its `when:` is false. What rendering and reading cost the step goes in `phases`.
 fn facts(
     env: &mut StepEnv<'_>,
     list: &[&Step],
     pos: usize,
     step: &Step,
+    phases: &mut Phases,
 ) -> Result<Option<(Rendered, Facts)>, Failure> {
     if let Some(pair) = env.window.take(step.index) {
+        phases.read(&env.window.take_cost(step.index));
         return Ok(Some(pair));
     }
     let renderer = env.shared.renderer;
-    let Some(rendered) = render(step, renderer, env.ctx)? else {
+    let rendering = Instant::now();
+    let rendered = render(step, renderer, env.ctx);
+    phases.render += rendering.elapsed();
+    let Some(rendered) = rendered? else {
         return Ok(None);
     };
     let ctx = env.ctx;
     let mut render_ahead = |s: &Step| render(s, renderer, ctx).ok().flatten();
-    env.window
+    let span = Span::start(&*env.remote);
+    match env
+        .window
         .read(&mut *env.remote, list, pos, rendered, &mut render_ahead)
-        .map(Some)
-        .map_err(read_failure)
+    {
+        Ok(pair) => {
+            phases.read(&env.window.take_cost(step.index));
+            Ok(Some(pair))
+        }
+        Err(e) => {
+            // Nothing was booked: the failed read is all this step's.
+            let (took, spent) = span.end(&*env.remote);
+            phases.probe += took;
+            phases.wire.add(&spent);
+            Err(read_failure(e))
+        }
+    }
 }
 
 /// Facts that could not be read fail the step; a broken connection makes the machine
@@ -304,12 +350,14 @@ fn calls(rendered: &Rendered, remote: &mut dyn Remote) -> Vec<String> {
 
 /// Make the change, trying again up to `retries:` times (`delay:` seconds apart); a
 /// change that failed half-way is read again before the next try, and is done when the
-/// machine is then as declared. Returns how it ended and how many tries it took.
+/// machine is then as declared. Returns how it ended and how many tries it took; the
+/// time spent reading the state again is added to `reread`.
 fn change(
     env: &mut StepEnv<'_>,
     step: &Step,
     rendered: &Rendered,
     mut facts: Facts,
+    reread: &mut Duration,
 ) -> (StepOutcome, u32) {
     // From here the machine changes: what was read ahead is stale.
     env.window.discard();
@@ -334,7 +382,10 @@ fn change(
         };
         let user = rendered.run_as.as_deref();
         let isolate = rendered.op.probe_has_user_code();
-        match gather(&mut *env.remote, user, &(0, probe), &[], "", isolate) {
+        let reading = Instant::now();
+        let read = gather(&mut *env.remote, user, &(0, probe), &[], "", isolate);
+        *reread += reading.elapsed();
+        match read {
             Ok((now, _)) => facts = now,
             Err(_) => continue,
         }

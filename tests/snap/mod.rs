@@ -174,7 +174,8 @@ fn regex_escape(s: &str) -> String {
 }
 
 /// insta settings for a snapshot of a run in `dir`: the temp dir reads `[dir]`, a duration
-/// `#.##s` (human output) or `#.###` (JUnit), `#ms` in words, and pids `[pid]`.
+/// `#.##s` (human output) or `#.###` (JUnit), `#ms` in words, `#.#ms` and `#%` in the
+/// `--timings` block, and pids `[pid]`.
 pub fn settings(dir: &Path) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_omit_expression(true);
@@ -192,6 +193,10 @@ pub fn settings(dir: &Path) -> insta::Settings {
     }
     s.add_filter(r"\b\d+\.\d{2}s\b", "#.##s");
     s.add_filter(r#"time="\d+\.\d{3}""#, r##"time="#.###""##);
+    // `--timings`: times under a second (`12.3ms`; before `#ms`, which would take its
+    // decimal) and shares (`62%`).
+    s.add_filter(r"\b\d+\.\dms\b", "#.#ms");
+    s.add_filter(r"\b\d+%", "#%");
     s.add_filter(r"\b\d+ms\b", "#ms");
     s.add_filter(r"\bpid \d+\b", "pid [pid]");
     s

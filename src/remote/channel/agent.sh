@@ -136,8 +136,10 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       { eval "$__od_s"; } < "$__od_in" 2>&1
       printf '\n@@end %s %s %s\n' "$__od_nonce" "$__od_id" "$?"
     elif [ "$__od_mode" = s ]; then
+      # `t ID` first, as in mode t: orbdeploy times the probes from it to the end line.
+      printf 't %s\n' "$__od_id"
       __od_out=$(trap - EXIT TERM HUP INT PIPE; set --; __od_reset; eval "$__od_s" < "$__od_in" 2>&1)
-      printf 't %s\n%s\n@@end %s %s %s\n' "$__od_id" "$__od_out" "$__od_nonce" "$__od_id" "$?"
+      printf '%s\n@@end %s %s %s\n' "$__od_out" "$__od_nonce" "$__od_id" "$?"
       __od_out=
     else
       # A reply as large as a file (mode f) waits on disk, a command's in memory.

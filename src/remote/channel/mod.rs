@@ -8,11 +8,14 @@ mod session;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::time::Instant;
 
 use crate::orb::Orb;
 use crate::quote;
-use crate::remote::{Exec, ExecOutput, Input, Remote, RemoteError};
+use crate::remote::{
+    read_by_cat, write_by_script, Exec, ExecOutput, Input, Meter, Remote, RemoteError, WriteFile,
+};
 
 pub use session::Session;
 
@@ -28,6 +31,7 @@ pub struct Channel {
     sessions: HashMap<Option<String>, Session>,
     reopens: HashMap<Option<String>, u32>,
     opened: usize,
+    meter: Meter,
 }
 
 impl Channel {
@@ -39,6 +43,10 @@ impl Channel {
             sessions: HashMap::new(),
             reopens: HashMap::new(),
             opened: 0,
+            meter: Meter {
+                measured: true,
+                ..Meter::default()
+            },
         }
     }
 
@@ -58,6 +66,7 @@ impl Channel {
         if wanted.len() < 2 {
             return;
         }
+        let t = Instant::now();
         let (orb, machine) = (&self.orb, self.machine.as_str());
         let opened: Vec<(Option<String>, Session)> = std::thread::scope(|scope| {
             let handles: Vec<_> = wanted
@@ -76,6 +85,8 @@ impl Channel {
                 .filter_map(|h| h.join().ok().flatten())
                 .collect()
         });
+        // They opened side by side: the wall time is what the run waited.
+        self.meter.sessions += t.elapsed();
         for (u, s) in opened {
             self.opened += 1;
             self.sessions.insert(u, s);
@@ -86,7 +97,10 @@ impl Channel {
         match self.sessions.entry(user.clone()) {
             Entry::Occupied(open) => Ok(open.into_mut()),
             Entry::Vacant(slot) => {
-                let s = Session::open(&self.orb, &self.machine, user.as_deref())?;
+                let t = Instant::now();
+                let opened = Session::open(&self.orb, &self.machine, user.as_deref());
+                self.meter.sessions += t.elapsed();
+                let s = opened?;
                 self.opened += 1;
                 Ok(slot.insert(s))
             }
@@ -121,8 +135,14 @@ impl Remote for Channel {
         // A session found dead before the request started is reopened once; a request
         // that had started is never sent again (it may have changed the machine).
         for attempt in 0..2 {
-            let session = self.session(&user)?;
-            match session.request(req, input.as_mut(), sink.as_deref_mut()) {
+            let (result, took, ran) = {
+                let session = self.session(&user)?;
+                let t = Instant::now();
+                let result = session.request(req, input.as_mut(), sink.as_deref_mut());
+                (result, t.elapsed(), session.ran())
+            };
+            self.meter.count_request(took, ran);
+            match result {
                 Ok(out) => return Ok(out),
                 Err(session::RequestError::NotStarted(detail)) => {
                     let may_retry = self.drop_session(&user) && attempt == 0;
@@ -176,13 +196,47 @@ impl Remote for Channel {
         self.open_all(users);
     }
 
+    fn meter(&self) -> Meter {
+        self.meter
+    }
+
+    fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
+        let t = Instant::now();
+        let written = write_by_script(self, req, content);
+        self.meter.transfer += t.elapsed();
+        if written.is_ok() {
+            self.meter.transfer_bytes += req.len;
+        }
+        written
+    }
+
+    fn read_file(
+        &mut self,
+        path: &str,
+        user: Option<&str>,
+        sink: &mut dyn Write,
+    ) -> Result<u64, RemoteError> {
+        let t = Instant::now();
+        let read = read_by_cat(self, path, user, sink);
+        self.meter.transfer += t.elapsed();
+        if let Ok(n) = read {
+            self.meter.transfer_bytes += n;
+        }
+        read
+    }
+
     fn close(&mut self) {
+        if self.sessions.is_empty() {
+            return;
+        }
+        let t = Instant::now();
         for s in self.sessions.values_mut() {
             s.ask_to_quit();
         }
         for (_, mut s) in self.sessions.drain() {
             s.close();
         }
+        self.meter.sessions += t.elapsed();
     }
 }
 

@@ -57,6 +57,9 @@ pub struct Session {
     orb: Orb,
     /// Ends the text of a text-mode reply (with the request id after it).
     end_marker: String,
+    /// How long the machine ran the last request: from the agent's line saying it started
+    /// to its line saying it ended (`None`: no such pair was read).
+    ran: Option<Duration>,
 }
 
 /// The argv that opens a session.
@@ -92,6 +95,7 @@ impl Session {
             machine: machine.to_string(),
             orb: orb.clone(),
             end_marker: format!("@@end {nonce} "),
+            ran: None,
         };
         if session.handshake(&nonce) {
             return Ok(session);
@@ -163,6 +167,7 @@ impl Session {
         sink: Option<&mut (dyn Write + 'w)>,
     ) -> Result<ExecOutput, RequestError> {
         let started = Instant::now();
+        self.ran = None;
         let id = self.next_id;
         self.next_id += 1;
         let script = sendable_script(req).map_err(RequestError::Other)?;
@@ -247,15 +252,24 @@ impl Session {
         }
     }
 
+    /// How long the machine ran the last request, when the reply showed it: the time
+    /// between the agent's start and end lines as they arrived here. Both lines take the
+    /// same way back, so the transport's latency cancels out; when both arrive in one read
+    /// it is a lower bound.
+    pub fn ran(&self) -> Option<Duration> {
+        self.ran
+    }
+
     fn read_reply<'w>(
         &mut self,
         id: u64,
         sink: Option<&mut (dyn Write + 'w)>,
     ) -> Result<Reply, ReplyError> {
         let started = self.read_line()?;
+        let begun = Instant::now();
         // A text reply (a probe) comes without the `p` line.
         if started.starts_with("t ") {
-            return self.read_text_reply(id, &started, sink);
+            return self.read_text_reply(id, &started, begun, sink);
         }
         let fields: Vec<&str> = started.split(' ').collect();
         if fields.first() != Some(&"p") || fields.get(1) != Some(&id.to_string().as_str()) {
@@ -264,6 +278,7 @@ impl Session {
             )));
         }
         let done = self.read_line()?;
+        self.ran = Some(begun.elapsed());
         let f: Vec<&str> = done.split(' ').collect();
         let parse = |i: usize| -> Result<u64, ReplyError> {
             f.get(i)
@@ -307,6 +322,7 @@ impl Session {
         &mut self,
         id: u64,
         header: &str,
+        begun: Instant,
         sink: Option<&mut (dyn Write + 'w)>,
     ) -> Result<Reply, ReplyError> {
         if header.split(' ').nth(1) != Some(id.to_string().as_str()) {
@@ -325,6 +341,7 @@ impl Session {
                 Err(_) => return Err(ReplyError::Eof),
             }
             if let Some(rest) = stdout[start..].strip_prefix(marker.as_bytes()) {
+                self.ran = Some(begun.elapsed());
                 let status = std::str::from_utf8(rest)
                     .ok()
                     .and_then(|r| r.trim_end().parse::<i32>().ok())

@@ -24,6 +24,7 @@ fn step(machine: &str, index: usize, name: &str, status: StepStatus, start: u64)
         attempts: 1,
         failure: None,
         calls: Vec::new(),
+        timings: None,
     }
 }
 
@@ -39,6 +40,7 @@ fn machine(name: &str, status: HostStatus, steps: Vec<StepResult>) -> ReportMach
             counts,
             duration_ms: 100,
             error: None,
+            timings: None,
         },
         steps,
     }
