@@ -14,9 +14,12 @@
 //! `kinds!` list; its key, its place in messages and the dispatch follow from those. Then
 //! document it in the README and test it like the others.
 
+mod archive;
 mod attrs;
 mod failure;
+mod listing;
 mod render;
+mod tree;
 mod values;
 
 use std::fmt;
@@ -183,7 +186,7 @@ impl Ctx<'_> {
     }
 }
 
-fn permission_hint(out: &ExecOutput, user: Option<&str>) -> Option<&'static str> {
+pub(super) fn permission_hint(out: &ExecOutput, user: Option<&str>) -> Option<&'static str> {
     let err = String::from_utf8_lossy(&out.stderr);
     let denied = err.contains("Permission denied") || err.contains("Operation not permitted");
     (denied && user != Some("root"))
@@ -435,6 +438,7 @@ kinds! {
     Packages(packages::Packages),
     User(user::User),
     Service(service::Service),
+    Sync(sync::Sync),
 }
 
 #[cfg(test)]
@@ -486,7 +490,7 @@ mod tests {
         let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(
             keys.join(" "),
-            "shell command put get template directory file line packages user service"
+            "shell command put get template directory file line packages user service sync"
         );
     }
 }
