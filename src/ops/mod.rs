@@ -20,6 +20,7 @@ mod failure;
 mod listing;
 mod render;
 mod tree;
+mod url;
 mod values;
 
 use std::fmt;
@@ -439,6 +440,7 @@ kinds! {
     User(user::User),
     Service(service::Service),
     Sync(sync::Sync),
+    Download(download::Download),
 }
 
 #[cfg(test)]
@@ -490,7 +492,7 @@ mod tests {
         let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(
             keys.join(" "),
-            "shell command put get template directory file line packages user service sync"
+            "shell command put get template directory file line packages user service sync download"
         );
     }
 }
