@@ -440,6 +440,7 @@ kinds! {
     User(user::User),
     Service(service::Service),
     Sync(sync::Sync),
+    Git(git::Git),
     Download(download::Download),
 }
 
@@ -492,7 +493,7 @@ mod tests {
         let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(
             keys.join(" "),
-            "shell command put get template directory file line packages user service sync download"
+            "shell command put get template directory file line packages user service sync git download"
         );
     }
 }
