@@ -109,12 +109,20 @@ impl Download {
             }
             Source::Http(u) => {
                 let u = quote(u);
-                let curl_t = t.map_or(String::new(), |t| format!(" --max-time {t}"));
-                let wget_t = t.map_or(String::new(), |t| format!(" -T {t}"));
+                // curl limits the whole transfer itself. wget's -T is a limit per read, and
+                // Debian's busybox before 1.36.1-5 has no -T at all (it crashes on it): the
+                // wgets run under timeout(1) when the machine has it.
+                let (curl_t, limit) = match t {
+                    Some(t) => (
+                        format!(" --max-time {t}"),
+                        format!("__od_to=; command -v timeout >/dev/null 2>&1 && __od_to='timeout {t}'\n"),
+                    ),
+                    None => (String::new(), "__od_to=\n".to_string()),
+                };
                 format!(
-                    "if command -v curl >/dev/null 2>&1; then curl -fsSL{curl_t} -o \"$t\" {u} || exit {FETCH_FAILED}\n\
-                     elif command -v wget >/dev/null 2>&1; then wget -q{wget_t} -O \"$t\" {u} || exit {FETCH_FAILED}\n\
-                     elif command -v busybox >/dev/null 2>&1 && busybox wget --help >/dev/null 2>&1; then busybox wget -q{wget_t} -O \"$t\" {u} || exit {FETCH_FAILED}\n\
+                    "{limit}if command -v curl >/dev/null 2>&1; then curl -fsSL{curl_t} -o \"$t\" {u} || exit {FETCH_FAILED}\n\
+                     elif command -v wget >/dev/null 2>&1; then $__od_to wget -q -O \"$t\" {u} || exit {FETCH_FAILED}\n\
+                     elif command -v busybox >/dev/null 2>&1 && busybox wget --help >/dev/null 2>&1; then $__od_to busybox wget -q -O \"$t\" {u} || exit {FETCH_FAILED}\n\
                      else exit {NO_TOOL}; fi\n"
                 )
             }
