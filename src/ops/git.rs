@@ -24,7 +24,7 @@ pub struct Spec {
     /// A branch, a tag, or a commit (7 to 40 hex digits); default: the repository's HEAD.
     pub version: Option<String>,
     /// Clone and fetch only this many commits.
-    pub depth: Option<u32>,
+    pub depth: Option<Depth>,
     /// Fetch and check out the version when the clone exists (default true).
     #[serde(default = "yes")]
     pub update: bool,
@@ -35,6 +35,38 @@ pub struct Spec {
 
 fn yes() -> bool {
     true
+}
+
+/// A number of commits (`depth:`), as a whole number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depth(pub u32);
+
+impl<'de> Deserialize<'de> for Depth {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Depth;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number of commits, such as 1")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Depth, E> {
+                u32::try_from(v)
+                    .map(Depth)
+                    .map_err(|_| E::custom("`depth` is too large"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Depth, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom("`depth` must be at least 1"))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Depth, E> {
+                Err(E::custom(format!(
+                    "`depth` must be a whole number of commits, such as 1, not `{v}`"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// What `version` names.
@@ -360,7 +392,7 @@ impl Operation for Git {
         if spec.repo.trim().is_empty() {
             return Err(CheckError::of::<Git>("`repo` is empty"));
         }
-        if spec.depth == Some(0) {
+        if spec.depth == Some(Depth(0)) {
             return Err(CheckError::of::<Git>("`depth` must be at least 1"));
         }
         // A shallow fetch asks for a commit by its full name: an abbreviation names nothing
@@ -413,7 +445,7 @@ impl Operation for Git {
             repo,
             dest: ctx.abs_path("dest", &spec.dest)?,
             version,
-            depth: spec.depth,
+            depth: spec.depth.map(|d| d.0),
             update: spec.update,
             force: spec.force,
             machine,
