@@ -585,3 +585,86 @@ fn open_dir(w: &World) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(w.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// Copy `from` (a directory) to `to`, file modes kept.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The devbox example (`fixtures/devbox/`) converges on a fresh machine, and its no-change
+/// re-apply is one request per user its steps run as (root and the developer) on the
+/// channel, one `orbctl run` per step that reads facts without it (BENCHMARKS.md).
+#[test]
+fn devbox_fixture_converges_and_reapplies_with_no_change() {
+    let w = World::new("devbox");
+    let m = w.name("box");
+    let (repo, _) = bare_repo(&w);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/devbox");
+    let dir = w.path("devbox");
+    copy_tree(&fixture, &dir);
+    let inv = dir.join("inventory.yaml");
+    let text = std::fs::read_to_string(&inv)
+        .unwrap()
+        .replace("  devbox: {}", &format!("  {m}: {{}}"));
+    std::fs::write(&inv, text).unwrap();
+    let inv = inv.to_string_lossy().into_owned();
+    let vars = [
+        "--var".to_string(),
+        format!("project_repo={repo}"),
+        "--var".to_string(),
+        "project_version=main".to_string(),
+    ];
+    let apply = |label: &str, env: &[(&str, std::path::PathBuf)], extra: &[&str]| -> Value {
+        let mut cmd = std::process::Command::new(harness::orbdeploy_bin());
+        cmd.args(["apply", &inv, "--report", &format!("{label}.json")])
+            .args(&vars)
+            .args(extra)
+            .env("ORBSIM_HOME", &w.home)
+            .env("ORBDEPLOY_ORBCTL", &w.orbctl)
+            .env("CI", "1")
+            .current_dir(w.dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        report(&w, &format!("{label}.json"))
+    };
+    let first = apply("first", &[], &[]);
+    assert_eq!(count(&first, "failed"), 0);
+    let hello = w.sh(
+        &m,
+        None,
+        "bash -lc devbox-hello; bash -ic 'echo \"$EDITOR\"' 2>/dev/null; git -C ~/src/project rev-list --count HEAD",
+    );
+    assert_eq!(hello.stdout, format!("hello from {m}\nvi\n2\n"));
+
+    let trace = w.path("trace");
+    std::fs::create_dir_all(&trace).unwrap();
+    let again = apply("again", &[("ORBDEPLOY_TRACE_DIR", trace.clone())], &[]);
+    assert_eq!(count(&again, "changed"), 0);
+    let requests = std::fs::read_dir(&trace).unwrap().count();
+    assert_eq!(requests, 2, "one request per user");
+
+    let log = w.path("devbox-calls.jsonl");
+    let oneshot = apply("oneshot", &[("ORBSIM_LOG", log.clone())], &["--no-channel"]);
+    assert_eq!(count(&oneshot, "changed"), 0);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let runs = calls.lines().filter(|l| l.contains("\"run\"")).count();
+    let steps = statuses(&oneshot).len();
+    assert_eq!(runs, steps, "one orbctl run per step: {calls}");
+    eprintln!("devbox re-apply: {requests} channel requests; --no-channel: {runs} orbctl runs for {steps} steps");
+}
