@@ -262,6 +262,19 @@ impl Git {
         if !self.update {
             return Ok(Decision::Unchanged);
         }
+        let errors: Vec<&str> = facts
+            .all("gerr")
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !errors.is_empty() {
+            return Err(Failure::msg(format!(
+                "cannot read the clone at {}: {}",
+                self.dest,
+                errors.join("; ")
+            )));
+        }
         let mods: usize = facts.get("mods").and_then(|n| n.parse().ok()).unwrap_or(0);
         if mods > 0 && !self.force {
             let files: Vec<&str> = facts.all("mod").iter().map(|m| m.trim()).collect();
@@ -462,7 +475,9 @@ impl Operation for Git {
              echo .dest repo\n\
              printf '.head %s\\n' \"$({git} rev-parse -q --verify HEAD 2>/dev/null)\"\n\
              printf '.origin %s\\n' \"$({git} config --get remote.origin.url 2>/dev/null)\"\n\
-             {git} status --porcelain --untracked-files=no 2>&1 | awk 'NR <= 10 {{ print \".mod \" $0 }} END {{ print \".mods \" NR }}'\n"
+             if __od_s=$({git} status --porcelain --untracked-files=no 2>&1); then \
+             printf '%s' \"$__od_s\" | awk 'NR <= 10 {{ print \".mod \" $0 }} END {{ print \".mods \" NR }}'; \
+             else printf '%s\\n' \"$__od_s\" | sed 's/^/.gerr /'; fi\n"
         );
         if let Version::Commit(c) = &self.version {
             s.push_str(&format!(
@@ -548,6 +563,81 @@ impl Operation for Git {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(["-c", "init.defaultBranch=main", "-c", "safe.directory=*"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn step(repo: &str, dest: &str, version: Version) -> Git {
+        Git {
+            repo: repo.to_string(),
+            shown: repo.to_string(),
+            dest: dest.to_string(),
+            version,
+            depth: None,
+            update: true,
+            force: false,
+            machine: "m".into(),
+            secrets: vec![],
+        }
+    }
+
+    fn decide_here(g: &Git) -> Result<Decision, Failure> {
+        let facts = Facts::parse(&crate::facts::run_with_probe_lib(&g.probe().unwrap()), 0);
+        g.decide(&facts)
+    }
+
+    /// The probe, run by the host's `sh` and git: a missing clone is cloned, a clone at the
+    /// branch's commit is ok, a modified one is refused, a commit resolves with no network,
+    /// an unknown version is named.
+    #[test]
+    fn probe_and_decide_with_the_hosts_git() {
+        if std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        git(&work, &["init", "-q"]);
+        std::fs::write(work.join("f"), "1\n").unwrap();
+        git(&work, &["add", "f"]);
+        git(&work, &["commit", "-q", "-m", "one"]);
+        let sha = git(&work, &["rev-parse", "HEAD"]);
+        let repo = format!("file://{}", work.display());
+        let dest = dir.path().join("it's a $x;y clone");
+        let dest = dest.to_str().unwrap();
+        let main = step(&repo, dest, Version::Named("main".into()));
+        assert!(matches!(decide_here(&main), Ok(Decision::Change(_))));
+        git(dir.path(), &["clone", "-q", &repo, dest]);
+        assert_eq!(decide_here(&main).unwrap(), Decision::Unchanged);
+        let commit = step(&repo, dest, Version::Commit(sha[..10].to_string()));
+        assert_eq!(decide_here(&commit).unwrap(), Decision::Unchanged);
+        let nope = step(&repo, dest, Version::Named("nope".into()));
+        let err = decide_here(&nope).unwrap_err().message;
+        assert!(err.contains("nope is neither a branch nor a tag"), "{err}");
+        std::fs::write(std::path::Path::new(dest).join("f"), "2\n").unwrap();
+        let err = decide_here(&main).unwrap_err().message;
+        assert!(
+            err.contains("has local modifications (1 file: M f)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn versions_are_commits_or_names() {
