@@ -1,7 +1,7 @@
 //! `sync`: a local directory tree copied to the machine. One probe lists the destination
-//! and hashes, with one `sha256sum`, every file the tree has ([`super::listing`]); only
+//! and hashes, with one `sha256sum`, every file the tree has (`ops/listing.rs`); only
 //! what differs travels, as one tar archive on the stdin of one request that stages the
-//! files beside their destinations and renames each into place ([`super::archive`]).
+//! files beside their destinations and renames each into place (`ops/archive.rs`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
