@@ -13,11 +13,14 @@ use super::attrs::{chown_spec, Attrs};
 use super::listing::{self, Listing, RemoteEntry, Top};
 use super::tree::{self, Exclude, LocalEntry, LocalKind};
 use super::{
-    Applied, CheckError, Ctx, Decision, Facts, Failure, Mode, Operation, RenderCtx, RenderError,
+    Applied, CheckError, Ctx, Decision, Exec, Facts, Failure, Mode, Operation, RenderCtx,
+    RenderError,
 };
 
 /// At most this many changes are listed one by one; the rest are counted.
 const SHOWN_CHANGES: usize = 100;
+/// `--show-calls` shows this many bytes of the probe.
+const SHOWN_PROBE: usize = 2048;
 
 /// `sync:` — a local directory to a directory on the machine.
 #[derive(Debug, Clone, Deserialize)]
@@ -443,6 +446,21 @@ impl Operation for Sync {
 
     fn probe(&self) -> Option<String> {
         Some(listing::probe(&self.dest, &self.local, self.delete))
+    }
+
+    fn shown_call(&self, ctx: &Ctx<'_>) -> Exec {
+        // The probe names every path of the tree: `--show-calls` shows its start.
+        let mut probe = self.probe().unwrap_or_default();
+        if probe.len() > SHOWN_PROBE {
+            let total = probe.len();
+            let cut = (0..=SHOWN_PROBE)
+                .rev()
+                .find(|i| probe.is_char_boundary(*i))
+                .unwrap_or(0);
+            probe.truncate(cut);
+            probe.push_str(&format!("\n# … ({} more bytes)\n", total - cut));
+        }
+        ctx.exec(probe)
     }
 
     fn decide(&self, facts: &Facts) -> Result<Decision, Failure> {
