@@ -282,6 +282,27 @@ fn sync_of_2000_files_reapplies_with_one_probe() {
     let calls = std::fs::read_to_string(&log).unwrap();
     let runs = calls.lines().filter(|l| l.contains("\"run\"")).count();
     assert_eq!(runs, 1, "{calls}");
+
+    // The first apply of the tree with --no-channel: its script (every path named) is over
+    // 64 KiB, which the one-shot path sends on stdin, so the archive goes as a file.
+    let again = inventory(
+        &w,
+        "big1",
+        &m,
+        "- name: big tree\n  sync: { src: big, dest: \"/srv/big one-shot\" }\n  become: true\n",
+    );
+    let via = Via {
+        w: &w,
+        channel: false,
+    };
+    let (first, stdout) = via.reported("apply", &again, "big1", 0);
+    via.all_are(&first, "changed", &stdout);
+    let files = w.sh(
+        &m,
+        Some("root"),
+        "find '/srv/big one-shot' -type f | wc -l; ls -a '/srv/big one-shot' | grep -c orbdeploy",
+    );
+    assert_eq!(files.stdout, "2000\n0\n");
 }
 
 /// A bare repository on the host (owned by the machine's default user, uid 1000, as git

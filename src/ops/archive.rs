@@ -5,7 +5,7 @@
 //! request makes the directories, sets modes and owners and removes what `delete` removes.
 //! `--diff` reads the machine's copies of the changed files with one `tar -c`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -21,8 +21,11 @@ use super::tree::{LocalEntry, LocalKind};
 use super::{permission_hint, text_diff, Ctx, Failure};
 
 /// An archive up to this size goes on the request's stdin; a larger one is written to a
-/// file on the machine first (the one-shot path holds a request's stdin in memory).
+/// file on the machine first (the one-shot path holds a request's stdin in memory), as is
+/// the archive of a script longer than [`SCRIPT_LIMIT`].
 const STDIN_LIMIT: u64 = 64 << 20;
+/// A script longer than this gets the archive from a file, not on its stdin.
+const SCRIPT_LIMIT: usize = 60 * 1024;
 /// `--diff` shows at most this many files, each at most this large.
 const DIFF_FILES: usize = 10;
 const DIFF_MAX: u64 = 1 << 20;
@@ -40,7 +43,13 @@ pub fn apply(s: &Sync, plan: &Plan, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
                 Failure::msg(format!("cannot build the archive for {}: {e}", s.dest))
             })?)
         };
-    let big = archive.as_ref().is_some_and(|a| a.len > STDIN_LIMIT);
+    // A long script cannot share a request with stdin everywhere: the one-shot path sends
+    // a script over 64 KiB on stdin itself (`sh -s`). Such a script reads the archive from
+    // a file instead.
+    let long = script(s, plan, &stage, None).len() > SCRIPT_LIMIT;
+    let big = archive
+        .as_ref()
+        .is_some_and(|a| a.len > STDIN_LIMIT || long);
     let staged_tar = big.then(|| s.full(&format!("{stage}.tar")));
     if let (Some(path), Some(a)) = (&staged_tar, archive.as_mut()) {
         ctx.run(
@@ -104,18 +113,14 @@ fn script(s: &Sync, plan: &Plan, stage: &str, staged_tar: Option<&str>) -> Strin
     }
     out.push_str(&format!("cd {d} || exit 1\n"));
     // The staging directories, by the directory they are in.
-    let mut by_dir: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for &i in &plan.send {
-        let rel = &s.local[i].rel;
-        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
-        by_dir
-            .entry(dir.to_string())
-            .or_default()
-            .push(dot(&staged(rel, stage)));
-    }
+    let by_dir: BTreeSet<&str> = plan
+        .send
+        .iter()
+        .map(|&i| s.local[i].rel.rsplit_once('/').map_or("", |(d, _)| d))
+        .collect();
     let stages: Vec<String> = by_dir
-        .keys()
-        .map(|dir| match dir.as_str() {
+        .iter()
+        .map(|dir| match *dir {
             "" => dot(stage),
             dir => dot(&format!("{dir}/{stage}")),
         })
@@ -141,9 +146,18 @@ fn script(s: &Sync, plan: &Plan, stage: &str, staged_tar: Option<&str>) -> Strin
         out.push_str(&format!("tar -x -p -o -m -f {from} || exit 1\n"));
     }
     let owner = chown_spec(&s.owner).map(|o| format!("chown -h {}", quote(&o)));
+    // What is staged is moved (and chowned) by find, so that the script names directories,
+    // not every file: it stays short for a big tree.
+    let staged_in = |dirs: &[String]| {
+        chunks(dirs)
+            .into_iter()
+            .map(|c| format!("find {c} -mindepth 1 -maxdepth 1"))
+            .collect::<Vec<_>>()
+    };
     if let Some(chown) = &owner {
-        let all: Vec<String> = by_dir.values().flatten().cloned().collect();
-        each(&mut out, chown, &all);
+        for find in staged_in(&stages) {
+            out.push_str(&format!("{find} -exec {chown} -- {{}} + || exit 1\n"));
+        }
         // chown clears set-user-id and set-group-id bits: set them again.
         for &i in &plan.send {
             let e = &s.local[i];
@@ -154,10 +168,12 @@ fn script(s: &Sync, plan: &Plan, stage: &str, staged_tar: Option<&str>) -> Strin
             }
         }
     }
-    for (dir, files) in &by_dir {
+    for (dir, stage_dir) in by_dir.iter().zip(&stages) {
         let target = quote(&format!("{}/", dot(dir)));
-        for chunk in chunks(files) {
-            out.push_str(&format!("mv -f -- {chunk} {target} || exit 1\n"));
+        for find in staged_in(std::slice::from_ref(stage_dir)) {
+            out.push_str(&format!(
+                "{find} -exec mv -f -t {target} -- {{}} + || exit 1\n"
+            ));
         }
     }
     each(&mut out, "rmdir", &stages);
@@ -413,6 +429,30 @@ mod tests {
         }
     }
 
+    /// Apply `plan` with the host's `sh`, the archive on stdin.
+    fn run_plan(s: &Sync, plan: &Plan) {
+        let stage = ".orbdeploy-sync.test";
+        let mut archive = build(s, plan, stage).unwrap();
+        let mut bytes = Vec::new();
+        archive.file.read_to_end(&mut bytes).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(s, plan, stage, None))
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(&bytes)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn plan_of(s: &Sync) -> Plan {
         let probe = listing::probe(&s.dest, &s.local, s.delete);
         let facts = Facts::parse(&crate::facts::run_with_probe_lib(&probe), 0);
@@ -446,26 +486,7 @@ mod tests {
         let s = sync_of(&src, dest.to_str().unwrap(), true);
         let plan = plan_of(&s);
         assert!(!plan.lines.is_empty());
-        let stage = ".orbdeploy-sync.test";
-        let mut archive = build(&s, &plan, stage).unwrap();
-        let mut bytes = Vec::new();
-        archive.file.read_to_end(&mut bytes).unwrap();
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script(&s, &plan, stage, None))
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin.take().unwrap().write_all(&bytes)?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_plan(&s, &plan);
         assert_eq!(std::fs::read(dest.join("it's $x;y")).unwrap(), b"one");
         assert_eq!(std::fs::read(dest.join("nl\nname")).unwrap(), b"two");
         assert_eq!(std::fs::read(dest.join("was a dir")).unwrap(), b"file now");
@@ -486,6 +507,40 @@ mod tests {
             .output()
             .unwrap();
         assert!(staged.stdout.is_empty(), "{staged:?}");
+        let again = plan_of(&s);
+        assert!(again.lines.is_empty(), "{:?}", again.lines);
+    }
+
+    /// A declared owner, group and set-user-id mode (root only): the staged files are
+    /// chowned before they are renamed into place, the mode survives chown, and a second
+    /// plan is empty.
+    #[test]
+    fn declared_owner_and_setuid_mode_converge() {
+        if !nix::unistd::Uid::effective().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/tool"), b"#!/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink("sub/tool", src.join("ln")).unwrap();
+        let dest = dir.path().join("dest");
+        let mut s = sync_of(&src, dest.to_str().unwrap(), false);
+        s.mode = Some(crate::ops::Mode(0o4755));
+        s.owner = Attrs {
+            mode: None,
+            owner: Some("65534".into()),
+            group: Some("65534".into()),
+        };
+        run_plan(&s, &plan_of(&s));
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dest.join("sub/tool")).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (65534, 65534, 0o4755)
+        );
+        let link = std::fs::symlink_metadata(dest.join("ln")).unwrap();
+        assert_eq!(link.uid(), 65534);
         let again = plan_of(&s);
         assert!(again.lines.is_empty(), "{:?}", again.lines);
     }
