@@ -445,6 +445,57 @@ fn catalogue() -> Vec<Case> {
             "- service: { name: web, state: started, daemon_reload: sometimes }\n",
             "ops.yaml:1:",
         ),
+        // sync, git and download.
+        ops_case(
+            "sync without dest",
+            "- sync: { src: d }\n",
+            "missing field `dest`",
+        ),
+        ops_case(
+            "sync delete not a boolean",
+            "- sync: { src: d, dest: /x, delete: \"yes\" }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "sync from a missing directory",
+            "- sync: { src: nothing, dest: /x }\n",
+            "is not a directory",
+        ),
+        ops_case(
+            "sync with a bad exclude",
+            "- sync: { src: ., dest: /x, exclude: [\"a[\"] }\n",
+            "exclude: a pattern is not a valid glob",
+        ),
+        ops_case(
+            "git without repo",
+            "- git: { dest: /x }\n",
+            "missing field `repo`",
+        ),
+        ops_case(
+            "git depth not a number",
+            "- git: { repo: r, dest: /x, depth: many }\n",
+            "ops.yaml:1:",
+        ),
+        ops_case(
+            "git with a bad version",
+            "- git: { repo: r, dest: /x, version: \"a b\" }\n",
+            "`version` is not a branch, tag or commit name",
+        ),
+        ops_case(
+            "download without url",
+            "- download: { dest: /x }\n",
+            "missing field `url`",
+        ),
+        ops_case(
+            "download of an ftp URL",
+            "- download: { url: \"ftp://h/x\", dest: /x }\n",
+            "only http, https and file URLs can be downloaded",
+        ),
+        ops_case(
+            "download with a short sha256",
+            "- download: { url: \"https://h/x\", dest: /x, sha256: abc }\n",
+            "`sha256` must be 64 hexadecimal digits",
+        ),
     ]
 }
 

@@ -14,10 +14,14 @@
 //! `kinds!` list; its key, its place in messages and the dispatch follow from those. Then
 //! document it in the README and test it like the others.
 
+mod archive;
 mod attrs;
 mod failure;
+mod listing;
 mod render;
 mod text;
+mod tree;
+mod url;
 mod values;
 
 use std::borrow::Cow;
@@ -186,7 +190,7 @@ impl Ctx<'_> {
     }
 }
 
-fn permission_hint(out: &ExecOutput, user: Option<&str>) -> Option<&'static str> {
+pub(super) fn permission_hint(out: &ExecOutput, user: Option<&str>) -> Option<&'static str> {
     let err = String::from_utf8_lossy(&out.stderr);
     let denied = err.contains("Permission denied") || err.contains("Operation not permitted");
     (denied && user != Some("root"))
@@ -444,6 +448,9 @@ kinds! {
     Wait(wait::Wait),
     Assert(assert::Assert),
     Group(group::Group),
+    Sync(sync::Sync),
+    Git(git::Git),
+    Download(download::Download),
 }
 
 #[cfg(test)]
