@@ -24,6 +24,8 @@ fn step(machine: &str, index: usize, name: &str, status: StepStatus, start: u64)
         attempts: 1,
         failure: None,
         calls: Vec::new(),
+        item: None,
+        origin: None,
     }
 }
 
