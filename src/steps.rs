@@ -2,7 +2,7 @@
 //! operation, its origin (file:line:column, role, include chain), the directory its local
 //! files are relative to, what an include or a role around it gives it ([`Scope`]), its
 //! loop, and handlers that exist for every `notify`. Includes and roles are resolved here,
-//! statically ([`mod@include`], [`mod@role`]). Nothing here talks to a machine.
+//! statically (the private modules `include` and `role`). Nothing here talks to a machine.
 
 mod include;
 pub mod items;

@@ -3,6 +3,7 @@
 //! checks that every one of them renders for every machine before anything runs
 //! ([`mod@validate`]), and decides the machine actions of phase 1 ([`machines`]).
 
+pub mod list;
 pub mod machines;
 pub mod select;
 pub mod settings;

@@ -101,20 +101,31 @@ impl Check<'_> {
 
     /// The step's loop (or its include's) reads a registered value.
     fn loop_reads_registered(&self, s: &Step) -> bool {
-        let outer = s.scope.outer_loop.as_ref().map(|(_, l)| l);
-        s.looping
-            .iter()
-            .chain(outer)
-            .filter_map(|l| l.expression())
-            .any(|e| self.reads_registered(e))
+        loop_reads_registered(s, self.renderer, self.registers)
     }
 
     /// An expression reads a value a step registers.
     fn reads_registered(&self, expr: &str) -> bool {
-        let expr = crate::steps::single_expression(expr).unwrap_or(expr);
-        self.renderer
-            .names_in(expr)
-            .iter()
-            .any(|n| self.registers.contains(n))
+        reads_registered(expr, self.renderer, self.registers)
     }
+}
+
+/// The loop of `s` (or of its include) reads one of `registers`: its items are known
+/// only when it runs.
+pub fn loop_reads_registered(s: &Step, renderer: &Renderer, registers: &[String]) -> bool {
+    let outer = s.scope.outer_loop.as_ref().map(|(_, l)| l);
+    s.looping
+        .iter()
+        .chain(outer)
+        .filter_map(|l| l.expression())
+        .any(|e| reads_registered(e, renderer, registers))
+}
+
+/// An expression reads one of `registers`.
+fn reads_registered(expr: &str, renderer: &Renderer, registers: &[String]) -> bool {
+    let expr = crate::steps::single_expression(expr).unwrap_or(expr);
+    renderer
+        .names_in(expr)
+        .iter()
+        .any(|n| registers.contains(n))
 }
