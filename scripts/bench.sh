@@ -156,14 +156,14 @@ printf 'peak memory, one 4 KB put: %s MB; one 100 MB put: %s MB (+%s MB)\n' $((s
 {
   echo "- { name: loop dir, directory: { path: /srv/loop }, become: true }"
   echo "- name: item"
-  echo "  put: { content: \"{{ item }}\\n\", dest: \"/srv/loop/f{{ item }}\" }"
+  printf '%s\n' '  put: { content: "{{ item }}\n", dest: "/srv/loop/f{{ item }}" }'
   echo "  become: true"
   echo "  loop: \"{{ range(100) | list }}\""
 } > "$ops/loop.yaml"
 {
   echo "- { name: loop dir, directory: { path: /srv/loop }, become: true }"
   for i in $(seq 0 99); do
-    echo "- { name: step $i, put: { content: \"$i\\n\", dest: /srv/loop/f$i }, become: true }"
+    printf -- '- { name: step %s, put: { content: "%s\\n", dest: /srv/loop/f%s }, become: true }\n' "$i" "$i" "$i"
   done
 } > "$ops/steps100.yaml"
 printf 'machines:\n  b1: {}\noperations: loop.yaml\n' > "$ops/invloop.yaml"
