@@ -149,3 +149,36 @@ printf 'machines:\n  b1: {}\noperations: small.yaml\n' > "$ops/invsmall.yaml"
 small=$(rss "$od" --orbctl "$orbctl" apply "$ops/invsmall.yaml" --progress never)
 big=$(rss "$od" --orbctl "$orbctl" apply "$ops/invbig.yaml" --progress never)
 printf 'peak memory, one 4 KB put: %s MB; one 100 MB put: %s MB (+%s MB)\n' $((small / 1024)) $((big / 1024)) $(((big - small) / 1024))
+
+# A loop's items are read ahead like steps: a no-change re-apply of one 100-item loop
+# against the same work written as 100 steps, with each one's requests to the machine
+# (one ORBDEPLOY_TRACE_DIR file per request) and its median re-apply time.
+{
+  echo "- { name: loop dir, directory: { path: /srv/loop }, become: true }"
+  echo "- name: item"
+  printf '%s\n' '  put: { content: "{{ item }}\n", dest: "/srv/loop/f{{ item }}" }'
+  echo "  become: true"
+  echo "  loop: \"{{ range(100) | list }}\""
+} > "$ops/loop.yaml"
+{
+  echo "- { name: loop dir, directory: { path: /srv/loop }, become: true }"
+  for i in $(seq 0 99); do
+    printf -- '- { name: step %s, put: { content: "%s\\n", dest: /srv/loop/f%s }, become: true }\n' "$i" "$i" "$i"
+  done
+} > "$ops/steps100.yaml"
+printf 'machines:\n  b1: {}\noperations: loop.yaml\n' > "$ops/invloop.yaml"
+printf 'machines:\n  b1: {}\noperations: steps100.yaml\n' > "$ops/invsteps.yaml"
+printf '\n%-28s %12s %10s\n' "no-change re-apply" "time (s)" requests
+for form in loop steps; do
+  inv=$ops/inv$form.yaml
+  "$od" --orbctl "$orbctl" apply "$inv" --progress never >/dev/null
+  times=()
+  for r in $(seq 1 "$runs"); do
+    read -r t _ < <(measure re "$od" --orbctl "$orbctl" apply "$inv" --progress never)
+    times+=("$t")
+  done
+  rm -rf "$work/trace"
+  ORBDEPLOY_TRACE_DIR="$work/trace" ORBSIM_FAULTS=latency=20 "$od" --orbctl "$orbctl" apply "$inv" --progress never >/dev/null
+  label="one 100-item loop"; [ $form = steps ] && label="100 steps"
+  printf '%-28s %12s %10s\n' "$label" "$(printf '%s\n' "${times[@]}" | median)" "$(find "$work/trace" -type f | wc -l)"
+done

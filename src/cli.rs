@@ -73,6 +73,10 @@ pub struct InventoryArgs {
     /// Only these machines, groups or globs; repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub limit: Vec<String>,
+    /// Also look for roles in this directory (after `roles/` beside the inventory);
+    /// repeatable. `--explain` shows what includes and roles add.
+    #[arg(long = "roles-path", value_name = "DIR")]
+    pub roles_path: Vec<PathBuf>,
 }
 
 /// Output format on stdout.
@@ -147,6 +151,10 @@ pub struct RunArgs {
     /// Seconds to wait for a machine another orbdeploy run is applying to.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub lock_timeout: u64,
+    /// Also look for roles in this directory (after `roles/` beside the inventory, before
+    /// `ORBDEPLOY_ROLES_PATH`); repeatable.
+    #[arg(long = "roles-path", value_name = "DIR")]
+    pub roles_path: Vec<PathBuf>,
 }
 
 /// `orbdeploy apply`.
@@ -172,6 +180,10 @@ pub struct PlanArgs {
     /// Exit 4 when changes are pending, 0 when nothing would change.
     #[arg(long)]
     pub exit_code: bool,
+    /// Print every machine's steps (loops, includes and roles resolved) with the file and
+    /// line each comes from, and touch no machine.
+    #[arg(long, conflicts_with_all = ["show_calls", "exit_code"])]
+    pub list_steps: bool,
 }
 
 /// `orbdeploy exec`.
@@ -232,6 +244,7 @@ impl RunArgs {
             timings: self.timings,
             transport: transport(self.no_channel),
             lock_timeout: Duration::from_secs(self.lock_timeout),
+            roles_path: self.roles_path.clone(),
         })
     }
 }
@@ -253,6 +266,7 @@ impl PlanArgs {
             dry_run: true,
             show_calls: self.show_calls,
             exit_on_changes: self.exit_code,
+            list_steps: self.list_steps,
         })
     }
 }

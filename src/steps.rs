@@ -1,33 +1,158 @@
 //! The operations of an inventory, loaded and checked: every step with exactly one
-//! operation, its origin (file:line:column), the directory its local files are relative
-//! to, and handlers that exist for every `notify`. Nothing here talks to a machine.
+//! operation, its origin (file:line:column, role, include chain), the directory its local
+//! files are relative to, what an include or a role around it gives it ([`Scope`]), its
+//! loop, and handlers that exist for every `notify`. Includes and roles are resolved here,
+//! statically (the private modules `include` and `role`). Nothing here talks to a machine.
 
-use std::collections::BTreeSet;
+mod include;
+pub mod items;
+mod role;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
 
 use crate::error::ConfigError;
-use crate::inventory::{valid_var_name, Inventory};
-use crate::load::operations::{OperationsFile, OpsEntry, RawStep, StepSpec};
+use crate::inventory::{valid_var_name, Inventory, BUILT_INS};
+use crate::load::operations::{RawStep, StepSpec};
 pub use crate::ops::Kind;
 use crate::ops::OpSpec;
 use crate::template::Renderer;
 use crate::yaml::Spanned;
 
+pub use items::{Item, ItemState};
+
 /// One checked step (or handler).
 #[derive(Debug, Clone)]
 pub struct Step {
-    /// Position among the steps (or handlers), from 0.
+    /// Position among the steps (or handlers), from 0; the items of a loop share their
+    /// step's.
     pub index: usize,
-    /// Display name: `name:` or one made from the operation.
+    /// Display name: `name:` or one made from the operation, after `ROLE : ` for a step of
+    /// a role, and followed by ` [label]` for an item of a loop.
     pub name: String,
     /// `file:line:column` of the step.
     pub origin: String,
-    /// Local `src` paths are relative to this directory.
+    /// Local `src` paths are relative to this directory (after the role's `files/` or
+    /// `templates/`, see [`Step::search_path`]).
     pub base: PathBuf,
-    /// The common keys as written.
+    /// The common keys as written (with the tags of the includes around it added).
     pub spec: StepSpec,
     /// The operation as written.
     pub op: OpSpec,
+    /// Where the step was written: its file, line, role and include chain.
+    pub source: Arc<Source>,
+    /// What the includes and roles around the step give it.
+    pub scope: Arc<Scope>,
+    /// The handlers its `notify` names, as positions in [`Playbook::handlers`].
+    pub notifies: Vec<usize>,
+    /// The step's own `loop:`.
+    pub looping: Option<Arc<Loop>>,
+    /// Set on the per-item copies a machine's run makes of a looping step.
+    pub item: Option<Arc<Item>>,
+}
+
+/// Where a step was written.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// The file, as messages name it.
+    pub file: PathBuf,
+    /// Line, from 1.
+    pub line: u64,
+    /// Column, from 1.
+    pub column: u64,
+    /// The role the step belongs to.
+    pub role: Option<String>,
+    /// The include and role calls that led to the step, outermost first.
+    pub chain: Vec<Link>,
+}
+
+/// One include or role call on the way to a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// `file:line:column` of the call.
+    pub at: String,
+    /// `include common/base.yaml` or `role nginx`.
+    pub what: String,
+}
+
+impl Source {
+    /// The include chain in words: ` (via ops.yaml:3:3 include a.yaml → a.yaml:1:3 role
+    /// web)`, or nothing for a step written in the inventory's own files.
+    pub fn via(&self) -> String {
+        via(&self.chain)
+    }
+}
+
+/// The chain in words (see [`Source::via`]).
+pub fn via(chain: &[Link]) -> String {
+    if chain.is_empty() {
+        return String::new();
+    }
+    let links: Vec<String> = chain
+        .iter()
+        .map(|l| format!("{} {}", l.at, l.what))
+        .collect();
+    format!(" (via {})", links.join(" → "))
+}
+
+/// What the includes and role calls around a step give it: variables, role defaults,
+/// `hosts:` to intersect, `when:` to AND, the role, and an include's loop.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// The `vars:` of the calls, inner over outer: above machine variables, below `--var`.
+    pub vars: crate::plan::TemplateVars,
+    /// Role defaults (and `role.yaml` arg defaults): below every inventory variable.
+    pub defaults: crate::plan::TemplateVars,
+    /// Each call's `hosts:`: a step runs only on machines every one of them selects.
+    pub hosts: Vec<Vec<String>>,
+    /// The tags of the calls, added to each step's own.
+    pub tags: Vec<String>,
+    /// Each call's `when:`, outermost first: all must be true.
+    pub whens: Vec<Spanned<String>>,
+    /// The role the step belongs to.
+    pub role: Option<RoleRef>,
+    /// The loop of an include around the step: (which include, its loop).
+    pub outer_loop: Option<(usize, Arc<Loop>)>,
+    /// Whose handlers `notify` looks in first: 0 the run's, else a role's.
+    pub handler_scope: usize,
+}
+
+/// A role a step belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRef {
+    /// Its name.
+    pub name: String,
+    /// Its directory (`roles/NAME`).
+    pub dir: PathBuf,
+}
+
+/// A `loop:` as written.
+#[derive(Debug, Clone)]
+pub struct Loop {
+    /// A list, or a template string `"{{ expression }}"` that yields one.
+    pub items: Spanned<Json>,
+    /// The variable each item is bound to (`loop_var:`, default `item`).
+    pub var: String,
+    /// `label:`, a template (default: the item, shortened).
+    pub label: Option<String>,
+}
+
+impl Loop {
+    /// The expression of a template loop (`None`: a literal list).
+    pub fn expression(&self) -> Option<&str> {
+        match &self.items.value {
+            Json::String(s) => Some(single_expression(s).unwrap_or(s)),
+            _ => None,
+        }
+    }
+}
+
+/// The expression inside a string that is exactly one `{{ expression }}`.
+pub fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then(|| inner.trim())
 }
 
 impl Step {
@@ -48,19 +173,77 @@ impl Step {
             u => Some(u.clone()),
         }
     }
+
+    /// The variable this step registers once it has run: a looping step registers after
+    /// its last item (the results of every item), not after each.
+    pub fn registers_now(&self) -> Option<&String> {
+        let reg = self.spec.register.as_ref()?;
+        match &self.item {
+            Some(item) if self.looping.is_some() => item.is_last().then_some(reg),
+            _ => Some(reg),
+        }
+    }
+
+    /// Every `when:` that must be true for the step to run: the includes' and roles'
+    /// around it, then its own.
+    pub fn whens(&self) -> impl Iterator<Item = &Spanned<String>> {
+        self.scope.whens.iter().chain(&self.spec.when)
+    }
+
+    /// Where a relative local `src` is looked for, in order: in a role, its `templates/`
+    /// (template) or `files/` (every other kind), then the step's directory.
+    pub fn search_path(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Some(role) = &self.scope.role {
+            let sub = if self.op.template_source().is_some() {
+                "templates"
+            } else {
+                "files"
+            };
+            out.push(role.dir.join(sub));
+        }
+        out.push(self.base.clone());
+        out
+    }
+
+    /// A relative local path resolved along [`Step::search_path`]: the first directory
+    /// where it exists, else the step's own directory (whose "not a file" the check shows).
+    pub fn local_file(&self, rel: &str) -> PathBuf {
+        let dirs = self.search_path();
+        dirs.iter()
+            .map(|d| d.join(rel))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| self.base.join(rel))
+    }
 }
 
 /// Steps and handlers.
 #[derive(Debug, Clone, Default)]
 pub struct Playbook {
-    /// Steps in order.
+    /// Steps in order, includes and roles resolved.
     pub steps: Vec<Step>,
-    /// Handlers in order.
+    /// Handlers in order (the run's, the included files', then the roles').
     pub handlers: Vec<Step>,
     /// Every local file the steps come from or render (operations files, templates).
     pub sources: Vec<PathBuf>,
     /// A template's path is itself a template, so `sources` may be incomplete.
     pub dynamic_sources: bool,
+    /// Every include and role call, in the order written: what `inventory --explain`
+    /// shows of the variables they add.
+    pub calls: Vec<Call>,
+}
+
+/// An include or role call and the variables it gives its steps.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Where it is written, with the chain that led to it.
+    pub at: String,
+    /// `include FILE` or `role NAME`.
+    pub what: String,
+    /// Its `vars:`.
+    pub vars: crate::plan::TemplateVars,
+    /// A role's defaults.
+    pub defaults: crate::plan::TemplateVars,
 }
 
 impl Playbook {
@@ -77,6 +260,15 @@ impl Playbook {
                 Err(_) => true,
             })
     }
+
+    /// Every name a step or handler registers.
+    pub fn registers(&self) -> Vec<&String> {
+        self.steps
+            .iter()
+            .chain(&self.handlers)
+            .filter_map(|s| s.spec.register.as_ref())
+            .collect()
+    }
 }
 
 /// Names a step may not register under (they would shadow built-ins).
@@ -84,96 +276,33 @@ const RESERVED: [&str; 10] = [
     "machine", "user", "distro", "version", "arch", "ip4", "groups", "hostvars", "env", "item",
 ];
 
-/// Load every operations file the inventory refers to and check the steps.
+/// Where roles are looked for besides `roles/` beside the inventory: `--roles-path`, then
+/// `ORBDEPLOY_ROLES_PATH` (colon-separated).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--roles-path` directories, in order.
+    pub roles_path: Vec<PathBuf>,
+}
+
+/// Load every operations file the inventory refers to, with its includes and roles, and
+/// check the steps (roles found beside the inventory and on `ORBDEPLOY_ROLES_PATH`).
 pub fn load(inv: &Inventory, renderer: &Renderer) -> Result<Playbook, ConfigError> {
-    let mut book = Playbook::default();
-    let mut raw: Vec<(Spanned<RawStep>, PathBuf, PathBuf)> = Vec::new();
-    let mut raw_handlers: Vec<(Spanned<RawStep>, PathBuf, PathBuf)> = Vec::new();
-    if let Some(ops) = &inv.operations {
-        for entry in &ops.entries {
-            match entry {
-                OpsEntry::Step(s) => raw.push(((**s).clone(), inv.file.clone(), inv.dir.clone())),
-                OpsEntry::File(f) => {
-                    // `ops.yaml`, not `./ops.yaml`, in messages about a file beside the
-                    // inventory.
-                    let path = if inv.dir == Path::new(".") {
-                        PathBuf::from(&f.value)
-                    } else {
-                        inv.dir.join(&f.value)
-                    };
-                    if !path.is_file() {
-                        let msg = format!("operations file {} does not exist", path.display());
-                        return Err(if f.referenced.line() > 0 {
-                            ConfigError::at(
-                                &inv.file,
-                                f.referenced.line(),
-                                f.referenced.column(),
-                                msg,
-                            )
-                        } else {
-                            ConfigError::in_file(&inv.file, msg)
-                        });
-                    }
-                    let doc: OperationsFile = crate::yaml::parse_file(&path)?;
-                    book.sources.push(path.clone());
-                    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                    for s in doc.0.steps {
-                        raw.push((s, path.clone(), base.clone()));
-                    }
-                    for h in doc.0.handlers {
-                        raw_handlers.push((h, path.clone(), base.clone()));
-                    }
-                }
-            }
-        }
-        for h in &ops.handlers {
-            raw_handlers.push((h.clone(), inv.file.clone(), inv.dir.clone()));
-        }
-    }
-    for (i, (s, file, base)) in raw.into_iter().enumerate() {
-        book.steps.push(check(i, s, &file, base, renderer)?);
-    }
-    let mut names = BTreeSet::new();
-    for (i, (s, file, base)) in raw_handlers.into_iter().enumerate() {
-        let step = check(i, s, &file, base, renderer)?;
-        if step.spec.name.is_none() {
-            return Err(at(
-                &step,
-                "a handler needs a `name:` (steps notify it by name)",
-            ));
-        }
-        if !names.insert(step.name.clone()) {
-            return Err(at(&step, format!("a second handler named `{}`", step.name)));
-        }
-        if !step.spec.notify.0.is_empty() {
-            return Err(at(&step, "handlers cannot notify other handlers"));
-        }
-        book.handlers.push(step);
-    }
+    load_with(inv, renderer, &LoadOptions::default())
+}
+
+/// [`load`], with roles also looked for where `options` says.
+pub fn load_with(
+    inv: &Inventory,
+    renderer: &Renderer,
+    options: &LoadOptions,
+) -> Result<Playbook, ConfigError> {
+    let mut book = include::Loader::new(inv, renderer, options).run()?;
     for step in book.steps.iter().chain(&book.handlers) {
         if let Some(src) = step.op.template_source() {
             if src.contains("{{") || src.contains("{%") {
                 book.dynamic_sources = true;
             } else {
-                book.sources.push(step.base.join(src));
-            }
-        }
-    }
-    for step in &book.steps {
-        for n in &step.spec.notify.0 {
-            if !names.contains(n) {
-                let known: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-                return Err(at(
-                    step,
-                    format!(
-                        "notify: no handler named `{n}` ({})",
-                        if known.is_empty() {
-                            "there are no handlers".to_string()
-                        } else {
-                            format!("handlers: {}", known.join(", "))
-                        }
-                    ),
-                ));
+                book.sources.push(step.local_file(src));
             }
         }
     }
@@ -181,10 +310,11 @@ pub fn load(inv: &Inventory, renderer: &Renderer) -> Result<Playbook, ConfigErro
 }
 
 /// Check `hosts:` patterns against the inventory (after `orbctl list`, so derived groups
-/// such as `orbstack_running` are known).
+/// such as `orbstack_running` are known), the includes' and roles' too.
 pub fn check_hosts(book: &Playbook, inv: &Inventory) -> Result<(), ConfigError> {
     for step in book.steps.iter().chain(&book.handlers) {
-        for p in &step.spec.hosts.0 {
+        let lists = std::iter::once(&step.spec.hosts.0).chain(&step.scope.hosts);
+        for p in lists.flatten() {
             if p == "all" {
                 continue;
             }
@@ -196,19 +326,22 @@ pub fn check_hosts(book: &Playbook, inv: &Inventory) -> Result<(), ConfigError> 
     Ok(())
 }
 
-/// An error at a step's position.
+/// An error at a step's position (with the include chain that led to it).
 pub fn at(step: &Step, msg: impl Into<String>) -> ConfigError {
     ConfigError {
         location: Some(step.origin.clone()),
-        message: format!("step `{}`: {}", step.name, msg.into()),
+        message: format!("step `{}`: {}{}", step.name, msg.into(), step.source.via()),
     }
 }
 
-fn check(
-    index: usize,
+/// Check one step as written in `file` (its local files relative to `base`), inside
+/// `scope`, reached through `chain`. `index` is set by the caller.
+pub(crate) fn check(
     s: Spanned<RawStep>,
     file: &Path,
     base: PathBuf,
+    scope: Arc<Scope>,
+    chain: &[Link],
     renderer: &Renderer,
 ) -> Result<Step, ConfigError> {
     let origin = format!(
@@ -217,30 +350,110 @@ fn check(
         s.referenced.line(),
         s.referenced.column()
     );
+    let source = Arc::new(Source {
+        file: file.to_path_buf(),
+        line: s.referenced.line(),
+        column: s.referenced.column(),
+        role: scope.role.as_ref().map(|r| r.name.clone()),
+        chain: chain.to_vec(),
+    });
     let RawStep { spec, ops } = s.value;
-    let op = one_operation(ops, &origin)?;
-    let name = spec
+    let op = one_operation(ops, &origin, &source)?;
+    let mut name = spec
         .name
         .clone()
         .unwrap_or_else(|| format!("{} {}", op.kind().as_str(), op.summary()));
+    if let Some(role) = &scope.role {
+        name = format!("{} : {name}", role.name);
+    }
+    let looping = loop_of(&spec, &origin, &name, &source, renderer)?;
     let step = Step {
-        index,
+        index: 0,
         name,
         origin,
         base,
         spec,
         op,
+        source,
+        scope,
+        notifies: Vec::new(),
+        looping,
+        item: None,
     };
     check_common(&step, renderer)?;
     step.op.check().map_err(|e| at(&step, e.to_string()))?;
     Ok(step)
 }
 
+/// The `loop:`, `loop_var:` and `label:` of a step (or an include), checked: a list or
+/// one `{{ expression }}`, a name a variable can have.
+pub(crate) fn loop_of(
+    spec: &StepSpec,
+    origin: &str,
+    name: &str,
+    source: &Source,
+    renderer: &Renderer,
+) -> Result<Option<Arc<Loop>>, ConfigError> {
+    let err = |msg: String| ConfigError {
+        location: Some(origin.to_string()),
+        message: format!("step `{name}`: {msg}{}", source.via()),
+    };
+    let Some(items) = &spec.loop_items else {
+        for (key, set) in [
+            ("loop_var", spec.loop_var.is_some()),
+            ("label", spec.label.is_some()),
+        ] {
+            if set {
+                return Err(err(format!("`{key}` needs a `loop:`")));
+            }
+        }
+        return Ok(None);
+    };
+    match &items.value {
+        Json::Array(_) => {}
+        Json::String(s) => match single_expression(s) {
+            Some(expr) => renderer
+                .check_expression(expr)
+                .map_err(|e| err(format!("loop: {e}")))?,
+            None => {
+                return Err(err(format!(
+                    "loop: `{s}` is not a list: write a YAML list, or one template that yields a list (`loop: \"{{{{ {} }}}}\"`)",
+                    s.trim()
+                )))
+            }
+        },
+        other => {
+            return Err(err(format!(
+                "loop: expected a list, or a template that yields one; found {}",
+                items::describe_json(other)
+            )))
+        }
+    }
+    let var = match &spec.loop_var {
+        None => "item".to_string(),
+        Some(v) => {
+            let ok = valid_var_name(&v.value) && !BUILT_INS.contains(&v.value.as_str());
+            if !ok {
+                return Err(err(format!(
+                    "loop_var: `{}` is not a name a variable can have (letters, digits, `_`, not starting with a digit; not a built-in)",
+                    v.value
+                )));
+            }
+            v.value.clone()
+        }
+    };
+    Ok(Some(Arc::new(Loop {
+        items: items.clone(),
+        var,
+        label: spec.label.clone(),
+    })))
+}
+
 /// The one operation of a step (at `origin`), or what to say about none or several.
-fn one_operation(ops: Vec<OpSpec>, origin: &str) -> Result<OpSpec, ConfigError> {
+fn one_operation(ops: Vec<OpSpec>, origin: &str, source: &Source) -> Result<OpSpec, ConfigError> {
     let err = |message: String| ConfigError {
         location: Some(origin.to_string()),
-        message,
+        message: format!("{message}{}", source.via()),
     };
     let mut ops = ops.into_iter();
     match (ops.next(), ops.next()) {
@@ -249,7 +462,7 @@ fn one_operation(ops: Vec<OpSpec>, origin: &str) -> Result<OpSpec, ConfigError> 
             let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
             let (last, rest) = keys.split_last().unwrap_or((&"", &[]));
             Err(err(format!(
-                "a step needs one operation: {} or {last}",
+                "a step needs one operation: {} or {last} (or `include:` or `role:`)",
                 rest.join(", ")
             )))
         }
@@ -272,6 +485,12 @@ fn check_common(step: &Step, renderer: &Renderer) -> Result<(), ConfigError> {
     let spec = &step.spec;
     if spec.become_root == Some(true) && spec.user.is_some() {
         return Err(at(step, "give either `become: true` or `user:`, not both"));
+    }
+    if spec.vars.is_some() {
+        return Err(at(
+            step,
+            "`vars` applies to `include:` and `role:` only (set variables in the inventory, or include a file with `vars:`)",
+        ));
     }
     if !step.kind().is_command() {
         let commands: Vec<&str> = Kind::ALL
@@ -308,7 +527,7 @@ fn check_common(step: &Step, renderer: &Renderer) -> Result<(), ConfigError> {
     }
     if let Some(w) = &spec.when {
         renderer
-            .check_expression(&w.value)
+            .check_condition(&w.value)
             .map_err(|e| at(step, format!("when: {e}")))?;
     }
     if spec.retries.is_some_and(|r| r > 100) {

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 /// Renders strings and evaluates expressions against a context of variables.
@@ -83,17 +84,45 @@ impl Renderer {
             .map_err(|e| self.explain(&e, expr, &Value::UNDEFINED))
     }
 
-    /// Evaluate a `when` expression to true or false.
-    pub fn truthy(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+    /// Check that a `when:` parses: an expression, or one `{{ expression }}` (accepted,
+    /// not needed).
+    pub fn check_condition(&self, expr: &str) -> Result<(), String> {
+        self.check_expression(condition_expr(expr))
+    }
+
+    /// Evaluate a `when:`, which must yield true or false: a string, a number, a list or
+    /// none is an error naming the expression and the value, never "truthy".
+    pub fn condition(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+        let inner = condition_expr(expr);
+        let v = self.eval(inner, ctx)?;
+        if v.kind() == ValueKind::Bool {
+            return Ok(v.is_true());
+        }
+        let shown = serde_json::to_value(&v)
+            .map(|j| crate::steps::items::describe_json(&j))
+            .unwrap_or_else(|_| format!("{v}"));
+        Err(format!(
+            "`{inner}` is {shown}, not true or false (compare it, e.g. `{inner} == \"yes\"`, or test it, e.g. `{inner} is defined`)"
+        ))
+    }
+
+    /// Evaluate an expression.
+    pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, String> {
         no_block_end(expr)?;
         let compiled = self
             .env
             .compile_expression(expr)
             .map_err(|e| self.explain(&e, expr, ctx))?;
-        let v = compiled
-            .eval(ctx)
-            .map_err(|e| self.explain(&e, expr, ctx))?;
-        Ok(v.is_true())
+        compiled.eval(ctx).map_err(|e| self.explain(&e, expr, ctx))
+    }
+
+    /// The variables an expression reads (top-level names only).
+    pub fn names_in(&self, expr: &str) -> Vec<String> {
+        let source = format!("{{{{ {expr} }}}}");
+        let Ok(t) = self.env.template_from_str(&source) else {
+            return Vec::new();
+        };
+        t.undeclared_variables(false).into_iter().collect()
     }
 
     fn explain(&self, e: &minijinja::Error, source: &str, ctx: &Value) -> String {
@@ -132,6 +161,11 @@ impl Renderer {
         names.sort();
         names
     }
+}
+
+/// The expression of a `when:`: written bare, or inside one `{{ }}` (not needed).
+fn condition_expr(expr: &str) -> &str {
+    crate::steps::single_expression(expr).unwrap_or(expr)
 }
 
 /// An expression that ends early, at a `}}` outside its string literals and brackets (how
@@ -178,7 +212,7 @@ mod tests {
         for e in ["}}x", " }} ", "a }}b", "1 }}2 {{ 3", "}}machines:", "a -}}"] {
             let err = r.check_expression(e).unwrap_err();
             assert!(err.contains("without {{ }}"), "{e}: {err}");
-            assert!(r.truthy(e, &ctx()).is_err(), "{e}");
+            assert!(r.condition(e, &ctx()).is_err(), "{e}");
         }
         for e in [
             "'}}' == x",
@@ -210,8 +244,21 @@ mod tests {
     #[test]
     fn expressions_and_env_secrets() {
         let r = Renderer::new();
-        assert!(r.truthy("port == 8080 and on", &ctx()).unwrap());
-        assert!(!r.truthy("machine == 'x'", &ctx()).unwrap());
+        assert!(r.condition("port == 8080 and on", &ctx()).unwrap());
+        assert!(!r.condition("machine == 'x'", &ctx()).unwrap());
+        assert!(r.condition("{{ on }}", &ctx()).unwrap());
+        for (e, shown) in [
+            ("machine", "a string (\"web-1\")"),
+            ("port", "a number (8080)"),
+            ("[1]", "a list ([1])"),
+            ("none", "none (null)"),
+        ] {
+            let err = r.condition(e, &ctx()).unwrap_err();
+            assert!(
+                err.starts_with(&format!("`{e}` is {shown}, not true or false")),
+                "{err}"
+            );
+        }
         assert!(r.check_expression("port ==").is_err());
         std::env::set_var("ORBDEPLOY_TEST_SECRET_T", "s3cr3t");
         assert_eq!(

@@ -496,7 +496,117 @@ fn catalogue() -> Vec<Case> {
             "- download: { url: \"https://h/x\", dest: /x, sha256: abc }\n",
             "`sha256` must be 64 hexadecimal digits",
         ),
+        // Loops, includes and roles (issue 15).
+        files_case(
+            "include cycle",
+            &[
+                ("ops.yaml", "- include: a.yaml\n"),
+                ("a.yaml", "- include: b.yaml\n"),
+                ("b.yaml", "- include: a.yaml\n"),
+            ],
+            "include cycle: a.yaml → b.yaml → a.yaml",
+        ),
+        ops_case(
+            "missing include file",
+            "- include: nope.yaml\n",
+            "ops.yaml:1:3: include: nope.yaml does not exist",
+        ),
+        ops_case(
+            "missing role",
+            "- role: nginx\n",
+            "ops.yaml:1:3: role `nginx` not found",
+        ),
+        files_case(
+            "role arg of the wrong type",
+            &[
+                ("ops.yaml", "- role: web\n  vars: { port: \"80\" }\n"),
+                ("roles/web/role.yaml", ROLE_ARGS),
+                ("roles/web/steps.yaml", "- shell: \"echo {{ port }}\"\n"),
+            ],
+            "role `web`: vars: `port` must be an int, not a string (\"80\")",
+        ),
+        files_case(
+            "role arg missing",
+            &[
+                ("ops.yaml", "- role: web\n"),
+                ("roles/web/role.yaml", ROLE_ARGS),
+                ("roles/web/steps.yaml", "- shell: \"echo {{ port }}\"\n"),
+            ],
+            "role `web`: vars: `port` is required",
+        ),
+        files_case(
+            "role arg unknown",
+            &[
+                ("ops.yaml", "- role: web\n  vars: { port: 80, prot: 1 }\n"),
+                ("roles/web/role.yaml", ROLE_ARGS),
+                ("roles/web/steps.yaml", "- shell: \"echo {{ port }}\"\n"),
+            ],
+            "`prot` is not an argument of the role; did you mean `port`?",
+        ),
+        Case {
+            files: vec![(
+                "ops.yaml",
+                b"- shell: \"echo {{ item }}\"\n  loop: \"{{ port }}\"\n".to_vec(),
+            )],
+            ..case(
+                "loop over a variable that is not a list",
+                inv(&format!("{M}vars: {{ port: 80 }}\noperations: ops.yaml\n")),
+                "loop: `port` is a number (80), not a list",
+            )
+        },
+        ops_case(
+            "loop that is not a list",
+            "- shell: \"echo {{ item }}\"\n  loop: 5\n",
+            "loop: expected a list, or a template that yields one; found a number (5)",
+        ),
+        ops_case(
+            "invalid loop_var",
+            "- shell: \"echo {{ item }}\"\n  loop: [a]\n  loop_var: 1x\n",
+            "loop_var: `1x` is not a name a variable can have",
+        ),
+        Case {
+            files: vec![("ops.yaml", b"- shell: a\n  when: port\n".to_vec())],
+            ..case(
+                "when that is not a boolean",
+                inv(&format!("{M}vars: {{ port: 80 }}\noperations: ops.yaml\n")),
+                "when: `port` is a number (80), not true or false",
+            )
+        },
+        files_case(
+            "duplicate handler through an include",
+            &[
+                (
+                    "ops.yaml",
+                    "steps:\n  - include: more.yaml\nhandlers:\n  - { name: h, shell: a }\n",
+                ),
+                ("more.yaml", "steps: []\nhandlers:\n  - { name: h, shell: b }\n"),
+            ],
+            "a second handler named `h` (the first is at more.yaml:3:5, via ops.yaml:2:5 include more.yaml)",
+        ),
+        files_case(
+            "error deep inside a role",
+            &[
+                ("ops.yaml", "- role: web\n"),
+                ("roles/web/steps.yaml", "- include: tasks/main.yaml\n"),
+                ("roles/web/tasks/main.yaml", "- shell: a\n- shel: b\n"),
+            ],
+            "roles/web/tasks/main.yaml:2:3: unknown field `shel`",
+        ),
     ]
+}
+
+/// A role argument schema for the role cases.
+const ROLE_ARGS: &str = "args:\n  port: { type: int, required: true }\n";
+
+/// A case with the operations in several files (`ops.yaml` first).
+fn files_case(name: &'static str, files: &[(&'static str, &str)], expect: &'static str) -> Case {
+    Case {
+        files: files
+            .iter()
+            .map(|(n, t)| (*n, t.as_bytes().to_vec()))
+            .collect(),
+        ..case(name, inv(&format!("{M}operations: ops.yaml\n")), expect)
+    }
 }
 
 /// The input of a case as the snapshot shows it: each file's text when short and
@@ -529,7 +639,9 @@ fn every_bad_input_exits_2_with_one_message_and_touches_nothing() {
         let fake = Fake::new(&[("m1", "running")]);
         std::fs::write(fake.dir.path().join("inv.yaml"), &c.inventory).unwrap();
         for (name, bytes) in &c.files {
-            std::fs::write(fake.dir.path().join(name), bytes).unwrap();
+            let path = fake.dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
         }
         let mut seen: Vec<(String, String)> = Vec::new();
         for sub in ["plan", "apply"] {

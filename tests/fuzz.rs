@@ -93,7 +93,7 @@ proptest! {
         let r = Renderer::new();
         let ctx = minijinja::Value::from_serialize(serde_json::json!({"x": 1, "machine": "m"}));
         let _ = r.render("t", &text, &ctx);
-        let _ = r.truthy(&expr, &ctx);
+        let _ = r.condition(&expr, &ctx);
         let _ = r.check_expression(&expr);
     }
 }

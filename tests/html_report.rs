@@ -283,6 +283,8 @@ fn synthetic_step(m: usize, name: &str, k: usize, steps: usize, t: u64) -> StepR
         failure: None,
         calls: Vec::new(),
         timings: None,
+        item: None,
+        origin: None,
     };
     let fail_at = (m % 10 == 3).then_some(steps * 3 / 4);
     match fail_at {

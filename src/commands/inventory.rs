@@ -78,6 +78,50 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
             }
         }
     }
+    if args.explain {
+        explain_calls(&inv, args, &mut out)?;
+    }
+    Ok(())
+}
+
+/// The layers includes and roles add: per step, not per machine, so they are listed by
+/// call after the machines (`vars:` above machine variables and below `--var`, role
+/// defaults below every inventory variable). Secret names are masked here too.
+fn explain_calls(inv: &Inventory, args: &InventoryArgs, out: &mut dyn Write) -> Result<()> {
+    if inv.operations.is_none() {
+        return Ok(());
+    }
+    let options = crate::steps::LoadOptions {
+        roles_path: args.roles_path.clone(),
+    };
+    let book = crate::steps::load_with(inv, &crate::template::Renderer::new(), &options)?;
+    if book.calls.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "includes and roles (for their steps only, on every machine they run on):"
+    )?;
+    for call in &book.calls {
+        writeln!(out, "  {} at {}", call.what, call.at)?;
+        let layers = [
+            (&call.vars, "vars: above machine vars, below --var"),
+            (
+                &call.defaults,
+                "role defaults: below every inventory variable",
+            ),
+        ];
+        for (vars, layer) in layers {
+            for (k, v) in vars {
+                let shown = if inv.secret_vars.contains(k) {
+                    "***".to_string()
+                } else {
+                    v.to_string()
+                };
+                writeln!(out, "    {k} = {shown}  ({layer})")?;
+            }
+        }
+    }
     Ok(())
 }
 

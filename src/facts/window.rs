@@ -30,16 +30,39 @@ const WINDOW: usize = 63;
 /// The key of the batch's report frame (never a step's index).
 const REPORT: usize = usize::MAX;
 
-/// Renders a later step of the machine as the run would (`None`: its `when:` is false or
-/// it does not render; the window then stops there and leaves the step to the run).
-pub type RenderAhead<'r, R> = dyn FnMut(&Step) -> Option<R> + 'r;
+/// Renders a later step of the machine as the run would.
+pub type RenderAhead<'r, R> = dyn FnMut(&Step) -> Ahead<R> + 'r;
+
+/// A later step as the window sees it.
+pub enum Ahead<R> {
+    /// Rendered: its probe may join the batch.
+    Ready(R),
+    /// It will be skipped (its `when:` is false, its loop has no item): it reads and
+    /// changes nothing, so the window goes on past it — a loop whose `when:` skips some
+    /// items still costs one round trip.
+    Skip,
+    /// It does not render: the window stops there and leaves the step to the run.
+    Stop,
+}
+
+impl<R> Ahead<R> {
+    /// The rendered step, if it is one.
+    fn ready(self) -> Option<R> {
+        match self {
+            Ahead::Ready(r) => Some(r),
+            Ahead::Skip | Ahead::Stop => None,
+        }
+    }
+}
 
 /// One machine's read-ahead state: the facts of the current window, what later steps
-/// will ask a scan, and the memo of each user's session.
+/// will ask a scan, and the memo of each user's session. Steps are known by their
+/// position in the list the run goes through (the items of a loop share their step's
+/// index, never a position).
 pub struct Window<R> {
-    /// Steps of the current window (by index), rendered, with the facts read for them.
+    /// Steps of the current window (by position), rendered, with the facts read for them.
     ahead: HashMap<usize, (R, Facts)>,
-    /// Step index → (user, question) of a `line` or `packages` step, rendered with the
+    /// Step position → (user, question) of a `line` or `packages` step, rendered with the
     /// context of the time (`None`: it asks nothing, or did not render).
     questions: HashMap<usize, Option<(Option<String>, scan::Item)>>,
     memo: HashMap<Option<String>, Memo>,
@@ -59,15 +82,16 @@ impl<R> Default for Window<R> {
 }
 
 impl<R: Probed> Window<R> {
-    /// The step with this index as rendered and read ahead by an earlier window, if it was.
-    pub fn take(&mut self, index: usize) -> Option<(R, Facts)> {
-        self.ahead.remove(&index)
+    /// The step at this position as rendered and read ahead by an earlier window, if it
+    /// was.
+    pub fn take(&mut self, pos: usize) -> Option<(R, Facts)> {
+        self.ahead.remove(&pos)
     }
 
-    /// What reading the facts of the step with this index cost it ([`super::cost`]), no
+    /// What reading the facts of the step at this position cost it ([`super::cost`]), no
     /// longer booked.
-    pub fn take_cost(&mut self, index: usize) -> ReadCost {
-        self.ledger.take(index)
+    pub fn take_cost(&mut self, pos: usize) -> ReadCost {
+        self.ledger.take(pos)
     }
 
     /// What reading facts cost steps whose facts were dropped since the last call
@@ -82,8 +106,8 @@ impl<R: Probed> Window<R> {
         self.ledger.discard();
     }
 
-    /// The context changed (a step registered a value) or the handlers start (whose
-    /// indices are positions among the handlers): render later steps again. What the memo
+    /// The context changed (a step registered a value, and the loops after it were
+    /// expanded again) or the handlers start (another list): render later steps again. What the memo
     /// keeps stays true, being kept by content.
     pub fn forget_steps(&mut self) {
         self.questions.clear();
@@ -105,12 +129,12 @@ impl<R: Probed> Window<R> {
         };
         let (began, wire) = (Instant::now(), remote.meter());
         // The steps the batch reads for, with what rendering each ahead took.
-        let mut read_for: Vec<(usize, Duration)> = vec![(list[pos].index, Duration::ZERO)];
+        let mut read_for: Vec<(usize, Duration)> = vec![(pos, Duration::ZERO)];
         let user = first.user().map(str::to_string);
-        let stop_after = |s: &Step, r: &R| s.spec.register.is_some() || r.is_command();
+        let stop_after = |s: &Step, r: &R| s.registers_now().is_some() || r.is_command();
         let batch_more = remote.batches_facts() && !stop_after(list[pos], &first);
         let mut batch = Batch::default();
-        batch.add(list[pos].index, &first);
+        batch.add(pos, &first);
         let mut isolate = first.has_user_code();
         // The steps after the first that the window takes, rendered, with their probes.
         let mut steps: Vec<(usize, R)> = Vec::new();
@@ -118,10 +142,15 @@ impl<R: Probed> Window<R> {
         // The first step after the window.
         let mut next = pos + 1;
         if batch_more {
-            for step in list.iter().skip(pos + 1).take(WINDOW) {
+            for (at, step) in list.iter().enumerate().skip(pos + 1).take(WINDOW) {
                 let rendering = Instant::now();
-                let Some(r) = render(step) else {
-                    break;
+                let r = match render(step) {
+                    Ahead::Ready(r) => r,
+                    Ahead::Skip => {
+                        next += 1;
+                        continue;
+                    }
+                    Ahead::Stop => break,
                 };
                 let rendered = rendering.elapsed();
                 let probe = r.probe();
@@ -131,11 +160,11 @@ impl<R: Probed> Window<R> {
                 next += 1;
                 let stop = stop_after(step, &r);
                 if let Some(p) = probe {
-                    read_for.push((step.index, rendered));
-                    probes.push((step.index, p));
-                    batch.add(step.index, &r);
+                    read_for.push((at, rendered));
+                    probes.push((at, p));
+                    batch.add(at, &r);
                     isolate |= r.has_user_code();
-                    steps.push((step.index, r));
+                    steps.push((at, r));
                 }
                 if stop {
                     break;
@@ -151,7 +180,7 @@ impl<R: Probed> Window<R> {
         if plan.report.is_some() {
             probes.push((REPORT, "__od_memo_report\n".to_string()));
         }
-        let first_probe = (list[pos].index, first_probe);
+        let first_probe = (pos, first_probe);
         let (first_facts, mut got) = gather(
             remote,
             user.as_deref(),
@@ -171,7 +200,7 @@ impl<R: Probed> Window<R> {
             steps
                 .into_iter()
                 .zip(got)
-                .map(|((index, rendered), facts)| (index, (rendered, facts))),
+                .map(|((at, rendered), facts)| (at, (rendered, facts))),
         );
         // What was booked to facts this read replaces is orphaned; the rest of the read
         // (all but rendering the steps ahead) is the batch's cost, shared by its steps.
@@ -194,12 +223,14 @@ impl<R: Probed> Window<R> {
         render: &mut RenderAhead<'_, R>,
     ) -> Vec<scan::Item> {
         let mut out = Vec::new();
-        for step in list.iter().skip(from).take(AHEAD) {
+        for (at, step) in list.iter().enumerate().skip(from).take(AHEAD) {
             if !step.kind().scans_ahead() {
                 continue;
             }
-            let question = self.questions.entry(step.index).or_insert_with(|| {
-                render(step).and_then(|r| r.scan().map(|i| (r.user().map(str::to_string), i)))
+            let question = self.questions.entry(at).or_insert_with(|| {
+                render(step)
+                    .ready()
+                    .and_then(|r| r.scan().map(|i| (r.user().map(str::to_string), i)))
             });
             if let Some((u, item)) = question {
                 if u == user {

@@ -49,11 +49,23 @@ pub struct StepSpec {
     pub notify: OneOrMany,
     /// Save the result (stdout, stderr, rc, changed) in this variable for later steps.
     pub register: Option<String>,
+    /// Run the step once per item: a YAML list, or a template string that yields a list.
+    pub loop_items: Option<Spanned<serde_json::Value>>,
+    /// The name of the item variable (default `item`).
+    pub loop_var: Option<Spanned<String>>,
+    /// What output and reports show of each item (default: the item, shortened).
+    pub label: Option<String>,
+    /// `include: FILE`: the steps (and handlers) of another file, in place of an operation.
+    pub include: Option<Spanned<String>>,
+    /// `role: NAME`: the steps and handlers of a role, in place of an operation.
+    pub role: Option<Spanned<String>>,
+    /// The variables an include or a role call gives its steps.
+    pub vars: Option<Spanned<SpannedMap<serde_json::Value>>>,
 }
 
 /// The common keys, in the order an unknown key's message lists them (the operation keys
 /// follow, from [`Kind::ALL`]).
-const COMMON_KEYS: [&str; 16] = [
+const COMMON_KEYS: [&str; 22] = [
     "name",
     "hosts",
     "when",
@@ -70,6 +82,12 @@ const COMMON_KEYS: [&str; 16] = [
     "unless",
     "notify",
     "register",
+    "loop",
+    "loop_var",
+    "label",
+    "include",
+    "role",
+    "vars",
 ];
 
 /// Every key a step may have: the common keys, then each operation's (`user` is both).
@@ -190,6 +208,12 @@ impl RawStep {
             "unless" => s.unless = map.next_value()?,
             "notify" => s.notify = map.next_value()?,
             "register" => s.register = map.next_value()?,
+            "loop" => s.loop_items = map.next_value()?,
+            "loop_var" => s.loop_var = map.next_value()?,
+            "label" => s.label = map.next_value()?,
+            "include" => s.include = map.next_value()?,
+            "role" => s.role = map.next_value()?,
+            "vars" => s.vars = map.next_value()?,
             // Not reached: `StepKeySeed` gives only `COMMON_KEYS` here (a test reads each).
             other => return Err(de::Error::unknown_field(other, step_keys())),
         }
@@ -571,7 +595,8 @@ mod tests {
             let value = match key {
                 "become" | "ignore_errors" => "true",
                 "timeout" | "retries" | "delay" => "3",
-                "env" => "{ A: 1 }",
+                "env" | "vars" => "{ A: 1 }",
+                "loop" => "[a, 1]",
                 _ => "x",
             };
             yaml.push_str(&format!("{key}: {value}\n"));
@@ -592,6 +617,18 @@ mod tests {
             (Some(Seconds(3)), Some(3), Some(Seconds(3)))
         );
         assert_eq!(s.env.get("A"), Some(&Scalar("1".into())));
+        let (lv, label) = (
+            s.loop_var.as_ref().map(|v| v.value.as_str()),
+            s.label.as_deref(),
+        );
+        assert_eq!((lv, label), (Some("x"), Some("x")));
+        assert_eq!(
+            s.loop_items.as_ref().map(|l| l.value.clone()),
+            Some(serde_json::json!(["a", 1]))
+        );
+        assert_eq!(s.include.as_ref().map(|v| v.value.as_str()), Some("x"));
+        assert_eq!(s.role.as_ref().map(|v| v.value.as_str()), Some("x"));
+        assert!(s.vars.as_ref().is_some_and(|v| v.value.get("A").is_some()));
         assert!(matches!(&step.ops[..], [OpSpec::Shell(sh)] if sh == "s"));
     }
 
@@ -634,7 +671,10 @@ mod tests {
             .map(|k| format!("`{k}`"))
             .collect();
         assert!(
-            msg.ends_with(&format!("`register`, {}", ops.join(", "))),
+            msg.ends_with(&format!(
+                "`register`, `loop`, `loop_var`, `label`, `include`, `role`, `vars`, {}",
+                ops.join(", ")
+            )),
             "{msg}"
         );
     }

@@ -87,7 +87,7 @@ fn evaluate(expr: &str, ctx: &RenderCtx<'_>, field: &str) -> Result<Outcome, Ren
     if let Some(n) = read.iter().find(|n| value(n).is_some_and(|v| not_run(&v))) {
         return Ok(Outcome::NotRun(n.clone()));
     }
-    match ctx.renderer.truthy(expr, ctx.vars) {
+    match ctx.renderer.condition(expr, ctx.vars) {
         Ok(true) => Ok(Outcome::True),
         Ok(false) => Ok(Outcome::False),
         // A name that is not there at all is a mistake in what was written (found before
@@ -192,6 +192,7 @@ mod tests {
             renderer: &renderer,
             vars: &vars,
             base: std::path::Path::new("."),
+            search: &[],
             step: &step,
         };
         let spec = Spec {

@@ -114,6 +114,9 @@ pub struct RenderCtx<'a> {
     pub vars: &'a Value,
     /// Local `src` paths are relative to this directory.
     pub base: &'a Path,
+    /// Where a relative local path is looked for first (a role's `files/` or
+    /// `templates/`), then `base`.
+    pub search: &'a [PathBuf],
     /// The step's common keys (shell and command read `env`, `workdir`, `creates`, `unless`).
     pub step: &'a StepSpec,
 }
@@ -151,18 +154,27 @@ impl RenderCtx<'_> {
         Ok(out)
     }
 
-    /// A local path, rendered, relative to the step's operations file.
+    /// A local path, rendered, relative to the step's operations file — in a role, to its
+    /// `files/` or `templates/` first, when it is there.
     pub fn local_path(&self, field: &'static str, v: &str) -> Result<PathBuf, RenderError> {
-        Ok(self.base.join(self.text(field, v)?))
+        let rel = self.text(field, v)?;
+        let found = self
+            .search
+            .iter()
+            .map(|d| d.join(&rel))
+            .find(|p| p.exists());
+        Ok(found.unwrap_or_else(|| self.base.join(&rel)))
     }
 }
 
 /// Render `step` for the machine whose variables are `vars`.
 pub fn render(step: &Step, renderer: &Renderer, vars: &Value) -> Result<Rendered, RenderError> {
+    let search = step.search_path();
     let ctx = RenderCtx {
         renderer,
         vars,
         base: &step.base,
+        search: &search,
         step: &step.spec,
     };
     let op = step.op.render(&ctx)?;

@@ -3,6 +3,7 @@
 //! checks that every one of them renders for every machine before anything runs
 //! ([`mod@validate`]), and decides the machine actions of phase 1 ([`machines`]).
 
+pub mod list;
 pub mod machines;
 pub mod select;
 pub mod settings;
@@ -39,6 +40,8 @@ pub struct MachinePlan<'a> {
     pub state: DesiredState,
     /// Its variables, built-ins included.
     pub vars: TemplateVars,
+    /// The ones no include, role or loop overrides: built-ins and `--var`.
+    pub fixed: TemplateVars,
     /// Its steps in order, after `hosts:` and `--tags`.
     pub steps: Vec<&'a Step>,
     /// The handlers its steps may notify, in the order of the handlers: a handler runs
@@ -53,6 +56,7 @@ impl Plan<'_> {
         for m in &mut self.machines {
             if let Some(h) = inv.hosts.iter().find(|h| h.name == m.name) {
                 m.vars = select::vars(inv, h);
+                m.fixed = select::fixed(inv, h);
             }
         }
         self.hostvars = select::hostvars(inv);

@@ -37,6 +37,7 @@ pub fn select<'a>(
                 name: h.name.clone(),
                 state: h.desired.state,
                 vars: vars(inv, h),
+                fixed: fixed(inv, h),
                 handlers: notifiable(book, &steps),
                 steps,
             }
@@ -48,15 +49,22 @@ pub fn select<'a>(
     })
 }
 
-/// The machines a step's `hosts:` patterns select (`all` when it has none). The patterns
-/// were checked against the inventory when the steps were loaded.
+/// The machines a step's `hosts:` patterns select (`all` when it has none), narrowed by
+/// the `hosts:` of every include and role call around it. The patterns were checked
+/// against the inventory when the steps were loaded.
 fn step_hosts<'i>(inv: &'i Inventory, step: &Step) -> BTreeSet<&'i str> {
+    let mut out = pattern_hosts(inv, &step.spec.hosts.0);
+    for outer in &step.scope.hosts {
+        let allowed = pattern_hosts(inv, outer);
+        out.retain(|h| allowed.contains(h));
+    }
+    out
+}
+
+/// The machines a list of patterns selects (every machine when it is empty).
+fn pattern_hosts<'i>(inv: &'i Inventory, patterns: &[String]) -> BTreeSet<&'i str> {
     let all = ["all".to_string()];
-    let patterns: &[String] = if step.spec.hosts.0.is_empty() {
-        &all
-    } else {
-        &step.spec.hosts.0
-    };
+    let patterns: &[String] = if patterns.is_empty() { &all } else { patterns };
     let mut out = BTreeSet::new();
     for p in patterns {
         if p == "all" {
@@ -81,10 +89,10 @@ fn tagged(step: &Step, tags: &[String]) -> bool {
 
 /// The handlers that `steps` notify, in the order of the handlers.
 fn notifiable<'a>(book: &'a Playbook, steps: &[&Step]) -> Vec<&'a Step> {
-    let notified: BTreeSet<&String> = steps.iter().flat_map(|s| &s.spec.notify.0).collect();
+    let notified: BTreeSet<usize> = steps.iter().flat_map(|s| s.notifies.clone()).collect();
     book.handlers
         .iter()
-        .filter(|h| notified.contains(&h.name))
+        .filter(|h| notified.contains(&h.index))
         .collect()
 }
 
@@ -92,6 +100,15 @@ fn notifiable<'a>(book: &'a Playbook, steps: &[&Step]) -> Vec<&'a Step> {
 pub fn vars(inv: &Inventory, host: &Host) -> TemplateVars {
     inv.vars(host)
         .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect()
+}
+
+/// The variables no include, role or loop can override: built-ins and `--var`.
+pub fn fixed(inv: &Inventory, host: &Host) -> TemplateVars {
+    inv.vars(host)
+        .into_iter()
+        .filter(|(_, v)| v.source == "built-in" || v.source == "--var")
         .map(|(k, v)| (k, v.value))
         .collect()
 }

@@ -1,30 +1,34 @@
 //! The load-time render check: every selected step (and every handler it may notify) is
-//! rendered for every machine that will run it, with placeholders for registered values,
-//! so an undefined variable, a bad expression or a missing local file is exit 2 before
-//! any machine is touched.
+//! rendered for every machine that will run it — each item of a loop on its own — with
+//! placeholders for registered values, so an undefined variable, a bad expression, a
+//! `when:` that is not a boolean, a loop that is not a list or a missing local file is
+//! exit 2 before any machine is touched. What depends on a registered value (a loop over
+//! one, a `when:` reading one) is checked as far as the placeholders allow, and again when
+//! it runs.
 
+use minijinja::Value;
 use serde_json::json;
 
 use super::Plan;
 use crate::error::ConfigError;
 use crate::load::inventory::DesiredState;
-use crate::steps::{self, Playbook};
+use crate::steps::items::{self, ItemState};
+use crate::steps::{self, Playbook, Step};
 use crate::template::Renderer;
+
+/// What a registered value looks like, before the step that registers it has run (a
+/// looping step's has `results` too).
+pub fn placeholder() -> serde_json::Value {
+    json!({
+        "stdout": "", "stderr": "", "stdout_lines": [], "rc": 0,
+        "changed": false, "failed": false, "skipped": false, "results": [],
+    })
+}
 
 /// Check that every step of `plan` renders for its machine. `book` names the values steps
 /// register, which later steps may read.
 pub fn validate(plan: &Plan<'_>, book: &Playbook, renderer: &Renderer) -> Result<(), ConfigError> {
-    // What a registered value looks like, before the step that registers it has run.
-    let placeholder = json!({
-        "stdout": "", "stderr": "", "stdout_lines": [], "rc": 0,
-        "changed": false, "failed": false, "skipped": false,
-    });
-    let registers: Vec<&String> = book
-        .steps
-        .iter()
-        .chain(&book.handlers)
-        .filter_map(|s| s.spec.register.as_ref())
-        .collect();
+    let registers: Vec<String> = book.registers().into_iter().cloned().collect();
     // Only a running machine runs steps.
     for m in plan
         .machines
@@ -33,19 +37,95 @@ pub fn validate(plan: &Plan<'_>, book: &Playbook, renderer: &Renderer) -> Result
     {
         let mut vars = m.vars.clone();
         for r in &registers {
-            vars.insert((*r).clone(), placeholder.clone());
+            vars.insert(r.clone(), placeholder());
         }
         vars.insert("hostvars".into(), plan.hostvars.clone());
-        let ctx = minijinja::Value::from_serialize(&vars);
-        for step in m.steps.iter().chain(&m.handlers) {
-            let on = |e: String| steps::at(step, format!("on machine `{}`: {e}", m.name));
-            if let Some(w) = &step.spec.when {
-                renderer
-                    .truthy(&w.value, &ctx)
-                    .map_err(|e| on(format!("when: {e}")))?;
+        let base = Value::from_serialize(&vars);
+        let fixed = Value::from_serialize(&m.fixed);
+        let check = Check {
+            renderer,
+            base: &base,
+            fixed: &fixed,
+            registers: &registers,
+        };
+        for list in [&m.steps, &m.handlers] {
+            for step in items::expand(list, renderer, &base, &fixed) {
+                check
+                    .step(&step)
+                    .map_err(|e| steps::at(&step, format!("on machine `{}`: {e}", m.name)))?;
             }
-            crate::ops::render(step, renderer, &ctx).map_err(|e| on(e.to_string()))?;
         }
     }
     Ok(())
+}
+
+/// One machine's contexts, for checking its steps.
+struct Check<'a> {
+    renderer: &'a Renderer,
+    base: &'a Value,
+    fixed: &'a Value,
+    registers: &'a [String],
+}
+
+impl Check<'_> {
+    /// One step (or item): its loop, label, `when:` and operation.
+    fn step(&self, s: &Step) -> Result<(), String> {
+        if let Some(item) = &s.item {
+            match &item.state {
+                ItemState::Empty => return Ok(()),
+                // A loop over a registered value is known only when it runs.
+                ItemState::Broken(_) if self.loop_reads_registered(s) => return Ok(()),
+                ItemState::Broken(msg) => return Err(msg.clone()),
+                ItemState::Ready => {}
+            }
+        }
+        items::check_label(s, self.renderer, self.base, self.fixed)?;
+        let ctx = items::step_context(s, self.renderer, self.base, self.fixed)?;
+        let mut runs = true;
+        for w in s.whens() {
+            let yes = self
+                .renderer
+                .condition(&w.value, &ctx)
+                .map_err(|e| format!("when: {e}"))?;
+            // A step whose `when:` is false whatever earlier steps register never runs
+            // here, and need not render (it may use what only the true case defines).
+            if !yes && !self.reads_registered(&w.value) {
+                runs = false;
+            }
+        }
+        if runs {
+            crate::ops::render(s, self.renderer, &ctx).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The step's loop (or its include's) reads a registered value.
+    fn loop_reads_registered(&self, s: &Step) -> bool {
+        loop_reads_registered(s, self.renderer, self.registers)
+    }
+
+    /// An expression reads a value a step registers.
+    fn reads_registered(&self, expr: &str) -> bool {
+        reads_registered(expr, self.renderer, self.registers)
+    }
+}
+
+/// The loop of `s` (or of its include) reads one of `registers`: its items are known
+/// only when it runs.
+pub fn loop_reads_registered(s: &Step, renderer: &Renderer, registers: &[String]) -> bool {
+    let outer = s.scope.outer_loop.as_ref().map(|(_, l)| l);
+    s.looping
+        .iter()
+        .chain(outer)
+        .filter_map(|l| l.expression())
+        .any(|e| reads_registered(e, renderer, registers))
+}
+
+/// An expression reads one of `registers`.
+fn reads_registered(expr: &str, renderer: &Renderer, registers: &[String]) -> bool {
+    let expr = crate::steps::single_expression(expr).unwrap_or(expr);
+    renderer
+        .names_in(expr)
+        .iter()
+        .any(|n| registers.contains(n))
 }

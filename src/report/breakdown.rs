@@ -224,6 +224,8 @@ mod tests {
             attempts: 0,
             failure: None,
             calls: Vec::new(),
+            item: None,
+            origin: None,
             timings: Some(StepTimings {
                 render_ms: Millis::from_micros(100),
                 probe_ms: ms(probe),

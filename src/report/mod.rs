@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 pub use mask::Masker;
 pub use timings::{HostTimings, Millis, StepTimings};
 
-/// Version of the `--report` document; bumped when fields are added (2: `timings`).
+/// Version of the `--report` document; bumped when fields are added (2: a step's `timings`,
+/// and its `item` and `origin`, optional so that readers of version 1 documents still parse
+/// them).
 pub const REPORT_VERSION: u32 = 2;
 
 /// How a step ended (or, in a plan, would end).
@@ -116,6 +118,44 @@ pub struct StepResult {
     /// or in a plan one that would be created or started first).
     #[serde(default)]
     pub timings: Option<StepTimings>,
+    /// The item of a loop this row is (absent for a step without a loop, and in reports
+    /// written before version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<Box<ItemInfo>>,
+    /// Where the step was written (absent in reports written before version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Box<StepOrigin>>,
+}
+
+/// The item of a loop a step row is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemInfo {
+    /// What the row's name shows of it (`label:`, or the item shortened).
+    pub label: String,
+    /// Position among the loop's items, from 0 (absent: the item of an include's loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// How many items the loop has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+}
+
+/// Where a step was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepOrigin {
+    /// The file, as messages name it.
+    pub file: String,
+    /// Line, from 1.
+    pub line: u64,
+    /// Column, from 1.
+    pub column: u64,
+    /// The role the step belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The include and role calls that led to it, outermost first (`file:line:column
+    /// include FILE` or `... role NAME`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include_chain: Vec<String>,
 }
 
 /// The machine phase (create / start / stop / delete) for one machine.

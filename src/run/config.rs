@@ -40,6 +40,8 @@ pub struct Config {
     pub transport: Transport,
     /// How long to wait for a machine another run holds.
     pub lock_timeout: Duration,
+    /// Where roles are looked for after `roles/` beside the inventory (`--roles-path`).
+    pub roles_path: Vec<PathBuf>,
 }
 
 /// Apply or plan.
@@ -51,6 +53,8 @@ pub struct RunMode {
     pub show_calls: bool,
     /// End with exit 4 when changes are pending (`plan --exit-code`).
     pub exit_on_changes: bool,
+    /// Print every machine's expanded steps and stop (`plan --list-steps`).
+    pub list_steps: bool,
 }
 
 impl RunMode {

@@ -14,10 +14,10 @@ use crate::ops::Rendered;
 use crate::plan::{MachinePlan, TemplateVars};
 use crate::remote::{ExecOutput, Remote};
 use crate::report::{
-    ms, Counts, Event, FailureInfo, HostResult, HostStatus, HostTimings, Millis, Sender,
-    StepResult, StepStatus,
+    ms, Counts, Event, FailureInfo, HostResult, HostStatus, HostTimings, ItemInfo, Millis, Sender,
+    StepOrigin, StepResult, StepStatus,
 };
-use crate::steps::Step;
+use crate::steps::{items, Step};
 
 use super::config::OnFailure;
 use super::step::{self, Ran, Shared, StepEnv, StepOutcome};
@@ -26,43 +26,41 @@ use super::step::{self, Ran, Shared, StepEnv, StepOutcome};
 pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remote) -> HostResult {
     let started = Instant::now();
     let wire = remote.meter();
-    shared.events.send(Event::HostStarted {
-        machine: machine.name.clone(),
-        steps: machine.steps.len(),
-    });
     let mut h = HostRun {
         shared,
         machine,
         remote,
         registered: TemplateVars::new(),
         ctx: context(&machine.vars, &TemplateVars::new(), shared.hostvars),
+        fixed: minijinja::Value::from_serialize(&machine.fixed),
         notified: BTreeSet::new(),
         counts: Counts::default(),
         failed: false,
         interrupted: false,
         window: Window::default(),
         timings: HostTimings::default(),
+        looping: LoopRun::default(),
     };
+    let steps = items::expand(&machine.steps, shared.renderer, &h.ctx, &h.fixed);
+    shared.events.send(Event::HostStarted {
+        machine: machine.name.clone(),
+        steps: steps.len(),
+    });
     let opening = Instant::now();
     h.remote.expect_users(&likely_users(&machine.steps));
     h.timings.session_ms += Millis::of(opening.elapsed());
-    for (pos, step) in machine.steps.iter().enumerate() {
-        h.step_in(&machine.steps, pos, step, false);
-    }
+    h.run_list(&machine.steps, steps, false);
     let handlers: Vec<&Step> = machine
         .handlers
         .iter()
         .copied()
-        .filter(|s| h.notified.contains(&s.name))
+        .filter(|s| h.notified.contains(&s.index))
         .collect();
-    // Handler indices are positions among the handlers, not among the steps.
+    // Handler positions are positions among the handlers, not among the steps.
     h.window.forget_steps();
-    for (pos, step) in handlers.iter().enumerate() {
-        if h.failed && shared.config.on_failure != OnFailure::Nothing {
-            break;
-        }
-        h.window.discard();
-        h.step_in(&handlers, pos, step, true);
+    if !(h.failed && shared.config.on_failure != OnFailure::Nothing) {
+        let expanded = items::expand(&handlers, shared.renderer, &h.ctx, &h.fixed);
+        h.run_list(&handlers, expanded, true);
     }
     let closing = Instant::now();
     h.remote.close();
@@ -99,8 +97,11 @@ struct HostRun<'a, 'b> {
     registered: TemplateVars,
     /// The template context, built again only when a step registers something.
     ctx: minijinja::Value,
-    /// Handlers notified by the steps that changed something.
-    notified: BTreeSet<String>,
+    /// Built-ins and `--var`, over what includes, roles and loops give a step.
+    fixed: minijinja::Value,
+    /// Handlers (positions among the handlers) notified by the steps that changed
+    /// something.
+    notified: BTreeSet<usize>,
     counts: Counts,
     /// A step failed (not ignored).
     failed: bool,
@@ -110,43 +111,130 @@ struct HostRun<'a, 'b> {
     window: Window<Rendered>,
     /// Where the machine's time went so far.
     timings: HostTimings,
+    /// The items of the loop under way.
+    looping: LoopRun,
+}
+
+/// What the items of one loop add up to, until its last item: its `register` value, and
+/// whether one failed — the machine stops only after the loop's remaining items were
+/// tried.
+#[derive(Default)]
+struct LoopRun {
+    results: Vec<Json>,
+    failed: bool,
 }
 
 impl HostRun<'_, '_> {
-    fn step_in(&mut self, list: &[&Step], pos: usize, step: &Step, handler: bool) {
+    /// Run `expanded` (the steps of `original`, loops expanded) in order. After a step
+    /// registers a value the loops after it are expanded again, since their items may
+    /// read it.
+    fn run_list(&mut self, original: &[&Step], mut expanded: Vec<Step>, handler: bool) {
+        let mut pos = 0;
+        while pos < expanded.len() {
+            let refs: Vec<&Step> = expanded.iter().collect();
+            let mut again = None;
+            while pos < refs.len() {
+                if handler && self.failed && self.shared.config.on_failure != OnFailure::Nothing {
+                    return;
+                }
+                if handler {
+                    self.window.discard();
+                }
+                let registered = self.step_in(&refs, pos, refs[pos], handler);
+                pos += 1;
+                if registered {
+                    again = Some(pos);
+                    break;
+                }
+            }
+            let Some(done) = again else {
+                break;
+            };
+            // The steps after the one that registered: the rest of its include's items
+            // stay as they were expanded, the steps after them are expanded anew.
+            let last = &expanded[done - 1];
+            let group = last.scope.outer_loop.as_ref().map(|(g, _)| *g);
+            let in_group =
+                |s: &Step| group.is_some() && s.scope.outer_loop.as_ref().map(|(g, _)| *g) == group;
+            let keep = done + expanded[done..].iter().take_while(|s| in_group(s)).count();
+            let from = original
+                .iter()
+                .rposition(|s| s.index == last.index)
+                .map_or(original.len(), |i| i + 1);
+            let from = from + original[from..].iter().take_while(|s| in_group(s)).count();
+            expanded.truncate(keep);
+            expanded.extend(items::expand(
+                &original[from..],
+                self.shared.renderer,
+                &self.ctx,
+                &self.fixed,
+            ));
+        }
+    }
+
+    /// Run `list[pos]`; true when it registered a value.
+    fn step_in(&mut self, list: &[&Step], pos: usize, step: &Step, handler: bool) -> bool {
         let started = Instant::now();
         let env = StepEnv {
             shared: self.shared,
             machine: &self.machine.name,
             remote: &mut *self.remote,
             ctx: &self.ctx,
+            fixed: &self.fixed,
             window: &mut self.window,
             failed: self.failed,
             earlier_changes: self.counts.will_change + self.counts.will_run > 0,
         };
         let ran = step::run(env, list, pos, step);
         let status = ran.outcome.status();
-        if let Some(name) = &step.spec.register {
-            self.registered
-                .insert(name.clone(), register_value(status, ran.outcome.output()));
+        let own_loop = step.looping.is_some() && step.item.is_some();
+        let is_item = step
+            .item
+            .as_ref()
+            .is_some_and(|i| i.state == items::ItemState::Ready);
+        if own_loop && is_item {
+            self.looping
+                .results
+                .push(item_result(step, status, ran.outcome.output()));
+        }
+        let mut registered = false;
+        if let Some(name) = step.registers_now() {
+            let value = if own_loop {
+                loop_value(std::mem::take(&mut self.looping.results))
+            } else {
+                register_value(status, ran.outcome.output())
+            };
+            self.registered.insert(name.clone(), value);
             self.ctx = context(&self.machine.vars, &self.registered, self.shared.hostvars);
             self.window.forget_steps();
+            registered = true;
         }
         if matches!(
             status,
             StepStatus::Changed | StepStatus::WillChange | StepStatus::WillRun
         ) {
-            self.notified.extend(step.spec.notify.0.iter().cloned());
+            self.notified.extend(step.notifies.iter().copied());
         }
+        let mut failed_now = false;
         match ran.outcome {
             StepOutcome::Interrupted => self.interrupted = true,
-            StepOutcome::Failed { ignored: false, .. } => {
-                self.failed = true;
-                if self.shared.config.on_failure == OnFailure::Everything {
-                    self.shared.stop_all.store(true, Ordering::SeqCst);
-                }
-            }
+            StepOutcome::Failed { ignored: false, .. } => failed_now = true,
             _ => {}
+        }
+        // A failed item stops its machine once the loop's other items were tried.
+        let loop_over = !own_loop || step.item.as_ref().is_some_and(|i| i.is_last());
+        if own_loop {
+            self.looping.failed |= failed_now;
+            failed_now = loop_over && std::mem::take(&mut self.looping.failed);
+            if loop_over {
+                self.looping.results.clear();
+            }
+        }
+        if failed_now {
+            self.failed = true;
+            if self.shared.config.on_failure == OnFailure::Everything {
+                self.shared.stop_all.store(true, Ordering::SeqCst);
+            }
         }
         self.counts.add(status);
         let timings = ran.detail.phases.timings();
@@ -160,6 +248,7 @@ impl HostRun<'_, '_> {
         result.duration_ms = ms(took);
         result.timings = Some(timings);
         self.shared.events.send(Event::Step(result));
+        registered
     }
 }
 
@@ -187,6 +276,28 @@ fn register_value(status: StepStatus, out: Option<&ExecOutput>) -> Json {
         "changed": matches!(status, StepStatus::Changed),
         "failed": matches!(status, StepStatus::Failed | StepStatus::Ignored),
         "skipped": matches!(status, StepStatus::Skipped | StepStatus::WillRun | StepStatus::WillChange | StepStatus::Unknown),
+    })
+}
+
+/// One item's entry in its loop's registered `results`.
+fn item_result(step: &Step, status: StepStatus, out: Option<&ExecOutput>) -> Json {
+    let mut v = register_value(status, out);
+    if let (Json::Object(m), Some(item)) = (&mut v, &step.item) {
+        m.insert("item".into(), item.value());
+    }
+    v
+}
+
+/// What `register:` keeps of a looping step: every item's result, and whether any
+/// changed or failed (skipped: every item was).
+fn loop_value(results: Vec<Json>) -> Json {
+    let any = |k: &str| results.iter().any(|r| r[k] == Json::Bool(true));
+    let all_skipped = results.iter().all(|r| r["skipped"] == Json::Bool(true));
+    json!({
+        "changed": any("changed"),
+        "failed": any("failed"),
+        "skipped": all_skipped,
+        "results": results,
     })
 }
 
@@ -250,6 +361,33 @@ fn blank_result(machine: &str, step: &Step, handler: bool, status: StepStatus) -
         failure: None,
         calls: Vec::new(),
         timings: None,
+        item: step.item.as_ref().and_then(|i| {
+            let label = i.labels.join("] [");
+            (!i.labels.is_empty()).then(|| {
+                Box::new(ItemInfo {
+                    label,
+                    index: i.pos.map(|p| p.0),
+                    count: i.pos.map(|p| p.1),
+                })
+            })
+        }),
+        origin: Some(Box::new(origin(step))),
+    }
+}
+
+/// Where a step was written, for the reports.
+fn origin(step: &Step) -> StepOrigin {
+    let src = &step.source;
+    StepOrigin {
+        file: src.file.display().to_string(),
+        line: src.line,
+        column: src.column,
+        role: src.role.clone(),
+        include_chain: src
+            .chain
+            .iter()
+            .map(|l| format!("{} {}", l.at, l.what))
+            .collect(),
     }
 }
 

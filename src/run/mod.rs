@@ -42,6 +42,11 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     let mut loaded = load(orb, config)?;
     let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
     plan::validate(&plan, &loaded.book, &loaded.renderer)?;
+    if config.mode.list_steps {
+        let mut out = std::io::stdout().lock();
+        plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut out)?;
+        return Ok(RunEnd::Success);
+    }
     let (events, reporter) = start_reporter(config, &loaded, &plan);
     let (mut ready, _locks) = lock_machines(orb, config, &plan);
     let planned_actions = reconcile(
@@ -94,7 +99,10 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
     let mut inv = inventory::load(&config.inventory, &config.vars)?;
     inv.print_warnings();
     let renderer = Renderer::new();
-    let book = steps::load(&inv, &renderer)?;
+    let options = steps::LoadOptions {
+        roles_path: config.roles_path.clone(),
+    };
+    let book = steps::load_with(&inv, &renderer, &options)?;
     inv.attach(&orb.list()?);
     // Derived groups such as `orbstack_running` are known only now.
     steps::check_hosts(&book, &inv)?;

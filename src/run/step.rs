@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use crate::facts::gather::{gather, ReadError};
+use crate::facts::window::Ahead;
 use crate::facts::{scan, Facts, Probed, Window};
 use crate::ops::{self, Ctx, Decision, Failure, FailureKind, Rendered};
 use crate::remote::{ExecOutput, Remote};
 use crate::report::{Event, Sender, StepStatus};
+use crate::steps::items::{self, ItemState};
 use crate::steps::Step;
 use crate::template::Renderer;
 
@@ -128,6 +130,8 @@ pub struct StepEnv<'s> {
     pub remote: &'s mut dyn Remote,
     /// The template context: the machine's variables, registered values, `hostvars`.
     pub ctx: &'s minijinja::Value,
+    /// What no include, role or loop overrides: built-ins and `--var`.
+    pub fixed: &'s minijinja::Value,
     /// The facts read ahead for the machine's steps.
     pub window: &'s mut Window<Rendered>,
     /// An earlier step of this machine failed.
@@ -165,11 +169,8 @@ fn facts_decide_change(
     phases: &mut Phases,
 ) -> Ran {
     let (rendered, facts) = match facts(env, list, pos, step, phases) {
-        Ok(Some(pair)) => pair,
-        Ok(None) => {
-            let when = step.spec.when.as_ref().map_or("", |w| w.value.as_str());
-            return StepOutcome::Skipped(format!("when: {when} is false")).into();
-        }
+        Ok(Ok(pair)) => pair,
+        Ok(Err(why)) => return StepOutcome::Skipped(why).into(),
         Err(failure) => return failed(failure).into(),
     };
     let span = Span::start(&*env.remote);
@@ -243,36 +244,42 @@ fn gate(env: &StepEnv<'_>) -> Option<StepOutcome> {
 }
 
 /// The step rendered for this machine and its facts: from the window when an earlier
-/// step read them ahead, else read now (with those of the steps after it). `None` when
-/// its `when:` is false. What rendering and reading cost the step goes in `phases`.
+/// step read them ahead, else read now (with those of the steps after it). `Err(why)`
+/// inside when it is skipped (a false `when:`, a loop with no item). What rendering and
+/// reading cost the step goes in `phases`.
 fn facts(
     env: &mut StepEnv<'_>,
     list: &[&Step],
     pos: usize,
     step: &Step,
     phases: &mut Phases,
-) -> Result<Option<(Rendered, Facts)>, Failure> {
-    if let Some(pair) = env.window.take(step.index) {
-        phases.read(&env.window.take_cost(step.index));
-        return Ok(Some(pair));
+) -> Result<Result<(Rendered, Facts), String>, Failure> {
+    if let Some(pair) = env.window.take(pos) {
+        phases.read(&env.window.take_cost(pos));
+        return Ok(Ok(pair));
     }
     let renderer = env.shared.renderer;
     let rendering = Instant::now();
-    let rendered = render(step, renderer, env.ctx);
+    let rendered = render(step, renderer, env.ctx, env.fixed);
     phases.render += rendering.elapsed();
-    let Some(rendered) = rendered? else {
-        return Ok(None);
+    let rendered = match rendered? {
+        Ok(r) => r,
+        Err(why) => return Ok(Err(why)),
     };
-    let ctx = env.ctx;
-    let mut render_ahead = |s: &Step| render(s, renderer, ctx).ok().flatten();
+    let (ctx, fixed) = (env.ctx, env.fixed);
+    let mut render_ahead = |s: &Step| match render(s, renderer, ctx, fixed) {
+        Ok(Ok(r)) => Ahead::Ready(r),
+        Ok(Err(_)) => Ahead::Skip,
+        Err(_) => Ahead::Stop,
+    };
     let span = Span::start(&*env.remote);
     match env
         .window
         .read(&mut *env.remote, list, pos, rendered, &mut render_ahead)
     {
         Ok(pair) => {
-            phases.read(&env.window.take_cost(step.index));
-            Ok(Some(pair))
+            phases.read(&env.window.take_cost(pos));
+            Ok(Ok(pair))
         }
         Err(e) => {
             // Nothing was booked: the failed read is all this step's.
@@ -321,22 +328,34 @@ impl Probed for Rendered {
     }
 }
 
-/// Render `step` with the template context `ctx`; `Ok(None)` when its `when:` is false.
+/// Render `step` in the template context `ctx` (with `fixed` over its layers, see
+/// [`items::step_context`]); `Ok(Err(why))` when it is skipped: a `when:` is false, or
+/// its loop has no item. A `when:` that is not a boolean, or a loop that is not a list,
+/// fails the step.
 fn render(
     step: &Step,
     renderer: &Renderer,
     ctx: &minijinja::Value,
-) -> Result<Option<Rendered>, Failure> {
-    if let Some(w) = &step.spec.when {
-        let yes = renderer
-            .truthy(&w.value, ctx)
-            .map_err(|e| Failure::msg(format!("when: {e}")))?;
-        if !yes {
-            return Ok(None);
+    fixed: &minijinja::Value,
+) -> Result<Result<Rendered, String>, Failure> {
+    if let Some(item) = &step.item {
+        match &item.state {
+            ItemState::Ready => {}
+            ItemState::Empty => return Ok(Err("loop: no items".into())),
+            ItemState::Broken(msg) => return Err(Failure::msg(msg.clone())),
         }
     }
-    ops::render(step, renderer, ctx)
-        .map(Some)
+    let ctx = items::step_context(step, renderer, ctx, fixed).map_err(Failure::msg)?;
+    for w in step.whens() {
+        let yes = renderer
+            .condition(&w.value, &ctx)
+            .map_err(|e| Failure::msg(format!("when: {e}")))?;
+        if !yes {
+            return Ok(Err(format!("when: {} is false", w.value)));
+        }
+    }
+    ops::render(step, renderer, &ctx)
+        .map(Ok)
         .map_err(Failure::msg)
 }
 

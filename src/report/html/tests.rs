@@ -25,6 +25,8 @@ fn step(machine: &str, index: usize, name: &str, status: StepStatus, start: u64)
         failure: None,
         calls: Vec::new(),
         timings: None,
+        item: None,
+        origin: None,
     }
 }
 
