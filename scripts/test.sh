@@ -19,6 +19,8 @@ shellcheck -s sh src/remote/channel/agent.sh src/remote/probe_lib.sh
 shellcheck scripts/*.sh orbsim/scripts/*.sh .ci/run
 step "function length (at most 100 lines in src/)"
 MAX=100 TOP=5 python3 scripts/fn-lengths.py src
+step "no import circle between modules"
+python3 scripts/import-cycles.py src
 step "lints (cargo clippy -D warnings)"
 cargo clippy -q --workspace --all-targets -- -D warnings
 step "docs (cargo doc -D warnings)"

@@ -21,6 +21,8 @@ pub mod quote;
 pub mod remote;
 pub mod report;
 pub mod run;
+pub mod spanned_map;
+pub mod spec;
 pub mod steps;
 pub mod template;
 pub mod yaml;

@@ -17,7 +17,7 @@ use crate::error::ConfigError;
 use crate::inventory::{valid_var_name, Inventory, BUILT_INS};
 use crate::load::operations::{RawStep, StepSpec};
 pub use crate::ops::Kind;
-use crate::ops::OpSpec;
+use crate::ops::{OpSpec, RenderCtx, RenderError, Rendered};
 use crate::template::Renderer;
 use crate::yaml::Spanned;
 
@@ -102,9 +102,9 @@ pub fn via(chain: &[Link]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     /// The `vars:` of the calls, inner over outer: above machine variables, below `--var`.
-    pub vars: crate::plan::TemplateVars,
+    pub vars: crate::template::TemplateVars,
     /// Role defaults (and `role.yaml` arg defaults): below every inventory variable.
-    pub defaults: crate::plan::TemplateVars,
+    pub defaults: crate::template::TemplateVars,
     /// Each call's `hosts:`: a step runs only on machines every one of them selects.
     pub hosts: Vec<Vec<String>>,
     /// The tags of the calls, added to each step's own.
@@ -149,13 +149,41 @@ impl Loop {
     }
 }
 
-/// The expression inside a string that is exactly one `{{ expression }}`.
-pub fn single_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
-    (!inner.contains("{{") && !inner.contains("}}")).then(|| inner.trim())
-}
+pub use crate::template::single_expression;
 
 impl Step {
+    /// The step rendered for the machine whose variables are `vars`: its operation, the
+    /// user it runs as and its time limit.
+    pub fn render(
+        &self,
+        renderer: &Renderer,
+        vars: &minijinja::Value,
+    ) -> Result<Rendered, RenderError> {
+        let step = self;
+        let search = step.search_path();
+        let ctx = RenderCtx {
+            renderer,
+            vars,
+            base: &step.base,
+            search: &search,
+            step: &step.spec,
+        };
+        let op = step.op.render(&ctx)?;
+        let run_as = if op.needs_root() || step.spec.become_root == Some(true) {
+            Some("root".to_string())
+        } else {
+            ctx.opt("user", &step.spec.user)?
+        };
+        Ok(Rendered {
+            op,
+            run_as,
+            timeout: step
+                .spec
+                .timeout
+                .map(|t| std::time::Duration::from_secs(t.0)),
+        })
+    }
+
     /// The operation kind.
     pub fn kind(&self) -> Kind {
         self.op.kind()
@@ -241,9 +269,9 @@ pub struct Call {
     /// `include FILE` or `role NAME`.
     pub what: String,
     /// Its `vars:`.
-    pub vars: crate::plan::TemplateVars,
+    pub vars: crate::template::TemplateVars,
     /// A role's defaults.
-    pub defaults: crate::plan::TemplateVars,
+    pub defaults: crate::template::TemplateVars,
 }
 
 impl Playbook {
@@ -425,7 +453,7 @@ pub(crate) fn loop_of(
         other => {
             return Err(err(format!(
                 "loop: expected a list, or a template that yields one; found {}",
-                items::describe_json(other)
+                crate::template::describe_json(other)
             )))
         }
     }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+use serde_json::Value as Json;
 
 /// Renders strings and evaluates expressions against a context of variables.
 pub struct Renderer {
@@ -99,7 +100,7 @@ impl Renderer {
             return Ok(v.is_true());
         }
         let shown = serde_json::to_value(&v)
-            .map(|j| crate::steps::items::describe_json(&j))
+            .map(|j| describe_json(&j))
             .unwrap_or_else(|_| format!("{v}"));
         Err(format!(
             "`{inner}` is {shown}, not true or false (compare it, e.g. `{inner} == \"yes\"`, or test it, e.g. `{inner} is defined`)"
@@ -165,7 +166,7 @@ impl Renderer {
 
 /// The expression of a `when:`: written bare, or inside one `{{ }}` (not needed).
 fn condition_expr(expr: &str) -> &str {
-    crate::steps::single_expression(expr).unwrap_or(expr)
+    single_expression(expr).unwrap_or(expr)
 }
 
 /// An expression that ends early, at a `}}` outside its string literals and brackets (how
@@ -196,6 +197,40 @@ fn no_block_end(expr: &str) -> Result<(), String> {
         i += 1;
     }
     Ok(())
+}
+
+/// The variables a template sees, by name.
+pub type TemplateVars = serde_json::Map<String, Json>;
+
+/// The longest a value is shown in a message or a loop item's label.
+pub const LABEL_MAX: usize = 40;
+
+/// A value in a few words, for messages: `a string ("abc")`, `a number (3)`, `a map`.
+pub fn describe_json(v: &Json) -> String {
+    match v {
+        Json::Null => "none (null)".into(),
+        Json::Bool(b) => format!("a boolean ({b})"),
+        Json::Number(n) => format!("a number ({n})"),
+        Json::String(s) => format!("a string ({})", shorten(&format!("{s:?}"))),
+        Json::Array(_) => format!("a list ({})", shorten(&v.to_string())),
+        Json::Object(_) => format!("a map ({})", shorten(&v.to_string())),
+    }
+}
+
+/// `s`, cut to [`LABEL_MAX`] characters with `…`.
+pub fn shorten(s: &str) -> String {
+    if s.chars().count() <= LABEL_MAX {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(LABEL_MAX - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The expression inside a string that is exactly one `{{ expression }}`.
+pub fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then(|| inner.trim())
 }
 
 #[cfg(test)]

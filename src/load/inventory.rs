@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::operations::OperationsRef;
-use super::spanned_map::SpannedMap;
+use crate::spanned_map::SpannedMap;
 use crate::yaml::Spanned;
 
 /// Variables: name → any YAML value, with the position of each name.

@@ -3,4 +3,3 @@
 
 pub mod inventory;
 pub mod operations;
-pub mod spanned_map;

@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use minijinja::Value;
 use serde::Deserialize;
 
-use crate::load::operations::OneOrMany;
+use crate::spec::OneOrMany;
 use crate::template::Renderer;
 
 use super::{
@@ -182,7 +182,7 @@ impl Operation for Assert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::operations::StepSpec;
+    use crate::spec::StepSpec;
 
     fn render(that: &[&str], vars: serde_json::Value) -> Result<Assert, RenderError> {
         let renderer = Renderer::new();

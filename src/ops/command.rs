@@ -4,7 +4,7 @@
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::load::operations::OneOrMany;
+use crate::spec::OneOrMany;
 use crate::remote::Exec;
 
 use super::shell::{short, Shell};

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::load::operations::Seconds;
+use crate::spec::Seconds;
 use crate::quote::quote;
 use crate::remote::parent_dir;
 

@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use crate::load::operations::Scalar;
+use crate::spec::Scalar;
 use crate::quote::quote;
 
 use super::{

@@ -35,7 +35,7 @@ use crate::facts::{scan, Facts};
 use crate::remote::{Exec, ExecOutput, Remote};
 pub use attrs::Attrs;
 pub use failure::{Failure, FailureKind};
-pub use render::{render, RenderCtx, RenderError, Rendered};
+pub use render::{RenderCtx, RenderError, Rendered};
 pub use values::{Mode, Presence};
 
 /// One kind of operation: implemented by the kind's rendered form (`put::Put`, ...), with

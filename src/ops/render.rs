@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use minijinja::Value;
 
-use crate::load::operations::StepSpec;
-use crate::steps::Step;
+use crate::spec::StepSpec;
 use crate::template::Renderer;
 
 use super::Op;
@@ -165,29 +164,6 @@ impl RenderCtx<'_> {
             .find(|p| p.exists());
         Ok(found.unwrap_or_else(|| self.base.join(&rel)))
     }
-}
-
-/// Render `step` for the machine whose variables are `vars`.
-pub fn render(step: &Step, renderer: &Renderer, vars: &Value) -> Result<Rendered, RenderError> {
-    let search = step.search_path();
-    let ctx = RenderCtx {
-        renderer,
-        vars,
-        base: &step.base,
-        search: &search,
-        step: &step.spec,
-    };
-    let op = step.op.render(&ctx)?;
-    let run_as = if op.needs_root() || step.spec.become_root == Some(true) {
-        Some("root".to_string())
-    } else {
-        ctx.opt("user", &step.spec.user)?
-    };
-    Ok(Rendered {
-        op,
-        run_as,
-        timeout: step.spec.timeout.map(|t| Duration::from_secs(t.0)),
-    })
 }
 
 /// An I/O error in the few words a message about a local file needs.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::load::operations::{Scalar, Seconds};
+use crate::spec::{Scalar, Seconds};
 use crate::quote::quote;
 
 use super::{

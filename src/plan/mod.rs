@@ -19,7 +19,7 @@ pub use select::select;
 pub use validate::validate;
 
 /// A machine's variables as template values (name → value).
-pub type TemplateVars = serde_json::Map<String, Json>;
+pub use crate::template::TemplateVars;
 
 /// What an `apply` or `plan` will do with its steps: every selected machine with the
 /// steps it gets.

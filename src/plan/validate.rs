@@ -94,7 +94,7 @@ impl Check<'_> {
             }
         }
         if runs {
-            crate::ops::render(s, self.renderer, &ctx).map_err(|e| e.to_string())?;
+            s.render(self.renderer, &ctx).map_err(|e| e.to_string())?;
         }
         Ok(())
     }

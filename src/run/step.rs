@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use crate::facts::gather::{gather, ReadError};
 use crate::facts::window::Ahead;
 use crate::facts::{scan, Facts, Probed, Window};
-use crate::ops::{self, Ctx, Decision, Failure, FailureKind, Rendered};
+use crate::ops::{Ctx, Decision, Failure, FailureKind, Rendered};
 use crate::remote::{ExecOutput, Remote};
 use crate::report::{Event, Sender, StepStatus};
 use crate::steps::items::{self, ItemState};
@@ -354,9 +354,7 @@ fn render(
             return Ok(Err(format!("when: {} is false", w.value)));
         }
     }
-    ops::render(step, renderer, &ctx)
-        .map(Ok)
-        .map_err(Failure::msg)
+    step.render(renderer, &ctx).map(Ok).map_err(Failure::msg)
 }
 
 /// The orbctl calls apply would make for the step: its session, and its command (shell,

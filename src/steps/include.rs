@@ -405,8 +405,8 @@ fn unknown_handler(step: &Step, n: &str, handlers: &[Step]) -> ConfigError {
 pub(super) fn vars_of(
     spec: &StepSpec,
     place: &Place,
-) -> Result<crate::plan::TemplateVars, ConfigError> {
-    let mut out = crate::plan::TemplateVars::new();
+) -> Result<crate::template::TemplateVars, ConfigError> {
+    let mut out = crate::template::TemplateVars::new();
     let Some(vars) = &spec.vars else {
         return Ok(out);
     };

@@ -13,7 +13,7 @@ use minijinja::value::{merge_maps, Value};
 use serde_json::Value as Json;
 
 use super::{Loop, Step};
-use crate::template::Renderer;
+use crate::template::{self, Renderer};
 
 /// What a per-item copy of a step carries.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,37 +55,12 @@ impl Item {
     }
 }
 
-/// The longest label shown when the step gives none.
-const LABEL_MAX: usize = 40;
-
-/// A value in a few words, for messages: `a string ("abc")`, `a number (3)`, `a map`.
-pub fn describe_json(v: &Json) -> String {
-    match v {
-        Json::Null => "none (null)".into(),
-        Json::Bool(b) => format!("a boolean ({b})"),
-        Json::Number(n) => format!("a number ({n})"),
-        Json::String(s) => format!("a string ({})", shorten(&format!("{s:?}"))),
-        Json::Array(_) => format!("a list ({})", shorten(&v.to_string())),
-        Json::Object(_) => format!("a map ({})", shorten(&v.to_string())),
-    }
-}
-
-/// `s`, cut to [`LABEL_MAX`] characters with `…`.
-fn shorten(s: &str) -> String {
-    if s.chars().count() <= LABEL_MAX {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(LABEL_MAX - 1).collect();
-    out.push('…');
-    out
-}
-
 /// The label of an item when the step gives none: a string as it is, anything else as
 /// compact JSON, shortened.
 pub fn default_label(v: &Json) -> String {
     match v {
-        Json::String(s) => shorten(s),
-        other => shorten(&other.to_string()),
+        Json::String(s) => template::shorten(s),
+        other => template::shorten(&other.to_string()),
     }
 }
 
@@ -181,7 +156,7 @@ pub fn loop_items(lp: &Loop, renderer: &Renderer, ctx: &Value) -> Result<Vec<Jso
         other => {
             return Err(format!(
                 "loop: expected a list, found {}",
-                describe_json(other)
+                template::describe_json(other)
             ))
         }
     };
@@ -191,7 +166,7 @@ pub fn loop_items(lp: &Loop, renderer: &Renderer, ctx: &Value) -> Result<Vec<Jso
         Json::Array(items) => Ok(items),
         other => Err(format!(
             "loop: `{expr}` is {}, not a list",
-            describe_json(&other)
+            template::describe_json(&other)
         )),
     }
 }

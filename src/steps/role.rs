@@ -12,12 +12,12 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::include::{self, call_error, only_keys, parent, position, vars_of, Loader, Place};
-use super::items::describe_json;
 use super::{Call, Link, RoleRef};
 use crate::error::ConfigError;
 use crate::load::operations::RawStep;
-use crate::load::spanned_map::SpannedMap;
-use crate::plan::TemplateVars;
+use crate::spanned_map::SpannedMap;
+use crate::template::describe_json;
+use crate::template::TemplateVars;
 use crate::yaml::Spanned;
 
 /// The keys a `role:` call takes (besides `role` itself).
