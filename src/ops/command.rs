@@ -4,8 +4,8 @@
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::spec::OneOrMany;
 use crate::remote::Exec;
+use crate::spec::OneOrMany;
 
 use super::shell::{short, Shell};
 use super::{Applied, Ctx, Decision, Facts, Failure, Operation, RenderCtx, RenderError};

@@ -4,9 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::spec::Seconds;
 use crate::quote::quote;
 use crate::remote::parent_dir;
+use crate::spec::Seconds;
 
 use super::attrs::{self, Attrs, Kind};
 use super::put::sha_fact;

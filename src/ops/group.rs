@@ -10,8 +10,8 @@
 
 use serde::Deserialize;
 
-use crate::spec::Scalar;
 use crate::quote::quote;
+use crate::spec::Scalar;
 
 use super::{
     Applied, CheckError, Ctx, Decision, Facts, Failure, Operation, Presence, RenderCtx, RenderError,

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::spec::{Scalar, Seconds};
 use crate::quote::quote;
+use crate::spec::{Scalar, Seconds};
 
 use super::{
     Applied, CheckError, Ctx, Decision, Facts, Failure, Operation, RenderCtx, RenderError,
