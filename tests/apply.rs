@@ -10,23 +10,6 @@ mod harness;
 use harness::{Run, World};
 use serde_json::Value;
 
-/// Read a JSON report written by a run.
-fn report(w: &World, name: &str) -> Value {
-    let text = std::fs::read_to_string(w.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let doc: Value = serde_json::from_str(&text).expect("report is JSON");
-    let schema: Value = serde_json::from_str(include_str!("../docs/report-schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&doc)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report {name} does not match docs/report-schema.json: {errors:#?}"
-    );
-    doc
-}
-
 /// The report's entry for `machine`.
 fn machine_entry<'a>(doc: &'a Value, machine: &str) -> &'a Value {
     doc["machines"]
@@ -62,7 +45,7 @@ fn apply_statuses(
 ) -> (std::collections::HashMap<String, String>, String) {
     let out = w.orbdeploy(["apply", inv, "--report", &format!("{name}.json")]);
     out.assert_code(code);
-    let doc = report(w, &format!("{name}.json"));
+    let doc = w.report(&format!("{name}.json"));
     (
         statuses(&doc, machine_names(&doc)[0].as_str())
             .into_iter()
@@ -187,7 +170,7 @@ fn converge(channel: bool) {
     // plan: everything would change, nothing does.
     w.orbdeploy(args(&["plan", inv, "--report", "plan.json"]))
         .assert_code(0);
-    let plan = report(&w, "plan.json");
+    let plan = w.report("plan.json");
     for (n, s) in statuses(&plan, &m) {
         let want = match n.as_str() {
             "ps is there" => "ok",
@@ -207,7 +190,7 @@ fn converge(channel: bool) {
     // First apply: every step changes (procps was already installed).
     let first = w.orbdeploy(args(&["apply", inv, "--report", "first.json"]));
     first.assert_code(0);
-    let doc = report(&w, "first.json");
+    let doc = w.report("first.json");
     for (name, status) in statuses(&doc, &m) {
         let want = if name == "ps is there" {
             "ok"
@@ -255,7 +238,7 @@ ls -a /srv/app | grep -c orbdeploy || true"#,
     // Second apply: nothing changes.
     let second = w.orbdeploy(args(&["apply", inv, "--report", "second.json"]));
     second.assert_code(0);
-    let doc = report(&w, "second.json");
+    let doc = w.report("second.json");
     assert_eq!(
         (count(&doc, "changed"), count(&doc, "failed")),
         (0, 0),
@@ -355,7 +338,7 @@ fn diff_plan_exit_code_and_failure_output() {
             run.stdout
         );
     }
-    let doc = report(&w, "bad.json");
+    let doc = w.report("bad.json");
     assert_eq!(
         statuses(&doc, &m),
         vec![
@@ -420,7 +403,7 @@ handlers:
     // --tags: only the tagged step (on both machines).
     let tagged = w.orbdeploy(["apply", inv, "--tags", "deploy", "--report", "tags.json"]);
     tagged.assert_code(0);
-    let doc = report(&w, "tags.json");
+    let doc = w.report("tags.json");
     assert_eq!(
         statuses(&doc, &a),
         vec![("tagged".into(), "changed".into())]
@@ -429,7 +412,7 @@ handlers:
     // --limit: only machine b.
     w.orbdeploy(["apply", inv, "--limit", &b, "--report", "limit.json"])
         .assert_code(0);
-    let doc = report(&w, "limit.json");
+    let doc = w.report("limit.json");
     assert_eq!(doc["machines"].as_array().unwrap().len(), 1);
     let st = statuses(&doc, &b);
     assert!(
@@ -454,7 +437,7 @@ handlers:
     // where its step changed (a: first time; b: already done).
     let all = w.orbdeploy(["apply", inv, "--report", "all.json"]);
     all.assert_code(0);
-    let doc = report(&w, "all.json");
+    let doc = w.report("all.json");
     let steps_a = machine_entry(&doc, &a)["steps"].clone();
     let flaky = steps_a
         .as_array()
@@ -630,7 +613,7 @@ fn multi_machine_example_serves_and_fetches_by_ip4() {
     let inv = w.write("inventory.yaml", inv);
     let run = w.orbdeploy(["apply", inv.to_str().unwrap(), "--report", "r.json"]);
     run.assert_code(0);
-    let doc = report(&w, "r.json");
+    let doc = w.report("r.json");
     let shown = machine_entry(&doc, &client);
     assert_eq!(shown["status"], "changed");
     let page = w.sh(&client, None, "cat /tmp/index.html").stdout;
@@ -638,7 +621,7 @@ fn multi_machine_example_serves_and_fetches_by_ip4() {
     // Re-apply: the web machine's files are unchanged.
     w.orbdeploy(["apply", inv.to_str().unwrap(), "--report", "r2.json"])
         .assert_code(0);
-    let doc = report(&w, "r2.json");
+    let doc = w.report("r2.json");
     for (name, status) in statuses(&doc, &web) {
         if name != "web server running" {
             assert_eq!(status, "ok", "{name}");
@@ -671,7 +654,7 @@ fn keep_going_and_fail_fast() {
     // Default: the failed machine stops, the other goes on.
     w.orbdeploy(["apply", inv, "--report", "default.json"])
         .assert_code(1);
-    let doc = report(&w, "default.json");
+    let doc = w.report("default.json");
     assert_eq!(statuses(&doc, &a)[1].1, "skipped");
     assert_eq!(
         (two(&w, &a), two(&w, &b)),
@@ -681,7 +664,7 @@ fn keep_going_and_fail_fast() {
     // --keep-going: the failed machine goes on with its next steps.
     w.orbdeploy(["apply", inv, "--keep-going", "--report", "keep.json"])
         .assert_code(1);
-    let doc = report(&w, "keep.json");
+    let doc = w.report("keep.json");
     assert_eq!(statuses(&doc, &a)[1].1, "changed");
     assert_eq!(
         (two(&w, &a), two(&w, &b)),
@@ -691,7 +674,7 @@ fn keep_going_and_fail_fast() {
     // --fail-fast: the first failure stops every machine before its next step.
     let run = w.orbdeploy(["apply", inv, "--fail-fast", "--report", "fast.json"]);
     run.assert_code(1);
-    let doc = report(&w, "fast.json");
+    let doc = w.report("fast.json");
     let b_steps = machine_entry(&doc, &b)["steps"].clone();
     assert_eq!(b_steps[1]["status"], "skipped");
     assert!(
@@ -885,7 +868,7 @@ operations:
         "{}",
         first.stdout
     );
-    let doc = report(&w, "first.json");
+    let doc = w.report("first.json");
     for (name, s) in timed_steps(&doc, &m) {
         let t = &s["timings"];
         let phases: f64 = ["render_ms", "probe_ms", "transfer_ms", "apply_ms"]
@@ -920,7 +903,7 @@ operations:
     // conf, l1, l2 and l3, and each is booked a fifth of it (to the microsecond).
     w.orbdeploy(["apply", inv, "--report", "again.json"])
         .assert_code(0);
-    let doc = report(&w, "again.json");
+    let doc = w.report("again.json");
     let shares: Vec<f64> = timed_steps(&doc, &m)
         .iter()
         .filter(|(n, _)| ["dir", "conf", "l1", "l2", "l3"].contains(n))
@@ -938,7 +921,7 @@ operations:
     // Without the channel the machine's own time is not told apart.
     w.orbdeploy(["apply", inv, "--no-channel", "--report", "oneshot.json"])
         .assert_code(0);
-    let doc = report(&w, "oneshot.json");
+    let doc = w.report("oneshot.json");
     assert!(machine_entry(&doc, &m)["timings"]["machine_ms"].is_null());
     for (name, s) in timed_steps(&doc, &m) {
         assert!(s["timings"]["machine_ms"].is_null(), "{name}");

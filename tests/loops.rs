@@ -11,20 +11,6 @@ mod harness;
 use harness::World;
 use serde_json::Value;
 
-/// Read a JSON report written by a run, checked against docs/report-schema.json.
-fn report(w: &World, name: &str) -> Value {
-    let text = std::fs::read_to_string(w.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let doc: Value = serde_json::from_str(&text).expect("report is JSON");
-    let schema: Value = serde_json::from_str(include_str!("../docs/report-schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&doc)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
-    assert!(errors.is_empty(), "{name}: {errors:#?}");
-    doc
-}
-
 /// Every step row of `machine`: (name, status).
 fn rows(doc: &Value, machine: &str) -> Vec<(String, String)> {
     let m = doc["machines"]
@@ -59,10 +45,10 @@ fn converges(w: &World, inv: &str, flags: &[&str]) -> (Value, Value) {
         w.orbdeploy(all)
     };
     run(&["apply", inv, "--report", "r1.json", "--junit", "r1.xml"]).assert_code(0);
-    let first = report(w, "r1.json");
+    let first = w.report("r1.json");
     assert!(count(&first, "changed") > 0, "{first:#}");
     run(&["apply", inv, "--report", "r2.json"]).assert_code(0);
-    let second = report(w, "r2.json");
+    let second = w.report("r2.json");
     assert_eq!(count(&second, "changed"), 0, "{second:#}");
     assert_eq!(count(&second, "failed"), 0, "{second:#}");
     run(&["plan", inv, "--exit-code"]).assert_code(0);
@@ -230,7 +216,7 @@ fn loops_and_includes_converge(no_channel: bool) {
     let mut args = vec!["plan", "inv.yaml", "--tags", "base", "--report", "t.json"];
     args.extend(flags);
     w.orbdeploy(args).assert_code(0);
-    let tagged: Vec<String> = rows(&report(&w, "t.json"), &a)
+    let tagged: Vec<String> = rows(&w.report("t.json"), &a)
         .into_iter()
         .map(|(n, _)| n)
         .collect();
@@ -277,7 +263,7 @@ fn loops_over_registered_values_and_failing_items() {
     );
     let run = w.orbdeploy(["apply", "inv.yaml", "--report", "r.json"]);
     run.assert_code(1);
-    let doc = report(&w, "r.json");
+    let doc = w.report("r.json");
     let got = rows(&doc, &m);
     let want = [
         ("list", "changed"),

@@ -98,12 +98,6 @@ const BAD: &str = r##"
   group: { name: orbd-dup, gid: 0 }
 "##;
 
-/// A report written by a run, parsed.
-fn report(w: &World, name: &str) -> Value {
-    let text = std::fs::read_to_string(w.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    serde_json::from_str(&text).expect("report is JSON")
-}
-
 /// Each step's status by name, and the counts, of the report's only machine.
 fn statuses(doc: &Value) -> HashMap<String, String> {
     doc["machines"][0]["steps"]
@@ -227,7 +221,7 @@ fn converge(channel: bool) {
         ("link checked", "will_run"),
     ]);
     expect(
-        &statuses(&report(&w, "plan.json")),
+        &statuses(&w.report("plan.json")),
         &want,
         "plan",
         &plan.stdout,
@@ -252,7 +246,7 @@ fn converge(channel: bool) {
         ("link checked", "ok"),
     ]);
     expect(
-        &statuses(&report(&w, "first.json")),
+        &statuses(&w.report("first.json")),
         &want,
         "first apply",
         &first.stdout,
@@ -262,7 +256,7 @@ fn converge(channel: bool) {
     // Second apply: nothing changes; the listener's `unless` finds the port open.
     let second = w.orbdeploy(args(&["apply", inv, "--report", "second.json"]));
     second.assert_code(0);
-    let doc = report(&w, "second.json");
+    let doc = w.report("second.json");
     assert_eq!(
         (count(&doc, "changed"), count(&doc, "failed")),
         (0, 0),
@@ -293,7 +287,7 @@ fn converge(channel: bool) {
 fn failures(w: &World, m: &str, args: &[String]) {
     let run = w.orbdeploy(args);
     run.assert_code(1);
-    let st = statuses(&report(w, "bad.json"));
+    let st = statuses(&w.report("bad.json"));
     assert!(st.values().all(|s| s == "failed"), "{st:?}\n{}", run.stdout);
     assert_eq!(st.len(), 7);
     for want in [
@@ -377,7 +371,7 @@ fn service_daemon_reload_runs_only_when_units_changed() {
         a.extend(extra);
         let out = w.orbdeploy(a);
         out.assert_code(0);
-        (statuses(&report(&w, name))["web"].clone(), out.stdout)
+        (statuses(&w.report(name))["web"].clone(), out.stdout)
     };
     let plan = w.orbdeploy(["plan", inv]);
     assert!(
@@ -421,7 +415,7 @@ fn requests(w: &mut World, inv: &std::path::Path, tag: &str) -> usize {
     ]);
     w.env.clear();
     run.assert_code(0);
-    let changed = count(&report(w, &report_name), "changed");
+    let changed = count(&w.report(&report_name), "changed");
     assert_eq!(changed, 0, "{}", run.stdout);
     std::fs::read_dir(&dir).unwrap().count()
 }

@@ -12,20 +12,6 @@ mod harness;
 use harness::{Run, World};
 use serde_json::Value;
 
-/// Read a JSON report written by a run, checked against the schema.
-fn report(w: &World, name: &str) -> Value {
-    let text = std::fs::read_to_string(w.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let doc: Value = serde_json::from_str(&text).expect("report is JSON");
-    let schema: Value = serde_json::from_str(include_str!("../docs/report-schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&doc)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
-    assert!(errors.is_empty(), "report {name}: {errors:#?}");
-    doc
-}
-
 /// Each step's status by name, in order.
 fn statuses(doc: &Value) -> Vec<(String, String)> {
     doc["machines"][0]["steps"]
@@ -73,7 +59,7 @@ impl Via<'_> {
         let file = format!("{label}-{}.json", self.name());
         let out = self.run(&[cmd, inv, "--report", &file]);
         out.assert_code(code);
-        (report(self.w, &file), out.stdout)
+        (self.w.report(&file), out.stdout)
     }
 
     /// Every step of the report has status `want`.
@@ -259,7 +245,7 @@ fn sync_of_2000_files_reapplies_with_one_probe() {
             String::from_utf8_lossy(&out.stdout)
         );
         assert_eq!(
-            count(&report(&w, &format!("{label}.json")), "changed"),
+            count(&w.report(&format!("{label}.json")), "changed"),
             expect_changed
         );
         std::fs::read_dir(&dir).unwrap().count()
@@ -662,7 +648,7 @@ fn devbox_fixture_converges_and_reapplies_with_no_change() {
             "{}",
             String::from_utf8_lossy(&out.stdout)
         );
-        report(&w, &format!("{label}.json"))
+        w.report(&format!("{label}.json"))
     };
     let first = apply("first", &[], &[]);
     assert_eq!(count(&first, "failed"), 0);

@@ -5,7 +5,7 @@
 //!
 //! [`Remote::meter`]: super::Remote::meter
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Cumulative counters of one connection (all its sessions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +33,20 @@ pub struct Meter {
 }
 
 impl Meter {
+    /// Count a file transfer that began at `started`, and its bytes when it succeeded
+    /// (every transport measures its `write_file`/`read_file` this way).
+    pub fn count_transfer<T>(
+        &mut self,
+        started: Instant,
+        done: &Result<T, super::RemoteError>,
+        bytes: impl FnOnce(&T) -> u64,
+    ) {
+        self.transfer += started.elapsed();
+        if let Ok(v) = done {
+            self.transfer_bytes += bytes(v);
+        }
+    }
+
     /// What was spent between `earlier` (a copy of this meter taken before) and now.
     pub fn since(&self, earlier: &Meter) -> Meter {
         Meter {

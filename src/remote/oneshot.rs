@@ -189,10 +189,7 @@ impl Remote for OneShot {
     fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
         let t = Instant::now();
         let written = self.write_staged(req, content);
-        self.meter.transfer += t.elapsed();
-        if written.is_ok() {
-            self.meter.transfer_bytes += req.len;
-        }
+        self.meter.count_transfer(t, &written, |_| req.len);
         written
     }
 
@@ -204,10 +201,7 @@ impl Remote for OneShot {
     ) -> Result<u64, RemoteError> {
         let t = Instant::now();
         let read = self.read_pulled(path, user, sink);
-        self.meter.transfer += t.elapsed();
-        if let Ok(n) = read {
-            self.meter.transfer_bytes += n;
-        }
+        self.meter.count_transfer(t, &read, |n| *n);
         read
     }
 }

@@ -158,6 +158,27 @@ impl World {
         run_with_timeout(cmd)
     }
 
+    /// The JSON report a run wrote to `name` (relative to the test's directory), checked
+    /// against docs/report-schema.json.
+    pub fn report(&self, name: &str) -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("report is JSON");
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../docs/report-schema.json"))
+                .expect("the schema is JSON");
+        let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "report {name} does not match docs/report-schema.json: {errors:#?}"
+        );
+        doc
+    }
+
     /// `orbctl list -f json`, parsed.
     pub fn list(&self) -> Vec<serde_json::Value> {
         let out = self.orbctl(["list", "-f", "json"]);

@@ -203,10 +203,7 @@ impl Remote for Channel {
     fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
         let t = Instant::now();
         let written = write_by_script(self, req, content);
-        self.meter.transfer += t.elapsed();
-        if written.is_ok() {
-            self.meter.transfer_bytes += req.len;
-        }
+        self.meter.count_transfer(t, &written, |_| req.len);
         written
     }
 
@@ -218,10 +215,7 @@ impl Remote for Channel {
     ) -> Result<u64, RemoteError> {
         let t = Instant::now();
         let read = read_by_cat(self, path, user, sink);
-        self.meter.transfer += t.elapsed();
-        if let Ok(n) = read {
-            self.meter.transfer_bytes += n;
-        }
+        self.meter.count_transfer(t, &read, |n| *n);
         read
     }
 
