@@ -91,6 +91,8 @@ pub struct Host {
     pub vars: Vec<(String, Value)>,
     /// What orbctl reports, once attached (`None`: the machine does not exist).
     pub actual: Option<Machine>,
+    /// `Some`: reached over ssh (no orbctl lifecycle); `None`: an OrbStack machine.
+    pub ssh: Option<crate::ssh_target::SshTarget>,
 }
 
 /// The loaded inventory.
@@ -263,6 +265,7 @@ fn declared_host(
         },
         vars: checked_vars(path, &spec.vars)?,
         actual: None,
+        ssh: None,
     })
 }
 
@@ -450,6 +453,7 @@ impl Inventory {
                     },
                     vars: Vec::new(),
                     actual: Some(m.clone()),
+                    ssh: None,
                 });
             }
         }

@@ -23,6 +23,7 @@ pub mod report;
 pub mod run;
 pub mod spanned_map;
 pub mod spec;
+pub mod ssh_target;
 pub mod steps;
 pub mod template;
 pub mod yaml;

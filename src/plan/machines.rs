@@ -242,6 +242,7 @@ mod tests {
                 config: MachineConfig::default(),
                 ..Machine::default()
             }),
+            ssh: None,
         }
     }
 

@@ -164,6 +164,7 @@ mod tests {
             },
             vars: vec![],
             actual: None,
+            ssh: None,
         }
     }
 
