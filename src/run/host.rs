@@ -17,6 +17,7 @@ use crate::report::{
     ms, Counts, Event, FailureInfo, HostResult, HostStatus, HostTimings, ItemInfo, Millis, Sender,
     StepOrigin, StepResult, StepStatus,
 };
+use crate::saved_plan::{Seen, Verdict};
 use crate::steps::{items, Step};
 
 use super::config::OnFailure;
@@ -184,9 +185,24 @@ impl HostRun<'_, '_> {
             window: &mut self.window,
             failed: self.failed,
             earlier_changes: self.counts.will_change + self.counts.will_run > 0,
+            verdict: self.shared.saved.map_or(Verdict::Free, |s| {
+                s.verdict(&self.machine.name, handler, step.index, &step.name)
+            }),
         };
         let ran = step::run(env, list, pos, step);
         let status = ran.outcome.status();
+        if let Some(s) = self.shared.saved.filter(|_| self.shared.config.mode.dry_run) {
+            s.record(
+                &self.machine.name,
+                Seen {
+                    handler,
+                    index: step.index,
+                    name: step.name.clone(),
+                    status,
+                    facts: ran.detail.facts.clone(),
+                },
+            );
+        }
         let own_loop = step.looping.is_some() && step.item.is_some();
         let is_item = step
             .item

@@ -9,6 +9,7 @@ mod host;
 mod lock;
 pub mod pool;
 pub mod reconcile;
+mod saved;
 mod step;
 mod timing;
 
@@ -28,6 +29,7 @@ use crate::remote;
 use crate::report::{
     self, Event, HostResult, HostStatus, MachineAction, Masker, Sender, StepStatus, Summary,
 };
+use crate::saved_plan::SavedRun;
 use crate::steps::{self, Playbook};
 use crate::template::Renderer;
 
@@ -39,6 +41,8 @@ pub use config::{Config, OnFailure, OutputStyle, RunMode};
 pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     crate::interrupt::install();
     let started = Instant::now();
+    let (config, opened) = saved::prepare(config)?;
+    let config = &config;
     let mut loaded = load(orb, config)?;
     let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
     plan::validate(&plan, &loaded.book, &loaded.renderer)?;
@@ -47,6 +51,8 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut out)?;
         return Ok(RunEnd::Success);
     }
+    let saved = saved::start(config, &loaded, opened)?;
+    let saved = saved.as_ref();
     let (events, reporter) = start_reporter(config, &loaded, &plan);
     let (mut ready, _locks) = lock_machines(orb, config, &plan);
     let planned_actions = reconcile(
@@ -57,6 +63,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         &plan,
         &mut ready,
         &events,
+        saved,
     );
     // What phase 1 learnt (new machines, addresses) is visible to templates.
     plan.refresh_vars(&loaded.inv);
@@ -69,8 +76,14 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         &plan,
         queued.jobs,
         &events,
+        saved,
     ));
-    let end = outcome(config, &results, queued.unavailable, planned_actions);
+    let refused = queued.refused + saved.map_or(0, SavedRun::refused);
+    let end = outcome(config, &results, queued.unavailable + refused, planned_actions);
+    let end = match end {
+        RunEnd::Unavailable if queued.unavailable == 0 => RunEnd::PlanRefused,
+        end => end,
+    };
     let (counts, machines) = report::totals(&results);
     events.send(Event::Summary(Summary {
         mode: config.mode.name().into(),
@@ -82,7 +95,8 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     }));
     // The reporter ends once every sender is gone.
     drop(events);
-    reporter.finish()?;
+    let report = reporter.finish()?;
+    saved::finish(config, saved, &report, end)?;
     Ok(end)
 }
 
@@ -116,14 +130,7 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
 /// Start the reporter, masking every secret: the inventory's and every value that
 /// rendering the plan read with `env()`.
 fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender, report::Reporter) {
-    let inv = &loaded.inv;
-    let mut secrets: Vec<String> = inv
-        .hosts
-        .iter()
-        .flat_map(|h| inv.secret_values(h))
-        .collect();
-    secrets.extend(loaded.renderer.secrets());
-    let masker = Masker::new(secrets);
+    let masker = masker(loaded);
     // Trace files get the same masking as every other output.
     crate::remote::trace::set_secrets(&masker);
     let output = config.output;
@@ -150,6 +157,19 @@ fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender,
     (events, reporter)
 }
 
+/// The masker of every secret: the inventory's and every value that rendering the plan
+/// read with `env()`.
+fn masker(loaded: &Loaded) -> Masker {
+    let inv = &loaded.inv;
+    let mut secrets: Vec<String> = inv
+        .hosts
+        .iter()
+        .flat_map(|h| inv.secret_values(h))
+        .collect();
+    secrets.extend(loaded.renderer.secrets());
+    Masker::new(secrets)
+}
+
 /// What phase 1 left a machine in, for phase 2.
 enum Ready {
     /// Running: run its steps.
@@ -160,6 +180,8 @@ enum Ready {
     Later(&'static str),
     /// Cannot be used; `unavailable` when that is exit 3 rather than a failure.
     Unreachable { error: String, unavailable: bool },
+    /// `apply --plan`: its action is not the planned one, and why.
+    Refused(String),
 }
 
 /// Take the lock of every selected machine, in name order (two runs never wait on each
@@ -207,6 +229,7 @@ fn reconcile(
     plan: &Plan<'_>,
     ready: &mut BTreeMap<String, Ready>,
     events: &Sender,
+    saved: Option<&SavedRun>,
 ) -> usize {
     let dry_run = config.mode.dry_run;
     let hosts: Vec<&Host> = plan
@@ -224,7 +247,16 @@ fn reconcile(
     } else {
         Ok(Default::default())
     };
-    let actions = machines::plan(orb, &hosts, &config);
+    let mut actions = machines::plan(orb, &hosts, &config);
+    if let Some(s) = saved {
+        actions.retain(|a| match s.check_action(&a.machine, action_word(a), &a.argv) {
+            Ok(()) => true,
+            Err(why) => {
+                ready.insert(a.machine.clone(), Ready::Refused(why));
+                false
+            }
+        });
+    }
     let outcomes = if crate::interrupt::requested() {
         Vec::new()
     } else {
@@ -287,8 +319,19 @@ fn machine_event(
             .or_else(|| out.note.clone())
             .or_else(|| settings_text(settings)),
     };
-    let action = match &act.action {
-        Action::Keep if !settings.changes.is_empty() => "settings",
+    MachineAction {
+        machine: act.machine.clone(),
+        action: action_word(act).into(),
+        status: status.into(),
+        message,
+        argv: act.argv.clone(),
+    }
+}
+
+/// The report's word for a machine action.
+fn action_word(act: &machines::MachineStep) -> &'static str {
+    match &act.action {
+        Action::Keep if !act.settings.changes.is_empty() => "settings",
         Action::Keep => "keep",
         Action::Create(_) => "create",
         Action::Start => "start",
@@ -296,13 +339,6 @@ fn machine_event(
         Action::Delete => "delete",
         Action::Missing => "missing",
         Action::Drift(_) => "drift",
-    };
-    MachineAction {
-        machine: act.machine.clone(),
-        action: action.into(),
-        status: status.into(),
-        message,
-        argv: act.argv.clone(),
     }
 }
 
@@ -336,6 +372,8 @@ struct Queue<'p, 'a> {
     done: Vec<HostResult>,
     /// How many of those are unavailable (exit 3 rather than 1).
     unavailable: usize,
+    /// How many of those `apply --plan` refused (exit 5 rather than 1).
+    refused: usize,
 }
 
 /// Queue every running machine; report the steps of the others as not run (unknown in a
@@ -350,6 +388,7 @@ fn queue<'p, 'a>(
         jobs: Vec::new(),
         done: Vec::new(),
         unavailable: 0,
+        refused: 0,
     };
     for m in &plan.machines {
         let (status, counts, error) = match ready.remove(&m.name) {
@@ -365,6 +404,11 @@ fn queue<'p, 'a>(
                 q.unavailable += usize::from(unavailable);
                 let counts = host::not_run(events, &m.name, &m.steps, StepStatus::Failed, &error);
                 (HostStatus::Unreachable, counts, Some(error))
+            }
+            Some(Ready::Refused(why)) => {
+                q.refused += 1;
+                q.done.push(saved::refused(events, m, &why));
+                continue;
             }
             Some(Ready::Idle) | None => (HostStatus::Ok, Default::default(), None),
         };
@@ -392,6 +436,7 @@ fn run_machines(
     plan: &Plan<'_>,
     jobs: Vec<&MachinePlan<'_>>,
     events: &Sender,
+    saved: Option<&SavedRun>,
 ) -> Vec<HostResult> {
     let stop_all = AtomicBool::new(false);
     let shared = step::Shared {
@@ -400,8 +445,14 @@ fn run_machines(
         config,
         stop_all: &stop_all,
         hostvars: &plan.hostvars,
+        saved,
     };
+    let dry = saved::dry_config(config);
     pool::map(jobs, config.parallel, |machine| {
+        if let Some(refused) = saved::refused_before_run(orb, &shared, &dry, machine) {
+            shared.events.send(Event::Host(refused.clone()));
+            return refused;
+        }
         let mut remote = remote::connect(orb, &machine.name, config.transport);
         let result = host::run(&shared, machine, remote.as_mut());
         shared.events.send(Event::Host(result.clone()));
