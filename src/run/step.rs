@@ -196,9 +196,9 @@ fn facts_decide_change(
         };
     }
     // `apply --plan` changes only what the plan changes: anything else is drift.
-    if let Some(why) = env.verdict.hold(&detail.changes) {
+    if let Some(why) = env.verdict.hold() {
         return Ran {
-            outcome: StepOutcome::Skipped(why),
+            outcome: StepOutcome::Skipped(why.into()),
             detail,
         };
     }

@@ -111,11 +111,13 @@ pub fn action(plan: &PlanFile, machine: &str, action: &str, argv: &[String]) -> 
             planned.action
         ));
     }
-    if planned.argv != argv {
+    // The first word is the orbctl binary, which may be another path where the plan is
+    // applied.
+    if planned.argv.get(1..) != argv.get(1..) {
         return Err(format!(
             "its `{action}` would now run `{}`, the plan's ran `{}`",
-            argv.join(" "),
-            planned.argv.join(" ")
+            argv.get(1..).unwrap_or_default().join(" "),
+            planned.argv.get(1..).unwrap_or_default().join(" ")
         ));
     }
     Ok(())

@@ -43,18 +43,12 @@ pub enum Verdict {
 
 impl Verdict {
     /// Why a step that would now change is left alone, or `None` when it may change.
-    pub fn hold(self, changes: &[String]) -> Option<String> {
-        if self != Verdict::Hold {
-            return None;
-        }
-        let what = if changes.is_empty() {
-            "it would now change or run".to_string()
-        } else {
-            format!("it would now change: {}", changes.join(", "))
-        };
-        Some(format!(
-            "drift: the saved plan did not change this step, and {what}; not changed (apply --plan makes only the planned changes)"
-        ))
+    /// (What it would change is shown with it, as for any step.)
+    pub fn hold(self) -> Option<&'static str> {
+        (self == Verdict::Hold).then_some(
+            "drift: the saved plan does not change this step, but the machine now differs; \
+             not changed (apply --plan makes only the planned changes)",
+        )
     }
 }
 

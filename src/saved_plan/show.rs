@@ -52,8 +52,9 @@ fn machine(m: &PlannedMachine, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(msg) = &m.message {
         head.push_str(&format!(" — {msg}"));
     }
-    if !m.argv.is_empty() {
-        head.push_str(&format!(" (orbctl {})", m.argv.join(" ")));
+    // The first word is the orbctl binary as the plan's run found it.
+    if let Some(args) = m.argv.get(1..).filter(|a| !a.is_empty()) {
+        head.push_str(&format!(" (orbctl {})", args.join(" ")));
     }
     writeln!(out, "{head}")?;
     for s in &m.steps {
@@ -86,7 +87,7 @@ fn step(s: &PlannedStep, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `2 machines: 1 action, 3 will change, 1 will run, 0 unknown, 4 ok, 1 skipped`.
+/// `2 machines: 1 machine action, 3 will change, 1 will run, 0 unknown, 4 ok, 1 skipped`.
 fn totals(plan: &PlanFile) -> String {
     let steps = plan.machines.iter().flat_map(|m| &m.steps);
     let count = |st: StepStatus| steps.clone().filter(|s| s.status == st).count();
@@ -95,9 +96,14 @@ fn totals(plan: &PlanFile) -> String {
         .iter()
         .filter(|m| m.action_status != "ok")
         .count();
+    let n = |k: usize, word: &str| match k {
+        1 => format!("1 {word}"),
+        k => format!("{k} {word}s"),
+    };
     format!(
-        "{} machines: {actions} machine actions, {} will change, {} will run, {} unknown, {} ok, {} skipped",
-        plan.machines.len(),
+        "{}: {}, {} will change, {} will run, {} unknown, {} ok, {} skipped",
+        n(plan.machines.len(), "machine"),
+        n(actions, "machine action"),
         count(StepStatus::WillChange),
         count(StepStatus::WillRun),
         count(StepStatus::Unknown),
