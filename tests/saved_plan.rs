@@ -173,7 +173,7 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
         ])
     );
     assert_eq!(cat(&w, &a, "/tmp/same"), "drifted\n");
-    assert!(out.stdout.contains("drift: the saved plan did not change this step"), "{}", out.stdout);
+    assert!(out.stdout.contains("drift: the saved plan does not change this step"), "{}", out.stdout);
 }
 
 #[test]

@@ -51,7 +51,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut out)?;
         return Ok(RunEnd::Success);
     }
-    let saved = saved::start(config, &loaded, opened)?;
+    let saved = saved::start(config, &loaded, &plan.names(), opened)?;
     let saved = saved.as_ref();
     let (events, reporter) = start_reporter(config, &loaded, &plan);
     let (mut ready, _locks) = lock_machines(orb, config, &plan);

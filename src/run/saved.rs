@@ -3,6 +3,8 @@
 //! input files are compared; before a machine's first change, its facts are read again
 //! in a dry pass; and after a `plan --out`, the plan is written.
 
+use std::sync::atomic::AtomicBool;
+
 use anyhow::Result;
 
 use crate::error::{Outcome, RunEnd};
@@ -85,7 +87,12 @@ fn take_or_match(now: &mut Vec<String>, planned: &[String], flag: &str) -> Resul
 
 /// The run's saved-plan state, once the inputs are loaded and checked: for `apply
 /// --plan`, refused (exit 5) when an input file or a `--var` differs from the plan's.
-pub fn start(config: &Config, loaded: &Loaded, opened: Option<PlanFile>) -> Result<Option<SavedRun>> {
+pub fn start(
+    config: &Config,
+    loaded: &Loaded,
+    selected: &[String],
+    opened: Option<PlanFile>,
+) -> Result<Option<SavedRun>> {
     let masker = super::masker(loaded);
     // Taken now, after the load and the check read every file, the same moment for the
     // plan and for the apply.
@@ -94,7 +101,7 @@ pub fn start(config: &Config, loaded: &Loaded, opened: Option<PlanFile>) -> Resu
         (Use::Write(_), _) => SavedRun::recording(masker, inputs),
         (Use::Apply { path, .. }, Some(plan)) => {
             let saved = SavedRun::applying(plan, masker, inputs);
-            if let Err(why) = check_inputs(config, &saved) {
+            if let Err(why) = check_inputs(config, &saved, selected) {
                 return Err(Outcome::PlanRefused(format!(
                     "{}: the plan is stale: {why}; make a new plan",
                     path.display()
@@ -108,14 +115,23 @@ pub fn start(config: &Config, loaded: &Loaded, opened: Option<PlanFile>) -> Resu
     Ok(Some(saved))
 }
 
-/// The input files and the `--var`s of this run against the plan's.
-fn check_inputs(config: &Config, saved: &SavedRun) -> Result<(), String> {
+/// The input files and the `--var`s of this run against the plan's, and every machine
+/// of the plan still selected (a discovered machine may be gone). A machine selected now
+/// that the plan does not have is refused alone, in phase 1.
+fn check_inputs(config: &Config, saved: &SavedRun, selected: &[String]) -> Result<(), String> {
     let Some(plan) = saved.plan() else {
         return Ok(());
     };
     check::inputs(plan, saved.inputs())?;
     let selection = selection(config, saved);
-    check::selection(&plan.selection, &selection)
+    check::selection(&plan.selection, &selection)?;
+    if let Some(gone) = plan.machines.iter().find(|m| !selected.contains(&m.machine)) {
+        return Err(format!(
+            "machine `{}` is in the plan but not selected now (`orbctl list` no longer shows it)",
+            gone.machine
+        ));
+    }
+    Ok(())
 }
 
 fn selection(config: &Config, saved: &SavedRun) -> saved_plan::model::Selection {
@@ -139,16 +155,23 @@ pub fn refused_before_run(
 ) -> Option<HostResult> {
     let saved = shared.saved?;
     saved.plan()?;
+    // A failure in the dry pass must not stop the other machines (`--fail-fast`).
+    let stop_none = AtomicBool::new(false);
     let quiet = Shared {
         renderer: shared.renderer,
         events: Sender::discarding(),
         config: dry,
-        stop_all: shared.stop_all,
+        stop_all: &stop_none,
         hostvars: shared.hostvars,
         saved: shared.saved,
     };
     let mut remote = crate::remote::connect(orb, &machine.name, dry.transport);
     let pass = host::run(&quiet, machine, remote.as_mut());
+    if crate::interrupt::requested() {
+        // The run itself reports the interruption.
+        let _ = saved.take_seen(&machine.name);
+        return None;
+    }
     let why = match (pass.status, saved.check_machine(&machine.name)) {
         (HostStatus::Failed | HostStatus::Unreachable | HostStatus::Interrupted, _) => {
             let _ = saved.take_seen(&machine.name);
