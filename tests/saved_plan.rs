@@ -33,7 +33,8 @@ fn setup(w: &World, names: &[&str]) -> String {
     for n in names {
         let m = w.name(n);
         w.create(&m);
-        w.sh(&m, None, "printf 'same\\n' > /tmp/same").assert_code(0);
+        w.sh(&m, None, "printf 'same\\n' > /tmp/same")
+            .assert_code(0);
         machines.push_str(&format!("  {m}: {{}}\n"));
     }
     w.write(
@@ -51,16 +52,22 @@ fn setup(w: &World, names: &[&str]) -> String {
 /// The saved plan `name`, checked against docs/plan-schema.json.
 fn plan_doc(w: &World, name: &str) -> Value {
     let text = std::fs::read_to_string(w.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert!(!text.contains("s3cr3t-t0ken"), "a secret is in the plan:\n{text}");
+    assert!(
+        !text.contains("s3cr3t-t0ken"),
+        "a secret is in the plan:\n{text}"
+    );
     let doc: Value = serde_json::from_str(&text).expect("the plan is JSON");
-    let schema: Value = serde_json::from_str(include_str!("../docs/plan-schema.json"))
-        .expect("the schema is JSON");
+    let schema: Value =
+        serde_json::from_str(include_str!("../docs/plan-schema.json")).expect("the schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(&doc)
         .map(|e| format!("{e} at {}", e.instance_path))
         .collect();
-    assert!(errors.is_empty(), "{name} does not match docs/plan-schema.json: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "{name} does not match docs/plan-schema.json: {errors:#?}"
+    );
     doc
 }
 
@@ -76,17 +83,25 @@ fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["name"].as_str().unwrap().into(), s["status"].as_str().unwrap().into()))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().into(),
+                s["status"].as_str().unwrap().into(),
+            )
+        })
         .collect()
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 /// What a file on a machine holds (`MISSING` when it does not exist).
 fn cat(w: &World, m: &str, path: &str) -> String {
-    w.sh(m, None, &format!("cat {path} 2>/dev/null || echo MISSING")).stdout
+    w.sh(m, None, &format!("cat {path} 2>/dev/null || echo MISSING"))
+        .stdout
 }
 
 #[test]
@@ -94,13 +109,26 @@ fn plan_then_apply_applies_exactly_the_plan() {
     let w = World::new("spexact");
     let inv = setup(&w, &["a"]);
     let a = w.name("a");
-    w.orbdeploy(["plan", &inv, "--out", "p.json"]).assert_code(0);
+    w.orbdeploy(["plan", &inv, "--out", "p.json"])
+        .assert_code(0);
     let doc = plan_doc(&w, "p.json");
     assert_eq!(doc["schema"], "orbdeploy-plan");
     assert_eq!(doc["format_version"], 1);
     let steps = doc["machines"][0]["steps"].as_array().unwrap();
-    let status: Vec<&str> = steps.iter().map(|s| s["status"].as_str().unwrap()).collect();
-    assert_eq!(status, ["will_change", "will_change", "will_change", "ok", "will_run"]);
+    let status: Vec<&str> = steps
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        status,
+        [
+            "will_change",
+            "will_change",
+            "will_change",
+            "ok",
+            "will_run"
+        ]
+    );
     assert!(steps[0]["facts"]["keys"].is_object(), "{:#}", steps[0]);
     assert!(steps[3]["facts"].is_null(), "an ok step keeps no facts");
     let inputs: Vec<&str> = doc["inputs"]
@@ -109,7 +137,15 @@ fn plan_then_apply_applies_exactly_the_plan() {
         .iter()
         .map(|i| i["path"].as_str().unwrap())
         .collect();
-    assert_eq!(inputs, ["files/motd", "inv.yaml", "ops.yaml", "templates/app.conf.j2"]);
+    assert_eq!(
+        inputs,
+        [
+            "files/motd",
+            "inv.yaml",
+            "ops.yaml",
+            "templates/app.conf.j2"
+        ]
+    );
 
     let out = w.orbdeploy(["apply", "--plan", "p.json", "--report", "r.json"]);
     out.assert_code(0);
@@ -123,14 +159,21 @@ fn plan_then_apply_applies_exactly_the_plan() {
             ("marker", "changed"),
         ])
     );
-    assert_eq!(cat(&w, &a, "/tmp/app.conf"), format!("name={a}\nport=80\ntoken=s3cr3t-t0ken\n"));
+    assert_eq!(
+        cat(&w, &a, "/tmp/app.conf"),
+        format!("name={a}\nport=80\ntoken=s3cr3t-t0ken\n")
+    );
     assert_eq!(cat(&w, &a, "/tmp/ran"), "");
     // Nothing is pending after it, and the same plan does not apply twice: the facts it
     // was made on are gone.
     w.orbdeploy(["plan", &inv, "--exit-code"]).assert_code(0);
     let again = w.orbdeploy(["apply", "--plan", "p.json"]);
     again.assert_code(5);
-    assert!(again.stdout.contains("refused by the saved plan"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("refused by the saved plan"),
+        "{}",
+        again.stdout
+    );
 }
 
 #[test]
@@ -138,10 +181,13 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
     let w = World::new("spmoved");
     let inv = setup(&w, &["a", "b"]);
     let (a, b) = (w.name("a"), w.name("b"));
-    w.orbdeploy(["plan", &inv, "--out", "p.json"]).assert_code(0);
+    w.orbdeploy(["plan", &inv, "--out", "p.json"])
+        .assert_code(0);
     // b: a planned step's facts move. a: a step the plan found ok now differs (drift).
-    w.sh(&b, None, "printf 'someone else\\n' > /tmp/motd").assert_code(0);
-    w.sh(&a, None, "printf 'drifted\\n' > /tmp/same").assert_code(0);
+    w.sh(&b, None, "printf 'someone else\\n' > /tmp/motd")
+        .assert_code(0);
+    w.sh(&a, None, "printf 'drifted\\n' > /tmp/same")
+        .assert_code(0);
     let before_b = w.sh(&b, None, "ls -l --time-style=+%s /tmp | sort").stdout;
 
     let out = w.orbdeploy(["apply", &inv, "--plan", "p.json", "--report", "r.json"]);
@@ -153,11 +199,15 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
         .unwrap_or_else(|| panic!("no failed line for {b}:\n{}", out.stdout));
     assert!(
         line.contains("refused by the saved plan: step `motd` (")
-            && line.contains("ops.yaml:4:3): its facts differ from the plan's: `stat`, `sha` (new)"),
+            && line
+                .contains("ops.yaml:4:3): its facts differ from the plan's: `stat`, `sha` (new)"),
         "{line}"
     );
     // Nothing changed on b: the same files, sizes and times as before the apply.
-    assert_eq!(w.sh(&b, None, "ls -l --time-style=+%s /tmp | sort").stdout, before_b);
+    assert_eq!(
+        w.sh(&b, None, "ls -l --time-style=+%s /tmp | sort").stdout,
+        before_b
+    );
     assert_eq!(cat(&w, &b, "/tmp/app.conf"), "MISSING\n");
     let doc = w.report("r.json");
     assert!(statuses(&doc, &b).iter().all(|(_, s)| s == "skipped"));
@@ -173,7 +223,12 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
         ])
     );
     assert_eq!(cat(&w, &a, "/tmp/same"), "drifted\n");
-    assert!(out.stdout.contains("drift: the saved plan does not change this step"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("drift: the saved plan does not change this step"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -181,19 +236,40 @@ fn changed_inputs_and_a_tampered_plan_are_refused_by_name() {
     let w = World::new("spinputs");
     let inv = setup(&w, &["a"]);
     let a = w.name("a");
-    w.orbdeploy(["plan", &inv, "--out", "p.json", "--var", "port=81"]).assert_code(0);
+    w.orbdeploy(["plan", &inv, "--out", "p.json", "--var", "port=81"])
+        .assert_code(0);
     let refused = |args: &[&str], want: &str| {
         let out = w.orbdeploy(args);
         out.assert_code(5);
-        assert!(out.stderr.contains(want), "{args:?}: want {want:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{args:?}: want {want:?} in:\n{}",
+            out.stderr
+        );
         assert_eq!(out.stdout, "", "{args:?}: nothing runs");
     };
     // Other inputs: another --var value, none, another inventory.
-    refused(&["apply", "--plan", "p.json", "--var", "port=82"], "--var port has another value");
-    refused(&["apply", "--plan", "p.json"], "--var port was given to the plan");
-    w.write("other.yaml", std::fs::read_to_string(w.path("inv.yaml")).unwrap());
     refused(
-        &["apply", "other.yaml", "--plan", "p.json", "--var", "port=81"],
+        &["apply", "--plan", "p.json", "--var", "port=82"],
+        "--var port has another value",
+    );
+    refused(
+        &["apply", "--plan", "p.json"],
+        "--var port was given to the plan",
+    );
+    w.write(
+        "other.yaml",
+        std::fs::read_to_string(w.path("inv.yaml")).unwrap(),
+    );
+    refused(
+        &[
+            "apply",
+            "other.yaml",
+            "--plan",
+            "p.json",
+            "--var",
+            "port=81",
+        ],
         "the plan was made for the inventory",
     );
     // A tampered plan: a step the plan found ok made to change.
@@ -211,14 +287,21 @@ fn changed_inputs_and_a_tampered_plan_are_refused_by_name() {
         &["apply", "--plan", "p.json", "--var", "port=81"],
         "input file `templates/app.conf.j2` changed since the plan",
     );
-    assert_eq!(cat(&w, &a, "/tmp/app.conf"), "MISSING\n", "no refused apply touched the machine");
+    assert_eq!(
+        cat(&w, &a, "/tmp/app.conf"),
+        "MISSING\n",
+        "no refused apply touched the machine"
+    );
 }
 
 #[test]
 fn unknown_steps_need_allow_unknown_and_bad_plan_files_are_refused() {
     let w = World::new("spunknown");
     let n = w.name("new");
-    w.write("ops.yaml", "- name: hello\n  put: { content: \"hi\\n\", dest: /tmp/hello }\n");
+    w.write(
+        "ops.yaml",
+        "- name: hello\n  put: { content: \"hi\\n\", dest: /tmp/hello }\n",
+    );
     let inv = w.write(
         "inv.yaml",
         format!("defaults: {{ create: true }}\nmachines:\n  {n}: {{}}\noperations: ops.yaml\n"),
@@ -231,24 +314,48 @@ fn unknown_steps_need_allow_unknown_and_bad_plan_files_are_refused() {
 
     let out = w.orbdeploy(["apply", "--plan", "p.json"]);
     out.assert_code(5);
-    assert!(out.stderr.contains("1 unknown step(s)") && out.stderr.contains("--allow-unknown"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 unknown step(s)") && out.stderr.contains("--allow-unknown"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(w.state(&n), None, "a refused plan creates nothing");
 
     // Bad files: missing, not JSON, not a plan (exit 2); another format version (exit 5).
     let bad = |file: &str, code: i32, want: &str| {
         let out = w.orbdeploy(["apply", "--plan", file]);
         out.assert_code(code);
-        assert!(out.stderr.contains(want), "{file}: want {want:?} in:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{file}: want {want:?} in:\n{}",
+            out.stderr
+        );
     };
-    bad("nothing.json", 2, "nothing.json: cannot read the saved plan: no such file");
+    bad(
+        "nothing.json",
+        2,
+        "nothing.json: cannot read the saved plan: no such file",
+    );
     w.write("text.json", "plan: yes\n");
-    bad("text.json", 2, "text.json:1:1: not a saved plan: the file is not JSON");
+    bad(
+        "text.json",
+        2,
+        "text.json:1:1: not a saved plan: the file is not JSON",
+    );
     w.write("report.json", "{\"schema\": \"orbdeploy-report\"}\n");
-    bad("report.json", 2, "not a saved plan: expected `\"schema\": \"orbdeploy-plan\"`");
+    bad(
+        "report.json",
+        2,
+        "not a saved plan: expected `\"schema\": \"orbdeploy-plan\"`",
+    );
     let mut v2 = doc.clone();
     v2["format_version"] = 2.into();
     w.write("v2.json", v2.to_string());
-    bad("v2.json", 5, "the plan has format version 2; this orbdeploy reads version 1");
+    bad(
+        "v2.json",
+        5,
+        "the plan has format version 2; this orbdeploy reads version 1",
+    );
     let mut old = doc.clone();
     old["orbdeploy_version"] = "0.0.1".into();
     w.write("old.json", old.to_string());

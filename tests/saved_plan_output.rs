@@ -61,7 +61,11 @@ fn plan_show_prints_a_saved_plan() {
     settings(&p).bind(|| insta::assert_snapshot!("plan_show", show.text()));
     let apply = p.run(&["apply", "--plan", "p.json", "--var", "port=81"]);
     settings(&p).bind(|| insta::assert_snapshot!("apply_plan_unknown", apply.text()));
-    assert_eq!(p.changing_calls(), Vec::<String>::new(), "plan --show touches nothing");
+    assert_eq!(
+        p.changing_calls(),
+        Vec::<String>::new(),
+        "plan --show touches nothing"
+    );
 }
 
 #[test]
@@ -92,7 +96,10 @@ fn stale_and_bad_plan_files_are_refused_with_one_message() {
     let mut v9 = doc.clone();
     v9["format_version"] = 9.into();
     p.write("v9.json", &v9.to_string());
-    p.write("not-json.json", "{ \"schema\": \"orbdeploy-plan\",\n  oops }\n");
+    p.write(
+        "not-json.json",
+        "{ \"schema\": \"orbdeploy-plan\",\n  oops }\n",
+    );
     p.write("report.json", "{ \"schema\": \"orbdeploy-report\" }\n");
     let cases: &[&[&str]] = &[
         &["apply", "--plan", "missing.json"],
@@ -117,6 +124,10 @@ fn stale_and_bad_plan_files_are_refused_with_one_message() {
     text.push_str("$ orbdeploy apply --plan p.json  (after editing app.conf.j2)\n");
     text.push_str(&p.run(&["apply", "--plan", "p.json"]).text());
     settings(&p).bind(|| insta::assert_snapshot!("refusals", text));
-    assert_eq!(p.changing_calls(), Vec::<String>::new(), "no refused plan touched a machine");
+    assert_eq!(
+        p.changing_calls(),
+        Vec::<String>::new(),
+        "no refused plan touched a machine"
+    );
     assert!(!p.work().join("web/app.conf").exists());
 }

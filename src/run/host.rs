@@ -191,7 +191,11 @@ impl HostRun<'_, '_> {
         };
         let ran = step::run(env, list, pos, step);
         let status = ran.outcome.status();
-        if let Some(s) = self.shared.saved.filter(|_| self.shared.config.mode.dry_run) {
+        if let Some(s) = self
+            .shared
+            .saved
+            .filter(|_| self.shared.config.mode.dry_run)
+        {
             s.record(
                 &self.machine.name,
                 Seen {

@@ -125,7 +125,11 @@ fn check_inputs(config: &Config, saved: &SavedRun, selected: &[String]) -> Resul
     check::inputs(plan, saved.inputs())?;
     let selection = selection(config, saved);
     check::selection(&plan.selection, &selection)?;
-    if let Some(gone) = plan.machines.iter().find(|m| !selected.contains(&m.machine)) {
+    if let Some(gone) = plan
+        .machines
+        .iter()
+        .find(|m| !selected.contains(&m.machine))
+    {
         return Err(format!(
             "machine `{}` is in the plan but not selected now (`orbctl list` no longer shows it)",
             gone.machine
@@ -185,7 +189,13 @@ pub fn refused_before_run(
 
 /// The result of a machine refused before any change: every step skipped.
 pub fn refused(events: &Sender, machine: &MachinePlan<'_>, why: &str) -> HostResult {
-    let counts = host::not_run(events, &machine.name, &machine.steps, StepStatus::Skipped, REFUSED);
+    let counts = host::not_run(
+        events,
+        &machine.name,
+        &machine.steps,
+        StepStatus::Skipped,
+        REFUSED,
+    );
     HostResult {
         machine: machine.name.clone(),
         status: HostStatus::Failed,
@@ -208,7 +218,12 @@ pub fn dry_config(config: &Config) -> Config {
 }
 
 /// `plan --out`: write the plan, when the plan ended without a failure.
-pub fn finish(config: &Config, saved: Option<&SavedRun>, report: &Report, end: RunEnd) -> Result<()> {
+pub fn finish(
+    config: &Config,
+    saved: Option<&SavedRun>,
+    report: &Report,
+    end: RunEnd,
+) -> Result<()> {
     let (Some(saved), Use::Write(path)) = (saved, &config.saved_plan) else {
         return Ok(());
     };

@@ -84,9 +84,17 @@ pub fn selection(planned: &Selection, now: &Selection) -> Result<(), String> {
     let names = |v: &[PlannedVar]| v.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
     for var in &planned.vars {
         match now.vars.iter().find(|v| v.name == var.name) {
-            None => return Err(format!("--var {} was given to the plan, not to this apply", var.name)),
+            None => {
+                return Err(format!(
+                    "--var {} was given to the plan, not to this apply",
+                    var.name
+                ))
+            }
             Some(v) if v.value_hash != var.value_hash => {
-                return Err(format!("--var {} has another value than in the plan", var.name))
+                return Err(format!(
+                    "--var {} has another value than in the plan",
+                    var.name
+                ))
             }
             Some(_) => {}
         }
@@ -134,7 +142,10 @@ pub fn machine(plan: &PlanFile, machine: &str, seen: &[Seen]) -> Result<(), Stri
             .iter()
             .find(|s| s.handler == step.handler && s.index == step.index && s.name == step.name);
         let what = match now {
-            None => format!("the plan has it as {}, now it is not reached", step.status.word()),
+            None => format!(
+                "the plan has it as {}, now it is not reached",
+                step.status.word()
+            ),
             Some(n) if n.status != step.status => format!(
                 "the plan has it as {}, now it is {}",
                 step.status.word(),

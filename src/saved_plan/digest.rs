@@ -122,7 +122,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys() {
         let mut out = String::new();
-        canonical(&serde_json::json!({"b": [1, {"d": 1, "c": null}], "a": "x"}), &mut out);
+        canonical(
+            &serde_json::json!({"b": [1, {"d": 1, "c": null}], "a": "x"}),
+            &mut out,
+        );
         assert_eq!(out, r#"{"a":"x","b":[1,{"c":null,"d":1}]}"#);
     }
 }

@@ -62,16 +62,18 @@ fn read_json(path: &Path) -> Result<Json, ConfigError> {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         _ => e.to_string(),
     };
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigError::in_file(path, format!("cannot read the saved plan: {}", reason(&e))))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        ConfigError::in_file(path, format!("cannot read the saved plan: {}", reason(&e)))
+    })?;
     if meta.len() > MAX_PLAN_BYTES {
         return Err(ConfigError::in_file(
             path,
             format!("the saved plan is too large ({} bytes)", meta.len()),
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| ConfigError::in_file(path, format!("cannot read the saved plan: {}", reason(&e))))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        ConfigError::in_file(path, format!("cannot read the saved plan: {}", reason(&e)))
+    })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         // serde_json's message ends with the position, which the location already gives.
         let text = e.to_string();

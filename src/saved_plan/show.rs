@@ -32,7 +32,11 @@ pub fn show(plan: &PlanFile, out: &mut dyn Write) -> std::io::Result<()> {
     flags.extend(sel.limit.iter().map(|l| format!("--limit {l}")));
     flags.extend(sel.tags.iter().map(|t| format!("--tags {t}")));
     flags.extend(sel.roles_path.iter().map(|r| format!("--roles-path {r}")));
-    flags.extend(sel.vars.iter().map(|v| format!("--var {}=(hashed)", v.name)));
+    flags.extend(
+        sel.vars
+            .iter()
+            .map(|v| format!("--var {}=(hashed)", v.name)),
+    );
     if !flags.is_empty() {
         writeln!(out, "flags: {}", flags.join(" "))?;
     }
@@ -65,7 +69,10 @@ fn machine(m: &PlannedMachine, out: &mut dyn Write) -> std::io::Result<()> {
 
 fn step(s: &PlannedStep, out: &mut dyn Write) -> std::io::Result<()> {
     let handler = if s.handler { "handler " } else { "" };
-    let at = s.origin.as_deref().map_or(String::new(), |o| format!(" [{o}]"));
+    let at = s
+        .origin
+        .as_deref()
+        .map_or(String::new(), |o| format!(" [{o}]"));
     writeln!(
         out,
         "  {} {handler}{} ({}){at}",
