@@ -131,3 +131,16 @@ fn stale_and_bad_plan_files_are_refused_with_one_message() {
     );
     assert!(!p.work().join("web/app.conf").exists());
 }
+
+#[test]
+fn a_plan_that_fails_writes_no_plan_file() {
+    let p = Project::new(&[("web", "running")], "machines:\n  web: {}\n");
+    p.write(
+        "ops.yaml",
+        "- name: check\n  assert: { that: \"machine == 'db'\", message: \"not db\" }\n",
+    );
+    let plan = p.run(&["plan", "inv.yaml", "--out", "p.json"]);
+    settings(&p).bind(|| insta::assert_snapshot!("failed_plan_no_file", plan.text()));
+    assert_eq!(plan.code, 1);
+    assert!(!p.dir().join("p.json").exists());
+}

@@ -46,9 +46,9 @@ pub fn prepare(config: &Config) -> Result<(Config, Option<PlanFile>)> {
     let planned = std::path::PathBuf::from(&plan.inventory);
     if config.inventory.as_os_str().is_empty() {
         config.inventory = planned;
-    } else if check::inventory_dir(&config.inventory) != check::inventory_dir(&planned)
-        || config.inventory.file_name() != planned.file_name()
-    {
+    } else if planned.is_file() && !same_file(&config.inventory, &planned) {
+        // A plan's inventory that is not found from here (the plan was made in another
+        // directory) leaves the choice to the inventory given: its hash is checked.
         return Err(refuse(format!(
             "the plan was made for the inventory {}, not {}",
             plan.inventory,
@@ -67,6 +67,14 @@ pub fn prepare(config: &Config) -> Result<(Config, Option<PlanFile>)> {
     take_or_match(&mut roles, &sel.roles_path, "--roles-path").map_err(refuse)?;
     config.roles_path = roles.into_iter().map(Into::into).collect();
     Ok((config, Some(plan)))
+}
+
+/// The same file, by resolved path.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// A flag not given takes the plan's values; one given must have them.
