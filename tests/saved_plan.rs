@@ -24,11 +24,14 @@ const OPS: &str = r#"
 - name: marker
   shell: "touch /tmp/ran"
   creates: /tmp/ran
+- name: secret line
+  line: { path: /tmp/secret, line: "token={{ token }} env={{ env('SP_TOKEN') }}" }
 "#;
 
 /// Machines `names` (made now, with /tmp/same already as declared) and the files of
 /// [`OPS`]; returns the inventory's path.
-fn setup(w: &World, names: &[&str]) -> String {
+fn setup(w: &mut World, names: &[&str]) -> String {
+    w.env.push(("SP_TOKEN".into(), "env-t0ken-value".into()));
     let mut machines = String::new();
     for n in names {
         let m = w.name(n);
@@ -106,8 +109,8 @@ fn cat(w: &World, m: &str, path: &str) -> String {
 
 #[test]
 fn plan_then_apply_applies_exactly_the_plan() {
-    let w = World::new("spexact");
-    let inv = setup(&w, &["a"]);
+    let mut w = World::new("spexact");
+    let inv = setup(&mut w, &["a"]);
     let a = w.name("a");
     w.orbdeploy(["plan", &inv, "--out", "p.json"])
         .assert_code(0);
@@ -126,9 +129,11 @@ fn plan_then_apply_applies_exactly_the_plan() {
             "will_change",
             "will_change",
             "ok",
-            "will_run"
+            "will_run",
+            "will_change"
         ]
     );
+    assert_eq!(steps[5]["changes"][0], "create /tmp/secret with the line");
     assert!(steps[0]["facts"]["keys"].is_object(), "{:#}", steps[0]);
     assert!(steps[3]["facts"].is_null(), "an ok step keeps no facts");
     let inputs: Vec<&str> = doc["inputs"]
@@ -157,6 +162,7 @@ fn plan_then_apply_applies_exactly_the_plan() {
             ("setting", "changed"),
             ("already there", "ok"),
             ("marker", "changed"),
+            ("secret line", "changed"),
         ])
     );
     assert_eq!(
@@ -178,8 +184,8 @@ fn plan_then_apply_applies_exactly_the_plan() {
 
 #[test]
 fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
-    let w = World::new("spmoved");
-    let inv = setup(&w, &["a", "b"]);
+    let mut w = World::new("spmoved");
+    let inv = setup(&mut w, &["a", "b"]);
     let (a, b) = (w.name("a"), w.name("b"));
     w.orbdeploy(["plan", &inv, "--out", "p.json"])
         .assert_code(0);
@@ -220,6 +226,7 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
             ("setting", "changed"),
             ("already there", "skipped"),
             ("marker", "changed"),
+            ("secret line", "changed"),
         ])
     );
     assert_eq!(cat(&w, &a, "/tmp/same"), "drifted\n");
@@ -233,8 +240,8 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
 
 #[test]
 fn changed_inputs_and_a_tampered_plan_are_refused_by_name() {
-    let w = World::new("spinputs");
-    let inv = setup(&w, &["a"]);
+    let mut w = World::new("spinputs");
+    let inv = setup(&mut w, &["a"]);
     let a = w.name("a");
     w.orbdeploy(["plan", &inv, "--out", "p.json", "--var", "port=81"])
         .assert_code(0);
@@ -296,7 +303,7 @@ fn changed_inputs_and_a_tampered_plan_are_refused_by_name() {
 
 #[test]
 fn unknown_steps_need_allow_unknown_and_bad_plan_files_are_refused() {
-    let w = World::new("spunknown");
+    let mut w = World::new("spunknown");
     let n = w.name("new");
     w.write(
         "ops.yaml",
