@@ -303,7 +303,7 @@ fn changed_inputs_and_a_tampered_plan_are_refused_by_name() {
 
 #[test]
 fn unknown_steps_need_allow_unknown_and_bad_plan_files_are_refused() {
-    let mut w = World::new("spunknown");
+    let w = World::new("spunknown");
     let n = w.name("new");
     w.write(
         "ops.yaml",

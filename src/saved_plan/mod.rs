@@ -1,7 +1,7 @@
 //! Saved plans: `plan --out PLAN.json` writes what a plan found, and `apply --plan
 //! PLAN.json` applies exactly that, refusing when the inputs or a machine's facts have
 //! moved since. The document is [`model`] (docs/plan-file.md, docs/plan-schema.json);
-//! [`digest`] holds its hashes, [`open`] reads it back, [`write`] makes it, [`check`]
+//! [`digest`] holds its hashes, [`mod@open`] reads it back, [`mod@write`] makes it, [`check`]
 //! compares a run with it and [`guard`] is what a run keeps while it goes; [`show`]
 //! prints one for people.
 
