@@ -185,10 +185,12 @@ fn plan_then_apply_applies_exactly_the_plan() {
 #[test]
 fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
     let mut w = World::new("spmoved");
-    let inv = setup(&mut w, &["a", "b"]);
-    let (a, b) = (w.name("a"), w.name("b"));
+    let inv = setup(&mut w, &["a", "b", "c"]);
+    let (a, b, c) = (w.name("a"), w.name("b"), w.name("c"));
     w.orbdeploy(["plan", &inv, "--out", "p.json"])
         .assert_code(0);
+    // c: stopped since, so its action would now be a start.
+    w.orbctl(["stop", &c]).assert_code(0);
     // b: a planned step's facts move. a: a step the plan found ok now differs (drift).
     w.sh(&b, None, "printf 'someone else\\n' > /tmp/motd")
         .assert_code(0);
@@ -209,6 +211,18 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
                 .contains("ops.yaml:4:3): its facts differ from the plan's: `stat`, `sha` (new)"),
         "{line}"
     );
+    let line_c = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{c}: failed")))
+        .unwrap_or_else(|| panic!("no failed line for {c}:\n{}", out.stdout));
+    assert!(
+        line_c.ends_with(
+            "refused by the saved plan: its machine action is now `start`, the plan's is `keep`"
+        ),
+        "{line_c}"
+    );
+    assert_eq!(w.state(&c).as_deref(), Some("stopped"), "c was not started");
     // Nothing changed on b: the same files, sizes and times as before the apply.
     assert_eq!(
         w.sh(&b, None, "ls -l --time-style=+%s /tmp | sort").stdout,

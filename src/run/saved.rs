@@ -166,7 +166,11 @@ pub fn refused_before_run(
     machine: &MachinePlan<'_>,
 ) -> Option<HostResult> {
     let saved = shared.saved?;
-    saved.plan()?;
+    let planned = saved.plan()?.machine(&machine.name)?;
+    // A machine the plan changes nothing on needs no check: every step is held anyway.
+    if !planned.steps.iter().any(|s| s.acts()) {
+        return None;
+    }
     // A failure in the dry pass must not stop the other machines (`--fail-fast`).
     let stop_none = AtomicBool::new(false);
     let quiet = Shared {
@@ -237,8 +241,9 @@ pub fn finish(
     };
     if !matches!(end, RunEnd::Success | RunEnd::ChangesPending) {
         eprintln!(
-            "orbdeploy: no plan written to {}: the plan {}",
+            "orbdeploy: no plan written to {}: the plan ended with exit {} ({})",
             path.display(),
+            end.exit_code(),
             end.word()
         );
         return Ok(());
