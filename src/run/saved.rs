@@ -47,8 +47,8 @@ pub fn prepare(config: &Config) -> Result<(Config, Option<PlanFile>)> {
     if config.inventory.as_os_str().is_empty() {
         config.inventory = planned;
     } else if planned.is_file() && !same_file(&config.inventory, &planned) {
-        // A plan's inventory that is not found from here (the plan was made in another
-        // directory) leaves the choice to the inventory given: its hash is checked.
+        // (A plan's inventory not found from here, the plan made in another directory,
+        // leaves the choice to the inventory given: its hash is checked with the inputs.)
         return Err(refuse(format!(
             "the plan was made for the inventory {}, not {}",
             plan.inventory,
