@@ -79,16 +79,12 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         saved,
     ));
     let refused = queued.refused + saved.map_or(0, SavedRun::refused);
-    let end = outcome(
-        config,
-        &results,
-        queued.unavailable + refused,
+    let ended = Ended {
+        unavailable: queued.unavailable,
+        refused,
         planned_actions,
-    );
-    let end = match end {
-        RunEnd::Unavailable if queued.unavailable == 0 => RunEnd::PlanRefused,
-        end => end,
     };
+    let end = outcome(config, &results, ended);
     let (counts, machines) = report::totals(&results);
     events.send(Event::Summary(Summary {
         mode: config.mode.name().into(),
@@ -471,15 +467,19 @@ fn run_machines(
     })
 }
 
-/// How the run ends, from every machine's result.
-/// `planned_actions`: machine actions a plan would take (create, start, stop, delete, a
-/// settings change), which are pending changes too.
-fn outcome(
-    config: &Config,
-    results: &[HostResult],
+/// What the run's end depends on besides each machine's result.
+struct Ended {
+    /// Machines unavailable (exit 3 rather than 1).
     unavailable: usize,
+    /// Machines `apply --plan` refused (exit 5 rather than 1).
+    refused: usize,
+    /// Machine actions a plan would take (create, start, stop, delete, a settings
+    /// change), which are pending changes too.
     planned_actions: usize,
-) -> RunEnd {
+}
+
+/// How the run ends, from every machine's result.
+fn outcome(config: &Config, results: &[HostResult], ended: Ended) -> RunEnd {
     let failed = results
         .iter()
         .filter(|r| matches!(r.status, HostStatus::Failed | HostStatus::Unreachable))
@@ -487,13 +487,15 @@ fn outcome(
     let (counts, _) = report::totals(results);
     // Commands without `creates`/`unless` always "will run"; they would make every plan of
     // an inventory with commands look unconverged, so only real changes count as pending.
-    let pending = (counts.will_change + counts.unknown) as usize + planned_actions;
+    let pending = (counts.will_change + counts.unknown) as usize + ended.planned_actions;
     if crate::interrupt::requested() {
         RunEnd::Interrupted
-    } else if failed > unavailable {
+    } else if failed > ended.unavailable + ended.refused {
         RunEnd::Failed
-    } else if unavailable > 0 {
+    } else if ended.unavailable > 0 {
         RunEnd::Unavailable
+    } else if ended.refused > 0 {
+        RunEnd::PlanRefused
     } else if config.mode.exit_on_changes && pending > 0 {
         RunEnd::ChangesPending
     } else {
