@@ -131,8 +131,7 @@ fn check_inputs(config: &Config, saved: &SavedRun, selected: &[String]) -> Resul
         return Ok(());
     };
     check::inputs(plan, saved.inputs())?;
-    let selection = selection(config, saved);
-    check::selection(&plan.selection, &selection)?;
+    check::vars(&plan.selection.vars, &selection(config, saved).vars)?;
     if let Some(gone) = plan
         .machines
         .iter()

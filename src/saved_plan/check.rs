@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::guard::Seen;
-use super::model::{FactsHash, PlanFile, PlannedStep, PlannedVar, Selection};
+use super::model::{FactsHash, PlanFile, PlannedStep, PlannedVar};
 
 /// Where a read file is named in a plan: relative to the inventory's directory when it
 /// is inside it (so a plan made in one checkout applies in another), else absolute.
@@ -62,28 +62,12 @@ pub fn inputs(plan: &PlanFile, now: &BTreeMap<String, String>) -> Result<(), Str
     }
 }
 
-/// `Err` naming the first flag whose value differs from the plan's. `vars` are this
-/// run's `--var`s as the plan keeps them (salted hashes).
-pub fn selection(planned: &Selection, now: &Selection) -> Result<(), String> {
-    let differs = |flag: &str, plan: &[String], now: &[String]| {
-        Err(format!(
-            "{flag} differs: the plan was made with [{}], this apply has [{}]",
-            plan.join(", "),
-            now.join(", ")
-        ))
-    };
-    if planned.limit != now.limit {
-        return differs("--limit", &planned.limit, &now.limit);
-    }
-    if planned.tags != now.tags {
-        return differs("--tags", &planned.tags, &now.tags);
-    }
-    if planned.roles_path != now.roles_path {
-        return differs("--roles-path", &planned.roles_path, &now.roles_path);
-    }
-    let names = |v: &[PlannedVar]| v.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
-    for var in &planned.vars {
-        match now.vars.iter().find(|v| v.name == var.name) {
+/// `Err` naming the first `--var` that was given to the plan and not now, has another
+/// value, or was not given to the plan. (`--limit`, `--tags` and `--roles-path` are taken
+/// from the plan before the load; `--var` values are not in it.)
+pub fn vars(planned: &[PlannedVar], now: &[PlannedVar]) -> Result<(), String> {
+    for var in planned {
+        match now.iter().find(|v| v.name == var.name) {
             None => {
                 return Err(format!(
                     "--var {} was given to the plan, not to this apply",
@@ -99,13 +83,13 @@ pub fn selection(planned: &Selection, now: &Selection) -> Result<(), String> {
             Some(_) => {}
         }
     }
-    if let Some(extra) = names(&now.vars)
-        .into_iter()
-        .find(|n| !names(&planned.vars).contains(n))
+    match now
+        .iter()
+        .find(|v| !planned.iter().any(|p| p.name == v.name))
     {
-        return Err(format!("--var {extra} was not given to the plan"));
+        Some(extra) => Err(format!("--var {} was not given to the plan", extra.name)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `Err` when a machine's phase-1 action now is not the planned one.
@@ -196,4 +180,95 @@ fn facts_differ(plan: Option<&FactsHash>, now: Option<&FactsHash>) -> Option<Str
 fn short(sha: &str) -> &str {
     let hex = sha.strip_prefix("sha256:").unwrap_or(sha);
     &hex[..hex.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn var(name: &str, hash: &str) -> PlannedVar {
+        PlannedVar {
+            name: name.into(),
+            value_hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn vars_must_be_the_plans() {
+        let plan = [var("port", "h1")];
+        assert_eq!(vars(&plan, &[var("port", "h1")]), Ok(()));
+        assert_eq!(
+            vars(&plan, &[var("port", "h2")]),
+            Err("--var port has another value than in the plan".into())
+        );
+        assert_eq!(
+            vars(&plan, &[]),
+            Err("--var port was given to the plan, not to this apply".into())
+        );
+        assert_eq!(
+            vars(&[], &[var("x", "h")]),
+            Err("--var x was not given to the plan".into())
+        );
+    }
+
+    #[test]
+    fn differing_facts_are_named() {
+        let hash = |status: &str, keys: &[(&str, &str)]| FactsHash {
+            status: status.into(),
+            keys: keys
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let plan = hash("s0", &[("stat", "a"), ("sha", "b")]);
+        assert_eq!(facts_differ(Some(&plan), Some(&plan.clone())), None);
+        let now = hash("s1", &[("stat", "a"), ("sha", "c"), ("new", "d")]);
+        assert_eq!(
+            facts_differ(Some(&plan), Some(&now)).as_deref(),
+            Some("`sha`, `new` (new), the probe's exit status")
+        );
+        assert_eq!(facts_differ(None, None), None);
+    }
+
+    #[test]
+    fn gone_changed_and_new_inputs_are_named() {
+        let plan_with = |inputs: &[(&str, &str)]| PlanFile {
+            schema: String::new(),
+            format_version: 1,
+            orbdeploy_version: String::new(),
+            plan_id: String::new(),
+            created_unix: 0,
+            inventory: String::new(),
+            selection: Default::default(),
+            inputs: inputs
+                .iter()
+                .map(|(p, s)| super::super::model::Input {
+                    path: p.to_string(),
+                    sha256: s.to_string(),
+                })
+                .collect(),
+            machines: Vec::new(),
+            integrity: String::new(),
+        };
+        let now: BTreeMap<String, String> = [("a.yaml".to_string(), "1".repeat(64))].into();
+        assert_eq!(
+            inputs(&plan_with(&[("a.yaml", &"1".repeat(64))]), &now),
+            Ok(())
+        );
+        let changed = inputs(&plan_with(&[("a.yaml", &"2".repeat(64))]), &now).unwrap_err();
+        assert_eq!(
+            changed,
+            "input file `a.yaml` changed since the plan (sha256 222222222222 in the plan, 111111111111 now)"
+        );
+        let gone = inputs(&plan_with(&[("b.yaml", "x")]), &BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            gone,
+            "input file `b.yaml` was read by the plan but not by this apply"
+        );
+        let new = inputs(&plan_with(&[]), &now).unwrap_err();
+        assert_eq!(
+            new,
+            "input file `a.yaml` is read by this apply but was not read by the plan"
+        );
+    }
 }
