@@ -26,6 +26,10 @@ const OPS: &str = r#"
   creates: /tmp/ran
 - name: secret line
   line: { path: /tmp/secret, line: "token={{ token }} env={{ env('SP_TOKEN') }}" }
+- name: labelled
+  put: { content: "x\n", dest: /tmp/labelled }
+  loop: ["{{ token }}"]
+  label: "{{ item }}"
 "#;
 
 /// Machines `names` (made now, with /tmp/same already as declared) and the files of
@@ -130,6 +134,7 @@ fn plan_then_apply_applies_exactly_the_plan() {
             "will_change",
             "ok",
             "will_run",
+            "will_change",
             "will_change"
         ]
     );
@@ -163,6 +168,7 @@ fn plan_then_apply_applies_exactly_the_plan() {
             ("already there", "ok"),
             ("marker", "changed"),
             ("secret line", "changed"),
+            ("labelled [***]", "changed"),
         ])
     );
     assert_eq!(
@@ -241,6 +247,7 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
             ("already there", "skipped"),
             ("marker", "changed"),
             ("secret line", "changed"),
+            ("labelled [***]", "changed"),
         ])
     );
     assert_eq!(cat(&w, &a, "/tmp/same"), "drifted\n");

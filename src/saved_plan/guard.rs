@@ -122,7 +122,9 @@ impl SavedRun {
     }
 
     /// Keep what a dry pass decided for a step.
-    pub fn record(&self, machine: &str, seen: Seen) {
+    pub fn record(&self, machine: &str, mut seen: Seen) {
+        // Names are kept as the plan file has them: masked (a loop label may be a secret).
+        seen.name = self.masker.text(&seen.name);
         if let Ok(mut all) = self.seen.lock() {
             all.entry(machine.to_string()).or_default().push(seen);
         }
@@ -142,6 +144,7 @@ impl SavedRun {
         let Some(plan) = &self.applying else {
             return Verdict::Free;
         };
+        let name = self.masker.text(name);
         let planned = plan.machine(machine).is_some_and(|m| {
             m.steps.iter().any(|s| {
                 s.handler == handler
