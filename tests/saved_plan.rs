@@ -116,8 +116,9 @@ fn plan_then_apply_applies_exactly_the_plan() {
     let mut w = World::new("spexact");
     let inv = setup(&mut w, &["a"]);
     let a = w.name("a");
-    w.orbdeploy(["plan", &inv, "--out", "p.json"])
-        .assert_code(0);
+    // With --exit-code a plan with changes ends 4, and the file is written all the same.
+    w.orbdeploy(["plan", &inv, "--out", "p.json", "--exit-code"])
+        .assert_code(4);
     let doc = plan_doc(&w, "p.json");
     assert_eq!(doc["schema"], "orbdeploy-plan");
     assert_eq!(doc["format_version"], 1);
