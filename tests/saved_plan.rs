@@ -32,6 +32,11 @@ const OPS: &str = r#"
   label: "{{ item }}"
 "#;
 
+/// Every entry of /tmp with its time to the nanosecond, and every file's SHA-256: equal
+/// before and after means nothing there changed (the directory's own time included).
+const SNAPSHOT_TMP: &str =
+    "ls -la --time-style=+%s.%N /tmp | sort; sha256sum /tmp/* 2>/dev/null | sort";
+
 /// Machines `names` (made now, with /tmp/same already as declared) and the files of
 /// [`OPS`]; returns the inventory's path.
 fn setup(w: &mut World, names: &[&str]) -> String {
@@ -203,7 +208,7 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
         .assert_code(0);
     w.sh(&a, None, "printf 'drifted\\n' > /tmp/same")
         .assert_code(0);
-    let before_b = w.sh(&b, None, "ls -l --time-style=+%s /tmp | sort").stdout;
+    let before_b = w.sh(&b, None, SNAPSHOT_TMP).stdout;
 
     let out = w.orbdeploy(["apply", &inv, "--plan", "p.json", "--report", "r.json"]);
     out.assert_code(5);
@@ -231,10 +236,7 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
     );
     assert_eq!(w.state(&c).as_deref(), Some("stopped"), "c was not started");
     // Nothing changed on b: the same files, sizes and times as before the apply.
-    assert_eq!(
-        w.sh(&b, None, "ls -l --time-style=+%s /tmp | sort").stdout,
-        before_b
-    );
+    assert_eq!(w.sh(&b, None, SNAPSHOT_TMP).stdout, before_b);
     assert_eq!(cat(&w, &b, "/tmp/app.conf"), "MISSING\n");
     let doc = w.report("r.json");
     assert!(statuses(&doc, &b).iter().all(|(_, s)| s == "skipped"));
