@@ -57,6 +57,13 @@ fn plan_show_prints_a_saved_plan() {
     );
     let plan = p.run(&["plan", "inv.yaml", "--out", "p.json", "--var", "port=81"]);
     assert_eq!(plan.code, 0, "{}", plan.text());
+    // The plan (a machine to create, unknown steps, a handler) matches its schema.
+    let doc: serde_json::Value = serde_json::from_str(&p.read("p.json")).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../docs/plan-schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     let show = p.run(&["plan", "--show", "p.json"]);
     settings(&p).bind(|| insta::assert_snapshot!("plan_show", show.text()));
     let apply = p.run(&["apply", "--plan", "p.json", "--var", "port=81"]);
