@@ -226,3 +226,30 @@ fn relative_identity_and_config_are_the_inventorys() {
         Some(dir.path().join("ssh_config").as_path())
     );
 }
+
+#[test]
+fn facts_reported_by_the_host_become_its_built_ins() {
+    let mut inv = load_text("machines:\n  m1: { ssh: { host: h, user: u } }\n").unwrap();
+    let h = inv.hosts[0].clone();
+    assert_eq!(inv.vars(&h)["distro"].value, "");
+    assert!(inv.vars(&h)["ip4"].value.is_null());
+    assert!(inv.facts(&h).is_none());
+    inv.attach_facts(
+        "m1",
+        crate::inventory::HostFacts {
+            distro: "debian".into(),
+            version: "bookworm".into(),
+            arch: "arm64".into(),
+            ip4: Some("192.0.2.9".into()),
+        },
+    );
+    let vars = inv.vars(&h);
+    assert_eq!(vars["distro"].value, "debian");
+    assert_eq!(vars["version"].value, "bookworm");
+    assert_eq!(vars["arch"].value, "arm64");
+    assert_eq!(vars["ip4"].value, "192.0.2.9");
+    assert_eq!(vars["user"].value, "u");
+    // `orbctl list` knows nothing of ssh machines, even one with the same name.
+    inv.attach(&[]);
+    assert!(inv.hosts[0].actual.is_none());
+}
