@@ -671,11 +671,14 @@ impl Inventory {
         }
     }
 
-    /// False when every machine is an ssh machine and nothing is discovered: then
-    /// `orbctl list` has nothing to say, and orbctl is not called at all (it may not even
-    /// be installed where the inventory only names ssh hosts).
+    /// False when there are machines, every one an ssh machine, and nothing is
+    /// discovered: then `orbctl list` has nothing to say, and orbctl is not called at all
+    /// (it may not even be installed where the inventory only names ssh hosts). An empty
+    /// inventory still asks orbctl, as it always did.
     pub fn needs_orbctl(&self) -> bool {
-        self.discover.is_some() || self.hosts.iter().any(|h| h.ssh.is_none())
+        self.discover.is_some()
+            || self.hosts.is_empty()
+            || self.hosts.iter().any(|h| h.ssh.is_none())
     }
 
     /// The resolved ssh settings of an ssh machine, each with its source (empty for an
