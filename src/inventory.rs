@@ -159,25 +159,8 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
     };
 
-    let d = &file.defaults;
-    for image in d.image.iter() {
-        check_image(image).map_err(|m| at(image, m))?;
-    }
     let mut warnings = Vec::new();
-    for arch in d.arch.iter() {
-        if let Some(w) = check_arch(arch).map_err(|m| at(arch, m))? {
-            warnings.push(warning_at(path, arch, w));
-        }
-    }
-    let defaults = Desired {
-        image: d.image.as_ref().map(|s| s.value.clone()),
-        arch: d.arch.as_ref().map(|s| s.value.clone()),
-        user: d.user.as_ref().map(|s| s.value.clone()),
-        create: d.create.as_ref().is_some_and(|c| c.value),
-        state: d.state.as_ref().map_or(DesiredState::Running, |s| s.value),
-        // Discovered machines take no settings: orbdeploy changes only machines it declares.
-        settings: Settings::default(),
-    };
+    let defaults = checked_defaults(path, &file, &mut warnings)?;
 
     let global_vars = checked_vars(path, &file.vars)?;
     let mut groups = BTreeSet::new();
@@ -204,12 +187,12 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
             let (target, shown) = ssh::resolve(&name.value, &layers)?;
             hosts.push(ssh_host(path, &name.value, spec, target)?);
             ssh_settings.insert(name.value.clone(), shown);
-            continue;
+        } else {
+            let mut host = declared_host(path, &name.value, spec, &defaults, &mut warnings)?;
+            host.desired.settings = machine_settings(path, &file, &name.value, spec)?;
+            check_cloud_init(path, spec, &file.defaults, &host.desired)?;
+            hosts.push(host);
         }
-        let mut host = declared_host(path, &name.value, spec, &defaults, &mut warnings)?;
-        host.desired.settings = machine_settings(path, &file, &name.value, spec)?;
-        check_cloud_init(path, spec, &file.defaults, &host.desired)?;
-        hosts.push(host);
     }
 
     let discover = match &file.discover {
@@ -251,6 +234,35 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         warnings,
         ssh_settings,
         ssh_facts: BTreeMap::new(),
+    })
+}
+
+/// What `defaults` asks of every OrbStack machine, checked (ssh machines take none of it).
+fn checked_defaults(
+    path: &Path,
+    file: &InventoryFile,
+    warnings: &mut Vec<String>,
+) -> Result<Desired, ConfigError> {
+    let at = |s: &Spanned<String>, msg: String| {
+        ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
+    };
+    let d = &file.defaults;
+    for image in d.image.iter() {
+        check_image(image).map_err(|m| at(image, m))?;
+    }
+    for arch in d.arch.iter() {
+        if let Some(w) = check_arch(arch).map_err(|m| at(arch, m))? {
+            warnings.push(warning_at(path, arch, w));
+        }
+    }
+    Ok(Desired {
+        image: d.image.as_ref().map(|s| s.value.clone()),
+        arch: d.arch.as_ref().map(|s| s.value.clone()),
+        user: d.user.as_ref().map(|s| s.value.clone()),
+        create: d.create.as_ref().is_some_and(|c| c.value),
+        state: d.state.as_ref().map_or(DesiredState::Running, |s| s.value),
+        // Discovered machines take no settings: orbdeploy changes only machines it declares.
+        settings: Settings::default(),
     })
 }
 

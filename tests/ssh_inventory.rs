@@ -153,3 +153,21 @@ fn machines_commands_refuse_ssh_machines_before_calling_orbctl() {
     assert_eq!((code, stdout.as_str()), (0, "dev-1: started\n"));
     assert_eq!(fake.calls(), ["start dev-1"]);
 }
+
+#[test]
+fn the_readme_names_every_refused_ssh_option() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("### SSH machines")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has an \"SSH machines\" section");
+    let missing: Vec<&str> = orbdeploy::inventory::ssh::denied_options()
+        .filter(|k| !section.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in README's SSH machines section: {missing:?}"
+    );
+}
