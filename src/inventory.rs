@@ -20,6 +20,7 @@ use crate::orb::{images, Machine};
 
 mod settings;
 pub mod ssh;
+pub use crate::ssh_target::HostFacts;
 use crate::yaml::{self, Spanned};
 pub use settings::{parse_size, Mount, Setting, Settings};
 pub use ssh::SshSetting;
@@ -130,20 +131,6 @@ pub struct Inventory {
     ssh_settings: BTreeMap<String, Vec<SshSetting>>,
     /// What each ssh machine reported about itself, once connected, by machine name.
     ssh_facts: BTreeMap<String, HostFacts>,
-}
-
-/// What an ssh machine reports about itself on its first request (`/etc/os-release`,
-/// `uname -m`, the address it was reached at); OrbStack machines get theirs from orbctl.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct HostFacts {
-    /// `ID` of `/etc/os-release`, e.g. `debian`.
-    pub distro: String,
-    /// `VERSION_CODENAME` (or `VERSION_ID`) of `/etc/os-release`.
-    pub version: String,
-    /// `uname -m` in orbctl's words (`amd64`, `arm64`).
-    pub arch: String,
-    /// The address the host was reached at, when known.
-    pub ip4: Option<String>,
 }
 
 /// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs.

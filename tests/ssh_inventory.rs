@@ -171,3 +171,42 @@ fn the_readme_names_every_refused_ssh_option() {
         "not in README's SSH machines section: {missing:?}"
     );
 }
+
+#[test]
+fn a_mixed_plan_gives_ssh_machines_no_machine_action_and_asks_orbctl_about_orbstack_only() {
+    let fake = Fake::new(&[("dev-1", "stopped")]);
+    let home = issue_example(&fake);
+    let text = std::fs::read_to_string(fake.dir.path().join("inv.yaml")).unwrap();
+    fake.write(
+        "inv.yaml",
+        &format!("{text}operations:\n  - shell: \"true\"\n"),
+    );
+    let (code, stdout, stderr) = run(&fake, &home, &["plan", "inv.yaml", "--output", "json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let machine_actions: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["event"] == "machine")
+        .map(|e| {
+            (
+                e["machine"].as_str().unwrap_or(""),
+                e["action"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(machine_actions, [("dev-1", "start")], "{stdout}");
+    // The ssh machines' steps are planned (dev-1's wait for its start).
+    for m in ["prod-1", "mac2-box"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["event"] == "step" && e["machine"] == m && e["status"] == "will_run"),
+            "{m}: {stdout}"
+        );
+    }
+    // The plan reads the stopped OrbStack machine back; nothing about the ssh machines.
+    assert_eq!(fake.calls(), ["list -f json", "info dev-1 -f json"]);
+}
