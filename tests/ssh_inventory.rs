@@ -83,7 +83,9 @@ fn listing_and_json_show_the_transport() {
     assert_eq!(prod["ssh"]["host"], "203.0.113.10");
     assert_eq!(prod["ssh"]["user"], "deploy");
     assert_eq!(prod["ssh_sources"]["user"], "group cloud");
-    assert_eq!(prod["ssh"]["options"][0][0], "Compression");
+    assert_eq!(prod["ssh"]["options"]["Compression"], "yes");
+    assert_eq!(prod["ssh"]["connect_timeout_s"], 10);
+    assert_eq!(prod["ssh"]["host_key"], "strict");
     assert_eq!(doc["machines"][0]["transport"], "orbctl");
     assert_eq!(doc["machines"][0]["state"], "running");
 }

@@ -42,27 +42,17 @@ pub fn load_attached(
 /// `orbdeploy inventory FILE [--explain|--json]`.
 pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
     let inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
-    let hosts = inv.limit(&args.limit)?;
     let mut out = std::io::stdout().lock();
+    write(&inv, args, &mut out)
+}
+
+/// Write what `inventory` shows of a loaded inventory. The seam for `--probe`: whoever
+/// connects to the ssh machines hands their facts to [`Inventory::attach_facts`] first,
+/// and their `distro`, `version`, `arch` and `ip4` show instead of "known after connect".
+pub fn write(inv: &Inventory, args: &InventoryArgs, out: &mut dyn Write) -> Result<()> {
+    let hosts = inv.limit(&args.limit)?;
     if args.json {
-        let machines: Vec<_> = hosts
-            .iter()
-            .map(|h| {
-                let vars = masked_vars(&inv, h);
-                json!({
-                    "name": h.name,
-                    "origin": h.origin,
-                    "transport": transport(h),
-                    "state": state(h),
-                    "ssh": h.ssh,
-                    "ssh_sources": inv.ssh_settings(h).iter().map(|s| (s.key.clone(), json!(s.source))).collect::<serde_json::Map<_, _>>(),
-                    "desired": h.desired,
-                    "groups": inv.host_groups(h),
-                    "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
-                    "sources": vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect::<serde_json::Map<_, _>>(),
-                })
-            })
-            .collect();
+        let machines: Vec<_> = hosts.iter().map(|h| machine_json(inv, h)).collect();
         let doc = json!({ "inventory": inv.file, "machines": machines });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
@@ -75,13 +65,13 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         writeln!(out, "{}  ({state})", h.name)?;
         writeln!(out, "  groups: {}", inv.host_groups(h).join(", "))?;
         if args.explain {
-            let vars = masked_vars(&inv, h);
+            let vars = masked_vars(inv, h);
             let width = vars.keys().map(String::len).max().unwrap_or(0);
             for (k, v) in &vars {
-                let value = shown_value(&inv, h, k, &v.value);
+                let value = shown_value(inv, h, k, &v.value);
                 writeln!(out, "  {k:width$} = {value}  ({})", v.source)?;
             }
-            explain_ssh(inv.ssh_settings(h), &mut out)?;
+            explain_ssh(inv.ssh_settings(h), out)?;
             let settings = settings_lines(&h.desired.settings);
             if !settings.is_empty() {
                 writeln!(out, "  settings:")?;
@@ -93,9 +83,55 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         }
     }
     if args.explain {
-        explain_calls(&inv, args, &mut out)?;
+        explain_calls(inv, args, out)?;
     }
     Ok(())
+}
+
+/// One machine of `--json`.
+fn machine_json(inv: &Inventory, h: &inventory::Host) -> serde_json::Value {
+    let vars = masked_vars(inv, h);
+    let map = |pairs: Vec<(String, serde_json::Value)>| {
+        pairs.into_iter().collect::<serde_json::Map<_, _>>()
+    };
+    let ssh_sources = inv
+        .ssh_settings(h)
+        .iter()
+        .map(|s| (s.key.clone(), json!(s.source)))
+        .collect();
+    json!({
+        "name": h.name,
+        "origin": h.origin,
+        "transport": transport(h),
+        "state": state(h),
+        "ssh": h.ssh.as_ref().map(ssh_json),
+        "ssh_sources": map(ssh_sources),
+        "desired": h.desired,
+        "groups": inv.host_groups(h),
+        "vars": map(vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect()),
+        "sources": map(vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect()),
+    })
+}
+
+/// An ssh target as `--json` shows it: the timeout in seconds, the options as a mapping,
+/// the host key policy as the inventory writes it.
+fn ssh_json(t: &crate::ssh_target::SshTarget) -> serde_json::Value {
+    let options: serde_json::Map<_, _> = t
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "host": t.host,
+        "port": t.port,
+        "user": t.user,
+        "identity": t.identity,
+        "jump": t.jump,
+        "config": t.config,
+        "host_key": inventory::ssh::policy_word(t.host_key),
+        "connect_timeout_s": t.connect_timeout.map(|d| d.as_secs()),
+        "options": options,
+    })
 }
 
 /// `ssh` or `orbctl`: how a machine is reached.
@@ -249,4 +285,58 @@ fn masked_vars(
         }
     }
     vars
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(path: &std::path::Path) -> InventoryArgs {
+        InventoryArgs {
+            inventory: path.to_path_buf(),
+            explain: true,
+            json: false,
+            vars: vec![],
+            limit: vec![],
+            roles_path: vec![],
+        }
+    }
+
+    #[test]
+    fn explain_shows_the_facts_an_ssh_machine_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(&path, "machines:\n  s1: { ssh: { host: h, user: u } }\n").unwrap();
+        let mut inv = inventory::load(&path, &[]).unwrap();
+        let shown = |inv: &Inventory| {
+            let mut out = Vec::new();
+            write(inv, &args(&path), &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let before = shown(&inv);
+        assert!(
+            before.contains("  distro  = (known after connect)  (built-in)"),
+            "{before}"
+        );
+        inv.attach_facts(
+            "s1",
+            inventory::HostFacts {
+                distro: "debian".into(),
+                version: "bookworm".into(),
+                arch: "amd64".into(),
+                ip4: Some("192.0.2.4".into()),
+            },
+        );
+        let after = shown(&inv);
+        assert!(!after.contains("known after connect"), "{after}");
+        for line in [
+            "  distro  = \"debian\"  (built-in)",
+            "  version = \"bookworm\"  (built-in)",
+            "  arch    = \"amd64\"  (built-in)",
+            "  ip4     = \"192.0.2.4\"  (built-in)",
+            "    host     = h  (machine s1)",
+        ] {
+            assert!(after.contains(line), "{line}\n{after}");
+        }
+    }
 }
