@@ -203,6 +203,15 @@ fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
             ));
         }
         word(h, "host")?;
+        if h.value.contains('/') {
+            return Err(layer.at(
+                h,
+                format!(
+                    "ssh: host `{}`: expected an address or a name, without `/`",
+                    h.value
+                ),
+            ));
+        }
         if h.value.contains('@') {
             return Err(layer.at(
                 h,

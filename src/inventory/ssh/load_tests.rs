@@ -253,3 +253,27 @@ fn facts_reported_by_the_host_become_its_built_ins() {
     inv.attach(&[]);
     assert!(inv.hosts[0].actual.is_none());
 }
+
+#[test]
+fn an_empty_ssh_key_is_an_ssh_machine_and_transport_groups_select() {
+    let inv = load_text("machines:\n  s1:\n    ssh:\n  o1: {}\n").unwrap();
+    assert_eq!(
+        inv.hosts[0].ssh.as_ref().map(|t| t.host.as_str()),
+        Some("s1")
+    );
+    assert!(inv.hosts[1].ssh.is_none());
+    let names = |p: &str| -> Vec<String> {
+        inv.select(p)
+            .unwrap()
+            .iter()
+            .map(|h| h.name.clone())
+            .collect()
+    };
+    assert_eq!(names("transport_ssh"), ["s1"]);
+    assert_eq!(names("transport_orbctl"), ["o1"]);
+    assert!(
+        load_text("machines:\n  s1: { ssh: { host: \"ssh://x\" } }\n")
+            .unwrap_err()
+            .contains("without `/`")
+    );
+}
