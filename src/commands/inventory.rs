@@ -169,7 +169,7 @@ fn ssh_summary(t: &crate::ssh_target::SshTarget) -> String {
 }
 
 /// The built-ins an ssh machine reports about itself, which nothing knows before it is
-/// connected to.
+/// connected to (and `user`, when the inventory leaves it to ssh).
 const AFTER_CONNECT: &[&str] = &["distro", "version", "arch", "ip4"];
 
 /// A variable's value as `--explain` shows it: "known after connect" for what an ssh
@@ -180,7 +180,9 @@ fn shown_value(
     key: &str,
     value: &serde_json::Value,
 ) -> String {
-    let unknown = h.ssh.is_some() && inv.facts(h).is_none() && AFTER_CONNECT.contains(&key);
+    let ssh_user = h.ssh.as_ref().and_then(|t| t.user.as_ref());
+    let after = AFTER_CONNECT.contains(&key) || (key == "user" && ssh_user.is_none());
+    let unknown = h.ssh.is_some() && inv.facts(h).is_none() && after;
     match unknown {
         true => "(known after connect)".to_string(),
         false => value.to_string(),
@@ -318,6 +320,21 @@ mod tests {
             before.contains("  distro  = (known after connect)  (built-in)"),
             "{before}"
         );
+        assert!(before.contains("  user    = \"u\"  (built-in)"), "{before}");
+        let no_user = dir.path().join("no-user.yaml");
+        std::fs::write(&no_user, "machines:\n  s2: { ssh: {} }\n").unwrap();
+        let mut out = Vec::new();
+        write(
+            &inventory::load(&no_user, &[]).unwrap(),
+            &args(&no_user),
+            &mut out,
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("  user    = (known after connect)  (built-in)"),
+            "{out}"
+        );
         inv.attach_facts(
             "s1",
             inventory::HostFacts {
@@ -325,6 +342,7 @@ mod tests {
                 version: "bookworm".into(),
                 arch: "amd64".into(),
                 ip4: Some("192.0.2.4".into()),
+                user: None,
             },
         );
         let after = shown(&inv);
