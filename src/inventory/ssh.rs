@@ -58,7 +58,8 @@ struct Merged {
     config: Option<Written<PathBuf>>,
     host_key: Option<Written<HostKeyPolicy>>,
     connect_timeout: Option<Written<Duration>>,
-    /// `-o` pairs, the key as first written; a later layer replaces a key (any case).
+    /// `-o` pairs in the order their keys first appear; a later layer replaces a key
+    /// (compared in any case) with its own spelling and value.
     options: Vec<Written<(String, String)>>,
 }
 
@@ -190,7 +191,9 @@ impl Layer<'_> {
     }
 }
 
-fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
+/// `host`, `port`, `user` and `jump`: where ssh connects, as words it cannot mistake for
+/// options.
+fn apply_destination(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
     let r = layer.spec;
     let src = layer.source.as_str();
     let word =
@@ -261,6 +264,14 @@ fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
         }
         m.jump = Some(written(j, j.value.clone(), src));
     }
+    Ok(())
+}
+
+/// Check every value `layer` writes and lay it over `m`.
+fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
+    apply_destination(m, layer)?;
+    let r = layer.spec;
+    let src = layer.source.as_str();
     if let Some(i) = &r.identity {
         m.identity = Some(written(i, local_file(layer, i, "identity")?, src));
     }
