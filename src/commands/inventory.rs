@@ -42,17 +42,27 @@ pub fn load_attached(
 /// `orbdeploy inventory FILE [--explain|--json]`.
 pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
     let inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
-    let mut out = std::io::stdout().lock();
-    write(&inv, args, &mut out)
-}
-
-/// Write what `inventory` shows of a loaded inventory. The seam for `--probe`: whoever
-/// connects to the ssh machines hands their facts to [`Inventory::attach_facts`] first,
-/// and their `distro`, `version`, `arch` and `ip4` show instead of "known after connect".
-pub fn write(inv: &Inventory, args: &InventoryArgs, out: &mut dyn Write) -> Result<()> {
     let hosts = inv.limit(&args.limit)?;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        let machines: Vec<_> = hosts.iter().map(|h| machine_json(inv, h)).collect();
+        let machines: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                let vars = masked_vars(&inv, h);
+                json!({
+                    "name": h.name,
+                    "origin": h.origin,
+                    "transport": transport(h),
+                    "state": state(h),
+                    "ssh": h.ssh.as_ref().map(ssh_json),
+                    "ssh_sources": inv.ssh_settings(h).iter().map(|s| (s.key.clone(), json!(s.source))).collect::<serde_json::Map<_, _>>(),
+                    "desired": h.desired,
+                    "groups": inv.host_groups(h),
+                    "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
+                    "sources": vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect::<serde_json::Map<_, _>>(),
+                })
+            })
+            .collect();
         let doc = json!({ "inventory": inv.file, "machines": machines });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
@@ -65,13 +75,13 @@ pub fn write(inv: &Inventory, args: &InventoryArgs, out: &mut dyn Write) -> Resu
         writeln!(out, "{}  ({state})", h.name)?;
         writeln!(out, "  groups: {}", inv.host_groups(h).join(", "))?;
         if args.explain {
-            let vars = masked_vars(inv, h);
+            let vars = masked_vars(&inv, h);
             let width = vars.keys().map(String::len).max().unwrap_or(0);
             for (k, v) in &vars {
-                let value = shown_value(inv, h, k, &v.value);
+                let value = shown_value(&inv, h, k, &v.value);
                 writeln!(out, "  {k:width$} = {value}  ({})", v.source)?;
             }
-            explain_ssh(inv.ssh_settings(h), out)?;
+            explain_ssh(inv.ssh_settings(h), &mut out)?;
             let settings = settings_lines(&h.desired.settings);
             if !settings.is_empty() {
                 writeln!(out, "  settings:")?;
@@ -83,55 +93,9 @@ pub fn write(inv: &Inventory, args: &InventoryArgs, out: &mut dyn Write) -> Resu
         }
     }
     if args.explain {
-        explain_calls(inv, args, out)?;
+        explain_calls(&inv, args, &mut out)?;
     }
     Ok(())
-}
-
-/// One machine of `--json`.
-fn machine_json(inv: &Inventory, h: &inventory::Host) -> serde_json::Value {
-    let vars = masked_vars(inv, h);
-    let map = |pairs: Vec<(String, serde_json::Value)>| {
-        pairs.into_iter().collect::<serde_json::Map<_, _>>()
-    };
-    let ssh_sources = inv
-        .ssh_settings(h)
-        .iter()
-        .map(|s| (s.key.clone(), json!(s.source)))
-        .collect();
-    json!({
-        "name": h.name,
-        "origin": h.origin,
-        "transport": transport(h),
-        "state": state(h),
-        "ssh": h.ssh.as_ref().map(ssh_json),
-        "ssh_sources": map(ssh_sources),
-        "desired": h.desired,
-        "groups": inv.host_groups(h),
-        "vars": map(vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect()),
-        "sources": map(vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect()),
-    })
-}
-
-/// An ssh target as `--json` shows it: the timeout in seconds, the options as a mapping,
-/// the host key policy as the inventory writes it.
-fn ssh_json(t: &crate::ssh_target::SshTarget) -> serde_json::Value {
-    let options: serde_json::Map<_, _> = t
-        .options
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    json!({
-        "host": t.host,
-        "port": t.port,
-        "user": t.user,
-        "identity": t.identity,
-        "jump": t.jump,
-        "config": t.config,
-        "host_key": inventory::ssh::policy_word(t.host_key),
-        "connect_timeout_s": t.connect_timeout.map(|d| d.as_secs()),
-        "options": options,
-    })
 }
 
 /// `ssh` or `orbctl`: how a machine is reached.
@@ -166,6 +130,27 @@ fn ssh_summary(t: &crate::ssh_target::SshTarget) -> String {
         s.push_str(&format!(" via {j}"));
     }
     s
+}
+
+/// An ssh target as `--json` shows it: the timeout in seconds, the options as a mapping,
+/// the host key policy as the inventory writes it.
+fn ssh_json(t: &crate::ssh_target::SshTarget) -> serde_json::Value {
+    let options: serde_json::Map<_, _> = t
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "host": t.host,
+        "port": t.port,
+        "user": t.user,
+        "identity": t.identity,
+        "jump": t.jump,
+        "config": t.config,
+        "host_key": inventory::ssh::policy_word(t.host_key),
+        "connect_timeout_s": t.connect_timeout.map(|d| d.as_secs()),
+        "options": options,
+    })
 }
 
 /// The built-ins an ssh machine reports about itself, which nothing knows before it is
@@ -293,48 +278,25 @@ fn masked_vars(
 mod tests {
     use super::*;
 
-    fn args(path: &std::path::Path) -> InventoryArgs {
-        InventoryArgs {
-            inventory: path.to_path_buf(),
-            explain: true,
-            json: false,
-            vars: vec![],
-            limit: vec![],
-            roles_path: vec![],
-        }
-    }
-
     #[test]
-    fn explain_shows_the_facts_an_ssh_machine_reported() {
+    fn facts_an_ssh_machine_reported_show_instead_of_known_after_connect() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inv.yaml");
-        std::fs::write(&path, "machines:\n  s1: { ssh: { host: h, user: u } }\n").unwrap();
-        let mut inv = inventory::load(&path, &[]).unwrap();
-        let shown = |inv: &Inventory| {
-            let mut out = Vec::new();
-            write(inv, &args(&path), &mut out).unwrap();
-            String::from_utf8(out).unwrap()
-        };
-        let before = shown(&inv);
-        assert!(
-            before.contains("  distro  = (known after connect)  (built-in)"),
-            "{before}"
-        );
-        assert!(before.contains("  user    = \"u\"  (built-in)"), "{before}");
-        let no_user = dir.path().join("no-user.yaml");
-        std::fs::write(&no_user, "machines:\n  s2: { ssh: {} }\n").unwrap();
-        let mut out = Vec::new();
-        write(
-            &inventory::load(&no_user, &[]).unwrap(),
-            &args(&no_user),
-            &mut out,
+        std::fs::write(
+            &path,
+            "machines:\n  s1: { ssh: { host: h, user: u } }\n  s2: { ssh: {} }\n",
         )
         .unwrap();
-        let out = String::from_utf8(out).unwrap();
-        assert!(
-            out.contains("  user    = (known after connect)  (built-in)"),
-            "{out}"
-        );
+        let mut inv = inventory::load(&path, &[]).unwrap();
+        let shown = |inv: &Inventory, i: usize, key: &str| {
+            let h = &inv.hosts[i];
+            shown_value(inv, h, key, &inv.vars(h)[key].value)
+        };
+        assert_eq!(shown(&inv, 0, "distro"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "ip4"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "user"), "\"u\"");
+        assert_eq!(shown(&inv, 1, "user"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "machine"), "\"s1\"");
         inv.attach_facts(
             "s1",
             inventory::HostFacts {
@@ -345,16 +307,10 @@ mod tests {
                 user: None,
             },
         );
-        let after = shown(&inv);
-        assert!(!after.contains("known after connect"), "{after}");
-        for line in [
-            "  distro  = \"debian\"  (built-in)",
-            "  version = \"bookworm\"  (built-in)",
-            "  arch    = \"amd64\"  (built-in)",
-            "  ip4     = \"192.0.2.4\"  (built-in)",
-            "    host     = h  (machine s1)",
-        ] {
-            assert!(after.contains(line), "{line}\n{after}");
-        }
+        assert_eq!(shown(&inv, 0, "distro"), "\"debian\"");
+        assert_eq!(shown(&inv, 0, "version"), "\"bookworm\"");
+        assert_eq!(shown(&inv, 0, "arch"), "\"amd64\"");
+        assert_eq!(shown(&inv, 0, "ip4"), "\"192.0.2.4\"");
+        assert_eq!(shown(&inv, 0, "user"), "\"u\"");
     }
 }
