@@ -783,12 +783,11 @@ impl Inventory {
         self.built_in_values(host, user, distro, version, arch, ip4)
     }
 
-    /// An ssh machine's built-ins: the login user (the inventory's, else the host's), and
-    /// what the host reported about itself once connected (empty strings and a null `ip4`
-    /// before).
+    /// An ssh machine's built-ins: the login user the inventory names, and what the host
+    /// reported about itself once connected (empty strings and a null `ip4` before).
     fn ssh_built_ins(&self, host: &Host) -> Vec<(String, Value)> {
         let facts = self.facts(host).cloned().unwrap_or_default();
-        let user = host.desired.user.clone().or(facts.user).unwrap_or_default();
+        let user = host.desired.user.clone().unwrap_or_default();
         let ip4 = facts.ip4.map(Value::String).unwrap_or(Value::Null);
         self.built_in_values(host, user, facts.distro, facts.version, facts.arch, ip4)
     }

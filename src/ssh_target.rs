@@ -55,6 +55,4 @@ pub struct HostFacts {
     pub arch: String,
     /// The address the host was reached at, when known.
     pub ip4: Option<String>,
-    /// The login user (`id -un`), for when the inventory leaves the user to ssh.
-    pub user: Option<String>,
 }

@@ -304,7 +304,6 @@ mod tests {
                 version: "bookworm".into(),
                 arch: "amd64".into(),
                 ip4: Some("192.0.2.4".into()),
-                user: None,
             },
         );
         assert_eq!(shown(&inv, 0, "distro"), "\"debian\"");

@@ -230,7 +230,6 @@ fn facts_reported_by_the_host_become_its_built_ins() {
             version: "bookworm".into(),
             arch: "arm64".into(),
             ip4: Some("192.0.2.9".into()),
-            user: Some("ignored: the inventory says u".into()),
         },
     );
     let vars = inv.vars(&h);
