@@ -97,25 +97,22 @@ fn an_inventory_of_ssh_machines_only_never_calls_orbctl() {
     std::fs::create_dir_all(&home).unwrap();
     fake.write(
         "inv.yaml",
-        &format!("{UNREACHABLE}machines:\n  localhost: {{ groups: [cloud] }}\n  h2: {{ ssh: {{ host: 127.0.0.1 }} }}\noperations:\n  - shell: \"true\"\n"),
+        "groups:\n  cloud: { ssh: { user: deploy } }\nmachines:\n  db.example.org: { groups: [cloud] }\n  h2: { ssh: { host: 192.0.2.7 } }\noperations:\n  - shell: \"true\"\n",
     );
     let (code, stdout, stderr) = run(&fake, &home, &["inventory", "inv.yaml", "--explain"]);
     assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
     assert!(
-        stdout.contains("host            = localhost  (machine name)"),
+        stdout.contains("host     = db.example.org  (machine name)"),
         "{stdout}"
     );
-    // The machines themselves cannot be reached (port 1): what the plan finds on them is
-    // the transport's to test; here, only that it asks orbctl nothing.
-    let (_, stdout, stderr) = run(&fake, &home, &["plan", "inv.yaml"]);
-    assert!(stdout.contains("localhost"), "{stdout}{stderr}");
+    let (code, stdout, stderr) = run(&fake, &home, &["plan", "inv.yaml"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("db.example.org: will run shell true"),
+        "{stdout}"
+    );
     assert_eq!(fake.calls(), Vec::<String>::new());
 }
-
-/// ssh settings that make every connection fail at once, without a name to look up: a
-/// group for ssh machines whose port nothing listens on.
-const UNREACHABLE: &str =
-    "groups:\n  cloud: { ssh: { user: deploy, port: 1, connect_timeout: 5 } }\n";
 
 #[test]
 fn machines_commands_refuse_ssh_machines_before_calling_orbctl() {
@@ -214,3 +211,27 @@ fn a_mixed_plan_gives_ssh_machines_no_machine_action_and_asks_orbctl_about_orbst
     // The plan reads the stopped OrbStack machine back; nothing about the ssh machines.
     assert_eq!(fake.calls(), ["list -f json", "info dev-1 -f json"]);
 }
+
+#[test]
+fn ssh_machines_only_plan_asks_orbctl_nothing_whatever_the_hosts_say() {
+    let fake = Fake::new(&[]);
+    let home = fake.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    fake.write(
+        "inv.yaml",
+        &format!("{UNREACHABLE}machines:\n  localhost: {{ groups: [cloud] }}\n  h2: {{ ssh: {{ host: 127.0.0.1 }} }}\noperations:\n  - shell: \"true\"\n"),
+    );
+    let (code, stdout, stderr) = run(&fake, &home, &["inventory", "inv.yaml", "--explain"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(stdout.contains("= localhost  (machine name)"), "{stdout}");
+    // The hosts cannot be reached (port 1): what a plan finds on them is the transport's
+    // to test; here, only that it asks orbctl nothing.
+    let (_, stdout, stderr) = run(&fake, &home, &["plan", "inv.yaml"]);
+    assert!(stdout.contains("localhost"), "{stdout}{stderr}");
+    assert_eq!(fake.calls(), Vec::<String>::new());
+}
+
+/// ssh settings that make every connection fail at once, without a name to look up: a
+/// group for ssh machines whose port nothing listens on.
+const UNREACHABLE: &str =
+    "groups:\n  cloud: { ssh: { user: deploy, port: 1, connect_timeout: 5 } }\n";
