@@ -1,5 +1,8 @@
 //! `orbdeploy inventory FILE [--explain|--json]`: the machines, groups and variables an
-//! inventory resolves to, with what `orbctl list` reports attached. Reads only.
+//! inventory resolves to, with what `orbctl list` reports attached. Reads only. ssh
+//! machines show their ssh settings with their sources; what they are (distro, version,
+//! arch, ip4) is known only once connected: whoever connects (`--probe`) hands it to
+//! [`Inventory::attach_facts`] before the output is written, and it shows from then on.
 
 use std::io::Write;
 
@@ -19,6 +22,9 @@ pub fn load_attached(
 ) -> Result<Inventory> {
     let mut inv = inventory::load(path, vars)?;
     inv.print_warnings();
+    if !inv.needs_orbctl() {
+        return Ok(inv);
+    }
     let mut list = orb.list()?;
     for m in list.iter_mut().filter(|m| m.is_running()) {
         let wanted = inv.hosts.iter().any(|h| h.name == m.name)
@@ -46,7 +52,10 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
                 json!({
                     "name": h.name,
                     "origin": h.origin,
-                    "state": h.actual.as_ref().map_or("missing", |m| m.state.as_str()),
+                    "transport": transport(h),
+                    "state": state(h),
+                    "ssh": h.ssh.as_ref().map(ssh_json),
+                    "ssh_sources": inv.ssh_settings(h).iter().map(|s| (s.key.clone(), json!(s.source))).collect::<serde_json::Map<_, _>>(),
                     "desired": h.desired,
                     "groups": inv.host_groups(h),
                     "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
@@ -59,15 +68,20 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         return Ok(());
     }
     for h in hosts {
-        let state = h.actual.as_ref().map_or("missing", |m| m.state.as_str());
+        let state = match &h.ssh {
+            Some(t) => format!("ssh {}", ssh_summary(t)),
+            None => state(h).unwrap_or("missing").to_string(),
+        };
         writeln!(out, "{}  ({state})", h.name)?;
         writeln!(out, "  groups: {}", inv.host_groups(h).join(", "))?;
         if args.explain {
             let vars = masked_vars(&inv, h);
             let width = vars.keys().map(String::len).max().unwrap_or(0);
             for (k, v) in &vars {
-                writeln!(out, "  {k:width$} = {}  ({})", v.value, v.source)?;
+                let value = shown_value(&inv, h, k, &v.value);
+                writeln!(out, "  {k:width$} = {value}  ({})", v.source)?;
             }
+            explain_ssh(inv.ssh_settings(h), &mut out)?;
             let settings = settings_lines(&h.desired.settings);
             if !settings.is_empty() {
                 writeln!(out, "  settings:")?;
@@ -80,6 +94,95 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
     }
     if args.explain {
         explain_calls(&inv, args, &mut out)?;
+    }
+    Ok(())
+}
+
+/// `ssh` or `orbctl`: how a machine is reached.
+fn transport(h: &inventory::Host) -> &'static str {
+    match h.ssh {
+        Some(_) => "ssh",
+        None => "orbctl",
+    }
+}
+
+/// What orbctl says the machine is doing: `None` for an ssh machine (orbctl does not know
+/// it), `missing` for an OrbStack machine that does not exist.
+fn state(h: &inventory::Host) -> Option<&str> {
+    match (&h.ssh, &h.actual) {
+        (Some(_), _) => None,
+        (None, Some(m)) => Some(m.state.as_str()),
+        (None, None) => Some("missing"),
+    }
+}
+
+/// `deploy@203.0.113.10:22 via bastion.example.org`, as an ssh user reads a destination.
+fn ssh_summary(t: &crate::ssh_target::SshTarget) -> String {
+    let mut s = String::new();
+    if let Some(u) = &t.user {
+        s.push_str(&format!("{u}@"));
+    }
+    s.push_str(&t.host);
+    if let Some(p) = t.port {
+        s.push_str(&format!(":{p}"));
+    }
+    if let Some(j) = t.jump.as_ref().filter(|j| !j.eq_ignore_ascii_case("none")) {
+        s.push_str(&format!(" via {j}"));
+    }
+    s
+}
+
+/// An ssh target as `--json` shows it: the timeout in seconds, the options as a mapping,
+/// the host key policy as the inventory writes it.
+fn ssh_json(t: &crate::ssh_target::SshTarget) -> serde_json::Value {
+    let options: serde_json::Map<_, _> = t
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "host": t.host,
+        "port": t.port,
+        "user": t.user,
+        "identity": t.identity,
+        "jump": t.jump,
+        "config": t.config,
+        "host_key": inventory::ssh::policy_word(t.host_key),
+        "connect_timeout_s": t.connect_timeout.map(|d| d.as_secs()),
+        "options": options,
+    })
+}
+
+/// The built-ins an ssh machine reports about itself, which nothing knows before it is
+/// connected to (and `user`, when the inventory leaves it to ssh).
+const AFTER_CONNECT: &[&str] = &["distro", "version", "arch", "ip4"];
+
+/// A variable's value as `--explain` shows it: "known after connect" for what an ssh
+/// machine that has not been connected to has yet to report.
+fn shown_value(
+    inv: &Inventory,
+    h: &inventory::Host,
+    key: &str,
+    value: &serde_json::Value,
+) -> String {
+    let ssh_user = h.ssh.as_ref().and_then(|t| t.user.as_ref());
+    let after = AFTER_CONNECT.contains(&key) || (key == "user" && ssh_user.is_none());
+    let unknown = h.ssh.is_some() && inv.facts(h).is_none() && after;
+    match unknown {
+        true => "(known after connect)".to_string(),
+        false => value.to_string(),
+    }
+}
+
+/// An ssh machine's settings, each with the layer it came from.
+fn explain_ssh(settings: &[inventory::SshSetting], out: &mut dyn Write) -> Result<()> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "  ssh:")?;
+    let width = settings.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    for s in settings {
+        writeln!(out, "    {:width$} = {}  ({})", s.key, s.value, s.source)?;
     }
     Ok(())
 }
@@ -169,4 +272,44 @@ fn masked_vars(
         }
     }
     vars
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_an_ssh_machine_reported_show_instead_of_known_after_connect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(
+            &path,
+            "machines:\n  s1: { ssh: { host: h, user: u } }\n  s2: { ssh: {} }\n",
+        )
+        .unwrap();
+        let mut inv = inventory::load(&path, &[]).unwrap();
+        let shown = |inv: &Inventory, i: usize, key: &str| {
+            let h = &inv.hosts[i];
+            shown_value(inv, h, key, &inv.vars(h)[key].value)
+        };
+        assert_eq!(shown(&inv, 0, "distro"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "ip4"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "user"), "\"u\"");
+        assert_eq!(shown(&inv, 1, "user"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "machine"), "\"s1\"");
+        inv.attach_facts(
+            "s1",
+            inventory::HostFacts {
+                distro: "debian".into(),
+                version: "bookworm".into(),
+                arch: "amd64".into(),
+                ip4: Some("192.0.2.4".into()),
+            },
+        );
+        assert_eq!(shown(&inv, 0, "distro"), "\"debian\"");
+        assert_eq!(shown(&inv, 0, "version"), "\"bookworm\"");
+        assert_eq!(shown(&inv, 0, "arch"), "\"amd64\"");
+        assert_eq!(shown(&inv, 0, "ip4"), "\"192.0.2.4\"");
+        assert_eq!(shown(&inv, 0, "user"), "\"u\"");
+    }
 }

@@ -62,7 +62,8 @@ pub struct MachineStep {
 
 /// Decide what to do for each host, from the inventory with `orbctl list` attached and,
 /// when a declared machine has settings, what `orbctl config show` said (`Err`: why it
-/// could not be read).
+/// could not be read). ssh machines get no step at all: orbctl knows nothing of them, and
+/// orbdeploy never creates, starts, stops or deletes them.
 pub fn plan(
     orb: &Orb,
     hosts: &[&Host],
@@ -70,6 +71,7 @@ pub fn plan(
 ) -> Vec<MachineStep> {
     hosts
         .iter()
+        .filter(|h| h.ssh.is_none())
         .map(|h| {
             let mut settings = settings_of(h, config);
             let action = match (decide(h), settings.drift.take()) {
@@ -292,6 +294,28 @@ mod tests {
             )),
             Action::Keep
         );
+    }
+
+    #[test]
+    fn ssh_machines_get_no_machine_step() {
+        let orb = Orb::new(std::path::PathBuf::from("/nonexistent/orbctl"));
+        let orbstack = host(DesiredState::Running, true, None);
+        let mut ssh = host(DesiredState::Running, false, None);
+        ssh.name = "prod-1".into();
+        ssh.ssh = Some(crate::ssh_target::SshTarget {
+            host: "203.0.113.10".into(),
+            port: None,
+            user: None,
+            identity: None,
+            jump: None,
+            config: None,
+            host_key: Default::default(),
+            connect_timeout: None,
+            options: vec![],
+        });
+        let steps = plan(&orb, &[&ssh, &orbstack], &Ok(Default::default()));
+        let names: Vec<&str> = steps.iter().map(|s| s.machine.as_str()).collect();
+        assert_eq!(names, ["web-1"]);
     }
 
     #[test]

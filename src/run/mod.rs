@@ -118,7 +118,10 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
         roles_path: config.roles_path.clone(),
     };
     let book = steps::load_with(&inv, &renderer, &options)?;
-    inv.attach(&orb.list()?);
+    // An inventory of ssh machines only has nothing to ask orbctl (which may be absent).
+    if inv.needs_orbctl() {
+        inv.attach(&orb.list()?);
+    }
     // Derived groups such as `orbstack_running` are known only now.
     steps::check_hosts(&book, &inv)?;
     Ok(Loaded {
@@ -243,6 +246,10 @@ fn reconcile(
         .filter(|m| !ready.contains_key(&m.name))
         .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
         .collect();
+    // ssh machines have no machine action (plan::machines gives them none): they run.
+    for h in hosts.iter().filter(|h| h.ssh.is_some()) {
+        ready.insert(h.name.clone(), Ready::Run);
+    }
     // One `config show` answers every machine's settings, read only when one declares any.
     let config = if hosts
         .iter()
