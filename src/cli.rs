@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::ConfigError;
+use crate::plan::rerun::Request;
 use crate::remote::Transport;
 use crate::run;
 
@@ -166,6 +167,13 @@ pub struct ApplyArgs {
     /// Change nothing: show what would change (same as `plan`).
     #[arg(long)]
     pub dry_run: bool,
+    /// Only the machines that failed or were unreachable in this `--report` document (of
+    /// the same inventory), from their first step.
+    #[arg(long, value_name = "REPORT.json")]
+    pub rerun_failed: Option<PathBuf>,
+    /// With --rerun-failed: start each failed machine at the step that failed.
+    #[arg(long, requires = "rerun_failed")]
+    pub from_failed_step: bool,
 }
 
 /// `orbdeploy plan`.
@@ -245,6 +253,7 @@ impl RunArgs {
             transport: transport(self.no_channel),
             lock_timeout: Duration::from_secs(self.lock_timeout),
             roles_path: self.roles_path.clone(),
+            rerun: None,
         })
     }
 }
@@ -252,10 +261,15 @@ impl RunArgs {
 impl ApplyArgs {
     /// The run `apply` (or `apply --dry-run`) asks for.
     pub fn config(&self) -> Result<run::Config, ConfigError> {
-        self.run.config(run::RunMode {
+        let mut config = self.run.config(run::RunMode {
             dry_run: self.dry_run,
             ..run::RunMode::default()
-        })
+        })?;
+        config.rerun = self.rerun_failed.clone().map(|report| Request {
+            report,
+            from_failed_step: self.from_failed_step,
+        });
+        Ok(config)
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Config {
     pub lock_timeout: Duration,
     /// Where roles are looked for after `roles/` beside the inventory (`--roles-path`).
     pub roles_path: Vec<PathBuf>,
+    /// Only what failed in an earlier report (`apply --rerun-failed`).
+    pub rerun: Option<crate::plan::rerun::Request>,
 }
 
 /// Apply or plan.

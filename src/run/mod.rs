@@ -39,8 +39,17 @@ pub use config::{Config, OnFailure, OutputStyle, RunMode};
 pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     crate::interrupt::install();
     let started = Instant::now();
+    // A bad report is exit 2 before anything else is read.
+    let rerun = config
+        .rerun
+        .as_ref()
+        .map(|r| plan::rerun::read(r, &config.inventory))
+        .transpose()?;
     let mut loaded = load(orb, config)?;
     let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
+    if let Some(r) = &rerun {
+        r.narrow(&mut plan, &loaded.inv, &loaded.book)?;
+    }
     plan::validate(&plan, &loaded.book, &loaded.renderer)?;
     if config.mode.list_steps {
         let mut out = std::io::stdout().lock();
