@@ -17,9 +17,18 @@ use crate::plan::rerun::Request;
 use crate::remote::Transport;
 use crate::run;
 
+/// What `--version` prints after the name: the version and the git commit it was built
+/// from (`unknown` outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ORBDEPLOY_COMMIT"),
+    ")"
+);
+
 /// Deploy runner for OrbStack Linux machines.
 #[derive(Debug, Parser)]
-#[command(name = "orbdeploy", version, about, max_term_width = 100)]
+#[command(name = "orbdeploy", version = VERSION, about, max_term_width = 100)]
 pub struct Cli {
     /// The orbctl binary to use.
     #[arg(
