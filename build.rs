@@ -41,7 +41,11 @@ fn watched(dir: &Path) -> Vec<PathBuf> {
 
 /// One line of git's output in `dir`, or `None` when git is missing or fails.
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).current_dir(dir).output().ok()?;
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     let line = text.trim();
     (out.status.success() && !line.is_empty()).then(|| line.to_string())

@@ -121,7 +121,10 @@ fn load_path(path: &Path) -> Workflow {
 const KNOWN_ACTIONS: &[(&str, &[&str])] = &[
     ("actions/checkout@v4", &["repository", "ref", "path"]),
     ("dtolnay/rust-toolchain@stable", &["targets"]),
-    ("actions/upload-artifact@v4", &["name", "path", "if-no-files-found"]),
+    (
+        "actions/upload-artifact@v4",
+        &["name", "path", "if-no-files-found"],
+    ),
     ("actions/download-artifact@v4", &["path", "merge-multiple"]),
 ];
 
@@ -163,7 +166,10 @@ fn check_shell(script: &str) -> Option<String> {
         text = text.replace(&format!("${{{{ {e} }}}}"), "EXPR");
     }
     let mut errors = String::new();
-    for (cmd, args) in [("bash", vec!["-n"]), ("shellcheck", vec!["-s", "bash", "-"])] {
+    for (cmd, args) in [
+        ("bash", vec!["-n"]),
+        ("shellcheck", vec!["-s", "bash", "-"]),
+    ] {
         let mut child = Command::new(cmd)
             .args(&args)
             .stdin(Stdio::piped())
@@ -294,7 +300,10 @@ jobs:
         "needs exactly one of `uses` and `run`",
         "`matrix.os`: not every matrix entry has `os`",
     ] {
-        assert!(problems.contains(expected), "{expected}\nnot in:\n{problems}");
+        assert!(
+            problems.contains(expected),
+            "{expected}\nnot in:\n{problems}"
+        );
     }
 }
 
@@ -329,9 +338,10 @@ impl Runner {
             std::fs::create_dir_all(d).unwrap();
         }
         // The suite runs as root: `sudo` is a pass-through (real sudo would also reset the
-        // environment this test isolates orbsim with).
+        // environment this test isolates orbsim with). Through `env`, which takes
+        // `NAME=VALUE` words before the command as sudo does.
         let sudo = shims.join("sudo");
-        std::fs::write(&sudo, "#!/bin/sh\nexec \"$@\"\n").unwrap();
+        std::fs::write(&sudo, "#!/bin/sh\nexec env \"$@\"\n").unwrap();
         chmod_x(&sudo);
         let path = format!(
             "{}:{}",
@@ -418,6 +428,7 @@ impl Runner {
             out.0,
             started.elapsed().as_secs_f64()
         );
+        println!("{}", out.1);
         let gh_path = std::fs::read_to_string(&self.env["GITHUB_PATH"]).unwrap_or_default();
         for dir in gh_path.lines().filter(|l| !l.is_empty()) {
             let path = format!("{dir}:{}", self.env["PATH"]);
@@ -543,10 +554,17 @@ fn the_example_workflow_passes_as_a_script() {
     let doc: Json = serde_json::from_str(&report).unwrap();
     assert_eq!(doc["summary"]["exit_code"], 0);
     assert_eq!(doc["machines"][0]["machine"], MACHINE);
-    let list = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_orbdeploy")).with_file_name("orbsim"))
-        .args(["list", "-q"])
-        .env("ORBSIM_HOME", &runner.env["ORBSIM_HOME"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&list.stdout), "", "the machine was deleted");
+    assert_eq!(doc["machine_actions"][0]["action"], "create", "{report}");
+    assert_eq!(doc["summary"]["counts"]["changed"], 6, "{report}");
+    let list =
+        Command::new(PathBuf::from(env!("CARGO_BIN_EXE_orbdeploy")).with_file_name("orbsim"))
+            .args(["list", "-q"])
+            .env("ORBSIM_HOME", &runner.env["ORBSIM_HOME"])
+            .output()
+            .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout),
+        "",
+        "the machine was deleted"
+    );
 }

@@ -76,10 +76,7 @@ fn cargo_install_from_a_fresh_clone_names_its_commit() {
     let version = run(Command::new(root.join("bin/orbdeploy")).arg("--version"));
     assert_eq!(
         version,
-        format!(
-            "orbdeploy {} (commit {short})\n",
-            env!("CARGO_PKG_VERSION")
-        )
+        format!("orbdeploy {} (commit {short})\n", env!("CARGO_PKG_VERSION"))
     );
 }
 
@@ -121,17 +118,23 @@ fn completion_install_commands_write_scripts_each_shell_loads() {
     let bash = file(".local/share/bash-completion/completions/orbdeploy");
     run(Command::new("bash").arg("-n").arg(&bash));
     // Loaded, it registers a completion for `orbdeploy`.
-    let registered = run(Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "source '{}' && complete -p orbdeploy",
-            bash.display()
-        )));
+    let registered = run(Command::new("bash").arg("-c").arg(format!(
+        "source '{}' && complete -p orbdeploy",
+        bash.display()
+    )));
     assert!(registered.contains("orbdeploy"), "{registered}");
     // zsh and fish are not installed on the test machines: their scripts are checked for
     // what makes each shell load them.
     let zsh = std::fs::read_to_string(file(".zfunc/_orbdeploy")).unwrap();
-    assert!(zsh.starts_with("#compdef orbdeploy\n"), "{}", &zsh[..80.min(zsh.len())]);
+    assert!(
+        zsh.starts_with("#compdef orbdeploy\n"),
+        "{}",
+        &zsh[..80.min(zsh.len())]
+    );
     let fish = std::fs::read_to_string(file(".config/fish/completions/orbdeploy.fish")).unwrap();
-    assert!(fish.contains("complete -c orbdeploy "), "{}", &fish[..200.min(fish.len())]);
+    assert!(
+        fish.contains("complete -c orbdeploy "),
+        "{}",
+        &fish[..200.min(fish.len())]
+    );
 }

@@ -102,7 +102,9 @@ fn rerun_failed_touches_only_the_failed_machines_and_converges() {
     w.write("ops.yaml", OPS);
     let inv = w.write(
         "inv.yaml",
-        format!("machines:\n  {a}: {{}}\n  {b}: {{}}\n  {c}: {{}}\n  {d}: {{}}\noperations: ops.yaml\n"),
+        format!(
+            "machines:\n  {a}: {{}}\n  {b}: {{}}\n  {c}: {{}}\n  {d}: {{}}\noperations: ops.yaml\n"
+        ),
     );
     let inv = inv.to_str().unwrap().to_string();
 
@@ -121,7 +123,14 @@ fn rerun_failed_touches_only_the_failed_machines_and_converges() {
     // Before the causes are fixed, the re-run fails on the same two, and only on them.
     let log = w.path("calls-before.log");
     w.env.push(("ORBSIM_LOG".into(), log.display().to_string()));
-    let again = w.orbdeploy(["apply", &inv, "--rerun-failed", "r1.json", "--report", "r2.json"]);
+    let again = w.orbdeploy([
+        "apply",
+        &inv,
+        "--rerun-failed",
+        "r1.json",
+        "--report",
+        "r2.json",
+    ]);
     again.assert_code(1);
     assert!(
         again
@@ -132,7 +141,7 @@ fn rerun_failed_touches_only_the_failed_machines_and_converges() {
     );
     let all = [&a, &b, &c, &d];
     // (c is missing: no call can name it yet; a and d are never named.)
-    assert_eq!(touched(&log, &all), [b.clone()]);
+    assert_eq!(touched(&log, &all), vec![b.clone()]);
     assert_eq!(machines(&w.report("r2.json")), [b.clone(), c.clone()]);
 
     // Fix both causes; the re-run of the first report converges.
@@ -141,7 +150,14 @@ fn rerun_failed_touches_only_the_failed_machines_and_converges() {
     w.create(&c);
     let log = w.path("calls-fixed.log");
     w.env.push(("ORBSIM_LOG".into(), log.display().to_string()));
-    let fixed = w.orbdeploy(["apply", &inv, "--rerun-failed", "r1.json", "--report", "r3.json"]);
+    let fixed = w.orbdeploy([
+        "apply",
+        &inv,
+        "--rerun-failed",
+        "r1.json",
+        "--report",
+        "r3.json",
+    ]);
     fixed.assert_code(0);
     assert_eq!(touched(&log, &all), [b.clone(), c.clone()]);
     let r3 = w.report("r3.json");
@@ -168,10 +184,19 @@ fn rerun_failed_touches_only_the_failed_machines_and_converges() {
     let log = w.path("calls-nothing.log");
     w.env.clear();
     w.env.push(("ORBSIM_LOG".into(), log.display().to_string()));
-    let nothing = w.orbdeploy(["apply", &inv, "--rerun-failed", "r3.json", "--report", "r4.json"]);
+    let nothing = w.orbdeploy([
+        "apply",
+        &inv,
+        "--rerun-failed",
+        "r3.json",
+        "--report",
+        "r4.json",
+    ]);
     nothing.assert_code(0);
     assert!(
-        nothing.stderr.contains("no machine failed or was unreachable: nothing to re-run"),
+        nothing
+            .stderr
+            .contains("no machine failed or was unreachable: nothing to re-run"),
         "{}",
         nothing.stderr
     );
@@ -206,7 +231,10 @@ fn from_failed_step_starts_at_the_failed_step() {
   become: true
 "#,
     );
-    let inv = w.write("inv.yaml", format!("machines:\n  {m}: {{}}\noperations: ops.yaml\n"));
+    let inv = w.write(
+        "inv.yaml",
+        format!("machines:\n  {m}: {{}}\noperations: ops.yaml\n"),
+    );
     let inv = inv.to_str().unwrap().to_string();
     w.orbdeploy(["apply", &inv, "--report", "r1.json"])
         .assert_code(1);
@@ -240,8 +268,16 @@ fn from_failed_step_starts_at_the_failed_step() {
     // A report of another inventory is refused, naming both, before any orbctl call.
     let log = w.path("calls.log");
     w.env.push(("ORBSIM_LOG".into(), log.display().to_string()));
-    let other = w.write("other.yaml", format!("machines:\n  {m}: {{}}\noperations: ops.yaml\nvars: {{ x: 1 }}\n"));
-    let refused = w.orbdeploy(["apply", other.to_str().unwrap(), "--rerun-failed", "r1.json"]);
+    let other = w.write(
+        "other.yaml",
+        format!("machines:\n  {m}: {{}}\noperations: ops.yaml\nvars: {{ x: 1 }}\n"),
+    );
+    let refused = w.orbdeploy([
+        "apply",
+        other.to_str().unwrap(),
+        "--rerun-failed",
+        "r1.json",
+    ]);
     refused.assert_code(2);
     let inv_abs = std::fs::canonicalize(&inv).unwrap();
     let other_abs = std::fs::canonicalize(&other).unwrap();
@@ -249,28 +285,57 @@ fn from_failed_step_starts_at_the_failed_step() {
         refused.stderr.contains(&format!(
             "r1.json: --rerun-failed: the report is of another inventory: {} (sha256 ",
             inv_abs.display()
-        )) && refused.stderr.contains(&format!("not {} (sha256", other_abs.display())),
+        )) && refused
+            .stderr
+            .contains(&format!("not {} (sha256", other_abs.display())),
         "{}",
         refused.stderr
     );
     assert!(calls(&log).is_empty(), "{:?}", calls(&log));
     // The same inventory's bytes elsewhere (another checkout) are the same inventory.
     let copy = w.write("elsewhere/inv.yaml", std::fs::read(&inv).unwrap());
-    w.write("elsewhere/ops.yaml", std::fs::read(w.path("ops.yaml")).unwrap());
-    let moved = w.orbdeploy(["apply", copy.to_str().unwrap(), "--rerun-failed", "r1.json", "--dry-run"]);
+    w.write(
+        "elsewhere/ops.yaml",
+        std::fs::read(w.path("ops.yaml")).unwrap(),
+    );
+    let moved = w.orbdeploy([
+        "apply",
+        copy.to_str().unwrap(),
+        "--rerun-failed",
+        "r1.json",
+        "--dry-run",
+    ]);
     moved.assert_code(0);
 
     // Not a report, an old report, a plan's report: one message each, exit 2.
-    std::fs::write(w.path("log.json"), "{\"schema\": \"orbdeploy-report\",\n  \"version\": }").unwrap();
-    let mut old: Value = serde_json::from_str(&std::fs::read_to_string(w.path("r1.json")).unwrap()).unwrap();
+    std::fs::write(
+        w.path("log.json"),
+        "{\"schema\": \"orbdeploy-report\",\n  \"version\": }",
+    )
+    .unwrap();
+    let mut old: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("r1.json")).unwrap()).unwrap();
     old["version"] = 2.into();
     std::fs::write(w.path("old.json"), old.to_string()).unwrap();
-    w.orbdeploy(["plan", &inv, "--report", "plan.json"]).assert_code(0);
+    w.orbdeploy(["plan", &inv, "--report", "plan.json"])
+        .assert_code(0);
     let cases = [
-        ("missing.json", "missing.json: --rerun-failed: cannot read the report: No such file"),
-        ("log.json", "log.json:2:14: --rerun-failed: not a JSON document: "),
-        ("old.json", "old.json: --rerun-failed: report version 2 does not say which inventory it is of"),
-        ("plan.json", "plan.json: --rerun-failed: this is the report of a plan, which changes nothing"),
+        (
+            "missing.json",
+            "missing.json: --rerun-failed: cannot read the report: No such file",
+        ),
+        (
+            "log.json",
+            "log.json:2:14: --rerun-failed: not a JSON document: ",
+        ),
+        (
+            "old.json",
+            "old.json: --rerun-failed: report version 2 does not say which inventory it is of",
+        ),
+        (
+            "plan.json",
+            "plan.json: --rerun-failed: this is the report of a plan, which changes nothing",
+        ),
     ];
     let before = calls(&log).len();
     for (file, message) in cases {
@@ -282,7 +347,11 @@ fn from_failed_step_starts_at_the_failed_step() {
             out.stderr
         );
     }
-    assert_eq!(calls(&log).len(), before, "a refused report touches nothing");
+    assert_eq!(
+        calls(&log).len(),
+        before,
+        "a refused report touches nothing"
+    );
     let flag = w.orbdeploy(["apply", &inv, "--from-failed-step"]);
     flag.assert_code(2);
 }

@@ -232,7 +232,9 @@ impl Rerun {
         }
         let names = plan.names();
         if self.machines.is_empty() {
-            eprintln!("orbdeploy: {report}: no machine failed or was unreachable: nothing to re-run");
+            eprintln!(
+                "orbdeploy: {report}: no machine failed or was unreachable: nothing to re-run"
+            );
         } else if names.is_empty() {
             eprintln!(
                 "orbdeploy: --limit selects none of the {} machines that failed in {report}: nothing to re-run",
@@ -385,7 +387,10 @@ mod tests {
         // The same bytes elsewhere (another checkout): accepted.
         assert!(same_inventory(&doc("/elsewhere/a.yaml", &sum), &a).is_ok());
         let err = same_inventory(&doc(&path, &sum), &b).unwrap_err();
-        assert!(err.starts_with("the report is of another inventory: "), "{err}");
+        assert!(
+            err.starts_with("the report is of another inventory: "),
+            "{err}"
+        );
         assert!(err.contains(&path) && err.contains("b.yaml"), "{err}");
     }
 }
