@@ -367,6 +367,159 @@ mod tests {
         assert!(other.contains("not an orbdeploy report"), "{other}");
     }
 
+    /// Operations loaded from text as `apply` loads them.
+    fn book(ops: &str, inc: &str) -> (tempfile::TempDir, Playbook) {
+        let (dir, _, book) = loaded(ops, inc);
+        (dir, book)
+    }
+
+    fn loaded(ops: &str, inc: &str) -> (tempfile::TempDir, Inventory, Playbook) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ops.yaml"), ops).unwrap();
+        std::fs::write(dir.path().join("inc.yaml"), inc).unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(
+            &path,
+            "machines: { m1: {}, m2: {} }\noperations: ops.yaml\n",
+        )
+        .unwrap();
+        let inv = crate::inventory::load(&path, &[]).unwrap();
+        let book = crate::steps::load(&inv, &crate::template::Renderer::new()).unwrap();
+        (dir, inv, book)
+    }
+
+    #[test]
+    fn the_plan_keeps_the_failed_machines_with_their_owed_handlers() {
+        let (_dir, inv, book) = loaded(OPS, INC);
+        let mut r = rerun(false);
+        let mut m2 = failed("failed", vec![row(0, "conf", "put", false, "changed")]);
+        m2.machine = "m2".into();
+        r.machines.push(m2);
+        let mut plan = crate::plan::select(&inv, &book, &[], &[]).unwrap();
+        r.narrow(&mut plan, &inv, &book).unwrap();
+        assert_eq!(plan.names(), ["m2"]);
+        let handlers: Vec<&str> = plan.machines[0]
+            .handlers
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect();
+        assert_eq!(handlers, ["reload"]);
+        // --limit selecting none of them: an empty plan, not an error.
+        let mut limited = crate::plan::select(&inv, &book, &["m1".into()], &[]).unwrap();
+        r.narrow(&mut limited, &inv, &book).unwrap();
+        assert!(limited.names().is_empty());
+        // A failed machine the inventory no longer has is exit 2.
+        r.machines[0].machine = "gone".into();
+        let mut plan = crate::plan::select(&inv, &book, &[], &[]).unwrap();
+        let err = r.narrow(&mut plan, &inv, &book).unwrap_err().to_string();
+        assert_eq!(err, "r.json: --rerun-failed: machine `gone` failed in the report but is not in the inventory any more");
+    }
+
+    const OPS: &str = "\
+steps:
+  - { name: conf, put: { content: x, dest: /etc/x }, notify: reload }
+  - { name: greet, shell: 'echo hi', register: hi }
+  - { name: users, shell: 'true', loop: [a, b, c] }
+  - { include: inc.yaml, loop: [p, q] }
+  - { name: last, shell: 'true' }
+handlers:
+  - { name: restart, shell: 'true' }
+  - { name: reload, shell: 'true' }
+";
+    const INC: &str = "- { name: one, shell: 'true' }\n- { name: two, shell: 'true' }\n";
+
+    fn row(index: usize, name: &str, kind: &str, handler: bool, status: &str) -> Row {
+        Row {
+            index,
+            name: name.into(),
+            kind: kind.into(),
+            handler,
+            status: status.into(),
+        }
+    }
+
+    fn rerun(from_failed_step: bool) -> Rerun {
+        Rerun {
+            report: "r.json".into(),
+            from_failed_step,
+            machines: Vec::new(),
+        }
+    }
+
+    fn failed(status: &str, steps: Vec<Row>) -> Failed {
+        Failed {
+            machine: "m".into(),
+            status: status.into(),
+            steps,
+        }
+    }
+
+    #[test]
+    fn a_machine_resumes_at_its_failed_step_with_the_handlers_it_owes() {
+        let (_dir, book) = book(OPS, INC);
+        let names: Vec<&str> = book.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["conf", "greet", "users", "one", "two", "last"]);
+        let conf = || row(0, "conf", "put", false, "changed");
+        // A failed item of a loop: from the loop's first item.
+        let item = failed(
+            "failed",
+            vec![conf(), row(2, "users [b]", "shell", false, "failed")],
+        );
+        let r = rerun(true).resume(&item, &book).unwrap();
+        assert_eq!(
+            r,
+            Resume {
+                from: 2,
+                owed: BTreeSet::from([1])
+            }
+        );
+        assert!(r.skips(&book.steps[0]));
+        assert!(!r.skips(&book.steps[1]), "a registering step runs again");
+        assert!(!r.skips(&book.steps[2]));
+        // The default: from the first step, the handler still owed.
+        assert_eq!(rerun(false).resume(&item, &book).unwrap().from, 0);
+        // The second step of an include's loop: from the loop's first step.
+        let inc = failed("failed", vec![row(4, "two [p]", "shell", false, "failed")]);
+        assert_eq!(rerun(true).resume(&inc, &book).unwrap().from, 3);
+        // A failed handler: after the last step; a handler that ran is not owed again.
+        let handler = failed(
+            "failed",
+            vec![
+                conf(),
+                row(0, "restart", "shell", true, "changed"),
+                row(1, "reload", "shell", true, "failed"),
+            ],
+        );
+        let r = rerun(true).resume(&handler, &book).unwrap();
+        assert_eq!(
+            r,
+            Resume {
+                from: 6,
+                owed: BTreeSet::from([1])
+            }
+        );
+        // Unreachable: from the first step.
+        let gone = failed("unreachable", vec![row(0, "conf", "put", false, "failed")]);
+        assert_eq!(rerun(true).resume(&gone, &book).unwrap(), Resume::default());
+    }
+
+    #[test]
+    fn a_step_the_operations_moved_is_refused_with_from_failed_step() {
+        let (_dir, book) = book(OPS, INC);
+        let moved = failed("failed", vec![row(5, "deploy", "shell", false, "failed")]);
+        let err = rerun(true).resume(&moved, &book).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "r.json: --from-failed-step: machine `m`: step 6 was `deploy` (shell) in the report and is `last` (shell) now: the operations changed since the report; re-run without --from-failed-step (every step checks first)"
+        );
+        // Without it, every step runs: only the owed handlers cannot be told.
+        let changed = failed("failed", vec![row(0, "other", "put", false, "changed")]);
+        assert_eq!(
+            rerun(false).resume(&changed, &book).unwrap(),
+            Resume::default()
+        );
+    }
+
     #[test]
     fn a_report_of_another_inventory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
