@@ -436,6 +436,7 @@ fn version_names_the_git_commit() {
         format!(
             "orbdeploy {} (commit {commit})\n",
             env!("CARGO_PKG_VERSION")
-        )
+        ),
+        "the binary names another commit than HEAD (a commit made after it was built?)"
     );
 }
