@@ -13,12 +13,22 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::ConfigError;
+use crate::plan::rerun::Request;
 use crate::remote::Transport;
 use crate::run;
 
+/// What `--version` prints after the name: the version and the git commit it was built
+/// from (`unknown` outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ORBDEPLOY_COMMIT"),
+    ")"
+);
+
 /// Deploy runner for OrbStack Linux machines.
 #[derive(Debug, Parser)]
-#[command(name = "orbdeploy", version, about, max_term_width = 100)]
+#[command(name = "orbdeploy", version = VERSION, about, max_term_width = 100)]
 pub struct Cli {
     /// The orbctl binary to use.
     #[arg(
@@ -174,6 +184,13 @@ pub struct ApplyArgs {
     /// With `--plan`: also run the steps the plan could not decide (unknown).
     #[arg(long, requires = "saved_plan")]
     pub allow_unknown: bool,
+    /// Only the machines that failed or were unreachable in this `--report` document (of
+    /// the same inventory), from their first step.
+    #[arg(long, value_name = "REPORT.json", conflicts_with = "saved_plan")]
+    pub rerun_failed: Option<PathBuf>,
+    /// With --rerun-failed: start each failed machine at the step that failed.
+    #[arg(long, requires = "rerun_failed")]
+    pub from_failed_step: bool,
 }
 
 /// `orbdeploy plan`.
@@ -266,6 +283,7 @@ impl RunArgs {
             transport: transport(self.no_channel),
             lock_timeout: Duration::from_secs(self.lock_timeout),
             roles_path: self.roles_path.clone(),
+            rerun: None,
         })
     }
 }
@@ -284,7 +302,12 @@ impl ApplyArgs {
             dry_run: self.dry_run,
             ..run::RunMode::default()
         };
-        self.run.config(mode, saved)
+        let mut config = self.run.config(mode, saved)?;
+        config.rerun = self.rerun_failed.clone().map(|report| Request {
+            report,
+            from_failed_step: self.from_failed_step,
+        });
+        Ok(config)
     }
 }
 

@@ -412,3 +412,31 @@ fn exec_refuses_a_command_that_starts_with_a_dash() {
     assert_eq!(out.status.code(), Some(2));
     assert!(fake.calls().is_empty());
 }
+
+/// `--version` names the version and the commit built from: `git rev-parse --short HEAD` of
+/// this checkout (build.rs), or `unknown` when the source is not a git checkout.
+#[test]
+fn version_names_the_git_commit() {
+    let out = Command::cargo_bin("orbdeploy")
+        .unwrap()
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| text(&o.stdout).trim().to_string());
+    let commit = head.unwrap_or_else(|| "unknown".into());
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "orbdeploy {} (commit {commit})\n",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "the binary names another commit than HEAD (a commit made after it was built?)"
+    );
+}

@@ -382,6 +382,8 @@ fn synthetic(machines: usize, steps: usize) -> (Report, Page) {
         orbdeploy_version: env!("CARGO_PKG_VERSION").into(),
         mode: "apply".into(),
         inventory: "fleet.yaml".into(),
+        inventory_path: None,
+        inventory_sha256: None,
         started_unix: 1_767_225_600,
         machine_actions: actions,
         machines: ms,

@@ -419,12 +419,18 @@ fn report_document_matches_the_schema() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let doc: Value = serde_json::from_str(&p.read("out/report.json")).unwrap();
     assert_schema(&doc);
-    assert_eq!(doc["version"], 2);
+    assert_eq!(doc["version"], 3);
+    // Version 3: which inventory the report is of (its bytes vary with the test's paths).
+    use sha2::Digest;
+    let sum = format!("{:x}", sha2::Sha256::digest(p.read("inv.yaml")));
+    assert_eq!(doc["inventory_sha256"], sum.as_str());
     let mut doc = doc;
     redact_timings(&mut doc);
     p.settings().bind(|| {
         insta::assert_json_snapshot!("report_json", doc, {
             ".started_unix" => "[unix time]",
+            ".inventory_path" => "[absolute path]/inv.yaml",
+            ".inventory_sha256" => "[sha256 of inv.yaml]",
             ".orbdeploy_version" => "[version]",
             ".summary.duration_ms" => "[ms]",
             ".machines[].duration_ms" => "[ms]",

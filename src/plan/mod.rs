@@ -5,6 +5,7 @@
 
 pub mod list;
 pub mod machines;
+pub mod rerun;
 pub mod select;
 pub mod settings;
 pub mod validate;
@@ -47,6 +48,8 @@ pub struct MachinePlan<'a> {
     /// The handlers its steps may notify, in the order of the handlers: a handler runs
     /// only where a step notified it.
     pub handlers: Vec<&'a Step>,
+    /// Where its steps resume (`apply --rerun-failed`); by default, at the first.
+    pub resume: rerun::Resume,
 }
 
 impl Plan<'_> {

@@ -40,6 +40,7 @@ pub fn select<'a>(
                 fixed: fixed(inv, h),
                 handlers: notifiable(book, &steps),
                 steps,
+                resume: Default::default(),
             }
         })
         .collect();

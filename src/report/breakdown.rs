@@ -267,6 +267,8 @@ mod tests {
             orbdeploy_version: "0".into(),
             mode: "apply".into(),
             inventory: "inv.yaml".into(),
+            inventory_path: None,
+            inventory_sha256: None,
             started_unix: 0,
             machine_actions: Vec::new(),
             machines,

@@ -24,8 +24,8 @@ pub use timings::{HostTimings, Millis, StepTimings};
 
 /// Version of the `--report` document; bumped when fields are added (2: a step's `timings`,
 /// and its `item` and `origin`, optional so that readers of version 1 documents still parse
-/// them).
-pub const REPORT_VERSION: u32 = 2;
+/// them; 3: `inventory_path` and `inventory_sha256`, which `apply --rerun-failed` checks).
+pub const REPORT_VERSION: u32 = 3;
 
 /// How a step ended (or, in a plan, would end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -334,6 +334,13 @@ pub struct Report {
     pub mode: String,
     /// The inventory file.
     pub inventory: String,
+    /// The inventory file's absolute path (symbolic links resolved), when it could be
+    /// resolved: with [`Report::inventory_sha256`], which inventory the report is of.
+    #[serde(default)]
+    pub inventory_path: Option<String>,
+    /// SHA-256 of the inventory file's bytes when the run started (hex).
+    #[serde(default)]
+    pub inventory_sha256: Option<String>,
     /// Start time, seconds since the Unix epoch.
     pub started_unix: u64,
     /// Machine actions of the first phase.
@@ -423,7 +430,9 @@ pub fn start(opts: Options, masker: Masker) -> (Sender, Reporter) {
     let (tx, rx) = mpsc::channel::<(u64, Event)>();
     let t0 = Instant::now();
     let command = html::command_line(std::env::args_os(), &masker);
-    let handle = std::thread::spawn(move || run(opts, rx, command));
+    // Read now, before the run: the inventory as it was when the run began.
+    let identity = inventory_identity(std::path::Path::new(&opts.inventory));
+    let handle = std::thread::spawn(move || run(opts, rx, command, identity));
     (Sender { tx, masker, t0 }, Reporter { handle })
 }
 
@@ -442,6 +451,7 @@ fn run(
     opts: Options,
     rx: mpsc::Receiver<(u64, Event)>,
     command: String,
+    identity: Option<(String, String)>,
 ) -> std::io::Result<Report> {
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -453,6 +463,8 @@ fn run(
         orbdeploy_version: env!("CARGO_PKG_VERSION").into(),
         mode: opts.mode.clone(),
         inventory: opts.inventory.clone(),
+        inventory_path: identity.as_ref().map(|i| i.0.clone()),
+        inventory_sha256: identity.map(|i| i.1),
         started_unix,
         machine_actions: Vec::new(),
         machines: Vec::new(),
@@ -564,6 +576,16 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
         let _ = std::fs::remove_file(&tmp);
     }
     res
+}
+
+/// Which inventory file `path` is: its absolute path (symbolic links resolved) and the
+/// SHA-256 of its bytes, in hex; `None` when it cannot be read.
+pub fn inventory_identity(path: &std::path::Path) -> Option<(String, String)> {
+    use sha2::Digest;
+    let abs = std::fs::canonicalize(path).ok()?;
+    let bytes = std::fs::read(&abs).ok()?;
+    let sum = format!("{:x}", sha2::Sha256::digest(bytes));
+    Some((abs.display().to_string(), sum))
 }
 
 /// Milliseconds of a duration.

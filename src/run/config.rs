@@ -44,6 +44,8 @@ pub struct Config {
     pub roles_path: Vec<PathBuf>,
     /// Write a saved plan (`plan --out`) or apply one (`apply --plan`).
     pub saved_plan: crate::saved_plan::Use,
+    /// Only what failed in an earlier report (`apply --rerun-failed`).
+    pub rerun: Option<crate::plan::rerun::Request>,
 }
 
 /// Apply or plan.

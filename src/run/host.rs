@@ -34,7 +34,8 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         registered: TemplateVars::new(),
         ctx: context(&machine.vars, &TemplateVars::new(), shared.hostvars),
         fixed: minijinja::Value::from_serialize(&machine.fixed),
-        notified: BTreeSet::new(),
+        // `--rerun-failed`: what the failed run's changes notified and never ran.
+        notified: machine.resume.owed.clone(),
         counts: Counts::default(),
         failed: false,
         interrupted: false,
@@ -202,6 +203,13 @@ impl HostRun<'_, '_> {
 
     /// Run `list[pos]`; true when it registered a value.
     fn step_in(&mut self, list: &[&Step], pos: usize, step: &Step, handler: bool) -> bool {
+        if !handler && self.machine.resume.skips(step) {
+            let mut r = blank_result(&self.machine.name, step, false, StepStatus::Skipped);
+            r.reason = Some(crate::plan::rerun::SKIPPED.into());
+            self.counts.add(StepStatus::Skipped);
+            self.shared.events.send(Event::Step(r));
+            return false;
+        }
         let started = Instant::now();
         let verdict = self.verdict(step, handler);
         let env = StepEnv {

@@ -43,8 +43,17 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     let started = Instant::now();
     let (config, opened) = saved::prepare(config)?;
     let config = &config;
+    // A bad report is exit 2 before anything else is read.
+    let rerun = config
+        .rerun
+        .as_ref()
+        .map(|r| plan::rerun::read(r, &config.inventory))
+        .transpose()?;
     let mut loaded = load(orb, config)?;
     let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
+    if let Some(r) = &rerun {
+        r.narrow(&mut plan, &loaded.inv, &loaded.book)?;
+    }
     plan::validate(&plan, &loaded.book, &loaded.renderer)?;
     if config.mode.list_steps {
         let mut out = std::io::stdout().lock();

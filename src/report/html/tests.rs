@@ -57,6 +57,8 @@ fn report(mode: &str, machines: Vec<ReportMachine>, actions: Vec<MachineAction>)
         orbdeploy_version: "0.1.0".into(),
         mode: mode.into(),
         inventory: "inv.yaml".into(),
+        inventory_path: None,
+        inventory_sha256: None,
         started_unix: 1_700_000_000,
         machine_actions: actions,
         machines,
