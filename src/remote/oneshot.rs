@@ -1,16 +1,20 @@
 //! The one-shot path (`--no-channel`): one `orbctl run` per command, `orbctl push` /
-//! `pull` per file. Slower (a process and a login shell per call) but with no long-lived
-//! session; it gives the same results as the channel and the suite runs on both.
+//! `pull` per file; on an ssh host one `ssh` per command (over the host's master, so no
+//! new login) and the cat-based transfer of `files.rs` per file. Slower (a process and a
+//! login shell per call) but with no long-lived session; it gives the same results as the
+//! channel and the suite runs on both.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::orb::{Orb, OrbError};
+use crate::orb::Orb;
 use crate::process::{self, ProcessError, Spec};
+use crate::remote::launcher::{Launcher, OrbLauncher};
 use crate::quote::{self, quote};
 use crate::remote::{
     check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Meter,
@@ -26,14 +30,16 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 /// argv, on this computer (`orbctl run ...`) or on the machine (`sh -c ...`), and a long
 /// script needs no special case. dd with `iflag=fullblock` reads exactly that many bytes
 /// from a pipe (as the channel agent does); the `.` keeps trailing newlines.
-const FIRST_STAGE: &str = r#"IFS= read -r __od_n || exit 96; __od_s=$(dd bs="$__od_n" count=1 iflag=fullblock 2>/dev/null; echo .); unset __od_n; eval "${__od_s%.}""#;
+pub(crate) const FIRST_STAGE: &str = r#"IFS= read -r __od_n || exit 96; __od_s=$(dd bs="$__od_n" count=1 iflag=fullblock 2>/dev/null; echo .); unset __od_n; eval "${__od_s%.}""#;
 
 /// How `--show-calls` names the first stage.
 const FIRST_STAGE_NAME: &str = "<orbdeploy one-shot reader>";
 
 /// One-shot access to one machine.
 pub struct OneShot {
-    orb: Orb,
+    launcher: Arc<dyn Launcher>,
+    /// `Some` on an OrbStack machine: files go by `orbctl push`/`pull`.
+    orb: Option<Orb>,
     machine: String,
     /// Every `orbctl` call is a request; the machine's own part of one is not seen.
     meter: Meter,
@@ -42,21 +48,36 @@ pub struct OneShot {
 impl OneShot {
     /// One-shot access to `machine`.
     pub fn new(orb: &Orb, machine: &str) -> Self {
-        OneShot {
+        let launcher = OrbLauncher {
             orb: orb.clone(),
+            machine: machine.to_string(),
+        };
+        OneShot {
+            launcher: Arc::new(launcher),
+            orb: Some(orb.clone()),
             machine: machine.to_string(),
             meter: Meter::default(),
         }
     }
 
-    /// The orbctl argv of every request for `req`'s user: the first stage only.
-    fn argv(&self, req: &Exec) -> Vec<OsString> {
-        self.orb.run_argv(
-            &self.machine,
-            req.user.as_deref(),
-            "/",
-            &["sh", "-c", FIRST_STAGE],
-        )
+    /// One-shot access to `machine` through `launcher`, files by the cat-based transfer.
+    pub fn over(launcher: Arc<dyn Launcher>, machine: &str) -> Self {
+        OneShot {
+            launcher,
+            orb: None,
+            machine: machine.to_string(),
+            meter: Meter::default(),
+        }
+    }
+
+    /// The argv of every request for `req`'s user: the first stage only (`stage` is the
+    /// script, or its name for `--show-calls`).
+    fn argv(&self, req: &Exec, stage: &str) -> Vec<OsString> {
+        let user = match req.user.as_deref() {
+            Some(u) if self.launcher.is_login_user(u) => None,
+            other => other,
+        };
+        self.launcher.argv(user, &["sh", "-c", stage])
     }
 
     /// What goes on stdin: the script's length, the script, then its own input.
@@ -85,10 +106,7 @@ impl OneShot {
     fn run(&self, spec: &Spec) -> Result<process::Output, RemoteError> {
         process::run(spec).map_err(|e| match e {
             ProcessError::Timeout { after, .. } => RemoteError::Timeout(after),
-            e if e.is_not_found() => RemoteError::Orb(OrbError::Missing {
-                path: self.orb.bin().display().to_string(),
-            }),
-            e => RemoteError::Process(e),
+            e => self.launcher.spawn_failed(e),
         })
     }
 
@@ -131,21 +149,16 @@ impl Remote for OneShot {
             own.clear();
             i.reader.take(i.len).read_to_end(&mut own)?;
         }
-        let spec = Spec::new(self.argv(req))
+        self.launcher.prepare()?;
+        let spec = Spec::new(self.argv(req, FIRST_STAGE))
             .timeout(req.timeout)
             .stdin(Self::stdin(&script, own));
         let t = Instant::now();
         let out = self.run(&spec);
         self.meter.count_request(t.elapsed(), None);
         let out = out?;
-        // orbctl says nothing when the machine is gone (docs/orbctl.md §4.3): exit 1 with empty
-        // output is worth a closer look before blaming the user's command.
-        if out.status.code() == 1 && out.stdout.is_empty() && out.stderr.is_empty() {
-            if let Err(e @ (OrbError::MachineNotFound { .. } | OrbError::NotRunning { .. })) =
-                self.orb.info(&self.machine)
-            {
-                return Err(RemoteError::Orb(e));
-            }
+        if let Some(e) = self.launcher.call_failed(out.status.code(), &out.stdout, &out.stderr) {
+            return Err(e);
         }
         let mut stdout = out.stdout;
         if let Some(w) = sink {
@@ -162,12 +175,9 @@ impl Remote for OneShot {
 
     fn describe(&self, req: &Exec) -> Vec<String> {
         let words: Vec<String> = self
-            .argv(req)
+            .argv(req, FIRST_STAGE_NAME)
             .iter()
-            .map(|a| match a.to_str() {
-                Some(FIRST_STAGE) => FIRST_STAGE_NAME.to_string(),
-                _ => a.to_string_lossy().into_owned(),
-            })
+            .map(|a| a.to_string_lossy().into_owned())
             .collect();
         vec![format!(
             "{} <<< {}",
@@ -188,7 +198,10 @@ impl Remote for OneShot {
 
     fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
         let t = Instant::now();
-        let written = self.write_staged(req, content);
+        let written = match self.orb.is_some() {
+            true => self.write_staged(req, content),
+            false => write_by_script(self, req, content),
+        };
         self.meter.count_transfer(t, &written, |_| req.len);
         written
     }
@@ -200,7 +213,10 @@ impl Remote for OneShot {
         sink: &mut dyn Write,
     ) -> Result<u64, RemoteError> {
         let t = Instant::now();
-        let read = self.read_pulled(path, user, sink);
+        let read = match self.orb.is_some() {
+            true => self.read_pulled(path, user, sink),
+            false => read_by_cat(self, path, user, sink),
+        };
         self.meter.count_transfer(t, &read, |n| *n);
         read
     }
@@ -210,6 +226,9 @@ impl OneShot {
     /// [`Remote::write_file`]: by `orbctl push` to a private directory, then moved into
     /// place; by a script for a third user.
     fn write_staged(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
+        let Some(orb) = self.orb.clone() else {
+            return write_by_script(self, req, content);
+        };
         // `orbctl push` writes as the default user; a third user cannot read its file, so
         // that case streams through `run` instead.
         let via_push = matches!(req.user.as_deref(), None | Some("root"));
@@ -230,7 +249,7 @@ impl OneShot {
         let dir = mk.stdout_text().trim().to_string();
         let staged = format!("{dir}/file");
         let pushed = self.call(
-            self.orb.push_argv(&self.machine, &local.path, &staged),
+            orb.push_argv(&self.machine, &local.path, &staged),
             &format!("orbctl push to {}", req.path),
         );
         let result = pushed.and_then(|()| {
@@ -254,15 +273,15 @@ impl OneShot {
         user: Option<&str>,
         sink: &mut dyn Write,
     ) -> Result<u64, RemoteError> {
-        if user.is_some() {
+        let Some(orb) = self.orb.clone().filter(|_| user.is_none()) else {
             // Only the default user's view is available to `pull`.
             return read_by_cat(self, path, user, sink);
-        }
+        };
         let local = LocalTemp::create()?;
         // Start from no local file, so that what is there afterwards came from the pull.
         let _ = std::fs::remove_file(&local.path);
         self.call(
-            self.orb.pull_argv(&self.machine, path, &local.path),
+            orb.pull_argv(&self.machine, path, &local.path),
             &format!("orbctl pull of {path}"),
         )?;
         let mut f = File::open(&local.path)?;
