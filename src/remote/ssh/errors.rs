@@ -82,6 +82,14 @@ pub enum SshError {
         /// The user asked for.
         user: String,
     },
+    /// Another user was asked for, and the host has no sudo.
+    #[error("sudo is not installed on {host}, so nothing can run as {user} there; install sudo or run as the login user")]
+    NoSudo {
+        /// The machine.
+        host: String,
+        /// The user asked for.
+        user: String,
+    },
     /// Anything else ssh reported.
     #[error("ssh to {host} failed{}: {detail}", status.map(|s| format!(" (exit code {s})")).unwrap_or_default())]
     Other {

@@ -87,18 +87,41 @@ fn sudo_wants_password(stderr: &str) -> bool {
         && (stderr.contains("a password is required") || stderr.contains("a terminal is required"))
 }
 
+/// Whether the host has no sudo (the login shell could not find it).
+fn sudo_missing(stderr: &str) -> bool {
+    stderr.lines().any(|l| {
+        l.contains("sudo") && (l.contains("not found") || l.contains("No such file"))
+    })
+}
+
 impl Launcher for SshLauncher {
     fn argv(&self, user: Option<&str>, words: &[&str]) -> Vec<OsString> {
         self.master.argv().call(&remote_command(user, words))
     }
 
     fn prepare(&self) -> Result<(), RemoteError> {
-        self.master.ensure().map_err(RemoteError::Ssh)
+        self.master.ensure().map_err(|e| {
+            // The master was up once: this is the link that broke, not a host never reached.
+            if self.master.starts() > 1 {
+                RemoteError::Disconnected {
+                    machine: self.machine.clone(),
+                    detail: format!("reconnecting to {} failed: {e}", self.host()),
+                }
+            } else {
+                RemoteError::Ssh(e)
+            }
+        })
     }
 
     fn open_failed(&self, user: Option<&str>, _command: &str, stderr: &str) -> RemoteError {
         if let (Some(user), true) = (user, sudo_wants_password(stderr)) {
             return RemoteError::Ssh(SshError::SudoPassword {
+                host: self.host(),
+                user: user.to_string(),
+            });
+        }
+        if let (Some(user), true) = (user, sudo_missing(stderr)) {
+            return RemoteError::Ssh(SshError::NoSudo {
                 host: self.host(),
                 user: user.to_string(),
             });
