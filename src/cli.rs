@@ -330,12 +330,18 @@ pub enum MachinesCommand {
         /// Succeed without doing anything when the machine exists.
         #[arg(long)]
         if_missing: bool,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Start machines.
     Start {
         /// Machine names.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Stop machines (names are required: orbdeploy never stops all of OrbStack).
     Stop {
@@ -345,18 +351,27 @@ pub enum MachinesCommand {
         /// Pass `-f` to orbctl stop.
         #[arg(long, short = 'f')]
         force: bool,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Restart machines.
     Restart {
         /// Machine names.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Delete machines, by name only, without a prompt.
     Delete {
         /// Machine names.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Clone a machine (the clone is left stopped).
     Clone {

@@ -1,6 +1,8 @@
 //! `orbdeploy inventory FILE [--explain|--json]`: the machines, groups and variables an
-//! inventory resolves to, with what `orbctl list` reports attached. Reads only.
-//! `--probe` also connects to the ssh machines and shows the facts they report.
+//! inventory resolves to, with what `orbctl list` reports attached. Reads only. ssh
+//! machines show their ssh settings with their sources; what they are (distro, version,
+//! arch, ip4) is known only once connected: whoever connects (`--probe`) hands it to
+//! [`Inventory::attach_facts`] before the output is written, and it shows from then on.
 
 use std::io::Write;
 
@@ -21,6 +23,9 @@ pub fn load_attached(
 ) -> Result<Inventory> {
     let mut inv = inventory::load(path, vars)?;
     inv.print_warnings();
+    if !inv.needs_orbctl() {
+        return Ok(inv);
+    }
     let mut list = orb.list()?;
     for m in list.iter_mut().filter(|m| m.is_running()) {
         let wanted = inv.hosts.iter().any(|h| h.name == m.name)
@@ -37,12 +42,17 @@ pub fn load_attached(
 
 /// `orbdeploy inventory FILE [--explain|--json]`.
 pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
-    let inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
-    let hosts = inv.limit(&args.limit)?;
+    let mut inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
     let probed = match args.probe {
-        true => probe(&hosts),
+        true => probe(&inv.limit(&args.limit)?),
         false => Default::default(),
     };
+    for (name, facts) in &probed {
+        if let Ok(f) = facts {
+            inv.attach_facts(name, crate::run::inventory_facts(f));
+        }
+    }
+    let hosts = inv.limit(&args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let machines: Vec<_> = hosts
@@ -52,7 +62,10 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
                 json!({
                     "name": h.name,
                     "origin": h.origin,
-                    "state": h.actual.as_ref().map_or("missing", |m| m.state.as_str()),
+                    "transport": transport(h),
+                    "state": state(h),
+                    "ssh": h.ssh,
+                    "ssh_sources": inv.ssh_settings(h).iter().map(|s| (s.key.clone(), json!(s.source))).collect::<serde_json::Map<_, _>>(),
                     "desired": h.desired,
                     "groups": inv.host_groups(h),
                     "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
@@ -66,7 +79,10 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         return Ok(());
     }
     for h in hosts {
-        let state = h.actual.as_ref().map_or("missing", |m| m.state.as_str());
+        let state = match &h.ssh {
+            Some(t) => format!("ssh {}", ssh_summary(t)),
+            None => state(h).unwrap_or("missing").to_string(),
+        };
         writeln!(out, "{}  ({state})", h.name)?;
         writeln!(out, "  groups: {}", inv.host_groups(h).join(", "))?;
         if let Some(p) = probed.get(&h.name) {
@@ -76,8 +92,10 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
             let vars = masked_vars(&inv, h);
             let width = vars.keys().map(String::len).max().unwrap_or(0);
             for (k, v) in &vars {
-                writeln!(out, "  {k:width$} = {}  ({})", v.value, v.source)?;
+                let value = shown_value(&inv, h, k, &v.value);
+                writeln!(out, "  {k:width$} = {value}  ({})", v.source)?;
             }
+            explain_ssh(inv.ssh_settings(h), &mut out)?;
             let settings = settings_lines(&h.desired.settings);
             if !settings.is_empty() {
                 writeln!(out, "  settings:")?;
@@ -138,6 +156,72 @@ fn probe_json(p: Option<&Probed>) -> serde_json::Value {
         Some(Ok(f)) => json!(f),
         Some(Err(e)) => json!({ "error": e }),
     }
+}
+
+/// `ssh` or `orbctl`: how a machine is reached.
+fn transport(h: &inventory::Host) -> &'static str {
+    match h.ssh {
+        Some(_) => "ssh",
+        None => "orbctl",
+    }
+}
+
+/// What orbctl says the machine is doing: `None` for an ssh machine (orbctl does not know
+/// it), `missing` for an OrbStack machine that does not exist.
+fn state(h: &inventory::Host) -> Option<&str> {
+    match (&h.ssh, &h.actual) {
+        (Some(_), _) => None,
+        (None, Some(m)) => Some(m.state.as_str()),
+        (None, None) => Some("missing"),
+    }
+}
+
+/// `deploy@203.0.113.10:22 via bastion.example.org`, as an ssh user reads a destination.
+fn ssh_summary(t: &crate::ssh_target::SshTarget) -> String {
+    let mut s = String::new();
+    if let Some(u) = &t.user {
+        s.push_str(&format!("{u}@"));
+    }
+    s.push_str(&t.host);
+    if let Some(p) = t.port {
+        s.push_str(&format!(":{p}"));
+    }
+    if let Some(j) = t.jump.as_ref().filter(|j| !j.eq_ignore_ascii_case("none")) {
+        s.push_str(&format!(" via {j}"));
+    }
+    s
+}
+
+/// The built-ins an ssh machine reports about itself, which nothing knows before it is
+/// connected to.
+const AFTER_CONNECT: &[&str] = &["distro", "version", "arch", "ip4"];
+
+/// A variable's value as `--explain` shows it: "known after connect" for what an ssh
+/// machine that has not been connected to has yet to report.
+fn shown_value(
+    inv: &Inventory,
+    h: &inventory::Host,
+    key: &str,
+    value: &serde_json::Value,
+) -> String {
+    let unknown = h.ssh.is_some() && inv.facts(h).is_none() && AFTER_CONNECT.contains(&key);
+    match unknown {
+        true => "(known after connect)".to_string(),
+        false => value.to_string(),
+    }
+}
+
+/// An ssh machine's settings, each with the layer it came from.
+fn explain_ssh(settings: &[inventory::SshSetting], out: &mut dyn Write) -> Result<()> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "  ssh:")?;
+    let width = settings.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    for s in settings {
+        writeln!(out, "    {:width$} = {}  ({})", s.key, s.value, s.source)?;
+    }
+    Ok(())
 }
 
 /// The layers includes and roles add: per step, not per machine, so they are listed by

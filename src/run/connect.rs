@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
-use crate::inventory::Inventory;
+use crate::inventory::{self, Inventory};
 use crate::plan::Plan;
 use crate::remote::{self, HostFacts, Reach, Remote, Transport};
 
@@ -33,23 +33,28 @@ impl SshMachines {
         self.remotes.keys().cloned().collect()
     }
 
-    /// Give every connected machine its facts as variables (`distro`, `version`, `arch`,
-    /// `ip4`, `user`), in its own variables and in `hostvars`. Called again after each
-    /// time the plan's variables are rebuilt from the inventory.
-    pub fn apply_facts(&self, plan: &mut Plan<'_>) {
+    /// Give every connected machine its facts: the inventory's built-in variables
+    /// (`distro`, `version`, `arch`, `ip4`) show them from now on, in the machine's own
+    /// variables and in `hostvars`; `user` is the login user when the inventory left it
+    /// to ssh.
+    pub fn apply_facts(&self, inv: &mut Inventory, plan: &mut Plan<'_>) {
+        for (name, f) in &self.facts {
+            inv.attach_facts(name, inventory_facts(f));
+        }
+        plan.refresh_vars(inv);
+        let login = |name: &str| self.facts.get(name).map(|f| Json::String(f.user.clone()));
+        let unset = |v: Option<&Json>| v.is_none_or(|v| v == "");
         for m in &mut plan.machines {
-            if let Some(f) = self.facts.get(&m.name) {
-                for (k, v) in fact_vars(f) {
-                    m.vars.insert(k.to_string(), v.clone());
-                    m.fixed.insert(k.to_string(), v);
-                }
+            if let (true, Some(user)) = (unset(m.vars.get("user")), login(&m.name)) {
+                m.vars.insert("user".into(), user.clone());
+                m.fixed.insert("user".into(), user);
             }
         }
         if let Json::Object(all) = &mut plan.hostvars {
-            for (name, f) in &self.facts {
-                if let Some(Json::Object(vars)) = all.get_mut(name) {
-                    for (k, v) in fact_vars(f) {
-                        vars.insert(k.to_string(), v);
+            for (name, vars) in all.iter_mut() {
+                if let (Json::Object(vars), Some(user)) = (vars, login(name)) {
+                    if unset(vars.get("user")) {
+                        vars.insert("user".into(), user);
                     }
                 }
             }
@@ -57,15 +62,14 @@ impl SshMachines {
     }
 }
 
-/// The facts as template values.
-fn fact_vars(f: &HostFacts) -> [(&'static str, Json); 5] {
-    [
-        ("distro", Json::String(f.distro.clone())),
-        ("version", Json::String(f.version.clone())),
-        ("arch", Json::String(f.arch.clone())),
-        ("ip4", f.ip4.clone().map_or(Json::Null, Json::String)),
-        ("user", Json::String(f.user.clone())),
-    ]
+/// The facts as the inventory keeps them.
+pub fn inventory_facts(f: &HostFacts) -> inventory::HostFacts {
+    inventory::HostFacts {
+        distro: f.distro.clone(),
+        version: f.version.clone(),
+        arch: f.arch.clone(),
+        ip4: f.ip4.clone(),
+    }
 }
 
 /// Connect to every selected ssh machine, `parallel` at a time, and read its facts.

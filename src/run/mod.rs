@@ -37,6 +37,7 @@ use connect::SshMachines;
 use lock::MachineLock;
 
 pub use config::{Config, OnFailure, OutputStyle, RunMode};
+pub use connect::inventory_facts;
 
 /// Run `apply` (or `plan`, by `config.mode`); the end decides the exit code.
 pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
@@ -56,7 +57,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         return Ok(RunEnd::Success);
     }
     let mut ssh = connect::connect_all(&loaded.inv, &plan, config.transport, config.parallel);
-    ssh.apply_facts(&mut plan);
+    ssh.apply_facts(&mut loaded.inv, &mut plan);
     let connected = ssh.connected();
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| {
         connected.iter().any(|c| c == n)
@@ -75,7 +76,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     );
     // What phase 1 learnt (new machines, addresses) is visible to templates.
     plan.refresh_vars(&loaded.inv);
-    ssh.apply_facts(&mut plan);
+    ssh.apply_facts(&mut loaded.inv, &mut plan);
     let queued = queue(&plan, ready, &events);
     let mut results = queued.done;
     results.extend(run_machines(
@@ -119,7 +120,10 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
         roles_path: config.roles_path.clone(),
     };
     let book = steps::load_with(&inv, &renderer, &options)?;
-    inv.attach(&orb.list()?);
+    // An inventory of ssh machines only has nothing to ask orbctl (which may be absent).
+    if inv.needs_orbctl() {
+        inv.attach(&orb.list()?);
+    }
     // Derived groups such as `orbstack_running` are known only now.
     steps::check_hosts(&book, &inv)?;
     Ok(Loaded {
@@ -249,6 +253,10 @@ fn reconcile(
         .filter(|m| !ready.contains_key(&m.name))
         .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
         .collect();
+    // ssh machines have no machine action (plan::machines gives them none): they run.
+    for h in hosts.iter().filter(|h| h.ssh.is_some()) {
+        ready.insert(h.name.clone(), Ready::Run);
+    }
     // One `config show` answers every machine's settings, read only when one declares any.
     let config = if hosts
         .iter()
