@@ -40,6 +40,13 @@ pub trait Launcher: Send + Sync {
         None
     }
 
+    /// Whether ending the local process leaves the remote command running, so that a
+    /// one-shot call's time limit must be enforced on the machine (ssh without a tty);
+    /// `orbctl run` ends the command with itself.
+    fn needs_remote_timeout(&self) -> bool {
+        false
+    }
+
     /// Whether a user's requests share the default user's session: true for the user
     /// the host is logged into over ssh (one session per account, not per spelling).
     fn is_login_user(&self, _user: &str) -> bool {

@@ -32,6 +32,17 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 /// from a pipe (as the channel agent does); the `.` keeps trailing newlines.
 pub(crate) const FIRST_STAGE: &str = r#"IFS= read -r __od_n || exit 96; __od_s=$(dd bs="$__od_n" count=1 iflag=fullblock 2>/dev/null; echo .); unset __od_n; eval "${__od_s%.}""#;
 
+/// What a timed request runs on a host whose launcher cannot end the remote command by
+/// ending the local process (ssh: killing the client leaves the command running): GNU
+/// `timeout`, which kills the command's whole process group at the limit (busybox's kills
+/// only the command itself); where there is no `timeout`, only the local process ends.
+/// `$1` is the limit in seconds, `$2` the first stage.
+const TIMED_STAGE: &str = r#"if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$1" sh -c "$2"; fi; exec sh -c "$2""#;
+
+/// How long past a request's limit the local process may run when the host enforces the
+/// limit itself: enough for its kill to come back as an exit status.
+const REMOTE_KILL_GRACE: Duration = Duration::from_secs(5);
+
 /// How `--show-calls` names the first stage.
 const FIRST_STAGE_NAME: &str = "<orbdeploy one-shot reader>";
 
@@ -73,11 +84,17 @@ impl OneShot {
     /// The argv of every request for `req`'s user: the first stage only (`stage` is the
     /// script, or its name for `--show-calls`).
     fn argv(&self, req: &Exec, stage: &str) -> Vec<OsString> {
+        self.argv_of(req, &["sh", "-c", stage])
+    }
+
+    /// The argv that runs `words` as `req`'s user (the login user's own name is the
+    /// default user).
+    fn argv_of(&self, req: &Exec, words: &[&str]) -> Vec<OsString> {
         let user = match req.user.as_deref() {
             Some(u) if self.launcher.is_login_user(u) => None,
             other => other,
         };
-        self.launcher.argv(user, &["sh", "-c", stage])
+        self.launcher.argv(user, words)
     }
 
     /// What goes on stdin: the script's length, the script, then its own input.
@@ -150,13 +167,29 @@ impl Remote for OneShot {
             i.reader.take(i.len).read_to_end(&mut own)?;
         }
         self.launcher.prepare()?;
-        let spec = Spec::new(self.argv(req, FIRST_STAGE))
-            .timeout(req.timeout)
+        // A limit the host enforces itself (TIMED_STAGE), the local one a little later.
+        let on_host = req.timeout.filter(|_| self.launcher.needs_remote_timeout());
+        let secs = on_host.map(|t| t.as_secs().max(1).to_string());
+        let (argv, local_limit) = match (&secs, on_host) {
+            (Some(secs), Some(t)) => (
+                self.argv_of(req, &["sh", "-c", TIMED_STAGE, "sh", secs, FIRST_STAGE]),
+                Some(t + REMOTE_KILL_GRACE),
+            ),
+            _ => (self.argv(req, FIRST_STAGE), req.timeout),
+        };
+        let spec = Spec::new(argv)
+            .timeout(local_limit)
             .stdin(Self::stdin(&script, own));
         let t = Instant::now();
         let out = self.run(&spec);
         self.meter.count_request(t.elapsed(), None);
         let out = out?;
+        if let Some(limit) = on_host {
+            // Killed by signal: 137 through a shell, 255 when ssh reports the signal.
+            if matches!(out.status.code(), 137 | 255) && out.duration >= limit {
+                return Err(RemoteError::Timeout(limit));
+            }
+        }
         if let Some(e) = self.launcher.call_failed(out.status.code(), &out.stdout, &out.stderr) {
             return Err(e);
         }

@@ -170,6 +170,10 @@ impl Launcher for SshLauncher {
         )
     }
 
+    fn needs_remote_timeout(&self) -> bool {
+        true
+    }
+
     fn is_login_user(&self, user: &str) -> bool {
         self.login
             .read()
