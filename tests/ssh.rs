@@ -159,8 +159,12 @@ fn every_kind_converges_over_ssh_in_a_mixed_inventory() {
     w.create(&orb);
     for m in [&orb, &h.name] {
         w.sh(m, None, "touch /tmp/stale").assert_code(0);
-        w.sh(m, Some("root"), "mkdir -p /srv/app; printf 'max=1\\nkeep=1\\n' > /srv/app/settings")
-            .assert_code(0);
+        w.sh(
+            m,
+            Some("root"),
+            "mkdir -p /srv/app; printf 'max=1\\nkeep=1\\n' > /srv/app/settings",
+        )
+        .assert_code(0);
     }
     every_kind_ops(&w);
     let inv = w.write(
@@ -173,7 +177,8 @@ fn every_kind_converges_over_ssh_in_a_mixed_inventory() {
     );
     let inv = inv.to_str().unwrap_or_default();
 
-    w.orbdeploy(["plan", inv, "--report", "plan.json"]).assert_code(0);
+    w.orbdeploy(["plan", inv, "--report", "plan.json"])
+        .assert_code(0);
     let plan = w.report("plan.json");
     for m in [&orb, &h.name] {
         for (n, s) in statuses(&plan, m) {
@@ -187,10 +192,22 @@ fn every_kind_converges_over_ssh_in_a_mixed_inventory() {
             assert_eq!(s, want, "plan of `{n}` on {m}");
         }
     }
-    let untouched = w.sh(&h.name, Some("root"), "ls /srv/app; test -e /tmp/stale && echo stale-still-there");
-    assert_eq!(untouched.stdout, "settings\nstale-still-there\n", "plan changed the ssh host");
+    let untouched = w.sh(
+        &h.name,
+        Some("root"),
+        "ls /srv/app; test -e /tmp/stale && echo stale-still-there",
+    );
+    assert_eq!(
+        untouched.stdout, "settings\nstale-still-there\n",
+        "plan changed the ssh host"
+    );
     let auth_after_plan = bed.auth_count(h);
-    assert_eq!(auth_after_plan, 1, "a plan logs in once: {}", bed.sshd_log(h));
+    assert_eq!(
+        auth_after_plan,
+        1,
+        "a plan logs in once: {}",
+        bed.sshd_log(h)
+    );
 
     let sessions_before = bed.session_count(h);
     let first = w.orbdeploy(["apply", inv, "--report", "first.json"]);
@@ -206,7 +223,11 @@ fn every_kind_converges_over_ssh_in_a_mixed_inventory() {
             assert_eq!(s, want, "first apply of `{n}` on {m}\n{}", first.stdout);
         }
     }
-    assert_eq!(bed.auth_count(h), auth_after_plan + 1, "one login per apply");
+    assert_eq!(
+        bed.auth_count(h),
+        auth_after_plan + 1,
+        "one login per apply"
+    );
     assert_eq!(
         bed.session_count(h) - sessions_before,
         2,
@@ -226,18 +247,31 @@ fn every_kind_converges_over_ssh_in_a_mixed_inventory() {
             ),
             "{m}"
         );
-        let fetched = std::fs::read_to_string(w.path(&format!("out/{m}/hostname"))).unwrap_or_default();
+        let fetched =
+            std::fs::read_to_string(w.path(&format!("out/{m}/hostname"))).unwrap_or_default();
         assert_eq!(fetched.trim(), m.as_str());
     }
 
     let second = w.orbdeploy(["apply", inv, "--report", "second.json"]);
     second.assert_code(0);
     let doc = w.report("second.json");
-    assert_eq!((count(&doc, "changed"), count(&doc, "failed")), (0, 0), "{}", second.stdout);
+    assert_eq!(
+        (count(&doc, "changed"), count(&doc, "failed")),
+        (0, 0),
+        "{}",
+        second.stdout
+    );
     w.orbdeploy(["plan", inv, "--exit-code"]).assert_code(0);
     let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
-    assert!(left.is_empty(), "ssh processes outlived orbdeploy: {left:?}");
+    assert!(
+        left.is_empty(),
+        "ssh processes outlived orbdeploy: {left:?}"
+    );
 }
+
+/// One way of not reaching a host: its name, its `ssh:` block, the environment of the
+/// run, and the words its message must hold.
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Vec<String>);
 
 /// Each way of not reaching a host: exit 3, its own message, nothing ran there; the
 /// orbsim machine of the same run still converges.
@@ -257,7 +291,7 @@ fn unreachable_hosts_are_exit_3_with_their_own_message_and_nothing_runs() {
             h.ip4
         ),
     );
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, Vec<String>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "unknown host key",
             ssh_block(h, &h.identity, &empty_known),
@@ -290,7 +324,10 @@ fn unreachable_hosts_are_exit_3_with_their_own_message_and_nothing_runs() {
         ),
         (
             "dns",
-            good_block(h).replace(&format!("host: '{}'", h.ip4), "host: 'no-such-host.invalid'"),
+            good_block(h).replace(
+                &format!("host: '{}'", h.ip4),
+                "host: 'no-such-host.invalid'",
+            ),
             vec![],
             vec!["cannot resolve the host name `no-such-host.invalid`".into()],
         ),
@@ -305,9 +342,20 @@ fn unreachable_hosts_are_exit_3_with_their_own_message_and_nothing_runs() {
     for (what, block, env, words) in cases {
         let inv = w.write(
             "inv.yaml",
-            format!("machines:\n  {orb}: {{}}\n  {}: {{ ssh: {block} }}\noperations: ops.yaml\n", h.name),
+            format!(
+                "machines:\n  {orb}: {{}}\n  {}: {{ ssh: {block} }}\noperations: ops.yaml\n",
+                h.name
+            ),
         );
-        let mut cmd = orbdeploy(&w, &["apply", inv.to_str().unwrap_or_default(), "--report", "r.json"]);
+        let mut cmd = orbdeploy(
+            &w,
+            &[
+                "apply",
+                inv.to_str().unwrap_or_default(),
+                "--report",
+                "r.json",
+            ],
+        );
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -321,10 +369,18 @@ fn unreachable_hosts_are_exit_3_with_their_own_message_and_nothing_runs() {
         for word in words {
             assert!(text.contains(&word), "{what}: `{word}` missing in\n{text}");
         }
-        let ran = w.sh(&h.name, Some("root"), "test -e /tmp/ran && echo ran || echo nothing");
+        let ran = w.sh(
+            &h.name,
+            Some("root"),
+            "test -e /tmp/ran && echo ran || echo nothing",
+        );
         assert_eq!(ran.stdout, "nothing\n", "{what}: a step ran on the host");
         let doc = w.report("r.json");
-        assert_eq!(statuses(&doc, &orb), [("marker".to_string(), "changed".to_string())], "{what}");
+        assert_eq!(
+            statuses(&doc, &orb),
+            [("marker".to_string(), "changed".to_string())],
+            "{what}"
+        );
         w.sh(&orb, None, "rm -f /tmp/ran").assert_code(0);
     }
     assert_eq!(bed.auth_count(h), auth_before, "no case logged in");
@@ -385,7 +441,9 @@ fn a_host_whose_sshd_dies_mid_apply_fails_alone_and_the_rerun_converges() {
         .spawn()
         .expect("start orbdeploy");
     wait_for("the first step on host a", Duration::from_secs(60), || {
-        w.sh(&a.name, Some("root"), "test -e /tmp/first && echo y").stdout == "y\n"
+        w.sh(&a.name, Some("root"), "test -e /tmp/first && echo y")
+            .stdout
+            == "y\n"
     });
     bed.kill_sshd(a);
     let out = child.wait_with_output().expect("orbdeploy");
@@ -397,8 +455,15 @@ fn a_host_whose_sshd_dies_mid_apply_fails_alone_and_the_rerun_converges() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("lost the connection"), "{text}");
     let doc = w.report("r.json");
-    let b_steps: Vec<String> = statuses(&doc, &b.name).into_iter().map(|(_, s)| s).collect();
-    assert_eq!(b_steps, ["changed", "changed", "changed"], "the other host finished");
+    let b_steps: Vec<String> = statuses(&doc, &b.name)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(
+        b_steps,
+        ["changed", "changed", "changed"],
+        "the other host finished"
+    );
     assert!(statuses(&doc, &a.name).iter().any(|(_, s)| s == "failed"));
     let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
     assert!(left.is_empty(), "ssh processes left: {left:?}");
@@ -422,7 +487,10 @@ fn control_dirs() -> Vec<PathBuf> {
         .iter()
         .filter_map(|b| std::fs::read_dir(b).ok())
         .flat_map(|d| d.flatten().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("odssh-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("odssh-"))
+        })
         .collect()
 }
 
@@ -475,10 +543,16 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         for line in all_cmdlines() {
-            assert!(!line.contains(secret), "a secret in a process's argv: {line}");
+            assert!(
+                !line.contains(secret),
+                "a secret in a process's argv: {line}"
+            );
         }
         samples += 1;
-        let done = w.sh(&h.name, Some("root"), "test -e /tmp/token3 && echo y").stdout == "y\n";
+        let done = w
+            .sh(&h.name, Some("root"), "test -e /tmp/token3 && echo y")
+            .stdout
+            == "y\n";
         if done {
             break;
         }
@@ -489,11 +563,17 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
             }
             panic!("orbdeploy ended ({status}) before its last step: {err}");
         }
-        assert!(Instant::now() < deadline, "the run never reached its last step");
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached its last step"
+        );
     }
     assert!(samples > 3, "sampled {samples} times");
     let during = bed.ssh_processes_under(pid);
-    assert!(!during.is_empty(), "the run's ssh processes are its descendants");
+    assert!(
+        !during.is_empty(),
+        "the run's ssh processes are its descendants"
+    );
     // The run's control directory: the one its ssh processes name (other tests run at
     // the same time).
     let mine: Vec<String> = during
@@ -504,27 +584,54 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
     let new_dirs: Vec<PathBuf> = control_dirs()
         .into_iter()
         .filter(|d| !dirs_before.contains(d))
-        .filter(|d| mine.iter().any(|c| c.contains(&format!("ControlPath={}/", d.display()))))
+        .filter(|d| {
+            mine.iter()
+                .any(|c| c.contains(&format!("ControlPath={}/", d.display())))
+        })
         .collect();
-    assert_eq!(new_dirs.len(), 1, "one private control directory: {new_dirs:?} {mine:?}");
+    assert_eq!(
+        new_dirs.len(),
+        1,
+        "one private control directory: {new_dirs:?} {mine:?}"
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&new_dirs[0]).map(|m| m.permissions().mode() & 0o777);
     assert_eq!(mode.ok(), Some(0o700));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT)
-        .expect("SIGINT");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
     let status = child.wait().expect("orbdeploy");
     assert_eq!(status.code(), Some(130));
     let left = bed.wait_no_ssh_processes(Duration::from_secs(3));
-    assert!(left.is_empty(), "ssh processes outlived orbdeploy: {left:?}");
-    assert!(!new_dirs[0].exists(), "the control directory is left: {new_dirs:?}");
-    let agents = || bed.root_sh(&h.name, "pgrep -f '^sh -c .*orbdeploy-agent [0-9a-f]' || true");
+    assert!(
+        left.is_empty(),
+        "ssh processes outlived orbdeploy: {left:?}"
+    );
+    assert!(
+        !new_dirs[0].exists(),
+        "the control directory is left: {new_dirs:?}"
+    );
+    let agents = || {
+        bed.root_sh(
+            &h.name,
+            "pgrep -f '^sh -c .*orbdeploy-agent [0-9a-f]' || true",
+        )
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !agents().is_empty() {
         let ps = bed.root_sh(&h.name, "ps -eo pid,ppid,pgid,stat,args | cut -c1-120");
-        assert!(Instant::now() < deadline, "agents still run on the host:\n{ps}");
+        assert!(
+            Instant::now() < deadline,
+            "agents still run on the host:\n{ps}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let files = bed.root_sh(&h.name, "ls /tmp /dev/shm | grep -c '^orbdeploy\\.' || true");
+    let files = bed.root_sh(
+        &h.name,
+        "ls /tmp /dev/shm | grep -c '^orbdeploy\\.' || true",
+    );
     assert_eq!(files, "0\n", "the agents left their directories");
 }
 
@@ -541,7 +648,11 @@ fn exec_show_calls_and_no_channel_work_over_ssh() {
     );
     let inv = w.write(
         "inv.yaml",
-        format!("machines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n", h.name, good_block(h)),
+        format!(
+            "machines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n",
+            h.name,
+            good_block(h)
+        ),
     );
     let inv = inv.to_str().unwrap_or_default();
 
@@ -551,7 +662,11 @@ fn exec_show_calls_and_no_channel_work_over_ssh() {
         args.extend_from_slice(&["--", "sh", "-c", "id -un; echo \"$0\"", "it's"]);
         let out = w.orbdeploy(&args);
         out.assert_code(0);
-        assert!(out.stdout.contains(&format!("== {} (exit code 0", h.name)), "{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!("== {} (exit code 0", h.name)),
+            "{}",
+            out.stdout
+        );
         assert!(out.stdout.contains("dev\nit's\n"), "{}", out.stdout);
     }
     let out = w.orbdeploy(["exec", inv, "--user", "root", "--", "id", "-un"]);
@@ -572,14 +687,37 @@ fn exec_show_calls_and_no_channel_work_over_ssh() {
     );
 
     let auth = bed.auth_count(h);
-    w.orbdeploy(["apply", inv, "--no-channel", "--report", "one.json"]).assert_code(0);
+    w.orbdeploy(["apply", inv, "--no-channel", "--report", "one.json"])
+        .assert_code(0);
     let doc = w.report("one.json");
     assert_eq!(count(&doc, "changed"), 2, "{doc}");
-    assert_eq!(bed.auth_count(h), auth + 1, "one login for every call of the run");
-    w.orbdeploy(["apply", inv, "--no-channel", "--report", "two.json"]).assert_code(0);
+    assert_eq!(
+        bed.auth_count(h),
+        auth + 1,
+        "one login for every call of the run"
+    );
+    w.orbdeploy(["apply", inv, "--no-channel", "--report", "two.json"])
+        .assert_code(0);
     assert_eq!(count(&w.report("two.json"), "changed"), 0);
-    let state = w.sh(&h.name, Some("root"), "stat -c '%a %U' /tmp/oneshot-file; cat /tmp/oneshot-file");
+    let state = w.sh(
+        &h.name,
+        Some("root"),
+        "stat -c '%a %U' /tmp/oneshot-file; cat /tmp/oneshot-file",
+    );
     assert_eq!(state.stdout, "640 root\nx\n");
+
+    // A sudo that wants a password fails that machine with the message that says what to do.
+    bed.root_sh(&h.name, "rm -f /etc/sudoers.d/orbsim-*");
+    let out = w.orbdeploy(["exec", inv, "--user", "root", "--", "true"]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains(&format!(
+            "sudo on {}:{} needs a password for root; allow NOPASSWD or run as that user",
+            h.ip4, h.port
+        )),
+        "{}",
+        out.stdout
+    );
     let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
     assert!(left.is_empty(), "ssh processes left: {left:?}");
 }

@@ -13,9 +13,9 @@ use anyhow::Result;
 
 use crate::cli::ExecArgs;
 use crate::error::{ConfigError, Outcome};
+use crate::inventory::Host;
 use crate::orb::{Orb, OrbError};
 use crate::quote;
-use crate::inventory::Host;
 use crate::remote::{self, Exec, Reach, Transport};
 use crate::run::pool;
 

@@ -68,7 +68,10 @@ impl Launcher for OrbLauncher {
     }
 
     fn open_failed(&self, _user: Option<&str>, command: &str, stderr: &str) -> RemoteError {
-        RemoteError::Orb(self.orb.diagnose_run_failure(&self.machine, command, stderr))
+        RemoteError::Orb(
+            self.orb
+                .diagnose_run_failure(&self.machine, command, stderr),
+        )
     }
 
     fn spawn_failed(&self, e: ProcessError) -> RemoteError {

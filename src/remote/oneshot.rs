@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::orb::Orb;
 use crate::process::{self, ProcessError, Spec};
-use crate::remote::launcher::{Launcher, OrbLauncher};
 use crate::quote::{self, quote};
+use crate::remote::launcher::{Launcher, OrbLauncher};
 use crate::remote::{
     check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Meter,
     Remote, RemoteError, WriteFile,
@@ -190,7 +190,10 @@ impl Remote for OneShot {
                 return Err(RemoteError::Timeout(limit));
             }
         }
-        if let Some(e) = self.launcher.call_failed(out.status.code(), &out.stdout, &out.stderr) {
+        if let Some(e) = self
+            .launcher
+            .call_failed(out.status.code(), &out.stdout, &out.stderr)
+        {
             return Err(e);
         }
         let mut stdout = out.stdout;

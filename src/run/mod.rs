@@ -446,8 +446,8 @@ fn run_machines(
     };
     pool::map(jobs, config.parallel, |machine| {
         let taken = open.lock().ok().and_then(|mut o| o.remove(&machine.name));
-        let mut remote =
-            taken.unwrap_or_else(|| remote::connect(Reach::Orb(orb), &machine.name, config.transport));
+        let mut remote = taken
+            .unwrap_or_else(|| remote::connect(Reach::Orb(orb), &machine.name, config.transport));
         let result = host::run(&shared, machine, remote.as_mut());
         shared.events.send(Event::Host(result.clone()));
         result

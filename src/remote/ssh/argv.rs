@@ -62,7 +62,10 @@ impl Argv {
             &mut out,
             format!("ControlMaster={}", if master { "yes" } else { "no" }),
         );
-        opt(&mut out, format!("ControlPath={}", self.control_path.display()));
+        opt(
+            &mut out,
+            format!("ControlPath={}", self.control_path.display()),
+        );
         opt(&mut out, format!("StrictHostKeyChecking={strict}"));
         for (k, v) in &t.options {
             opt(&mut out, format!("{k}={v}"));
@@ -70,7 +73,10 @@ impl Argv {
         opt(&mut out, format!("ServerAliveInterval={ALIVE_INTERVAL}"));
         opt(&mut out, format!("ServerAliveCountMax={ALIVE_COUNT}"));
         let timeout = t.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        opt(&mut out, format!("ConnectTimeout={}", timeout.as_secs().max(1)));
+        opt(
+            &mut out,
+            format!("ConnectTimeout={}", timeout.as_secs().max(1)),
+        );
         if let Some(identity) = &t.identity {
             out.push("-i".into());
             out.push(identity.clone().into());
@@ -270,6 +276,9 @@ mod tests {
             .arg(&cmd)
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{tricky}|x y|"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{tricky}|x y|")
+        );
     }
 }

@@ -144,7 +144,9 @@ pub fn classify(
     let host = host_label(target);
     let lines: Vec<&str> = stderr.lines().map(|l| l.trim_end_matches('\r')).collect();
     let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
-    if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("has changed and you have requested strict checking") {
+    if has("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || has("has changed and you have requested strict checking")
+    {
         // The line after "The fingerprint for the ED25519 key sent by the remote host is".
         let mut fingerprints = Vec::new();
         for (i, l) in lines.iter().enumerate() {
@@ -175,18 +177,30 @@ pub fn classify(
         let methods = rest.trim_end_matches(").").trim_end_matches(')');
         return SshError::AuthRefused {
             host,
-            user: if user.is_empty() { "the login user".into() } else { format!("`{user}`") },
+            user: if user.is_empty() {
+                "the login user".into()
+            } else {
+                format!("`{user}`")
+            },
             methods: methods.to_string(),
         };
     }
     if has("Connection refused") {
         return SshError::ConnectionRefused { host };
     }
-    if has("Connection timed out") || has("Operation timed out") || has("timed out during banner exchange") {
+    if has("Connection timed out")
+        || has("Operation timed out")
+        || has("timed out during banner exchange")
+    {
         return SshError::TimedOut { host };
     }
-    if let Some(l) = lines.iter().find(|l| l.contains("Could not resolve hostname")) {
-        let after = l.split_once("Could not resolve hostname ").map_or("", |(_, r)| r);
+    if let Some(l) = lines
+        .iter()
+        .find(|l| l.contains("Could not resolve hostname"))
+    {
+        let after = l
+            .split_once("Could not resolve hostname ")
+            .map_or("", |(_, r)| r);
         let (name, detail) = after.split_once(": ").unwrap_or((after, "unknown name"));
         return SshError::Dns {
             name: name.to_string(),
@@ -211,7 +225,11 @@ pub fn classify(
     SshError::Other {
         host,
         status,
-        detail: if detail.is_empty() { "ssh said nothing".into() } else { detail },
+        detail: if detail.is_empty() {
+            "ssh said nothing".into()
+        } else {
+            detail
+        },
     }
 }
 
@@ -249,7 +267,10 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("10.0.0.5:2222"), "{msg}");
         assert!(msg.contains("ED25519 SHA256:abc"), "{msg}");
-        assert!(msg.contains("ssh-keyscan -p 2222 10.0.0.5 >> ~/.ssh/known_hosts"), "{msg}");
+        assert!(
+            msg.contains("ssh-keyscan -p 2222 10.0.0.5 >> ~/.ssh/known_hosts"),
+            "{msg}"
+        );
         assert!(msg.contains("host_key: accept-new"), "{msg}");
     }
 
@@ -258,7 +279,10 @@ mod tests {
         let e = kind("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\nSomeone could be eavesdropping on you right now (man-in-the-middle attack)!\nIt is also possible that a host key has just been changed.\nThe fingerprint for the ED25519 key sent by the remote host is\nSHA256:Qk2nWb1Lr8vJ3YzZ0d4x6h2cE9m3s9h8Zt5vD0f3w1E.\nPlease contact your system administrator.\nAdd correct host key in /root/.ssh/known_hosts to get rid of this message.\nOffending ED25519 key in /root/.ssh/known_hosts:1\n  remove with:\n  ssh-keygen -f \"/root/.ssh/known_hosts\" -R \"[10.0.0.5]:2222\"\nHost key for [10.0.0.5]:2222 has changed and you have requested strict checking.\nHost key verification failed.\n");
         let msg = e.to_string();
         assert!(matches!(e, SshError::ChangedHostKey { .. }), "{e:?}");
-        assert!(msg.contains("ED25519 SHA256:Qk2nWb1Lr8vJ3YzZ0d4x6h2cE9m3s9h8Zt5vD0f3w1E"), "{msg}");
+        assert!(
+            msg.contains("ED25519 SHA256:Qk2nWb1Lr8vJ3YzZ0d4x6h2cE9m3s9h8Zt5vD0f3w1E"),
+            "{msg}"
+        );
         assert!(msg.contains("ssh-keygen -R '[10.0.0.5]:2222'"), "{msg}");
     }
 

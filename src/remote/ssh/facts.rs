@@ -119,7 +119,11 @@ mod tests {
             &target("192.0.2.7"),
         );
         assert_eq!(
-            (alpine.version.as_str(), alpine.arch.as_str(), alpine.ip4.as_deref()),
+            (
+                alpine.version.as_str(),
+                alpine.arch.as_str(),
+                alpine.ip4.as_deref()
+            ),
             ("3.20.3", "arm64", Some("192.0.2.7"))
         );
     }
@@ -133,10 +137,20 @@ mod tests {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        for key in ["id=", "version_id=", "codename=", "machine=", "user=", "addr="] {
+        for key in [
+            "id=",
+            "version_id=",
+            "codename=",
+            "machine=",
+            "user=",
+            "addr=",
+        ] {
             assert!(text.lines().any(|l| l.starts_with(key)), "{key} in {text}");
         }
         let f = parse_facts(&text, &target("box"));
-        assert!(!f.distro.is_empty() && !f.arch.is_empty() && !f.user.is_empty(), "{f:?}");
+        assert!(
+            !f.distro.is_empty() && !f.arch.is_empty() && !f.user.is_empty(),
+            "{f:?}"
+        );
     }
 }

@@ -35,7 +35,8 @@ impl ControlDir {
         let base = runtime
             .filter(|d| d.is_dir() && argv::fits_socket_limit(&d.join("odssh-XXXXXX/m")))
             .unwrap_or_else(|| PathBuf::from("/tmp"));
-        let path = nix::unistd::mkdtemp(&base.join("odssh-XXXXXX")).map_err(std::io::Error::from)?;
+        let path =
+            nix::unistd::mkdtemp(&base.join("odssh-XXXXXX")).map_err(std::io::Error::from)?;
         Ok(ControlDir { path })
     }
 
@@ -103,7 +104,9 @@ impl Master {
             argv: Argv {
                 program: argv::ssh_program(),
                 target: target.clone(),
-                control_path: dir.as_ref().map_or_else(|| "/nonexistent/m".into(), ControlDir::socket),
+                control_path: dir
+                    .as_ref()
+                    .map_or_else(|| "/nonexistent/m".into(), ControlDir::socket),
             },
             dir,
             state: Mutex::new(state),
@@ -154,7 +157,11 @@ impl Master {
             Err(e) => {
                 // A host that never answered stays failed; one that answered before may
                 // come back, so a later session tries again.
-                *state = if first { State::Failed(e.clone()) } else { State::Idle };
+                *state = if first {
+                    State::Failed(e.clone())
+                } else {
+                    State::Idle
+                };
                 Err(e)
             }
         }
@@ -204,7 +211,11 @@ impl Master {
                 }
                 // Let the stderr reader take ssh's last words.
                 std::thread::sleep(Duration::from_millis(30));
-                let text = run.stderr.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                let text = run
+                    .stderr
+                    .lock()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
                 let status = exited.and_then(|s| s.code());
                 if exited.is_none() && text.trim().is_empty() {
                     return Err(SshError::TimedOut {
@@ -304,7 +315,11 @@ pub fn host_fingerprints(t: &SshTarget) -> Vec<String> {
             _ => PathBuf::from(name),
         }
     };
-    let mut scan = vec![tool("ssh-keyscan").into_os_string(), "-T".into(), "5".into()];
+    let mut scan = vec![
+        tool("ssh-keyscan").into_os_string(),
+        "-T".into(),
+        "5".into(),
+    ];
     if let Some(p) = t.port {
         scan.push("-p".into());
         scan.push(p.to_string().into());
@@ -314,9 +329,13 @@ pub fn host_fingerprints(t: &SshTarget) -> Vec<String> {
     let Ok(keys) = process::run(&Spec::new(scan).timeout(Some(Duration::from_secs(10)))) else {
         return Vec::new();
     };
-    let keygen = Spec::new([tool("ssh-keygen").into_os_string(), "-lf".into(), "-".into()])
-        .timeout(Some(Duration::from_secs(10)))
-        .stdin(keys.stdout);
+    let keygen = Spec::new([
+        tool("ssh-keygen").into_os_string(),
+        "-lf".into(),
+        "-".into(),
+    ])
+    .timeout(Some(Duration::from_secs(10)))
+    .stdin(keys.stdout);
     let Ok(out) = process::run(&keygen) else {
         return Vec::new();
     };

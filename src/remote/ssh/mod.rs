@@ -68,14 +68,22 @@ impl SshLauncher {
         let mut said = crate::process::tail_lines(stderr.as_bytes(), 2);
         let master = crate::process::tail_lines(self.master.stderr_text().as_bytes(), 2);
         if !master.is_empty() {
-            said = if said.is_empty() { master } else { format!("{said}; {master}") };
+            said = if said.is_empty() {
+                master
+            } else {
+                format!("{said}; {master}")
+            };
         }
         RemoteError::Disconnected {
             machine: self.machine.clone(),
             detail: format!(
                 "the ssh connection to {} broke{}",
                 self.host(),
-                if said.is_empty() { String::new() } else { format!(": {said}") }
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {said}")
+                }
             ),
         }
     }
@@ -89,9 +97,9 @@ fn sudo_wants_password(stderr: &str) -> bool {
 
 /// Whether the host has no sudo (the login shell could not find it).
 fn sudo_missing(stderr: &str) -> bool {
-    stderr.lines().any(|l| {
-        l.contains("sudo") && (l.contains("not found") || l.contains("No such file"))
-    })
+    stderr
+        .lines()
+        .any(|l| l.contains("sudo") && (l.contains("not found") || l.contains("No such file")))
 }
 
 impl Launcher for SshLauncher {
@@ -129,7 +137,12 @@ impl Launcher for SshLauncher {
         if !self.master.is_up() {
             return self.broken(stderr);
         }
-        RemoteError::Ssh(classify(&self.master.argv().target, None, stderr, &Vec::new))
+        RemoteError::Ssh(classify(
+            &self.master.argv().target,
+            None,
+            stderr,
+            &Vec::new,
+        ))
     }
 
     fn spawn_failed(&self, e: ProcessError) -> RemoteError {
@@ -275,5 +288,27 @@ impl Remote for SshRemote {
 impl Drop for SshRemote {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The agent goes in the command string ssh hands to the login shell, which gets it as
+    /// one argument (`$SHELL -c COMMAND`): Linux takes one argument up to 128 KiB, and the
+    /// quoted agent must stay well within that (docs/channel-protocol.md §2.1).
+    #[test]
+    fn the_agent_fits_in_one_remote_command() {
+        let agent = crate::remote::channel::agent();
+        for user in [None, Some("app")] {
+            let cmd = remote_command(user, &["sh", "-c", agent, "orbdeploy-agent", "0123"]);
+            assert!(cmd.len() < 64 * 1024, "{} bytes", cmd.len());
+        }
+        println!(
+            "agent {} bytes, as a remote command {} bytes",
+            agent.len(),
+            remote_command(None, &["sh", "-c", agent, "orbdeploy-agent", "0123"]).len()
+        );
     }
 }
