@@ -253,10 +253,8 @@ fn reconcile(
         .filter(|m| !ready.contains_key(&m.name))
         .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
         .collect();
-    // ssh machines have no machine action (plan::machines gives them none): they run.
-    for h in hosts.iter().filter(|h| h.ssh.is_some()) {
-        ready.insert(h.name.clone(), Ready::Run);
-    }
+    // ssh machines have no machine action (plan::machines gives them none): `ssh_ready`
+    // decided theirs before this phase.
     // One `config show` answers every machine's settings, read only when one declares any.
     let config = if hosts
         .iter()

@@ -144,32 +144,8 @@ pub fn classify(
     let host = host_label(target);
     let lines: Vec<&str> = stderr.lines().map(|l| l.trim_end_matches('\r')).collect();
     let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
-    if has("REMOTE HOST IDENTIFICATION HAS CHANGED")
-        || has("has changed and you have requested strict checking")
-    {
-        // The line after "The fingerprint for the ED25519 key sent by the remote host is".
-        let mut fingerprints = Vec::new();
-        for (i, l) in lines.iter().enumerate() {
-            if let Some(rest) = l.strip_prefix("The fingerprint for the ") {
-                let kind = rest.split(' ').next().unwrap_or_default();
-                if let Some(fp) = lines.get(i + 1) {
-                    fingerprints.push(format!("{kind} {}", fp.trim().trim_end_matches('.')));
-                }
-            }
-        }
-        return SshError::ChangedHostKey {
-            host,
-            known_as: known_as(target),
-            fingerprints,
-        };
-    }
-    if has("Host key verification failed") || has("you have requested strict checking") {
-        return SshError::UnknownHostKey {
-            host,
-            name: crate::quote::quote(&target.host),
-            port: target.port,
-            fingerprints: fingerprint(),
-        };
+    if let Some(e) = host_key_error(target, &lines, fingerprint) {
+        return e;
     }
     if let Some(l) = lines.iter().find(|l| l.contains("Permission denied (")) {
         let (user, rest) = l.split_once(": Permission denied (").unwrap_or(("", l));
@@ -188,9 +164,11 @@ pub fn classify(
     if has("Connection refused") {
         return SshError::ConnectionRefused { host };
     }
-    if has("Connection timed out")
-        || has("Operation timed out")
-        || has("timed out during banner exchange")
+    // `connect to host H port P: Connection timed out`, `Connection to H port P timed out`
+    // (ConnectTimeout), `Connection timed out during banner exchange`.
+    if lines
+        .iter()
+        .any(|l| l.ends_with("timed out") || l.contains("timed out during"))
     {
         return SshError::TimedOut { host };
     }
@@ -233,6 +211,44 @@ pub fn classify(
     }
 }
 
+/// An unknown or changed host key, from ssh's words.
+fn host_key_error(
+    target: &SshTarget,
+    lines: &[&str],
+    fingerprint: &dyn Fn() -> Vec<String>,
+) -> Option<SshError> {
+    let host = host_label(target);
+    let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    if has("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || has("has changed and you have requested strict checking")
+    {
+        // The line after "The fingerprint for the ED25519 key sent by the remote host is".
+        let mut fingerprints = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            if let Some(rest) = l.strip_prefix("The fingerprint for the ") {
+                let kind = rest.split(' ').next().unwrap_or_default();
+                if let Some(fp) = lines.get(i + 1) {
+                    fingerprints.push(format!("{kind} {}", fp.trim().trim_end_matches('.')));
+                }
+            }
+        }
+        return Some(SshError::ChangedHostKey {
+            host,
+            known_as: known_as(target),
+            fingerprints,
+        });
+    }
+    if has("Host key verification failed") || has("you have requested strict checking") {
+        return Some(SshError::UnknownHostKey {
+            host,
+            name: crate::quote::quote(&target.host),
+            port: target.port,
+            fingerprints: fingerprint(),
+        });
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +274,8 @@ mod tests {
         })
     }
 
-    // The texts below are what OpenSSH 9.2 prints, copied from real runs.
+    // The texts below are what OpenSSH 9.2p1 (Debian 12) prints, copied from real runs
+    // against a loopback sshd.
 
     #[test]
     fn an_unknown_host_key_names_the_host_and_fingerprint_and_the_way_to_trust_it() {
@@ -274,13 +291,23 @@ mod tests {
         assert!(msg.contains("host_key: accept-new"), "{msg}");
     }
 
+    /// Without `StrictHostKeyChecking=yes` on the command line (a config that asks), ssh in
+    /// batch mode says only this.
+    #[test]
+    fn a_bare_verification_failure_is_an_unknown_key() {
+        assert!(matches!(
+            kind("Host key verification failed.\r\n"),
+            SshError::UnknownHostKey { .. }
+        ));
+    }
+
     #[test]
     fn a_changed_host_key_shows_the_new_fingerprint() {
-        let e = kind("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\nSomeone could be eavesdropping on you right now (man-in-the-middle attack)!\nIt is also possible that a host key has just been changed.\nThe fingerprint for the ED25519 key sent by the remote host is\nSHA256:Qk2nWb1Lr8vJ3YzZ0d4x6h2cE9m3s9h8Zt5vD0f3w1E.\nPlease contact your system administrator.\nAdd correct host key in /root/.ssh/known_hosts to get rid of this message.\nOffending ED25519 key in /root/.ssh/known_hosts:1\n  remove with:\n  ssh-keygen -f \"/root/.ssh/known_hosts\" -R \"[10.0.0.5]:2222\"\nHost key for [10.0.0.5]:2222 has changed and you have requested strict checking.\nHost key verification failed.\n");
+        let e = kind("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\nSomeone could be eavesdropping on you right now (man-in-the-middle attack)!\nIt is also possible that a host key has just been changed.\nThe fingerprint for the ED25519 key sent by the remote host is\nSHA256:NgoWGHkabBJBwZGKhwCf34fylW6OZH/I02utrV8AQpY.\nPlease contact your system administrator.\nAdd correct host key in /root/.ssh/known_hosts to get rid of this message.\nOffending ED25519 key in /root/.ssh/known_hosts:1\n  remove with:\n  ssh-keygen -f \"/root/.ssh/known_hosts\" -R \"[10.0.0.5]:2222\"\nHost key for [10.0.0.5]:2222 has changed and you have requested strict checking.\nHost key verification failed.\n");
         let msg = e.to_string();
         assert!(matches!(e, SshError::ChangedHostKey { .. }), "{e:?}");
         assert!(
-            msg.contains("ED25519 SHA256:Qk2nWb1Lr8vJ3YzZ0d4x6h2cE9m3s9h8Zt5vD0f3w1E"),
+            msg.contains("ED25519 SHA256:NgoWGHkabBJBwZGKhwCf34fylW6OZH/I02utrV8AQpY"),
             "{msg}"
         );
         assert!(msg.contains("ssh-keygen -R '[10.0.0.5]:2222'"), "{msg}");
@@ -305,10 +332,16 @@ mod tests {
             kind("ssh: connect to host 10.0.0.5 port 2222: Connection refused\r\n"),
             SshError::ConnectionRefused { .. }
         ));
-        assert!(matches!(
-            kind("ssh: connect to host 10.0.0.5 port 2222: Connection timed out\r\n"),
-            SshError::TimedOut { .. }
-        ));
+        for timed_out in [
+            "ssh: connect to host 10.0.0.5 port 2222: Connection timed out\r\n",
+            "Connection to 10.255.255.1 port 22 timed out\r\n",
+            "Connection timed out during banner exchange\r\nConnection to 10.255.255.1 port 22 timed out\r\n",
+        ] {
+            assert!(
+                matches!(kind(timed_out), SshError::TimedOut { .. }),
+                "{timed_out}"
+            );
+        }
         assert_eq!(
             kind("ssh: Could not resolve hostname nope.invalid: Name or service not known\r\n"),
             SshError::Dns {
@@ -320,11 +353,17 @@ mod tests {
             kind("ssh: connect to host 10.0.0.5 port 2222: No route to host\r\n"),
             SshError::Unreachable { .. }
         ));
-        // Through a jump host the refusal comes from the jump's forwarding.
-        assert!(matches!(
-            kind("channel 0: open failed: connect failed: Connection refused\r\nstdio forwarding failed\r\nkex_exchange_identification: Connection closed by remote host\r\n"),
-            SshError::ConnectionRefused { .. }
-        ));
+        // Through a jump host the refusal comes from the jump's forwarding, or from the
+        // jump itself.
+        for refused in [
+            "channel 0: open failed: connect failed: Connection refused\r\nstdio forwarding failed\r\nkex_exchange_identification: Connection closed by remote host\r\n",
+            "ssh: connect to host 127.0.0.1 port 2: Connection refused\r\nkex_exchange_identification: Connection closed by remote host\r\nConnection closed by UNKNOWN port 65535\r\n",
+        ] {
+            assert!(
+                matches!(kind(refused), SshError::ConnectionRefused { .. }),
+                "{refused}"
+            );
+        }
     }
 
     #[test]
