@@ -706,6 +706,25 @@ fn exec_show_calls_and_no_channel_work_over_ssh() {
     );
     assert_eq!(state.stdout, "640 root\nx\n");
 
+    // `inventory --probe` connects and shows what the host reports.
+    let probed = w.orbdeploy(["inventory", inv, "--probe", "--explain"]);
+    probed.assert_code(0);
+    assert!(
+        probed.stdout.contains(&format!(
+            "probe: distro=debian version=bookworm arch=amd64 ip4={} user=dev",
+            h.ip4
+        )) && probed.stdout.contains("distro")
+            && !probed.stdout.contains("known after connect"),
+        "{}",
+        probed.stdout
+    );
+    let unprobed = w.orbdeploy(["inventory", inv, "--explain"]);
+    assert!(
+        unprobed.stdout.contains("known after connect"),
+        "{}",
+        unprobed.stdout
+    );
+
     // A sudo that wants a password fails that machine with the message that says what to do.
     bed.root_sh(&h.name, "rm -f /etc/sudoers.d/orbsim-*");
     let out = w.orbdeploy(["exec", inv, "--user", "root", "--", "true"]);
