@@ -12,6 +12,7 @@ mod harness;
 #[path = "e2e/sshbed.rs"]
 mod sshbed;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +20,20 @@ use std::time::{Duration, Instant};
 use harness::{orbdeploy_bin, World};
 use serde_json::Value;
 use sshbed::{SshBed, SshHost};
+
+/// A bed of `n` hosts whose addresses this computer reaches now. orbsim gives a new
+/// machine the address of one deleted a moment ago (another test's), and until the kernel
+/// notices, the neighbour table sends that address to the old machine's link: packets are
+/// lost and ssh times out. Forgetting the entry makes the kernel ask again.
+fn bed(w: &World, n: usize) -> SshBed<'_> {
+    let bed = SshBed::start(w, n);
+    for h in &bed.hosts {
+        let _ = Command::new("ip")
+            .args(["neigh", "flush", "to", &h.ip4])
+            .status();
+    }
+    bed
+}
 
 /// Status of every step of `machine` in a report: (name, status).
 fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
@@ -47,10 +62,11 @@ fn count(doc: &Value, key: &str) -> u64 {
 }
 
 /// The `ssh:` block of a bed host: its address, port and user, the bed's key, and the
-/// bed's known_hosts (`known_hosts`: another file, for the host-key tests).
+/// bed's known_hosts (`known_hosts`: another file, for the host-key tests). A generous
+/// connect timeout: the machine is shared, and a loaded one answers a SYN late.
 fn ssh_block(h: &SshHost, identity: &Path, known_hosts: &Path) -> String {
     format!(
-        "{{ host: '{}', port: {}, user: {}, identity: '{}', options: {{ UserKnownHostsFile: '{}', GlobalKnownHostsFile: /dev/null }} }}",
+        "{{ host: '{}', port: {}, user: {}, identity: '{}', connect_timeout: 30s, options: {{ UserKnownHostsFile: '{}', GlobalKnownHostsFile: /dev/null }} }}",
         h.ip4,
         h.port,
         h.user,
@@ -153,7 +169,7 @@ test -e /tmp/guarded && echo guarded"#;
 #[test]
 fn every_kind_converges_over_ssh_in_a_mixed_inventory() {
     let w = World::new("ssh-kinds");
-    let bed = SshBed::start(&w, 1);
+    let bed = bed(&w, 1);
     let h = &bed.hosts[0];
     let orb = w.name("orb");
     w.create(&orb);
@@ -278,7 +294,7 @@ type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Vec<String>);
 #[test]
 fn unreachable_hosts_are_exit_3_with_their_own_message_and_nothing_runs() {
     let w = World::new("ssh-refuse");
-    let bed = SshBed::start(&w, 1);
+    let bed = bed(&w, 1);
     let h = &bed.hosts[0];
     let orb = w.name("orb");
     w.create(&orb);
@@ -416,7 +432,7 @@ fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
 #[test]
 fn a_host_whose_sshd_dies_mid_apply_fails_alone_and_the_rerun_converges() {
     let w = World::new("ssh-kill");
-    let bed = SshBed::start(&w, 2);
+    let bed = bed(&w, 2);
     let (a, b) = (&bed.hosts[0], &bed.hosts[1]);
     w.write(
         "ops.yaml",
@@ -435,12 +451,14 @@ fn a_host_whose_sshd_dies_mid_apply_fails_alone_and_the_rerun_converges() {
         ),
     );
     let inv = inv.to_str().unwrap_or_default();
-    let child = orbdeploy(&w, &["apply", inv, "--report", "r.json"])
+    let mut child = orbdeploy(&w, &["apply", inv, "--report", "r.json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start orbdeploy");
     wait_for("the first step on host a", Duration::from_secs(60), || {
+        let ended = matches!(child.try_wait(), Ok(Some(_)));
+        assert!(!ended, "orbdeploy ended before the first step on host a");
         w.sh(&a.name, Some("root"), "test -e /tmp/first && echo y")
             .stdout
             == "y\n"
@@ -508,21 +526,20 @@ fn all_cmdlines() -> Vec<String> {
 }
 
 /// During a run with a secret, no process's argv holds it (sampled from /proc many times);
-/// Ctrl-C then ends the run with no ssh process and no control socket left. On the host,
-/// the command that was running is not signalled (sshd signals nothing when a session
-/// without a terminal loses its connection, README "ssh machines"): it runs to its end,
-/// then its agent sees the closed connection and exits, leaving no file.
+/// Ctrl-C then ends the run with no ssh process and no control socket left; on the host the
+/// command that was running ends too (the agent's watcher sees sshd's session go), and the
+/// agents leave no file.
 #[test]
 fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
     let w = World::new("ssh-intr");
-    let bed = SshBed::start(&w, 1);
+    let bed = bed(&w, 1);
     let h = &bed.hosts[0];
     let secret = "Sup3r-s3cret-Ssh-Value-91";
     w.write(
         "ops.yaml",
         "- name: secret file\n  put: { content: \"{{ token }}\\n\", dest: /tmp/token, mode: \"0600\" }\n\
          - name: secret command\n  shell: \"echo {{ token }} > /tmp/token2\"\n\
-         - name: as root\n  shell: \"echo {{ token }} > /tmp/token3; sleep 6\"\n  become: true\n",
+         - name: as root\n  shell: \"echo {{ token }} > /tmp/token3; sleep 60\"\n  become: true\n",
     );
     let inv = w.write(
         "inv.yaml",
@@ -534,7 +551,7 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
     );
     let dirs_before = control_dirs();
     let mut child = orbdeploy(&w, &["apply", inv.to_str().unwrap_or_default()])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start orbdeploy");
@@ -558,8 +575,21 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
         }
         if let Ok(Some(status)) = child.try_wait() {
             let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            for pipe in [
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn std::io::Read>),
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn std::io::Read>),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut pipe = pipe;
+                let _ = pipe.read_to_string(&mut err);
             }
             panic!("orbdeploy ended ({status}) before its last step: {err}");
         }
@@ -628,6 +658,11 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    let sleeping = bed.root_sh(&h.name, "pgrep -f '^sleep 60$' || true");
+    assert_eq!(
+        sleeping, "",
+        "the interrupted command still runs on the host"
+    );
     let files = bed.root_sh(
         &h.name,
         "ls /tmp /dev/shm | grep -c '^orbdeploy\\.' || true",
@@ -639,7 +674,7 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
 #[test]
 fn exec_show_calls_and_no_channel_work_over_ssh() {
     let w = World::new("ssh-exec");
-    let bed = SshBed::start(&w, 1);
+    let bed = bed(&w, 1);
     let h = &bed.hosts[0];
     w.write(
         "ops.yaml",

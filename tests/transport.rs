@@ -263,7 +263,8 @@ fn ssh_target(h: &sshbed::SshHost) -> SshTarget {
         jump: None,
         config: None,
         host_key: HostKeyPolicy::Strict,
-        connect_timeout: None,
+        // Generous: the machine is shared, and a loaded one answers a SYN late.
+        connect_timeout: Some(Duration::from_secs(30)),
         options: vec![
             (
                 "UserKnownHostsFile".into(),
@@ -282,6 +283,11 @@ fn ssh_behaves_like_the_other_transports() {
     let w = World::new("transport-ssh");
     let bed = sshbed::SshBed::start(&w, 1);
     let h = &bed.hosts[0];
+    // orbsim may give the machine the address of one just deleted: forget the old
+    // neighbour entry, so packets go to this machine (tests/ssh.rs `bed`).
+    let _ = std::process::Command::new("ip")
+        .args(["neigh", "flush", "to", &h.ip4])
+        .status();
     assert_eq!(h.user, "dev", "the bed's default user is the machine's");
     let target = ssh_target(h);
     let mut ch = remote::connect(Reach::Ssh(&target), &h.name, Transport::Channel);

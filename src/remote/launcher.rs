@@ -15,6 +15,12 @@ pub trait Launcher: Send + Sync {
     /// machine as `user` (`None`: the default or login user), in `/`.
     fn argv(&self, user: Option<&str>, words: &[&str]) -> Vec<OsString>;
 
+    /// The argv that starts the channel agent (`sh -c AGENT orbdeploy-agent NONCE`) as
+    /// `user`.
+    fn agent_argv(&self, user: Option<&str>, agent: &str, nonce: &str) -> Vec<OsString> {
+        self.argv(user, &["sh", "-c", agent, "orbdeploy-agent", nonce])
+    }
+
     /// Get ready to start a process (ssh: the master is up). A failure here means no
     /// process could reach the machine.
     fn prepare(&self) -> Result<(), RemoteError> {

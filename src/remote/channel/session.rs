@@ -72,7 +72,7 @@ pub fn open_argv(
     agent: &str,
     nonce: &str,
 ) -> Vec<OsString> {
-    launcher.argv(user, &["sh", "-c", agent, "orbdeploy-agent", nonce])
+    launcher.agent_argv(user, agent, nonce)
 }
 
 impl Session {

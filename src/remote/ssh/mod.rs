@@ -107,6 +107,14 @@ impl Launcher for SshLauncher {
         self.master.argv().call(&remote_command(user, words))
     }
 
+    /// The agent also gets the pid of the sshd process serving the session (`$PPID` of the
+    /// login shell, expanded there), so that it ends when the connection does (agent.sh).
+    fn agent_argv(&self, user: Option<&str>, agent: &str, nonce: &str) -> Vec<OsString> {
+        let words = ["sh", "-c", agent, "orbdeploy-agent", nonce];
+        let command = format!("{} \"$PPID\"", remote_command(user, &words));
+        self.master.argv().call(&command)
+    }
+
     fn prepare(&self) -> Result<(), RemoteError> {
         self.master.ensure().map_err(|e| {
             // The master was up once: this is the link that broke, not a host never reached.
