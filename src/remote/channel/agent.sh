@@ -37,7 +37,7 @@
 # there costs a few microseconds, one on an overlay /tmp a quarter of a millisecond), stdin
 # payloads and file-sized replies (mode f) under $TMPDIR or /tmp. Each request has its own
 # output files, so a daemon it leaves running cannot write into a later reply. The agent
-# starts no process of its own until a request needs one.
+# starts no process of its own until a request needs one, except over ssh its watcher.
 # Agent variables start with `__od_`.
 __od_d=
 __od_m=
