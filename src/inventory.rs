@@ -20,6 +20,7 @@ use crate::orb::{images, Machine};
 
 mod settings;
 pub mod ssh;
+pub use crate::ssh_target::HostFacts;
 use crate::yaml::{self, Spanned};
 pub use settings::{parse_size, Mount, Setting, Settings};
 pub use ssh::SshSetting;
@@ -132,20 +133,6 @@ pub struct Inventory {
     ssh_facts: BTreeMap<String, HostFacts>,
 }
 
-/// What an ssh machine reports about itself on its first request (`/etc/os-release`,
-/// `uname -m`, the address it was reached at); OrbStack machines get theirs from orbctl.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct HostFacts {
-    /// `ID` of `/etc/os-release`, e.g. `debian`.
-    pub distro: String,
-    /// `VERSION_CODENAME` (or `VERSION_ID`) of `/etc/os-release`.
-    pub version: String,
-    /// `uname -m` in orbctl's words (`amd64`, `arm64`).
-    pub arch: String,
-    /// The address the host was reached at, when known.
-    pub ip4: Option<String>,
-}
-
 /// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs.
 pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, ConfigError> {
     let file: InventoryFile = yaml::parse_file(path)?;
@@ -159,25 +146,8 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
     };
 
-    let d = &file.defaults;
-    for image in d.image.iter() {
-        check_image(image).map_err(|m| at(image, m))?;
-    }
     let mut warnings = Vec::new();
-    for arch in d.arch.iter() {
-        if let Some(w) = check_arch(arch).map_err(|m| at(arch, m))? {
-            warnings.push(warning_at(path, arch, w));
-        }
-    }
-    let defaults = Desired {
-        image: d.image.as_ref().map(|s| s.value.clone()),
-        arch: d.arch.as_ref().map(|s| s.value.clone()),
-        user: d.user.as_ref().map(|s| s.value.clone()),
-        create: d.create.as_ref().is_some_and(|c| c.value),
-        state: d.state.as_ref().map_or(DesiredState::Running, |s| s.value),
-        // Discovered machines take no settings: orbdeploy changes only machines it declares.
-        settings: Settings::default(),
-    };
+    let defaults = checked_defaults(path, &file, &mut warnings)?;
 
     let global_vars = checked_vars(path, &file.vars)?;
     let mut groups = BTreeSet::new();
@@ -204,12 +174,12 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
             let (target, shown) = ssh::resolve(&name.value, &layers)?;
             hosts.push(ssh_host(path, &name.value, spec, target)?);
             ssh_settings.insert(name.value.clone(), shown);
-            continue;
+        } else {
+            let mut host = declared_host(path, &name.value, spec, &defaults, &mut warnings)?;
+            host.desired.settings = machine_settings(path, &file, &name.value, spec)?;
+            check_cloud_init(path, spec, &file.defaults, &host.desired)?;
+            hosts.push(host);
         }
-        let mut host = declared_host(path, &name.value, spec, &defaults, &mut warnings)?;
-        host.desired.settings = machine_settings(path, &file, &name.value, spec)?;
-        check_cloud_init(path, spec, &file.defaults, &host.desired)?;
-        hosts.push(host);
     }
 
     let discover = match &file.discover {
@@ -251,6 +221,35 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         warnings,
         ssh_settings,
         ssh_facts: BTreeMap::new(),
+    })
+}
+
+/// What `defaults` asks of every OrbStack machine, checked (ssh machines take none of it).
+fn checked_defaults(
+    path: &Path,
+    file: &InventoryFile,
+    warnings: &mut Vec<String>,
+) -> Result<Desired, ConfigError> {
+    let at = |s: &Spanned<String>, msg: String| {
+        ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
+    };
+    let d = &file.defaults;
+    for image in d.image.iter() {
+        check_image(image).map_err(|m| at(image, m))?;
+    }
+    for arch in d.arch.iter() {
+        if let Some(w) = check_arch(arch).map_err(|m| at(arch, m))? {
+            warnings.push(warning_at(path, arch, w));
+        }
+    }
+    Ok(Desired {
+        image: d.image.as_ref().map(|s| s.value.clone()),
+        arch: d.arch.as_ref().map(|s| s.value.clone()),
+        user: d.user.as_ref().map(|s| s.value.clone()),
+        create: d.create.as_ref().is_some_and(|c| c.value),
+        state: d.state.as_ref().map_or(DesiredState::Running, |s| s.value),
+        // Discovered machines take no settings: orbdeploy changes only machines it declares.
+        settings: Settings::default(),
     })
 }
 
@@ -671,11 +670,14 @@ impl Inventory {
         }
     }
 
-    /// False when every machine is an ssh machine and nothing is discovered: then
-    /// `orbctl list` has nothing to say, and orbctl is not called at all (it may not even
-    /// be installed where the inventory only names ssh hosts).
+    /// False when there are machines, every one an ssh machine, and nothing is
+    /// discovered: then `orbctl list` has nothing to say, and orbctl is not called at all
+    /// (it may not even be installed where the inventory only names ssh hosts). An empty
+    /// inventory still asks orbctl, as it always did.
     pub fn needs_orbctl(&self) -> bool {
-        self.discover.is_some() || self.hosts.iter().any(|h| h.ssh.is_none())
+        self.discover.is_some()
+            || self.hosts.is_empty()
+            || self.hosts.iter().any(|h| h.ssh.is_none())
     }
 
     /// The resolved ssh settings of an ssh machine, each with its source (empty for an
@@ -781,8 +783,8 @@ impl Inventory {
         self.built_in_values(host, user, distro, version, arch, ip4)
     }
 
-    /// An ssh machine's built-ins: the login user, and what the host reported about itself
-    /// once connected (empty strings and a null `ip4` before).
+    /// An ssh machine's built-ins: the login user the inventory names, and what the host
+    /// reported about itself once connected (empty strings and a null `ip4` before).
     fn ssh_built_ins(&self, host: &Host) -> Vec<(String, Value)> {
         let facts = self.facts(host).cloned().unwrap_or_default();
         let user = host.desired.user.clone().unwrap_or_default();

@@ -40,3 +40,19 @@ pub struct SshTarget {
     /// Extra `-o KEY=VALUE` pairs, in order, already checked against the deny-list.
     pub options: Vec<(String, String)>,
 }
+
+/// What an ssh machine reports about itself on its first request (`/etc/os-release`,
+/// `uname -m`, the address it was reached at); OrbStack machines get theirs from orbctl.
+/// The transport makes it, `Inventory::attach_facts` (inventory.rs) takes it, and the
+/// built-in variables and `inventory --explain` show it from then on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HostFacts {
+    /// `ID` of `/etc/os-release`, e.g. `debian`.
+    pub distro: String,
+    /// `VERSION_CODENAME` (or `VERSION_ID`) of `/etc/os-release`, as orbctl reports versions.
+    pub version: String,
+    /// `uname -m` in orbctl's words (`amd64`, `arm64`).
+    pub arch: String,
+    /// The address the host was reached at, when known.
+    pub ip4: Option<String>,
+}

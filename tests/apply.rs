@@ -223,7 +223,7 @@ ls -a /srv/app | grep -c orbdeploy || true"#,
         state.stdout,
         format!(
             ". 750 dev root\nblob.bin 640 root root\napp.conf 600 dev dev\nmarker 604 root root\n\
-             name={m}\nport=8080\ngroup=all\ngroup=app\ngroup=orbstack_running\ngroup=orbstack_amd64\ngroup=orbstack_debian\n\
+             name={m}\nport=8080\ngroup=all\ngroup=app\ngroup=orbstack_running\ngroup=orbstack_amd64\ngroup=orbstack_debian\ngroup=transport_orbctl\n\
              max=10\nkeep=1\nit's $HOME; `id`\n{blob_sha}\nstale-gone\nless-gone\n/bin/sh\nappuser sudo\nservice-up\ndone\nguarded\n0\n"
         )
     );

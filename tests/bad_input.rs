@@ -572,6 +572,106 @@ fn catalogue() -> Vec<Case> {
                 "when: `port` is a number (80), not true or false",
             )
         },
+        case(
+            "unknown ssh key",
+            inv("machines:\n  m1: {}\n  s1: { ssh: { hots: h } }\n"),
+            "inv.yaml:3:16: unknown field `hots`; did you mean `host`?",
+        ),
+        case(
+            "ssh port out of range",
+            inv("machines:\n  s1: { ssh: { port: 70000 } }\n"),
+            "inv.yaml:2:22: ssh: port must be from 1 to 65535, not 70000",
+        ),
+        case(
+            "ssh port that is not a number",
+            inv("machines:\n  s1:\n    ssh:\n      port: ssh\n"),
+            "inv.yaml:4:13: `port`: expected a whole number, found `ssh`",
+        ),
+        case(
+            "host_key off",
+            inv("defaults: { ssh: { host_key: off } }\nmachines:\n  m1: {}\n"),
+            "inv.yaml:1:30: ssh: host_key `off` is not allowed: orbdeploy never turns host key checking off",
+        ),
+        case(
+            "unknown host_key",
+            inv("machines:\n  s1: { ssh: { host_key: ask } }\n"),
+            "ssh: unknown host_key `ask`: expected `strict` (the default) or `accept-new`",
+        ),
+        case(
+            "StrictHostKeyChecking in ssh options",
+            inv("machines:\n  s1: { ssh: { options: { stricthostkeychecking: \"NO\" } } }\n"),
+            "inv.yaml:2:27: ssh option `stricthostkeychecking` is not allowed",
+        ),
+        case(
+            "PermitLocalCommand in ssh options",
+            inv("groups:\n  g: { ssh: { options: { PermitLocalCommand: yes } } }\nmachines:\n  m1: {}\n"),
+            "ssh option `PermitLocalCommand` is not allowed: it would let ssh run commands on this computer",
+        ),
+        case(
+            "ssh option the transport owns",
+            inv("machines:\n  s1: { ssh: { options: { ControlPersist: 10m } } }\n"),
+            "ssh option `ControlPersist` is not allowed: it belongs to the transport",
+        ),
+        case(
+            "ProxyCommand with jump",
+            inv("groups:\n  g: { ssh: { jump: bastion } }\nmachines:\n  s1: { groups: [g], ssh: { options: { ProxyCommand: nc %h %p } } }\n"),
+            "inv.yaml:4:40: ssh option `ProxyCommand` (machine s1) cannot be used with `jump` (group g)",
+        ),
+        case(
+            "known_hosts file that keeps nothing",
+            inv("machines:\n  s1: { ssh: { options: { UserKnownHostsFile: /dev/null } } }\n"),
+            "a known_hosts file that keeps nothing turns host key checking off",
+        ),
+        case(
+            "ssh options that are not a mapping",
+            inv("machines:\n  s1: { ssh: { options: [Compression=yes] } }\n"),
+            "inv.yaml:2:25:",
+        ),
+        case(
+            "ssh host that starts with a dash",
+            inv("machines:\n  s1: { ssh: { host: -oProxyCommand=sh } }\n"),
+            "ssh: host `-oProxyCommand=sh` starts with `-`, which ssh would read as an option",
+        ),
+        case(
+            "ssh host as a default",
+            inv("defaults: { ssh: { host: 192.0.2.1 } }\nmachines:\n  m1: {}\n"),
+            "inv.yaml:1:26: ssh: `host` cannot be a default",
+        ),
+        case(
+            "ssh identity of the wrong type",
+            inv("machines:\n  s1: { ssh: { identity: { file: k } } }\n"),
+            "inv.yaml:2:26: `identity`: expected a string",
+        ),
+        case(
+            "ssh identity that does not exist",
+            inv("machines:\n  s1: { ssh: { identity: keys/none } }\n"),
+            "inv.yaml:2:26: ssh: identity:",
+        ),
+        case(
+            "ssh connect_timeout of zero",
+            inv("machines:\n  s1: { ssh: { connect_timeout: 0 } }\n"),
+            "ssh: connect_timeout must be at least 1 second",
+        ),
+        case(
+            "image on an ssh machine",
+            inv("machines:\n  s1: { image: debian, ssh: { host: h } }\n"),
+            "inv.yaml:2:16: `image` is an OrbStack machine setting, and machine `s1` is an ssh machine",
+        ),
+        case(
+            "state absent on an ssh machine",
+            inv("machines:\n  s1:\n    state: absent\n    ssh: { host: h }\n"),
+            "inv.yaml:3:12: `state` is an OrbStack machine setting",
+        ),
+        case(
+            "machine setting from a group on an ssh machine",
+            inv("groups:\n  big: { cpus: 8 }\n  cloud: { ssh: { user: deploy } }\nmachines:\n  s1: { groups: [big, cloud] }\n"),
+            "inv.yaml:2:16: group `big` sets `cpus` for machine `s1`, which is an ssh machine",
+        ),
+        case(
+            "derived transport group listed",
+            inv("machines:\n  m1: { groups: [transport_ssh] }\n"),
+            "`transport_ssh` is a group orbdeploy derives itself",
+        ),
         files_case(
             "duplicate handler through an include",
             &[

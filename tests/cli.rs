@@ -35,11 +35,11 @@ fn inventory_explain_shows_values_and_sources() {
         text(&out.stdout),
         "\
 web-1  (running)
-  groups: all, web, orbstack_running, orbstack_amd64, orbstack_debian
+  groups: all, web, orbstack_running, orbstack_amd64, orbstack_debian, transport_orbctl
   arch    = \"amd64\"  (built-in)
   distro  = \"debian\"  (built-in)
   env     = \"prod\"  (--var)
-  groups  = [\"all\",\"web\",\"orbstack_running\",\"orbstack_amd64\",\"orbstack_debian\"]  (built-in)
+  groups  = [\"all\",\"web\",\"orbstack_running\",\"orbstack_amd64\",\"orbstack_debian\",\"transport_orbctl\"]  (built-in)
   ip4     = \"198.19.249.7\"  (built-in)
   machine = \"web-1\"  (built-in)
   port    = 81  (machine web-1)
@@ -47,11 +47,11 @@ web-1  (running)
   user    = \"dev\"  (built-in)
   version = \"bookworm\"  (built-in)
 ci-x  (stopped)
-  groups: all, orbstack_stopped, orbstack_amd64, orbstack_debian
+  groups: all, orbstack_stopped, orbstack_amd64, orbstack_debian, transport_orbctl
   arch    = \"amd64\"  (built-in)
   distro  = \"debian\"  (built-in)
   env     = \"prod\"  (--var)
-  groups  = [\"all\",\"orbstack_stopped\",\"orbstack_amd64\",\"orbstack_debian\"]  (built-in)
+  groups  = [\"all\",\"orbstack_stopped\",\"orbstack_amd64\",\"orbstack_debian\",\"transport_orbctl\"]  (built-in)
   ip4     = null  (built-in)
   machine = \"ci-x\"  (built-in)
   token   = \"***\"  (vars)
@@ -92,7 +92,7 @@ fn bad_inventory_is_exit_2_with_position_and_no_orbctl_call() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         text(&out.stderr),
-        "error: inv.yaml:2:12: unknown field `grups`; did you mean `groups`? Expected one of `groups`, `vars`, `image`, `arch`, `user`, `create`, `state`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`\n"
+        "error: inv.yaml:2:12: unknown field `grups`; did you mean `groups`? Expected one of `groups`, `vars`, `image`, `arch`, `user`, `create`, `state`, `ssh`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`\n"
     );
     assert_eq!(rel(&inv, fake.dir.path()), "inv.yaml");
     assert!(

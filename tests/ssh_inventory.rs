@@ -83,7 +83,9 @@ fn listing_and_json_show_the_transport() {
     assert_eq!(prod["ssh"]["host"], "203.0.113.10");
     assert_eq!(prod["ssh"]["user"], "deploy");
     assert_eq!(prod["ssh_sources"]["user"], "group cloud");
-    assert_eq!(prod["ssh"]["options"][0][0], "Compression");
+    assert_eq!(prod["ssh"]["options"]["Compression"], "yes");
+    assert_eq!(prod["ssh"]["connect_timeout_s"], 10);
+    assert_eq!(prod["ssh"]["host_key"], "strict");
     assert_eq!(doc["machines"][0]["transport"], "orbctl");
     assert_eq!(doc["machines"][0]["state"], "running");
 }
@@ -155,3 +157,83 @@ fn machines_commands_refuse_ssh_machines_before_calling_orbctl() {
     assert_eq!((code, stdout.as_str()), (0, "dev-1: started\n"));
     assert_eq!(fake.calls(), ["start dev-1"]);
 }
+
+#[test]
+fn the_readme_names_every_refused_ssh_option() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("### SSH machines")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has an \"SSH machines\" section");
+    let missing: Vec<&str> = orbdeploy::inventory::ssh::denied_options()
+        .filter(|k| !section.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in README's SSH machines section: {missing:?}"
+    );
+}
+
+#[test]
+fn a_mixed_plan_gives_ssh_machines_no_machine_action_and_asks_orbctl_about_orbstack_only() {
+    let fake = Fake::new(&[("dev-1", "stopped")]);
+    let home = fake.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    fake.write(
+        "inv.yaml",
+        &format!("{UNREACHABLE}machines:\n  dev-1: {{}}\n  prod-1: {{ groups: [cloud], ssh: {{ host: 127.0.0.1 }} }}\n  prod-2: {{ groups: [cloud], ssh: {{ host: 127.0.0.1 }} }}\noperations:\n  - shell: \"true\"\n"),
+    );
+    let (_, stdout, stderr) = run(&fake, &home, &["plan", "inv.yaml", "--output", "json"]);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let machine_actions: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["event"] == "machine")
+        .map(|e| {
+            (
+                e["machine"].as_str().unwrap_or(""),
+                e["action"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(machine_actions, [("dev-1", "start")], "{stdout}{stderr}");
+    // Every machine is in the run; the ssh machines' steps are reported (whatever the
+    // transport found), never as waiting for a machine action.
+    for m in ["prod-1", "prod-2"] {
+        let step = events
+            .iter()
+            .find(|e| e["event"] == "step" && e["machine"] == m)
+            .unwrap_or_else(|| panic!("{m}: {stdout}"));
+        assert_ne!(step["reason"], "the machine would be started first", "{m}");
+    }
+    // The plan reads the stopped OrbStack machine back; nothing about the ssh machines.
+    assert_eq!(fake.calls(), ["list -f json", "info dev-1 -f json"]);
+}
+
+#[test]
+fn ssh_machines_only_plan_asks_orbctl_nothing_whatever_the_hosts_say() {
+    let fake = Fake::new(&[]);
+    let home = fake.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    fake.write(
+        "inv.yaml",
+        &format!("{UNREACHABLE}machines:\n  localhost: {{ groups: [cloud] }}\n  h2: {{ ssh: {{ host: 127.0.0.1 }} }}\noperations:\n  - shell: \"true\"\n"),
+    );
+    let (code, stdout, stderr) = run(&fake, &home, &["inventory", "inv.yaml", "--explain"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(stdout.contains("= localhost  (machine name)"), "{stdout}");
+    // The hosts cannot be reached (port 1): what a plan finds on them is the transport's
+    // to test; here, only that it asks orbctl nothing.
+    let (_, stdout, stderr) = run(&fake, &home, &["plan", "inv.yaml"]);
+    assert!(stdout.contains("localhost"), "{stdout}{stderr}");
+    assert_eq!(fake.calls(), Vec::<String>::new());
+}
+
+/// ssh settings that make every connection fail at once, without a name to look up: a
+/// group for ssh machines whose port nothing listens on.
+const UNREACHABLE: &str =
+    "groups:\n  cloud: { ssh: { user: deploy, port: 1, connect_timeout: 5 } }\n";

@@ -64,7 +64,7 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
                     "origin": h.origin,
                     "transport": transport(h),
                     "state": state(h),
-                    "ssh": h.ssh,
+                    "ssh": h.ssh.as_ref().map(ssh_json),
                     "ssh_sources": inv.ssh_settings(h).iter().map(|s| (s.key.clone(), json!(s.source))).collect::<serde_json::Map<_, _>>(),
                     "desired": h.desired,
                     "groups": inv.host_groups(h),
@@ -192,8 +192,29 @@ fn ssh_summary(t: &crate::ssh_target::SshTarget) -> String {
     s
 }
 
+/// An ssh target as `--json` shows it: the timeout in seconds, the options as a mapping,
+/// the host key policy as the inventory writes it.
+fn ssh_json(t: &crate::ssh_target::SshTarget) -> serde_json::Value {
+    let options: serde_json::Map<_, _> = t
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "host": t.host,
+        "port": t.port,
+        "user": t.user,
+        "identity": t.identity,
+        "jump": t.jump,
+        "config": t.config,
+        "host_key": inventory::ssh::policy_word(t.host_key),
+        "connect_timeout_s": t.connect_timeout.map(|d| d.as_secs()),
+        "options": options,
+    })
+}
+
 /// The built-ins an ssh machine reports about itself, which nothing knows before it is
-/// connected to.
+/// connected to (and `user`, when the inventory leaves it to ssh).
 const AFTER_CONNECT: &[&str] = &["distro", "version", "arch", "ip4"];
 
 /// A variable's value as `--explain` shows it: "known after connect" for what an ssh
@@ -204,7 +225,9 @@ fn shown_value(
     key: &str,
     value: &serde_json::Value,
 ) -> String {
-    let unknown = h.ssh.is_some() && inv.facts(h).is_none() && AFTER_CONNECT.contains(&key);
+    let ssh_user = h.ssh.as_ref().and_then(|t| t.user.as_ref());
+    let after = AFTER_CONNECT.contains(&key) || (key == "user" && ssh_user.is_none());
+    let unknown = h.ssh.is_some() && inv.facts(h).is_none() && after;
     match unknown {
         true => "(known after connect)".to_string(),
         false => value.to_string(),
@@ -309,4 +332,44 @@ fn masked_vars(
         }
     }
     vars
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_an_ssh_machine_reported_show_instead_of_known_after_connect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(
+            &path,
+            "machines:\n  s1: { ssh: { host: h, user: u } }\n  s2: { ssh: {} }\n",
+        )
+        .unwrap();
+        let mut inv = inventory::load(&path, &[]).unwrap();
+        let shown = |inv: &Inventory, i: usize, key: &str| {
+            let h = &inv.hosts[i];
+            shown_value(inv, h, key, &inv.vars(h)[key].value)
+        };
+        assert_eq!(shown(&inv, 0, "distro"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "ip4"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "user"), "\"u\"");
+        assert_eq!(shown(&inv, 1, "user"), "(known after connect)");
+        assert_eq!(shown(&inv, 0, "machine"), "\"s1\"");
+        inv.attach_facts(
+            "s1",
+            inventory::HostFacts {
+                distro: "debian".into(),
+                version: "bookworm".into(),
+                arch: "amd64".into(),
+                ip4: Some("192.0.2.4".into()),
+            },
+        );
+        assert_eq!(shown(&inv, 0, "distro"), "\"debian\"");
+        assert_eq!(shown(&inv, 0, "version"), "\"bookworm\"");
+        assert_eq!(shown(&inv, 0, "arch"), "\"amd64\"");
+        assert_eq!(shown(&inv, 0, "ip4"), "\"192.0.2.4\"");
+        assert_eq!(shown(&inv, 0, "user"), "\"u\"");
+    }
 }

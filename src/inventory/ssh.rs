@@ -58,7 +58,8 @@ struct Merged {
     config: Option<Written<PathBuf>>,
     host_key: Option<Written<HostKeyPolicy>>,
     connect_timeout: Option<Written<Duration>>,
-    /// `-o` pairs, the key as first written; a later layer replaces a key (any case).
+    /// `-o` pairs in the order their keys first appear; a later layer replaces a key
+    /// (compared in any case) with its own spelling and value.
     options: Vec<Written<(String, String)>>,
 }
 
@@ -190,7 +191,9 @@ impl Layer<'_> {
     }
 }
 
-fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
+/// `host`, `port`, `user` and `jump`: where ssh connects, as words it cannot mistake for
+/// options.
+fn apply_destination(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
     let r = layer.spec;
     let src = layer.source.as_str();
     let word =
@@ -203,6 +206,15 @@ fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
             ));
         }
         word(h, "host")?;
+        if h.value.contains('/') {
+            return Err(layer.at(
+                h,
+                format!(
+                    "ssh: host `{}`: expected an address or a name, without `/`",
+                    h.value
+                ),
+            ));
+        }
         if h.value.contains('@') {
             return Err(layer.at(
                 h,
@@ -252,6 +264,14 @@ fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
         }
         m.jump = Some(written(j, j.value.clone(), src));
     }
+    Ok(())
+}
+
+/// Check every value `layer` writes and lay it over `m`.
+fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
+    apply_destination(m, layer)?;
+    let r = layer.spec;
+    let src = layer.source.as_str();
     if let Some(i) = &r.identity {
         m.identity = Some(written(i, local_file(layer, i, "identity")?, src));
     }
@@ -346,33 +366,39 @@ fn host_key(v: &str) -> Result<HostKeyPolicy, String> {
 /// `identity` and `config`: a file of this computer, `~/` expanded against `$HOME`,
 /// relative paths against the inventory's directory (as mounts and cloud-init files).
 fn local_file(layer: &Layer<'_>, s: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
-    let at = |msg: String| layer.at(s, msg);
-    let v = s.value.as_str();
-    if v.is_empty() {
-        return Err(at(format!("ssh: `{key}` is empty")));
-    }
-    let path = if v == "~" || v.starts_with("~/") {
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| {
-                at(format!(
-                    "ssh: {key} `{v}` starts with `~` but HOME is not set"
-                ))
-            })?;
-        PathBuf::from(home).join(v.trim_start_matches('~').trim_start_matches('/'))
-    } else if v.starts_with('~') {
-        return Err(at(format!(
-            "ssh: {key} `{v}`: only `~/` (your home directory) is expanded, not `~user`"
-        )));
-    } else if Path::new(v).is_absolute() {
-        PathBuf::from(v)
-    } else {
-        layer.dir.join(v)
-    };
+    let home = std::env::var_os("HOME");
+    let path = expand(&s.value, layer.dir, home.as_deref(), key).map_err(|e| layer.at(s, e))?;
     if !path.is_file() {
-        return Err(at(format!("ssh: {key}: {} is not a file", path.display())));
+        return Err(layer.at(s, format!("ssh: {key}: {} is not a file", path.display())));
     }
     Ok(path)
+}
+
+/// `~` and `~/...` against `home`, relative paths against `dir`; `~user` is refused.
+fn expand(
+    v: &str,
+    dir: &Path,
+    home: Option<&std::ffi::OsStr>,
+    key: &str,
+) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        return Err(format!("ssh: `{key}` is empty"));
+    }
+    if v == "~" || v.starts_with("~/") {
+        let home = home
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("ssh: {key} `{v}` starts with `~` but HOME is not set"))?;
+        return Ok(Path::new(home).join(v[1..].trim_start_matches('/')));
+    }
+    if v.starts_with('~') {
+        return Err(format!(
+            "ssh: {key} `{v}`: only `~/` (your home directory) is expanded, not `~user`"
+        ));
+    }
+    Ok(match Path::new(v).is_absolute() {
+        true => PathBuf::from(v),
+        false => dir.join(v),
+    })
 }
 
 /// `-o` keys orbdeploy refuses, and why (README, "SSH machines", lists the same).
@@ -481,6 +507,21 @@ mod tests {
         assert!(check_option("Compression", "yes").is_ok());
         assert!(check_option("Ciphers=x", "y").is_err());
         assert!(check_option("Compression", "yes\n-oProxyCommand=x").is_err());
+    }
+
+    #[test]
+    fn tilde_is_home_and_relative_is_the_inventorys() {
+        let home = Some(std::ffi::OsStr::new("/home/u"));
+        let dir = Path::new("/inv");
+        let e = |v: &str, home| expand(v, dir, home, "identity");
+        assert_eq!(e("~/.ssh/k", home), Ok(PathBuf::from("/home/u/.ssh/k")));
+        assert_eq!(e("~", home), Ok(PathBuf::from("/home/u")));
+        assert_eq!(e("keys/k", home), Ok(PathBuf::from("/inv/keys/k")));
+        assert_eq!(e("/k", home), Ok(PathBuf::from("/k")));
+        assert!(e("~bob/k", home).unwrap_err().contains("not `~user`"));
+        assert!(e("~/k", None).unwrap_err().contains("HOME is not set"));
+        assert!(e("~/k", Some(std::ffi::OsStr::new(""))).is_err());
+        assert!(e("", home).unwrap_err().contains("is empty"));
     }
 
     #[test]

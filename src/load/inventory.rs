@@ -109,6 +109,7 @@ pub struct MachineSettings {
     /// `running | stopped | absent`.
     pub state: Option<Spanned<DesiredState>>,
     /// ssh settings every ssh machine takes (they do not make a machine an ssh machine).
+    #[serde(default, deserialize_with = "empty_ssh_block")]
     pub ssh: Option<SshSpec>,
 }
 }
@@ -136,6 +137,7 @@ pub struct MachineSpec {
     /// Desired state.
     pub state: Option<Spanned<DesiredState>>,
     /// Reach this machine with the system `ssh` instead of orbctl.
+    #[serde(default, deserialize_with = "empty_ssh_block")]
     pub ssh: Option<SshSpec>,
 }
 }
@@ -149,8 +151,15 @@ pub struct GroupSpec {
     #[serde(default)]
     pub vars: Vars,
     /// ssh settings for its machines; a machine that lists the group is an ssh machine.
+    #[serde(default, deserialize_with = "empty_ssh_block")]
     pub ssh: Option<SshSpec>,
 }
+}
+
+/// `ssh:` with nothing after it is an empty block (an ssh machine with every default), not
+/// no block: whoever writes the key means ssh.
+fn empty_ssh_block<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SshSpec>, D::Error> {
+    Ok(Some(Option::<SshSpec>::deserialize(d)?.unwrap_or_default()))
 }
 
 /// An `ssh:` block as written (README, "SSH machines"); the checks and the merge from

@@ -297,6 +297,28 @@ mod tests {
     }
 
     #[test]
+    fn ssh_machines_get_no_machine_step() {
+        let orb = Orb::new(std::path::PathBuf::from("/nonexistent/orbctl"));
+        let orbstack = host(DesiredState::Running, true, None);
+        let mut ssh = host(DesiredState::Running, false, None);
+        ssh.name = "prod-1".into();
+        ssh.ssh = Some(crate::ssh_target::SshTarget {
+            host: "203.0.113.10".into(),
+            port: None,
+            user: None,
+            identity: None,
+            jump: None,
+            config: None,
+            host_key: Default::default(),
+            connect_timeout: None,
+            options: vec![],
+        });
+        let steps = plan(&orb, &[&ssh, &orbstack], &Ok(Default::default()));
+        let names: Vec<&str> = steps.iter().map(|s| s.machine.as_str()).collect();
+        assert_eq!(names, ["web-1"]);
+    }
+
+    #[test]
     fn version_drift_is_reported_with_aliases_understood() {
         match decide(&host(DesiredState::Running, false, Some(("running", "trixie")))) {
             Action::Drift(why) => assert_eq!(
