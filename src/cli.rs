@@ -67,6 +67,10 @@ pub struct InventoryArgs {
     /// Print one JSON document instead of text.
     #[arg(long, conflicts_with = "explain")]
     pub json: bool,
+    /// Connect to the ssh machines and show the facts they report (distro, version, arch,
+    /// ip4, login user), or why they cannot be reached. Changes nothing on them.
+    #[arg(long)]
+    pub probe: bool,
     /// Set a variable (highest precedence); repeatable.
     #[arg(long = "var", value_name = "K=V")]
     pub vars: Vec<String>,
@@ -326,12 +330,18 @@ pub enum MachinesCommand {
         /// Succeed without doing anything when the machine exists.
         #[arg(long)]
         if_missing: bool,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Start machines.
     Start {
         /// Machine names.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Stop machines (names are required: orbdeploy never stops all of OrbStack).
     Stop {
@@ -341,18 +351,27 @@ pub enum MachinesCommand {
         /// Pass `-f` to orbctl stop.
         #[arg(long, short = 'f')]
         force: bool,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Restart machines.
     Restart {
         /// Machine names.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Delete machines, by name only, without a prompt.
     Delete {
         /// Machine names.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Refuse names that are ssh machines of this inventory (orbctl cannot manage them).
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// Clone a machine (the clone is left stopped).
     Clone {

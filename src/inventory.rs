@@ -4,7 +4,9 @@
 //! Loading ([`load`]) is pure: it reads files and never calls orbctl. What orbctl reports
 //! is attached afterwards ([`Inventory::attach`]): discovered machines, the derived groups
 //! `orbstack_running`/`orbstack_stopped`/`orbstack_<arch>`/`orbstack_<distro>`, and the
-//! built-in variables.
+//! built-in variables. Machines with an `ssh:` block (their own or a group's) are reached
+//! with the system `ssh` ([`Host::ssh`]); orbctl knows nothing of them, so they take no
+//! machine settings and are never attached to `orbctl list`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -12,13 +14,15 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::ConfigError;
-use crate::load::inventory::{DesiredState, InventoryFile, MachineSpec, Vars};
+use crate::load::inventory::{DesiredState, InventoryFile, MachineSpec, RawSettings, Vars};
 use crate::load::operations::OperationsRef;
 use crate::orb::{images, Machine};
 
 mod settings;
+pub mod ssh;
 use crate::yaml::{self, Spanned};
 pub use settings::{parse_size, Mount, Setting, Settings};
+pub use ssh::SshSetting;
 
 /// Names orbctl refuses for machines (docs/orbctl.md §5.4).
 const RESERVED_NAMES: &[&str] = &[
@@ -122,6 +126,24 @@ pub struct Inventory {
     defaults: Desired,
     /// Things worth a user's attention that are not errors (shown before anything runs).
     pub warnings: Vec<String>,
+    /// The resolved ssh settings of each ssh machine with their sources, by machine name.
+    ssh_settings: BTreeMap<String, Vec<SshSetting>>,
+    /// What each ssh machine reported about itself, once connected, by machine name.
+    ssh_facts: BTreeMap<String, HostFacts>,
+}
+
+/// What an ssh machine reports about itself on its first request (`/etc/os-release`,
+/// `uname -m`, the address it was reached at); OrbStack machines get theirs from orbctl.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HostFacts {
+    /// `ID` of `/etc/os-release`, e.g. `debian`.
+    pub distro: String,
+    /// `VERSION_CODENAME` (or `VERSION_ID`) of `/etc/os-release`.
+    pub version: String,
+    /// `uname -m` in orbctl's words (`amd64`, `arm64`).
+    pub arch: String,
+    /// The address the host was reached at, when known.
+    pub ip4: Option<String>,
 }
 
 /// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs.
@@ -151,8 +173,8 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         image: d.image.as_ref().map(|s| s.value.clone()),
         arch: d.arch.as_ref().map(|s| s.value.clone()),
         user: d.user.as_ref().map(|s| s.value.clone()),
-        create: d.create.unwrap_or(false),
-        state: d.state.unwrap_or(DesiredState::Running),
+        create: d.create.as_ref().is_some_and(|c| c.value),
+        state: d.state.as_ref().map_or(DesiredState::Running, |s| s.value),
         // Discovered machines take no settings: orbdeploy changes only machines it declares.
         settings: Settings::default(),
     };
@@ -165,8 +187,10 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         groups.insert(name.value.clone());
         group_vars.insert(name.value.clone(), checked_vars(path, &spec.vars)?);
     }
+    check_ssh_blocks(path, &dir, &file)?;
 
     let mut hosts = Vec::new();
+    let mut ssh_settings = BTreeMap::new();
     for (name, spec) in file.machines.iter() {
         if !valid_machine_name(&name.value) {
             return Err(at(name, invalid_name_message(&name.value)));
@@ -174,6 +198,13 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         for g in &spec.groups {
             check_group_name(&g.value).map_err(|m| at(g, m))?;
             groups.insert(g.value.clone());
+        }
+        if let Some(layers) = ssh_layers(path, &dir, &file, &name.value, spec) {
+            no_lifecycle(path, &file, &name.value, spec)?;
+            let (target, shown) = ssh::resolve(&name.value, &layers)?;
+            hosts.push(ssh_host(path, &name.value, spec, target)?);
+            ssh_settings.insert(name.value.clone(), shown);
+            continue;
         }
         let mut host = declared_host(path, &name.value, spec, &defaults, &mut warnings)?;
         host.desired.settings = machine_settings(path, &file, &name.value, spec)?;
@@ -218,6 +249,8 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
         operations: file.operations,
         defaults,
         warnings,
+        ssh_settings,
+        ssh_facts: BTreeMap::new(),
     })
 }
 
@@ -259,8 +292,8 @@ fn declared_host(
                 .as_ref()
                 .map(|s| s.value.clone())
                 .or_else(|| defaults.user.clone()),
-            create: spec.create.unwrap_or(defaults.create),
-            state: spec.state.unwrap_or(defaults.state),
+            create: spec.create.as_ref().map_or(defaults.create, |c| c.value),
+            state: spec.state.as_ref().map_or(defaults.state, |s| s.value),
             settings: Settings::default(),
         },
         vars: checked_vars(path, &spec.vars)?,
@@ -295,6 +328,184 @@ fn machine_settings(
     }
     layers.push(layer(format!("machine {name}"), spec.machine_settings()));
     settings::resolve(&layers)
+}
+
+/// Every `ssh:` block of defaults and groups is checked once, whether or not a machine
+/// uses it (machine blocks are checked when their machine is resolved).
+fn check_ssh_blocks(path: &Path, dir: &Path, file: &InventoryFile) -> Result<(), ConfigError> {
+    let blocks = std::iter::once(("defaults".to_string(), file.defaults.ssh.as_ref())).chain(
+        file.groups
+            .iter()
+            .map(|(n, g)| (format!("group {}", n.value), g.ssh.as_ref())),
+    );
+    for (source, spec) in blocks {
+        if let Some(spec) = spec {
+            ssh::check(&ssh::Layer {
+                file: path,
+                dir,
+                source,
+                spec,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The `ssh:` layers of a machine (defaults, its groups in the order it lists them, its
+/// own), or `None` for an OrbStack machine. A machine is an ssh machine when it or one of
+/// its groups has an `ssh:` block; `defaults.ssh` applies to ssh machines but makes none,
+/// so adding `host_key` there leaves every OrbStack machine as it was.
+fn ssh_layers<'a>(
+    path: &'a Path,
+    dir: &'a Path,
+    file: &'a InventoryFile,
+    name: &str,
+    spec: &'a MachineSpec,
+) -> Option<Vec<ssh::Layer<'a>>> {
+    let layer = |source: String, spec| ssh::Layer {
+        file: path,
+        dir,
+        source,
+        spec,
+    };
+    let groups: Vec<ssh::Layer<'a>> = spec
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let (_, group) = file.groups.iter().find(|(n, _)| n.value == g.value)?;
+            Some(layer(format!("group {}", g.value), group.ssh.as_ref()?))
+        })
+        .collect();
+    if spec.ssh.is_none() && groups.is_empty() {
+        return None;
+    }
+    let mut layers: Vec<ssh::Layer<'a>> = file
+        .defaults
+        .ssh
+        .iter()
+        .map(|d| layer("defaults".into(), d))
+        .collect();
+    layers.extend(groups);
+    if let Some(own) = &spec.ssh {
+        layers.push(layer(format!("machine {name}"), own));
+    }
+    Some(layers)
+}
+
+/// An ssh machine is not OrbStack's: orbdeploy neither creates, starts, stops nor deletes
+/// it, and has no settings to give it. Its own entry and its groups may write none of
+/// those keys (defaults' simply do not apply to it); `create: false` and `state: running`
+/// ask for nothing and pass.
+fn no_lifecycle(
+    path: &Path,
+    file: &InventoryFile,
+    name: &str,
+    spec: &MachineSpec,
+) -> Result<(), ConfigError> {
+    let mut written = settings_written(&spec.machine_settings());
+    let own = [
+        ("image", spec.image.as_ref().map(|s| &s.referenced)),
+        ("arch", spec.arch.as_ref().map(|s| &s.referenced)),
+        ("user", spec.user.as_ref().map(|s| &s.referenced)),
+        (
+            "create",
+            spec.create
+                .as_ref()
+                .filter(|c| c.value)
+                .map(|s| &s.referenced),
+        ),
+        (
+            "state",
+            spec.state
+                .as_ref()
+                .filter(|s| s.value != DesiredState::Running)
+                .map(|s| &s.referenced),
+        ),
+    ];
+    written.splice(0..0, own.into_iter().filter_map(|(k, l)| Some((k, *l?))));
+    if let Some((key, at)) = written.first() {
+        return Err(ConfigError::at(
+            path,
+            at.line(),
+            at.column(),
+            lifecycle_message(key, name, None),
+        ));
+    }
+    for g in &spec.groups {
+        let Some((_, group)) = file.groups.iter().find(|(n, _)| n.value == g.value) else {
+            continue;
+        };
+        if let Some((key, at)) = settings_written(&group.machine_settings()).first() {
+            return Err(ConfigError::at(
+                path,
+                at.line(),
+                at.column(),
+                lifecycle_message(key, name, Some(&g.value)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn lifecycle_message(key: &str, machine: &str, group: Option<&str>) -> String {
+    let hint = match key {
+        "user" => "; the login user of an ssh machine is `ssh: { user: ... }`",
+        _ => "",
+    };
+    let whose = match group {
+        Some(g) => format!("group `{g}` sets `{key}` for machine `{machine}`, which"),
+        None => format!("`{key}` is an OrbStack machine setting, and machine `{machine}`"),
+    };
+    format!(
+        "{whose} is an ssh machine: orbdeploy does not create, start, stop, delete or configure ssh machines{hint}"
+    )
+}
+
+/// The machine settings an entry writes, in the order of its keys' names, with positions.
+fn settings_written(r: &RawSettings) -> Vec<(&'static str, crate::yaml::Location)> {
+    fn at<T>(s: &Option<Spanned<T>>) -> Option<crate::yaml::Location> {
+        s.as_ref().map(|s| s.referenced)
+    }
+    let all = [
+        ("cpus", at(&r.cpus)),
+        ("memory", at(&r.memory)),
+        ("disk", at(&r.disk)),
+        ("isolated", at(&r.isolated)),
+        ("mounts", at(&r.mounts)),
+        ("isolate_network", at(&r.isolate_network)),
+        ("forward_ssh_agent", at(&r.forward_ssh_agent)),
+        ("cloud_init", at(&r.cloud_init)),
+        ("restart_for_settings", at(&r.restart_for_settings)),
+    ];
+    let mut out: Vec<_> = all.into_iter().filter_map(|(k, l)| Some((k, l?))).collect();
+    // The first written in the file is the one a message names.
+    out.sort_by_key(|(_, l)| (l.line(), l.column()));
+    out
+}
+
+/// A declared ssh machine: running as far as orbdeploy is concerned, nothing to create.
+fn ssh_host(
+    path: &Path,
+    name: &str,
+    spec: &MachineSpec,
+    target: crate::ssh_target::SshTarget,
+) -> Result<Host, ConfigError> {
+    Ok(Host {
+        name: name.to_string(),
+        origin: Origin::Declared,
+        groups: spec.groups.iter().map(|g| g.value.clone()).collect(),
+        desired: Desired {
+            image: None,
+            arch: None,
+            user: target.user.clone(),
+            create: false,
+            state: DesiredState::Running,
+            settings: Settings::default(),
+        },
+        vars: checked_vars(path, &spec.vars)?,
+        actual: None,
+        ssh: Some(target),
+    })
 }
 
 /// cloud-init works only on the distros OrbStack builds from cloud images (§6).
@@ -357,7 +568,7 @@ pub fn valid_var_name(name: &str) -> bool {
 }
 
 fn check_group_name(name: &str) -> Result<(), String> {
-    if name == "all" || name.starts_with("orbstack_") {
+    if name == "all" || name.starts_with("orbstack_") || name.starts_with("transport_") {
         return Err(format!(
             "`{name}` is a group orbdeploy derives itself and cannot be declared or listed"
         ));
@@ -432,7 +643,8 @@ impl Inventory {
     /// Attach what `orbctl list` reported: discovered machines join, every host learns
     /// its actual state. `ip4` comes from `info` and is attached by the caller.
     pub fn attach(&mut self, list: &[Machine]) {
-        for host in &mut self.hosts {
+        // An OrbStack machine that happens to share an ssh machine's name is another machine.
+        for host in self.hosts.iter_mut().filter(|h| h.ssh.is_none()) {
             host.actual = list.iter().find(|m| m.name == host.name).cloned();
         }
         if let Some(glob) = &self.discover {
@@ -459,7 +671,32 @@ impl Inventory {
         }
     }
 
-    /// Every group of a host: `all`, its listed groups, then the derived `orbstack_*` groups.
+    /// False when every machine is an ssh machine and nothing is discovered: then
+    /// `orbctl list` has nothing to say, and orbctl is not called at all (it may not even
+    /// be installed where the inventory only names ssh hosts).
+    pub fn needs_orbctl(&self) -> bool {
+        self.discover.is_some() || self.hosts.iter().any(|h| h.ssh.is_none())
+    }
+
+    /// The resolved ssh settings of an ssh machine, each with its source (empty for an
+    /// OrbStack machine), for `inventory --explain`.
+    pub fn ssh_settings(&self, host: &Host) -> &[SshSetting] {
+        self.ssh_settings.get(&host.name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Record what an ssh machine reported about itself (distro, version, arch, address):
+    /// the built-in variables show it from then on.
+    pub fn attach_facts(&mut self, machine: &str, facts: HostFacts) {
+        self.ssh_facts.insert(machine.to_string(), facts);
+    }
+
+    /// What an ssh machine reported about itself, once [`Inventory::attach_facts`] was told.
+    pub fn facts(&self, host: &Host) -> Option<&HostFacts> {
+        self.ssh_facts.get(&host.name)
+    }
+
+    /// Every group of a host: `all`, its listed groups, the derived `orbstack_*` groups
+    /// (OrbStack machines that exist), then `transport_ssh` or `transport_orbctl`.
     pub fn host_groups(&self, host: &Host) -> Vec<String> {
         let mut out = vec!["all".to_string()];
         out.extend(host.groups.iter().cloned());
@@ -473,6 +710,7 @@ impl Inventory {
                 out.push(format!("orbstack_{}", m.image.distro));
             }
         }
+        out.push(transport_group(host).to_string());
         out
     }
 
@@ -512,6 +750,9 @@ impl Inventory {
     }
 
     fn built_ins(&self, host: &Host) -> Vec<(String, Value)> {
+        if host.ssh.is_some() {
+            return self.ssh_built_ins(host);
+        }
         let actual = host.actual.as_ref();
         let (distro, version) = match (actual, &host.desired.image) {
             (Some(m), _) => (m.image.distro.clone(), m.image.version.clone()),
@@ -537,6 +778,27 @@ impl Inventory {
             .and_then(|m| m.ip4.clone())
             .map(Value::String)
             .unwrap_or(Value::Null);
+        self.built_in_values(host, user, distro, version, arch, ip4)
+    }
+
+    /// An ssh machine's built-ins: the login user, and what the host reported about itself
+    /// once connected (empty strings and a null `ip4` before).
+    fn ssh_built_ins(&self, host: &Host) -> Vec<(String, Value)> {
+        let facts = self.facts(host).cloned().unwrap_or_default();
+        let user = host.desired.user.clone().unwrap_or_default();
+        let ip4 = facts.ip4.map(Value::String).unwrap_or(Value::Null);
+        self.built_in_values(host, user, facts.distro, facts.version, facts.arch, ip4)
+    }
+
+    fn built_in_values(
+        &self,
+        host: &Host,
+        user: String,
+        distro: String,
+        version: String,
+        arch: String,
+        ip4: Value,
+    ) -> Vec<(String, Value)> {
         vec![
             ("machine".into(), Value::String(host.name.clone())),
             ("user".into(), Value::String(user)),
@@ -624,7 +886,18 @@ impl Inventory {
 }
 
 fn is_known_derived(group: &str) -> bool {
-    group == "all" || group.starts_with("orbstack_")
+    group == "all" || group.starts_with("orbstack_") || TRANSPORT_GROUPS.contains(&group)
+}
+
+/// The derived groups that say how a machine is reached.
+const TRANSPORT_GROUPS: &[&str] = &["transport_ssh", "transport_orbctl"];
+
+/// `transport_ssh` for an ssh machine, `transport_orbctl` for an OrbStack machine.
+pub fn transport_group(host: &Host) -> &'static str {
+    match host.ssh {
+        Some(_) => TRANSPORT_GROUPS[0],
+        None => TRANSPORT_GROUPS[1],
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! `orbdeploy inventory FILE [--explain|--json]`: the machines, groups and variables an
-//! inventory resolves to, with what `orbctl list` reports attached. Reads only.
+//! inventory resolves to, with what `orbctl list` reports attached. Reads only. ssh
+//! machines show their ssh settings with their sources; what they are (distro, version,
+//! arch, ip4) is known only once connected: whoever connects (`--probe`) hands it to
+//! [`Inventory::attach_facts`] before the output is written, and it shows from then on.
 
 use std::io::Write;
 
@@ -9,6 +12,7 @@ use serde_json::json;
 use crate::cli::{parse_vars, InventoryArgs};
 use crate::inventory::{self, Inventory};
 use crate::orb::Orb;
+use crate::remote::{self, HostFacts, Reach, Transport};
 
 /// Load an inventory and attach what orbctl reports (one `list`, one `info` per running
 /// selected machine for its address).
@@ -19,6 +23,9 @@ pub fn load_attached(
 ) -> Result<Inventory> {
     let mut inv = inventory::load(path, vars)?;
     inv.print_warnings();
+    if !inv.needs_orbctl() {
+        return Ok(inv);
+    }
     let mut list = orb.list()?;
     for m in list.iter_mut().filter(|m| m.is_running()) {
         let wanted = inv.hosts.iter().any(|h| h.name == m.name)
@@ -35,7 +42,16 @@ pub fn load_attached(
 
 /// `orbdeploy inventory FILE [--explain|--json]`.
 pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
-    let inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
+    let mut inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
+    let probed = match args.probe {
+        true => probe(&inv.limit(&args.limit)?),
+        false => Default::default(),
+    };
+    for (name, facts) in &probed {
+        if let Ok(f) = facts {
+            inv.attach_facts(name, crate::run::inventory_facts(f));
+        }
+    }
     let hosts = inv.limit(&args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -46,11 +62,15 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
                 json!({
                     "name": h.name,
                     "origin": h.origin,
-                    "state": h.actual.as_ref().map_or("missing", |m| m.state.as_str()),
+                    "transport": transport(h),
+                    "state": state(h),
+                    "ssh": h.ssh,
+                    "ssh_sources": inv.ssh_settings(h).iter().map(|s| (s.key.clone(), json!(s.source))).collect::<serde_json::Map<_, _>>(),
                     "desired": h.desired,
                     "groups": inv.host_groups(h),
                     "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
                     "sources": vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect::<serde_json::Map<_, _>>(),
+                    "probe": probe_json(probed.get(&h.name)),
                 })
             })
             .collect();
@@ -59,15 +79,23 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         return Ok(());
     }
     for h in hosts {
-        let state = h.actual.as_ref().map_or("missing", |m| m.state.as_str());
+        let state = match &h.ssh {
+            Some(t) => format!("ssh {}", ssh_summary(t)),
+            None => state(h).unwrap_or("missing").to_string(),
+        };
         writeln!(out, "{}  ({state})", h.name)?;
         writeln!(out, "  groups: {}", inv.host_groups(h).join(", "))?;
+        if let Some(p) = probed.get(&h.name) {
+            writeln!(out, "  probe: {}", probe_text(p))?;
+        }
         if args.explain {
             let vars = masked_vars(&inv, h);
             let width = vars.keys().map(String::len).max().unwrap_or(0);
             for (k, v) in &vars {
-                writeln!(out, "  {k:width$} = {}  ({})", v.value, v.source)?;
+                let value = shown_value(&inv, h, k, &v.value);
+                writeln!(out, "  {k:width$} = {value}  ({})", v.source)?;
             }
+            explain_ssh(inv.ssh_settings(h), &mut out)?;
             let settings = settings_lines(&h.desired.settings);
             if !settings.is_empty() {
                 writeln!(out, "  settings:")?;
@@ -80,6 +108,118 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
     }
     if args.explain {
         explain_calls(&inv, args, &mut out)?;
+    }
+    Ok(())
+}
+
+/// What `--probe` learnt of one ssh machine: its facts, or why it cannot be reached.
+type Probed = std::result::Result<HostFacts, String>;
+
+/// Connect to every ssh machine among `hosts` (in parallel) and read its facts.
+fn probe(hosts: &[&inventory::Host]) -> std::collections::BTreeMap<String, Probed> {
+    let ssh: Vec<(&str, &crate::ssh_target::SshTarget)> = hosts
+        .iter()
+        .filter_map(|h| Some((h.name.as_str(), h.ssh.as_ref()?)))
+        .collect();
+    let workers = ssh.len().clamp(1, 16);
+    crate::run::pool::map(ssh, workers, |(name, target)| {
+        let mut r = remote::connect(Reach::Ssh(target), name, Transport::Channel);
+        let facts = match r.facts() {
+            Ok(Some(f)) => Ok(f),
+            Ok(None) => Err("the transport reports no facts".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        r.close();
+        (name.to_string(), facts)
+    })
+    .into_iter()
+    .collect()
+}
+
+fn probe_text(p: &Probed) -> String {
+    match p {
+        Ok(f) => format!(
+            "distro={} version={} arch={} ip4={} user={}",
+            f.distro,
+            f.version,
+            f.arch,
+            f.ip4.as_deref().unwrap_or("none"),
+            f.user
+        ),
+        Err(e) => format!("unreachable: {e}"),
+    }
+}
+
+fn probe_json(p: Option<&Probed>) -> serde_json::Value {
+    match p {
+        None => serde_json::Value::Null,
+        Some(Ok(f)) => json!(f),
+        Some(Err(e)) => json!({ "error": e }),
+    }
+}
+
+/// `ssh` or `orbctl`: how a machine is reached.
+fn transport(h: &inventory::Host) -> &'static str {
+    match h.ssh {
+        Some(_) => "ssh",
+        None => "orbctl",
+    }
+}
+
+/// What orbctl says the machine is doing: `None` for an ssh machine (orbctl does not know
+/// it), `missing` for an OrbStack machine that does not exist.
+fn state(h: &inventory::Host) -> Option<&str> {
+    match (&h.ssh, &h.actual) {
+        (Some(_), _) => None,
+        (None, Some(m)) => Some(m.state.as_str()),
+        (None, None) => Some("missing"),
+    }
+}
+
+/// `deploy@203.0.113.10:22 via bastion.example.org`, as an ssh user reads a destination.
+fn ssh_summary(t: &crate::ssh_target::SshTarget) -> String {
+    let mut s = String::new();
+    if let Some(u) = &t.user {
+        s.push_str(&format!("{u}@"));
+    }
+    s.push_str(&t.host);
+    if let Some(p) = t.port {
+        s.push_str(&format!(":{p}"));
+    }
+    if let Some(j) = t.jump.as_ref().filter(|j| !j.eq_ignore_ascii_case("none")) {
+        s.push_str(&format!(" via {j}"));
+    }
+    s
+}
+
+/// The built-ins an ssh machine reports about itself, which nothing knows before it is
+/// connected to.
+const AFTER_CONNECT: &[&str] = &["distro", "version", "arch", "ip4"];
+
+/// A variable's value as `--explain` shows it: "known after connect" for what an ssh
+/// machine that has not been connected to has yet to report.
+fn shown_value(
+    inv: &Inventory,
+    h: &inventory::Host,
+    key: &str,
+    value: &serde_json::Value,
+) -> String {
+    let unknown = h.ssh.is_some() && inv.facts(h).is_none() && AFTER_CONNECT.contains(&key);
+    match unknown {
+        true => "(known after connect)".to_string(),
+        false => value.to_string(),
+    }
+}
+
+/// An ssh machine's settings, each with the layer it came from.
+fn explain_ssh(settings: &[inventory::SshSetting], out: &mut dyn Write) -> Result<()> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "  ssh:")?;
+    let width = settings.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    for s in settings {
+        writeln!(out, "    {:width$} = {}  ({})", s.key, s.value, s.source)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! take names only (orbdeploy never stops all of OrbStack).
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -35,7 +36,9 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
             user,
             cloud_init,
             if_missing,
+            inventory,
         } => {
+            refuse_ssh(inventory, std::slice::from_ref(name), "create")?;
             if !inventory::valid_machine_name(name) {
                 return Err(crate::orb::OrbError::InvalidName { name: name.clone() }.into());
             }
@@ -55,8 +58,16 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
                 .with_context(|| format!("creating machine `{name}`"))?;
             writeln!(out, "{name}: created")?;
         }
-        MachinesCommand::Start { names } => lifecycle(orb, Lifecycle::Start, names, "started")?,
-        MachinesCommand::Stop { names, force } => {
+        MachinesCommand::Start { names, inventory } => {
+            refuse_ssh(inventory, names, "start")?;
+            lifecycle(orb, Lifecycle::Start, names, "started")?
+        }
+        MachinesCommand::Stop {
+            names,
+            force,
+            inventory,
+        } => {
+            refuse_ssh(inventory, names, "stop")?;
             let verb = if *force {
                 Lifecycle::ForceStop
             } else {
@@ -64,10 +75,14 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
             };
             lifecycle(orb, verb, names, "stopped")?
         }
-        MachinesCommand::Restart { names } => {
+        MachinesCommand::Restart { names, inventory } => {
+            refuse_ssh(inventory, names, "restart")?;
             lifecycle(orb, Lifecycle::Restart, names, "restarted")?
         }
-        MachinesCommand::Delete { names } => lifecycle(orb, Lifecycle::Delete, names, "deleted")?,
+        MachinesCommand::Delete { names, inventory } => {
+            refuse_ssh(inventory, names, "delete")?;
+            lifecycle(orb, Lifecycle::Delete, names, "deleted")?
+        }
         MachinesCommand::Clone { from, to } => {
             if !inventory::valid_machine_name(to) {
                 return Err(crate::orb::OrbError::InvalidName { name: to.clone() }.into());
@@ -86,6 +101,29 @@ pub fn machines(orb: &Orb, cmd: &MachinesCommand) -> Result<()> {
                 write_table(&mut out, std::slice::from_ref(&m))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// With `--inventory`, a name that is an ssh machine there is refused before orbctl is
+/// called (exit 2): orbctl knows nothing of it, and orbdeploy manages no ssh machine's
+/// lifecycle. The inventory is only read (no orbctl call).
+fn refuse_ssh(inventory: &Option<PathBuf>, names: &[String], verb: &str) -> Result<()> {
+    let Some(path) = inventory else {
+        return Ok(());
+    };
+    let inv = inventory::load(path, &[])?;
+    if let Some(h) = names
+        .iter()
+        .find_map(|n| inv.hosts.iter().find(|h| &h.name == n && h.ssh.is_some()))
+    {
+        let host = h.ssh.as_ref().map_or("", |t| t.host.as_str());
+        return Err(crate::error::ConfigError::plain(format!(
+            "cannot {verb} `{}`: it is an ssh machine of {} (host {host}); orbdeploy does not create, start, stop, restart or delete ssh machines, only OrbStack machines",
+            h.name,
+            path.display()
+        ))
+        .into());
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::operations::OperationsRef;
 use crate::spanned_map::SpannedMap;
+use crate::spec::{Scalar, Seconds};
 use crate::yaml::Spanned;
 
 /// Variables: name → any YAML value, with the position of each name.
@@ -104,9 +105,11 @@ pub struct MachineSettings {
     /// Default user when created; operations run as this user unless told otherwise.
     pub user: Option<Spanned<String>>,
     /// Create the machine when it is missing.
-    pub create: Option<bool>,
+    pub create: Option<Spanned<bool>>,
     /// `running | stopped | absent`.
-    pub state: Option<DesiredState>,
+    pub state: Option<Spanned<DesiredState>>,
+    /// ssh settings every ssh machine takes (they do not make a machine an ssh machine).
+    pub ssh: Option<SshSpec>,
 }
 }
 
@@ -129,9 +132,11 @@ pub struct MachineSpec {
     /// Default user.
     pub user: Option<Spanned<String>>,
     /// Create when missing.
-    pub create: Option<bool>,
+    pub create: Option<Spanned<bool>>,
     /// Desired state.
-    pub state: Option<DesiredState>,
+    pub state: Option<Spanned<DesiredState>>,
+    /// Reach this machine with the system `ssh` instead of orbctl.
+    pub ssh: Option<SshSpec>,
 }
 }
 
@@ -143,7 +148,35 @@ pub struct GroupSpec {
     /// Group variables.
     #[serde(default)]
     pub vars: Vars,
+    /// ssh settings for its machines; a machine that lists the group is an ssh machine.
+    pub ssh: Option<SshSpec>,
 }
+}
+
+/// An `ssh:` block as written (README, "SSH machines"); the checks and the merge from
+/// defaults to groups to the machine are in `inventory/ssh.rs`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSpec {
+    /// Address or name (a `Host` of `~/.ssh/config` works too); default: the machine name.
+    pub host: Option<Spanned<String>>,
+    /// TCP port, 1 to 65535.
+    pub port: Option<Spanned<u64>>,
+    /// Login user.
+    pub user: Option<Spanned<String>>,
+    /// Private key file; `~/` is the home directory, relative paths are the inventory's.
+    pub identity: Option<Spanned<String>>,
+    /// ProxyJump: `[user@]host[:port]`, several separated by `,`, or `none`.
+    pub jump: Option<Spanned<String>>,
+    /// An ssh config file (`ssh -F`).
+    pub config: Option<Spanned<String>>,
+    /// `strict` (the default) or `accept-new`; never off.
+    pub host_key: Option<Spanned<String>>,
+    /// How long a connection may take to be set up.
+    pub connect_timeout: Option<Spanned<Seconds>>,
+    /// Extra `-o KEY=VALUE` pairs, checked against a deny-list.
+    #[serde(default)]
+    pub options: SpannedMap<Spanned<Scalar>>,
 }
 
 /// Take machines that `orbctl list` shows.

@@ -62,7 +62,8 @@ pub struct MachineStep {
 
 /// Decide what to do for each host, from the inventory with `orbctl list` attached and,
 /// when a declared machine has settings, what `orbctl config show` said (`Err`: why it
-/// could not be read).
+/// could not be read). ssh machines get no step at all: orbctl knows nothing of them, and
+/// orbdeploy never creates, starts, stops or deletes them.
 pub fn plan(
     orb: &Orb,
     hosts: &[&Host],
@@ -70,6 +71,7 @@ pub fn plan(
 ) -> Vec<MachineStep> {
     hosts
         .iter()
+        .filter(|h| h.ssh.is_none())
         .map(|h| {
             let mut settings = settings_of(h, config);
             let action = match (decide(h), settings.drift.take()) {

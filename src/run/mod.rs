@@ -5,6 +5,7 @@
 //! parallel, and decide the **outcome**.
 
 pub mod config;
+mod connect;
 mod host;
 mod lock;
 pub mod pool;
@@ -14,6 +15,7 @@ mod timing;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -24,16 +26,18 @@ use crate::load::inventory::DesiredState;
 use crate::orb::{Machine, Orb};
 use crate::plan::machines::{self, Action};
 use crate::plan::{self, MachinePlan, Plan};
-use crate::remote;
+use crate::remote::{self, Reach, Remote};
 use crate::report::{
     self, Event, HostResult, HostStatus, MachineAction, Masker, Sender, StepStatus, Summary,
 };
 use crate::steps::{self, Playbook};
 use crate::template::Renderer;
 
+use connect::SshMachines;
 use lock::MachineLock;
 
 pub use config::{Config, OnFailure, OutputStyle, RunMode};
+pub use connect::inventory_facts;
 
 /// Run `apply` (or `plan`, by `config.mode`); the end decides the exit code.
 pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
@@ -41,14 +45,26 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     let started = Instant::now();
     let mut loaded = load(orb, config)?;
     let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
-    plan::validate(&plan, &loaded.book, &loaded.renderer)?;
+    // ssh machines are checked once their facts are known (plan/validate.rs).
+    let is_ssh = |name: &str| {
+        let host = loaded.inv.hosts.iter().find(|h| h.name == name);
+        host.is_some_and(|h| h.ssh.is_some())
+    };
+    plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| !is_ssh(n))?;
     if config.mode.list_steps {
         let mut out = std::io::stdout().lock();
         plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut out)?;
         return Ok(RunEnd::Success);
     }
+    let mut ssh = connect::connect_all(&loaded.inv, &plan, config.transport, config.parallel);
+    ssh.apply_facts(&mut loaded.inv, &mut plan);
+    let connected = ssh.connected();
+    plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| {
+        connected.iter().any(|c| c == n)
+    })?;
     let (events, reporter) = start_reporter(config, &loaded, &plan);
     let (mut ready, _locks) = lock_machines(orb, config, &plan);
+    ssh_ready(&loaded.inv, &mut ssh, &mut ready);
     let planned_actions = reconcile(
         orb,
         config,
@@ -60,6 +76,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     );
     // What phase 1 learnt (new machines, addresses) is visible to templates.
     plan.refresh_vars(&loaded.inv);
+    ssh.apply_facts(&mut loaded.inv, &mut plan);
     let queued = queue(&plan, ready, &events);
     let mut results = queued.done;
     results.extend(run_machines(
@@ -67,7 +84,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         config,
         &loaded.renderer,
         &plan,
-        queued.jobs,
+        (queued.jobs, ssh.remotes),
         &events,
     ));
     let end = outcome(config, &results, queued.unavailable, planned_actions);
@@ -103,7 +120,10 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
         roles_path: config.roles_path.clone(),
     };
     let book = steps::load_with(&inv, &renderer, &options)?;
-    inv.attach(&orb.list()?);
+    // An inventory of ssh machines only has nothing to ask orbctl (which may be absent).
+    if inv.needs_orbctl() {
+        inv.attach(&orb.list()?);
+    }
     // Derived groups such as `orbstack_running` are known only now.
     steps::check_hosts(&book, &inv)?;
     Ok(Loaded {
@@ -196,6 +216,24 @@ fn lock_machines(
     (ready, locks)
 }
 
+/// ssh machines have no lifecycle: one this run holds the lock of is ready when it was
+/// reached (its connection waits in `ssh` for phase 2), unavailable (exit 3) when not. A
+/// machine whose lock is not had lets its connection go.
+fn ssh_ready(inv: &Inventory, ssh: &mut SshMachines, ready: &mut BTreeMap<String, Ready>) {
+    for h in inv.hosts.iter().filter(|h| h.ssh.is_some()) {
+        if ready.contains_key(&h.name) {
+            ssh.remotes.remove(&h.name);
+            continue;
+        }
+        if let Some(error) = ssh.failed.remove(&h.name) {
+            let unavailable = true;
+            ready.insert(h.name.clone(), Ready::Unreachable { error, unavailable });
+        } else if ssh.remotes.contains_key(&h.name) {
+            ready.insert(h.name.clone(), Ready::Run);
+        }
+    }
+}
+
 /// Phase 1: bring every selected machine (whose lock this run holds) to its declared
 /// state, report each action, and attach what the machines are afterwards to the
 /// inventory.
@@ -215,6 +253,8 @@ fn reconcile(
         .filter(|m| !ready.contains_key(&m.name))
         .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
         .collect();
+    // ssh machines have no machine action (plan::machines gives them none): `ssh_ready`
+    // decided theirs before this phase.
     // One `config show` answers every machine's settings, read only when one declares any.
     let config = if hosts
         .iter()
@@ -384,15 +424,16 @@ fn queue<'p, 'a>(
 }
 
 /// Phase 2: every queued machine's steps, `config.parallel` machines at a time, each over
-/// its own connection.
+/// its own connection (an ssh machine's is the one its facts were read over).
 fn run_machines(
     orb: &Orb,
     config: &Config,
     renderer: &Renderer,
     plan: &Plan<'_>,
-    jobs: Vec<&MachinePlan<'_>>,
+    (jobs, open): (Vec<&MachinePlan<'_>>, BTreeMap<String, Box<dyn Remote>>),
     events: &Sender,
 ) -> Vec<HostResult> {
+    let open = Mutex::new(open);
     let stop_all = AtomicBool::new(false);
     let shared = step::Shared {
         renderer,
@@ -402,7 +443,9 @@ fn run_machines(
         hostvars: &plan.hostvars,
     };
     pool::map(jobs, config.parallel, |machine| {
-        let mut remote = remote::connect(orb, &machine.name, config.transport);
+        let taken = open.lock().ok().and_then(|mut o| o.remove(&machine.name));
+        let mut remote = taken
+            .unwrap_or_else(|| remote::connect(Reach::Orb(orb), &machine.name, config.transport));
         let result = host::run(&shared, machine, remote.as_mut());
         shared.events.send(Event::Host(result.clone()));
         result

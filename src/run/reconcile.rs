@@ -1,7 +1,8 @@
 //! Carrying out the machine actions of [`crate::plan::machines`]: at most
 //! [`MAX_PARALLEL_CREATES`] creates at a time, a create that timed out but left a running
 //! machine adopted (otherwise cleaned up); with `--dry-run` nothing is executed and the plan
-//! is the answer.
+//! is the answer. ssh machines never reach this module: the plan gives them no machine
+//! step, so no orbctl call is made for them.
 
 use crate::orb::{CreateSpec, Lifecycle, Machine, Orb, OrbError};
 use crate::plan::machines::{Action, MachineStep};
