@@ -399,6 +399,28 @@ fn unreachable_hosts_are_exit_3_with_their_own_message_and_nothing_runs() {
         );
         w.sh(&orb, None, "rm -f /tmp/ran").assert_code(0);
     }
+    // `exec` says the same, and is exit 3 too when nothing else failed.
+    let inv = w.write(
+        "exec.yaml",
+        format!(
+            "machines:\n  {}: {{ ssh: {} }}\n",
+            h.name,
+            ssh_block(h, &bed.wrong_identity(), &h.known_hosts)
+        ),
+    );
+    let out = w.orbdeploy([
+        "exec",
+        inv.to_str().unwrap_or_default(),
+        "--",
+        "touch",
+        "/tmp/ran",
+    ]);
+    out.assert_code(3);
+    assert!(
+        out.stdout.contains("refused to authenticate"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(bed.auth_count(h), auth_before, "no case logged in");
     let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
     assert!(left.is_empty(), "ssh processes left: {left:?}");

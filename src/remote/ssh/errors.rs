@@ -102,6 +102,17 @@ pub enum SshError {
     },
 }
 
+impl SshError {
+    /// The host could not be reached at all (exit 3); the sudo errors come from a host
+    /// that was reached.
+    pub fn is_unreachable(&self) -> bool {
+        !matches!(
+            self,
+            SshError::SudoPassword { .. } | SshError::NoSudo { .. }
+        )
+    }
+}
+
 fn fingerprint_list(f: &[String]) -> String {
     if f.is_empty() {
         String::new()
