@@ -112,9 +112,10 @@ __od_nonce=$1
 # Over ssh, sshd signals nothing to a session without a terminal when its connection closes:
 # a running request would go on, and the agent with it. A watcher (its own session, no pipe of
 # ours) ends the agent with TERM once sshd's process is gone; __od_end then ends the request
-# and everything it started. Its only cost is a `sleep` every 2 s.
+# and everything it started. Its only cost is a `sleep` every 2 s. Where this user cannot see
+# that process in /proc (no /proc, hidepid), there is no watcher.
 __od_g=
-if [ -n "${2:-}" ]; then
+if [ -n "${2:-}" ] && [ -e "/proc/$2" ]; then
   # shellcheck disable=SC2016  # expanded by the watcher's shell
   $__od_S sh -c 'while [ -e "/proc/$1" ]; do sleep 2; done; kill -s TERM "$2"' watcher "$2" "$$" < /dev/null > /dev/null 2>&1 &
   __od_g=$!
