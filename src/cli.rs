@@ -106,8 +106,10 @@ pub enum Progress {
 /// Flags shared by `apply` and `plan`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// The inventory file.
-    pub inventory: PathBuf,
+    /// The inventory file (with `apply --plan`, the plan's when not given; with
+    /// `plan --show`, none).
+    #[arg(required_unless_present = "saved_plan")]
+    pub inventory: Option<PathBuf>,
     /// Show a unified diff for put, template and line changes.
     #[arg(long)]
     pub diff: bool,
@@ -168,8 +170,14 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Change nothing: show what would change (same as `plan`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "saved_plan")]
     pub dry_run: bool,
+    /// Apply exactly this saved plan (`plan --out`), refused (exit 5) when it is stale.
+    #[arg(long = "plan", id = "saved_plan", value_name = "PLAN.json")]
+    pub saved_plan: Option<PathBuf>,
+    /// With `--plan`: also run the steps the plan could not decide (unknown).
+    #[arg(long, requires = "saved_plan")]
+    pub allow_unknown: bool,
 }
 
 /// `orbdeploy plan`.
@@ -188,6 +196,13 @@ pub struct PlanArgs {
     /// line each comes from, and touch no machine.
     #[arg(long, conflicts_with_all = ["show_calls", "exit_code"])]
     pub list_steps: bool,
+    /// Also write the plan to this file, for `apply --plan` (docs/plan-file.md).
+    #[arg(long, value_name = "PLAN.json", conflicts_with = "list_steps")]
+    pub out: Option<PathBuf>,
+    /// Print a saved plan and touch no machine.
+    #[arg(long = "show", id = "saved_plan", value_name = "PLAN.json",
+          conflicts_with_all = ["inventory", "out", "list_steps", "show_calls", "exit_code"])]
+    pub saved_plan: Option<PathBuf>,
 }
 
 /// `orbdeploy exec`.
@@ -219,11 +234,17 @@ pub struct ExecArgs {
 }
 
 impl RunArgs {
-    /// The run these flags ask for, in `mode`.
-    fn config(&self, mode: run::RunMode) -> Result<run::Config, ConfigError> {
+    /// The run these flags ask for, in `mode`, with a saved plan or none.
+    fn config(
+        &self,
+        mode: run::RunMode,
+        saved_plan: crate::saved_plan::Use,
+    ) -> Result<run::Config, ConfigError> {
         let json = self.output == OutputFormat::Json;
         Ok(run::Config {
-            inventory: self.inventory.clone(),
+            // Empty only with `apply --plan`, which takes the plan's.
+            inventory: self.inventory.clone().unwrap_or_default(),
+            saved_plan,
             vars: parse_vars(&self.vars)?,
             limit: self.limit.clone(),
             tags: self.tags.clone(),
@@ -256,22 +277,35 @@ impl RunArgs {
 impl ApplyArgs {
     /// The run `apply` (or `apply --dry-run`) asks for.
     pub fn config(&self) -> Result<run::Config, ConfigError> {
-        self.run.config(run::RunMode {
+        let saved = match &self.saved_plan {
+            Some(path) => crate::saved_plan::Use::Apply {
+                path: path.clone(),
+                allow_unknown: self.allow_unknown,
+            },
+            None => crate::saved_plan::Use::None,
+        };
+        let mode = run::RunMode {
             dry_run: self.dry_run,
             ..run::RunMode::default()
-        })
+        };
+        self.run.config(mode, saved)
     }
 }
 
 impl PlanArgs {
     /// The run `plan` asks for.
     pub fn config(&self) -> Result<run::Config, ConfigError> {
-        self.run.config(run::RunMode {
+        let saved = match &self.out {
+            Some(path) => crate::saved_plan::Use::Write(path.clone()),
+            None => crate::saved_plan::Use::None,
+        };
+        let mode = run::RunMode {
             dry_run: true,
             show_calls: self.show_calls,
             exit_on_changes: self.exit_code,
             list_steps: self.list_steps,
-        })
+        };
+        self.run.config(mode, saved)
     }
 }
 

@@ -64,6 +64,10 @@ pub enum Outcome {
     /// nothing more is printed. Exits with the code of the end.
     #[error("{}", .0.word())]
     Reported(RunEnd),
+    /// `apply --plan` refused the saved plan before touching any machine, and the
+    /// message says why. Exit 5.
+    #[error("{0}")]
+    PlanRefused(String),
 }
 
 /// How an `apply` or `plan` ended: the exit code it ends with, decided once from every
@@ -79,6 +83,9 @@ pub enum RunEnd {
     Unavailable,
     /// `plan --exit-code` found pending changes. Exit 4.
     ChangesPending,
+    /// `apply --plan` refused a machine whose facts differ from the plan's, and nothing
+    /// failed elsewhere. Exit 5.
+    PlanRefused,
     /// Ctrl-C or SIGTERM arrived. Exit 130.
     Interrupted,
 }
@@ -91,6 +98,7 @@ impl RunEnd {
             RunEnd::Failed => exit::FAILED,
             RunEnd::Unavailable => exit::UNAVAILABLE,
             RunEnd::ChangesPending => exit::CHANGES_PENDING,
+            RunEnd::PlanRefused => exit::PLAN_REFUSED,
             RunEnd::Interrupted => exit::INTERRUPTED,
         }
     }
@@ -102,6 +110,7 @@ impl RunEnd {
             RunEnd::Failed => "failed",
             RunEnd::Unavailable => "unavailable",
             RunEnd::ChangesPending => "changes are pending",
+            RunEnd::PlanRefused => "a machine was refused by the saved plan",
             RunEnd::Interrupted => "interrupted",
         }
     }
@@ -133,6 +142,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             return match outcome {
                 Outcome::Failed(_) => exit::FAILED,
                 Outcome::Reported(end) => end.exit_code(),
+                Outcome::PlanRefused(_) => exit::PLAN_REFUSED,
             };
         }
         if let Some(orb) = cause.downcast_ref::<crate::orb::OrbError>() {

@@ -13,3 +13,7 @@ pub const UNAVAILABLE: i32 = 3;
 pub const CHANGES_PENDING: i32 = 4;
 /// Interrupted by SIGINT/SIGTERM; children were stopped and the summary printed.
 pub const INTERRUPTED: i32 = 130;
+/// `apply --plan`: the saved plan was refused (changed, made by another version or with
+/// other inputs, unknown steps without `--allow-unknown`), or a machine was refused because
+/// its facts differ from the plan's.
+pub const PLAN_REFUSED: i32 = 5;

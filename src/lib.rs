@@ -18,9 +18,11 @@ pub mod orb;
 pub mod plan;
 pub mod process;
 pub mod quote;
+pub mod read_log;
 pub mod remote;
 pub mod report;
 pub mod run;
+pub mod saved_plan;
 pub mod spanned_map;
 pub mod spec;
 pub mod ssh_target;
@@ -65,7 +67,10 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         cli::Command::Inventory(args) => commands::inventory::inventory(&orb, args),
         cli::Command::Machines(cmd) => commands::machines::machines(&orb, cmd),
         cli::Command::Apply(args) => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
-        cli::Command::Plan(args) => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
+        cli::Command::Plan(args) => match &args.saved_plan {
+            Some(path) => saved_plan::show::print(path),
+            None => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
+        },
         cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
         cli::Command::Completions { shell } => {
             cli::print_completions(*shell);

@@ -51,6 +51,7 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     }
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::in_file(path, format!("cannot read file: {}", io_reason(&e))))?;
+    crate::read_log::note(path, &bytes);
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..offset];

@@ -75,11 +75,13 @@ pub fn sha_of_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
     if let Ok(seen) = SEEN.lock() {
         if let Some((len, mtime, sha)) = seen.as_ref().and_then(|m| m.get(path)) {
             if (*len, *mtime) == stamp {
+                crate::read_log::note_sha(path, sha);
                 return Ok((sha.clone(), *len));
             }
         }
     }
     let (sha, len) = hash_file(path)?;
+    crate::read_log::note_sha(path, &sha);
     if let Ok(mut seen) = SEEN.lock() {
         seen.get_or_insert_with(HashMap::new)
             .insert(path.to_path_buf(), (stamp.0, stamp.1, sha.clone()));

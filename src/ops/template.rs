@@ -43,7 +43,10 @@ impl Operation for Template {
     fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Template, RenderError> {
         let path = ctx.local_path("src", &spec.src)?;
         let text = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => {
+                crate::read_log::note(&path, &bytes);
+                bytes
+            }
             Err(e) => {
                 return Err(RenderError::Unreadable {
                     field: "src",

@@ -178,6 +178,10 @@ fn exit_meaning(code: i32, plan: bool) -> &'static str {
             "orbctl or a machine is unavailable, and no step failed elsewhere"
         }
         crate::exit::CHANGES_PENDING => "plan --exit-code: changes are pending",
+        crate::exit::PLAN_REFUSED => {
+            "apply --plan: a machine's facts differ from the saved plan's, so it was refused \
+             before any change, and no step failed elsewhere"
+        }
         crate::exit::INTERRUPTED => {
             "interrupted (Ctrl-C or SIGTERM): children were stopped, the reports written"
         }

@@ -389,6 +389,17 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// A sender whose events go nowhere: for a pass whose results only its caller
+    /// reads (the facts check of `apply --plan`).
+    pub fn discarding() -> Sender {
+        let (tx, _) = mpsc::channel();
+        Sender {
+            tx,
+            masker: Masker::default(),
+            t0: Instant::now(),
+        }
+    }
+
     /// Send an event (masked), stamped with the time it was sent. A step result is sent
     /// the moment its step ends, so its start is that time less its duration; stamping
     /// here keeps the workers free of the run's clock.

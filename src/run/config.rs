@@ -42,6 +42,8 @@ pub struct Config {
     pub lock_timeout: Duration,
     /// Where roles are looked for after `roles/` beside the inventory (`--roles-path`).
     pub roles_path: Vec<PathBuf>,
+    /// Write a saved plan (`plan --out`) or apply one (`apply --plan`).
+    pub saved_plan: crate::saved_plan::Use,
 }
 
 /// Apply or plan.

@@ -12,6 +12,7 @@ use serde_json::Value as Json;
 use crate::inventory::{self, Inventory};
 use crate::plan::Plan;
 use crate::remote::{self, HostFacts, Reach, Remote, Transport};
+use crate::ssh_target::SshTarget;
 
 use super::pool;
 
@@ -25,6 +26,9 @@ pub struct SshMachines {
     pub facts: BTreeMap<String, HostFacts>,
     /// Why each other host could not be reached.
     pub failed: BTreeMap<String, String>,
+    /// How each selected ssh machine is reached (for a connection made later: a saved
+    /// plan's dry pass).
+    pub targets: BTreeMap<String, SshTarget>,
 }
 
 impl SshMachines {
@@ -79,7 +83,7 @@ pub fn connect_all(
     transport: Transport,
     parallel: usize,
 ) -> SshMachines {
-    let targets: Vec<(String, crate::ssh_target::SshTarget)> = plan
+    let targets: Vec<(String, SshTarget)> = plan
         .machines
         .iter()
         .filter_map(|m| {
@@ -87,7 +91,10 @@ pub fn connect_all(
             Some((m.name.clone(), host.ssh.clone()?))
         })
         .collect();
-    let mut out = SshMachines::default();
+    let mut out = SshMachines {
+        targets: targets.iter().cloned().collect(),
+        ..SshMachines::default()
+    };
     if targets.is_empty() {
         return out;
     }

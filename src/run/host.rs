@@ -17,6 +17,7 @@ use crate::report::{
     ms, Counts, Event, FailureInfo, HostResult, HostStatus, HostTimings, ItemInfo, Millis, Sender,
     StepOrigin, StepResult, StepStatus,
 };
+use crate::saved_plan::{Seen, Verdict};
 use crate::steps::{items, Step};
 
 use super::config::OnFailure;
@@ -172,9 +173,37 @@ impl HostRun<'_, '_> {
         }
     }
 
+    /// What `apply --plan` lets the step change.
+    fn verdict(&self, step: &Step, handler: bool) -> Verdict {
+        let Some(saved) = self.shared.saved else {
+            return Verdict::Free;
+        };
+        saved.verdict(&self.machine.name, handler, step.index, &step.name)
+    }
+
+    /// A plan with a saved plan keeps what it decided for the step, with its facts.
+    fn record(&self, step: &Step, handler: bool, status: StepStatus, ran: &Ran) {
+        let Some(saved) = self
+            .shared
+            .saved
+            .filter(|_| self.shared.config.mode.dry_run)
+        else {
+            return;
+        };
+        let seen = Seen {
+            handler,
+            index: step.index,
+            name: step.name.clone(),
+            status,
+            facts: ran.detail.facts.clone(),
+        };
+        saved.record(&self.machine.name, seen);
+    }
+
     /// Run `list[pos]`; true when it registered a value.
     fn step_in(&mut self, list: &[&Step], pos: usize, step: &Step, handler: bool) -> bool {
         let started = Instant::now();
+        let verdict = self.verdict(step, handler);
         let env = StepEnv {
             shared: self.shared,
             machine: &self.machine.name,
@@ -184,9 +213,11 @@ impl HostRun<'_, '_> {
             window: &mut self.window,
             failed: self.failed,
             earlier_changes: self.counts.will_change + self.counts.will_run > 0,
+            verdict,
         };
         let ran = step::run(env, list, pos, step);
         let status = ran.outcome.status();
+        self.record(step, handler, status, &ran);
         let own_loop = step.looping.is_some() && step.item.is_some();
         let is_item = step
             .item

@@ -10,6 +10,7 @@ mod host;
 mod lock;
 pub mod pool;
 pub mod reconcile;
+mod saved;
 mod step;
 mod timing;
 
@@ -26,10 +27,11 @@ use crate::load::inventory::DesiredState;
 use crate::orb::{Machine, Orb};
 use crate::plan::machines::{self, Action};
 use crate::plan::{self, MachinePlan, Plan};
-use crate::remote::{self, Reach, Remote};
+use crate::remote::{self, Reach};
 use crate::report::{
     self, Event, HostResult, HostStatus, MachineAction, Masker, Sender, StepStatus, Summary,
 };
+use crate::saved_plan::SavedRun;
 use crate::steps::{self, Playbook};
 use crate::template::Renderer;
 
@@ -43,6 +45,8 @@ pub use connect::inventory_facts;
 pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     crate::interrupt::install();
     let started = Instant::now();
+    let (config, opened) = saved::prepare(config)?;
+    let config = &config;
     let mut loaded = load(orb, config)?;
     let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
     // ssh machines are checked once their facts are known (plan/validate.rs).
@@ -62,6 +66,8 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| {
         connected.iter().any(|c| c == n)
     })?;
+    let saved = saved::start(config, &loaded, &plan.names(), opened)?;
+    let saved = saved.as_ref();
     let (events, reporter) = start_reporter(config, &loaded, &plan);
     let (mut ready, _locks) = lock_machines(orb, config, &plan);
     ssh_ready(&loaded.inv, &mut ssh, &mut ready);
@@ -73,6 +79,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         &plan,
         &mut ready,
         &events,
+        saved,
     );
     // What phase 1 learnt (new machines, addresses) is visible to templates.
     plan.refresh_vars(&loaded.inv);
@@ -84,10 +91,17 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         config,
         &loaded.renderer,
         &plan,
-        (queued.jobs, ssh.remotes),
+        (queued.jobs, ssh),
         &events,
+        saved,
     ));
-    let end = outcome(config, &results, queued.unavailable, planned_actions);
+    let refused = queued.refused + saved.map_or(0, SavedRun::refused);
+    let ended = Ended {
+        unavailable: queued.unavailable,
+        refused,
+        planned_actions,
+    };
+    let end = outcome(config, &results, ended);
     let (counts, machines) = report::totals(&results);
     events.send(Event::Summary(Summary {
         mode: config.mode.name().into(),
@@ -99,7 +113,8 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     }));
     // The reporter ends once every sender is gone.
     drop(events);
-    reporter.finish()?;
+    let report = reporter.finish()?;
+    saved::finish(config, saved, &report, end)?;
     Ok(end)
 }
 
@@ -136,14 +151,7 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
 /// Start the reporter, masking every secret: the inventory's and every value that
 /// rendering the plan read with `env()`.
 fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender, report::Reporter) {
-    let inv = &loaded.inv;
-    let mut secrets: Vec<String> = inv
-        .hosts
-        .iter()
-        .flat_map(|h| inv.secret_values(h))
-        .collect();
-    secrets.extend(loaded.renderer.secrets());
-    let masker = Masker::new(secrets);
+    let masker = masker(loaded);
     // Trace files get the same masking as every other output.
     crate::remote::trace::set_secrets(&masker);
     let output = config.output;
@@ -170,6 +178,19 @@ fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender,
     (events, reporter)
 }
 
+/// The masker of every secret: the inventory's and every value that rendering the plan
+/// read with `env()`.
+fn masker(loaded: &Loaded) -> Masker {
+    let inv = &loaded.inv;
+    let mut secrets: Vec<String> = inv
+        .hosts
+        .iter()
+        .flat_map(|h| inv.secret_values(h))
+        .collect();
+    secrets.extend(loaded.renderer.secrets());
+    Masker::new(secrets)
+}
+
 /// What phase 1 left a machine in, for phase 2.
 enum Ready {
     /// Running: run its steps.
@@ -180,6 +201,8 @@ enum Ready {
     Later(&'static str),
     /// Cannot be used; `unavailable` when that is exit 3 rather than a failure.
     Unreachable { error: String, unavailable: bool },
+    /// `apply --plan`: its action is not the planned one, and why.
+    Refused(String),
 }
 
 /// Take the lock of every selected machine, in name order (two runs never wait on each
@@ -236,7 +259,11 @@ fn ssh_ready(inv: &Inventory, ssh: &mut SshMachines, ready: &mut BTreeMap<String
 
 /// Phase 1: bring every selected machine (whose lock this run holds) to its declared
 /// state, report each action, and attach what the machines are afterwards to the
-/// inventory.
+/// inventory. With `apply --plan`, a machine whose action is not the planned one is
+/// refused instead (`saved`).
+// One argument more than clippy likes: `saved` is the saved-plan hook, kept as a plain
+// argument so that phase 1's shape stays as it was.
+#[allow(clippy::too_many_arguments)]
 fn reconcile(
     orb: &Orb,
     config: &Config,
@@ -245,6 +272,7 @@ fn reconcile(
     plan: &Plan<'_>,
     ready: &mut BTreeMap<String, Ready>,
     events: &Sender,
+    saved: Option<&SavedRun>,
 ) -> usize {
     let dry_run = config.mode.dry_run;
     let hosts: Vec<&Host> = plan
@@ -264,7 +292,18 @@ fn reconcile(
     } else {
         Ok(Default::default())
     };
-    let actions = machines::plan(orb, &hosts, &config);
+    let mut actions = machines::plan(orb, &hosts, &config);
+    if let Some(s) = saved {
+        actions.retain(
+            |a| match s.check_action(&a.machine, action_word(a), &a.argv) {
+                Ok(()) => true,
+                Err(why) => {
+                    ready.insert(a.machine.clone(), Ready::Refused(why));
+                    false
+                }
+            },
+        );
+    }
     let outcomes = if crate::interrupt::requested() {
         Vec::new()
     } else {
@@ -327,8 +366,19 @@ fn machine_event(
             .or_else(|| out.note.clone())
             .or_else(|| settings_text(settings)),
     };
-    let action = match &act.action {
-        Action::Keep if !settings.changes.is_empty() => "settings",
+    MachineAction {
+        machine: act.machine.clone(),
+        action: action_word(act).into(),
+        status: status.into(),
+        message,
+        argv: act.argv.clone(),
+    }
+}
+
+/// The report's word for a machine action.
+fn action_word(act: &machines::MachineStep) -> &'static str {
+    match &act.action {
+        Action::Keep if !act.settings.changes.is_empty() => "settings",
         Action::Keep => "keep",
         Action::Create(_) => "create",
         Action::Start => "start",
@@ -336,13 +386,6 @@ fn machine_event(
         Action::Delete => "delete",
         Action::Missing => "missing",
         Action::Drift(_) => "drift",
-    };
-    MachineAction {
-        machine: act.machine.clone(),
-        action: action.into(),
-        status: status.into(),
-        message,
-        argv: act.argv.clone(),
     }
 }
 
@@ -376,6 +419,8 @@ struct Queue<'p, 'a> {
     done: Vec<HostResult>,
     /// How many of those are unavailable (exit 3 rather than 1).
     unavailable: usize,
+    /// How many of those `apply --plan` refused (exit 5 rather than 1).
+    refused: usize,
 }
 
 /// Queue every running machine; report the steps of the others as not run (unknown in a
@@ -390,6 +435,7 @@ fn queue<'p, 'a>(
         jobs: Vec::new(),
         done: Vec::new(),
         unavailable: 0,
+        refused: 0,
     };
     for m in &plan.machines {
         let (status, counts, error) = match ready.remove(&m.name) {
@@ -405,6 +451,11 @@ fn queue<'p, 'a>(
                 q.unavailable += usize::from(unavailable);
                 let counts = host::not_run(events, &m.name, &m.steps, StepStatus::Failed, &error);
                 (HostStatus::Unreachable, counts, Some(error))
+            }
+            Some(Ready::Refused(why)) => {
+                q.refused += 1;
+                q.done.push(saved::refused(events, m, &why));
+                continue;
             }
             Some(Ready::Idle) | None => (HostStatus::Ok, Default::default(), None),
         };
@@ -430,10 +481,12 @@ fn run_machines(
     config: &Config,
     renderer: &Renderer,
     plan: &Plan<'_>,
-    (jobs, open): (Vec<&MachinePlan<'_>>, BTreeMap<String, Box<dyn Remote>>),
+    (jobs, mut ssh): (Vec<&MachinePlan<'_>>, SshMachines),
     events: &Sender,
+    saved: Option<&SavedRun>,
 ) -> Vec<HostResult> {
-    let open = Mutex::new(open);
+    let open = Mutex::new(std::mem::take(&mut ssh.remotes));
+    let targets = std::mem::take(&mut ssh.targets);
     let stop_all = AtomicBool::new(false);
     let shared = step::Shared {
         renderer,
@@ -441,26 +494,39 @@ fn run_machines(
         config,
         stop_all: &stop_all,
         hostvars: &plan.hostvars,
+        saved,
     };
+    let dry = saved::dry_config(config);
     pool::map(jobs, config.parallel, |machine| {
+        let reach = targets
+            .get(&machine.name)
+            .map_or(Reach::Orb(orb), Reach::Ssh);
+        if let Some(refused) = saved::refused_before_run(reach, &shared, &dry, machine) {
+            shared.events.send(Event::Host(refused.clone()));
+            return refused;
+        }
         let taken = open.lock().ok().and_then(|mut o| o.remove(&machine.name));
-        let mut remote = taken
-            .unwrap_or_else(|| remote::connect(Reach::Orb(orb), &machine.name, config.transport));
+        let mut remote =
+            taken.unwrap_or_else(|| remote::connect(reach, &machine.name, config.transport));
         let result = host::run(&shared, machine, remote.as_mut());
         shared.events.send(Event::Host(result.clone()));
         result
     })
 }
 
-/// How the run ends, from every machine's result.
-/// `planned_actions`: machine actions a plan would take (create, start, stop, delete, a
-/// settings change), which are pending changes too.
-fn outcome(
-    config: &Config,
-    results: &[HostResult],
+/// What the run's end depends on besides each machine's result.
+struct Ended {
+    /// Machines unavailable (exit 3 rather than 1).
     unavailable: usize,
+    /// Machines `apply --plan` refused (exit 5 rather than 1).
+    refused: usize,
+    /// Machine actions a plan would take (create, start, stop, delete, a settings
+    /// change), which are pending changes too.
     planned_actions: usize,
-) -> RunEnd {
+}
+
+/// How the run ends, from every machine's result.
+fn outcome(config: &Config, results: &[HostResult], ended: Ended) -> RunEnd {
     let failed = results
         .iter()
         .filter(|r| matches!(r.status, HostStatus::Failed | HostStatus::Unreachable))
@@ -468,13 +534,15 @@ fn outcome(
     let (counts, _) = report::totals(results);
     // Commands without `creates`/`unless` always "will run"; they would make every plan of
     // an inventory with commands look unconverged, so only real changes count as pending.
-    let pending = (counts.will_change + counts.unknown) as usize + planned_actions;
+    let pending = (counts.will_change + counts.unknown) as usize + ended.planned_actions;
     if crate::interrupt::requested() {
         RunEnd::Interrupted
-    } else if failed > unavailable {
+    } else if failed > ended.unavailable + ended.refused {
         RunEnd::Failed
-    } else if unavailable > 0 {
+    } else if ended.unavailable > 0 {
         RunEnd::Unavailable
+    } else if ended.refused > 0 {
+        RunEnd::PlanRefused
     } else if config.mode.exit_on_changes && pending > 0 {
         RunEnd::ChangesPending
     } else {

@@ -34,6 +34,8 @@ pub struct Shared<'a> {
     pub stop_all: &'a AtomicBool,
     /// Every machine's variables, for `hostvars`.
     pub hostvars: &'a Json,
+    /// `plan --out` or `apply --plan`: the saved plan's state.
+    pub saved: Option<&'a crate::saved_plan::SavedRun>,
 }
 
 /// How one step ended.
@@ -100,6 +102,8 @@ pub struct Detail {
     pub attempts: u32,
     /// Where the step's time went.
     pub phases: Phases,
+    /// A plan with a saved plan: the hashes of the facts the decision was made on.
+    pub facts: Option<crate::saved_plan::model::FactsHash>,
 }
 
 /// A step's outcome and what the report shows of it.
@@ -139,6 +143,8 @@ pub struct StepEnv<'s> {
     /// Plan: an earlier step of this machine would change it or run a command, so the
     /// machine as it is now may not be what this step would meet.
     pub earlier_changes: bool,
+    /// What `apply --plan` lets the step change.
+    pub verdict: crate::saved_plan::Verdict,
 }
 
 /// Run `list[pos]` (which is `step`): `list` is the machine's steps, or the handlers it
@@ -177,11 +183,22 @@ fn facts_decide_change(
     let (would, mut detail) = decide(env, &rendered, &facts);
     let (took, spent) = span.end(&*env.remote);
     phases.local(took, spent);
+    let dry_run = env.shared.config.mode.dry_run;
+    if let Some(saved) = env.shared.saved.filter(|_| dry_run) {
+        detail.facts = Some(saved.facts_hash(&facts));
+    }
     // A plan ends with what would happen, as does a step with nothing to do.
     let acts = matches!(would, StepOutcome::WillRun | StepOutcome::WillChange);
-    if env.shared.config.mode.dry_run || !acts {
+    if dry_run || !acts {
         return Ran {
             outcome: would,
+            detail,
+        };
+    }
+    // `apply --plan` changes only what the plan changes: anything else is drift.
+    if let Some(why) = env.verdict.hold() {
+        return Ran {
+            outcome: StepOutcome::Skipped(why.into()),
             detail,
         };
     }
