@@ -763,6 +763,18 @@ fn exec_show_calls_and_no_channel_work_over_ssh() {
     );
     assert_eq!(state.stdout, "640 root\nx\n");
 
+    // `host_key: accept-new` records a new host's key and goes on.
+    let fresh = w.write("ssh/fresh_known_hosts", "");
+    let block = ssh_block(h, &h.identity, &fresh).replacen("{ ", "{ host_key: accept-new, ", 1);
+    let accept = w.write(
+        "accept.yaml",
+        format!("machines:\n  {}: {{ ssh: {block} }}\n", h.name),
+    );
+    let out = w.orbdeploy(["exec", accept.to_str().unwrap_or_default(), "--", "true"]);
+    out.assert_code(0);
+    let recorded = std::fs::read_to_string(&fresh).unwrap_or_default();
+    assert!(recorded.contains(&h.host_key), "{recorded}");
+
     // `inventory --probe` connects and shows what the host reports.
     let probed = w.orbdeploy(["inventory", inv, "--probe", "--explain"]);
     probed.assert_code(0);
