@@ -515,6 +515,37 @@ fn a_host_whose_sshd_dies_mid_apply_fails_alone_and_the_rerun_converges() {
     assert_eq!(count(&doc, "failed"), 0);
     let state = w.sh(&a.name, Some("root"), "ls /tmp/first /tmp/last /tmp/slow");
     assert_eq!(state.stdout, "/tmp/first\n/tmp/last\n/tmp/slow\n");
+
+    // `config:` (`-F`) and `jump:` (`-J`): host b by its alias in the bed's ssh config,
+    // through host a.
+    let cfg = bed.ssh_config_file();
+    let jumped = w.write(
+        "jump.yaml",
+        format!(
+            "machines:\n  via-jump: {{ ssh: {{ config: '{}', host: {}, jump: {} }} }}\n",
+            cfg.display(),
+            b.name,
+            a.name
+        ),
+    );
+    let (auth_a, auth_b) = (bed.auth_count(a), bed.auth_count(b));
+    let out = w.orbdeploy([
+        "exec",
+        jumped.to_str().unwrap_or_default(),
+        "--",
+        "hostname",
+    ]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains(&format!("{}\n", b.name)),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        (bed.auth_count(a), bed.auth_count(b)),
+        (auth_a + 1, auth_b + 1),
+        "one login on the jump host and one on the host"
+    );
 }
 
 /// Every `/tmp/odssh-*` (and `$XDG_RUNTIME_DIR/odssh-*`) directory: control sockets.
