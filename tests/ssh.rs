@@ -21,20 +21,6 @@ use harness::{orbdeploy_bin, World};
 use serde_json::Value;
 use sshbed::{SshBed, SshHost};
 
-/// A bed of `n` hosts whose addresses this computer reaches now. orbsim gives a new
-/// machine the address of one deleted a moment ago (another test's), and until the kernel
-/// notices, the neighbour table sends that address to the old machine's link: packets are
-/// lost and ssh times out. Forgetting the entry makes the kernel ask again.
-fn bed(w: &World, n: usize) -> SshBed<'_> {
-    let bed = SshBed::start(w, n);
-    for h in &bed.hosts {
-        let _ = Command::new("ip")
-            .args(["neigh", "flush", "to", &h.ip4])
-            .status();
-    }
-    bed
-}
-
 /// Status of every step of `machine` in a report: (name, status).
 fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
     let m = doc["machines"]
@@ -169,7 +155,7 @@ test -e /tmp/guarded && echo guarded"#;
 #[test]
 fn every_kind_converges_over_ssh_in_a_mixed_inventory() {
     let w = World::new("ssh-kinds");
-    let bed = bed(&w, 1);
+    let bed = SshBed::start(&w, 1);
     let h = &bed.hosts[0];
     let orb = w.name("orb");
     w.create(&orb);
@@ -294,7 +280,7 @@ type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Vec<String>);
 #[test]
 fn unreachable_hosts_are_exit_3_with_their_own_message_and_nothing_runs() {
     let w = World::new("ssh-refuse");
-    let bed = bed(&w, 1);
+    let bed = SshBed::start(&w, 1);
     let h = &bed.hosts[0];
     let orb = w.name("orb");
     w.create(&orb);
@@ -454,7 +440,7 @@ fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
 #[test]
 fn a_host_whose_sshd_dies_mid_apply_fails_alone_and_the_rerun_converges() {
     let w = World::new("ssh-kill");
-    let bed = bed(&w, 2);
+    let bed = SshBed::start(&w, 2);
     let (a, b) = (&bed.hosts[0], &bed.hosts[1]);
     w.write(
         "ops.yaml",
@@ -585,7 +571,7 @@ fn all_cmdlines() -> Vec<String> {
 #[test]
 fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
     let w = World::new("ssh-intr");
-    let bed = bed(&w, 1);
+    let bed = SshBed::start(&w, 1);
     let h = &bed.hosts[0];
     let secret = "Sup3r-s3cret-Ssh-Value-91";
     w.write(
@@ -727,7 +713,7 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
 #[test]
 fn exec_show_calls_and_no_channel_work_over_ssh() {
     let w = World::new("ssh-exec");
-    let bed = bed(&w, 1);
+    let bed = SshBed::start(&w, 1);
     let h = &bed.hosts[0];
     w.write(
         "ops.yaml",

@@ -283,11 +283,6 @@ fn ssh_behaves_like_the_other_transports() {
     let w = World::new("transport-ssh");
     let bed = sshbed::SshBed::start(&w, 1);
     let h = &bed.hosts[0];
-    // orbsim may give the machine the address of one just deleted: forget the old
-    // neighbour entry, so packets go to this machine (tests/ssh.rs `bed`).
-    let _ = std::process::Command::new("ip")
-        .args(["neigh", "flush", "to", &h.ip4])
-        .status();
     assert_eq!(h.user, "dev", "the bed's default user is the machine's");
     let target = ssh_target(h);
     let mut ch = remote::connect(Reach::Ssh(&target), &h.name, Transport::Channel);
