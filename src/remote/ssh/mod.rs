@@ -1,9 +1,9 @@
 //! The ssh transport: a machine with an `ssh:` block is reached with the system OpenSSH
 //! client, through the same channel agent (or, with `--no-channel`, the same one-shot
-//! reader) as an OrbStack machine. One master per host ([`master`]) authenticates once;
+//! reader) as an OrbStack machine. One master per host ([`Master`]) authenticates once;
 //! every session and call goes over its socket. A session runs as the login user, or
 //! through `sudo -n -u USER` for another user or `become`. The first request on a
-//! connection reads the host's facts ([`facts`]), which become its template variables.
+//! connection reads the host's facts ([`facts_script`]), which become its template variables.
 
 mod argv;
 mod errors;
