@@ -217,6 +217,13 @@ impl Master {
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 let status = exited.and_then(|s| s.code());
+                if crate::interrupt::requested() {
+                    return Err(SshError::Other {
+                        host: argv_host(&self.argv),
+                        status,
+                        detail: "interrupted while connecting".into(),
+                    });
+                }
                 if exited.is_none() && text.trim().is_empty() {
                     return Err(SshError::TimedOut {
                         host: argv_host(&self.argv),
