@@ -77,6 +77,10 @@ pub struct InventoryArgs {
     /// Print one JSON document instead of text.
     #[arg(long, conflicts_with = "explain")]
     pub json: bool,
+    /// Connect to the ssh machines and show the facts they report (distro, version, arch,
+    /// ip4, login user), or why they cannot be reached. Changes nothing on them.
+    #[arg(long)]
+    pub probe: bool,
     /// Set a variable (highest precedence); repeatable.
     #[arg(long = "var", value_name = "K=V")]
     pub vars: Vec<String>,

@@ -105,10 +105,12 @@ fn an_inventory_of_ssh_machines_only_never_calls_orbctl() {
         stdout.contains("host     = db.example.org  (machine name)"),
         "{stdout}"
     );
+    // A plan reaches the hosts over ssh (their facts decide the steps); these do not
+    // exist: exit 3 for each, still without a call to orbctl.
     let (code, stdout, stderr) = run(&fake, &home, &["plan", "inv.yaml"]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(code, 3, "{stdout}{stderr}");
     assert!(
-        stdout.contains("db.example.org: will run shell true"),
+        stdout.contains("db.example.org: unreachable, 1 step not run — ssh: "),
         "{stdout}"
     );
     assert_eq!(fake.calls(), Vec::<String>::new());

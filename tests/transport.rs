@@ -1,8 +1,11 @@
-//! The two transports (persistent channel and one-shot) against a real orbsim machine:
-//! same results for commands, stdin, binary output, users, timeouts and file transfers.
+//! The transports (persistent channel and one-shot, over orbctl and over ssh to a real
+//! sshd) against a real orbsim machine: same results for commands, stdin, binary output,
+//! users, timeouts and file transfers.
 
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "e2e/sshbed.rs"]
+mod sshbed;
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +13,8 @@ use harness::World;
 use orbdeploy::orb::Orb;
 use orbdeploy::remote::channel::Channel;
 use orbdeploy::remote::oneshot::OneShot;
-use orbdeploy::remote::{Exec, Remote, WriteFile};
+use orbdeploy::remote::{self, Exec, Reach, Remote, Transport, WriteFile};
+use orbdeploy::ssh_target::{HostKeyPolicy, SshTarget};
 
 fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
     // stdout and stderr apart, exit status kept.
@@ -144,8 +148,10 @@ fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
     assert!(started.elapsed() < Duration::from_secs(20), "{tag}");
     std::thread::sleep(Duration::from_millis(300));
     let out = remote
+        // A zombie is dead too: over ssh the orphans go to the machine's init, which may
+        // take its time to reap them.
         .exec(&Exec::script(format!(
-            "kill -0 $(cat /tmp/{tag}-bg) 2>/dev/null && echo alive || echo dead"
+            "p=$(cat /tmp/{tag}-bg); if kill -0 $p 2>/dev/null && ! grep -q '^State:.*Z' /proc/$p/status; then echo alive; else echo dead; fi"
         )))
         .expect("usable after timeout");
     assert_eq!(
@@ -244,4 +250,64 @@ fn channel_reopens_a_dead_session_once_and_reports_a_missing_machine() {
     let mut gone = Channel::new(&orb, &w.name("never-created"));
     let err = gone.exec(&Exec::script("true")).expect_err("no machine");
     assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+/// How the ssh transport reaches a bed host: its address, the bed's key and known_hosts,
+/// nothing from `~/.ssh`.
+fn ssh_target(h: &sshbed::SshHost) -> SshTarget {
+    SshTarget {
+        host: h.ip4.clone(),
+        port: Some(h.port),
+        user: Some(h.user.clone()),
+        identity: Some(h.identity.clone()),
+        jump: None,
+        config: None,
+        host_key: HostKeyPolicy::Strict,
+        // Generous: the machine is shared, and a loaded one answers a SYN late.
+        connect_timeout: Some(Duration::from_secs(30)),
+        options: vec![
+            (
+                "UserKnownHostsFile".into(),
+                h.known_hosts.display().to_string(),
+            ),
+            ("GlobalKnownHostsFile".into(), "/dev/null".into()),
+        ],
+    }
+}
+
+/// The third transport: ssh to a real sshd in an orbsim machine, channel and one-shot,
+/// gives the same results; one authentication (the master) per connection, one session
+/// per user on the channel, no ssh process once closed.
+#[test]
+fn ssh_behaves_like_the_other_transports() {
+    let w = World::new("transport-ssh");
+    let bed = sshbed::SshBed::start(&w, 1);
+    let h = &bed.hosts[0];
+    assert_eq!(h.user, "dev", "the bed's default user is the machine's");
+    let target = ssh_target(h);
+    let mut ch = remote::connect(Reach::Ssh(&target), &h.name, Transport::Channel);
+    exercise(&w, ch.as_mut(), "ssh-channel");
+    drop(ch);
+    assert_eq!(bed.auth_count(h), 1, "one master, one login");
+    assert_eq!(
+        bed.session_count(h),
+        2,
+        "one session per user (dev, root through sudo)\n{}",
+        bed.sshd_log(h)
+    );
+    let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
+    assert!(left.is_empty(), "ssh processes left: {left:?}");
+
+    let mut one = remote::connect(Reach::Ssh(&target), &h.name, Transport::OneShot);
+    exercise(&w, one.as_mut(), "ssh-oneshot");
+    drop(one);
+    assert_eq!(bed.auth_count(h), 2, "one more master, no login per call");
+    let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
+    assert!(left.is_empty(), "ssh processes left: {left:?}");
+    let left = w.sh(
+        &h.name,
+        Some("root"),
+        "ls /tmp /dev/shm | grep -c orbdeploy || true",
+    );
+    assert_eq!(left.stdout, "0\n");
 }

@@ -19,7 +19,8 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
     if m.is_running() {
         return Ok(());
     }
-    let lower = image::ensure(&paths::images(), m.root_suite(), &m.image.arch)?;
+    let lower =
+        image::ensure_flavour(&paths::images(), m.root_suite(), &m.image.arch, &m.packages)?;
     let dir = m.dir(home);
     for sub in ["root", "upper", "work"] {
         std::fs::create_dir_all(dir.join(sub))
@@ -47,6 +48,7 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
             &m.image.version,
             &m.image.arch,
             m.root_suite(),
+            &m.packages,
         ),
         share_host: !m.config.isolated,
         mounts: m
@@ -86,6 +88,13 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
     if m.user_pending {
         ensure_user(m, None)?;
         m.user_pending = false;
+    }
+    if let Some(script) = image::ssh_host_keys_script(pid) {
+        // Each machine its own host keys: the image ships none (see image::ensure_flavour).
+        let status = in_machine(m, "root", "/", script)?;
+        if status != 0 {
+            bail!("making the machine's sshd host keys failed (exit {status}; see /var/log/orbsim-setup.log in it)");
+        }
     }
     Ok(())
 }

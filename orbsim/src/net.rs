@@ -134,6 +134,10 @@ pub fn attach(home: &Path, id: &str, pid: i32, start: u64, iso: Isolation) -> Re
     ip(&["link", "set", &host_if, "master", BRIDGE, "up"])?;
     ip(&["link", "set", &peer_if, "netns", &pid.to_string()])?;
     let addr = format!("{PREFIX}{octet}");
+    // The address may have been a stopped machine's a moment ago: the host's neighbour
+    // entry would still send to that machine's MAC (a connect from the host then times out
+    // until the entry goes stale, ~30 s), so forget it.
+    let _ = ip(&["neigh", "flush", "to", &addr]);
     in_netns(pid, &["link", "set", &peer_if, "name", "eth0"])?;
     // A network-isolated machine has no on-link route to its neighbours.
     let len = if iso.machines { "32" } else { "24" };

@@ -93,6 +93,10 @@ pub struct Machine {
     /// version, as for machines made before stand-ins existed).
     #[serde(default)]
     pub root: String,
+    /// Extra Debian packages of its image flavour (`ORBSIM_PACKAGES` at create), sorted;
+    /// empty for the base image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,

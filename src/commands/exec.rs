@@ -1,8 +1,9 @@
 //! `orbdeploy exec INVENTORY -- CMD...`: one command on every selected machine, in
 //! parallel, each machine's output printed as one block so outputs never interleave. The
 //! command goes through [`crate::remote`] like every step of `apply`: over the channel by
-//! default, one `orbctl run` per machine with `--no-channel`, its `--timeout` enforced by
-//! the transport (which ends everything the command started).
+//! default, one `orbctl run` (or one `ssh`, for a machine with an `ssh:` block) per
+//! machine with `--no-channel`, its `--timeout` enforced by the transport (which ends
+//! everything the command started).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,10 +12,11 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cli::ExecArgs;
-use crate::error::{ConfigError, Outcome};
+use crate::error::{ConfigError, Outcome, RunEnd};
+use crate::inventory::Host;
 use crate::orb::{Orb, OrbError};
 use crate::quote;
-use crate::remote::{self, Exec, Transport};
+use crate::remote::{self, Exec, Reach, Transport};
 use crate::run::pool;
 
 /// What `exec` runs, and where (from its flags, [`ExecArgs`]).
@@ -70,16 +72,15 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
     }
     let inv = crate::commands::inventory::load_attached(orb, &config.inventory, &[])?;
     let hosts = inv.limit(&config.limit)?;
-    if let Some(missing) = hosts.iter().find(|h| h.actual.is_none()) {
+    if let Some(missing) = hosts.iter().find(|h| h.actual.is_none() && h.ssh.is_none()) {
         return Err(OrbError::MachineNotFound {
             name: missing.name.clone(),
         }
         .into());
     }
     let req = request(config);
-    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-    let succeeded = pool::map(names, config.parallel, |name| {
-        let (block, ok) = run_on(orb, name, config.transport, &req);
+    let ended = pool::map(hosts.clone(), config.parallel, |host| {
+        let (block, ended) = run_on(orb, host, config.transport, &req);
         // One block at a time, as each machine finishes: the lock is held for the block.
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&block);
@@ -87,9 +88,15 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
             let _ = out.write_all(b"\n");
         }
         let _ = out.flush();
-        ok
+        ended
     });
-    let failed = succeeded.iter().filter(|ok| !**ok).count();
+    let failed = ended.iter().filter(|e| **e != Ended::Ok).count();
+    let unreachable = ended.iter().filter(|e| **e == Ended::Unreachable).count();
+    if failed > 0 && failed == unreachable {
+        // As for apply: a machine that cannot be reached, and nothing else failed, is exit 3
+        // (each machine's block said why).
+        return Err(Outcome::Reported(RunEnd::Unavailable).into());
+    }
     if failed > 0 {
         return Err(Outcome::Failed(format!(
             "the command failed on {failed} of {} machines",
@@ -122,9 +129,25 @@ fn request(config: &ExecConfig) -> Exec {
     }
 }
 
-/// Run the request on one machine: its output block, and whether it succeeded.
-fn run_on(orb: &Orb, name: &str, transport: Transport, req: &Exec) -> (Vec<u8>, bool) {
-    let mut remote = remote::connect(orb, name, transport);
+/// How the command ended on one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Exit code 0.
+    Ok,
+    /// It ran and failed, or the transport failed while it ran.
+    Failed,
+    /// The machine could not be reached (orbctl or ssh said why): nothing ran.
+    Unreachable,
+}
+
+/// Run the request on one machine: its output block, and how it ended.
+fn run_on(orb: &Orb, host: &Host, transport: Transport, req: &Exec) -> (Vec<u8>, Ended) {
+    let name = host.name.as_str();
+    let reach = match &host.ssh {
+        Some(target) => Reach::Ssh(target),
+        None => Reach::Orb(orb),
+    };
+    let mut remote = remote::connect(reach, name, transport);
     let result = remote.exec(req);
     remote.close();
     match result {
@@ -137,8 +160,20 @@ fn run_on(orb: &Orb, name: &str, transport: Transport, req: &Exec) -> (Vec<u8>, 
             .into_bytes();
             b.extend_from_slice(&out.stdout);
             b.extend_from_slice(&out.stderr);
-            (b, out.status == 0)
+            let ended = if out.status == 0 {
+                Ended::Ok
+            } else {
+                Ended::Failed
+            };
+            (b, ended)
         }
-        Err(e) => (format!("== {name} (failed) ==\n{e}\n").into_bytes(), false),
+        Err(e) => {
+            let ended = match &e {
+                remote::RemoteError::Ssh(e) if e.is_unreachable() => Ended::Unreachable,
+                remote::RemoteError::Orb(_) => Ended::Unreachable,
+                _ => Ended::Failed,
+            };
+            (format!("== {name} (failed) ==\n{e}\n").into_bytes(), ended)
+        }
     }
 }

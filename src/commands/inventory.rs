@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::cli::{parse_vars, InventoryArgs};
 use crate::inventory::{self, Inventory};
 use crate::orb::Orb;
+use crate::remote::{self, HostFacts, Reach, Transport};
 
 /// Load an inventory and attach what orbctl reports (one `list`, one `info` per running
 /// selected machine for its address).
@@ -41,7 +42,16 @@ pub fn load_attached(
 
 /// `orbdeploy inventory FILE [--explain|--json]`.
 pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
-    let inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
+    let mut inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
+    let probed = match args.probe {
+        true => probe(&inv.limit(&args.limit)?),
+        false => Default::default(),
+    };
+    for (name, facts) in &probed {
+        if let Ok(f) = facts {
+            inv.attach_facts(name, crate::run::inventory_facts(f));
+        }
+    }
     let hosts = inv.limit(&args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -60,6 +70,7 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
                     "groups": inv.host_groups(h),
                     "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
                     "sources": vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect::<serde_json::Map<_, _>>(),
+                    "probe": probe_json(probed.get(&h.name)),
                 })
             })
             .collect();
@@ -74,6 +85,9 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         };
         writeln!(out, "{}  ({state})", h.name)?;
         writeln!(out, "  groups: {}", inv.host_groups(h).join(", "))?;
+        if let Some(p) = probed.get(&h.name) {
+            writeln!(out, "  probe: {}", probe_text(p))?;
+        }
         if args.explain {
             let vars = masked_vars(&inv, h);
             let width = vars.keys().map(String::len).max().unwrap_or(0);
@@ -96,6 +110,52 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         explain_calls(&inv, args, &mut out)?;
     }
     Ok(())
+}
+
+/// What `--probe` learnt of one ssh machine: its facts, or why it cannot be reached.
+type Probed = std::result::Result<HostFacts, String>;
+
+/// Connect to every ssh machine among `hosts` (in parallel) and read its facts.
+fn probe(hosts: &[&inventory::Host]) -> std::collections::BTreeMap<String, Probed> {
+    let ssh: Vec<(&str, &crate::ssh_target::SshTarget)> = hosts
+        .iter()
+        .filter_map(|h| Some((h.name.as_str(), h.ssh.as_ref()?)))
+        .collect();
+    let workers = ssh.len().clamp(1, 16);
+    crate::run::pool::map(ssh, workers, |(name, target)| {
+        let mut r = remote::connect(Reach::Ssh(target), name, Transport::Channel);
+        let facts = match r.facts() {
+            Ok(Some(f)) => Ok(f),
+            Ok(None) => Err("the transport reports no facts".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        r.close();
+        (name.to_string(), facts)
+    })
+    .into_iter()
+    .collect()
+}
+
+fn probe_text(p: &Probed) -> String {
+    match p {
+        Ok(f) => format!(
+            "distro={} version={} arch={} ip4={} user={}",
+            f.distro,
+            f.version,
+            f.arch,
+            f.ip4.as_deref().unwrap_or("none"),
+            f.user
+        ),
+        Err(e) => format!("unreachable: {e}"),
+    }
+}
+
+fn probe_json(p: Option<&Probed>) -> serde_json::Value {
+    match p {
+        None => serde_json::Value::Null,
+        Some(Ok(f)) => json!(f),
+        Some(Err(e)) => json!({ "error": e }),
+    }
 }
 
 /// `ssh` or `orbctl`: how a machine is reached.

@@ -5,6 +5,11 @@
 //! exit 2 before any machine is touched. What depends on a registered value (a loop over
 //! one, a `when:` reading one) is checked as far as the placeholders allow, and again when
 //! it runs.
+//!
+//! An ssh machine's facts (`distro`, `version`, `arch`, `ip4`, `user`) are known only once
+//! it is reached: `apply` checks the other machines first ([`validate_where`]), then
+//! connects to the ssh machines and reads their facts (which changes nothing), then checks
+//! theirs, all before any machine is touched.
 
 use minijinja::Value;
 use serde_json::json;
@@ -28,12 +33,22 @@ pub fn placeholder() -> serde_json::Value {
 /// Check that every step of `plan` renders for its machine. `book` names the values steps
 /// register, which later steps may read.
 pub fn validate(plan: &Plan<'_>, book: &Playbook, renderer: &Renderer) -> Result<(), ConfigError> {
+    validate_where(plan, book, renderer, &|_| true)
+}
+
+/// [`validate`] for the machines `only` names (by name) alone.
+pub fn validate_where(
+    plan: &Plan<'_>,
+    book: &Playbook,
+    renderer: &Renderer,
+    only: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
     let registers: Vec<String> = book.registers().into_iter().cloned().collect();
     // Only a running machine runs steps.
     for m in plan
         .machines
         .iter()
-        .filter(|m| m.state == DesiredState::Running)
+        .filter(|m| m.state == DesiredState::Running && only(&m.name))
     {
         let mut vars = m.vars.clone();
         for r in &registers {

@@ -1,6 +1,7 @@
 //! What the operations need from a machine, independent of how it is reached.
 //!
-//! Two implementations exist: the persistent channel (`crate::remote::channel`: one
+//! Two implementations exist (each over a [`launcher::Launcher`]: `orbctl run` for an
+//! OrbStack machine, `ssh` for a machine with an `ssh:` block, see [`ssh`]): the persistent channel (`crate::remote::channel`: one
 //! `orbctl run ... sh` per machine and user, framed requests over its stdin/stdout) and the
 //! one-shot path (`crate::remote::oneshot`, `--no-channel`: one `orbctl run` per command,
 //! `orbctl push`/`pull` per file). Both give the same results; the operation code never
@@ -13,9 +14,11 @@ use crate::quote::quote;
 
 pub mod channel;
 mod files;
+pub mod launcher;
 pub mod meter;
 pub mod oneshot;
 pub mod probe_lib;
+pub mod ssh;
 pub mod trace;
 
 pub use files::{check_transfer, parent_dir, read_by_cat, write_by_script, write_script};
@@ -153,6 +156,9 @@ pub enum RemoteError {
     /// orbctl itself failed.
     #[error(transparent)]
     Orb(#[from] crate::orb::OrbError),
+    /// ssh could not reach the host (or sudo on it refused).
+    #[error(transparent)]
+    Ssh(#[from] ssh::SshError),
     /// The local `orbctl` process could not be started or talked to.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
@@ -174,13 +180,40 @@ pub enum Transport {
     OneShot,
 }
 
+/// How a machine is reached.
+#[derive(Debug, Clone, Copy)]
+pub enum Reach<'a> {
+    /// An OrbStack machine, through this orbctl.
+    Orb(&'a crate::orb::Orb),
+    /// A host reached with the system `ssh`.
+    Ssh(&'a crate::ssh_target::SshTarget),
+}
+
 /// A connection to `machine` over `transport`; nothing is started before its first
 /// request.
-pub fn connect(orb: &crate::orb::Orb, machine: &str, transport: Transport) -> Box<dyn Remote> {
-    match transport {
-        Transport::Channel => Box::new(channel::Channel::new(orb, machine)),
-        Transport::OneShot => Box::new(oneshot::OneShot::new(orb, machine)),
+pub fn connect(reach: Reach<'_>, machine: &str, transport: Transport) -> Box<dyn Remote> {
+    match (reach, transport) {
+        (Reach::Orb(orb), Transport::Channel) => Box::new(channel::Channel::new(orb, machine)),
+        (Reach::Orb(orb), Transport::OneShot) => Box::new(oneshot::OneShot::new(orb, machine)),
+        (Reach::Ssh(target), t) => Box::new(ssh::SshRemote::new(machine, target, t)),
     }
+}
+
+/// What a host reports about itself when reached over ssh (OrbStack machines have these
+/// from `orbctl list`): the values of its `distro`, `version`, `arch`, `ip4` and `user`
+/// template variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HostFacts {
+    /// os-release's `ID` (`debian`, `ubuntu`, `alpine`…).
+    pub distro: String,
+    /// The release's codename, else its version number.
+    pub version: String,
+    /// `amd64`, `arm64`, or what `uname -m` says.
+    pub arch: String,
+    /// The IPv4 address the host was reached at.
+    pub ip4: Option<String>,
+    /// The login user.
+    pub user: String,
 }
 
 /// Input streamed to a request's stdin: a reader and its exact length.
@@ -216,6 +249,12 @@ pub trait Remote: Send {
     /// fallback and as the baseline the channel is measured against.
     fn batches_facts(&self) -> bool {
         true
+    }
+
+    /// The host's facts, read by the connection's first request (ssh hosts); `None` for a
+    /// machine whose facts come from elsewhere (`orbctl list`).
+    fn facts(&mut self) -> Result<Option<HostFacts>, RemoteError> {
+        Ok(None)
     }
 
     /// A hint: requests will come as these users (the channel opens their sessions at once).

@@ -1,17 +1,21 @@
 //! The one-shot path (`--no-channel`): one `orbctl run` per command, `orbctl push` /
-//! `pull` per file. Slower (a process and a login shell per call) but with no long-lived
-//! session; it gives the same results as the channel and the suite runs on both.
+//! `pull` per file; on an ssh host one `ssh` per command (over the host's master, so no
+//! new login) and the cat-based transfer of `files.rs` per file. Slower (a process and a
+//! login shell per call) but with no long-lived session; it gives the same results as the
+//! channel and the suite runs on both.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::orb::{Orb, OrbError};
+use crate::orb::Orb;
 use crate::process::{self, ProcessError, Spec};
 use crate::quote::{self, quote};
+use crate::remote::launcher::{Launcher, OrbLauncher};
 use crate::remote::{
     check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Meter,
     Remote, RemoteError, WriteFile,
@@ -26,14 +30,27 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 /// argv, on this computer (`orbctl run ...`) or on the machine (`sh -c ...`), and a long
 /// script needs no special case. dd with `iflag=fullblock` reads exactly that many bytes
 /// from a pipe (as the channel agent does); the `.` keeps trailing newlines.
-const FIRST_STAGE: &str = r#"IFS= read -r __od_n || exit 96; __od_s=$(dd bs="$__od_n" count=1 iflag=fullblock 2>/dev/null; echo .); unset __od_n; eval "${__od_s%.}""#;
+pub(crate) const FIRST_STAGE: &str = r#"IFS= read -r __od_n || exit 96; __od_s=$(dd bs="$__od_n" count=1 iflag=fullblock 2>/dev/null; echo .); unset __od_n; eval "${__od_s%.}""#;
+
+/// What a timed request runs on a host whose launcher cannot end the remote command by
+/// ending the local process (ssh: killing the client leaves the command running): GNU
+/// `timeout`, which kills the command's whole process group at the limit (busybox's kills
+/// only the command itself); where there is no `timeout`, only the local process ends.
+/// `$1` is the limit in seconds, `$2` the first stage.
+const TIMED_STAGE: &str = r#"if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$1" sh -c "$2"; fi; exec sh -c "$2""#;
+
+/// How long past a request's limit the local process may run when the host enforces the
+/// limit itself: enough for its kill to come back as an exit status.
+const REMOTE_KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// How `--show-calls` names the first stage.
 const FIRST_STAGE_NAME: &str = "<orbdeploy one-shot reader>";
 
 /// One-shot access to one machine.
 pub struct OneShot {
-    orb: Orb,
+    launcher: Arc<dyn Launcher>,
+    /// `Some` on an OrbStack machine: files go by `orbctl push`/`pull`.
+    orb: Option<Orb>,
     machine: String,
     /// Every `orbctl` call is a request; the machine's own part of one is not seen.
     meter: Meter,
@@ -42,21 +59,42 @@ pub struct OneShot {
 impl OneShot {
     /// One-shot access to `machine`.
     pub fn new(orb: &Orb, machine: &str) -> Self {
-        OneShot {
+        let launcher = OrbLauncher {
             orb: orb.clone(),
+            machine: machine.to_string(),
+        };
+        OneShot {
+            launcher: Arc::new(launcher),
+            orb: Some(orb.clone()),
             machine: machine.to_string(),
             meter: Meter::default(),
         }
     }
 
-    /// The orbctl argv of every request for `req`'s user: the first stage only.
-    fn argv(&self, req: &Exec) -> Vec<OsString> {
-        self.orb.run_argv(
-            &self.machine,
-            req.user.as_deref(),
-            "/",
-            &["sh", "-c", FIRST_STAGE],
-        )
+    /// One-shot access to `machine` through `launcher`, files by the cat-based transfer.
+    pub fn over(launcher: Arc<dyn Launcher>, machine: &str) -> Self {
+        OneShot {
+            launcher,
+            orb: None,
+            machine: machine.to_string(),
+            meter: Meter::default(),
+        }
+    }
+
+    /// The argv of every request for `req`'s user: the first stage only (`stage` is the
+    /// script, or its name for `--show-calls`).
+    fn argv(&self, req: &Exec, stage: &str) -> Vec<OsString> {
+        self.argv_of(req, &["sh", "-c", stage])
+    }
+
+    /// The argv that runs `words` as `req`'s user (the login user's own name is the
+    /// default user).
+    fn argv_of(&self, req: &Exec, words: &[&str]) -> Vec<OsString> {
+        let user = match req.user.as_deref() {
+            Some(u) if self.launcher.is_login_user(u) => None,
+            other => other,
+        };
+        self.launcher.argv(user, words)
     }
 
     /// What goes on stdin: the script's length, the script, then its own input.
@@ -85,10 +123,7 @@ impl OneShot {
     fn run(&self, spec: &Spec) -> Result<process::Output, RemoteError> {
         process::run(spec).map_err(|e| match e {
             ProcessError::Timeout { after, .. } => RemoteError::Timeout(after),
-            e if e.is_not_found() => RemoteError::Orb(OrbError::Missing {
-                path: self.orb.bin().display().to_string(),
-            }),
-            e => RemoteError::Process(e),
+            e => self.launcher.spawn_failed(e),
         })
     }
 
@@ -131,21 +166,35 @@ impl Remote for OneShot {
             own.clear();
             i.reader.take(i.len).read_to_end(&mut own)?;
         }
-        let spec = Spec::new(self.argv(req))
-            .timeout(req.timeout)
+        self.launcher.prepare()?;
+        // A limit the host enforces itself (TIMED_STAGE), the local one a little later.
+        let on_host = req.timeout.filter(|_| self.launcher.needs_remote_timeout());
+        let secs = on_host.map(|t| t.as_secs().max(1).to_string());
+        let (argv, local_limit) = match (&secs, on_host) {
+            (Some(secs), Some(t)) => (
+                self.argv_of(req, &["sh", "-c", TIMED_STAGE, "sh", secs, FIRST_STAGE]),
+                Some(t + REMOTE_KILL_GRACE),
+            ),
+            _ => (self.argv(req, FIRST_STAGE), req.timeout),
+        };
+        let spec = Spec::new(argv)
+            .timeout(local_limit)
             .stdin(Self::stdin(&script, own));
         let t = Instant::now();
         let out = self.run(&spec);
         self.meter.count_request(t.elapsed(), None);
         let out = out?;
-        // orbctl says nothing when the machine is gone (docs/orbctl.md §4.3): exit 1 with empty
-        // output is worth a closer look before blaming the user's command.
-        if out.status.code() == 1 && out.stdout.is_empty() && out.stderr.is_empty() {
-            if let Err(e @ (OrbError::MachineNotFound { .. } | OrbError::NotRunning { .. })) =
-                self.orb.info(&self.machine)
-            {
-                return Err(RemoteError::Orb(e));
+        if let Some(limit) = on_host {
+            // Killed by signal: 137 through a shell, 255 when ssh reports the signal.
+            if matches!(out.status.code(), 137 | 255) && out.duration >= limit {
+                return Err(RemoteError::Timeout(limit));
             }
+        }
+        if let Some(e) = self
+            .launcher
+            .call_failed(out.status.code(), &out.stdout, &out.stderr)
+        {
+            return Err(e);
         }
         let mut stdout = out.stdout;
         if let Some(w) = sink {
@@ -162,12 +211,9 @@ impl Remote for OneShot {
 
     fn describe(&self, req: &Exec) -> Vec<String> {
         let words: Vec<String> = self
-            .argv(req)
+            .argv(req, FIRST_STAGE_NAME)
             .iter()
-            .map(|a| match a.to_str() {
-                Some(FIRST_STAGE) => FIRST_STAGE_NAME.to_string(),
-                _ => a.to_string_lossy().into_owned(),
-            })
+            .map(|a| a.to_string_lossy().into_owned())
             .collect();
         vec![format!(
             "{} <<< {}",
@@ -188,7 +234,10 @@ impl Remote for OneShot {
 
     fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
         let t = Instant::now();
-        let written = self.write_staged(req, content);
+        let written = match self.orb.is_some() {
+            true => self.write_staged(req, content),
+            false => write_by_script(self, req, content),
+        };
         self.meter.count_transfer(t, &written, |_| req.len);
         written
     }
@@ -200,7 +249,10 @@ impl Remote for OneShot {
         sink: &mut dyn Write,
     ) -> Result<u64, RemoteError> {
         let t = Instant::now();
-        let read = self.read_pulled(path, user, sink);
+        let read = match self.orb.is_some() {
+            true => self.read_pulled(path, user, sink),
+            false => read_by_cat(self, path, user, sink),
+        };
         self.meter.count_transfer(t, &read, |n| *n);
         read
     }
@@ -210,6 +262,9 @@ impl OneShot {
     /// [`Remote::write_file`]: by `orbctl push` to a private directory, then moved into
     /// place; by a script for a third user.
     fn write_staged(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
+        let Some(orb) = self.orb.clone() else {
+            return write_by_script(self, req, content);
+        };
         // `orbctl push` writes as the default user; a third user cannot read its file, so
         // that case streams through `run` instead.
         let via_push = matches!(req.user.as_deref(), None | Some("root"));
@@ -230,7 +285,7 @@ impl OneShot {
         let dir = mk.stdout_text().trim().to_string();
         let staged = format!("{dir}/file");
         let pushed = self.call(
-            self.orb.push_argv(&self.machine, &local.path, &staged),
+            orb.push_argv(&self.machine, &local.path, &staged),
             &format!("orbctl push to {}", req.path),
         );
         let result = pushed.and_then(|()| {
@@ -254,15 +309,15 @@ impl OneShot {
         user: Option<&str>,
         sink: &mut dyn Write,
     ) -> Result<u64, RemoteError> {
-        if user.is_some() {
+        let Some(orb) = self.orb.clone().filter(|_| user.is_none()) else {
             // Only the default user's view is available to `pull`.
             return read_by_cat(self, path, user, sink);
-        }
+        };
         let local = LocalTemp::create()?;
         // Start from no local file, so that what is there afterwards came from the pull.
         let _ = std::fs::remove_file(&local.path);
         self.call(
-            self.orb.pull_argv(&self.machine, path, &local.path),
+            orb.pull_argv(&self.machine, path, &local.path),
             &format!("orbctl pull of {path}"),
         )?;
         let mut f = File::open(&local.path)?;

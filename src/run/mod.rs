@@ -5,6 +5,7 @@
 //! parallel, and decide the **outcome**.
 
 pub mod config;
+mod connect;
 mod host;
 mod lock;
 pub mod pool;
@@ -15,6 +16,7 @@ mod timing;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -25,7 +27,7 @@ use crate::load::inventory::DesiredState;
 use crate::orb::{Machine, Orb};
 use crate::plan::machines::{self, Action};
 use crate::plan::{self, MachinePlan, Plan};
-use crate::remote;
+use crate::remote::{self, Reach};
 use crate::report::{
     self, Event, HostResult, HostStatus, MachineAction, Masker, Sender, StepStatus, Summary,
 };
@@ -33,9 +35,11 @@ use crate::saved_plan::SavedRun;
 use crate::steps::{self, Playbook};
 use crate::template::Renderer;
 
+use connect::SshMachines;
 use lock::MachineLock;
 
 pub use config::{Config, OnFailure, OutputStyle, RunMode};
+pub use connect::inventory_facts;
 
 /// Run `apply` (or `plan`, by `config.mode`); the end decides the exit code.
 pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
@@ -54,16 +58,28 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     if let Some(r) = &rerun {
         r.narrow(&mut plan, &loaded.inv, &loaded.book)?;
     }
-    plan::validate(&plan, &loaded.book, &loaded.renderer)?;
+    // ssh machines are checked once their facts are known (plan/validate.rs).
+    let is_ssh = |name: &str| {
+        let host = loaded.inv.hosts.iter().find(|h| h.name == name);
+        host.is_some_and(|h| h.ssh.is_some())
+    };
+    plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| !is_ssh(n))?;
     if config.mode.list_steps {
         let mut out = std::io::stdout().lock();
         plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut out)?;
         return Ok(RunEnd::Success);
     }
+    let mut ssh = connect::connect_all(&loaded.inv, &plan, config.transport, config.parallel);
+    ssh.apply_facts(&mut loaded.inv, &mut plan);
+    let connected = ssh.connected();
+    plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| {
+        connected.iter().any(|c| c == n)
+    })?;
     let saved = saved::start(config, &loaded, &plan.names(), opened)?;
     let saved = saved.as_ref();
     let (events, reporter) = start_reporter(config, &loaded, &plan);
     let (mut ready, _locks) = lock_machines(orb, config, &plan);
+    ssh_ready(&loaded.inv, &mut ssh, &mut ready);
     let planned_actions = reconcile(
         orb,
         config,
@@ -76,6 +92,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     );
     // What phase 1 learnt (new machines, addresses) is visible to templates.
     plan.refresh_vars(&loaded.inv);
+    ssh.apply_facts(&mut loaded.inv, &mut plan);
     let queued = queue(&plan, ready, &events);
     let mut results = queued.done;
     results.extend(run_machines(
@@ -83,7 +100,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         config,
         &loaded.renderer,
         &plan,
-        queued.jobs,
+        (queued.jobs, ssh),
         &events,
         saved,
     ));
@@ -231,6 +248,24 @@ fn lock_machines(
     (ready, locks)
 }
 
+/// ssh machines have no lifecycle: one this run holds the lock of is ready when it was
+/// reached (its connection waits in `ssh` for phase 2), unavailable (exit 3) when not. A
+/// machine whose lock is not had lets its connection go.
+fn ssh_ready(inv: &Inventory, ssh: &mut SshMachines, ready: &mut BTreeMap<String, Ready>) {
+    for h in inv.hosts.iter().filter(|h| h.ssh.is_some()) {
+        if ready.contains_key(&h.name) {
+            ssh.remotes.remove(&h.name);
+            continue;
+        }
+        if let Some(error) = ssh.failed.remove(&h.name) {
+            let unavailable = true;
+            ready.insert(h.name.clone(), Ready::Unreachable { error, unavailable });
+        } else if ssh.remotes.contains_key(&h.name) {
+            ready.insert(h.name.clone(), Ready::Run);
+        }
+    }
+}
+
 /// Phase 1: bring every selected machine (whose lock this run holds) to its declared
 /// state, report each action, and attach what the machines are afterwards to the
 /// inventory. With `apply --plan`, a machine whose action is not the planned one is
@@ -255,10 +290,8 @@ fn reconcile(
         .filter(|m| !ready.contains_key(&m.name))
         .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
         .collect();
-    // ssh machines have no machine action (plan::machines gives them none): they run.
-    for h in hosts.iter().filter(|h| h.ssh.is_some()) {
-        ready.insert(h.name.clone(), Ready::Run);
-    }
+    // ssh machines have no machine action (plan::machines gives them none): `ssh_ready`
+    // decided theirs before this phase.
     // One `config show` answers every machine's settings, read only when one declares any.
     let config = if hosts
         .iter()
@@ -451,16 +484,18 @@ fn queue<'p, 'a>(
 }
 
 /// Phase 2: every queued machine's steps, `config.parallel` machines at a time, each over
-/// its own connection.
+/// its own connection (an ssh machine's is the one its facts were read over).
 fn run_machines(
     orb: &Orb,
     config: &Config,
     renderer: &Renderer,
     plan: &Plan<'_>,
-    jobs: Vec<&MachinePlan<'_>>,
+    (jobs, mut ssh): (Vec<&MachinePlan<'_>>, SshMachines),
     events: &Sender,
     saved: Option<&SavedRun>,
 ) -> Vec<HostResult> {
+    let open = Mutex::new(std::mem::take(&mut ssh.remotes));
+    let targets = std::mem::take(&mut ssh.targets);
     let stop_all = AtomicBool::new(false);
     let shared = step::Shared {
         renderer,
@@ -472,11 +507,16 @@ fn run_machines(
     };
     let dry = saved::dry_config(config);
     pool::map(jobs, config.parallel, |machine| {
-        if let Some(refused) = saved::refused_before_run(orb, &shared, &dry, machine) {
+        let reach = targets
+            .get(&machine.name)
+            .map_or(Reach::Orb(orb), Reach::Ssh);
+        if let Some(refused) = saved::refused_before_run(reach, &shared, &dry, machine) {
             shared.events.send(Event::Host(refused.clone()));
             return refused;
         }
-        let mut remote = remote::connect(orb, &machine.name, config.transport);
+        let taken = open.lock().ok().and_then(|mut o| o.remove(&machine.name));
+        let mut remote =
+            taken.unwrap_or_else(|| remote::connect(reach, &machine.name, config.transport));
         let result = host::run(&shared, machine, remote.as_mut());
         shared.events.send(Event::Host(result.clone()));
         result

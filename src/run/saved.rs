@@ -159,7 +159,7 @@ fn selection(config: &Config, saved: &SavedRun) -> saved_plan::model::Selection 
 /// compare them with the plan's. A refused machine's steps are reported as skipped and
 /// the machine as failed, naming what differs; `None` when it may go on.
 pub fn refused_before_run(
-    orb: &crate::orb::Orb,
+    reach: crate::remote::Reach<'_>,
     shared: &Shared<'_>,
     dry: &Config,
     machine: &MachinePlan<'_>,
@@ -180,7 +180,8 @@ pub fn refused_before_run(
         hostvars: shared.hostvars,
         saved: shared.saved,
     };
-    let mut remote = crate::remote::connect(orb, &machine.name, dry.transport);
+    // Its own connection (an ssh machine's: one more master for the dry pass).
+    let mut remote = crate::remote::connect(reach, &machine.name, dry.transport);
     let pass = host::run(&quiet, machine, remote.as_mut());
     if crate::interrupt::requested() {
         // The run itself reports the interruption.

@@ -244,9 +244,15 @@ fn make_rootfs(r: &Request, faults: &Faults) -> Result<image::Root, i32> {
             image::host_arch()
         )));
     }
+    let packages =
+        image::packages_from_env().map_err(|e| r.fail(&format!("make rootfs: {e:#}")))?;
     // The image is built (once) without holding the state lock.
-    image::root_for(&paths::images(), r.distro.image, &r.version, &r.arch)
-        .map_err(|e| r.fail(&format!("make rootfs: {e:#}")))
+    let mut root = image::root_for(&paths::images(), r.distro.image, &r.version, &r.arch)
+        .map_err(|e| r.fail(&format!("make rootfs: {e:#}")))?;
+    image::ensure_flavour(&paths::images(), &root.suite, &r.arch, &packages)
+        .map_err(|e| r.fail(&format!("make rootfs: {e:#}")))?;
+    root.packages = packages;
+    Ok(root)
 }
 
 /// Whether this create is one the `create-error` fault fails (counted per state home
@@ -315,6 +321,7 @@ fn make_machine(r: Request, root: image::Root) -> Result<i32> {
         },
         uid,
         root: root.suite,
+        packages: root.packages,
         limits: Limits {
             cpu: r.cpus.map(|c| c as u32),
             memory_mib: r.memory.map(|b| b >> 20),

@@ -152,6 +152,14 @@ pub(super) fn clone(pos: &[String]) -> Result<i32> {
         )));
     }
     copy.ip4 = None;
+    // The clone makes its own sshd host keys at its first start, as a new machine does.
+    if let Ok(entries) = std::fs::read_dir(to.join("upper/etc/ssh")) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("ssh_host_") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     locked.state.machines.push(copy);
     locked.save()?;
     Ok(0)

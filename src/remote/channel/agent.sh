@@ -1,5 +1,6 @@
-# orbdeploy channel agent: POSIX sh, started as `sh -c AGENT orbdeploy-agent NONCE` (after
-# the probe library, see src/remote/probe_lib.sh).
+# orbdeploy channel agent: POSIX sh, started as `sh -c AGENT orbdeploy-agent NONCE [PID]`
+# (after the probe library, see src/remote/probe_lib.sh). PID, given over ssh, is the sshd
+# process serving the session: see the watcher below.
 # Requests on stdin:  x ID SCRIPT_LINES SCRIPT_BYTES STDIN_LEN TIMEOUT_S MODE  then the
 #                     script and the stdin bytes;  q  ends the agent.
 # Replies on stdout:  MODE b (bytes) or f (bytes, as many as a file's):  p ID PID (the
@@ -36,7 +37,7 @@
 # there costs a few microseconds, one on an overlay /tmp a quarter of a millisecond), stdin
 # payloads and file-sized replies (mode f) under $TMPDIR or /tmp. Each request has its own
 # output files, so a daemon it leaves running cannot write into a later reply. The agent
-# starts no process of its own until a request needs one.
+# starts no process of its own until a request needs one, except over ssh its watcher.
 # Agent variables start with `__od_`.
 __od_d=
 __od_m=
@@ -78,6 +79,7 @@ __od_stop() {
 }
 __od_clean() {
   __od_stop
+  if [ -n "$__od_g" ]; then kill -s KILL -- "-$__od_g" 2>/dev/null || kill -s KILL "$__od_g" 2>/dev/null; fi
   if [ -n "$__od_m" ] && [ "$__od_m" != "$__od_d" ]; then rm -rf "$__od_m"; fi
   if [ -n "$__od_d" ]; then rm -rf "$__od_d"; fi
 }
@@ -107,6 +109,17 @@ trap '__od_end HUP 129' HUP
 trap '__od_end INT 130' INT
 trap 'exit 141' PIPE
 __od_nonce=$1
+# Over ssh, sshd signals nothing to a session without a terminal when its connection closes:
+# a running request would go on, and the agent with it. A watcher (its own session, no pipe of
+# ours) ends the agent with TERM once sshd's process is gone; __od_end then ends the request
+# and everything it started. Its only cost is a `sleep` every 2 s. Where this user cannot see
+# that process in /proc (no /proc, hidepid), there is no watcher.
+__od_g=
+if [ -n "${2:-}" ] && [ -e "/proc/$2" ]; then
+  # shellcheck disable=SC2016  # expanded by the watcher's shell
+  $__od_S sh -c 'while [ -e "/proc/$1" ]; do sleep 2; done; kill -s TERM "$2"' watcher "$2" "$$" < /dev/null > /dev/null 2>&1 &
+  __od_g=$!
+fi
 printf '\n%s\n' "ORBDEPLOY-READY $1"
 while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __od_mode; do
   case $__od_op in

@@ -1,7 +1,9 @@
-//! The persistent channel: one `orbctl run -m M [-u U] -w / sh -c AGENT` per machine and
-//! user, carrying framed requests on its stdin and framed replies on its stdout
-//! (see `agent.sh` for the wire format). Opening it costs one orbctl process and one login
-//! shell; every later request costs only the forks the agent makes on the machine.
+//! The persistent channel: one agent per machine and user — `orbctl run -m M [-u U] -w /
+//! sh -c AGENT` on an OrbStack machine, `ssh … 'cd / && exec [sudo -n -u U --] sh -c
+//! AGENT'` over the host's master on an ssh host (the transport's [`Launcher`]) —
+//! carrying framed requests on its stdin and framed replies on its stdout (see `agent.sh`
+//! for the wire format). Opening it costs one process and one login shell; every later
+//! request costs only the forks the agent makes on the machine.
 
 mod io;
 mod session;
@@ -9,15 +11,17 @@ mod session;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::orb::Orb;
 use crate::quote;
+use crate::remote::launcher::{Launcher, OrbLauncher};
 use crate::remote::{
     read_by_cat, write_by_script, Exec, ExecOutput, Input, Meter, Remote, RemoteError, WriteFile,
 };
 
-pub use session::Session;
+pub use session::{agent, Session};
 
 /// How many times one user's session may be reopened at once after it dropped, to send the
 /// request again (a machine that keeps dropping sessions is not going to get better); later
@@ -26,7 +30,7 @@ const MAX_REOPENS: u32 = 3;
 
 /// Channels to one machine, one session per user, opened on first use.
 pub struct Channel {
-    orb: Orb,
+    launcher: Arc<dyn Launcher>,
     machine: String,
     sessions: HashMap<Option<String>, Session>,
     reopens: HashMap<Option<String>, u32>,
@@ -37,8 +41,17 @@ pub struct Channel {
 impl Channel {
     /// A channel to `machine`; nothing is started until the first request.
     pub fn new(orb: &Orb, machine: &str) -> Self {
-        Channel {
+        let launcher = OrbLauncher {
             orb: orb.clone(),
+            machine: machine.to_string(),
+        };
+        Channel::over(Arc::new(launcher), machine)
+    }
+
+    /// A channel to `machine` whose agents `launcher` starts.
+    pub fn over(launcher: Arc<dyn Launcher>, machine: &str) -> Self {
+        Channel {
+            launcher,
             machine: machine.to_string(),
             sessions: HashMap::new(),
             reopens: HashMap::new(),
@@ -50,7 +63,7 @@ impl Channel {
         }
     }
 
-    /// How many orbctl sessions this channel has started.
+    /// How many sessions (agents) this channel has started.
     pub fn sessions_opened(&self) -> usize {
         self.opened
     }
@@ -59,22 +72,24 @@ impl Channel {
     /// and a login shell; a machine whose steps run as two users would otherwise pay twice
     /// in a row). Failures are left for the first request of that user to report.
     pub fn open_all(&mut self, users: &[Option<String>]) {
-        let wanted: Vec<&Option<String>> = users
-            .iter()
-            .filter(|u| !self.sessions.contains_key(*u))
-            .collect();
+        let mut wanted: Vec<Option<String>> = Vec::new();
+        for u in users.iter().map(|u| self.account(u)) {
+            if !self.sessions.contains_key(&u) && !wanted.contains(&u) {
+                wanted.push(u);
+            }
+        }
         if wanted.len() < 2 {
             return;
         }
         let t = Instant::now();
-        let (orb, machine) = (&self.orb, self.machine.as_str());
+        let (launcher, machine) = (&*self.launcher, self.machine.as_str());
         let opened: Vec<(Option<String>, Session)> = std::thread::scope(|scope| {
             let handles: Vec<_> = wanted
                 .iter()
                 .map(|u| {
-                    let u = (*u).clone();
+                    let u = u.clone();
                     scope.spawn(move || {
-                        Session::open(orb, machine, u.as_deref())
+                        Session::open(launcher, machine, u.as_deref())
                             .ok()
                             .map(|s| (u, s))
                     })
@@ -98,12 +113,21 @@ impl Channel {
             Entry::Occupied(open) => Ok(open.into_mut()),
             Entry::Vacant(slot) => {
                 let t = Instant::now();
-                let opened = Session::open(&self.orb, &self.machine, user.as_deref());
+                let opened = Session::open(&*self.launcher, &self.machine, user.as_deref());
                 self.meter.sessions += t.elapsed();
                 let s = opened?;
                 self.opened += 1;
                 Ok(slot.insert(s))
             }
+        }
+    }
+
+    /// The session a user's requests go to: the login user's own name shares the default
+    /// session (one session per account).
+    fn account(&self, user: &Option<String>) -> Option<String> {
+        match user {
+            Some(u) if self.launcher.is_login_user(u) => None,
+            other => other.clone(),
         }
     }
 
@@ -131,7 +155,7 @@ impl Remote for Channel {
         if crate::interrupt::requested() {
             return Err(RemoteError::Interrupted);
         }
-        let user = req.user.clone();
+        let user = self.account(&req.user);
         // A session found dead before the request started is reopened once; a request
         // that had started is never sent again (it may have changed the machine).
         for attempt in 0..2 {
@@ -171,18 +195,19 @@ impl Remote for Channel {
 
     fn describe(&self, req: &Exec) -> Vec<String> {
         let mut out = Vec::new();
-        if !self.sessions.contains_key(&req.user) {
-            let argv = session::open_argv(&self.orb, &self.machine, req.user.as_deref(), "NONCE");
-            let mut words: Vec<String> = argv
+        let user = self.account(&req.user);
+        if !self.sessions.contains_key(&user) {
+            // The agent script is long; show it by name.
+            let argv = session::open_argv(
+                &*self.launcher,
+                user.as_deref(),
+                "<orbdeploy channel agent>",
+                "NONCE",
+            );
+            let words: Vec<String> = argv
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            // The agent script is long; show it by name.
-            if let Some(pos) = words.iter().position(|w| w == "-c") {
-                if let Some(w) = words.get_mut(pos + 1) {
-                    *w = "<orbdeploy channel agent>".into();
-                }
-            }
             out.push(quote::join(&words));
         }
         out.push(format!(

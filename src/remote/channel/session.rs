@@ -1,4 +1,5 @@
-//! One `orbctl run ... sh -c AGENT` process and the framing on its pipes.
+//! One agent process (`orbctl run ... sh -c AGENT`, or ssh's equivalent, from the
+//! transport's [`Launcher`]) and the framing on its pipes.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -6,8 +7,8 @@ use std::process::{ChildStderr, ChildStdin};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::orb::Orb;
 use crate::process::{self, GroupChild};
+use crate::remote::launcher::Launcher;
 use crate::remote::{Exec, ExecOutput, Input, RemoteError};
 
 use super::io::{copy_exact, nonce, CopyError, DeadlineReader};
@@ -54,7 +55,9 @@ pub struct Session {
     stderr: Arc<Mutex<Vec<u8>>>,
     next_id: u64,
     machine: String,
-    orb: Orb,
+    /// What the session is called in messages, and what to check when it dies.
+    name: &'static str,
+    hint: String,
     /// Ends the text of a text-mode reply (with the request id after it).
     end_marker: String,
     /// How long the machine ran the last request: from the agent's line saying it started
@@ -62,30 +65,27 @@ pub struct Session {
     ran: Option<Duration>,
 }
 
-/// The argv that opens a session.
-pub fn open_argv(orb: &Orb, machine: &str, user: Option<&str>, nonce: &str) -> Vec<OsString> {
-    orb.run_argv(
-        machine,
-        user,
-        "/",
-        &["sh", "-c", agent(), "orbdeploy-agent", nonce],
-    )
+/// The argv that opens a session (`agent` is the script, or its name for `--show-calls`).
+pub fn open_argv(
+    launcher: &dyn Launcher,
+    user: Option<&str>,
+    agent: &str,
+    nonce: &str,
+) -> Vec<OsString> {
+    launcher.agent_argv(user, agent, nonce)
 }
 
 impl Session {
     /// Start the session and wait for the agent's handshake line.
-    pub fn open(orb: &Orb, machine: &str, user: Option<&str>) -> Result<Session, RemoteError> {
+    pub fn open(
+        launcher: &dyn Launcher,
+        machine: &str,
+        user: Option<&str>,
+    ) -> Result<Session, RemoteError> {
+        launcher.prepare()?;
         let nonce = nonce();
-        let spec = process::Spec::new(open_argv(orb, machine, user, &nonce));
-        let piped = process::spawn_piped(&spec).map_err(|e| {
-            if e.is_not_found() {
-                RemoteError::Orb(crate::orb::OrbError::Missing {
-                    path: orb.bin().display().to_string(),
-                })
-            } else {
-                RemoteError::Process(e)
-            }
-        })?;
+        let spec = process::Spec::new(open_argv(launcher, user, agent(), &nonce));
+        let piped = process::spawn_piped(&spec).map_err(|e| launcher.spawn_failed(e))?;
         let mut session = Session {
             child: piped.child,
             stdin: Some(piped.stdin),
@@ -93,7 +93,8 @@ impl Session {
             stderr: keep_tail(piped.stderr),
             next_id: 1,
             machine: machine.to_string(),
-            orb: orb.clone(),
+            name: launcher.session_name(),
+            hint: launcher.check_hint(),
             end_marker: format!("@@end {nonce} "),
             ran: None,
         };
@@ -103,11 +104,7 @@ impl Session {
         let stderr = session.stderr_text();
         session.close();
         // Quoted only now: the command line carries the whole agent.
-        Err(RemoteError::Orb(orb.diagnose_run_failure(
-            machine,
-            &spec.display(),
-            &stderr,
-        )))
+        Err(launcher.open_failed(user, &spec.display(), &stderr))
     }
 
     /// Wait for the agent's ready line; false when the session ended (or took longer than
@@ -147,15 +144,11 @@ impl Session {
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
         let tail = process::tail_lines(self.stderr_text().as_bytes(), 3);
-        let mut msg = format!("the orbctl run session ended {what}{status}");
+        let mut msg = format!("{} ended {what}{status}", self.name);
         if !tail.is_empty() {
             msg.push_str(&format!(": {tail}"));
         }
-        msg.push_str(&format!(
-            "; check the machine with `{} info {}`",
-            self.orb.bin().display(),
-            self.machine
-        ));
+        msg.push_str(&format!("; {}", self.hint));
         msg
     }
 

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# The ssh section of the benchmark (issue 18, BENCHMARKS.md "SSH (issue 18)"): on the same
+# orbsim machines running OpenSSH's sshd (the ORBSIM_PACKAGES flavour, see orbsim/README.md),
+# 1, 4 and 8 hosts x 50 steps (bench.sh's mix: shell, put, template, line, packages and a
+# directory) for orbdeploy over ssh (an inventory with `ssh:` blocks), Ansible (ansible-core
+# from PyPI, an equivalent playbook, pipelining, ControlPersist, forks = hosts) and pyinfra 3.x
+# (@ssh, an equivalent deploy). For each: the first apply and the median no-change re-apply,
+# the ssh client processes each started (a counting `ssh` wrapper first on PATH; pyinfra
+# speaks SSH itself, through paramiko, and starts none) and the authentications sshd
+# accepted ("Accepted publickey" lines of its VERBOSE log). Then the same with 20 ms added
+# delay: tc netem on the host side of each machine's veth where the kernel has netem, else
+# (said so in the output) scripts/bench-delay-relay.py, a TCP relay on the host that delays
+# every client-to-server chunk by 20 ms.
+#
+# Usage: scripts/bench-ssh.sh [RUNS]   (RUNS re-applies for the median, default 5)
+#   BENCH_SSH_TOOLS="ansible pyinfra" measures only those (default: orbdeploy ansible pyinfra),
+#   BENCH_SSH_SIZES="1 4" only those host counts (default: 1 4 8).
+# Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
+# scripts/setup.sh installs. Deletes every machine and ends every ssh process it starts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+. scripts/setup.sh >/dev/null
+command -v bc >/dev/null || { apt-get update -qq && apt-get install -y -qq bc >/dev/null; }
+cargo build -q --release --workspace --bins
+work=$(mktemp -d /tmp/orbdeploy-bench-ssh.XXXXXX)
+chmod 755 "$work"
+bin=$work/bin
+mkdir -p "$bin"
+ln -s "$PWD/target/release/orbsim" "$bin/orbctl"
+export ORBSIM_HOME=$work/home
+orbctl=$bin/orbctl
+od="$PWD/target/release/orbdeploy"
+tools=${BENCH_SSH_TOOLS:-orbdeploy ansible pyinfra}
+sizes=${BENCH_SSH_SIZES:-1 4 8}
+# shellcheck disable=SC2086  # a list of words
+hosts_max=$(printf '%s\n' $sizes | sort -n | tail -1)
+flavour=openssh-server,python3,python3-apt   # python3-apt: Ansible's apt module needs it
+delayed=()                                     # veths with a netem qdisc of ours
+relay=""                                       # the delay relay's pid
+
+# Every ssh client process of this run (their argv names $work: key, config, ControlPath).
+our_ssh() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(cat "$p/comm" 2>/dev/null)" = ssh ] || continue
+    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF "$work" && echo "${p#/proc/}"
+  done
+  return 0
+}
+end_ssh() { # TERM, then KILL, the ssh processes of this run, by pid
+  local pids
+  pids=$(our_ssh)
+  [ -n "$pids" ] || return 0
+  # shellcheck disable=SC2086
+  kill $pids 2>/dev/null || true
+  sleep 0.3
+  pids=$(our_ssh)
+  # shellcheck disable=SC2086
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+}
+cleanup() {
+  end_ssh
+  [ -z "$relay" ] || kill "$relay" 2>/dev/null || true
+  local d
+  for d in "${delayed[@]}"; do tc qdisc del dev "$d" root 2>/dev/null || true; done
+  "$orbctl" delete -f -a >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.3f'; }
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
+root_sh() { "$orbctl" run -m "$1" -u root -w / sh -c "$2"; }
+
+# ---- the peers, from PyPI, in a venv of this run
+echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q ansible-core 'pyinfra>=3,<4' >&2
+versions="$("$work/venv/bin/ansible" --version | head -1), $("$work/venv/bin/pyinfra" --version), $(ssh -V 2>&1)"
+
+# ---- the hosts: sshd as root on ip4:22, LogLevel VERBOSE, a fresh key, real known_hosts
+ssh_dir=$work/ssh
+mkdir -p "$ssh_dir"
+chmod 700 "$ssh_dir"
+key=$ssh_dir/id_ed25519
+ssh-keygen -q -t ed25519 -N '' -C bench -f "$key"
+known=$ssh_dir/known_hosts
+: > "$known"
+declare -A ip veth addr port
+for i in $(seq 1 "$hosts_max"); do
+  h=s$i
+  ORBSIM_PACKAGES=$flavour "$orbctl" create debian "$h" >/dev/null
+  ip[$h]=$("$orbctl" info "$h" -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ip4"])')
+  # shellcheck disable=SC2016  # expanded in the machine
+  "$orbctl" run -m "$h" -u root -w / sh -c 'umask 077; for d in /root /home/dev; do mkdir -p $d/.ssh; cat "$1" > $d/.ssh/authorized_keys; done; chown -R dev: /home/dev/.ssh' sh "/mnt/mac$key.pub"
+  root_sh "$h" "/usr/sbin/sshd -o ListenAddress=${ip[$h]}:22 -o LogLevel=VERBOSE -E /var/log/sshd.log"
+  root_sh "$h" 'cat /etc/ssh/ssh_host_*_key.pub' | awk -v a="${ip[$h]}" '{print a, $1, $2}' >> "$known"
+  # The host side of the machine's veth: the interface whose index is eth0's peer link.
+  idx=$("$orbctl" run -m "$h" -w / cat /sys/class/net/eth0/iflink)
+  veth[$h]=$(ip -o link | awk -F': ' -v i="$idx" '$1 == i {split($2, a, "@"); print a[1]}')
+  addr[$h]=${ip[$h]}
+  port[$h]=22
+done
+
+# ---- a counting ssh first on PATH (for orbdeploy and Ansible; pyinfra uses paramiko)
+real_ssh=$(command -v ssh)
+mkdir -p "$work/sshbin"
+printf '#!/bin/sh\necho x >> %s/ssh-count\nexec %s "$@"\n' "$work" "$real_ssh" > "$work/sshbin/ssh"
+chmod +x "$work/sshbin/ssh"
+export PATH="$work/sshbin:$PATH"
+ssh_count() { [ -f "$work/ssh-count" ] && wc -l < "$work/ssh-count" || echo 0; }
+auths() { # N -> accepted public keys on s1..sN so far
+  local total=0 i c
+  for i in $(seq 1 "$1"); do
+    c=$(root_sh "s$i" 'grep -c "Accepted publickey" /var/log/sshd.log || true')
+    total=$((total + c))
+  done
+  echo "$total"
+}
+
+# ---- the 50 steps, for each tool (bench.sh's mix, in its order)
+ops=$work/ops
+mkdir -p "$ops/files" "$ops/templates"
+head -c 4096 /dev/urandom > "$ops/files/blob"
+printf 'host={{ machine }}\nn={{ n }}\n' > "$ops/templates/t.j2"
+{
+  echo "steps:"
+  echo "  - { name: bench dir, directory: { path: /srv/bench }, become: true }"
+  for i in $(seq 1 10); do
+    [ "$i" = 10 ] || echo "  - { name: shell $i, shell: \"echo $i > /dev/null\" }"
+    echo "  - { name: put $i, put: { src: files/blob, dest: /srv/bench/blob$i }, become: true }"
+    echo "  - { name: template $i, template: { src: templates/t.j2, dest: /srv/bench/t$i.conf }, become: true }"
+    echo "  - { name: line $i, line: { path: /srv/bench/lines, line: \"key$i=value$i\" }, become: true }"
+    echo "  - { name: packages $i, packages: { names: [procps] } }"
+  done
+} > "$ops/ops.yaml"
+test "$(grep -c 'name:' "$ops/ops.yaml")" = 50
+{
+  echo "- hosts: all"
+  echo "  gather_facts: false"
+  echo "  vars: { n: 1, machine: \"{{ inventory_hostname }}\" }"
+  echo "  tasks:"
+  echo "    - { name: bench dir, file: { path: /srv/bench, state: directory }, become: true }"
+  for i in $(seq 1 10); do
+    [ "$i" = 10 ] || echo "    - { name: shell $i, shell: \"echo $i > /dev/null\" }"
+    echo "    - { name: put $i, copy: { src: files/blob, dest: /srv/bench/blob$i }, become: true }"
+    echo "    - { name: template $i, template: { src: templates/t.j2, dest: /srv/bench/t$i.conf }, become: true }"
+    echo "    - { name: line $i, lineinfile: { path: /srv/bench/lines, line: \"key$i=value$i\", create: true }, become: true }"
+    echo "    - { name: packages $i, apt: { name: procps, state: present } }"
+  done
+} > "$ops/playbook.yml"
+test "$(grep -c 'name:' "$ops/playbook.yml")" = 50
+cat > "$ops/deploy.py" <<'PY'
+from pyinfra import host
+from pyinfra.operations import apt, files, server
+
+files.directory(name="bench dir", path="/srv/bench", _sudo=True)
+for i in range(1, 11):
+    if i != 10:
+        server.shell(name=f"shell {i}", commands=[f"echo {i} > /dev/null"])
+    files.put(name=f"put {i}", src="files/blob", dest=f"/srv/bench/blob{i}", _sudo=True)
+    files.template(name=f"template {i}", src="templates/t.j2", dest=f"/srv/bench/t{i}.conf",
+                   machine=host.name, n=1, _sudo=True)
+    files.line(name=f"line {i}", path="/srv/bench/lines", line=f"key{i}=value{i}", _sudo=True)
+    apt.packages(name=f"packages {i}", packages=["procps"])
+PY
+test "$(grep -c 'name=' "$ops/deploy.py")" = 6
+mkdir -p "$ops/cp"
+cat > "$ops/ansible.cfg" <<CFG
+[defaults]
+forks = $hosts_max
+host_key_checking = True
+interpreter_python = /usr/bin/python3
+remote_user = dev
+private_key_file = $key
+stdout_callback = default
+[ssh_connection]
+pipelining = True
+control_path_dir = $ops/cp
+ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=$known -o IdentitiesOnly=yes
+CFG
+
+inventories() { # N -> the three inventories for s1..sN
+  local n=$1 i
+  {
+    echo "vars: { n: 1 }"
+    echo "defaults:"
+    echo "  ssh: { host_key: strict, user: dev, identity: $key, options: { UserKnownHostsFile: $known } }"
+    echo "machines:"
+    for i in $(seq 1 "$n"); do echo "  s$i: { ssh: { host: ${addr[s$i]}, port: ${port[s$i]} } }"; done
+    echo "operations: ops.yaml"
+  } > "$ops/od$n.yaml"
+  { echo "[all]"; for i in $(seq 1 "$n"); do echo "s$i ansible_host=${addr[s$i]} ansible_port=${port[s$i]}"; done; } > "$ops/ansible$n.ini"
+  {
+    echo "hosts = ["
+    for i in $(seq 1 "$n"); do
+      echo "    (\"s$i\", {\"ssh_hostname\": \"${addr[s$i]}\", \"ssh_port\": ${port[s$i]}, \"ssh_user\": \"dev\", \"ssh_key\": \"$key\","
+      echo "             \"ssh_known_hosts_file\": \"$known\", \"ssh_strict_host_key_checking\": \"yes\"}),"
+    done
+    echo "]"
+  } > "$ops/pyinfra$n.py"
+}
+
+apply_cmd() { # TOOL N -> the command line, in words
+  case $1 in
+    orbdeploy) echo "$od --orbctl $orbctl apply $ops/od$2.yaml --progress never" ;;
+    ansible) echo "$work/venv/bin/ansible-playbook -i $ops/ansible$2.ini $ops/playbook.yml" ;;
+    pyinfra) echo "$work/venv/bin/pyinfra -y --parallel $2 $ops/pyinfra$2.py $ops/deploy.py" ;;
+  esac
+}
+
+# One measured apply: prints "seconds ssh-processes authentications".
+measure() { # TOOL N
+  local a0 c0 t0 t1 cmd
+  read -r -a cmd <<< "$(apply_cmd "$1" "$2")"
+  a0=$(auths "$2"); c0=$(ssh_count)
+  t0=$(now)
+  (cd "$ops" && ANSIBLE_CONFIG=$ops/ansible.cfg "${cmd[@]}") > "$work/out" 2>&1 || { tail -40 "$work/out" >&2; echo "FAILED: ${cmd[*]}" >&2; exit 1; }
+  t1=$(now)
+  echo "$(elapsed "$t0" "$t1") $(($(ssh_count) - c0)) $(($(auths "$2") - a0))"
+}
+
+check_hosts() { # N: every host got the work (a tool that did nothing would look fast)
+  local i out
+  for i in $(seq 1 "$1"); do
+    out=$(root_sh "s$i" 'ls /srv/bench | wc -l; wc -l < /srv/bench/lines; cat /srv/bench/t3.conf')
+    [ "$out" = "$(printf '21\n10\nhost=s%s\nn=1' "$i")" ] || { echo "s$i after $2: $out" >&2; exit 1; }
+  done
+}
+
+table() { # LABEL
+  printf '\n%s (%s; re-apply: median of %s runs)\n' "$1" "$versions" "$runs"
+  printf 'load average at the start: %s (2 cores shared with other work make figures noisy)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%-6s %-10s %9s %6s %6s %12s %6s %6s\n' hosts tool "first (s)" ssh auths "re-apply (s)" ssh auths
+  local n tool first fp fa times t p a
+  for n in $sizes; do
+    inventories "$n"
+    for tool in $tools; do
+      end_ssh   # no master left from an earlier row: the first apply connects from scratch
+      for i in $(seq 1 "$n"); do root_sh "s$i" 'rm -rf /srv/bench'; done
+      read -r first fp fa < <(measure "$tool" "$n")
+      check_hosts "$n" "$tool"
+      times=()
+      for _ in $(seq 1 "$runs"); do
+        read -r t p a < <(measure "$tool" "$n")
+        times+=("$t")
+      done
+      med=$(printf '%s\n' "${times[@]}" | median)
+      reapply[$1-$n-$tool]=$med
+      printf '%-6s %-10s %9s %6s %6s %12s %6s %6s\n' "$n" "$tool" "$first" "$fp" "$fa" "$med" "$p" "$a"
+    done
+  done
+  end_ssh
+  ratio() { # KEY-A KEY-B -> A's re-apply / B's, or "-" when one is missing
+    local x=${reapply[$1]:-} y=${reapply[$2]:-}
+    if [ -n "$x" ] && [ -n "$y" ]; then echo "$x / $y" | bc -l | xargs printf '%.2f'; else echo -; fi
+  }
+  printf 're-apply, 4 hosts: Ansible / orbdeploy %s x, pyinfra / orbdeploy %s x\n' \
+    "$(ratio "$1-4-ansible" "$1-4-orbdeploy")" "$(ratio "$1-4-pyinfra" "$1-4-orbdeploy")"
+  local t8
+  for t8 in $tools; do
+    printf 're-apply %s, 8 hosts / 1 host: %s x\n' "$t8" "$(ratio "$1-8-$t8" "$1-1-$t8")"
+  done
+}
+
+declare -A reapply
+printf '\nMachine: %s, %s cores, %s\n' "$(uname -sr)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+printf 'ssh processes: started by the apply (a counting wrapper); auths: "Accepted publickey" in the hosts'"'"' sshd logs\n'
+table "links as they are"
+
+# ---- 20 ms more on each link: tc netem where the kernel has it, else the relay
+if tc qdisc add dev "${veth[s1]}" root netem delay 20ms 2>"$work/tc.err"; then
+  delayed+=("${veth[s1]}")
+  for i in $(seq 2 "$hosts_max"); do
+    tc qdisc add dev "${veth[s$i]}" root netem delay 20ms
+    delayed+=("${veth[s$i]}")
+  done
+  table "20 ms added delay (tc netem on each host-side veth)"
+else
+  printf '\n20 ms added delay: this kernel has no netem ("tc qdisc add dev %s root netem delay 20ms": %s);\n' \
+    "${veth[s1]}" "$(tr -d '\n' < "$work/tc.err")"
+  printf 'measured instead through scripts/bench-delay-relay.py (a TCP relay on 127.0.0.1 that delays every chunk towards the host by 20 ms)\n'
+  relay_args=()
+  for i in $(seq 1 "$hosts_max"); do
+    relay_args+=(127.0.0.1 $((22000 + i)) "${ip[s$i]}" 22)
+    addr[s$i]=127.0.0.1
+    port[s$i]=$((22000 + i))
+    grep "^${ip[s$i]} " "$known" | sed "s/^${ip[s$i]} /[127.0.0.1]:$((22000 + i)) /" >> "$known.relay"
+  done
+  cat "$known.relay" >> "$known"
+: > "$work/relay.out"
+  python3 scripts/bench-delay-relay.py 20 "${relay_args[@]}" > "$work/relay.out" 2>&1 &
+  relay=$!
+  for _ in $(seq 1 50); do grep -q ready "$work/relay.out" && break; sleep 0.1; done
+  grep -q ready "$work/relay.out" || { cat "$work/relay.out" >&2; exit 1; }
+  table "20 ms added delay (userspace relay, not netem)"
+  kill "$relay"
+  relay=""
+fi

@@ -1,0 +1,118 @@
+//! How a transport starts a program on a machine as a user: `orbctl run -m M [-u U] -w /`
+//! for an OrbStack machine, `ssh … HOST 'cd / && exec [sudo -n -u U --] …'` for an ssh
+//! host. The channel and the one-shot path are written once over this; only the launcher
+//! knows which way the machine is reached.
+
+use std::ffi::OsString;
+
+use crate::orb::{Orb, OrbError};
+use crate::process::ProcessError;
+use crate::remote::RemoteError;
+
+/// Starts programs on one machine.
+pub trait Launcher: Send + Sync {
+    /// The argv that runs `words` (a program and its arguments, passed unchanged) on the
+    /// machine as `user` (`None`: the default or login user), in `/`.
+    fn argv(&self, user: Option<&str>, words: &[&str]) -> Vec<OsString>;
+
+    /// The argv that starts the channel agent (`sh -c AGENT orbdeploy-agent NONCE`) as
+    /// `user`.
+    fn agent_argv(&self, user: Option<&str>, agent: &str, nonce: &str) -> Vec<OsString> {
+        self.argv(user, &["sh", "-c", agent, "orbdeploy-agent", nonce])
+    }
+
+    /// Get ready to start a process (ssh: the master is up). A failure here means no
+    /// process could reach the machine.
+    fn prepare(&self) -> Result<(), RemoteError> {
+        Ok(())
+    }
+
+    /// The error for a session whose agent never said it was ready: `command` as a user
+    /// would type it, `stderr` what the launcher process said.
+    fn open_failed(&self, user: Option<&str>, command: &str, stderr: &str) -> RemoteError;
+
+    /// The error for a launcher process that could not be started at all.
+    fn spawn_failed(&self, e: ProcessError) -> RemoteError;
+
+    /// What a session is called in messages (`the orbctl run session`).
+    fn session_name(&self) -> &'static str;
+
+    /// What the user can do when a session dies (`check the machine with …`).
+    fn check_hint(&self) -> String;
+
+    /// The error a finished one-shot call stands for, when its status and output show
+    /// that the launcher failed rather than the command (`None`: the command's own result).
+    fn call_failed(&self, _status: i32, _stdout: &[u8], _stderr: &[u8]) -> Option<RemoteError> {
+        None
+    }
+
+    /// Whether ending the local process leaves the remote command running, so that a
+    /// one-shot call's time limit must be enforced on the machine (ssh without a tty);
+    /// `orbctl run` ends the command with itself.
+    fn needs_remote_timeout(&self) -> bool {
+        false
+    }
+
+    /// Whether a user's requests share the default user's session: true for the user
+    /// the host is logged into over ssh (one session per account, not per spelling).
+    fn is_login_user(&self, _user: &str) -> bool {
+        false
+    }
+}
+
+/// `orbctl run` on an OrbStack machine.
+pub struct OrbLauncher {
+    /// The orbctl to run.
+    pub orb: Orb,
+    /// The machine.
+    pub machine: String,
+}
+
+impl Launcher for OrbLauncher {
+    fn argv(&self, user: Option<&str>, words: &[&str]) -> Vec<OsString> {
+        self.orb.run_argv(&self.machine, user, "/", words)
+    }
+
+    fn open_failed(&self, _user: Option<&str>, command: &str, stderr: &str) -> RemoteError {
+        RemoteError::Orb(
+            self.orb
+                .diagnose_run_failure(&self.machine, command, stderr),
+        )
+    }
+
+    fn spawn_failed(&self, e: ProcessError) -> RemoteError {
+        if e.is_not_found() {
+            RemoteError::Orb(OrbError::Missing {
+                path: self.orb.bin().display().to_string(),
+            })
+        } else {
+            RemoteError::Process(e)
+        }
+    }
+
+    fn session_name(&self) -> &'static str {
+        "the orbctl run session"
+    }
+
+    fn call_failed(&self, status: i32, stdout: &[u8], stderr: &[u8]) -> Option<RemoteError> {
+        // orbctl says nothing when the machine is gone (docs/orbctl.md §4.3): exit 1 with
+        // empty output is worth a closer look before blaming the user's command.
+        if status != 1 || !stdout.is_empty() || !stderr.is_empty() {
+            return None;
+        }
+        match self.orb.info(&self.machine) {
+            Err(e @ (OrbError::MachineNotFound { .. } | OrbError::NotRunning { .. })) => {
+                Some(RemoteError::Orb(e))
+            }
+            _ => None,
+        }
+    }
+
+    fn check_hint(&self) -> String {
+        format!(
+            "check the machine with `{} info {}`",
+            self.orb.bin().display(),
+            self.machine
+        )
+    }
+}

@@ -1,0 +1,359 @@
+//! One ssh master per host: the one process that connects and authenticates, started on
+//! the first session and kept as orbdeploy's own child (its own registered process group,
+//! like every child: Ctrl-C ends it with the rest), ended when the host's connection
+//! closes. Every session and one-shot call goes over its control socket, which lives in a
+//! private directory (0700, made per host and run, removed at the end).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ChildStdin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::argv::{self, Argv};
+use super::errors::{classify, SshError};
+use crate::process::{self, GroupChild, Spec};
+use crate::ssh_target::SshTarget;
+
+/// How long past `ConnectTimeout` the master may take to authenticate (a jump host
+/// connects twice; a slow host needs time for the key exchange).
+const LOGIN_GRACE: Duration = Duration::from_secs(20);
+
+/// The private directory of a host's control socket, removed when dropped.
+#[derive(Debug)]
+pub struct ControlDir {
+    path: PathBuf,
+}
+
+impl ControlDir {
+    /// A new 0700 directory (mkdtemp) under `$XDG_RUNTIME_DIR` when that is short enough
+    /// for a socket path, else under `/tmp`.
+    pub fn create() -> std::io::Result<ControlDir> {
+        let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+        let base = runtime
+            .filter(|d| d.is_dir() && argv::fits_socket_limit(&d.join("odssh-XXXXXX/m")))
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let path =
+            nix::unistd::mkdtemp(&base.join("odssh-XXXXXX")).map_err(std::io::Error::from)?;
+        Ok(ControlDir { path })
+    }
+
+    /// The master's socket in it.
+    pub fn socket(&self) -> PathBuf {
+        self.path.join("m")
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Where the master is.
+enum State {
+    /// Not started yet (or ended cleanly, and may start again).
+    Idle,
+    /// Running.
+    Up(Running),
+    /// Could not connect: every later session gets the same error, no new attempt (a host
+    /// key or an authentication refusal would only be refused again).
+    Failed(SshError),
+}
+
+struct Running {
+    child: GroupChild,
+    /// A pipe nobody writes to (with `-N` ssh never reads it): its stdin is never the
+    /// terminal, which Ctrl-C must not reach through it.
+    _stdin: ChildStdin,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+/// The master of one host.
+pub struct Master {
+    argv: Argv,
+    /// `None` when the directory could not be made (then the master never starts).
+    dir: Option<ControlDir>,
+    state: Mutex<State>,
+    started: Mutex<u32>,
+}
+
+impl Master {
+    /// A master for `target` (not started); its control directory is made now (when that
+    /// fails, the first session says why).
+    pub fn new(target: &SshTarget) -> Master {
+        let (dir, state) = match ControlDir::create() {
+            Ok(dir) => (Some(dir), State::Idle),
+            Err(e) => (
+                None,
+                State::Failed(SshError::Other {
+                    host: super::errors::host_label(target),
+                    status: None,
+                    detail: format!("cannot make a private directory for the control socket: {e}"),
+                }),
+            ),
+        };
+        Master {
+            argv: Argv {
+                program: argv::ssh_program(),
+                target: target.clone(),
+                control_path: dir
+                    .as_ref()
+                    .map_or_else(|| "/nonexistent/m".into(), ControlDir::socket),
+            },
+            dir,
+            state: Mutex::new(state),
+            started: Mutex::new(0),
+        }
+    }
+
+    /// The command lines of this host.
+    pub fn argv(&self) -> &Argv {
+        &self.argv
+    }
+
+    /// The private directory of the socket.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(ControlDir::path)
+    }
+
+    /// How many master processes were started (one per host unless the link broke).
+    pub fn starts(&self) -> u32 {
+        self.started.lock().map(|n| *n).unwrap_or(0)
+    }
+
+    /// Make sure the master is up: start it on first use, or again after it died (a link
+    /// that broke and is back). Blocks until it authenticated or failed.
+    pub fn ensure(&self) -> Result<(), SshError> {
+        let mut state = self.state.lock().map_err(|_| SshError::Other {
+            host: argv_host(&self.argv),
+            status: None,
+            detail: "the master's state is poisoned".into(),
+        })?;
+        match &mut *state {
+            State::Failed(e) => return Err(e.clone()),
+            State::Up(run) => match run.child.child.try_wait() {
+                Ok(None) if self.argv.control_path.exists() => return Ok(()),
+                _ => {
+                    // It died (the link broke): reap it, then try once more below.
+                    run.child.kill();
+                }
+            },
+            State::Idle => {}
+        }
+        let first = matches!(*state, State::Idle);
+        match self.start() {
+            Ok(run) => {
+                *state = State::Up(run);
+                Ok(())
+            }
+            Err(e) => {
+                // A host that never answered stays failed; one that answered before may
+                // come back, so a later session tries again.
+                *state = if first {
+                    State::Failed(e.clone())
+                } else {
+                    State::Idle
+                };
+                Err(e)
+            }
+        }
+    }
+
+    fn start(&self) -> Result<Running, SshError> {
+        let spec = Spec::new(self.argv.master());
+        let piped = process::spawn_piped(&spec).map_err(|e| {
+            if e.is_not_found() {
+                SshError::Missing {
+                    program: self.argv.program.display().to_string(),
+                }
+            } else {
+                SshError::Other {
+                    host: argv_host(&self.argv),
+                    status: None,
+                    detail: e.to_string(),
+                }
+            }
+        })?;
+        if let Ok(mut n) = self.started.lock() {
+            *n += 1;
+        }
+        let stderr = collect(piped.stderr);
+        drop(piped.stdout);
+        let mut run = Running {
+            child: piped.child,
+            _stdin: piped.stdin,
+            stderr,
+        };
+        let limit = self
+            .argv
+            .target
+            .connect_timeout
+            .unwrap_or(argv::DEFAULT_CONNECT_TIMEOUT)
+            + LOGIN_GRACE;
+        let deadline = Instant::now() + limit;
+        let mut pause = Duration::from_micros(500);
+        loop {
+            if self.argv.control_path.exists() {
+                return Ok(run);
+            }
+            let exited = run.child.child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() >= deadline || crate::interrupt::requested() {
+                if exited.is_none() {
+                    run.child.kill();
+                }
+                // Let the stderr reader take ssh's last words.
+                std::thread::sleep(Duration::from_millis(30));
+                let text = run
+                    .stderr
+                    .lock()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let status = exited.and_then(|s| s.code());
+                if crate::interrupt::requested() {
+                    return Err(SshError::Other {
+                        host: argv_host(&self.argv),
+                        status,
+                        detail: "interrupted while connecting".into(),
+                    });
+                }
+                if exited.is_none() && text.trim().is_empty() {
+                    return Err(SshError::TimedOut {
+                        host: argv_host(&self.argv),
+                    });
+                }
+                return Err(classify(&self.argv.target, status, &text, &|| {
+                    host_fingerprints(&self.argv.target)
+                }));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// The master's own stderr so far (why a session was lost, when the master saw it).
+    pub fn stderr_text(&self) -> String {
+        match self.state.lock().as_deref() {
+            Ok(State::Up(run)) => run
+                .stderr
+                .lock()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    /// Whether the master process is alive.
+    pub fn is_up(&self) -> bool {
+        match self.state.lock().as_deref_mut() {
+            Ok(State::Up(run)) => matches!(run.child.child.try_wait(), Ok(None)),
+            _ => false,
+        }
+    }
+
+    /// End the master (SIGTERM to its group: ssh closes the connection and removes its
+    /// socket; SIGKILL after 1 s) and remove its socket.
+    pub fn stop(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if let State::Up(run) = &mut *state {
+            run.child.signal_group(Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while matches!(run.child.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            run.child.kill();
+            *state = State::Idle;
+        }
+        let _ = std::fs::remove_file(&self.argv.control_path);
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn argv_host(a: &Argv) -> String {
+    super::errors::host_label(&a.target)
+}
+
+/// Keep everything a child writes on stderr (the master says little: its login errors,
+/// then a line when the link drops), read on a thread of its own so the pipe never fills.
+fn collect(mut pipe: std::process::ChildStderr) -> Arc<Mutex<Vec<u8>>> {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&kept);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut k) = keep.lock() {
+                if k.len() < 64 * 1024 {
+                    k.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+    });
+    kept
+}
+
+/// `TYPE SHA256:…` of the keys the host offers, read with `ssh-keyscan` and `ssh-keygen
+/// -lf -` (ssh does not print the fingerprint of a key it refuses as unknown). Empty when
+/// the host is behind a jump (keyscan cannot go through one) or the tools fail.
+pub fn host_fingerprints(t: &SshTarget) -> Vec<String> {
+    if t.jump.is_some() {
+        return Vec::new();
+    }
+    let tool = |name: &str| {
+        let ssh = argv::ssh_program();
+        match ssh.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
+            _ => PathBuf::from(name),
+        }
+    };
+    let mut scan = vec![
+        tool("ssh-keyscan").into_os_string(),
+        "-T".into(),
+        "5".into(),
+    ];
+    if let Some(p) = t.port {
+        scan.push("-p".into());
+        scan.push(p.to_string().into());
+    }
+    scan.push("--".into());
+    scan.push(t.host.clone().into());
+    let Ok(keys) = process::run(&Spec::new(scan).timeout(Some(Duration::from_secs(10)))) else {
+        return Vec::new();
+    };
+    let keygen = Spec::new([
+        tool("ssh-keygen").into_os_string(),
+        "-lf".into(),
+        "-".into(),
+    ])
+    .timeout(Some(Duration::from_secs(10)))
+    .stdin(keys.stdout);
+    let Ok(out) = process::run(&keygen) else {
+        return Vec::new();
+    };
+    // `256 SHA256:abc [host]:port (ED25519)` → `ED25519 SHA256:abc`.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let fp = words.get(1)?;
+            let kind = words.last()?.trim_matches(['(', ')']);
+            Some(format!("{kind} {fp}"))
+        })
+        .collect()
+}

@@ -1,0 +1,322 @@
+//! The ssh transport: a machine with an `ssh:` block is reached with the system OpenSSH
+//! client, through the same channel agent (or, with `--no-channel`, the same one-shot
+//! reader) as an OrbStack machine. One master per host ([`Master`]) authenticates once;
+//! every session and call goes over its socket. A session runs as the login user, or
+//! through `sudo -n -u USER` for another user or `become`. The first request on a
+//! connection reads the host's facts ([`facts_script`]), which become its template variables.
+
+mod argv;
+mod errors;
+mod facts;
+mod master;
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::sync::{Arc, RwLock};
+
+use crate::process::ProcessError;
+use crate::remote::launcher::Launcher;
+use crate::remote::{
+    channel::Channel, oneshot::OneShot, Exec, ExecOutput, HostFacts, Input, Meter, Remote,
+    RemoteError, Transport, WriteFile,
+};
+use crate::ssh_target::SshTarget;
+
+pub use argv::{remote_command, ssh_program, Argv};
+pub use errors::{classify, host_label, SshError};
+pub use facts::{facts_script, parse_facts};
+pub use master::{host_fingerprints, ControlDir, Master};
+
+/// Starts programs on an ssh host over its master.
+pub struct SshLauncher {
+    master: Master,
+    machine: String,
+    /// The login user: from the inventory, else learnt from the host's facts.
+    login: RwLock<Option<String>>,
+}
+
+impl SshLauncher {
+    /// A launcher for `machine` at `target`; nothing is started yet.
+    pub fn new(machine: &str, target: &SshTarget) -> SshLauncher {
+        SshLauncher {
+            master: Master::new(target),
+            machine: machine.to_string(),
+            login: RwLock::new(target.user.clone()),
+        }
+    }
+
+    /// The host's master.
+    pub fn master(&self) -> &Master {
+        &self.master
+    }
+
+    fn host(&self) -> String {
+        host_label(&self.master.argv().target)
+    }
+
+    /// Remember who the host logged us in as (from its facts).
+    fn learn_login(&self, user: &str) {
+        if let Ok(mut login) = self.login.write() {
+            if login.is_none() && !user.is_empty() {
+                *login = Some(user.to_string());
+            }
+        }
+    }
+
+    /// The connection broke: what ssh (the call and the master) said.
+    fn broken(&self, stderr: &str) -> RemoteError {
+        let mut said = crate::process::tail_lines(stderr.as_bytes(), 2);
+        let master = crate::process::tail_lines(self.master.stderr_text().as_bytes(), 2);
+        if !master.is_empty() {
+            said = if said.is_empty() {
+                master
+            } else {
+                format!("{said}; {master}")
+            };
+        }
+        RemoteError::Disconnected {
+            machine: self.machine.clone(),
+            detail: format!(
+                "the ssh connection to {} broke{}",
+                self.host(),
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {said}")
+                }
+            ),
+        }
+    }
+}
+
+/// Whether a sudo of ours asked for a password (`sudo -n` refuses to prompt).
+fn sudo_wants_password(stderr: &str) -> bool {
+    stderr.contains("sudo:")
+        && (stderr.contains("a password is required") || stderr.contains("a terminal is required"))
+}
+
+/// Whether the host has no sudo (the login shell could not find it).
+fn sudo_missing(stderr: &str) -> bool {
+    stderr
+        .lines()
+        .any(|l| l.contains("sudo") && (l.contains("not found") || l.contains("No such file")))
+}
+
+impl Launcher for SshLauncher {
+    fn argv(&self, user: Option<&str>, words: &[&str]) -> Vec<OsString> {
+        self.master.argv().call(&remote_command(user, words))
+    }
+
+    /// The agent also gets the pid of the sshd process serving the session (`$PPID` of the
+    /// login shell, expanded there), so that it ends when the connection does (agent.sh).
+    fn agent_argv(&self, user: Option<&str>, agent: &str, nonce: &str) -> Vec<OsString> {
+        let words = ["sh", "-c", agent, "orbdeploy-agent", nonce];
+        let command = format!("{} \"$PPID\"", remote_command(user, &words));
+        self.master.argv().call(&command)
+    }
+
+    fn prepare(&self) -> Result<(), RemoteError> {
+        self.master.ensure().map_err(|e| {
+            // The master was up once: this is the link that broke, not a host never reached.
+            if self.master.starts() > 1 {
+                RemoteError::Disconnected {
+                    machine: self.machine.clone(),
+                    detail: format!("reconnecting to {} failed: {e}", self.host()),
+                }
+            } else {
+                RemoteError::Ssh(e)
+            }
+        })
+    }
+
+    fn open_failed(&self, user: Option<&str>, _command: &str, stderr: &str) -> RemoteError {
+        if let (Some(user), true) = (user, sudo_wants_password(stderr)) {
+            return RemoteError::Ssh(SshError::SudoPassword {
+                host: self.host(),
+                user: user.to_string(),
+            });
+        }
+        if let (Some(user), true) = (user, sudo_missing(stderr)) {
+            return RemoteError::Ssh(SshError::NoSudo {
+                host: self.host(),
+                user: user.to_string(),
+            });
+        }
+        if !self.master.is_up() {
+            return self.broken(stderr);
+        }
+        RemoteError::Ssh(classify(
+            &self.master.argv().target,
+            None,
+            stderr,
+            &Vec::new,
+        ))
+    }
+
+    fn spawn_failed(&self, e: ProcessError) -> RemoteError {
+        if e.is_not_found() {
+            RemoteError::Ssh(SshError::Missing {
+                program: self.master.argv().program.display().to_string(),
+            })
+        } else {
+            RemoteError::Process(e)
+        }
+    }
+
+    fn call_failed(&self, status: i32, _stdout: &[u8], stderr: &[u8]) -> Option<RemoteError> {
+        let text = String::from_utf8_lossy(stderr);
+        if status == 1 && sudo_wants_password(&text) {
+            return Some(RemoteError::Ssh(SshError::SudoPassword {
+                host: self.host(),
+                user: "that user".into(),
+            }));
+        }
+        // 255 is ssh's own failure, or a command's own exit 255: only a master that is gone
+        // (or a mux error) tells the first apart.
+        let mux = text.contains("mux_client") || text.contains("Control socket");
+        (status == 255 && (!self.master.is_up() || mux)).then(|| self.broken(&text))
+    }
+
+    fn session_name(&self) -> &'static str {
+        "the ssh session"
+    }
+
+    fn check_hint(&self) -> String {
+        let t = &self.master.argv().target;
+        format!(
+            "check that {} is up and its sshd running (`ssh{} {}`)",
+            self.host(),
+            t.port.map(|p| format!(" -p {p}")).unwrap_or_default(),
+            t.host
+        )
+    }
+
+    fn needs_remote_timeout(&self) -> bool {
+        true
+    }
+
+    fn is_login_user(&self, user: &str) -> bool {
+        self.login
+            .read()
+            .map(|l| l.as_deref() == Some(user))
+            .unwrap_or(false)
+    }
+}
+
+/// A connection to an ssh host: the channel (or the one-shot path) over its launcher,
+/// plus the master, which ends with the connection.
+pub struct SshRemote {
+    inner: Box<dyn Remote>,
+    launcher: Arc<SshLauncher>,
+    facts: Option<HostFacts>,
+}
+
+impl SshRemote {
+    /// A connection to `machine` at `target`; nothing is started before its first request.
+    pub fn new(machine: &str, target: &SshTarget, transport: Transport) -> SshRemote {
+        let launcher = Arc::new(SshLauncher::new(machine, target));
+        let inner: Box<dyn Remote> = match transport {
+            Transport::Channel => Box::new(Channel::over(launcher.clone(), machine)),
+            Transport::OneShot => Box::new(OneShot::over(launcher.clone(), machine)),
+        };
+        SshRemote {
+            inner,
+            launcher,
+            facts: None,
+        }
+    }
+
+    /// How many master processes this connection started.
+    pub fn masters_started(&self) -> u32 {
+        self.launcher.master().starts()
+    }
+}
+
+impl Remote for SshRemote {
+    fn machine(&self) -> &str {
+        self.inner.machine()
+    }
+
+    fn exec_stream(
+        &mut self,
+        req: &Exec,
+        input: Option<Input<'_>>,
+        sink: Option<&mut dyn Write>,
+    ) -> Result<ExecOutput, RemoteError> {
+        self.inner.exec_stream(req, input, sink)
+    }
+
+    fn describe(&self, req: &Exec) -> Vec<String> {
+        self.inner.describe(req)
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+        self.launcher.master().stop();
+    }
+
+    fn batches_facts(&self) -> bool {
+        self.inner.batches_facts()
+    }
+
+    fn expect_users(&mut self, users: &[Option<String>]) {
+        self.inner.expect_users(users)
+    }
+
+    fn meter(&self) -> Meter {
+        self.inner.meter()
+    }
+
+    fn write_file(&mut self, req: &WriteFile, content: &mut dyn Read) -> Result<(), RemoteError> {
+        self.inner.write_file(req, content)
+    }
+
+    fn read_file(
+        &mut self,
+        path: &str,
+        user: Option<&str>,
+        sink: &mut dyn Write,
+    ) -> Result<u64, RemoteError> {
+        self.inner.read_file(path, user, sink)
+    }
+
+    fn facts(&mut self) -> Result<Option<HostFacts>, RemoteError> {
+        if let Some(f) = &self.facts {
+            return Ok(Some(f.clone()));
+        }
+        let out = self.inner.exec(&facts::request())?;
+        let target = self.launcher.master().argv().target.clone();
+        let f = parse_facts(&out.stdout_text(), &target);
+        self.launcher.learn_login(&f.user);
+        self.facts = Some(f.clone());
+        Ok(Some(f))
+    }
+}
+
+impl Drop for SshRemote {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The agent goes in the command string ssh hands to the login shell, which gets it as
+    /// one argument (`$SHELL -c COMMAND`): Linux takes one argument up to 128 KiB, and the
+    /// quoted agent must stay well within that (docs/channel-protocol.md §2.1).
+    #[test]
+    fn the_agent_fits_in_one_remote_command() {
+        let agent = crate::remote::channel::agent();
+        for user in [None, Some("app")] {
+            let cmd = remote_command(user, &["sh", "-c", agent, "orbdeploy-agent", "0123"]);
+            assert!(cmd.len() < 64 * 1024, "{} bytes", cmd.len());
+        }
+        println!(
+            "agent {} bytes, as a remote command {} bytes",
+            agent.len(),
+            remote_command(None, &["sh", "-c", agent, "orbdeploy-agent", "0123"]).len()
+        );
+    }
+}

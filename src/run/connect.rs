@@ -1,0 +1,122 @@
+//! The ssh machines' first phase: connect to each (in parallel), and read its facts
+//! (distro, version, arch, the address reached, the login user), which become its
+//! template variables before its steps are checked and run. An OrbStack machine has
+//! these from `orbctl list`; an ssh host only says them once reached. Reading them
+//! changes nothing on the host. A host that cannot be reached is unavailable (exit 3):
+//! its steps are reported as not run, and nothing runs there.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use crate::inventory::{self, Inventory};
+use crate::plan::Plan;
+use crate::remote::{self, HostFacts, Reach, Remote, Transport};
+use crate::ssh_target::SshTarget;
+
+use super::pool;
+
+/// The ssh machines of a run, after connecting.
+#[derive(Default)]
+pub struct SshMachines {
+    /// Open connections, by machine: phase 2 runs the steps over them (one master and one
+    /// login session each, kept from the facts to the last step).
+    pub remotes: BTreeMap<String, Box<dyn Remote>>,
+    /// What each reachable host reported.
+    pub facts: BTreeMap<String, HostFacts>,
+    /// Why each other host could not be reached.
+    pub failed: BTreeMap<String, String>,
+    /// How each selected ssh machine is reached (for a connection made later: a saved
+    /// plan's dry pass).
+    pub targets: BTreeMap<String, SshTarget>,
+}
+
+impl SshMachines {
+    /// The names of the machines connected.
+    pub fn connected(&self) -> Vec<String> {
+        self.remotes.keys().cloned().collect()
+    }
+
+    /// Give every connected machine its facts: the inventory's built-in variables
+    /// (`distro`, `version`, `arch`, `ip4`) show them from now on, in the machine's own
+    /// variables and in `hostvars`; `user` is the login user when the inventory left it
+    /// to ssh.
+    pub fn apply_facts(&self, inv: &mut Inventory, plan: &mut Plan<'_>) {
+        for (name, f) in &self.facts {
+            inv.attach_facts(name, inventory_facts(f));
+        }
+        plan.refresh_vars(inv);
+        let login = |name: &str| self.facts.get(name).map(|f| Json::String(f.user.clone()));
+        let unset = |v: Option<&Json>| v.is_none_or(|v| v == "");
+        for m in &mut plan.machines {
+            if let (true, Some(user)) = (unset(m.vars.get("user")), login(&m.name)) {
+                m.vars.insert("user".into(), user.clone());
+                m.fixed.insert("user".into(), user);
+            }
+        }
+        if let Json::Object(all) = &mut plan.hostvars {
+            for (name, vars) in all.iter_mut() {
+                if let (Json::Object(vars), Some(user)) = (vars, login(name)) {
+                    if unset(vars.get("user")) {
+                        vars.insert("user".into(), user);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The facts as the inventory keeps them.
+pub fn inventory_facts(f: &HostFacts) -> inventory::HostFacts {
+    inventory::HostFacts {
+        distro: f.distro.clone(),
+        version: f.version.clone(),
+        arch: f.arch.clone(),
+        ip4: f.ip4.clone(),
+    }
+}
+
+/// Connect to every selected ssh machine, `parallel` at a time, and read its facts.
+pub fn connect_all(
+    inv: &Inventory,
+    plan: &Plan<'_>,
+    transport: Transport,
+    parallel: usize,
+) -> SshMachines {
+    let targets: Vec<(String, SshTarget)> = plan
+        .machines
+        .iter()
+        .filter_map(|m| {
+            let host = inv.hosts.iter().find(|h| h.name == m.name)?;
+            Some((m.name.clone(), host.ssh.clone()?))
+        })
+        .collect();
+    let mut out = SshMachines {
+        targets: targets.iter().cloned().collect(),
+        ..SshMachines::default()
+    };
+    if targets.is_empty() {
+        return out;
+    }
+    let results = pool::map(targets, parallel.max(1), |(name, target)| {
+        let mut remote = remote::connect(Reach::Ssh(&target), &name, transport);
+        let facts = remote.facts();
+        (name, remote, facts)
+    });
+    for (name, mut remote, facts) in results {
+        match facts {
+            Ok(Some(f)) => {
+                out.facts.insert(name.clone(), f);
+                out.remotes.insert(name, remote);
+            }
+            Ok(None) => {
+                out.remotes.insert(name, remote);
+            }
+            Err(e) => {
+                remote.close();
+                out.failed.insert(name, e.to_string());
+            }
+        }
+    }
+    out
+}
