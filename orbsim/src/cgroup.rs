@@ -210,12 +210,30 @@ pub fn apply(dirs: &[String], cpu: Option<u32>, memory_mib: Option<u64>) -> Resu
 }
 
 /// Move this process into a machine's cgroups (before it enters the machine).
+///
+/// A pid written to `cgroup.procs` makes the kernel take its global threadgroup lock for
+/// writing, which waits for an RCU grace period: 7–15 ms of wall time and no CPU on the
+/// 2-core VM of BENCHMARKS.md, paid by every `run` before its command starts. On a v1
+/// hierarchy a single-threaded process moves its one thread instead (`0` in `tasks`: the
+/// calling thread), which recent kernels do without that lock (about 20 µs). Both callers
+/// are single-threaded here (they `setns` or `unshare` next, which needs that); a process
+/// with more threads, or a v2 cgroup (no `tasks`), is moved whole as before.
 pub fn join(dirs: &[String]) -> Result<()> {
     let pid = std::process::id().to_string();
-    for dir in dirs {
-        write(&Path::new(dir).join("cgroup.procs"), &pid)?;
+    let one_thread = single_threaded();
+    for dir in dirs.iter().map(Path::new) {
+        let tasks = dir.join("tasks");
+        if one_thread && tasks.exists() && std::fs::write(&tasks, "0").is_ok() {
+            continue;
+        }
+        write(&dir.join("cgroup.procs"), &pid)?;
     }
     Ok(())
+}
+
+/// This process has one thread (`/proc/self/task` has one entry).
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.take(2).count() == 1)
 }
 
 /// Remove a stopped machine's cgroups. The last `run` processes may still be leaving them,
