@@ -189,8 +189,9 @@ fn exit_meaning(code: i32, plan: bool) -> &'static str {
     }
 }
 
-/// A Unix time as `2026-05-01 12:00:00 UTC` and as an RFC 3339 `datetime` attribute.
-fn utc(unix: u64) -> (String, String) {
+/// A Unix time as `2026-05-01 12:00:00 UTC` and as an RFC 3339 `datetime` attribute (the
+/// saved plan's `plan --show` prints the first).
+pub(crate) fn utc(unix: u64) -> (String, String) {
     let days = (unix / 86_400) as i64;
     let rem = unix % 86_400;
     // Howard Hinnant's days-to-civil algorithm: no date crate for one line of the page.
