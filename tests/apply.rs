@@ -7,7 +7,7 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
-use harness::{Run, World};
+use harness::{Run, World, INIT_SCRIPT};
 use serde_json::Value;
 
 /// The report's entry for `machine`.
@@ -67,17 +67,6 @@ fn machine_names(doc: &Value) -> Vec<String> {
 fn count(doc: &Value, key: &str) -> u64 {
     doc["summary"]["counts"][key].as_u64().unwrap()
 }
-
-const INIT_SCRIPT: &str = r#"#!/bin/sh
-# A tiny sysv service for the tests: a sleeping daemon with a pid file.
-pidfile=/run/orbdtest.pid
-case "$1" in
-  start) setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $! > $pidfile ;;
-  stop) [ -f $pidfile ] && kill $(cat $pidfile); rm -f $pidfile ;;
-  restart) $0 stop; $0 start ;;
-  status) [ -f $pidfile ] && kill -0 $(cat $pidfile) 2>/dev/null ;;
-esac
-"#;
 
 /// An inventory using every operation kind on one machine, with hostile file names.
 fn every_kind(w: &World, m: &str) -> std::path::PathBuf {

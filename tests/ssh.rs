@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{orbdeploy_bin, World};
+use harness::{orbdeploy_bin, World, INIT_SCRIPT};
 use serde_json::Value;
 use sshbed::{SshBed, SshHost};
 
@@ -64,17 +64,6 @@ fn ssh_block(h: &SshHost, identity: &Path, known_hosts: &Path) -> String {
 fn good_block(h: &SshHost) -> String {
     ssh_block(h, &h.identity, &h.known_hosts)
 }
-
-const INIT_SCRIPT: &str = r#"#!/bin/sh
-# A tiny sysv service for the tests: a sleeping daemon with a pid file.
-pidfile=/run/orbdtest.pid
-case "$1" in
-  start) setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $! > $pidfile ;;
-  stop) [ -f $pidfile ] && kill $(cat $pidfile); rm -f $pidfile ;;
-  restart) $0 stop; $0 start ;;
-  status) [ -f $pidfile ] && kill -0 $(cat $pidfile) 2>/dev/null ;;
-esac
-"#;
 
 /// Steps of every operation kind (as tests/apply.rs), `when:` on the host's facts and a
 /// template that prints them.

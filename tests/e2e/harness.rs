@@ -15,6 +15,19 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// A tiny sysv service for the `service` steps of the every-kind tests (tests/apply.rs,
+/// tests/ssh.rs), installed as `/etc/init.d/orbdtest`.
+pub const INIT_SCRIPT: &str = r#"#!/bin/sh
+# A tiny sysv service for the tests: a sleeping daemon with a pid file.
+pidfile=/run/orbdtest.pid
+case "$1" in
+  start) setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $! > $pidfile ;;
+  stop) [ -f $pidfile ] && kill $(cat $pidfile); rm -f $pidfile ;;
+  restart) $0 stop; $0 start ;;
+  status) [ -f $pidfile ] && kill -0 $(cat $pidfile) 2>/dev/null ;;
+esac
+"#;
+
 /// How long any single command of a test may take before the test fails.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
