@@ -7,33 +7,9 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
+use harness::{machine_entry, step_statuses as statuses, summary_count as count};
 use harness::{Run, World, INIT_SCRIPT};
 use serde_json::Value;
-
-/// The report's entry for `machine`.
-fn machine_entry<'a>(doc: &'a Value, machine: &str) -> &'a Value {
-    doc["machines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["machine"] == machine)
-        .unwrap_or_else(|| panic!("no machine {machine} in report"))
-}
-
-/// Status of every step of `machine`, in order: (name, status).
-fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
-    machine_entry(doc, machine)["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_string(),
-                s["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
 
 /// `apply INV --report NAME.json`, which must exit `code`: each step's status by name, and
 /// the run's stdout.
@@ -62,10 +38,6 @@ fn machine_names(doc: &Value) -> Vec<String> {
         .iter()
         .map(|m| m["machine"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn count(doc: &Value, key: &str) -> u64 {
-    doc["summary"]["counts"][key].as_u64().unwrap()
 }
 
 /// An inventory using every operation kind on one machine, with hostile file names.

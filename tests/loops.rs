@@ -8,7 +8,7 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
-use harness::World;
+use harness::{summary_count as count, World};
 use serde_json::Value;
 
 /// Every step row of `machine`: (name, status).
@@ -30,10 +30,6 @@ fn rows(doc: &Value, machine: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn count(doc: &Value, key: &str) -> u64 {
-    doc["summary"]["counts"][key].as_u64().unwrap()
 }
 
 /// Apply twice and plan: the first apply changes, the second changes nothing, the plan

@@ -14,7 +14,7 @@ mod snap;
 
 use std::collections::HashMap;
 
-use harness::World;
+use harness::{summary_count as count, World};
 use serde_json::Value;
 
 /// What the steps find before the first apply (as root): a file for `replace`, a file with
@@ -111,10 +111,6 @@ fn statuses(doc: &Value) -> HashMap<String, String> {
             )
         })
         .collect()
-}
-
-fn count(doc: &Value, key: &str) -> u64 {
-    doc["summary"]["counts"][key].as_u64().unwrap_or(u64::MAX)
 }
 
 /// Assert the status of every step, from `want` (name, status) pairs.

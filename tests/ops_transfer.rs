@@ -9,7 +9,7 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
-use harness::{Run, World};
+use harness::{summary_count as count, Run, World};
 use serde_json::Value;
 
 /// Each step's status by name, in order.
@@ -25,10 +25,6 @@ fn statuses(doc: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn count(doc: &Value, key: &str) -> u64 {
-    doc["summary"]["counts"][key].as_u64().unwrap()
 }
 
 /// One transport: orbdeploy's arguments get `--no-channel` on the one-shot path.

@@ -9,18 +9,8 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
-use harness::World;
+use harness::{machine_entry as entry, World};
 use serde_json::Value;
-
-/// The report's entry for `machine`.
-fn entry<'a>(doc: &'a Value, machine: &str) -> &'a Value {
-    doc["machines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["machine"] == machine)
-        .unwrap_or_else(|| panic!("no machine {machine} in the report"))
-}
 
 /// Each step of `machine`: (name, status, reason).
 fn rows(doc: &Value, machine: &str) -> Vec<(String, String, String)> {

@@ -8,7 +8,7 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
-use harness::World;
+use harness::{step_statuses as statuses, World};
 use serde_json::Value;
 
 /// The template, put, line, an ok put and a guarded command, on every machine.
@@ -81,27 +81,6 @@ fn plan_doc(w: &World, name: &str) -> Value {
         "{name} does not match docs/plan-schema.json: {errors:#?}"
     );
     doc
-}
-
-/// Each step's status by name for `machine` in a report.
-fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
-    let m = doc["machines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["machine"] == machine)
-        .unwrap_or_else(|| panic!("no {machine} in the report"));
-    m["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().into(),
-                s["status"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

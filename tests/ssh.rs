@@ -18,34 +18,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{orbdeploy_bin, World, INIT_SCRIPT};
-use serde_json::Value;
+use harness::{step_statuses as statuses, summary_count as count};
 use sshbed::{SshBed, SshHost};
-
-/// Status of every step of `machine` in a report: (name, status).
-fn statuses(doc: &Value, machine: &str) -> Vec<(String, String)> {
-    let m = doc["machines"]
-        .as_array()
-        .and_then(|ms| ms.iter().find(|m| m["machine"] == machine))
-        .unwrap_or_else(|| panic!("no machine {machine} in {doc}"));
-    m["steps"]
-        .as_array()
-        .map(|steps| {
-            steps
-                .iter()
-                .map(|s| {
-                    (
-                        s["name"].as_str().unwrap_or_default().to_string(),
-                        s["status"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn count(doc: &Value, key: &str) -> u64 {
-    doc["summary"]["counts"][key].as_u64().unwrap_or(u64::MAX)
-}
 
 /// The `ssh:` block of a bed host: its address, port and user, the bed's key, and the
 /// bed's known_hosts (`known_hosts`: another file, for the host-key tests). A generous

@@ -335,3 +335,29 @@ impl World {
         script
     }
 }
+
+/// The `--report` document's entry for `machine` (panics, naming it, when there is none).
+pub fn machine_entry<'a>(doc: &'a serde_json::Value, machine: &str) -> &'a serde_json::Value {
+    doc["machines"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["machine"] == machine))
+        .unwrap_or_else(|| panic!("no machine {machine} in the report: {doc}"))
+}
+
+/// Every step of `machine` in a report, in order: (name, status).
+pub fn step_statuses(doc: &serde_json::Value, machine: &str) -> Vec<(String, String)> {
+    let steps = machine_entry(doc, machine)["steps"].as_array();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    steps
+        .into_iter()
+        .flatten()
+        .map(|s| (text(&s["name"]), text(&s["status"])))
+        .collect()
+}
+
+/// A count of the report's summary (`changed`, `failed`, ...); panics when it is missing.
+pub fn summary_count(doc: &serde_json::Value, key: &str) -> u64 {
+    doc["summary"]["counts"][key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no summary count `{key}` in the report: {doc}"))
+}
