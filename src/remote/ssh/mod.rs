@@ -25,7 +25,7 @@ use crate::ssh_target::SshTarget;
 pub use argv::{remote_command, ssh_program, Argv};
 pub use errors::{classify, host_label, SshError};
 pub use facts::{facts_script, parse_facts};
-pub use master::{host_fingerprints, ControlDir, Master};
+pub use master::{host_fingerprints, ControlDir, Master, Stopped};
 
 /// Starts programs on an ssh host over its master.
 pub struct SshLauncher {
