@@ -52,9 +52,19 @@ fn three_ways(t: &HostTimings, total: Millis) -> (Millis, Option<Millis>, Millis
     (t.transport_ms, own, rest)
 }
 
-/// The block, or a line saying no machine ran its steps. `before_ms` is how long the run
-/// took before the first machine started its steps (locks, machine actions).
-pub fn render(report: &Report, before_ms: u64) -> String {
+/// What came before the steps, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Before {
+    /// From the reporter's start to the first machine's first step (locks, machine
+    /// actions).
+    pub steps_ms: u64,
+    /// Connecting to the ssh machines (masters, logins, sessions, facts), which comes
+    /// before the reporter starts; `None` without ssh machines.
+    pub connecting_ms: Option<u64>,
+}
+
+/// The block, or a line saying no machine ran its steps.
+pub fn render(report: &Report, before: Before) -> String {
     let ran: Vec<(&str, Millis, &HostTimings)> = report
         .machines
         .iter()
@@ -65,7 +75,13 @@ pub fn render(report: &Report, before_ms: u64) -> String {
         })
         .collect();
     let mut out = String::from("\nWhere the time went:\n");
-    let before = Millis::from_micros(before_ms.saturating_mul(1000));
+    if let Some(ms) = before.connecting_ms {
+        out.push_str(&format!(
+            "  connecting to the ssh machines (masters, logins, sessions, facts): {}\n",
+            span(Millis::from_micros(ms.saturating_mul(1000)))
+        ));
+    }
+    let before = Millis::from_micros(before.steps_ms.saturating_mul(1000));
     if ran.is_empty() {
         out.push_str(&format!(
             "  no machine ran its steps; before the steps (locks, machine actions): {}\n",
@@ -118,7 +134,7 @@ fn waiting_line(sum: &HostTimings, total: Millis) -> String {
     let (wait, own, rest) = three_ways(sum, total);
     match own {
         Some(own) => format!(
-            "  waiting: on the transport (orbctl) {} ({}), on the machines' own commands {} ({}), in orbdeploy {} ({})\n",
+            "  waiting: on the transport (orbctl, ssh) {} ({}), on the machines' own commands {} ({}), in orbdeploy {} ({})\n",
             span(wait),
             percent(wait, total),
             span(own),
@@ -206,6 +222,13 @@ mod tests {
 
     fn ms(n: u64) -> Millis {
         Millis::from_micros(n * 1000)
+    }
+
+    fn steps_ms(n: u64) -> Before {
+        Before {
+            steps_ms: n,
+            connecting_ms: None,
+        }
     }
 
     fn step(machine: &str, index: usize, name: &str, probe: u64, apply: u64) -> StepResult {
@@ -296,12 +319,12 @@ mod tests {
             ),
             machine("db", 800, vec![step("db", 0, "migrate", 2, 500)]),
         ]);
-        let text = render(&r, 42);
+        let text = render(&r, steps_ms(42));
         let want = [
             "",
             "Where the time went:",
             "  phases (summed over 2 machines): render 0.3ms, probe 6.0ms, transfer 0.0ms (0 B), apply 700.0ms, handlers 0.0ms, sessions 20.0ms, other 473.7ms",
-            "  waiting: on the transport (orbctl) 600.0ms (50%), on the machines' own commands 300.0ms (25%), in orbdeploy 300.0ms (25%)",
+            "  waiting: on the transport (orbctl, ssh) 600.0ms (50%), on the machines' own commands 300.0ms (25%), in orbdeploy 300.0ms (25%)",
             "  before the steps (locks, machine actions): 42.0ms",
             "  slowest machines:",
             "     800.0ms  db  (transport 50%, machine 25%; 1 request)",
@@ -321,7 +344,7 @@ mod tests {
         if let Some(t) = m.result.timings.as_mut() {
             t.machine_ms = None;
         }
-        let text = render(&report(vec![m]), 0);
+        let text = render(&report(vec![m]), steps_ms(0));
         assert!(
             text.contains(
                 "--no-channel cannot tell them apart) 500.0ms (50%), in orbdeploy 500.0ms (50%)"
@@ -339,9 +362,37 @@ mod tests {
         let mut m = machine("ghost", 0, Vec::new());
         m.result.timings = None;
         assert_eq!(
-            render(&report(vec![m]), 1500),
+            render(&report(vec![m]), steps_ms(1500)),
             "\nWhere the time went:\n  no machine ran its steps; before the steps (locks, machine actions): 1.50s\n"
         );
+    }
+
+    #[test]
+    fn connecting_to_ssh_machines_comes_first_and_only_when_there_were_some() {
+        let before = Before {
+            steps_ms: 2,
+            connecting_ms: Some(161),
+        };
+        let m = machine("web", 100, vec![step("web", 0, "config", 3, 0)]);
+        let text = render(&report(vec![m]), before);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2],
+            "  connecting to the ssh machines (masters, logins, sessions, facts): 161.0ms",
+            "{text}"
+        );
+        assert_eq!(
+            lines[5], "  before the steps (locks, machine actions): 2.0ms",
+            "{text}"
+        );
+        let mut ghost = machine("ghost", 0, Vec::new());
+        ghost.result.timings = None;
+        assert_eq!(
+            render(&report(vec![ghost]), before),
+            "\nWhere the time went:\n  connecting to the ssh machines (masters, logins, sessions, facts): 161.0ms\n  no machine ran its steps; before the steps (locks, machine actions): 2.0ms\n"
+        );
+        let text = render(&report(vec![]), steps_ms(2));
+        assert!(!text.contains("connecting"), "{text}");
     }
 
     #[test]

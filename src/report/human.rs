@@ -24,6 +24,8 @@ pub struct Human {
     show_calls: bool,
     /// `--timings`.
     timings: bool,
+    /// How long connecting to the ssh machines took (`None`: there were none).
+    connecting_ms: Option<u64>,
     bars: Option<Bars>,
     /// Failed (and ignored) steps of machines that ran, in order.
     failures: Vec<StepResult>,
@@ -149,6 +151,7 @@ impl Human {
             plan: opts.mode == "plan",
             show_calls: opts.show_calls,
             timings: opts.timings,
+            connecting_ms: opts.connecting_ms,
             bars,
             failures: Vec::new(),
             unreachable: Vec::new(),
@@ -328,7 +331,10 @@ impl Human {
             failures: &self.failures,
             unreachable: &self.unreachable,
             report,
-            timings: self.timings.then_some(before_ms),
+            timings: self.timings.then_some(super::breakdown::Before {
+                steps_ms: before_ms,
+                connecting_ms: self.connecting_ms,
+            }),
         });
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());

@@ -384,6 +384,9 @@ pub struct Options {
     pub show_calls: bool,
     /// Show where the time went at the end of the human output (`--timings`).
     pub timings: bool,
+    /// How long connecting to the ssh machines took, before the reporter started (`None`
+    /// when the run has none).
+    pub connecting_ms: Option<u64>,
 }
 
 /// The sending side given to workers.

@@ -34,9 +34,9 @@ pub struct Input<'a> {
     pub unreachable: &'a [Unreachable],
     /// The whole run.
     pub report: &'a Report,
-    /// `--timings`: show where the time went; the milliseconds the run took before the
-    /// first machine started its steps.
-    pub timings: Option<u64>,
+    /// `--timings`: show where the time went, and how long the run took before the first
+    /// machine started its steps.
+    pub timings: Option<super::breakdown::Before>,
 }
 
 /// The text printed after the last step.
@@ -45,8 +45,8 @@ pub fn render(i: &Input) -> String {
     out.push('\n');
     out.push_str(&table(i));
     out.push_str(&slowest(i.report));
-    if let Some(before_ms) = i.timings {
-        out.push_str(&super::breakdown::render(i.report, before_ms));
+    if let Some(before) = i.timings {
+        out.push_str(&super::breakdown::render(i.report, before));
     }
     out.push('\n');
     out.push_str(&closing_line(i));

@@ -100,7 +100,7 @@ pub struct StepTimings {
     /// Making the change (or running the command), retries and their `delay:` included,
     /// transfers not.
     pub apply_ms: Millis,
-    /// Waiting on the transport (orbctl): sessions opened, and requests less the
+    /// Waiting on the transport (orbctl or ssh): sessions opened, and requests less the
     /// machine's own part of them.
     pub transport_ms: Millis,
     /// The machine running the step's scripts and probes, as the channel measures it;

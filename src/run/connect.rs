@@ -6,6 +6,7 @@
 //! its steps are reported as not run, and nothing runs there.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
@@ -14,6 +15,7 @@ use crate::plan::Plan;
 use crate::remote::{self, HostFacts, Reach, Remote, Transport};
 use crate::ssh_target::SshTarget;
 
+use super::host::likely_users;
 use super::pool;
 
 /// The ssh machines of a run, after connecting.
@@ -29,6 +31,8 @@ pub struct SshMachines {
     /// How each selected ssh machine is reached (for a connection made later: a saved
     /// plan's dry pass).
     pub targets: BTreeMap<String, SshTarget>,
+    /// The wall time of connecting to them all (zero without ssh machines).
+    pub took: Duration,
 }
 
 impl SshMachines {
@@ -83,26 +87,39 @@ pub fn connect_all(
     transport: Transport,
     parallel: usize,
 ) -> SshMachines {
-    let targets: Vec<(String, SshTarget)> = plan
+    let started = Instant::now();
+    let targets: Vec<(String, SshTarget, Vec<Option<String>>)> = plan
         .machines
         .iter()
         .filter_map(|m| {
             let host = inv.hosts.iter().find(|h| h.name == m.name)?;
-            Some((m.name.clone(), host.ssh.clone()?))
+            Some((m.name.clone(), host.ssh.clone()?, likely_users(&m.steps)))
         })
         .collect();
     let mut out = SshMachines {
-        targets: targets.iter().cloned().collect(),
+        targets: targets
+            .iter()
+            .map(|(name, target, _)| (name.clone(), target.clone()))
+            .collect(),
         ..SshMachines::default()
     };
     if targets.is_empty() {
         return out;
     }
-    let results = pool::map(targets, parallel.max(1), |(name, target)| {
+    let results = pool::map(targets, parallel.max(1), |(name, target, users)| {
         let mut remote = remote::connect(Reach::Ssh(&target), &name, transport);
+        // The sessions of every user the steps run as open side by side once the master
+        // is up (a `become` step's sudo session would otherwise cost its own round trip
+        // at the first such step); the facts then go over the login session.
+        let mut users = users;
+        if !users.contains(&None) {
+            users.push(None);
+        }
+        remote.expect_users(&users);
         let facts = remote.facts();
         (name, remote, facts)
     });
+    out.took = started.elapsed();
     for (name, mut remote, facts) in results {
         match facts {
             Ok(Some(f)) => {

@@ -369,7 +369,7 @@ fn step_result(machine: &str, step: &Step, handler: bool, ran: Ran) -> StepResul
 
 /// The users a machine's steps will probably run as (from the steps as written, without
 /// rendering, see [`Step::likely_user`]).
-fn likely_users(steps: &[&Step]) -> Vec<Option<String>> {
+pub(super) fn likely_users(steps: &[&Step]) -> Vec<Option<String>> {
     let mut out: Vec<Option<String>> = Vec::new();
     for s in steps {
         let Some(u) = s.likely_user() else {

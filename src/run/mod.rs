@@ -77,7 +77,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     })?;
     let saved = saved::start(config, &loaded, &plan.names(), opened)?;
     let saved = saved.as_ref();
-    let (events, reporter) = start_reporter(config, &loaded, &plan);
+    let (events, reporter) = start_reporter(config, &loaded, &plan, &ssh);
     let (mut ready, _locks) = lock_machines(orb, config, &plan);
     ssh_ready(&loaded.inv, &mut ssh, &mut ready);
     let planned_actions = reconcile(
@@ -159,7 +159,12 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
 
 /// Start the reporter, masking every secret: the inventory's and every value that
 /// rendering the plan read with `env()`.
-fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender, report::Reporter) {
+fn start_reporter(
+    config: &Config,
+    loaded: &Loaded,
+    plan: &Plan<'_>,
+    ssh: &SshMachines,
+) -> (Sender, report::Reporter) {
     let masker = masker(loaded);
     // Trace files get the same masking as every other output.
     crate::remote::trace::set_secrets(&masker);
@@ -176,6 +181,7 @@ fn start_reporter(config: &Config, loaded: &Loaded, plan: &Plan<'_>) -> (Sender,
             html: config.report_html.clone(),
             show_calls: config.mode.show_calls,
             timings: config.timings,
+            connecting_ms: (!ssh.targets.is_empty()).then(|| report::ms(ssh.took)),
         },
         masker,
     );
