@@ -12,9 +12,15 @@
 # (said so in the output) scripts/bench-delay-relay.py, a TCP relay on the host that delays
 # every client-to-server chunk by 20 ms.
 #
+# Before the tables: what one login costs in CPU, on the client (ssh) and on the host (sshd
+# and what it started), with OpenSSH's default key exchange and with curve25519-sha256.
+#
 # Usage: scripts/bench-ssh.sh [RUNS]   (RUNS re-applies for the median, default 5)
 #   BENCH_SSH_TOOLS="ansible pyinfra" measures only those (default: orbdeploy ansible pyinfra),
-#   BENCH_SSH_SIZES="1 4" only those host counts (default: 1 4 8).
+#   BENCH_SSH_SIZES="1 4" only those host counts (default: 1 4 8),
+#   BENCH_SSH_KEX=curve25519-sha256 has orbdeploy and Ansible (both OpenSSH) offer only that
+#   key exchange (default: OpenSSH's own list; pyinfra's paramiko has its own, printed),
+#   BENCH_SSH_DELAY=no skips the 20 ms table (default: yes).
 # Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
 # scripts/setup.sh installs. Deletes every machine and ends every ssh process it starts.
 set -euo pipefail
@@ -33,6 +39,8 @@ orbctl=$bin/orbctl
 od="$PWD/target/release/orbdeploy"
 tools=${BENCH_SSH_TOOLS:-orbdeploy ansible pyinfra}
 sizes=${BENCH_SSH_SIZES:-1 4 8}
+kex=${BENCH_SSH_KEX:-}
+delay=${BENCH_SSH_DELAY:-yes}
 # shellcheck disable=SC2086  # a list of words
 hosts_max=$(printf '%s\n' $sizes | sort -n | tail -1)
 flavour=openssh-server,python3,python3-apt   # python3-apt: Ansible's apt module needs it
@@ -179,7 +187,7 @@ stdout_callback = default
 [ssh_connection]
 pipelining = True
 control_path_dir = $ops/cp
-ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=$known -o IdentitiesOnly=yes
+ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=$known -o IdentitiesOnly=yes${kex:+ -o KexAlgorithms=$kex}
 CFG
 
 inventories() { # N -> the three inventories for s1..sN
@@ -187,7 +195,7 @@ inventories() { # N -> the three inventories for s1..sN
   {
     echo "vars: { n: 1 }"
     echo "defaults:"
-    echo "  ssh: { host_key: strict, user: dev, identity: $key, options: { UserKnownHostsFile: $known } }"
+    echo "  ssh: { host_key: strict, user: dev, identity: $key, options: { UserKnownHostsFile: $known${kex:+, KexAlgorithms: $kex} } }"
     echo "machines:"
     for i in $(seq 1 "$n"); do echo "  s$i: { ssh: { host: ${addr[s$i]}, port: ${port[s$i]} } }"; done
     echo "operations: ops.yaml"
@@ -265,13 +273,48 @@ table() { # LABEL
   done
 }
 
+# ---- what one login costs: 10 logins to s1 (`ssh HOST true`, no master), the client's CPU
+# (bash's `times` of a subshell: its children, the ssh processes) and the host's (the
+# listening sshd's reaped children: every connection's sshd and what it started).
+sshd_children_ticks() { # the listening sshd of s1: utime+stime of its reaped children
+  local pid
+  pid=$(pgrep -f "sshd -o ListenAddress=${ip[s1]}:22" | head -1)
+  awk '{print $16 + $17}' "/proc/$pid/stat"
+}
+login_cost() { # KEX ("" = OpenSSH's default list) -> "CLIENT_MS HOST_MS" per login
+  local opts=(-T -o BatchMode=yes -o IdentitiesOnly=yes -i "$key" -o "UserKnownHostsFile=$known")
+  [ -z "$1" ] || opts+=(-o "KexAlgorithms=$1")
+  local h0 h1 c
+  h0=$(sshd_children_ticks)
+  c=$( (for _ in $(seq 1 10); do "$real_ssh" "${opts[@]}" "dev@${ip[s1]}" true; done; times) | tail -1)
+  h1=$(sshd_children_ticks)
+  # `times`' second line: children's user and system time, as 0m0.123s.
+  echo "$c" | awk -v h=$((h1 - h0)) -v hz="$(getconf CLK_TCK)" '{
+    t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+    printf "%.1f %.1f\n", t * 100, h * 1000 / hz / 10 }'
+}
+printf '\nOne login (ssh HOST true, 10 times, %s), CPU per login:\n' "$(ssh -V 2>&1 | cut -d, -f1)"
+printf '  %-42s %10s %10s\n' "key exchange" "client ms" "host ms"
+negotiated=$("$real_ssh" -v -T -o BatchMode=yes -o IdentitiesOnly=yes -i "$key" -o "UserKnownHostsFile=$known" "dev@${ip[s1]}" true 2>&1 | sed -n 's/.*kex: algorithm: //p' | tr -d '\r' | head -1)
+read -r lc lh < <(login_cost "")
+printf '  %-42s %10s %10s\n' "OpenSSH's default ($negotiated)" "$lc" "$lh"
+read -r lc lh < <(login_cost curve25519-sha256)
+printf '  %-42s %10s %10s\n' "curve25519-sha256" "$lc" "$lh"
+if [[ " $tools " == *" pyinfra "* ]]; then
+  printf '  pyinfra (paramiko %s) offers: %s\n' "$("$work/venv/bin/python" -c 'import paramiko; print(paramiko.__version__)')" \
+    "$("$work/venv/bin/python" -c 'import paramiko; print(" ".join(paramiko.Transport._preferred_kex[:3]))')"
+fi
+printf 'key exchange in the tables: %s\n' "${kex:-OpenSSH default for orbdeploy and Ansible}"
+
 declare -A reapply
 printf '\nMachine: %s, %s cores, %s\n' "$(uname -sr)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 printf 'ssh processes: started by the apply (a counting wrapper); auths: "Accepted publickey" in the hosts'"'"' sshd logs\n'
 table "links as they are"
 
 # ---- 20 ms more on each link: tc netem where the kernel has it, else the relay
-if tc qdisc add dev "${veth[s1]}" root netem delay 20ms 2>"$work/tc.err"; then
+if [ "$delay" = no ]; then
+  printf '\n20 ms added delay: skipped (BENCH_SSH_DELAY=no)\n'
+elif tc qdisc add dev "${veth[s1]}" root netem delay 20ms 2>"$work/tc.err"; then
   delayed+=("${veth[s1]}")
   for i in $(seq 2 "$hosts_max"); do
     tc qdisc add dev "${veth[s$i]}" root netem delay 20ms
