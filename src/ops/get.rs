@@ -106,6 +106,7 @@ impl Operation for Get {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.orbdeploy-{}", std::process::id()));
+        let _guard = crate::interrupt::HardExitGuard::new(&tmp);
         let result = (|| -> Result<(), Failure> {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)

@@ -75,6 +75,7 @@ pub fn record(machine: &str, user: Option<&str>, script: &str) {
 /// Write `bytes` to `path` with mode 0600, through a temporary name in the same directory.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("sh.tmp");
+    let _guard = crate::interrupt::HardExitGuard::new(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -3,12 +3,15 @@
 //! The lock is an `flock` on a file in the temporary directory, released by the kernel
 //! when the process ends, even on SIGKILL.
 
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
+
+use crate::ssh_target::SshTarget;
 
 /// A held machine lock.
 pub struct MachineLock {
@@ -19,14 +22,45 @@ fn lock_dir() -> PathBuf {
     std::env::temp_dir().join(format!("orbdeploy-locks-{}", nix::unistd::getuid()))
 }
 
-fn lock_path(orbctl: &Path, machine: &str) -> PathBuf {
+/// What a lock guards.
+#[derive(Debug, Clone, Copy)]
+pub enum Guarded<'a> {
+    /// A machine of one OrbStack installation: machines are named per installation, and
+    /// the orbctl binary and (for orbsim) its state directory tell installations apart.
+    Orb {
+        /// The orbctl binary.
+        orbctl: &'a Path,
+    },
+    /// An ssh machine: the host it reaches (host, port and jump, as the inventory spells
+    /// them), whatever the machine is called, so that two inventories naming one host
+    /// differently still take turns. A host written two ways (a name and its address) is
+    /// two locks: orbdeploy does not resolve names to tell.
+    Ssh(&'a SshTarget),
+}
+
+fn lock_path(what: Guarded<'_>, machine: &str) -> PathBuf {
     use sha2::Digest;
-    // Machines are named per OrbStack installation: the orbctl binary and (for orbsim) its
-    // state directory tell installations apart.
-    let real = std::fs::canonicalize(orbctl).unwrap_or_else(|_| orbctl.to_path_buf());
-    let home = std::env::var("ORBSIM_HOME").unwrap_or_default();
-    let digest = sha2::Sha256::digest(format!("{}\0{home}\0{machine}", real.display()));
-    let safe: String = machine
+    let (identity, label) = match what {
+        Guarded::Orb { orbctl } => {
+            let real = std::fs::canonicalize(orbctl).unwrap_or_else(|_| orbctl.to_path_buf());
+            let home = std::env::var("ORBSIM_HOME").unwrap_or_default();
+            (
+                format!("{}\0{home}\0{machine}", real.display()),
+                machine.to_string(),
+            )
+        }
+        Guarded::Ssh(t) => (
+            format!(
+                "ssh\0{}\0{}\0{}",
+                t.host,
+                t.port.map(|p| p.to_string()).unwrap_or_default(),
+                t.jump.as_deref().unwrap_or_default()
+            ),
+            format!("ssh-{}", t.host),
+        ),
+    };
+    let digest = sha2::Sha256::digest(identity);
+    let safe: String = label
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
@@ -72,9 +106,34 @@ pub enum LockError {
     Interrupted,
 }
 
-/// Take the lock of `machine`, waiting up to `wait`; `on_wait` is told once who holds it.
+/// The locks one run holds, by file: two machines of one inventory that reach the same
+/// ssh host share its lock (the run does not wait for itself).
+#[derive(Default)]
+pub struct Held {
+    locks: BTreeMap<PathBuf, MachineLock>,
+}
+
+impl Held {
+    /// Take the lock of `machine` unless this run holds it already (see [`acquire`]).
+    pub fn take(
+        &mut self,
+        what: Guarded<'_>,
+        machine: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&str),
+    ) -> Result<(), LockError> {
+        let path = lock_path(what, machine);
+        if let Entry::Vacant(free) = self.locks.entry(path) {
+            free.insert(acquire(what, machine, wait, on_wait)?);
+        }
+        Ok(())
+    }
+}
+
+/// Take the lock of `machine` (guarding `what`), waiting up to `wait`; `on_wait` is told
+/// once who holds it.
 pub fn acquire(
-    orbctl: &Path,
+    what: Guarded<'_>,
     machine: &str,
     wait: Duration,
     on_wait: &mut dyn FnMut(&str),
@@ -85,7 +144,7 @@ pub fn acquire(
         path: dir.clone(),
         source,
     })?;
-    let path = lock_path(orbctl, machine);
+    let path = lock_path(what, machine);
     let started = Instant::now();
     let mut told = false;
     loop {
@@ -139,7 +198,9 @@ mod tests {
 
     #[test]
     fn second_holder_waits_then_gives_up() {
-        let bin = Path::new("/bin/true");
+        let bin = Guarded::Orb {
+            orbctl: Path::new("/bin/true"),
+        };
         let name = format!("locktest-{}", std::process::id());
         let first = acquire(bin, &name, Duration::ZERO, &mut |_| {}).expect("first");
         let mut said = Vec::new();
@@ -155,5 +216,55 @@ mod tests {
         assert_eq!(said.len(), 1);
         drop(first);
         assert!(acquire(bin, &name, Duration::ZERO, &mut |_| {}).is_ok());
+    }
+
+    fn target(host: &str, port: Option<u16>) -> SshTarget {
+        SshTarget {
+            host: host.into(),
+            port,
+            user: Some("deploy".into()),
+            identity: None,
+            jump: None,
+            config: None,
+            host_key: Default::default(),
+            connect_timeout: None,
+            options: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_ssh_host_is_one_lock_whatever_the_machine_is_called() {
+        let host = format!("locktest-{}.example", std::process::id());
+        let t = target(&host, Some(2222));
+        let first = acquire(Guarded::Ssh(&t), "web", Duration::ZERO, &mut |_| {}).expect("first");
+        // Another name, another login user: the same host.
+        let mut other = t.clone();
+        other.user = Some("root".into());
+        let err = acquire(Guarded::Ssh(&other), "www", Duration::ZERO, &mut |_| {});
+        assert!(err.is_err(), "a second lock on the same host");
+        // Another port is another sshd; an OrbStack machine of the same name is another
+        // machine.
+        let t2 = target(&host, Some(2223));
+        assert!(acquire(Guarded::Ssh(&t2), "web", Duration::ZERO, &mut |_| {}).is_ok());
+        let orb = Guarded::Orb {
+            orbctl: Path::new("/bin/true"),
+        };
+        let web = format!("web-{host}");
+        assert!(acquire(orb, &web, Duration::ZERO, &mut |_| {}).is_ok());
+        drop(first);
+        assert!(acquire(Guarded::Ssh(&other), "www", Duration::ZERO, &mut |_| {}).is_ok());
+    }
+
+    #[test]
+    fn one_run_takes_a_shared_host_lock_once() {
+        let t = target(&format!("heldtest-{}.example", std::process::id()), None);
+        let mut held = Held::default();
+        for name in ["web", "www"] {
+            held.take(Guarded::Ssh(&t), name, Duration::ZERO, &mut |_| {})
+                .expect("the run holds it already");
+        }
+        assert_eq!(held.locks.len(), 1);
+        let other = acquire(Guarded::Ssh(&t), "web", Duration::ZERO, &mut |_| {});
+        assert!(other.is_err(), "another run waits");
     }
 }

@@ -36,7 +36,6 @@ use crate::steps::{self, Playbook};
 use crate::template::Renderer;
 
 use connect::SshMachines;
-use lock::MachineLock;
 
 pub use config::{Config, OnFailure, OutputStyle, RunMode};
 pub use connect::inventory_facts;
@@ -78,7 +77,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     let saved = saved::start(config, &loaded, &plan.names(), opened)?;
     let saved = saved.as_ref();
     let (events, reporter) = start_reporter(config, &loaded, &plan, &ssh);
-    let (mut ready, _locks) = lock_machines(orb, config, &plan);
+    let (mut ready, _locks) = lock_machines(orb, config, &loaded.inv, &plan);
     ssh_ready(&loaded.inv, &mut ssh, &mut ready);
     let planned_actions = reconcile(
         orb,
@@ -226,10 +225,11 @@ enum Ready {
 fn lock_machines(
     orb: &Orb,
     config: &Config,
+    inv: &Inventory,
     plan: &Plan<'_>,
-) -> (BTreeMap<String, Ready>, Vec<MachineLock>) {
+) -> (BTreeMap<String, Ready>, lock::Held) {
     let mut ready = BTreeMap::new();
-    let mut locks = Vec::new();
+    let mut locks = lock::Held::default();
     if config.mode.dry_run {
         return (ready, locks);
     }
@@ -237,8 +237,13 @@ fn lock_machines(
     names.sort();
     for name in names {
         let mut say = |m: &str| eprintln!("orbdeploy: {m}");
-        match lock::acquire(orb.bin(), &name, config.lock_timeout, &mut say) {
-            Ok(l) => locks.push(l),
+        let host = inv.hosts.iter().find(|h| h.name == name);
+        let what = match host.and_then(|h| h.ssh.as_ref()) {
+            Some(target) => lock::Guarded::Ssh(target),
+            None => lock::Guarded::Orb { orbctl: orb.bin() },
+        };
+        match locks.take(what, &name, config.lock_timeout, &mut say) {
+            Ok(()) => {}
             Err(e) => {
                 let error = e.to_string();
                 ready.insert(

@@ -25,6 +25,8 @@ const LOGIN_GRACE: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct ControlDir {
     path: PathBuf,
+    /// A second Ctrl-C exits without running this Drop: the directory goes then too.
+    _guard: crate::interrupt::HardExitGuard,
 }
 
 impl ControlDir {
@@ -37,7 +39,11 @@ impl ControlDir {
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         let path =
             nix::unistd::mkdtemp(&base.join("odssh-XXXXXX")).map_err(std::io::Error::from)?;
-        Ok(ControlDir { path })
+        let guard = crate::interrupt::HardExitGuard::new(&path);
+        Ok(ControlDir {
+            path,
+            _guard: guard,
+        })
     }
 
     /// The master's socket in it.
