@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -420,6 +420,29 @@ pub fn terminate_all(grace: Duration) {
     for pgid in &groups {
         let _ = killpg(Pid::from_raw(*pgid), Signal::SIGKILL);
     }
+}
+
+/// Keep the last `keep` bytes a child writes on stderr (what it said when it failed), read
+/// on a thread of its own so that the pipe never fills.
+pub fn keep_tail(mut pipe: ChildStderr, keep: usize) -> Arc<Mutex<Vec<u8>>> {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let shared = Arc::clone(&kept);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut k) = shared.lock() {
+                k.extend_from_slice(&buf[..n]);
+                if k.len() > keep {
+                    let cut = k.len() - keep;
+                    k.drain(..cut);
+                }
+            }
+        }
+    });
+    kept
 }
 
 #[cfg(test)]

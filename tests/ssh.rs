@@ -798,27 +798,9 @@ fn exec_show_calls_and_no_channel_work_over_ssh() {
 #[test]
 fn the_master_ends_on_sigterm_every_time_not_by_the_kill_after_a_second() {
     use orbdeploy::remote::ssh::{Master, Stopped};
-    use orbdeploy::ssh_target::{HostKeyPolicy, SshTarget};
     let w = World::new("ssh-master-stop");
     let bed = SshBed::start(&w, 1);
-    let h = &bed.hosts[0];
-    let target = SshTarget {
-        host: h.ip4.clone(),
-        port: Some(h.port),
-        user: Some(h.user.clone()),
-        identity: Some(h.identity.clone()),
-        jump: None,
-        config: None,
-        host_key: HostKeyPolicy::Strict,
-        connect_timeout: Some(Duration::from_secs(30)),
-        options: vec![
-            (
-                "UserKnownHostsFile".into(),
-                h.known_hosts.display().to_string(),
-            ),
-            ("GlobalKnownHostsFile".into(), "/dev/null".into()),
-        ],
-    };
+    let target = bed.hosts[0].ssh_target();
     // Eight masters side by side, as an 8-host run has them: a loaded machine widens
     // the gap in which a lone SIGTERM is missed.
     let ends: Vec<Stopped> = std::thread::scope(|scope| {

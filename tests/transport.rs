@@ -14,7 +14,6 @@ use orbdeploy::orb::Orb;
 use orbdeploy::remote::channel::Channel;
 use orbdeploy::remote::oneshot::OneShot;
 use orbdeploy::remote::{self, Exec, Reach, Remote, Transport, WriteFile};
-use orbdeploy::ssh_target::{HostKeyPolicy, SshTarget};
 
 fn exercise(w: &World, remote: &mut dyn Remote, tag: &str) {
     // stdout and stderr apart, exit status kept.
@@ -252,29 +251,6 @@ fn channel_reopens_a_dead_session_once_and_reports_a_missing_machine() {
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
-/// How the ssh transport reaches a bed host: its address, the bed's key and known_hosts,
-/// nothing from `~/.ssh`.
-fn ssh_target(h: &sshbed::SshHost) -> SshTarget {
-    SshTarget {
-        host: h.ip4.clone(),
-        port: Some(h.port),
-        user: Some(h.user.clone()),
-        identity: Some(h.identity.clone()),
-        jump: None,
-        config: None,
-        host_key: HostKeyPolicy::Strict,
-        // Generous: the machine is shared, and a loaded one answers a SYN late.
-        connect_timeout: Some(Duration::from_secs(30)),
-        options: vec![
-            (
-                "UserKnownHostsFile".into(),
-                h.known_hosts.display().to_string(),
-            ),
-            ("GlobalKnownHostsFile".into(), "/dev/null".into()),
-        ],
-    }
-}
-
 /// The third transport: ssh to a real sshd in an orbsim machine, channel and one-shot,
 /// gives the same results; one authentication (the master) per connection, one session
 /// per user on the channel, no ssh process once closed.
@@ -284,7 +260,7 @@ fn ssh_behaves_like_the_other_transports() {
     let bed = sshbed::SshBed::start(&w, 1);
     let h = &bed.hosts[0];
     assert_eq!(h.user, "dev", "the bed's default user is the machine's");
-    let target = ssh_target(h);
+    let target = h.ssh_target();
     let mut ch = remote::connect(Reach::Ssh(&target), &h.name, Transport::Channel);
     exercise(&w, ch.as_mut(), "ssh-channel");
     drop(ch);

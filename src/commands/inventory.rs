@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::cli::{parse_vars, InventoryArgs};
 use crate::inventory::{self, Inventory};
 use crate::orb::Orb;
-use crate::remote::{self, HostFacts, Reach, Transport};
+use crate::remote::{self, HostReport, Reach, Transport};
 
 /// Load an inventory and attach what orbctl reports (one `list`, one `info` per running
 /// selected machine for its address).
@@ -49,7 +49,7 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
     };
     for (name, facts) in &probed {
         if let Ok(f) = facts {
-            inv.attach_facts(name, crate::run::inventory_facts(f));
+            inv.attach_facts(name, f.facts.clone());
         }
     }
     let hosts = inv.limit(&args.limit)?;
@@ -113,7 +113,7 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
 }
 
 /// What `--probe` learnt of one ssh machine: its facts, or why it cannot be reached.
-type Probed = std::result::Result<HostFacts, String>;
+type Probed = std::result::Result<HostReport, String>;
 
 /// Connect to every ssh machine among `hosts` (in parallel) and read its facts.
 fn probe(hosts: &[&inventory::Host]) -> std::collections::BTreeMap<String, Probed> {
@@ -140,10 +140,10 @@ fn probe_text(p: &Probed) -> String {
     match p {
         Ok(f) => format!(
             "distro={} version={} arch={} ip4={} user={}",
-            f.distro,
-            f.version,
-            f.arch,
-            f.ip4.as_deref().unwrap_or("none"),
+            f.facts.distro,
+            f.facts.version,
+            f.facts.arch,
+            f.facts.ip4.as_deref().unwrap_or("none"),
             f.user
         ),
         Err(e) => format!("unreachable: {e}"),

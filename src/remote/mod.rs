@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::quote::quote;
+use crate::ssh_target::HostFacts;
 
 pub mod channel;
 mod files;
@@ -199,19 +200,14 @@ pub fn connect(reach: Reach<'_>, machine: &str, transport: Transport) -> Box<dyn
     }
 }
 
-/// What a host reports about itself when reached over ssh (OrbStack machines have these
-/// from `orbctl list`): the values of its `distro`, `version`, `arch`, `ip4` and `user`
-/// template variables.
+/// What a host reports about itself when reached over ssh (OrbStack machines have their
+/// facts from `orbctl list`): the values of its `distro`, `version`, `arch`, `ip4` and
+/// `user` template variables.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct HostFacts {
-    /// os-release's `ID` (`debian`, `ubuntu`, `alpine`…).
-    pub distro: String,
-    /// The release's codename, else its version number.
-    pub version: String,
-    /// `amd64`, `arm64`, or what `uname -m` says.
-    pub arch: String,
-    /// The IPv4 address the host was reached at.
-    pub ip4: Option<String>,
+pub struct HostReport {
+    /// distro, version, arch and the address reached, as the inventory keeps them.
+    #[serde(flatten)]
+    pub facts: HostFacts,
     /// The login user.
     pub user: String,
 }
@@ -253,7 +249,7 @@ pub trait Remote: Send {
 
     /// The host's facts, read by the connection's first request (ssh hosts); `None` for a
     /// machine whose facts come from elsewhere (`orbctl list`).
-    fn facts(&mut self) -> Result<Option<HostFacts>, RemoteError> {
+    fn facts(&mut self) -> Result<Option<HostReport>, RemoteError> {
         Ok(None)
     }
 

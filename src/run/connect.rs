@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::inventory::{self, Inventory};
+use crate::inventory::Inventory;
 use crate::plan::Plan;
-use crate::remote::{self, HostFacts, Reach, Remote, Transport};
+use crate::remote::{self, HostReport, Reach, Remote, Transport};
 use crate::ssh_target::SshTarget;
 
 use super::host::likely_users;
@@ -25,7 +25,7 @@ pub struct SshMachines {
     /// login session each, kept from the facts to the last step).
     pub remotes: BTreeMap<String, Box<dyn Remote>>,
     /// What each reachable host reported.
-    pub facts: BTreeMap<String, HostFacts>,
+    pub facts: BTreeMap<String, HostReport>,
     /// Why each other host could not be reached.
     pub failed: BTreeMap<String, String>,
     /// How each selected ssh machine is reached (for a connection made later: a saved
@@ -47,7 +47,7 @@ impl SshMachines {
     /// to ssh.
     pub fn apply_facts(&self, inv: &mut Inventory, plan: &mut Plan<'_>) {
         for (name, f) in &self.facts {
-            inv.attach_facts(name, inventory_facts(f));
+            inv.attach_facts(name, f.facts.clone());
         }
         plan.refresh_vars(inv);
         let login = |name: &str| self.facts.get(name).map(|f| Json::String(f.user.clone()));
@@ -67,16 +67,6 @@ impl SshMachines {
                 }
             }
         }
-    }
-}
-
-/// The facts as the inventory keeps them.
-pub fn inventory_facts(f: &HostFacts) -> inventory::HostFacts {
-    inventory::HostFacts {
-        distro: f.distro.clone(),
-        version: f.version.clone(),
-        arch: f.arch.clone(),
-        ip4: f.ip4.clone(),
     }
 }
 

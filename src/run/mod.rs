@@ -38,7 +38,6 @@ use crate::template::Renderer;
 use connect::SshMachines;
 
 pub use config::{Config, OnFailure, OutputStyle, RunMode};
-pub use connect::inventory_facts;
 
 /// Run `apply` (or `plan`, by `config.mode`); the end decides the exit code.
 pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {

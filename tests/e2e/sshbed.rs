@@ -66,6 +66,30 @@ impl SshHost {
     pub fn target(&self) -> String {
         format!("{}@{}", self.user, self.ip4)
     }
+
+    /// How orbdeploy's ssh transport reaches the host: its address, the bed's key and
+    /// known_hosts, nothing from `~/.ssh`.
+    pub fn ssh_target(&self) -> orbdeploy::ssh_target::SshTarget {
+        use orbdeploy::ssh_target::{HostKeyPolicy, SshTarget};
+        SshTarget {
+            host: self.ip4.clone(),
+            port: Some(self.port),
+            user: Some(self.user.clone()),
+            identity: Some(self.identity.clone()),
+            jump: None,
+            config: None,
+            host_key: HostKeyPolicy::Strict,
+            // Generous: the machine is shared, and a loaded one answers a SYN late.
+            connect_timeout: Some(Duration::from_secs(30)),
+            options: vec![
+                (
+                    "UserKnownHostsFile".into(),
+                    self.known_hosts.display().to_string(),
+                ),
+                ("GlobalKnownHostsFile".into(), "/dev/null".into()),
+            ],
+        }
+    }
 }
 
 /// N sshd hosts for one test (see the module docs).

@@ -2,8 +2,8 @@
 //! transport's [`Launcher`]) and the framing on its pipes.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{ChildStderr, ChildStdin};
+use std::io::{BufRead, BufReader, Write};
+use std::process::ChildStdin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,7 +90,8 @@ impl Session {
             child: piped.child,
             stdin: Some(piped.stdin),
             out: BufReader::with_capacity(64 * 1024, DeadlineReader::new(piped.stdout)),
-            stderr: keep_tail(piped.stderr),
+            // orbctl's (or ssh's) words when the session fails.
+            stderr: process::keep_tail(piped.stderr, STDERR_KEEP),
             next_id: 1,
             machine: machine.to_string(),
             name: launcher.session_name(),
@@ -437,29 +438,6 @@ fn header(req: &Exec, id: u64, script: &str, in_len: u64) -> String {
         "x {id} {lines} {} {in_len} {timeout_s} {mode}\n",
         script.len()
     )
-}
-
-/// Keep the last [`STDERR_KEEP`] bytes of the session's own stderr (orbctl's words when it
-/// fails), read on a thread of its own so the pipe never fills.
-fn keep_tail(mut pipe: ChildStderr) -> Arc<Mutex<Vec<u8>>> {
-    let kept = Arc::new(Mutex::new(Vec::new()));
-    let keep = Arc::clone(&kept);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut k) = keep.lock() {
-                k.extend_from_slice(&buf[..n]);
-                if k.len() > STDERR_KEEP {
-                    let cut = k.len() - STDERR_KEEP;
-                    k.drain(..cut);
-                }
-            }
-        }
-    });
-    kept
 }
 
 enum ReplyError {

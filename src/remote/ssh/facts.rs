@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use crate::remote::{Exec, HostFacts};
+use crate::remote::{Exec, HostReport};
+use crate::ssh_target::HostFacts;
 use crate::ssh_target::SshTarget;
 
 /// The script: `key=value` lines. It runs in a subshell of the agent (`isolate`), so the
@@ -36,7 +37,7 @@ pub fn request() -> Exec {
 /// else `VERSION_ID`, `arch` `amd64`/`arm64` for `x86_64`/`aarch64` (else `uname -m` as
 /// it is), `ip4` the address reached when it is an IPv4 one (else the inventory's host
 /// when that is an IPv4 address).
-pub fn parse_facts(text: &str, target: &SshTarget) -> HostFacts {
+pub fn parse_facts(text: &str, target: &SshTarget) -> HostReport {
     let get = |key: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
@@ -70,11 +71,13 @@ pub fn parse_facts(text: &str, target: &SshTarget) -> HostFacts {
     } else {
         None
     };
-    HostFacts {
-        distro,
-        version,
-        arch,
-        ip4,
+    HostReport {
+        facts: HostFacts {
+            distro,
+            version,
+            arch,
+            ip4,
+        },
         user: get("user"),
     }
 }
@@ -106,11 +109,13 @@ mod tests {
         );
         assert_eq!(
             f,
-            HostFacts {
-                distro: "debian".into(),
-                version: "bookworm".into(),
-                arch: "amd64".into(),
-                ip4: Some("10.1.2.3".into()),
+            HostReport {
+                facts: HostFacts {
+                    distro: "debian".into(),
+                    version: "bookworm".into(),
+                    arch: "amd64".into(),
+                    ip4: Some("10.1.2.3".into()),
+                },
                 user: "deploy".into(),
             }
         );
@@ -120,9 +125,9 @@ mod tests {
         );
         assert_eq!(
             (
-                alpine.version.as_str(),
-                alpine.arch.as_str(),
-                alpine.ip4.as_deref()
+                alpine.facts.version.as_str(),
+                alpine.facts.arch.as_str(),
+                alpine.facts.ip4.as_deref()
             ),
             ("3.20.3", "arm64", Some("192.0.2.7"))
         );
@@ -149,7 +154,7 @@ mod tests {
         }
         let f = parse_facts(&text, &target("box"));
         assert!(
-            !f.distro.is_empty() && !f.arch.is_empty() && !f.user.is_empty(),
+            !f.facts.distro.is_empty() && !f.facts.arch.is_empty() && !f.user.is_empty(),
             "{f:?}"
         );
     }

@@ -4,7 +4,6 @@
 //! closes. Every session and one-shot call goes over its control socket, which lives in a
 //! private directory (0700, made per host and run, removed at the end).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ChildStdin;
 use std::sync::{Arc, Mutex};
@@ -191,7 +190,8 @@ impl Master {
         if let Ok(mut n) = self.started.lock() {
             *n += 1;
         }
-        let stderr = collect(piped.stderr);
+        // The master says little: its login errors, then a line when the link drops.
+        let stderr = process::keep_tail(piped.stderr, 64 * 1024);
         drop(piped.stdout);
         let mut run = Running {
             child: piped.child,
@@ -330,27 +330,6 @@ impl Drop for Master {
 
 fn argv_host(a: &Argv) -> String {
     super::errors::host_label(&a.target)
-}
-
-/// Keep everything a child writes on stderr (the master says little: its login errors,
-/// then a line when the link drops), read on a thread of its own so the pipe never fills.
-fn collect(mut pipe: std::process::ChildStderr) -> Arc<Mutex<Vec<u8>>> {
-    let kept = Arc::new(Mutex::new(Vec::new()));
-    let keep = Arc::clone(&kept);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut k) = keep.lock() {
-                if k.len() < 64 * 1024 {
-                    k.extend_from_slice(&buf[..n]);
-                }
-            }
-        }
-    });
-    kept
 }
 
 /// `TYPE SHA256:…` of the keys the host offers, read with `ssh-keyscan` and `ssh-keygen

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use crate::process::ProcessError;
 use crate::remote::launcher::Launcher;
 use crate::remote::{
-    channel::Channel, oneshot::OneShot, Exec, ExecOutput, HostFacts, Input, Meter, Remote,
+    channel::Channel, oneshot::OneShot, Exec, ExecOutput, HostReport, Input, Meter, Remote,
     RemoteError, Transport, WriteFile,
 };
 use crate::ssh_target::SshTarget;
@@ -208,7 +208,7 @@ impl Launcher for SshLauncher {
 pub struct SshRemote {
     inner: Box<dyn Remote>,
     launcher: Arc<SshLauncher>,
-    facts: Option<HostFacts>,
+    facts: Option<HostReport>,
 }
 
 impl SshRemote {
@@ -280,7 +280,7 @@ impl Remote for SshRemote {
         self.inner.read_file(path, user, sink)
     }
 
-    fn facts(&mut self) -> Result<Option<HostFacts>, RemoteError> {
+    fn facts(&mut self) -> Result<Option<HostReport>, RemoteError> {
         if let Some(f) = &self.facts {
             return Ok(Some(f.clone()));
         }
