@@ -692,6 +692,12 @@ impl Inventory {
         self.ssh_facts.insert(machine.to_string(), facts);
     }
 
+    /// How machine `name` is reached over ssh (`None`: an OrbStack machine, or no such
+    /// machine).
+    pub fn ssh_target(&self, name: &str) -> Option<&crate::ssh_target::SshTarget> {
+        self.hosts.iter().find(|h| h.name == name)?.ssh.as_ref()
+    }
+
     /// What an ssh machine reported about itself, once [`Inventory::attach_facts`] was told.
     pub fn facts(&self, host: &Host) -> Option<&HostFacts> {
         self.ssh_facts.get(&host.name)

@@ -82,8 +82,8 @@ pub fn connect_all(
         .machines
         .iter()
         .filter_map(|m| {
-            let host = inv.hosts.iter().find(|h| h.name == m.name)?;
-            Some((m.name.clone(), host.ssh.clone()?, likely_users(&m.steps)))
+            let target = inv.ssh_target(&m.name)?.clone();
+            Some((m.name.clone(), target, likely_users(&m.steps)))
         })
         .collect();
     let mut out = SshMachines {
@@ -96,12 +96,11 @@ pub fn connect_all(
     if targets.is_empty() {
         return out;
     }
-    let results = pool::map(targets, parallel.max(1), |(name, target, users)| {
+    let results = pool::map(targets, parallel.max(1), |(name, target, mut users)| {
         let mut remote = remote::connect(Reach::Ssh(&target), &name, transport);
         // The sessions of every user the steps run as open side by side once the master
         // is up (a `become` step's sudo session would otherwise cost its own round trip
         // at the first such step); the facts then go over the login session.
-        let mut users = users;
         if !users.contains(&None) {
             users.push(None);
         }

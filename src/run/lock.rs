@@ -114,7 +114,8 @@ pub struct Held {
 }
 
 impl Held {
-    /// Take the lock of `machine` unless this run holds it already (see [`acquire`]).
+    /// Take the lock of `machine` (guarding `what`) unless this run holds it already,
+    /// waiting up to `wait`; `on_wait` is told once who holds it.
     pub fn take(
         &mut self,
         what: Guarded<'_>,
@@ -122,18 +123,18 @@ impl Held {
         wait: Duration,
         on_wait: &mut dyn FnMut(&str),
     ) -> Result<(), LockError> {
-        let path = lock_path(what, machine);
-        if let Entry::Vacant(free) = self.locks.entry(path) {
-            free.insert(acquire(what, machine, wait, on_wait)?);
+        if let Entry::Vacant(free) = self.locks.entry(lock_path(what, machine)) {
+            let lock = acquire_at(free.key(), machine, wait, on_wait)?;
+            free.insert(lock);
         }
         Ok(())
     }
 }
 
-/// Take the lock of `machine` (guarding `what`), waiting up to `wait`; `on_wait` is told
+/// Take the lock file at `path` (of `machine`), waiting up to `wait`; `on_wait` is told
 /// once who holds it.
-pub fn acquire(
-    what: Guarded<'_>,
+fn acquire_at(
+    path: &Path,
     machine: &str,
     wait: Duration,
     on_wait: &mut dyn FnMut(&str),
@@ -144,7 +145,6 @@ pub fn acquire(
         path: dir.clone(),
         source,
     })?;
-    let path = lock_path(what, machine);
     let started = Instant::now();
     let mut told = false;
     loop {
@@ -153,10 +153,10 @@ pub fn acquire(
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
+            .open(path)
             .map_err(|source| LockError::File {
                 what: "open",
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -195,6 +195,16 @@ pub fn acquire(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One lock, outside a run's [`Held`].
+    fn acquire(
+        what: Guarded<'_>,
+        machine: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&str),
+    ) -> Result<MachineLock, LockError> {
+        acquire_at(&lock_path(what, machine), machine, wait, on_wait)
+    }
 
     #[test]
     fn second_holder_waits_then_gives_up() {

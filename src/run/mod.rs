@@ -57,10 +57,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         r.narrow(&mut plan, &loaded.inv, &loaded.book)?;
     }
     // ssh machines are checked once their facts are known (plan/validate.rs).
-    let is_ssh = |name: &str| {
-        let host = loaded.inv.hosts.iter().find(|h| h.name == name);
-        host.is_some_and(|h| h.ssh.is_some())
-    };
+    let is_ssh = |name: &str| loaded.inv.ssh_target(name).is_some();
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| !is_ssh(n))?;
     if config.mode.list_steps {
         let mut out = std::io::stdout().lock();
@@ -236,8 +233,7 @@ fn lock_machines(
     names.sort();
     for name in names {
         let mut say = |m: &str| eprintln!("orbdeploy: {m}");
-        let host = inv.hosts.iter().find(|h| h.name == name);
-        let what = match host.and_then(|h| h.ssh.as_ref()) {
+        let what = match inv.ssh_target(&name) {
             Some(target) => lock::Guarded::Ssh(target),
             None => lock::Guarded::Orb { orbctl: orb.bin() },
         };

@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use crate::remote::{Exec, HostReport};
-use crate::ssh_target::HostFacts;
-use crate::ssh_target::SshTarget;
+use crate::ssh_target::{HostFacts, SshTarget};
 
 /// The script: `key=value` lines. It runs in a subshell of the agent (`isolate`), so the
 /// variables os-release defines (`NAME`, `VERSION`…) never reach a later request.
