@@ -112,14 +112,21 @@ __od_nonce=$1
 # Over ssh, sshd signals nothing to a session without a terminal when its connection closes:
 # a running request would go on, and the agent with it. A watcher (its own session, no pipe of
 # ours) ends the agent with TERM once sshd's process is gone; __od_end then ends the request
-# and everything it started. Its only cost is a `sleep` every 2 s. Where this user cannot see
-# that process in /proc (no /proc, hidepid), there is no watcher.
+# and everything it started. Its only cost is a `sleep` every 2 s. It starts with the first
+# request that runs outside the agent (a command, mode s): an idle agent ends by itself when
+# the connection closes its stdin, and a probe (mode t) runs in the agent, so a session that
+# only probes (a root session in a re-apply that changes nothing) starts no process (setsid,
+# sh and sleep: three execs). Where this user cannot see that process in /proc (no /proc,
+# hidepid), there is no watcher.
 __od_g=
-if [ -n "${2:-}" ] && [ -e "/proc/$2" ]; then
+__od_sshd=
+if [ -n "${2:-}" ] && [ -e "/proc/$2" ]; then __od_sshd=$2; fi
+__od_watch() {
+  [ -z "$__od_g" ] && [ -n "$__od_sshd" ] || return 0
   # shellcheck disable=SC2016  # expanded by the watcher's shell
-  $__od_S sh -c 'while [ -e "/proc/$1" ]; do sleep 2; done; kill -s TERM "$2"' watcher "$2" "$$" < /dev/null > /dev/null 2>&1 &
+  $__od_S sh -c 'while [ -e "/proc/$1" ]; do sleep 2; done; kill -s TERM "$2"' watcher "$__od_sshd" "$$" < /dev/null > /dev/null 2>&1 &
   __od_g=$!
-fi
+}
 printf '\n%s\n' "ORBDEPLOY-READY $1"
 while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __od_mode; do
   case $__od_op in
@@ -150,12 +157,14 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
       printf '\n@@end %s %s %s\n' "$__od_nonce" "$__od_id" "$?"
     elif [ "$__od_mode" = s ]; then
       # `t ID` first, as in mode t: orbdeploy times the probes from it to the end line.
+      __od_watch
       printf 't %s\n' "$__od_id"
       __od_out=$(trap - EXIT TERM HUP INT PIPE; set --; __od_reset; eval "$__od_s" < "$__od_in" 2>&1)
       printf '%s\n@@end %s %s %s\n' "$__od_out" "$__od_nonce" "$__od_id" "$?"
       __od_out=
     else
       # A reply as large as a file (mode f) waits on disk, a command's in memory.
+      __od_watch
       if [ "$__od_mode" = f ]; then __od_dir; __od_rd=$__od_d; else __od_mem; __od_rd=$__od_m; fi
       __od_o=$__od_rd/o$__od_id
       __od_e=$__od_rd/e$__od_id

@@ -14,7 +14,10 @@ pub fn facts_script() -> &'static str {
     concat!(
         "if [ -r /etc/os-release ]; then . /etc/os-release; elif [ -r /usr/lib/os-release ]; then . /usr/lib/os-release; fi\n",
         "printf 'id=%s\\nversion_id=%s\\ncodename=%s\\n' \"${ID:-}\" \"${VERSION_ID:-}\" \"${VERSION_CODENAME:-}\"\n",
-        "printf 'machine=%s\\nuser=%s\\n' \"$(uname -m)\" \"$(id -un)\"\n",
+        // A kernel with /proc/sys/kernel/arch (recent Linux) says the machine there, read
+        // without a process (`uname -m` prints the same field); else `uname -m`.
+        "read -r __od_m < /proc/sys/kernel/arch 2>/dev/null || __od_m=$(uname -m)\n",
+        "printf 'machine=%s\\nuser=%s\\n' \"$__od_m\" \"$(id -un)\"\n",
         "set -- ${SSH_CONNECTION:-}\n",
         "printf 'addr=%s\\n' \"${3:-}\"\n",
     )
