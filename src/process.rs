@@ -424,7 +424,7 @@ pub fn terminate_all(grace: Duration) {
 
 /// Keep the last `keep` bytes a child writes on stderr (what it said when it failed), read
 /// on a thread of its own so that the pipe never fills.
-pub fn keep_tail(mut pipe: ChildStderr, keep: usize) -> Arc<Mutex<Vec<u8>>> {
+pub fn keep_tail(mut pipe: impl Read + Send + 'static, keep: usize) -> Arc<Mutex<Vec<u8>>> {
     let kept = Arc::new(Mutex::new(Vec::new()));
     let shared = Arc::clone(&kept);
     std::thread::spawn(move || {

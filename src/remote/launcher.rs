@@ -4,10 +4,54 @@
 //! knows which way the machine is reached.
 
 use std::ffi::OsString;
+use std::fs::File;
 
 use crate::orb::{Orb, OrbError};
-use crate::process::ProcessError;
+use crate::process::{GroupChild, ProcessError};
 use crate::remote::RemoteError;
+
+/// What carries a session's pipes: the launcher process (`orbctl run`, `ssh`), or an ssh
+/// session opened over the master's control socket (no process of its own).
+pub trait Carrier: Send {
+    /// How it ended, once it has (`None`: still running).
+    fn ended(&mut self) -> Option<String>;
+    /// End it now, with what it started on this side.
+    fn end(&mut self);
+}
+
+impl Carrier for GroupChild {
+    fn ended(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|s| s.to_string())
+    }
+
+    fn end(&mut self) {
+        self.kill();
+    }
+}
+
+/// A session's three pipes, and what carries them.
+pub struct Attached {
+    /// The process, or the control connection.
+    pub carrier: Box<dyn Carrier>,
+    /// The agent's stdin.
+    pub stdin: File,
+    /// The agent's stdout.
+    pub stdout: File,
+    /// The agent's stderr (and the launcher's own).
+    pub stderr: File,
+}
+
+impl From<crate::process::Piped> for Attached {
+    fn from(p: crate::process::Piped) -> Attached {
+        use std::os::fd::OwnedFd;
+        Attached {
+            carrier: Box::new(p.child),
+            stdin: File::from(OwnedFd::from(p.stdin)),
+            stdout: File::from(OwnedFd::from(p.stdout)),
+            stderr: File::from(OwnedFd::from(p.stderr)),
+        }
+    }
+}
 
 /// Starts programs on one machine.
 pub trait Launcher: Send + Sync {
@@ -19,6 +63,18 @@ pub trait Launcher: Send + Sync {
     /// `user`.
     fn agent_argv(&self, user: Option<&str>, agent: &str, nonce: &str) -> Vec<OsString> {
         self.argv(user, &["sh", "-c", agent, "orbdeploy-agent", nonce])
+    }
+
+    /// Open the agent's session without a launcher process, where the transport can (ssh:
+    /// over the master's control socket, src/remote/ssh/mux.rs). `Ok(None)`: start
+    /// [`Launcher::agent_argv`] as a process instead.
+    fn attach(
+        &self,
+        _user: Option<&str>,
+        _agent: &str,
+        _nonce: &str,
+    ) -> Result<Option<Attached>, RemoteError> {
+        Ok(None)
     }
 
     /// Get ready to start a process (ssh: the master is up). A failure here means no

@@ -1,9 +1,9 @@
 //! The plumbing under a session: a pipe reader with a deadline, exact-length copies, the
 //! session nonce and the optional trace of every script sent.
 
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::process::ChildStdout;
 use std::time::Instant;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -39,14 +39,14 @@ pub fn copy_exact(from: &mut dyn Read, to: &mut dyn Write, len: u64) -> Result<(
 
 /// A pipe reader whose reads fail with `TimedOut` after a deadline.
 pub struct DeadlineReader {
-    inner: ChildStdout,
+    inner: File,
     /// Reads after this instant fail; `None`: no limit.
     pub deadline: Option<Instant>,
 }
 
 impl DeadlineReader {
     /// A reader of `inner` with no deadline yet.
-    pub fn new(inner: ChildStdout) -> Self {
+    pub fn new(inner: File) -> Self {
         DeadlineReader {
             inner,
             deadline: None,

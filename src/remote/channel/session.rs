@@ -2,13 +2,13 @@
 //! transport's [`Launcher`]) and the framing on its pipes.
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::process::ChildStdin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::process::{self, GroupChild};
-use crate::remote::launcher::Launcher;
+use crate::process;
+use crate::remote::launcher::{Carrier, Launcher};
 use crate::remote::{Exec, ExecOutput, Input, RemoteError};
 
 use super::io::{copy_exact, nonce, CopyError, DeadlineReader};
@@ -49,8 +49,9 @@ pub enum RequestError {
 
 /// A live session.
 pub struct Session {
-    child: GroupChild,
-    stdin: Option<ChildStdin>,
+    /// The launcher process, or the ssh mux session.
+    child: Box<dyn Carrier>,
+    stdin: Option<File>,
     out: BufReader<DeadlineReader>,
     stderr: Arc<Mutex<Vec<u8>>>,
     next_id: u64,
@@ -85,9 +86,14 @@ impl Session {
         launcher.prepare()?;
         let nonce = nonce();
         let spec = process::Spec::new(open_argv(launcher, user, agent(), &nonce));
-        let piped = process::spawn_piped(&spec).map_err(|e| launcher.spawn_failed(e))?;
+        let piped = match launcher.attach(user, agent(), &nonce)? {
+            Some(attached) => attached,
+            None => process::spawn_piped(&spec)
+                .map_err(|e| launcher.spawn_failed(e))?
+                .into(),
+        };
         let mut session = Session {
-            child: piped.child,
+            child: piped.carrier,
             stdin: Some(piped.stdin),
             out: BufReader::with_capacity(64 * 1024, DeadlineReader::new(piped.stdout)),
             // orbctl's (or ssh's) words when the session fails.
@@ -138,10 +144,7 @@ impl Session {
     fn lost(&mut self, what: &str) -> String {
         let status = self
             .child
-            .child
-            .try_wait()
-            .ok()
-            .flatten()
+            .ended()
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
         let tail = process::tail_lines(self.stderr_text().as_bytes(), 3);
@@ -382,16 +385,16 @@ impl Session {
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut pause = Duration::from_micros(250);
         loop {
-            match self.child.child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => {
+            match self.child.ended() {
+                Some(_) => return,
+                None if Instant::now() < deadline => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(10));
                 }
-                _ => break,
+                None => break,
             }
         }
-        self.child.kill();
+        self.child.end();
     }
 }
 

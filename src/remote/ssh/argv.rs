@@ -102,6 +102,8 @@ impl Argv {
     /// process group of its own, so Ctrl-C and the end of the run end it.
     pub fn master(&self) -> Vec<OsString> {
         let mut out = self.common(true);
+        // `-v` for one line of its log (master_log.rs); the rest is dropped.
+        out.push("-v".into());
         out.push("-N".into());
         out.push("--".into());
         out.push(self.target.host.clone().into());
@@ -247,6 +249,7 @@ mod tests {
                 "32222",
                 "-l",
                 "deploy",
+                "-v",
                 "-N",
                 "--",
                 "box",

@@ -6,13 +6,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ChildStdin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
 use super::argv::{self, Argv};
 use super::errors::{classify, SshError};
+use super::master_log::MasterLog;
 use crate::process::{self, GroupChild, Spec};
 use crate::ssh_target::SshTarget;
 
@@ -78,7 +79,8 @@ struct Running {
     /// A pipe nobody writes to (with `-N` ssh never reads it): its stdin is never the
     /// terminal, which Ctrl-C must not reach through it.
     _stdin: ChildStdin,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    /// Its stderr: ssh's own words, and when the host's post-login message came.
+    log: MasterLog,
 }
 
 /// The master of one host.
@@ -190,13 +192,14 @@ impl Master {
         if let Ok(mut n) = self.started.lock() {
             *n += 1;
         }
-        // The master says little: its login errors, then a line when the link drops.
-        let stderr = process::keep_tail(piped.stderr, 64 * 1024);
+        // The master says little of its own: its login errors, then a line when the link
+        // drops (master_log.rs drops what `-v` adds).
+        let log = MasterLog::read(piped.stderr, 64 * 1024);
         drop(piped.stdout);
         let mut run = Running {
             child: piped.child,
             _stdin: piped.stdin,
-            stderr,
+            log,
         };
         let limit = self
             .argv
@@ -218,7 +221,8 @@ impl Master {
                 // Let the stderr reader take ssh's last words.
                 std::thread::sleep(Duration::from_millis(30));
                 let text = run
-                    .stderr
+                    .log
+                    .words
                     .lock()
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
@@ -239,8 +243,10 @@ impl Master {
                     host_fingerprints(&self.argv.target)
                 }));
             }
+            // At most 2 ms between looks: the socket appears when the login is done, and
+            // every session waits for it (a stat costs microseconds).
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
+            pause = (pause * 2).min(Duration::from_millis(2));
         }
     }
 
@@ -248,12 +254,23 @@ impl Master {
     pub fn stderr_text(&self) -> String {
         match self.state.lock().as_deref() {
             Ok(State::Up(run)) => run
-                .stderr
+                .log
+                .words
                 .lock()
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default(),
             _ => String::new(),
         }
+    }
+
+    /// Wait until the host's post-login message has reached the master (or it ended), at
+    /// most until `deadline`; whether it did. False at once when no master runs.
+    pub fn wait_post_login(&self, deadline: Instant) -> bool {
+        let log = match self.state.lock().as_deref() {
+            Ok(State::Up(run)) => run.log.clone(),
+            _ => return false,
+        };
+        log.wait_post_login(deadline)
     }
 
     /// Whether the master process is alive.

@@ -9,13 +9,16 @@ mod argv;
 mod errors;
 mod facts;
 mod master;
+mod master_log;
+mod mux;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::process::ProcessError;
-use crate::remote::launcher::Launcher;
+use crate::remote::launcher::{Attached, Launcher};
 use crate::remote::{
     channel::Channel, oneshot::OneShot, Exec, ExecOutput, HostReport, Input, Meter, Remote,
     RemoteError, Transport, WriteFile,
@@ -33,7 +36,21 @@ pub struct SshLauncher {
     machine: String,
     /// The login user: from the inventory, else learnt from the host's facts.
     login: RwLock<Option<String>>,
+    /// When the first session was asked of the master (see [`SESSION_WAIT`]).
+    first_session: Mutex<Option<Instant>>,
 }
+
+/// How long a connection's later sessions wait for the host's post-login message, counted
+/// from its first session request. The first session is asked for as soon as the master is
+/// up; it carries the acknowledgement of the login. The host answers it only once its
+/// session process is ready (about 20 ms later on the benchmark bed), and first sends its
+/// post-login message (`hostkeys-00`, about 900 bytes): sshd's Nagle then holds the
+/// confirmations until the client acknowledges that message, which a client with nothing to
+/// send delays by 40 ms. A session asked for after the message arrived carries that
+/// acknowledgement, and every confirmation comes at once. Seen with `strace -tt` of the
+/// master and measured on the bed (BENCHMARKS.md, "Sessions over the control socket"). A
+/// host that sends no such message (not OpenSSH) costs its later sessions this long.
+const SESSION_WAIT: Duration = Duration::from_millis(60);
 
 impl SshLauncher {
     /// A launcher for `machine` at `target`; nothing is started yet.
@@ -42,6 +59,7 @@ impl SshLauncher {
             master: Master::new(target),
             machine: machine.to_string(),
             login: RwLock::new(target.user.clone()),
+            first_session: Mutex::new(None),
         }
     }
 
@@ -61,6 +79,22 @@ impl SshLauncher {
                 *login = Some(user.to_string());
             }
         }
+    }
+
+    /// A session's turn: the connection's first goes at once, a later one once the host's
+    /// post-login message has reached the master (at most [`SESSION_WAIT`] after the first).
+    fn wait_turn(&self) {
+        let first = match self.first_session.lock() {
+            Ok(mut first) => match *first {
+                Some(at) => at,
+                None => {
+                    *first = Some(Instant::now());
+                    return;
+                }
+            },
+            Err(_) => return,
+        };
+        self.master.wait_post_login(first + SESSION_WAIT);
     }
 
     /// The connection broke: what ssh (the call and the master) said.
@@ -89,6 +123,14 @@ impl SshLauncher {
     }
 }
 
+/// The command that starts the agent as `user`. The agent also gets the pid of the sshd
+/// process serving the session (`$PPID` of the login shell, expanded there), so that it
+/// ends when the connection does (agent.sh).
+fn agent_command(user: Option<&str>, agent: &str, nonce: &str) -> String {
+    let words = ["sh", "-c", agent, "orbdeploy-agent", nonce];
+    format!("{} \"$PPID\"", remote_command(user, &words))
+}
+
 /// Whether a sudo of ours asked for a password (`sudo -n` refuses to prompt).
 fn sudo_wants_password(stderr: &str) -> bool {
     stderr.contains("sudo:")
@@ -107,12 +149,34 @@ impl Launcher for SshLauncher {
         self.master.argv().call(&remote_command(user, words))
     }
 
-    /// The agent also gets the pid of the sshd process serving the session (`$PPID` of the
-    /// login shell, expanded there), so that it ends when the connection does (agent.sh).
     fn agent_argv(&self, user: Option<&str>, agent: &str, nonce: &str) -> Vec<OsString> {
-        let words = ["sh", "-c", agent, "orbdeploy-agent", nonce];
-        let command = format!("{} \"$PPID\"", remote_command(user, &words));
-        self.master.argv().call(&command)
+        self.master.argv().call(&agent_command(user, agent, nonce))
+    }
+
+    /// Over the master's socket, without an `ssh -S` client (mux.rs), unless
+    /// `ORBDEPLOY_SSH_MUX=client` asks for the client, or the master speaks another
+    /// version of the protocol.
+    fn attach(
+        &self,
+        user: Option<&str>,
+        agent: &str,
+        nonce: &str,
+    ) -> Result<Option<Attached>, RemoteError> {
+        self.wait_turn();
+        if std::env::var_os("ORBDEPLOY_SSH_MUX").is_some_and(|v| v == "client") {
+            return Ok(None);
+        }
+        let command = agent_command(user, agent, nonce);
+        match mux::open(&self.master.argv().control_path, &command) {
+            Ok(attached) => Ok(Some(attached)),
+            Err(mux::MuxError::Version(_)) => Ok(None),
+            Err(e) if !self.master.is_up() => Err(self.broken(&e.to_string())),
+            Err(e) => Err(RemoteError::Ssh(SshError::Other {
+                host: self.host(),
+                status: None,
+                detail: e.to_string(),
+            })),
+        }
     }
 
     fn prepare(&self) -> Result<(), RemoteError> {

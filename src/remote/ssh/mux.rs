@@ -1,0 +1,532 @@
+//! The client side of OpenSSH's multiplexing protocol (`PROTOCOL.mux` in OpenSSH's
+//! source, version 4, unchanged since OpenSSH 5.x), for the one thing orbdeploy needs: a
+//! "passenger" session over a master's control socket, with three pipes of ours passed as
+//! the session's stdin, stdout and stderr (`SCM_RIGHTS`). This is what `ssh -S CTL HOST
+//! COMMAND` does, without starting an ssh client per session: that process execs ssh,
+//! reads its configuration and loads its libraries only to hand its descriptors over,
+//! about 7 ms of CPU each on the benchmark machine (BENCHMARKS.md, "Where eight hosts
+//! go"). The master then moves the bytes between the pipes and the connection itself, as
+//! it does for an `ssh -S` client.
+//!
+//! The control connection stays open for the session's life: the master sends the exit
+//! status on it, and closing it ends the session (as killing an `ssh -S` client does).
+
+use std::fs::File;
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+
+use crate::remote::launcher::{Attached, Carrier};
+
+const MUX_MSG_HELLO: u32 = 0x0000_0001;
+const MUX_C_NEW_SESSION: u32 = 0x1000_0002;
+const MUX_S_PERMISSION_DENIED: u32 = 0x8000_0002;
+const MUX_S_FAILURE: u32 = 0x8000_0003;
+const MUX_S_EXIT_MESSAGE: u32 = 0x8000_0004;
+const MUX_S_SESSION_OPENED: u32 = 0x8000_0006;
+const MUX_S_TTY_ALLOC_FAIL: u32 = 0x8000_0008;
+/// The protocol version this client speaks.
+const VERSION: u32 = 4;
+/// No escape character (the session has no tty).
+const NO_ESCAPE: u32 = 0xffff_ffff;
+/// A reply bigger than this is not a mux message (the master's own limit is 256 KiB).
+const MAX_MESSAGE: usize = 256 * 1024;
+/// Bytes of environment one session request carries at most (the command is up to
+/// 64 KiB, src/remote/ssh/mod.rs; the master reads messages up to 256 KiB).
+const ENV_ROOM: usize = 128 * 1024;
+/// How long the master may take to answer the hello and the session request (it answers
+/// from its event loop; a master that is alive answers in microseconds).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a session could not be opened over the control socket.
+#[derive(Debug, thiserror::Error)]
+pub enum MuxError {
+    /// The socket could not be reached or broke (the master is gone).
+    #[error("the control socket {path}: {source}")]
+    Socket {
+        /// The socket.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The master speaks another protocol version: open the session with an `ssh -S`
+    /// client instead.
+    #[error("the master speaks multiplexing protocol version {0}, not 4")]
+    Version(u32),
+    /// The master refused the session (`MUX_S_FAILURE` or `MUX_S_PERMISSION_DENIED`).
+    #[error("the ssh master refused a session: {0}")]
+    Refused(String),
+    /// The master said something this client does not understand.
+    #[error("the ssh master's reply makes no sense: {0}")]
+    Protocol(String),
+}
+
+/// Open a session that runs `command` (the string the login shell gets) over the master
+/// listening on `socket`.
+pub fn open(socket: &Path, command: &str) -> Result<Attached, MuxError> {
+    let io = |source| MuxError::Socket {
+        path: socket.display().to_string(),
+        source,
+    };
+    let mut conn = UnixStream::connect(socket).map_err(io)?;
+    conn.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
+    hello(&mut conn)?;
+    let (stdin_far, stdin) = std::io::pipe().map_err(io)?;
+    let (stdout, stdout_far) = std::io::pipe().map_err(io)?;
+    let (stderr, stderr_far) = std::io::pipe().map_err(io)?;
+    let request_id = 1;
+    write_message(&mut conn, &new_session(request_id, command)).map_err(io)?;
+    for fd in [
+        OwnedFd::from(stdin_far),
+        OwnedFd::from(stdout_far),
+        OwnedFd::from(stderr_far),
+    ] {
+        // One descriptor per message, each with one byte, as the master reads them.
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<UnixAddr>(
+            conn.as_raw_fd(),
+            &[IoSlice::new(&[0])],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| io(std::io::Error::from(e)))?;
+        // Our copy closes here: the master holds the far ends now, so our reads see EOF
+        // when the session ends.
+    }
+    let session_id = opened(&mut conn, request_id)?;
+    conn.set_read_timeout(None).map_err(io)?;
+    let carrier = MuxSession::watch(conn, session_id).map_err(io)?;
+    Ok(Attached {
+        carrier: Box::new(carrier),
+        stdin: File::from(OwnedFd::from(stdin)),
+        stdout: File::from(OwnedFd::from(stdout)),
+        stderr: File::from(OwnedFd::from(stderr)),
+    })
+}
+
+/// Exchange hellos: ours, then the master's, which must say version 4 (its extensions,
+/// none defined, are ignored).
+fn hello(conn: &mut UnixStream) -> Result<(), MuxError> {
+    let mut ours = Message::new(MUX_MSG_HELLO);
+    ours.put_u32(VERSION);
+    let io = |source| MuxError::Socket {
+        path: "(hello)".into(),
+        source,
+    };
+    write_message(conn, &ours).map_err(io)?;
+    let mut theirs = read_message(conn).map_err(io)?;
+    match (theirs.u32(), theirs.u32()) {
+        (Some(MUX_MSG_HELLO), Some(VERSION)) => Ok(()),
+        (Some(MUX_MSG_HELLO), Some(v)) => Err(MuxError::Version(v)),
+        (t, _) => Err(MuxError::Protocol(format!(
+            "expected its hello, got message type {t:?}"
+        ))),
+    }
+}
+
+/// `MUX_C_NEW_SESSION`: no tty, not a subsystem, no escape character, no terminal type.
+/// What an `ssh -T -S` client takes from its configuration, the master decides from its
+/// own, which is the same (the same command line and config files): X11 and agent
+/// forwarding are asked for and the master grants them only where its `ForwardX11` and
+/// `ForwardAgent` say so (mux.c, `mux_session_confirm`); the environment is sent whole
+/// and the master passes on only what its `SendEnv` allows (`env_permitted`), plus its
+/// own `SetEnv`. A client filters with the same options before sending; the socket is
+/// private to this user (its directory is 0700).
+fn new_session(request_id: u32, command: &str) -> Message {
+    let mut m = Message::new(MUX_C_NEW_SESSION);
+    m.put_u32(request_id);
+    m.put_string(b"");
+    // tty, X11 forwarding, agent forwarding, subsystem.
+    for flag in [0, 1, 1, 0] {
+        m.put_u32(flag);
+    }
+    m.put_u32(NO_ESCAPE);
+    m.put_string(b"");
+    m.put_string(command.as_bytes());
+    let mut room = ENV_ROOM;
+    for (name, value) in std::env::vars_os() {
+        let mut pair = name.into_encoded_bytes();
+        pair.push(b'=');
+        pair.extend_from_slice(value.as_encoded_bytes());
+        // An environment too big for one message keeps what fits (SendEnv names are a few).
+        if pair.len() + 4 > room {
+            continue;
+        }
+        room -= pair.len() + 4;
+        m.put_string(&pair);
+    }
+    m
+}
+
+/// Wait for `MUX_S_SESSION_OPENED` to request `request_id`: its session id.
+fn opened(conn: &mut UnixStream, request_id: u32) -> Result<u32, MuxError> {
+    let mut reply = read_message(conn).map_err(|source| MuxError::Socket {
+        path: "(new session)".into(),
+        source,
+    })?;
+    let kind = reply.u32();
+    let rid = reply.u32();
+    if rid != Some(request_id) {
+        return Err(MuxError::Protocol(format!(
+            "a reply to request {rid:?}, not {request_id}"
+        )));
+    }
+    match kind {
+        Some(MUX_S_SESSION_OPENED) => reply
+            .u32()
+            .ok_or_else(|| MuxError::Protocol("no session id".into())),
+        Some(MUX_S_FAILURE | MUX_S_PERMISSION_DENIED) => Err(MuxError::Refused(
+            reply
+                .string()
+                .map(|r| String::from_utf8_lossy(&r).into_owned())
+                .unwrap_or_else(|| "no reason given".into()),
+        )),
+        other => Err(MuxError::Protocol(format!(
+            "expected the session to open, got message type {other:?}"
+        ))),
+    }
+}
+
+/// How a mux session stands, as its control connection said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Exit {
+    Running,
+    /// `MUX_S_EXIT_MESSAGE`: the remote command's exit value.
+    Exited(u32),
+    /// The connection closed (or broke) with no exit message: the master ended.
+    Closed,
+}
+
+/// A session opened over the control socket: its control connection, read by a thread
+/// that waits for the exit message.
+pub struct MuxSession {
+    conn: UnixStream,
+    exit: Arc<Mutex<Exit>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl MuxSession {
+    fn watch(conn: UnixStream, session_id: u32) -> std::io::Result<MuxSession> {
+        let mut theirs = conn.try_clone()?;
+        let exit = Arc::new(Mutex::new(Exit::Running));
+        let shared = Arc::clone(&exit);
+        let reader = std::thread::spawn(move || {
+            let end = loop {
+                let Ok(mut m) = read_message(&mut theirs) else {
+                    break Exit::Closed;
+                };
+                match (m.u32(), m.u32()) {
+                    (Some(MUX_S_EXIT_MESSAGE), Some(sid)) if sid == session_id => {
+                        break m.u32().map_or(Exit::Closed, Exit::Exited);
+                    }
+                    // A tty was never asked for; anything else is not ours to act on.
+                    (Some(MUX_S_TTY_ALLOC_FAIL), _) | (Some(_), _) => {}
+                    (None, _) => break Exit::Closed,
+                }
+            };
+            if let Ok(mut e) = shared.lock() {
+                *e = end;
+            }
+        });
+        Ok(MuxSession {
+            conn,
+            exit,
+            reader: Some(reader),
+        })
+    }
+
+    fn state(&self) -> Exit {
+        self.exit.lock().map(|e| e.clone()).unwrap_or(Exit::Closed)
+    }
+}
+
+impl Carrier for MuxSession {
+    fn ended(&mut self) -> Option<String> {
+        match self.state() {
+            Exit::Running => None,
+            Exit::Exited(code) => Some(format!("exit status: {code}")),
+            Exit::Closed => Some("the ssh master closed the session".into()),
+        }
+    }
+
+    /// Close the control connection: the master ends the session's channel, as when an
+    /// `ssh -S` client is killed.
+    fn end(&mut self) {
+        let _ = self.conn.shutdown(std::net::Shutdown::Both);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for MuxSession {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// A mux message being built or read: SSH wire format (big-endian `uint32`, strings as a
+/// length and bytes).
+struct Message {
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl Message {
+    fn new(kind: u32) -> Message {
+        let mut m = Message {
+            buf: Vec::new(),
+            at: 0,
+        };
+        m.put_u32(kind);
+        m
+    }
+
+    fn put_u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+
+    fn put_string(&mut self, s: &[u8]) {
+        self.put_u32(s.len() as u32);
+        self.buf.extend_from_slice(s);
+    }
+
+    /// The next `uint32` (`None` past the end).
+    fn u32(&mut self) -> Option<u32> {
+        let bytes: [u8; 4] = self.buf.get(self.at..self.at + 4)?.try_into().ok()?;
+        self.at += 4;
+        Some(u32::from_be_bytes(bytes))
+    }
+
+    /// The next string (`None` past the end).
+    fn string(&mut self) -> Option<Vec<u8>> {
+        let len = self.u32()? as usize;
+        let s = self.buf.get(self.at..self.at.checked_add(len)?)?.to_vec();
+        self.at += len;
+        Some(s)
+    }
+}
+
+fn write_message(conn: &mut UnixStream, m: &Message) -> std::io::Result<()> {
+    let mut framed = Vec::with_capacity(4 + m.buf.len());
+    framed.extend_from_slice(&(m.buf.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&m.buf);
+    conn.write_all(&framed)
+}
+
+fn read_message(conn: &mut UnixStream) -> std::io::Result<Message> {
+    let mut len = [0u8; 4];
+    conn.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_MESSAGE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a {len}-byte mux message"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    conn.read_exact(&mut buf)?;
+    Ok(Message { buf, at: 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against a fake master on a socket of the test's: the exact messages this client
+    //! sends, and what it does with each answer. The real master is what tests/ssh.rs
+    //! runs every session through.
+    use super::*;
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    use std::io::IoSliceMut;
+    use std::os::unix::net::UnixListener;
+
+    /// What the fake master does after the hello.
+    enum Script {
+        /// Open the session, write `out` to its stdout, read its stdin, exit with `code`.
+        Run { out: &'static [u8], code: u32 },
+        /// Refuse with MUX_S_FAILURE.
+        Refuse,
+        /// Open it, then close the control connection with no exit message.
+        Vanish,
+    }
+
+    /// Receive one descriptor (one byte each, as mm_receive_fd does), as a File opened
+    /// through /proc (safe code: no raw descriptor becomes an owned one).
+    fn receive_fd(conn: &UnixStream, write: bool) -> File {
+        let mut byte = [0u8; 1];
+        let mut iov = [IoSliceMut::new(&mut byte)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .expect("recvmsg");
+        let mut fds = Vec::new();
+        for c in msg.cmsgs().expect("control messages") {
+            if let ControlMessageOwned::ScmRights(got) = c {
+                fds.extend(got);
+            }
+        }
+        assert_eq!(fds.len(), 1, "one descriptor per message");
+        let path = format!("/proc/self/fd/{}", fds[0]);
+        let file = std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .open(&path)
+            .expect("open the passed pipe");
+        nix::unistd::close(fds[0]).expect("close");
+        file
+    }
+
+    /// A fake master on a new socket: checks the hello and the session request, then
+    /// plays `script`. Returns the socket path and the request it read.
+    fn fake_master(script: Script) -> (tempfile::TempDir, std::path::PathBuf, JoinHandle<Message>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        let listener = UnixListener::bind(&path).expect("bind");
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut hello = Message::new(MUX_MSG_HELLO);
+            hello.put_u32(VERSION);
+            write_message(&mut conn, &hello).expect("hello");
+            let mut theirs = read_message(&mut conn).expect("client hello");
+            assert_eq!((theirs.u32(), theirs.u32()), (Some(MUX_MSG_HELLO), Some(4)));
+            let request = read_message(&mut conn).expect("request");
+            let stdin = receive_fd(&conn, false);
+            let mut stdout = receive_fd(&conn, true);
+            let _stderr = receive_fd(&conn, true);
+            let mut reply = match script {
+                Script::Refuse => {
+                    let mut r = Message::new(MUX_S_FAILURE);
+                    r.put_u32(1);
+                    r.put_string(b"Multiple sessions not supported");
+                    r
+                }
+                _ => {
+                    let mut r = Message::new(MUX_S_SESSION_OPENED);
+                    r.put_u32(1);
+                    r.put_u32(7);
+                    r
+                }
+            };
+            write_message(&mut conn, &reply).expect("reply");
+            if let Script::Run { out, code } = script {
+                stdout.write_all(out).expect("stdout");
+                drop(stdout);
+                let mut input = String::new();
+                let mut stdin = stdin;
+                stdin.read_to_string(&mut input).expect("stdin");
+                assert_eq!(input, "q\n");
+                reply = Message::new(MUX_S_EXIT_MESSAGE);
+                reply.put_u32(7);
+                reply.put_u32(code);
+                write_message(&mut conn, &reply).expect("exit");
+            }
+            request
+        });
+        (dir, path, handle)
+    }
+
+    #[test]
+    fn a_session_passes_three_pipes_and_reports_the_exit_value() {
+        let (_dir, path, master) = fake_master(Script::Run {
+            out: b"hello\n",
+            code: 3,
+        });
+        let mut s = open(&path, "cd / && exec true").expect("open");
+        let mut out = String::new();
+        s.stdout.read_to_string(&mut out).expect("read");
+        assert_eq!(out, "hello\n");
+        s.stdin.write_all(b"q\n").expect("write");
+        drop(s.stdin);
+        let mut request = master.join().expect("master");
+        // The request, field by field (PROTOCOL.mux §2).
+        assert_eq!(request.u32(), Some(MUX_C_NEW_SESSION));
+        assert_eq!(request.u32(), Some(1), "request id");
+        assert_eq!(request.string(), Some(Vec::new()), "reserved");
+        let flags: Vec<_> = (0..4).map(|_| request.u32()).collect();
+        assert_eq!(
+            flags,
+            [Some(0), Some(1), Some(1), Some(0)],
+            "tty, x11, agent, subsystem"
+        );
+        assert_eq!(request.u32(), Some(NO_ESCAPE));
+        assert_eq!(request.string(), Some(Vec::new()), "terminal type");
+        assert_eq!(request.string(), Some(b"cd / && exec true".to_vec()));
+        let mut env = Vec::new();
+        while let Some(e) = request.string() {
+            env.push(String::from_utf8_lossy(&e).into_owned());
+        }
+        assert!(env.iter().any(|e| e.starts_with("PATH=")), "{env:?}");
+        let mut carrier = s.carrier;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while carrier.ended().is_none() {
+            assert!(std::time::Instant::now() < deadline, "no exit seen");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(carrier.ended().as_deref(), Some("exit status: 3"));
+    }
+
+    #[test]
+    fn a_refusal_says_why() {
+        let (_dir, path, master) = fake_master(Script::Refuse);
+        let e = open(&path, "true").err().expect("refused");
+        assert_eq!(
+            e.to_string(),
+            "the ssh master refused a session: Multiple sessions not supported"
+        );
+        master.join().expect("master");
+    }
+
+    #[test]
+    fn a_master_that_goes_away_ends_the_session_without_a_status() {
+        let (_dir, path, master) = fake_master(Script::Vanish);
+        let mut s = open(&path, "true").expect("open");
+        master.join().expect("master");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while s.carrier.ended().is_none() {
+            assert!(std::time::Instant::now() < deadline, "no end seen");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            s.carrier.ended().as_deref(),
+            Some("the ssh master closed the session")
+        );
+        let mut out = Vec::new();
+        assert_eq!(s.stdout.read_to_end(&mut out).ok(), Some(0), "EOF");
+    }
+
+    #[test]
+    fn no_socket_is_a_socket_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = open(&dir.path().join("m"), "true")
+            .err()
+            .expect("no master");
+        assert!(matches!(e, MuxError::Socket { .. }), "{e}");
+    }
+
+    #[test]
+    fn another_protocol_version_is_told_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        let listener = UnixListener::bind(&path).expect("bind");
+        let t = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut hello = Message::new(MUX_MSG_HELLO);
+            hello.put_u32(5);
+            write_message(&mut conn, &hello).expect("hello");
+            let _ = read_message(&mut conn);
+        });
+        let e = open(&path, "true").err().expect("refused");
+        assert!(matches!(e, MuxError::Version(5)), "{e}");
+        t.join().expect("fake");
+    }
+}
