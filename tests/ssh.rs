@@ -5,7 +5,8 @@
 //! reaching a host is exit 3 with its own message and nothing runs there; a host whose sshd
 //! dies mid-apply fails alone and the re-run converges; Ctrl-C leaves no ssh process and no
 //! control socket, and no secret is ever in a process's argv; `exec`, `plan --show-calls`
-//! and `--no-channel` work over ssh.
+//! and `--no-channel` work over ssh; sessions go over the master's socket, or with
+//! `ORBDEPLOY_SSH_MUX=client` through an `ssh -S` client each.
 
 #[path = "e2e/harness.rs"]
 mod harness;
@@ -837,4 +838,66 @@ fn the_master_ends_on_sigterm_every_time_not_by_the_kill_after_a_second() {
     let killed = ends.iter().filter(|e| **e == Stopped::Killed).count();
     assert_eq!(killed, 0, "{killed} of 80 masters ignored SIGTERM for 1 s");
     assert!(bed.ssh_processes().is_empty(), "{:?}", bed.ssh_processes());
+}
+
+/// Sessions go over the master's control socket: while a root command runs, the run's only
+/// ssh process is the master. `ORBDEPLOY_SSH_MUX=client` asks for an `ssh -S` client per
+/// session instead (master + the login user's + root's). Both converge, and leave no ssh
+/// process behind.
+#[test]
+fn sessions_go_over_the_socket_and_the_client_way_still_works() {
+    let w = World::new("ssh-mux");
+    let bed = SshBed::start(&w, 1);
+    let h = &bed.hosts[0];
+    for (mux, expected) in [("", 1), ("client", 3)] {
+        let mark = format!("/tmp/mux-{}", if mux.is_empty() { "socket" } else { mux });
+        w.write(
+            "ops.yaml",
+            format!(
+                "- name: as the login user\n  shell: 'id -un > {mark}.user'\n\
+                 - name: as root, for a while\n  shell: 'touch {mark}.root; sleep 2'\n  become: true\n"
+            ),
+        );
+        let inv = w.write(
+            "inv.yaml",
+            format!(
+                "machines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n",
+                h.name,
+                good_block(h)
+            ),
+        );
+        let mut cmd = orbdeploy(&w, &["apply", inv.to_str().unwrap_or_default()]);
+        if !mux.is_empty() {
+            cmd.env("ORBDEPLOY_SSH_MUX", mux);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start orbdeploy");
+        let pid = child.id() as i32;
+        wait_for("the root step", Duration::from_secs(60), || {
+            w.sh(
+                &h.name,
+                Some("root"),
+                &format!("test -e {mark}.root && echo y"),
+            )
+            .stdout
+                == "y\n"
+        });
+        let during = bed.ssh_processes_under(pid);
+        let status = child.wait().expect("orbdeploy");
+        assert_eq!(status.code(), Some(0), "ORBDEPLOY_SSH_MUX={mux}");
+        assert_eq!(
+            during.len(),
+            expected,
+            "ssh processes under the run with ORBDEPLOY_SSH_MUX={mux:?}: {during:?}"
+        );
+        let user = w
+            .sh(&h.name, Some("root"), &format!("cat {mark}.user"))
+            .stdout;
+        assert_eq!(user.trim(), h.user, "ORBDEPLOY_SSH_MUX={mux}");
+        let left = bed.wait_no_ssh_processes(Duration::from_secs(3));
+        assert!(left.is_empty(), "ssh processes left: {left:?}");
+    }
 }
