@@ -76,7 +76,7 @@ pub fn open(socket: &Path, command: &str) -> Result<Attached, MuxError> {
     };
     let mut conn = UnixStream::connect(socket).map_err(io)?;
     conn.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io)?;
-    hello(&mut conn)?;
+    hello(&mut conn, &io)?;
     let (stdin_far, stdin) = std::io::pipe().map_err(io)?;
     let (stdout, stdout_far) = std::io::pipe().map_err(io)?;
     let (stderr, stderr_far) = std::io::pipe().map_err(io)?;
@@ -100,7 +100,7 @@ pub fn open(socket: &Path, command: &str) -> Result<Attached, MuxError> {
         // Our copy closes here: the master holds the far ends now, so our reads see EOF
         // when the session ends.
     }
-    let session_id = opened(&mut conn, request_id)?;
+    let session_id = opened(&mut conn, request_id, &io)?;
     conn.set_read_timeout(None).map_err(io)?;
     let carrier = MuxSession::watch(conn, session_id).map_err(io)?;
     Ok(Attached {
@@ -113,13 +113,9 @@ pub fn open(socket: &Path, command: &str) -> Result<Attached, MuxError> {
 
 /// Exchange hellos: ours, then the master's, which must say version 4 (its extensions,
 /// none defined, are ignored).
-fn hello(conn: &mut UnixStream) -> Result<(), MuxError> {
+fn hello(conn: &mut UnixStream, io: &dyn Fn(std::io::Error) -> MuxError) -> Result<(), MuxError> {
     let mut ours = Message::new(MUX_MSG_HELLO);
     ours.put_u32(VERSION);
-    let io = |source| MuxError::Socket {
-        path: "(hello)".into(),
-        source,
-    };
     write_message(conn, &ours).map_err(io)?;
     let mut theirs = read_message(conn).map_err(io)?;
     match (theirs.u32(), theirs.u32()) {
@@ -166,11 +162,12 @@ fn new_session(request_id: u32, command: &str) -> Message {
 }
 
 /// Wait for `MUX_S_SESSION_OPENED` to request `request_id`: its session id.
-fn opened(conn: &mut UnixStream, request_id: u32) -> Result<u32, MuxError> {
-    let mut reply = read_message(conn).map_err(|source| MuxError::Socket {
-        path: "(new session)".into(),
-        source,
-    })?;
+fn opened(
+    conn: &mut UnixStream,
+    request_id: u32,
+    io: &dyn Fn(std::io::Error) -> MuxError,
+) -> Result<u32, MuxError> {
+    let mut reply = read_message(conn).map_err(io)?;
     let kind = reply.u32();
     let rid = reply.u32();
     if rid != Some(request_id) {
