@@ -108,8 +108,12 @@ fn a_flavour_machine_runs_sshd_with_its_own_host_keys_and_takes_a_key_login_from
         &public,
     )
     .ok();
-    let start =
-        format!("/usr/sbin/sshd -o ListenAddress={ip}:22 -o LogLevel=VERBOSE -E /var/log/sshd.log");
+    // sshd daemonizes before it binds its socket and writes its pid file after: wait for
+    // that, so the first client is not refused.
+    let start = format!(
+        "rm -f /run/sshd.pid; /usr/sbin/sshd -o ListenAddress={ip}:22 -o LogLevel=VERBOSE -E /var/log/sshd.log || exit 1; \
+         i=0; while [ ! -s /run/sshd.pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done; [ -s /run/sshd.pid ]"
+    );
     s.orbctl(&["run", "-m", "ssh-a", "-u", "root", "sh", "-c", &start])
         .ok();
     let known = s.path("known_hosts");

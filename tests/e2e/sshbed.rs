@@ -301,12 +301,21 @@ impl<'w> SshBed<'w> {
     }
 
     /// (Re)start sshd in a host: as root, on ip4:22, LogLevel VERBOSE into [`SSHD_LOG`]
-    /// (appended). Returns once it listens (sshd daemonizes after binding).
+    /// (appended). Returns once it listens.
+    ///
+    /// sshd daemonizes before it binds its socket (sshd.c: `daemon()`, then
+    /// `server_listen()`), so the command's exit says nothing about the listener: a client
+    /// right after it was once refused (a CI run). It writes its pid file once the socket is
+    /// bound, so the script waits for that (a stale one, left by [`SshBed::kill_sshd`], is
+    /// removed first).
     pub fn start_sshd(&self, host: &SshHost) {
         self.root_sh(
             &host.name,
             &format!(
-                "/usr/sbin/sshd -o ListenAddress={}:{} -o LogLevel=VERBOSE -E {SSHD_LOG}",
+                "rm -f /run/sshd.pid; \
+                 /usr/sbin/sshd -o ListenAddress={}:{} -o LogLevel=VERBOSE -E {SSHD_LOG} || exit 1; \
+                 i=0; while [ ! -s /run/sshd.pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done; \
+                 [ -s /run/sshd.pid ] || {{ echo 'sshd wrote no pid file in 10 s' >&2; exit 1; }}",
                 host.ip4, host.port
             ),
         );
