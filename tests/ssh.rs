@@ -40,6 +40,19 @@ fn good_block(h: &SshHost) -> String {
     ssh_block(h, &h.identity, &h.known_hosts)
 }
 
+/// `inv.yaml` in the world: `head` (top-level keys, may be empty), then bed host `h` as the
+/// only machine, with `ops.yaml`. Its path.
+fn one_host_inventory(w: &World, h: &SshHost, head: &str) -> PathBuf {
+    w.write(
+        "inv.yaml",
+        format!(
+            "{head}machines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n",
+            h.name,
+            good_block(h)
+        ),
+    )
+}
+
 /// Steps of every operation kind (as tests/apply.rs), `when:` on the host's facts and a
 /// template that prints them.
 fn every_kind_ops(w: &World) {
@@ -544,13 +557,10 @@ fn ctrl_c_leaves_no_ssh_process_or_socket_and_no_secret_is_in_any_argv() {
          - name: secret command\n  shell: \"echo {{ token }} > /tmp/token2\"\n\
          - name: as root\n  shell: \"echo {{ token }} > /tmp/token3; sleep 60\"\n  become: true\n",
     );
-    let inv = w.write(
-        "inv.yaml",
-        format!(
-            "vars: {{ token: {secret} }}\nsecrets: [token]\nmachines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n",
-            h.name,
-            good_block(h)
-        ),
+    let inv = one_host_inventory(
+        &w,
+        h,
+        &format!("vars: {{ token: {secret} }}\nsecrets: [token]\n"),
     );
     let dirs_before = control_dirs();
     let mut child = orbdeploy(&w, &["apply", inv.to_str().unwrap_or_default()])
@@ -687,14 +697,7 @@ fn exec_show_calls_and_no_channel_work_over_ssh() {
         "- name: a file\n  put: { content: \"x\\n\", dest: /tmp/oneshot-file, mode: \"0640\" }\n  become: true\n\
          - name: a command\n  shell: 'touch /tmp/oneshot-cmd'\n  creates: /tmp/oneshot-cmd\n",
     );
-    let inv = w.write(
-        "inv.yaml",
-        format!(
-            "machines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n",
-            h.name,
-            good_block(h)
-        ),
-    );
+    let inv = one_host_inventory(&w, h, "");
     let inv = inv.to_str().unwrap_or_default();
 
     for extra in [&[][..], &["--no-channel"][..]] {
@@ -858,14 +861,7 @@ fn sessions_go_over_the_socket_and_the_client_way_still_works() {
                  - name: as root, for a while\n  shell: 'touch {mark}.root; sleep 2'\n  become: true\n"
             ),
         );
-        let inv = w.write(
-            "inv.yaml",
-            format!(
-                "machines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n",
-                h.name,
-                good_block(h)
-            ),
-        );
+        let inv = one_host_inventory(&w, h, "");
         let mut cmd = orbdeploy(&w, &["apply", inv.to_str().unwrap_or_default()]);
         if !mux.is_empty() {
             cmd.env("ORBDEPLOY_SSH_MUX", mux);

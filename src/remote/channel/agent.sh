@@ -117,8 +117,8 @@ __od_nonce=$1
 # the connection closes its stdin, and a probe (mode t) runs in the agent, so a session that
 # only probes (a root session in a re-apply that changes nothing) starts no process (setsid,
 # sh and sleep: three execs). The price: a connection lost during a probe ends that agent only
-# when the probe's own process (a sha256sum, an awk) is done and its reply cannot be written. Where this user cannot see that process in /proc (no /proc,
-# hidepid), there is no watcher.
+# when the probe's own process (a sha256sum, an awk) is done and its reply cannot be written.
+# Where this user cannot see that process in /proc (no /proc, hidepid), there is no watcher.
 __od_g=
 __od_sshd=
 if [ -n "${2:-}" ] && [ -e "/proc/$2" ]; then __od_sshd=$2; fi

@@ -85,10 +85,12 @@ impl Session {
     ) -> Result<Session, RemoteError> {
         launcher.prepare()?;
         let nonce = nonce();
-        let spec = process::Spec::new(open_argv(launcher, user, agent(), &nonce));
+        // The argv carries the whole agent: built only for a process, or for an error that
+        // names the command (a session over the ssh socket needs neither).
+        let spec = || process::Spec::new(open_argv(launcher, user, agent(), &nonce));
         let piped = match launcher.attach(user, agent(), &nonce)? {
             Some(attached) => attached,
-            None => process::spawn_piped(&spec)
+            None => process::spawn_piped(&spec())
                 .map_err(|e| launcher.spawn_failed(e))?
                 .into(),
         };
@@ -110,8 +112,7 @@ impl Session {
         }
         let stderr = session.stderr_text();
         session.close();
-        // Quoted only now: the command line carries the whole agent.
-        Err(launcher.open_failed(user, &spec.display(), &stderr))
+        Err(launcher.open_failed(user, &spec().display(), &stderr))
     }
 
     /// Wait for the agent's ready line; false when the session ended (or took longer than

@@ -383,6 +383,25 @@ mod tests {
         file
     }
 
+    /// The master's hello, for protocol `version`.
+    fn say_hello(conn: &mut UnixStream, version: u32) {
+        let mut hello = Message::new(MUX_MSG_HELLO);
+        hello.put_u32(version);
+        write_message(conn, &hello).expect("hello");
+    }
+
+    /// How a carrier ended, waiting up to 10 s for it.
+    fn wait_ended(carrier: &mut dyn Carrier) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(end) = carrier.ended() {
+                return end;
+            }
+            assert!(std::time::Instant::now() < deadline, "no end seen");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// A fake master on a new socket: checks the hello and the session request, then
     /// plays `script`. Returns the socket path and the request it read.
     fn fake_master(script: Script) -> (tempfile::TempDir, std::path::PathBuf, JoinHandle<Message>) {
@@ -391,9 +410,7 @@ mod tests {
         let listener = UnixListener::bind(&path).expect("bind");
         let handle = std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().expect("accept");
-            let mut hello = Message::new(MUX_MSG_HELLO);
-            hello.put_u32(VERSION);
-            write_message(&mut conn, &hello).expect("hello");
+            say_hello(&mut conn, VERSION);
             let mut theirs = read_message(&mut conn).expect("client hello");
             assert_eq!((theirs.u32(), theirs.u32()), (Some(MUX_MSG_HELLO), Some(4)));
             let request = read_message(&mut conn).expect("request");
@@ -464,12 +481,7 @@ mod tests {
         }
         assert!(env.iter().any(|e| e.starts_with("PATH=")), "{env:?}");
         let mut carrier = s.carrier;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while carrier.ended().is_none() {
-            assert!(std::time::Instant::now() < deadline, "no exit seen");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(carrier.ended().as_deref(), Some("exit status: 3"));
+        assert_eq!(wait_ended(&mut *carrier), "exit status: 3");
     }
 
     #[test]
@@ -488,14 +500,9 @@ mod tests {
         let (_dir, path, master) = fake_master(Script::Vanish);
         let mut s = open(&path, "true").expect("open");
         master.join().expect("master");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while s.carrier.ended().is_none() {
-            assert!(std::time::Instant::now() < deadline, "no end seen");
-            std::thread::sleep(Duration::from_millis(5));
-        }
         assert_eq!(
-            s.carrier.ended().as_deref(),
-            Some("the ssh master closed the session")
+            wait_ended(&mut *s.carrier),
+            "the ssh master closed the session"
         );
         let mut out = Vec::new();
         assert_eq!(s.stdout.read_to_end(&mut out).ok(), Some(0), "EOF");
@@ -517,9 +524,7 @@ mod tests {
         let listener = UnixListener::bind(&path).expect("bind");
         let t = std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().expect("accept");
-            let mut hello = Message::new(MUX_MSG_HELLO);
-            hello.put_u32(5);
-            write_message(&mut conn, &hello).expect("hello");
+            say_hello(&mut conn, 5);
             let _ = read_message(&mut conn);
         });
         let e = open(&path, "true").err().expect("refused");
