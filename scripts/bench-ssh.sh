@@ -13,7 +13,9 @@
 # every client-to-server chunk by 20 ms.
 #
 # Before the tables: what one login costs in CPU, on the client (ssh) and on the host (sshd
-# and what it started), with OpenSSH's default key exchange and with curve25519-sha256.
+# and what it started), with OpenSSH's default key exchange and with curve25519-sha256; and
+# the logins alone at each host count, side by side: the floor under the 8 / 1 ratio of any
+# tool that logs in on each run.
 #
 # Usage: scripts/bench-ssh.sh [RUNS]   (RUNS re-applies for the median, default 5)
 #   BENCH_SSH_TOOLS="ansible pyinfra" measures only those (default: orbdeploy ansible pyinfra),
@@ -304,6 +306,37 @@ if [[ " $tools " == *" pyinfra "* ]]; then
   printf '  pyinfra (paramiko %s) offers: %s\n' "$("$work/venv/bin/python" -c 'import paramiko; print(paramiko.__version__)')" \
     "$("$work/venv/bin/python" -c 'import paramiko; print(" ".join(paramiko.Transport._preferred_kex[:3]))')"
 fi
+# ---- the floor under every tool that logs in afresh on each run: the logins alone, side by
+# side (`ssh HOST true` to s1..sN at once, no master), median of RUNS for each host count.
+# Two cores run them; where the login is CPU (sntrup761's key generation), N logins cost
+# about N times one over 2 cores, whatever the tool does after logging in.
+logins_at_once() { # N KEX -> seconds for N logins side by side
+  local opts=(-T -o BatchMode=yes -o IdentitiesOnly=yes -i "$key" -o "UserKnownHostsFile=$known")
+  [ -z "$2" ] || opts+=(-o "KexAlgorithms=$2")
+  local t0 t1 i pids=()
+  t0=$(now)
+  for i in $(seq 1 "$1"); do "$real_ssh" "${opts[@]}" "dev@${ip[s$i]}" true & pids+=($!); done
+  for i in "${pids[@]}"; do wait "$i" || { echo "a login to a host failed" >&2; exit 1; }; done
+  t1=$(now)
+  elapsed "$t0" "$t1"
+}
+printf '\nLogins alone, side by side (ssh HOST true to each host at once, no master; median of %s):\n' "$runs"
+printf '  %-42s' "key exchange"
+for n in $sizes; do printf ' %8s' "$n host$([ "$n" = 1 ] || echo s)"; done
+printf ' %8s\n' "max / 1"
+declare -A floor
+for kx in "" curve25519-sha256; do
+  printf '  %-42s' "${kx:-OpenSSH default ($negotiated)}"
+  for n in $sizes; do
+    floor[$n]=$(for _ in $(seq 1 "$runs"); do logins_at_once "$n" "$kx"; done | median)
+    printf ' %8s' "${floor[$n]}"
+  done
+  if [ -n "${floor[1]:-}" ]; then
+    printf ' %7sx\n' "$(echo "${floor[$hosts_max]} / ${floor[1]}" | bc -l | xargs printf '%.2f')"
+  else
+    printf ' %8s\n' -
+  fi
+done
 printf 'key exchange in the tables: %s\n' "${kex:-OpenSSH default for orbdeploy and Ansible}"
 
 declare -A reapply
