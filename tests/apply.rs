@@ -7,8 +7,8 @@
 #[path = "e2e/harness.rs"]
 mod harness;
 
+use harness::{every_kind_files, Run, World, EVERY_KIND_STEPS};
 use harness::{machine_entry, step_statuses as statuses, summary_count as count};
-use harness::{Run, World, INIT_SCRIPT};
 use serde_json::Value;
 
 /// `apply INV --report NAME.json`, which must exit `code`: each step's status by name, and
@@ -42,55 +42,15 @@ fn machine_names(doc: &Value) -> Vec<String> {
 
 /// An inventory using every operation kind on one machine, with hostile file names.
 fn every_kind(w: &World, m: &str) -> std::path::PathBuf {
-    w.write(
-        "files/blob.bin",
-        (0..=255u8).cycle().take(70_000).collect::<Vec<u8>>(),
-    );
-    w.write("files/orbdtest", INIT_SCRIPT);
-    w.write(
-        "templates/app.conf.j2",
+    every_kind_files(
+        w,
         "name={{ machine }}\nport={{ port }}\n{% for g in groups %}group={{ g }}\n{% endfor %}",
     );
     w.write(
         "ops.yaml",
-        r#"
-- name: app directory
-  directory: { path: /srv/app, mode: "0750", owner: dev }
-  become: true
-- name: binary file
-  put: { src: files/blob.bin, dest: /srv/app/blob.bin, mode: "0640" }
-  become: true
-- name: hostile name
-  put: { content: "it's $HOME; `id`\n", dest: "/srv/app/it's a \"file\" $x;y" }
-  become: true
-- name: config
-  template: { src: templates/app.conf.j2, dest: /srv/app/app.conf, mode: "0600", owner: dev, group: dev }
-  become: true
-- name: marker file
-  file: { path: /srv/app/marker, mode: "0604" }
-  become: true
-- name: no stale file
-  file: { path: /tmp/stale, state: absent }
-- name: setting
-  line: { path: /srv/app/settings, line: "max=10", regexp: "^max=" }
-  become: true
-- name: no debug line
-  line: { path: /srv/app/settings, line: "debug=1", state: absent }
-  become: true
-- name: no pager
-  packages: { names: [less], state: absent }
-- name: ps is there
-  packages: { names: [procps] }
-- name: app user
-  user: { name: appuser, shell: /bin/sh, groups: [sudo] }
-- name: init script
-  put: { src: files/orbdtest, dest: /etc/init.d/orbdtest, mode: "0755" }
-  become: true
-- name: service running
-  service: { name: orbdtest, state: started }
-- name: fetch hostname
-  get: { src: /etc/hostname, dest: "out/{{ machine }}/hostname" }
-- name: fetch the binary back
+        format!(
+            "{EVERY_KIND_STEPS}{}",
+            r#"- name: fetch the binary back
   get: { src: /srv/app/blob.bin, dest: "out/{{ machine }}/blob copy.bin" }
   become: true
 - name: one-time setup
@@ -99,7 +59,8 @@ fn every_kind(w: &World, m: &str) -> std::path::PathBuf {
 - name: guarded command
   command: [touch, /tmp/guarded]
   unless: "test -e /tmp/guarded"
-"#,
+"#
+        ),
     );
     w.write(
         "inv.yaml",

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{orbdeploy_bin, World, INIT_SCRIPT};
+use harness::{every_kind_files, orbdeploy_bin, World, EVERY_KIND_STEPS};
 use harness::{step_statuses as statuses, summary_count as count};
 use sshbed::{SshBed, SshHost};
 
@@ -53,55 +53,18 @@ fn one_host_inventory(w: &World, h: &SshHost, head: &str) -> PathBuf {
     )
 }
 
-/// Steps of every operation kind (as tests/apply.rs), `when:` on the host's facts and a
-/// template that prints them.
+/// Steps of every operation kind (those of tests/apply.rs), `when:` on the host's facts and
+/// a template that prints them.
 fn every_kind_ops(w: &World) {
-    w.write(
-        "files/blob.bin",
-        (0..=255u8).cycle().take(70_000).collect::<Vec<u8>>(),
-    );
-    w.write("files/orbdtest", INIT_SCRIPT);
-    w.write(
-        "templates/app.conf.j2",
+    every_kind_files(
+        w,
         "name={{ machine }}\nport={{ port }}\ndistro={{ distro }} {{ version }} {{ arch }}\nip4={{ ip4 }}\n",
     );
     w.write(
         "ops.yaml",
-        r#"
-- name: app directory
-  directory: { path: /srv/app, mode: "0750", owner: dev }
-  become: true
-- name: binary file
-  put: { src: files/blob.bin, dest: /srv/app/blob.bin, mode: "0640" }
-  become: true
-- name: hostile name
-  put: { content: "it's $HOME; `id`\n", dest: "/srv/app/it's a \"file\" $x;y" }
-  become: true
-- name: config
-  template: { src: templates/app.conf.j2, dest: /srv/app/app.conf, mode: "0600", owner: dev, group: dev }
-  become: true
-- name: marker file
-  file: { path: /srv/app/marker, mode: "0604" }
-  become: true
-- name: no stale file
-  file: { path: /tmp/stale, state: absent }
-- name: setting
-  line: { path: /srv/app/settings, line: "max=10", regexp: "^max=" }
-  become: true
-- name: no pager
-  packages: { names: [less], state: absent }
-- name: ps is there
-  packages: { names: [procps] }
-- name: app user
-  user: { name: appuser, shell: /bin/sh, groups: [sudo] }
-- name: init script
-  put: { src: files/orbdtest, dest: /etc/init.d/orbdtest, mode: "0755" }
-  become: true
-- name: service running
-  service: { name: orbdtest, state: started }
-- name: fetch hostname
-  get: { src: /etc/hostname, dest: "out/{{ machine }}/hostname" }
-- name: debian only
+        format!(
+            "{EVERY_KIND_STEPS}{}",
+            r#"- name: debian only
   shell: "echo {{ distro }} > /tmp/debian-only"
   creates: /tmp/debian-only
   when: distro == 'debian'
@@ -111,7 +74,8 @@ fn every_kind_ops(w: &World) {
 - name: guarded command
   command: [touch, /tmp/guarded]
   unless: "test -e /tmp/guarded"
-"#,
+"#
+        ),
     );
 }
 
@@ -141,7 +105,7 @@ fn every_kind_converges_over_ssh_in_a_mixed_inventory() {
         w.sh(
             m,
             Some("root"),
-            "mkdir -p /srv/app; printf 'max=1\\nkeep=1\\n' > /srv/app/settings",
+            "mkdir -p /srv/app; printf 'max=1\\ndebug=1\\nkeep=1\\n' > /srv/app/settings",
         )
         .assert_code(0);
     }

@@ -28,6 +28,59 @@ case "$1" in
 esac
 "#;
 
+/// The steps of every operation kind that the every-kind tests (tests/apply.rs, tests/ssh.rs)
+/// share, with hostile file names; each test adds its own steps after these. They read the
+/// files [`every_kind_files`] writes.
+pub const EVERY_KIND_STEPS: &str = r#"
+- name: app directory
+  directory: { path: /srv/app, mode: "0750", owner: dev }
+  become: true
+- name: binary file
+  put: { src: files/blob.bin, dest: /srv/app/blob.bin, mode: "0640" }
+  become: true
+- name: hostile name
+  put: { content: "it's $HOME; `id`\n", dest: "/srv/app/it's a \"file\" $x;y" }
+  become: true
+- name: config
+  template: { src: templates/app.conf.j2, dest: /srv/app/app.conf, mode: "0600", owner: dev, group: dev }
+  become: true
+- name: marker file
+  file: { path: /srv/app/marker, mode: "0604" }
+  become: true
+- name: no stale file
+  file: { path: /tmp/stale, state: absent }
+- name: setting
+  line: { path: /srv/app/settings, line: "max=10", regexp: "^max=" }
+  become: true
+- name: no debug line
+  line: { path: /srv/app/settings, line: "debug=1", state: absent }
+  become: true
+- name: no pager
+  packages: { names: [less], state: absent }
+- name: ps is there
+  packages: { names: [procps] }
+- name: app user
+  user: { name: appuser, shell: /bin/sh, groups: [sudo] }
+- name: init script
+  put: { src: files/orbdtest, dest: /etc/init.d/orbdtest, mode: "0755" }
+  become: true
+- name: service running
+  service: { name: orbdtest, state: started }
+- name: fetch hostname
+  get: { src: /etc/hostname, dest: "out/{{ machine }}/hostname" }
+"#;
+
+/// The files [`EVERY_KIND_STEPS`] read: a 70 000-byte binary of every byte value, the init
+/// script, and `template` as `templates/app.conf.j2`.
+pub fn every_kind_files(w: &World, template: &str) {
+    w.write(
+        "files/blob.bin",
+        (0..=255u8).cycle().take(70_000).collect::<Vec<u8>>(),
+    );
+    w.write("files/orbdtest", INIT_SCRIPT);
+    w.write("templates/app.conf.j2", template);
+}
+
 /// How long any single command of a test may take before the test fails.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
