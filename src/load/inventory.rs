@@ -26,7 +26,32 @@ pub enum DesiredState {
 /// Declares a struct with the given fields plus the machine settings of OrbStack 2.1/2.2
 /// (docs/orbctl.md §11.2), which defaults, groups and machines all take. A macro, because
 /// serde's `flatten` does not work with `deny_unknown_fields`, and strictness matters more.
+///
+/// `lifecycle;` first also adds the keys that say what machine to make and in what state
+/// (`image` … `state`, and `ssh`), which defaults and machines take and groups do not.
 macro_rules! with_machine_settings {
+    (lifecycle; $(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        with_machine_settings! {
+            $(#[$meta])*
+            pub struct $name {
+                $($(#[$fmeta])* pub $field: $ty,)*
+                /// `DISTRO[:VERSION]` for `orbctl create`.
+                pub image: Option<Spanned<String>>,
+                /// `orbctl create --arch`.
+                pub arch: Option<Spanned<String>>,
+                /// The user a created machine gets; steps run as this user unless told otherwise.
+                pub user: Option<Spanned<String>>,
+                /// Create the machine when it is missing.
+                pub create: Option<Spanned<bool>>,
+                /// `running | stopped | absent`.
+                pub state: Option<Spanned<DesiredState>>,
+                /// ssh settings; in a machine entry they make it an ssh machine, in `defaults`
+                /// every ssh machine takes them (they make none).
+                #[serde(default, deserialize_with = "empty_ssh_block")]
+                pub ssh: Option<SshSpec>,
+            }
+        }
+    };
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
         pub struct $name {
@@ -94,29 +119,17 @@ pub struct RawSettings {
 }
 
 with_machine_settings! {
+lifecycle;
 /// Settings every machine takes unless it overrides them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MachineSettings {
-    /// `DISTRO[:VERSION]` for `orbctl create`.
-    pub image: Option<Spanned<String>>,
-    /// `orbctl create --arch`.
-    pub arch: Option<Spanned<String>>,
-    /// Default user when created; operations run as this user unless told otherwise.
-    pub user: Option<Spanned<String>>,
-    /// Create the machine when it is missing.
-    pub create: Option<Spanned<bool>>,
-    /// `running | stopped | absent`.
-    pub state: Option<Spanned<DesiredState>>,
-    /// ssh settings every ssh machine takes (they do not make a machine an ssh machine).
-    #[serde(default, deserialize_with = "empty_ssh_block")]
-    pub ssh: Option<SshSpec>,
-}
+pub struct MachineSettings {}
 }
 
 with_machine_settings! {
-/// One machine entry. It repeats `MachineSettings`' fields rather than flattening them in:
-/// serde's `flatten` does not work with `deny_unknown_fields`, and strictness matters more.
+lifecycle;
+/// One machine entry: its groups and variables, and every key of `MachineSettings` (the
+/// macro adds them: serde's `flatten` does not work with `deny_unknown_fields`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MachineSpec {
@@ -126,19 +139,6 @@ pub struct MachineSpec {
     /// Machine variables.
     #[serde(default)]
     pub vars: Vars,
-    /// `DISTRO[:VERSION]`.
-    pub image: Option<Spanned<String>>,
-    /// Architecture.
-    pub arch: Option<Spanned<String>>,
-    /// Default user.
-    pub user: Option<Spanned<String>>,
-    /// Create when missing.
-    pub create: Option<Spanned<bool>>,
-    /// Desired state.
-    pub state: Option<Spanned<DesiredState>>,
-    /// Reach this machine with the system `ssh` instead of orbctl.
-    #[serde(default, deserialize_with = "empty_ssh_block")]
-    pub ssh: Option<SshSpec>,
 }
 }
 
