@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use crate::quote::quote;
-use crate::remote::parent_dir;
+use crate::remote::{parent_dir, temp_beside, TEMP_DONE};
 use crate::spec::Seconds;
 
 use super::attrs::{self, Attrs, Kind};
@@ -133,10 +133,7 @@ impl Download {
     /// and owner (an existing file's, unless declared), rename into place.
     fn script(&self, as_root: bool) -> String {
         let dest = quote(&self.dest);
-        let mut s = format!(
-            "t=$(mktemp {}/.orbdeploy-dl.XXXXXX) || exit 1\ntrap 'rm -f \"$t\"' EXIT\n",
-            quote(parent_dir(&self.dest))
-        );
+        let mut s = temp_beside(&quote(parent_dir(&self.dest)), ".orbdeploy-dl");
         s.push_str(&self.fetch());
         s.push_str("h=$(sha256sum < \"$t\") || exit 1\nh=${h%% *}\nprintf '.got %s\\n' \"$h\"\n");
         if let Some(sha) = &self.sha256 {
@@ -155,7 +152,8 @@ impl Download {
             )),
             None => {}
         }
-        s.push_str(&format!("mv -f \"$t\" {dest} || exit 1\ntrap - EXIT\n"));
+        s.push_str(&format!("mv -f \"$t\" {dest} || exit 1\n"));
+        s.push_str(TEMP_DONE);
         s
     }
 

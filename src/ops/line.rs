@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::facts::scan;
 use crate::quote::quote;
-use crate::remote::parent_dir;
+use crate::remote::{parent_dir, temp_beside, TEMP_DONE};
 
 use super::{
     text_diff, Applied, CheckError, Ctx, Decision, Facts, Failure, Operation, Presence, RenderCtx,
@@ -235,8 +235,7 @@ impl Operation for Line {
     fn apply(&self, ctx: &mut Ctx<'_>, _facts: &Facts) -> Result<Applied, Failure> {
         let p = quote(&self.path);
         let script = format!(
-            "{env}t=$(mktemp {dir}/.orbdeploy.XXXXXX) || exit 1\n\
-             trap 'rm -f \"$t\"' EXIT\n\
+            "{env}{temp}\
              if [ -f {p} ]; then\n\
                awk {awk} {p} > \"$t\" || exit 1\n\
                chmod \"$(stat -c %a {p})\" \"$t\" || exit 1\n\
@@ -246,9 +245,9 @@ impl Operation for Line {
                chmod 644 \"$t\" || exit 1\n\
              fi\n\
              mv -f \"$t\" {p} || exit 1\n\
-             trap - EXIT\n",
+             {TEMP_DONE}",
             env = self.env(),
-            dir = quote(parent_dir(&self.path)),
+            temp = temp_beside(&quote(parent_dir(&self.path)), ".orbdeploy"),
             awk = quote(AWK),
         );
         ctx.run(&format!("editing {}", self.path), script)

@@ -10,7 +10,7 @@
 use serde::Deserialize;
 
 use crate::quote::quote;
-use crate::remote::parent_dir;
+use crate::remote::{parent_dir, temp_beside, TEMP_DONE};
 
 use super::attrs::{self, Attrs};
 use super::{
@@ -163,13 +163,11 @@ impl Link {
     /// directory too, instead of into that directory).
     fn create_script(&self, found: &Found) -> String {
         let p = quote(&self.path);
-        let mut s = format!(
-            "t=$(mktemp {}/.orbdeploy.XXXXXX) || exit 1\n\
-             trap 'rm -f \"$t\"' EXIT\n\
-             ln -sf -- {} \"$t\" || exit 1\n",
-            quote(parent_dir(&self.path)),
+        let mut s = temp_beside(&quote(parent_dir(&self.path)), ".orbdeploy");
+        s.push_str(&format!(
+            "ln -sf -- {} \"$t\" || exit 1\n",
             quote(&self.target)
-        );
+        ));
         if let Some(o) = attrs::chown_spec(&self.attrs) {
             s.push_str(&format!("chown -h {} \"$t\" || exit 1\n", quote(&o)));
         }
@@ -177,7 +175,8 @@ impl Link {
             // rename(2) cannot put a link over a directory; rmdir refuses a full one.
             s.push_str(&format!("rmdir -- {p} || exit 1\n"));
         }
-        s.push_str(&format!("mv -Tf \"$t\" {p} || exit 1\ntrap - EXIT\n"));
+        s.push_str(&format!("mv -Tf \"$t\" {p} || exit 1\n"));
+        s.push_str(TEMP_DONE);
         s
     }
 }

@@ -10,6 +10,7 @@
 //! written.
 
 use crate::quote::quote;
+use crate::remote::{temp_beside, TEMP_DONE};
 
 use super::{Applied, Ctx, Facts, Failure};
 
@@ -98,13 +99,13 @@ pub fn write_script(path: &str, old: Option<&str>) -> String {
         "f={p}\n\
          if [ -L \"$f\" ]; then f=$(readlink -f -- \"$f\") || exit 1; fi\n\
          d=${{f%/*}}\n\
-         t=$(mktemp \"${{d:-/}}/.orbdeploy.XXXXXX\") || exit 1\n\
-         trap 'rm -f \"$t\"' EXIT\n\
+         {temp}\
          cat > \"$t\" || exit 1\n\
          {check}\
          mv -f \"$t\" \"$f\" || exit 1\n\
-         trap - EXIT\n",
+         {TEMP_DONE}",
         p = quote(path),
+        temp = temp_beside("\"${d:-/}\"", ".orbdeploy"),
     )
 }
 

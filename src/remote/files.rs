@@ -81,20 +81,40 @@ pub fn parent_dir(path: &str) -> &str {
     }
 }
 
+/// The opening of every script that writes a file by way of a temporary one beside it
+/// (`$t`, made by `mktemp` in `dir`, a shell word, as `dir/NAME.XXXXXX`), rename it into
+/// place, and end with [`TEMP_DONE`]. Whatever ends the script before that, a failure or a
+/// TERM, HUP or INT, removes the temporary file.
+///
+/// The traps come before `mktemp`: set after it, a signal in between (Ctrl-C ends the
+/// request's whole process group) killed the shell with the file made and no trap to
+/// remove it. A trapped signal that arrives during `t=$(mktemp …)` runs its trap once the
+/// assignment is done (POSIX shells run traps between commands), so `$t` names the file.
+/// Only SIGKILL, or one between mktemp making the file and printing its name, can leave
+/// one behind.
+pub fn temp_beside(dir: &str, name: &str) -> String {
+    format!(
+        "t=\n\
+         trap '[ -z \"$t\" ] || rm -f \"$t\"' EXIT\n\
+         trap 'exit 143' TERM HUP INT\n\
+         t=$(mktemp {dir}/{name}.XXXXXX) || exit 1\n"
+    )
+}
+
+/// The end of a script that began with [`temp_beside`]: the file is in place.
+pub const TEMP_DONE: &str = "trap - EXIT TERM HUP INT\n";
+
 /// The script that writes stdin to `req.path` atomically (see [`Remote::write_file`]).
 ///
 /// `mktemp` creates the temporary file with mode 0600, so the content is never readable
 /// by others before the final mode is set; the temporary file is removed on any failure.
 pub fn write_script(req: &WriteFile) -> String {
-    let dir = quote(parent_dir(&req.path));
-    let mut s = format!(
-        "t=$(mktemp {dir}/.orbdeploy.XXXXXX) || exit 1\n\
-         trap 'rm -f \"$t\"' EXIT\n\
-         trap 'exit 143' TERM HUP INT\n\
-         cat > \"$t\" || exit 1\n\
+    let mut s = temp_beside(&quote(parent_dir(&req.path)), ".orbdeploy");
+    s.push_str(&format!(
+        "cat > \"$t\" || exit 1\n\
          chmod {:o} \"$t\" || exit 1\n",
         req.mode
-    );
+    ));
     let owner = match (&req.owner, &req.group) {
         (Some(o), Some(g)) => Some(format!("{o}:{g}")),
         (Some(o), None) => Some(o.clone()),
@@ -104,10 +124,8 @@ pub fn write_script(req: &WriteFile) -> String {
     if let Some(owner) = owner {
         s.push_str(&format!("chown {} \"$t\" || exit 1\n", quote(&owner)));
     }
-    s.push_str(&format!(
-        "mv -f \"$t\" {} || exit 1\ntrap - EXIT TERM HUP INT\n",
-        quote(&req.path)
-    ));
+    s.push_str(&format!("mv -f \"$t\" {} || exit 1\n", quote(&req.path)));
+    s.push_str(TEMP_DONE);
     s
 }
 
@@ -150,5 +168,63 @@ mod tests {
         assert_eq!(mode, 0o640);
         // No temporary file left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A TERM to the script's process group while `mktemp` runs (a stand-in that makes the
+    /// file, prints its name and sleeps) removes the file: the traps are set before it.
+    /// Set after it, as they were, the shell died with the file made.
+    #[test]
+    fn a_signal_during_mktemp_leaves_no_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        let dest_dir = dir.path().join("dest");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&dest_dir).unwrap();
+        let fake = bin.join("mktemp");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nf=${1%XXXXXX}made\n: > \"$f\"\necho \"$f\"\nexec sleep 30\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let req = WriteFile {
+            path: dest_dir.join("f").to_string_lossy().into_owned(),
+            mode: 0o644,
+            ..WriteFile::default()
+        };
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(write_script(&req))
+            .env("PATH", path)
+            .stdin(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let made = dest_dir.join(".orbdeploy.made");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !made.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stand-in mktemp never ran"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        let left: Vec<_> = std::fs::read_dir(&dest_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
     }
 }

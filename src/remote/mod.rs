@@ -22,7 +22,9 @@ pub mod probe_lib;
 pub mod ssh;
 pub mod trace;
 
-pub use files::{check_transfer, parent_dir, read_by_cat, write_by_script, write_script};
+pub use files::{
+    check_transfer, parent_dir, read_by_cat, temp_beside, write_by_script, write_script, TEMP_DONE,
+};
 pub use meter::Meter;
 
 /// One command to run on a machine: a POSIX `sh` script.

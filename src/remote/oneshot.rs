@@ -23,6 +23,8 @@ use crate::remote::{
 
 /// Time limit for the helper calls of a file transfer (mktemp, push, pull, move).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Time limit for removing a push's directory after a failure or an interrupt.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The only script a one-shot request puts in argv: it reads a length line and that many
 /// bytes of script from stdin, then runs the script in the same shell, whose stdin goes on
@@ -278,28 +280,53 @@ impl OneShot {
             f.flush()?;
         }
         // A private directory on the machine, so the pushed copy is never readable by others.
-        let mk = self.exec(&Exec::script(
-            "umask 077 && mktemp -d /tmp/orbdeploy-push.XXXXXX",
-        ))?;
-        check_transfer(&mk, "making a temporary directory")?;
-        let dir = mk.stdout_text().trim().to_string();
+        // Its name is ours (random, so nobody can make it first; `mkdir` refuses a name that
+        // exists, a link too), so that an interrupt that ends the `mkdir` call after the
+        // directory was made still knows what to remove.
+        let dir = format!("/tmp/orbdeploy-push.{}", crate::remote::channel::nonce());
         let staged = format!("{dir}/file");
-        let pushed = self.call(
-            orb.push_argv(&self.machine, &local.path, &staged),
-            &format!("orbctl push to {}", req.path),
-        );
+        let made = self
+            .exec(&Exec::script(format!("umask 077 && mkdir {}", quote(&dir))))
+            .and_then(|mk| check_transfer(&mk, "making a temporary directory"));
+        let pushed = made.and_then(|()| {
+            self.call(
+                orb.push_argv(&self.machine, &local.path, &staged),
+                &format!("orbctl push to {}", req.path),
+            )
+        });
         let result = pushed.and_then(|()| {
+            // The open file is all the write needs: the directory goes first, so a write
+            // that fails, or is interrupted, leaves nothing of it.
             let exec = Exec {
-                script: format!("exec < {}\n{}", quote(&staged), write_script(req)),
+                script: format!(
+                    "exec < {} && rm -rf {}\n{}",
+                    quote(&staged),
+                    quote(&dir),
+                    write_script(req)
+                ),
                 user: req.user.clone(),
                 ..Exec::default()
             };
             let out = self.exec(&exec)?;
             check_transfer(&out, &format!("writing {}", req.path))
         });
-        let cleanup = Exec::script(format!("rm -rf {}", quote(&dir))).as_user(req.user.as_deref());
-        let _ = self.exec(&cleanup);
+        if result.is_err() {
+            self.remove_staged(&dir, req.user.as_deref());
+        }
         result
+    }
+
+    /// Remove the private directory of a push whose write did not run (or that may have been
+    /// made when its `mkdir` call failed), after a Ctrl-C too:
+    /// a call of its own, which the interrupt does not refuse (`exec` does), with a short
+    /// limit. Without it an interrupted push left its directory, and part of the file, in
+    /// the machine's /tmp.
+    fn remove_staged(&self, dir: &str, user: Option<&str>) {
+        let req = Exec::script(format!("rm -rf {}", quote(dir))).as_user(user);
+        let spec = Spec::new(self.argv(&req, FIRST_STAGE))
+            .timeout(Some(CLEANUP_TIMEOUT))
+            .stdin(Self::stdin(&Self::script(&req), Vec::new()));
+        let _ = process::run(&spec);
     }
 
     /// [`Remote::read_file`]: by `orbctl pull` for the default user, by `cat` otherwise.

@@ -21,6 +21,7 @@ use crate::remote::{
     read_by_cat, write_by_script, Exec, ExecOutput, Input, Meter, Remote, RemoteError, WriteFile,
 };
 
+pub use io::nonce;
 pub use session::{agent, Session};
 
 /// How many times one user's session may be reopened at once after it dropped, to send the
