@@ -217,11 +217,11 @@ fn interrupt_without_the_channel_leaves_no_pushed_file_either() {
     interrupt_at_random_points(&["--no-channel"], &[40, 60, 80, 100, 120, 150, 200, 1200]);
 }
 
-/// SIGINT or SIGTERM at each of `delays` (ms) into a run (a 3 MB put, a long command, a get): exit 130,
-/// the summary and report written, no orbctl or remote command left, every file on the
-/// machines old or new and whole, nothing of orbdeploy's left in their /tmp (the put's
-/// temporary file, an agent's directory, a push's directory), and a local `get` whole or
-/// absent.
+/// SIGINT or SIGTERM at each of `delays` (ms) into a run (a 3 MB put, a long command, a
+/// get), with the flags `extra`: exit 130, the summary and report written, no orbctl or
+/// remote command left, every file on the machines old or new and whole, nothing of
+/// orbdeploy's left in their /tmp (the put's temporary file, an agent's directory, a push's
+/// directory), and a local `get` whole or absent.
 fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
     let w = World::new(if extra.is_empty() {
         "interrupt"
@@ -244,6 +244,9 @@ fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
         format!("machines:\n  {a}: {{}}\n  {b}: {{}}\noperations: ops.yaml\n"),
     );
     let inv = inv.to_str().unwrap().to_string();
+    let with_extra = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
     let mut caught = 0;
     for (i, delay) in delays.iter().enumerate() {
         for m in [&a, &b] {
@@ -255,10 +258,8 @@ fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
             .assert_code(0);
         }
         let signal = if i % 2 == 0 { "INT" } else { "TERM" };
-        let args: Vec<&str> = ["apply", &inv, "--report", "r.json"]
-            .into_iter()
-            .chain(extra.iter().copied())
-            .collect();
+        let args = with_extra(&["apply", &inv, "--report", "r.json"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut child = spawn(&w, &args);
         std::thread::sleep(Duration::from_millis(*delay));
         Command::new("kill")
@@ -316,10 +317,8 @@ fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
         delays.len()
     );
     // And a normal apply afterwards converges.
-    let args: Vec<&str> = ["apply", &inv]
-        .into_iter()
-        .chain(extra.iter().copied())
-        .collect();
+    let args = with_extra(&["apply", &inv]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut child = spawn(&w, &args);
     let (code, stdout) = wait(&mut child, Duration::from_secs(120));
     assert_eq!(code, 0, "{stdout}");

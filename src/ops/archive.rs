@@ -34,7 +34,7 @@ const SHOWN_SCRIPT: usize = 4096;
 
 /// Make the changes of `plan` on the machine.
 pub fn apply(s: &Sync, plan: &Plan, ctx: &mut Ctx<'_>) -> Result<(), Failure> {
-    let stage = format!(".orbdeploy-sync.{}", nonce());
+    let stage = format!(".orbdeploy-sync.{}", crate::remote::nonce());
     let mut archive =
         if plan.send.is_empty() {
             None
@@ -207,26 +207,13 @@ impl Drop for LocalArchive {
     }
 }
 
-fn nonce() -> String {
-    let mut b = [0u8; 8];
-    let read = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    if read.is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default();
-        b = (t ^ u64::from(std::process::id())).to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn create_temp() -> std::io::Result<(PathBuf, File)> {
     let dir = std::env::temp_dir();
     for _ in 0..100 {
         let path = dir.join(format!(
             "orbdeploy-sync-{}-{}.tar",
             std::process::id(),
-            nonce()
+            crate::remote::nonce()
         ));
         match std::fs::OpenOptions::new()
             .read(true)

@@ -22,6 +22,7 @@ pub mod probe_lib;
 pub mod ssh;
 pub mod trace;
 
+pub use channel::nonce;
 pub use files::{
     check_transfer, parent_dir, read_by_cat, temp_beside, write_by_script, write_script, TEMP_DONE,
 };

@@ -21,7 +21,7 @@ use crate::remote::{
     Remote, RemoteError, WriteFile,
 };
 
-/// Time limit for the helper calls of a file transfer (mktemp, push, pull, move).
+/// Time limit for the helper calls of a file transfer (mkdir, push, pull, move).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Time limit for removing a push's directory after a failure or an interrupt.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -283,7 +283,7 @@ impl OneShot {
         // Its name is ours (random, so nobody can make it first; `mkdir` refuses a name that
         // exists, a link too), so that an interrupt that ends the `mkdir` call after the
         // directory was made still knows what to remove.
-        let dir = format!("/tmp/orbdeploy-push.{}", crate::remote::channel::nonce());
+        let dir = format!("/tmp/orbdeploy-push.{}", crate::remote::nonce());
         let staged = format!("{dir}/file");
         let made = self
             .exec(&Exec::script(format!("umask 077 && mkdir {}", quote(&dir))))
@@ -299,7 +299,7 @@ impl OneShot {
             // that fails, or is interrupted, leaves nothing of it.
             let exec = Exec {
                 script: format!(
-                    "exec < {} && rm -rf {}\n{}",
+                    "exec < {}\nrm -rf {}\n{}",
                     quote(&staged),
                     quote(&dir),
                     write_script(req)
@@ -316,11 +316,10 @@ impl OneShot {
         result
     }
 
-    /// Remove the private directory of a push whose write did not run (or that may have been
-    /// made when its `mkdir` call failed), after a Ctrl-C too:
-    /// a call of its own, which the interrupt does not refuse (`exec` does), with a short
-    /// limit. Without it an interrupted push left its directory, and part of the file, in
-    /// the machine's /tmp.
+    /// Remove the private directory of a push whose write did not run (or that its failed
+    /// `mkdir` call may have made), after a Ctrl-C too: a call of its own, which the
+    /// interrupt does not refuse (`exec` does), with a short limit. Without it an
+    /// interrupted push left its directory, and part of the file, in the machine's /tmp.
     fn remove_staged(&self, dir: &str, user: Option<&str>) {
         let req = Exec::script(format!("rm -rf {}", quote(dir))).as_user(user);
         let spec = Spec::new(self.argv(&req, FIRST_STAGE))

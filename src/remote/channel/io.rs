@@ -76,7 +76,8 @@ impl Read for DeadlineReader {
     }
 }
 
-/// A random session nonce (hex).
+/// 128 random bits in hex: a session's nonce, and the names of orbdeploy's staging paths on
+/// machines (a push's directory, a sync's staging directory), which nobody can guess first.
 pub fn nonce() -> String {
     // Random, so that no file a probe reads can contain the end marker of a text reply.
     let mut bytes = [0u8; 16];
