@@ -13,10 +13,11 @@ mod snap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use orbdeploy::ops::Kind;
 use orbdeploy::report::html::{self, Clock, Page};
 use orbdeploy::report::{
-    totals, Counts, FailureInfo, HostResult, HostStatus, MachineAction, Report, ReportMachine,
-    StepResult, StepStatus, Summary, REPORT_VERSION,
+    totals, ActionKind, ActionStatus, Counts, FailureInfo, HostResult, HostStatus, MachineAction,
+    Mode, Report, ReportMachine, StepResult, StepStatus, Summary, REPORT_VERSION,
 };
 use snap::Project;
 
@@ -251,14 +252,14 @@ fn bars(dom: &str) -> usize {
         .sum()
 }
 
-const KINDS: [&str; 7] = [
-    "packages",
-    "put",
-    "template",
-    "line",
-    "shell",
-    "service",
-    "directory",
+const KINDS: [Kind; 7] = [
+    Kind::Packages,
+    Kind::Put,
+    Kind::Template,
+    Kind::Line,
+    Kind::Shell,
+    Kind::Service,
+    Kind::Directory,
 ];
 
 /// Step `k` of `steps` on machine `m`, started at `t`: mostly ok, every fifth changed
@@ -271,7 +272,7 @@ fn synthetic_step(m: usize, name: &str, k: usize, steps: usize, t: u64) -> StepR
         machine: name.into(),
         index: if handler { k + 3 - steps } else { k },
         name: format!("{} {} for the app {k}", KINDS[k % KINDS.len()], k * 7 % 100),
-        kind: KINDS[k % KINDS.len()].into(),
+        kind: KINDS[k % KINDS.len()],
         handler,
         status: StepStatus::Ok,
         changes: Vec::new(),
@@ -334,7 +335,7 @@ fn synthetic_machine(m: usize, steps: usize) -> ReportMachine {
     }
     let mut counts = Counts::default();
     list.iter().for_each(|s| counts.add(s.status));
-    let status = if counts.failed > 0 {
+    let status = if counts.get(StepStatus::Failed) > 0 {
         HostStatus::Failed
     } else {
         HostStatus::Changed
@@ -370,8 +371,16 @@ fn synthetic(machines: usize, steps: usize) -> (Report, Page) {
     let actions = (0..machines)
         .map(|m| MachineAction {
             machine: format!("web-{m:03}"),
-            action: if m % 25 == 0 { "create" } else { "keep" }.into(),
-            status: if m % 25 == 0 { "done" } else { "ok" }.into(),
+            action: if m % 25 == 0 {
+                ActionKind::Create
+            } else {
+                ActionKind::Keep
+            },
+            status: if m % 25 == 0 {
+                ActionStatus::Done
+            } else {
+                ActionStatus::Ok
+            },
             message: None,
             argv: vec![],
         })
@@ -380,7 +389,7 @@ fn synthetic(machines: usize, steps: usize) -> (Report, Page) {
         schema: "orbdeploy-report".into(),
         version: REPORT_VERSION,
         orbdeploy_version: env!("CARGO_PKG_VERSION").into(),
-        mode: "apply".into(),
+        mode: Mode::Apply,
         inventory: "fleet.yaml".into(),
         inventory_path: None,
         inventory_sha256: None,
@@ -388,7 +397,7 @@ fn synthetic(machines: usize, steps: usize) -> (Report, Page) {
         machine_actions: actions,
         machines: ms,
         summary: Summary {
-            mode: "apply".into(),
+            mode: Mode::Apply,
             exit_code: 1,
             interrupted: false,
             counts,

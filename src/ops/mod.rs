@@ -453,6 +453,30 @@ kinds! {
     Download(download::Download),
 }
 
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind is its YAML key in every document (reports, saved plans).
+impl serde::Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Kind, D::Error> {
+        let word = String::deserialize(de)?;
+        Kind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == word)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown operation kind `{word}`")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,13 +27,14 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::Plan;
 use crate::error::ConfigError;
 use crate::inventory::Inventory;
-use crate::report::{inventory_identity, REPORT_VERSION};
+use crate::report::{
+    inventory_identity, HostStatus, Report, ReportMachine, StepResult, StepStatus, REPORT_VERSION,
+};
 use crate::steps::{Playbook, Step};
 
 /// What `--rerun-failed` and `--from-failed-step` ask for.
@@ -71,35 +72,7 @@ impl Resume {
 pub struct Rerun {
     report: PathBuf,
     from_failed_step: bool,
-    machines: Vec<Failed>,
-}
-
-/// The part of a report document read here.
-#[derive(Debug, Deserialize)]
-struct Doc {
-    mode: String,
-    inventory: String,
-    inventory_path: Option<String>,
-    inventory_sha256: Option<String>,
-    machines: Vec<Failed>,
-}
-
-/// A machine of the report, with its step rows.
-#[derive(Debug, Deserialize)]
-struct Failed {
-    machine: String,
-    status: String,
-    steps: Vec<Row>,
-}
-
-/// A step row of the report.
-#[derive(Debug, Deserialize)]
-struct Row {
-    index: usize,
-    name: String,
-    kind: String,
-    handler: bool,
-    status: String,
+    machines: Vec<ReportMachine>,
 }
 
 /// Read `request.report` and check it is a report of `inventory`: exit 2 (a
@@ -119,22 +92,27 @@ pub fn read(request: &Request, inventory: &Path) -> Result<Rerun, ConfigError> {
         )
     })?;
     check_header(&value).map_err(bad)?;
-    let doc: Doc = serde_json::from_value(value).map_err(|e| {
+    let doc: Report = serde_json::from_value(value).map_err(|e| {
         bad(format!(
             "not a report as docs/report-schema.json describes it: {e}"
         ))
     })?;
-    if doc.mode != "apply" {
+    if doc.mode.is_plan() {
         return Err(bad(format!(
             "this is the report of a {}, which changes nothing: --rerun-failed takes the report of an apply",
-            doc.mode
+            doc.mode.word()
         )));
     }
     same_inventory(&doc, inventory).map_err(bad)?;
     let machines = doc
         .machines
         .into_iter()
-        .filter(|m| m.status == "failed" || m.status == "unreachable")
+        .filter(|m| {
+            matches!(
+                m.result.status,
+                HostStatus::Failed | HostStatus::Unreachable
+            )
+        })
         .collect();
     Ok(Rerun {
         report: path.clone(),
@@ -166,7 +144,7 @@ fn check_header(value: &Json) -> Result<(), String> {
 
 /// The report is of `inventory` when it names the same file, or a file with the same
 /// bytes.
-fn same_inventory(doc: &Doc, inventory: &Path) -> Result<(), String> {
+fn same_inventory(doc: &Report, inventory: &Path) -> Result<(), String> {
     let Some((path, sum)) = inventory_identity(inventory) else {
         // The inventory's own error (exit 2, naming it) comes when it is loaded.
         return Ok(());
@@ -203,21 +181,21 @@ impl Rerun {
         if let Some(gone) = self
             .machines
             .iter()
-            .find(|f| !inv.hosts.iter().any(|h| h.name == f.machine))
+            .find(|f| !inv.hosts.iter().any(|h| h.name == f.result.machine))
         {
             return Err(ConfigError::in_file(
                 &self.report,
                 format!(
                     "--rerun-failed: machine `{}` {} in the report but is not in the inventory any more",
-                    gone.machine,
-                    if gone.status == "failed" { "failed" } else { "was unreachable" }
+                    gone.result.machine,
+                    if gone.result.status == HostStatus::Failed { "failed" } else { "was unreachable" }
                 ),
             ));
         }
         plan.machines
-            .retain(|m| self.machines.iter().any(|f| f.machine == m.name));
+            .retain(|m| self.machines.iter().any(|f| f.result.machine == m.name));
         for m in &mut plan.machines {
-            let Some(failed) = self.machines.iter().find(|f| f.machine == m.name) else {
+            let Some(failed) = self.machines.iter().find(|f| f.result.machine == m.name) else {
                 continue;
             };
             m.resume = self.resume(failed, book)?;
@@ -250,17 +228,17 @@ impl Rerun {
     }
 
     /// Where `failed` resumes (see the module's documentation).
-    fn resume(&self, failed: &Failed, book: &Playbook) -> Result<Resume, ConfigError> {
+    fn resume(&self, failed: &ReportMachine, book: &Playbook) -> Result<Resume, ConfigError> {
         let mut owed = BTreeSet::new();
         let mut handlers_ran = BTreeSet::new();
         for row in &failed.steps {
             if row.handler {
-                if row.status == "ok" || row.status == "changed" {
+                if matches!(row.status, StepStatus::Ok | StepStatus::Changed) {
                     handlers_ran.insert(row.index);
                 }
                 continue;
             }
-            if row.status != "changed" {
+            if row.status != StepStatus::Changed {
                 continue;
             }
             match step_of(book, row) {
@@ -270,7 +248,7 @@ impl Rerun {
                     eprintln!(
                         "orbdeploy: warning: {}: machine `{}`: {moved}; handlers its changes notified run only if notified again",
                         self.report.display(),
-                        failed.machine
+                        failed.result.machine
                     );
                     owed.clear();
                     break;
@@ -278,8 +256,8 @@ impl Rerun {
             }
         }
         owed.retain(|h| !handlers_ran.contains(h));
-        let from = match failed.steps.iter().find(|r| r.status == "failed") {
-            Some(row) if self.from_failed_step && failed.status == "failed" => {
+        let from = match failed.steps.iter().find(|r| r.status == StepStatus::Failed) {
+            Some(row) if self.from_failed_step && failed.result.status == HostStatus::Failed => {
                 if row.handler {
                     step_of(book, row).map_err(|m| self.moved(failed, &m))?;
                     book.steps.len()
@@ -294,12 +272,12 @@ impl Rerun {
     }
 
     /// The error for a report row the operations no longer have where it was.
-    fn moved(&self, failed: &Failed, what: &str) -> ConfigError {
+    fn moved(&self, failed: &ReportMachine, what: &str) -> ConfigError {
         ConfigError::in_file(
             &self.report,
             format!(
                 "--from-failed-step: machine `{}`: {what}: the operations changed since the report; re-run without --from-failed-step (every step checks first)",
-                failed.machine
+                failed.result.machine
             ),
         )
     }
@@ -307,7 +285,7 @@ impl Rerun {
 
 /// The step (or handler) a report row is of, when the operations still have it there:
 /// the same position, kind and name (an item's row is named `NAME [label]`).
-fn step_of<'b>(book: &'b Playbook, row: &Row) -> Result<&'b Step, String> {
+fn step_of<'b>(book: &'b Playbook, row: &StepResult) -> Result<&'b Step, String> {
     let (list, what) = if row.handler {
         (&book.handlers, "handler")
     } else {
@@ -321,13 +299,13 @@ fn step_of<'b>(book: &'b Playbook, row: &Row) -> Result<&'b Step, String> {
         ));
     };
     let named = row.name == step.name || row.name.starts_with(&format!("{} [", step.name));
-    if named && step.kind().as_str() == row.kind {
+    if named && step.kind() == row.kind {
         Ok(step)
     } else {
         Err(format!(
             "{what} {n} was `{}` ({}) in the report and is `{}` ({}) now",
             row.name,
-            row.kind,
+            row.kind.as_str(),
             step.name,
             step.kind().as_str()
         ))
@@ -351,6 +329,8 @@ fn loop_start(book: &Playbook, step: &Step) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::Kind;
+    use crate::report::Mode;
 
     fn header(v: &str) -> Result<(), String> {
         check_header(&serde_json::from_str(v).unwrap())
@@ -392,8 +372,11 @@ mod tests {
     fn the_plan_keeps_the_failed_machines_with_their_owed_handlers() {
         let (_dir, inv, book) = loaded(OPS, INC);
         let mut r = rerun(false);
-        let mut m2 = failed("failed", vec![row(0, "conf", "put", false, "changed")]);
-        m2.machine = "m2".into();
+        let mut m2 = failed(
+            HostStatus::Failed,
+            vec![row(0, "conf", Kind::Put, false, StepStatus::Changed)],
+        );
+        m2.result.machine = "m2".into();
         r.machines.push(m2);
         let mut plan = crate::plan::select(&inv, &book, &[], &[]).unwrap();
         r.narrow(&mut plan, &inv, &book).unwrap();
@@ -409,7 +392,7 @@ mod tests {
         r.narrow(&mut limited, &inv, &book).unwrap();
         assert!(limited.names().is_empty());
         // A failed machine the inventory no longer has is exit 2.
-        r.machines[0].machine = "gone".into();
+        r.machines[0].result.machine = "gone".into();
         let mut plan = crate::plan::select(&inv, &book, &[], &[]).unwrap();
         let err = r.narrow(&mut plan, &inv, &book).unwrap_err().to_string();
         assert_eq!(err, "r.json: --rerun-failed: machine `gone` failed in the report but is not in the inventory any more");
@@ -428,14 +411,10 @@ handlers:
 ";
     const INC: &str = "- { name: one, shell: 'true' }\n- { name: two, shell: 'true' }\n";
 
-    fn row(index: usize, name: &str, kind: &str, handler: bool, status: &str) -> Row {
-        Row {
-            index,
-            name: name.into(),
-            kind: kind.into(),
-            handler,
-            status: status.into(),
-        }
+    fn row(index: usize, name: &str, kind: Kind, handler: bool, status: StepStatus) -> StepResult {
+        let mut r = StepResult::new("m", index, name, kind, status);
+        r.handler = handler;
+        r
     }
 
     fn rerun(from_failed_step: bool) -> Rerun {
@@ -446,10 +425,16 @@ handlers:
         }
     }
 
-    fn failed(status: &str, steps: Vec<Row>) -> Failed {
-        Failed {
-            machine: "m".into(),
-            status: status.into(),
+    fn failed(status: HostStatus, steps: Vec<StepResult>) -> ReportMachine {
+        ReportMachine {
+            result: crate::report::HostResult {
+                machine: "m".into(),
+                status,
+                counts: Default::default(),
+                duration_ms: 0,
+                error: None,
+                timings: None,
+            },
             steps,
         }
     }
@@ -459,11 +444,14 @@ handlers:
         let (_dir, book) = book(OPS, INC);
         let names: Vec<&str> = book.steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["conf", "greet", "users", "one", "two", "last"]);
-        let conf = || row(0, "conf", "put", false, "changed");
+        let conf = || row(0, "conf", Kind::Put, false, StepStatus::Changed);
         // A failed item of a loop: from the loop's first item.
         let item = failed(
-            "failed",
-            vec![conf(), row(2, "users [b]", "shell", false, "failed")],
+            HostStatus::Failed,
+            vec![
+                conf(),
+                row(2, "users [b]", Kind::Shell, false, StepStatus::Failed),
+            ],
         );
         let r = rerun(true).resume(&item, &book).unwrap();
         assert_eq!(
@@ -479,15 +467,18 @@ handlers:
         // The default: from the first step, the handler still owed.
         assert_eq!(rerun(false).resume(&item, &book).unwrap().from, 0);
         // The second step of an include's loop: from the loop's first step.
-        let inc = failed("failed", vec![row(4, "two [p]", "shell", false, "failed")]);
+        let inc = failed(
+            HostStatus::Failed,
+            vec![row(4, "two [p]", Kind::Shell, false, StepStatus::Failed)],
+        );
         assert_eq!(rerun(true).resume(&inc, &book).unwrap().from, 3);
         // A failed handler: after the last step; a handler that ran is not owed again.
         let handler = failed(
-            "failed",
+            HostStatus::Failed,
             vec![
                 conf(),
-                row(0, "restart", "shell", true, "changed"),
-                row(1, "reload", "shell", true, "failed"),
+                row(0, "restart", Kind::Shell, true, StepStatus::Changed),
+                row(1, "reload", Kind::Shell, true, StepStatus::Failed),
             ],
         );
         let r = rerun(true).resume(&handler, &book).unwrap();
@@ -499,21 +490,30 @@ handlers:
             }
         );
         // Unreachable: from the first step.
-        let gone = failed("unreachable", vec![row(0, "conf", "put", false, "failed")]);
+        let gone = failed(
+            HostStatus::Unreachable,
+            vec![row(0, "conf", Kind::Put, false, StepStatus::Failed)],
+        );
         assert_eq!(rerun(true).resume(&gone, &book).unwrap(), Resume::default());
     }
 
     #[test]
     fn a_step_the_operations_moved_is_refused_with_from_failed_step() {
         let (_dir, book) = book(OPS, INC);
-        let moved = failed("failed", vec![row(5, "deploy", "shell", false, "failed")]);
+        let moved = failed(
+            HostStatus::Failed,
+            vec![row(5, "deploy", Kind::Shell, false, StepStatus::Failed)],
+        );
         let err = rerun(true).resume(&moved, &book).unwrap_err().to_string();
         assert_eq!(
             err,
             "r.json: --from-failed-step: machine `m`: step 6 was `deploy` (shell) in the report and is `last` (shell) now: the operations changed since the report; re-run without --from-failed-step (every step checks first)"
         );
         // Without it, every step runs: only the owed handlers cannot be told.
-        let changed = failed("failed", vec![row(0, "other", "put", false, "changed")]);
+        let changed = failed(
+            HostStatus::Failed,
+            vec![row(0, "other", Kind::Put, false, StepStatus::Changed)],
+        );
         assert_eq!(
             rerun(false).resume(&changed, &book).unwrap(),
             Resume::default()
@@ -528,12 +528,11 @@ handlers:
         std::fs::write(&a, "machines: {}\n").unwrap();
         std::fs::write(&b, "machines: { x: {} }\n").unwrap();
         let (path, sum) = inventory_identity(&a).unwrap();
-        let doc = |p: &str, s: &str| Doc {
-            mode: "apply".into(),
-            inventory: "a.yaml".into(),
-            inventory_path: Some(p.into()),
-            inventory_sha256: Some(s.into()),
-            machines: Vec::new(),
+        let doc = |p: &str, s: &str| {
+            let mut r = Report::new(Mode::Apply, "a.yaml".into(), None, 0);
+            r.inventory_path = Some(p.into());
+            r.inventory_sha256 = Some(s.into());
+            r
         };
         // The same file, edited since (the fix may be in it): accepted.
         assert!(same_inventory(&doc(&path, "0"), &a).is_ok());

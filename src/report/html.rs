@@ -27,7 +27,9 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use super::human::{host_word, secs};
-use super::{HostStatus, Masker, Report, ReportMachine, StepResult, StepStatus};
+use super::{
+    ActionKind, ActionStatus, HostStatus, Masker, Report, ReportMachine, StepResult, StepStatus,
+};
 use escape::esc;
 
 /// The page's style sheet.
@@ -91,52 +93,18 @@ where
 /// [`StepStatus::word`]. Status is never shown by colour alone: badges carry the icon and
 /// the word, bars a pattern of their own and a tooltip.
 fn look(s: StepStatus) -> (&'static str, &'static str) {
-    match s {
-        StepStatus::Ok => ("ok", "✓"),
-        StepStatus::Changed => ("ch", "●"),
-        StepStatus::Failed => ("fa", "✗"),
-        StepStatus::Ignored => ("ig", "⚠"),
-        StepStatus::Skipped => ("sk", "↷"),
-        StepStatus::WillChange => ("wc", "◐"),
-        StepStatus::WillRun => ("wr", "▶"),
-        StepStatus::Unknown => ("un", "?"),
-    }
+    let t = s.traits();
+    (t.html_class, t.icon)
 }
-
-/// Every status, in the order the page lists them.
-const STATUSES: [StepStatus; 8] = [
-    StepStatus::Ok,
-    StepStatus::Changed,
-    StepStatus::WillChange,
-    StepStatus::WillRun,
-    StepStatus::Unknown,
-    StepStatus::Failed,
-    StepStatus::Ignored,
-    StepStatus::Skipped,
-];
 
 /// The statuses the header and the legend list: those the mode produces, and any other
 /// that occurred.
 fn shown(plan: bool, c: &super::Counts) -> Vec<StepStatus> {
-    STATUSES
+    StepStatus::SHOWN
         .into_iter()
         .filter(|s| {
-            let usual = if plan {
-                matches!(
-                    s,
-                    StepStatus::Ok
-                        | StepStatus::WillChange
-                        | StepStatus::WillRun
-                        | StepStatus::Unknown
-                        | StepStatus::Failed
-                )
-            } else {
-                matches!(
-                    s,
-                    StepStatus::Ok | StepStatus::Changed | StepStatus::Failed | StepStatus::Skipped
-                )
-            };
-            usual || count_of(c, *s) > 0
+            let (in_plan, in_apply) = s.traits().html_usual;
+            (if plan { in_plan } else { in_apply }) || c.get(*s) > 0
         })
         .collect()
 }
@@ -213,7 +181,7 @@ pub(crate) fn utc(unix: u64) -> (String, String) {
 
 /// The whole page.
 pub fn render(report: &Report, page: &Page) -> String {
-    let plan = report.mode == "plan";
+    let plan = report.mode.is_plan();
     let steps: usize = report.machines.iter().map(|m| m.steps.len()).sum();
     let mut out = String::with_capacity(64 * 1024 + steps * 200);
     head(&mut out, report);
@@ -238,7 +206,7 @@ pub fn render(report: &Report, page: &Page) -> String {
 /// The document's head: the policy that keeps the page off the network, and the style.
 fn head(out: &mut String, report: &Report) {
     let hash = escape::base64(&Sha256::digest(JS.as_bytes()));
-    let verdict = super::summary::verdict(report.mode == "plan", &report.summary);
+    let verdict = super::summary::verdict(report.mode.is_plan(), &report.summary);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\" data-mode=\"{mode}\">\n<head>\n\
@@ -250,7 +218,7 @@ fn head(out: &mut String, report: &Report) {
          <meta name=\"color-scheme\" content=\"light dark\">\n\
          <title>orbdeploy {mode} {inv}: {verdict} (exit {code})</title>\n\
          <style>{CSS}</style>\n</head>\n",
-        mode = esc(&report.mode),
+        mode = report.mode.word(),
         inv = esc(&report.inventory),
         code = report.summary.exit_code,
     );
@@ -284,7 +252,7 @@ fn header(out: &mut String, report: &Report, page: &Page, plan: bool) {
          <dt>Exit code</dt><dd><b class=\"code\">{code}</b> — {meaning}</dd>\n\
          <dt>Machines</dt><dd>{n}{list}</dd>\n\
          <dt>orbdeploy</dt><dd class=\"version\">{version}</dd>\n</dl>\n",
-        mode = esc(&report.mode),
+        mode = report.mode.word(),
         badge = badge(vclass, vicon, verdict),
         inv = esc(&report.inventory),
         cmd = esc(&page.command),
@@ -305,25 +273,11 @@ fn header(out: &mut String, report: &Report, page: &Page, plan: bool) {
         let _ = writeln!(
             out,
             "<li class=\"st {class}\"><span aria-hidden=\"true\">{icon}</span> <b>{}</b> {}</li>",
-            count_of(&sum.counts, s),
+            sum.counts.get(s),
             s.word()
         );
     }
     out.push_str("</ul>\n</header>\n");
-}
-
-/// How many steps of a status.
-fn count_of(c: &super::Counts, s: StepStatus) -> u32 {
-    match s {
-        StepStatus::Ok => c.ok,
-        StepStatus::Changed => c.changed,
-        StepStatus::Failed => c.failed,
-        StepStatus::Ignored => c.ignored,
-        StepStatus::Skipped => c.skipped,
-        StepStatus::WillChange => c.will_change,
-        StepStatus::WillRun => c.will_run,
-        StepStatus::Unknown => c.unknown,
-    }
 }
 
 /// A step's name as the page shows it: `handler ` before a handler's name.
@@ -394,7 +348,7 @@ fn failure(r: usize, k: usize, s: &StepResult) -> String {
         badge(class, icon, s.status.word()),
         esc(&s.machine),
         esc(&step_title(s)),
-        esc(&s.kind)
+        esc(s.kind.as_str())
     );
     let Some(f) = &s.failure else {
         out.push_str("</details>\n");
@@ -425,19 +379,12 @@ fn action_words(report: &Report, machine: &str) -> String {
     let Some(a) = report.machine_actions.iter().find(|a| a.machine == machine) else {
         return "—".into();
     };
-    let done = match a.action.as_str() {
-        "create" => "created",
-        "start" => "started",
-        "stop" => "stopped",
-        "delete" => "deleted",
-        other => other,
-    };
-    match (a.status.as_str(), a.action.as_str()) {
-        (_, "keep") => "—".into(),
-        ("failed", "missing" | "drift") => a.action.clone(),
-        ("failed", action) => format!("{action} FAILED"),
-        ("planned", _) => format!("will be {done}"),
-        _ => done.into(),
+    match (a.status, a.action) {
+        (_, ActionKind::Keep) => "—".into(),
+        (ActionStatus::Failed, action) if action.is_condition() => action.word().into(),
+        (ActionStatus::Failed, action) => format!("{} FAILED", action.word()),
+        (ActionStatus::Planned, action) => format!("will be {}", action.done()),
+        (_, action) => action.done().into(),
     }
 }
 
@@ -491,7 +438,7 @@ fn machines(out: &mut String, report: &Report, plan: bool) {
             name = esc(&m.result.machine),
         );
         for s in cols {
-            let n = count_of(&m.result.counts, s);
+            let n = m.result.counts.get(s);
             let _ = write!(out, "<td class=\"num\" data-v=\"{n}\">{n}</td>");
         }
         let _ = writeln!(
@@ -534,7 +481,7 @@ fn slowest(out: &mut String, report: &Report) {
             secs(s.duration_ms),
             esc(&s.machine),
             esc(&step_title(s)),
-            esc(&s.kind),
+            esc(s.kind.as_str()),
             badge(class, icon, s.status.word())
         );
     }
@@ -551,8 +498,8 @@ fn step_lists(out: &mut String, report: &Report, plan: bool) {
     for (r, m) in report.machines.iter().enumerate() {
         let (class, icon, word) = host_look(plan, m);
         let mut counts: Vec<String> = Vec::new();
-        for s in STATUSES {
-            let n = count_of(&m.result.counts, s);
+        for s in StepStatus::SHOWN {
+            let n = m.result.counts.get(s);
             if n > 0 {
                 counts.push(format!("{n} {}", s.word()));
             }

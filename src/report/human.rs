@@ -14,7 +14,9 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::summary::{self, Unreachable};
-use super::{Counts, Event, HostResult, HostStatus, MachineAction, Options, Report};
+use super::{
+    ActionKind, ActionStatus, Counts, Event, HostResult, HostStatus, MachineAction, Options, Report,
+};
 use super::{StepResult, StepStatus};
 
 /// The human reporter: writes lines as events arrive, and the summary at the end.
@@ -55,13 +57,7 @@ pub(super) fn paint(color: bool, code: &str, s: &str) -> String {
 }
 
 fn status_code(s: StepStatus) -> &'static str {
-    match s {
-        StepStatus::Ok => "32",
-        StepStatus::Changed | StepStatus::WillChange | StepStatus::WillRun => "33",
-        StepStatus::Failed => "1;31",
-        StepStatus::Ignored => "31",
-        StepStatus::Skipped | StepStatus::Unknown => "2",
-    }
+    s.traits().ansi
 }
 
 /// A duration as people read it: `0.03s`.
@@ -90,9 +86,9 @@ pub(super) fn indent(text: &str, by: &str) -> String {
 pub(super) fn host_word(plan: bool, status: HostStatus, counts: &Counts) -> &'static str {
     match status {
         HostStatus::Changed if plan => {
-            if counts.will_change + counts.unknown > 0 {
+            if counts.sum(|t| t.pending) > 0 {
                 "will change"
-            } else if counts.will_run > 0 {
+            } else if counts.sum(|t| t.changes) > 0 {
                 "will run"
             } else {
                 "ok"
@@ -105,21 +101,21 @@ pub(super) fn host_word(plan: bool, status: HostStatus, counts: &Counts) -> &'st
 /// A machine action of the first phase in words: what was done, what a plan would do,
 /// or what went wrong.
 fn action_text(color: bool, a: &MachineAction) -> String {
-    let done = match a.action.as_str() {
-        "create" => "created",
-        "start" => "started",
-        "stop" => "stopped",
-        "delete" => "deleted",
-        other => other,
-    };
-    let what = match (a.status.as_str(), a.action.as_str()) {
-        ("failed", "missing" | "drift") => {
-            format!("machine {}", paint(color, "1;31", &a.action))
+    let done = a.action.done();
+    let what = match (a.status, a.action) {
+        (ActionStatus::Failed, action) if action.is_condition() => {
+            format!("machine {}", paint(color, "1;31", action.word()))
         }
-        ("failed", action) => format!("machine {action} {}", paint(color, "1;31", "FAILED")),
-        ("planned", "settings") => "machine settings will change".to_string(),
-        ("done", "settings") => "machine settings changed".to_string(),
-        ("planned", _) => format!("machine will be {done}"),
+        (ActionStatus::Failed, action) => {
+            format!(
+                "machine {} {}",
+                action.word(),
+                paint(color, "1;31", "FAILED")
+            )
+        }
+        (ActionStatus::Planned, ActionKind::Settings) => "machine settings will change".into(),
+        (ActionStatus::Done, ActionKind::Settings) => "machine settings changed".into(),
+        (ActionStatus::Planned, _) => format!("machine will be {done}"),
         _ => format!("machine {done}"),
     };
     match &a.message {
@@ -139,7 +135,7 @@ impl Human {
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
-            overall.set_prefix(opts.mode.clone());
+            overall.set_prefix(opts.mode.word());
             Bars {
                 multi,
                 overall,
@@ -148,7 +144,7 @@ impl Human {
         });
         Human {
             color: opts.color,
-            plan: opts.mode == "plan",
+            plan: opts.mode.is_plan(),
             show_calls: opts.show_calls,
             timings: opts.timings,
             connecting_ms: opts.connecting_ms,
@@ -181,10 +177,10 @@ impl Human {
         match e {
             Event::RunStarted { .. } => {}
             Event::Machine(a) => {
-                if a.action == "keep" {
+                if a.action == ActionKind::Keep {
                     return;
                 }
-                if a.status == "failed" {
+                if a.status == ActionStatus::Failed {
                     if let Some(m) = &a.message {
                         self.shown_errors.insert(a.machine.clone(), m.clone());
                     }

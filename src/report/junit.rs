@@ -1,7 +1,7 @@
 //! `--junit PATH.xml`: one test suite per machine, one test case per step; a machine that
 //! could not be reached makes each of its cases an error.
 
-use super::{Report, ReportMachine, StepResult, StepStatus};
+use super::{JunitAs, Report, ReportMachine, StepResult};
 
 /// Text made fit for XML 1.0: the five special characters escaped, terminal colour codes
 /// (`ESC [ … m` and the like) dropped, and any other control character (which XML cannot
@@ -59,7 +59,7 @@ pub fn render(report: &Report) -> String {
     }
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"orbdeploy {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">\n{suites}</testsuites>\n",
-        esc(&report.mode),
+        report.mode.word(),
         total.tests,
         total.failures,
         total.errors,
@@ -82,23 +82,23 @@ fn suite(m: &ReportMachine) -> (String, Tally) {
     }
     for step in &m.steps {
         t.tests += 1;
-        let body = match step.status {
-            StepStatus::Failed if m.result.error.is_some() => {
+        let body = match step.status.traits().junit {
+            JunitAs::Failure if m.result.error.is_some() => {
                 t.errors += 1;
                 failure("error", step)
             }
-            StepStatus::Failed => {
+            JunitAs::Failure => {
                 t.failures += 1;
                 failure("failure", step)
             }
-            StepStatus::Skipped | StepStatus::Unknown => {
+            JunitAs::Skipped => {
                 t.skipped += 1;
                 format!(
                     "\n      <skipped message=\"{}\"/>\n    ",
                     esc(step.reason.as_deref().unwrap_or(step.status.word()))
                 )
             }
-            _ => output(step),
+            JunitAs::Passed => output(step),
         };
         cases.push_str(&format!(
             "    <testcase classname=\"{name}\" name=\"{:02} {}{}\" time=\"{}\">{body}</testcase>\n",

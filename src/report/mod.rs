@@ -8,6 +8,7 @@ pub mod html;
 mod human;
 pub mod junit;
 mod mask;
+mod status;
 mod summary;
 mod timings;
 
@@ -19,51 +20,18 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ops::Kind;
+
 pub use mask::Masker;
+pub use status::{
+    ActionKind, ActionStatus, Closing, Column, Counts, JunitAs, Mode, StepStatus, Traits,
+};
 pub use timings::{HostTimings, Millis, StepTimings};
 
 /// Version of the `--report` document; bumped when fields are added (2: a step's `timings`,
 /// and its `item` and `origin`, optional so that readers of version 1 documents still parse
 /// them; 3: `inventory_path` and `inventory_sha256`, which `apply --rerun-failed` checks).
 pub const REPORT_VERSION: u32 = 3;
-
-/// How a step ended (or, in a plan, would end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    /// Already as declared.
-    Ok,
-    /// Changed something (or a command ran).
-    Changed,
-    /// Failed.
-    Failed,
-    /// Failed, but `ignore_errors` let the machine go on.
-    Ignored,
-    /// Not run: `when` false, `creates`/`unless`, an earlier failure, or an interruption.
-    Skipped,
-    /// Plan: would change.
-    WillChange,
-    /// Plan: a command that would run.
-    WillRun,
-    /// Plan: cannot be known (the machine is stopped or missing).
-    Unknown,
-}
-
-impl StepStatus {
-    /// The word shown to people.
-    pub fn word(self) -> &'static str {
-        match self {
-            StepStatus::Ok => "ok",
-            StepStatus::Changed => "changed",
-            StepStatus::Failed => "FAILED",
-            StepStatus::Ignored => "failed (ignored)",
-            StepStatus::Skipped => "skipped",
-            StepStatus::WillChange => "will change",
-            StepStatus::WillRun => "will run",
-            StepStatus::Unknown => "unknown",
-        }
-    }
-}
 
 /// Details of a failure.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +58,7 @@ pub struct StepResult {
     /// Display name.
     pub name: String,
     /// Operation kind.
-    pub kind: String,
+    pub kind: Kind,
     /// True for a handler.
     pub handler: bool,
     /// Outcome.
@@ -125,6 +93,31 @@ pub struct StepResult {
     /// Where the step was written (absent in reports written before version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Box<StepOrigin>>,
+}
+
+impl StepResult {
+    /// The row of a step with nothing recorded yet but how it ended.
+    pub fn new(machine: &str, index: usize, name: &str, kind: Kind, status: StepStatus) -> Self {
+        StepResult {
+            machine: machine.to_string(),
+            index,
+            name: name.to_string(),
+            kind,
+            handler: false,
+            status,
+            changes: Vec::new(),
+            reason: None,
+            diff: None,
+            duration_ms: 0,
+            start_ms: 0,
+            attempts: 0,
+            failure: None,
+            calls: Vec::new(),
+            timings: None,
+            item: None,
+            origin: None,
+        }
+    }
 }
 
 /// The item of a loop a step row is.
@@ -163,61 +156,14 @@ pub struct StepOrigin {
 pub struct MachineAction {
     /// The machine.
     pub machine: String,
-    /// keep, create, start, stop, delete, missing, drift.
-    pub action: String,
-    /// done, failed, planned.
-    pub status: String,
+    /// What was (or would be) done.
+    pub action: ActionKind,
+    /// How it ended.
+    pub status: ActionStatus,
     /// Details (errors, drift, adoption).
     pub message: Option<String>,
     /// The orbctl argv (shown by plan --show-calls).
     pub argv: Vec<String>,
-}
-
-/// Counts per status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// ok
-    pub ok: u32,
-    /// changed
-    pub changed: u32,
-    /// failed (not ignored)
-    pub failed: u32,
-    /// failed, ignored
-    pub ignored: u32,
-    /// skipped
-    pub skipped: u32,
-    /// plan: will change
-    pub will_change: u32,
-    /// plan: will run
-    pub will_run: u32,
-    /// plan: unknown
-    pub unknown: u32,
-}
-
-impl Counts {
-    /// Count one step.
-    pub fn add(&mut self, s: StepStatus) {
-        match s {
-            StepStatus::Ok => self.ok += 1,
-            StepStatus::Changed => self.changed += 1,
-            StepStatus::Failed => self.failed += 1,
-            StepStatus::Ignored => self.ignored += 1,
-            StepStatus::Skipped => self.skipped += 1,
-            StepStatus::WillChange => self.will_change += 1,
-            StepStatus::WillRun => self.will_run += 1,
-            StepStatus::Unknown => self.unknown += 1,
-        }
-    }
-    fn merge(&mut self, o: &Counts) {
-        self.ok += o.ok;
-        self.changed += o.changed;
-        self.failed += o.failed;
-        self.ignored += o.ignored;
-        self.skipped += o.skipped;
-        self.will_change += o.will_change;
-        self.will_run += o.will_run;
-        self.unknown += o.unknown;
-    }
 }
 
 /// How a machine's run ended.
@@ -274,7 +220,7 @@ pub enum Event {
     /// The run begins.
     RunStarted {
         /// apply or plan.
-        mode: String,
+        mode: Mode,
         /// Selected machines.
         machines: Vec<String>,
         /// Number of steps in the operations.
@@ -308,7 +254,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// apply or plan.
-    pub mode: String,
+    pub mode: Mode,
     /// Exit code orbdeploy ends with.
     pub exit_code: i32,
     /// Ctrl-C / SIGTERM arrived.
@@ -331,7 +277,7 @@ pub struct Report {
     /// orbdeploy's version.
     pub orbdeploy_version: String,
     /// apply or plan.
-    pub mode: String,
+    pub mode: Mode,
     /// The inventory file.
     pub inventory: String,
     /// The inventory file's absolute path (symbolic links resolved), when it could be
@@ -349,6 +295,38 @@ pub struct Report {
     pub machines: Vec<ReportMachine>,
     /// The totals.
     pub summary: Summary,
+}
+
+impl Report {
+    /// A report of a run of `mode` on `inventory` (with its identity, see
+    /// [`inventory_identity`]), started at `started_unix`, with nothing in it yet.
+    pub fn new(
+        mode: Mode,
+        inventory: String,
+        identity: Option<(String, String)>,
+        started_unix: u64,
+    ) -> Report {
+        Report {
+            schema: "orbdeploy-report".into(),
+            version: REPORT_VERSION,
+            orbdeploy_version: env!("CARGO_PKG_VERSION").into(),
+            mode,
+            inventory,
+            inventory_path: identity.as_ref().map(|i| i.0.clone()),
+            inventory_sha256: identity.map(|i| i.1),
+            started_unix,
+            machine_actions: Vec::new(),
+            machines: Vec::new(),
+            summary: Summary {
+                mode,
+                exit_code: 0,
+                interrupted: false,
+                counts: Counts::default(),
+                machines: BTreeMap::new(),
+                duration_ms: 0,
+            },
+        }
+    }
 }
 
 /// A machine in the report.
@@ -371,7 +349,7 @@ pub struct Options {
     /// Colour (NO_COLOR unset and a terminal).
     pub color: bool,
     /// apply or plan.
-    pub mode: String,
+    pub mode: Mode,
     /// The inventory path (for the report).
     pub inventory: String,
     /// `--report PATH`.
@@ -460,26 +438,7 @@ fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let mut report = Report {
-        schema: "orbdeploy-report".into(),
-        version: REPORT_VERSION,
-        orbdeploy_version: env!("CARGO_PKG_VERSION").into(),
-        mode: opts.mode.clone(),
-        inventory: opts.inventory.clone(),
-        inventory_path: identity.as_ref().map(|i| i.0.clone()),
-        inventory_sha256: identity.map(|i| i.1),
-        started_unix,
-        machine_actions: Vec::new(),
-        machines: Vec::new(),
-        summary: Summary {
-            mode: opts.mode.clone(),
-            exit_code: 0,
-            interrupted: false,
-            counts: Counts::default(),
-            machines: BTreeMap::new(),
-            duration_ms: 0,
-        },
-    };
+    let mut report = Report::new(opts.mode, opts.inventory.clone(), identity, started_unix);
     let mut steps: BTreeMap<String, Vec<StepResult>> = BTreeMap::new();
     let mut human = (!opts.json).then(|| human::Human::new(&opts));
     let mut clock = html::Clock::default();

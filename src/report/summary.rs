@@ -3,7 +3,7 @@
 //! closing line with the verdict and the exit code.
 
 use super::human::{count, host_word, indent, paint, secs};
-use super::{Report, StepResult, StepStatus, Summary};
+use super::{Closing, Report, StepResult, StepStatus, Summary};
 
 /// A step shorter than this is never among the "slowest steps": below it, which steps
 /// come first is chance (and the first step of a machine also pays for the session).
@@ -104,13 +104,10 @@ fn failure(s: &StepResult) -> String {
     out
 }
 
-/// One row per machine: its status, its steps counted by outcome, its time.
+/// One row per machine: its status, its steps counted by outcome (the mode's columns of
+/// [`StepStatus::columns`]), its time.
 fn table(i: &Input) -> String {
-    let head: [&str; 5] = if i.plan {
-        ["NO CHANGE", "WILL CHANGE", "WILL RUN", "UNKNOWN", "FAILED"]
-    } else {
-        ["OK", "CHANGED", "FAILED", "SKIPPED", "IGNORED"]
-    };
+    let cols = StepStatus::columns(i.plan);
     let machines = &i.report.machines;
     let width = machines
         .iter()
@@ -118,35 +115,37 @@ fn table(i: &Input) -> String {
         .max()
         .unwrap_or(0)
         .max("MACHINE".len());
-    let row = |cells: [&str; 8]| {
-        format!(
-            "{:<width$}  {:<11}  {:>9}  {:>11}  {:>8}  {:>7}  {:>7}  {:>7}\n",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
-        )
+    let row = |name: &str, status: &str, nums: &[String], time: &str| {
+        let mut line = format!("{name:<width$}  {status:<11}");
+        for (n, at) in nums.iter().zip(0..) {
+            line.push_str(&format!("  {n:>w$}", w = column_width(at)));
+        }
+        format!("{line}  {time:>7}\n")
     };
-    let mut out = row([
-        "MACHINE", "STATUS", head[0], head[1], head[2], head[3], head[4], "TIME",
-    ]);
+    let heads: Vec<String> = cols.iter().map(|(_, c)| c.heading.to_string()).collect();
+    let mut out = row("MACHINE", "STATUS", &heads, "TIME");
     for m in machines {
         let c = &m.result.counts;
-        let nums = if i.plan {
-            [c.ok, c.will_change, c.will_run, c.unknown, c.failed]
-        } else {
-            [c.ok, c.changed, c.failed, c.skipped, c.ignored]
-        }
-        .map(|n| n.to_string());
-        out.push_str(&row([
+        let nums: Vec<String> = cols.iter().map(|(s, _)| c.get(*s).to_string()).collect();
+        out.push_str(&row(
             &m.result.machine,
             host_word(i.plan, m.result.status, c),
-            &nums[0],
-            &nums[1],
-            &nums[2],
-            &nums[3],
-            &nums[4],
+            &nums,
             &secs(m.result.duration_ms),
-        ]));
+        ));
     }
     out
+}
+
+/// The width of a count column: its widest heading in either mode, and at least 7, so
+/// that a plan's table and an apply's line up alike.
+fn column_width(at: usize) -> usize {
+    [true, false]
+        .into_iter()
+        .flat_map(StepStatus::columns)
+        .filter(|(_, c)| c.at == at)
+        .map(|(_, c)| c.heading.len())
+        .fold(7, usize::max)
 }
 
 /// The slowest steps that took a second or more, slowest first.
@@ -182,11 +181,11 @@ pub(super) fn verdict(plan: bool, sum: &Summary) -> &'static str {
         "interrupted"
     } else if sum.exit_code == crate::exit::UNAVAILABLE {
         "UNREACHABLE"
-    } else if c.failed > 0 || unreachable > 0 {
+    } else if c.get(StepStatus::Failed) > 0 || unreachable > 0 {
         "FAILED"
     } else if !plan {
         "done"
-    } else if c.will_change + c.unknown > 0 {
+    } else if c.sum(|t| t.pending) > 0 {
         "changes pending"
     } else {
         "no changes pending"
@@ -203,21 +202,16 @@ fn closing_line(i: &Input) -> String {
         v @ ("FAILED" | "UNREACHABLE" | "interrupted") => paint(i.color, "1;31", v),
         v => v.to_string(),
     };
-    let counts = if i.plan {
-        let mut parts = vec![
-            format!("{} will change", c.will_change),
-            format!("{} will run", c.will_run),
-        ];
-        if c.unknown > 0 {
-            parts.push(format!("{} unknown", c.unknown));
-        }
-        if c.failed > 0 {
-            parts.push(format!("{} failed", c.failed));
-        }
-        parts.join(", ")
-    } else {
-        format!("{} changed, {} failed", c.changed, c.failed)
-    };
+    let counts: Vec<String> = StepStatus::columns(i.plan)
+        .into_iter()
+        .filter(|(s, col)| match col.closing {
+            Closing::Never => false,
+            Closing::Always => true,
+            Closing::NonZero => c.get(*s) > 0,
+        })
+        .map(|(s, _)| format!("{} {}", c.get(s), s.word().to_lowercase()))
+        .collect();
+    let counts = counts.join(", ");
     let mut machines = count(i.report.machines.len(), "machine");
     if unreachable > 0 {
         machines.push_str(&format!(" ({unreachable} unreachable)"));

@@ -63,11 +63,11 @@ pub struct RunMode {
 
 impl RunMode {
     /// `plan` or `apply`, as the report names the run.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> crate::report::Mode {
         if self.dry_run {
-            "plan"
+            crate::report::Mode::Plan
         } else {
-            "apply"
+            crate::report::Mode::Apply
         }
     }
 }

@@ -73,9 +73,9 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
     h.timings.requests = spent.requests;
     let status = if h.interrupted {
         HostStatus::Interrupted
-    } else if h.counts.failed > 0 {
+    } else if h.counts.get(StepStatus::Failed) > 0 {
         HostStatus::Failed
-    } else if h.counts.changed + h.counts.will_change + h.counts.will_run > 0 {
+    } else if h.counts.sum(|t| t.changes) > 0 {
         HostStatus::Changed
     } else {
         HostStatus::Ok
@@ -220,7 +220,7 @@ impl HostRun<'_, '_> {
             fixed: &self.fixed,
             window: &mut self.window,
             failed: self.failed,
-            earlier_changes: self.counts.will_change + self.counts.will_run > 0,
+            earlier_changes: self.counts.sum(|t| t.changes) > 0,
             verdict,
         };
         let ran = step::run(env, list, pos, step);
@@ -248,10 +248,7 @@ impl HostRun<'_, '_> {
             self.window.forget_steps();
             registered = true;
         }
-        if matches!(
-            status,
-            StepStatus::Changed | StepStatus::WillChange | StepStatus::WillRun
-        ) {
+        if status.changes() {
             self.notified.extend(step.notifies.iter().copied());
         }
         let mut failed_now = false;
@@ -304,6 +301,7 @@ fn context(vars: &TemplateVars, registered: &TemplateVars, hostvars: &Json) -> m
 
 /// What `register:` keeps of a step, as later templates see it.
 fn register_value(status: StepStatus, out: Option<&ExecOutput>) -> Json {
+    let (changed, failed, skipped) = status.traits().registers;
     let stdout = out.map(|o| o.stdout_text()).unwrap_or_default();
     let stderr = out.map(|o| o.stderr_text()).unwrap_or_default();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -312,9 +310,9 @@ fn register_value(status: StepStatus, out: Option<&ExecOutput>) -> Json {
         "stderr": stderr.trim_end_matches('\n'),
         "stdout_lines": lines,
         "rc": out.map(|o| o.status).unwrap_or(0),
-        "changed": matches!(status, StepStatus::Changed),
-        "failed": matches!(status, StepStatus::Failed | StepStatus::Ignored),
-        "skipped": matches!(status, StepStatus::Skipped | StepStatus::WillRun | StepStatus::WillChange | StepStatus::Unknown),
+        "changed": changed,
+        "failed": failed,
+        "skipped": skipped,
     })
 }
 
@@ -384,34 +382,20 @@ pub(super) fn likely_users(steps: &[&Step]) -> Vec<Option<String>> {
 
 /// A step result with nothing recorded yet.
 fn blank_result(machine: &str, step: &Step, handler: bool, status: StepStatus) -> StepResult {
-    StepResult {
-        machine: machine.to_string(),
-        index: step.index,
-        name: step.name.clone(),
-        kind: step.kind().as_str().to_string(),
-        handler,
-        status,
-        changes: Vec::new(),
-        reason: None,
-        diff: None,
-        duration_ms: 0,
-        start_ms: 0, // stamped by report::Sender::send
-        attempts: 0,
-        failure: None,
-        calls: Vec::new(),
-        timings: None,
-        item: step.item.as_ref().and_then(|i| {
-            let label = i.labels.join("] [");
-            (!i.labels.is_empty()).then(|| {
-                Box::new(ItemInfo {
-                    label,
-                    index: i.pos.map(|p| p.0),
-                    count: i.pos.map(|p| p.1),
-                })
+    let mut r = StepResult::new(machine, step.index, &step.name, step.kind(), status);
+    r.handler = handler;
+    r.item = step.item.as_ref().and_then(|i| {
+        let label = i.labels.join("] [");
+        (!i.labels.is_empty()).then(|| {
+            Box::new(ItemInfo {
+                label,
+                index: i.pos.map(|p| p.0),
+                count: i.pos.map(|p| p.1),
             })
-        }),
-        origin: Some(Box::new(origin(step))),
-    }
+        })
+    });
+    r.origin = Some(Box::new(origin(step)));
+    r
 }
 
 /// Where a step was written, for the reports.

@@ -29,7 +29,8 @@ use crate::plan::machines::{self, Action};
 use crate::plan::{self, MachinePlan, Plan};
 use crate::remote::{self, Reach};
 use crate::report::{
-    self, Event, HostResult, HostStatus, MachineAction, Masker, Sender, StepStatus, Summary,
+    self, ActionKind, ActionStatus, Event, HostResult, HostStatus, MachineAction, Masker, Sender,
+    StepStatus, Summary,
 };
 use crate::saved_plan::SavedRun;
 use crate::steps::{self, Playbook};
@@ -108,7 +109,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     let end = outcome(config, &results, ended);
     let (counts, machines) = report::totals(&results);
     events.send(Event::Summary(Summary {
-        mode: config.mode.name().into(),
+        mode: config.mode.name(),
         exit_code: end.exit_code(),
         interrupted: end == RunEnd::Interrupted,
         counts,
@@ -169,7 +170,7 @@ fn start_reporter(
             json: output.json,
             progress: output.progress,
             color: output.color,
-            mode: config.mode.name().into(),
+            mode: config.mode.name(),
             inventory: config.inventory.display().to_string(),
             report: config.report.clone(),
             junit: config.junit.clone(),
@@ -181,7 +182,7 @@ fn start_reporter(
         masker,
     );
     events.send(Event::RunStarted {
-        mode: config.mode.name().into(),
+        mode: config.mode.name(),
         machines: plan.names(),
         steps: loaded.book.steps.len(),
     });
@@ -310,7 +311,7 @@ fn reconcile(
     let mut actions = machines::plan(orb, &hosts, &config);
     if let Some(s) = saved {
         actions.retain(
-            |a| match s.check_action(&a.machine, action_word(a), &a.argv) {
+            |a| match s.check_action(&a.machine, action_kind(a), &a.argv) {
                 Ok(()) => true,
                 Err(why) => {
                     ready.insert(a.machine.clone(), Ready::Refused(why));
@@ -329,7 +330,7 @@ fn reconcile(
     let mut planned = 0;
     for (act, out) in actions.iter().zip(outcomes) {
         let event = machine_event(act, &out, dry_run);
-        planned += usize::from(event.status == "planned");
+        planned += usize::from(event.status == ActionStatus::Planned);
         events.send(Event::Machine(event));
         let desired = hosts
             .iter()
@@ -368,10 +369,10 @@ fn machine_event(
 ) -> MachineAction {
     let settings = &act.settings;
     let status = match (&out.error, dry_run, &act.action) {
-        (Some(_), _, _) => "failed",
-        (None, _, Action::Keep) if settings.changes.is_empty() => "ok",
-        (None, true, _) => "planned",
-        (None, false, _) => "done",
+        (Some(_), _, _) => ActionStatus::Failed,
+        (None, _, Action::Keep) if settings.changes.is_empty() => ActionStatus::Ok,
+        (None, true, _) => ActionStatus::Planned,
+        (None, false, _) => ActionStatus::Done,
     };
     let message = match &act.action {
         Action::Drift(d) => Some(format!("machine `{}` {d}", act.machine)),
@@ -383,24 +384,24 @@ fn machine_event(
     };
     MachineAction {
         machine: act.machine.clone(),
-        action: action_word(act).into(),
-        status: status.into(),
+        action: action_kind(act),
+        status,
         message,
         argv: act.argv.clone(),
     }
 }
 
-/// The report's word for a machine action.
-fn action_word(act: &machines::MachineStep) -> &'static str {
+/// What the report calls a machine action.
+fn action_kind(act: &machines::MachineStep) -> ActionKind {
     match &act.action {
-        Action::Keep if !act.settings.changes.is_empty() => "settings",
-        Action::Keep => "keep",
-        Action::Create(_) => "create",
-        Action::Start => "start",
-        Action::Stop => "stop",
-        Action::Delete => "delete",
-        Action::Missing => "missing",
-        Action::Drift(_) => "drift",
+        Action::Keep if !act.settings.changes.is_empty() => ActionKind::Settings,
+        Action::Keep => ActionKind::Keep,
+        Action::Create(_) => ActionKind::Create,
+        Action::Start => ActionKind::Start,
+        Action::Stop => ActionKind::Stop,
+        Action::Delete => ActionKind::Delete,
+        Action::Missing => ActionKind::Missing,
+        Action::Drift(_) => ActionKind::Drift,
     }
 }
 
@@ -549,7 +550,7 @@ fn outcome(config: &Config, results: &[HostResult], ended: Ended) -> RunEnd {
     let (counts, _) = report::totals(results);
     // Commands without `creates`/`unless` always "will run"; they would make every plan of
     // an inventory with commands look unconverged, so only real changes count as pending.
-    let pending = (counts.will_change + counts.unknown) as usize + ended.planned_actions;
+    let pending = counts.sum(|t| t.pending) as usize + ended.planned_actions;
     if crate::interrupt::requested() {
         RunEnd::Interrupted
     } else if failed > ended.unavailable + ended.refused {

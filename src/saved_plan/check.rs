@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::guard::Seen;
 use super::model::{FactsHash, PlanFile, PlannedStep, PlannedVar};
+use crate::report::ActionKind;
 
 /// Where a read file is named in a plan: relative to the inventory's directory when it
 /// is inside it (so a plan made in one checkout applies in another), else absolute.
@@ -93,21 +94,28 @@ pub fn vars(planned: &[PlannedVar], now: &[PlannedVar]) -> Result<(), String> {
 }
 
 /// `Err` when a machine's phase-1 action now is not the planned one.
-pub fn action(plan: &PlanFile, machine: &str, action: &str, argv: &[String]) -> Result<(), String> {
+pub fn action(
+    plan: &PlanFile,
+    machine: &str,
+    action: ActionKind,
+    argv: &[String],
+) -> Result<(), String> {
     let Some(planned) = plan.machine(machine) else {
         return Err(format!("machine `{machine}` is not in the saved plan"));
     };
     if planned.action != action {
         return Err(format!(
-            "its machine action is now `{action}`, the plan's is `{}`",
-            planned.action
+            "its machine action is now `{}`, the plan's is `{}`",
+            action.word(),
+            planned.action.word()
         ));
     }
     // The first word is the orbctl binary, which may be another path where the plan is
     // applied.
     if planned.argv.get(1..) != argv.get(1..) {
         return Err(format!(
-            "its `{action}` would now run `{}`, the plan's ran `{}`",
+            "its `{}` would now run `{}`, the plan's ran `{}`",
+            action.word(),
             argv.get(1..).unwrap_or_default().join(" "),
             planned.argv.get(1..).unwrap_or_default().join(" ")
         ));

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crate::facts::Facts;
 use crate::mask::Masker;
-use crate::report::StepStatus;
+use crate::report::{ActionKind, StepStatus};
 
 use super::check;
 use super::digest;
@@ -162,7 +162,12 @@ impl SavedRun {
 
     /// `Err(what differs)` when `machine`'s phase-1 action is not the planned one; a
     /// machine the plan does not have is refused too.
-    pub fn check_action(&self, machine: &str, action: &str, argv: &[String]) -> Result<(), String> {
+    pub fn check_action(
+        &self,
+        machine: &str,
+        action: ActionKind,
+        argv: &[String],
+    ) -> Result<(), String> {
         match &self.applying {
             None => Ok(()),
             Some(plan) => check::action(plan, machine, action, argv),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::StepStatus;
+use crate::report::{ActionKind, ActionStatus, StepStatus};
 
 /// The `schema` field of every saved plan.
 pub const SCHEMA: &str = "orbdeploy-plan";
@@ -81,9 +81,9 @@ pub struct PlannedMachine {
     /// The machine.
     pub machine: String,
     /// Its phase-1 action: `keep`, `settings`, `create`, `start`, `stop`, `delete`, ….
-    pub action: String,
+    pub action: ActionKind,
     /// `ok` when nothing is done to the machine itself, `planned` otherwise.
-    pub action_status: String,
+    pub action_status: ActionStatus,
     /// The exact orbctl argv of the action (empty for keep).
     pub argv: Vec<String>,
     /// What the action does, in words (settings, drift).
@@ -101,7 +101,7 @@ pub struct PlannedStep {
     /// Its name (a loop item's carries its label).
     pub name: String,
     /// Its kind (`put`, `shell`, …).
-    pub kind: String,
+    pub kind: crate::ops::Kind,
     /// A handler.
     pub handler: bool,
     /// What the plan found: `ok`, `skipped`, `will_change`, `will_run` or `unknown`.

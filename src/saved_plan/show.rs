@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::report::StepStatus;
+use crate::report::{ActionStatus, StepStatus};
 
 use super::model::{PlanFile, PlannedMachine, PlannedStep};
 
@@ -52,7 +52,7 @@ pub fn show(plan: &PlanFile, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn machine(m: &PlannedMachine, out: &mut dyn Write) -> std::io::Result<()> {
-    let mut head = format!("{}: {}", m.machine, m.action);
+    let mut head = format!("{}: {}", m.machine, m.action.word());
     if let Some(msg) = &m.message {
         head.push_str(&format!(" — {msg}"));
     }
@@ -101,7 +101,7 @@ fn totals(plan: &PlanFile) -> String {
     let actions = plan
         .machines
         .iter()
-        .filter(|m| m.action_status != "ok")
+        .filter(|m| m.action_status != ActionStatus::Ok)
         .count();
     let n = |k: usize, word: &str| match k {
         1 => format!("1 {word}"),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::report::{Report, ReportMachine, StepResult};
+use crate::report::{ActionKind, ActionStatus, Report, ReportMachine, StepResult};
 
 use super::digest;
 use super::guard::{SavedRun, Seen};
@@ -87,8 +87,8 @@ fn machine(saved: &SavedRun, report: &Report, m: &ReportMachine) -> PlannedMachi
     let mut seen = saved.take_seen(name);
     PlannedMachine {
         machine: name.clone(),
-        action: action.map_or("keep".into(), |a| a.action.clone()),
-        action_status: action.map_or("ok".into(), |a| a.status.clone()),
+        action: action.map_or(ActionKind::Keep, |a| a.action),
+        action_status: action.map_or(ActionStatus::Ok, |a| a.status),
         argv: action.map(|a| a.argv.clone()).unwrap_or_default(),
         message: action.and_then(|a| a.message.clone()),
         steps: m.steps.iter().map(|s| step(s, &mut seen)).collect(),
@@ -108,7 +108,7 @@ fn step(s: &StepResult, seen: &mut Vec<Seen>) -> PlannedStep {
     PlannedStep {
         index: s.index,
         name: s.name.clone(),
-        kind: s.kind.clone(),
+        kind: s.kind,
         handler: s.handler,
         status: s.status,
         changes: s.changes.clone(),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::escape::clean;
-use super::{look, timeline, Clock, STATUSES};
+use super::{look, timeline, Clock};
 use crate::report::{Report, StepResult};
 
 /// The whole block.
@@ -90,7 +90,7 @@ fn text(s: &str) -> Option<String> {
 
 /// The block for a report.
 pub(super) fn value(report: &Report, clock: &Clock) -> Data {
-    let w = STATUSES
+    let w = crate::report::StepStatus::SHOWN
         .iter()
         .map(|s| {
             let (class, icon) = look(*s);
@@ -103,8 +103,8 @@ pub(super) fn value(report: &Report, clock: &Clock) -> Data {
         .map(|m| Machine {
             n: clean(&m.result.machine),
             p: timeline::phase1(report, clock, &m.result.machine).map(|(a, end)| Phase1 {
-                a: clean(&a.action),
-                s: clean(&a.status),
+                a: a.action.word().into(),
+                s: a.status.word().into(),
                 m: a.message.as_deref().map(clean),
                 d: end,
             }),
@@ -113,7 +113,7 @@ pub(super) fn value(report: &Report, clock: &Clock) -> Data {
         .collect();
     Data {
         v: 1,
-        mode: clean(&report.mode),
+        mode: report.mode.word().into(),
         w,
         m,
     }
@@ -123,7 +123,7 @@ fn step(s: &StepResult) -> Step {
     Step {
         i: s.index,
         n: clean(&s.name),
-        k: clean(&s.kind),
+        k: clean(s.kind.as_str()),
         s: look(s.status).0,
         t: s.start_ms,
         d: s.duration_ms,

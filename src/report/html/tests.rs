@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::report::{
-    Counts, FailureInfo, HostResult, MachineAction, ReportMachine, Summary, REPORT_VERSION,
+    ActionKind, ActionStatus, Counts, FailureInfo, HostResult, MachineAction, Mode, ReportMachine,
+    Summary, REPORT_VERSION,
 };
 
 const HOSTILE: &str =
@@ -13,7 +14,7 @@ fn step(machine: &str, index: usize, name: &str, status: StepStatus, start: u64)
         machine: machine.into(),
         index,
         name: name.into(),
-        kind: "shell".into(),
+        kind: crate::ops::Kind::Shell,
         handler: false,
         status,
         changes: Vec::new(),
@@ -48,14 +49,14 @@ fn machine(name: &str, status: HostStatus, steps: Vec<StepResult>) -> ReportMach
     }
 }
 
-fn report(mode: &str, machines: Vec<ReportMachine>, actions: Vec<MachineAction>) -> Report {
+fn report(mode: Mode, machines: Vec<ReportMachine>, actions: Vec<MachineAction>) -> Report {
     let results: Vec<HostResult> = machines.iter().map(|m| m.result.clone()).collect();
     let (counts, per) = crate::report::totals(&results);
     Report {
         schema: "orbdeploy-report".into(),
         version: REPORT_VERSION,
         orbdeploy_version: "0.1.0".into(),
-        mode: mode.into(),
+        mode,
         inventory: "inv.yaml".into(),
         inventory_path: None,
         inventory_sha256: None,
@@ -63,7 +64,7 @@ fn report(mode: &str, machines: Vec<ReportMachine>, actions: Vec<MachineAction>)
         machine_actions: actions,
         machines,
         summary: Summary {
-            mode: mode.into(),
+            mode,
             exit_code: 1,
             interrupted: false,
             counts,
@@ -90,13 +91,13 @@ fn hostile() -> Report {
     changed.diff = Some(format!("--- a\n+++ b\n@@ -1 +1 @@\n-old\n+{HOSTILE}\n"));
     let actions = vec![MachineAction {
         machine: m.into(),
-        action: "start".into(),
-        status: "done".into(),
+        action: ActionKind::Start,
+        status: ActionStatus::Done,
         message: None,
         argv: vec![],
     }];
     let mut r = report(
-        "apply",
+        Mode::Apply,
         vec![machine(m, HostStatus::Failed, vec![changed, failed])],
         actions,
     );
@@ -205,12 +206,12 @@ fn timeline_has_a_row_per_machine_and_a_bar_per_step_and_phase() {
     let b = machine("b", HostStatus::Changed, vec![h]);
     let actions = vec![MachineAction {
         machine: "b".into(),
-        action: "create".into(),
-        status: "done".into(),
+        action: ActionKind::Create,
+        status: ActionStatus::Done,
         message: None,
         argv: vec![],
     }];
-    let html = render(&report("apply", vec![a, b], actions), &page());
+    let html = render(&report(Mode::Apply, vec![a, b], actions), &page());
     assert_eq!(html.matches("<div class=\"row\" data-m=").count(), 2);
     assert_eq!(
         html.matches("<i class=\"b s ").count() - legend_bars(&html),
@@ -243,7 +244,7 @@ fn steps_of_no_duration_are_bars_one_after_the_other() {
         })
         .collect();
     let r = report(
-        "plan",
+        Mode::Plan,
         vec![machine("m", HostStatus::Changed, steps)],
         vec![],
     );
@@ -279,7 +280,7 @@ fn an_unreachable_machine_is_one_failure() {
         .collect();
     let mut m = machine("gone", HostStatus::Unreachable, steps);
     m.result.error = Some("machine `gone` does not exist".into());
-    let html = render(&report("apply", vec![m], vec![]), &page());
+    let html = render(&report(Mode::Apply, vec![m], vec![]), &page());
     assert!(html.contains("<h2 id=\"h-failures\">Failures (1)</h2>"));
     assert!(html.contains("— unreachable, 3 steps not run</summary>"));
     assert!(html.contains("⊘</span> unreachable</span>"));
@@ -293,7 +294,7 @@ fn a_plan_speaks_of_what_will_change() {
         step("m", 2, "c", StepStatus::Unknown, 23),
     ];
     let mut r = report(
-        "plan",
+        Mode::Plan,
         vec![machine("m", HostStatus::Changed, steps)],
         vec![],
     );

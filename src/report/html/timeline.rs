@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use super::escape::esc;
 use super::{host_look, look, Clock};
-use crate::report::{MachineAction, Report};
+use crate::report::{ActionKind, ActionStatus, MachineAction, Report};
 
 /// The narrowest bar, as a fraction of the timeline.
 const MIN_WIDTH: f64 = 0.0015;
@@ -29,7 +29,7 @@ pub(super) fn phase1<'a>(
         .machine_actions
         .iter()
         .find(|a| a.machine == machine)?;
-    if a.action == "keep" {
+    if a.action == ActionKind::Keep {
         return None;
     }
     Some((a, clock.phase1_end_ms.get(machine).copied().unwrap_or(0)))
@@ -71,7 +71,11 @@ fn layout(report: &Report, clock: &Clock) -> (Vec<Vec<Bar>>, f64) {
             });
         };
         if let Some((a, until)) = phase1(report, clock, &m.result.machine) {
-            let failed = if a.status == "failed" { " fa" } else { "" };
+            let failed = if a.status == ActionStatus::Failed {
+                " fa"
+            } else {
+                ""
+            };
             push(format!("b p{failed}"), 0, until);
         }
         for s in &m.steps {
