@@ -130,7 +130,15 @@ pub struct Inventory {
     /// The resolved ssh settings of each ssh machine with their sources, by machine name.
     ssh_settings: BTreeMap<String, Vec<SshSetting>>,
     /// What each ssh machine reported about itself, once connected, by machine name.
-    ssh_facts: BTreeMap<String, HostFacts>,
+    ssh_facts: BTreeMap<String, Reached>,
+}
+
+/// What an ssh machine reported once reached.
+#[derive(Debug, Clone, Default)]
+struct Reached {
+    facts: HostFacts,
+    /// The user ssh logged in as: `user` when the inventory leaves it to ssh.
+    login_user: String,
 }
 
 /// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs.
@@ -686,10 +694,25 @@ impl Inventory {
         self.ssh_settings.get(&host.name).map_or(&[], Vec::as_slice)
     }
 
-    /// Record what an ssh machine reported about itself (distro, version, arch, address):
-    /// the built-in variables show it from then on.
-    pub fn attach_facts(&mut self, machine: &str, facts: HostFacts) {
-        self.ssh_facts.insert(machine.to_string(), facts);
+    /// Record what phase 1 left machines as (a created machine, a started one's address),
+    /// by name: their built-ins and derived groups show it from then on.
+    pub fn attach_after(&mut self, mut after: BTreeMap<String, Machine>) {
+        for h in self.hosts.iter_mut().filter(|h| h.ssh.is_none()) {
+            if let Some(m) = after.remove(&h.name) {
+                h.actual = Some(m);
+            }
+        }
+    }
+
+    /// Record what an ssh machine reported about itself (distro, version, arch, address)
+    /// and the user it logged in as: the built-in variables show them from then on
+    /// (`user` is the login user when the inventory names none).
+    pub fn attach_facts(&mut self, machine: &str, facts: HostFacts, login_user: &str) {
+        let reached = Reached {
+            facts,
+            login_user: login_user.to_string(),
+        };
+        self.ssh_facts.insert(machine.to_string(), reached);
     }
 
     /// How machine `name` is reached over ssh (`None`: an OrbStack machine, or no such
@@ -700,7 +723,7 @@ impl Inventory {
 
     /// What an ssh machine reported about itself, once [`Inventory::attach_facts`] was told.
     pub fn facts(&self, host: &Host) -> Option<&HostFacts> {
-        self.ssh_facts.get(&host.name)
+        self.ssh_facts.get(&host.name).map(|r| &r.facts)
     }
 
     /// Every group of a host: `all`, its listed groups, the derived `orbstack_*` groups
@@ -792,8 +815,14 @@ impl Inventory {
     /// An ssh machine's built-ins: the login user the inventory names, and what the host
     /// reported about itself once connected (empty strings and a null `ip4` before).
     fn ssh_built_ins(&self, host: &Host) -> Vec<(String, Value)> {
-        let facts = self.facts(host).cloned().unwrap_or_default();
-        let user = host.desired.user.clone().unwrap_or_default();
+        let reached = self.ssh_facts.get(&host.name).cloned().unwrap_or_default();
+        let facts = reached.facts;
+        let user = host
+            .desired
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or(reached.login_user);
         let ip4 = facts.ip4.map(Value::String).unwrap_or(Value::Null);
         self.built_in_values(host, user, facts.distro, facts.version, facts.arch, ip4)
     }

@@ -49,7 +49,7 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
     };
     for (name, facts) in &probed {
         if let Ok(f) = facts {
-            inv.attach_facts(name, f.facts.clone());
+            inv.attach_facts(name, f.facts.clone(), &f.user);
         }
     }
     let hosts = inv.limit(&args.limit)?;
@@ -365,11 +365,15 @@ mod tests {
                 arch: "amd64".into(),
                 ip4: Some("192.0.2.4".into()),
             },
+            "login",
         );
+        inv.attach_facts("s2", inventory::HostFacts::default(), "deploy");
         assert_eq!(shown(&inv, 0, "distro"), "\"debian\"");
         assert_eq!(shown(&inv, 0, "version"), "\"bookworm\"");
         assert_eq!(shown(&inv, 0, "arch"), "\"amd64\"");
         assert_eq!(shown(&inv, 0, "ip4"), "\"192.0.2.4\"");
+        // The inventory's user wins; without one, the user ssh logged in as.
         assert_eq!(shown(&inv, 0, "user"), "\"u\"");
+        assert_eq!(shown(&inv, 1, "user"), "\"deploy\"");
     }
 }

@@ -53,9 +53,11 @@ pub struct MachinePlan<'a> {
 }
 
 impl Plan<'_> {
-    /// Take in what phase 1 learnt about the machines (created machines, addresses,
-    /// attached to `inv`): templates see it in `machine`'s variables and in `hostvars`.
-    pub fn refresh_vars(&mut self, inv: &Inventory) {
+    /// The same selection with its variables made from `inv` as it is now: what the run
+    /// learnt since the selection (ssh facts, machines phase 1 created or started) is
+    /// attached to the inventory, once each, and templates see it in the machine's
+    /// variables and in `hostvars`.
+    pub fn with_vars(mut self, inv: &Inventory) -> Self {
         for m in &mut self.machines {
             if let Some(h) = inv.hosts.iter().find(|h| h.name == m.name) {
                 m.vars = select::vars(inv, h);
@@ -63,6 +65,7 @@ impl Plan<'_> {
             }
         }
         self.hostvars = select::hostvars(inv);
+        self
     }
 
     /// The names of the selected machines, in order.

@@ -92,6 +92,120 @@ pub struct Traits {
     pub registers: (bool, bool, bool),
 }
 
+use Closing::{Always, Never, NonZero};
+
+/// What [`StepStatus::Ok`] means to the reporters.
+const OK: Traits = Traits {
+    word: "ok",
+    ansi: "32",
+    html_class: "ok",
+    icon: "✓",
+    html_usual: (true, true),
+    column: (col(0, "NO CHANGE", Never), col(0, "OK", Never)),
+    junit: JunitAs::Passed,
+    changes: false,
+    pending: false,
+    registers: (false, false, false),
+};
+
+/// What [`StepStatus::Changed`] means to the reporters.
+const CHANGED: Traits = Traits {
+    word: "changed",
+    ansi: "33",
+    html_class: "ch",
+    icon: "●",
+    html_usual: (false, true),
+    column: (None, col(1, "CHANGED", Always)),
+    junit: JunitAs::Passed,
+    changes: true,
+    pending: false,
+    registers: (true, false, false),
+};
+
+/// What [`StepStatus::Failed`] means to the reporters.
+const FAILED: Traits = Traits {
+    word: "FAILED",
+    ansi: "1;31",
+    html_class: "fa",
+    icon: "✗",
+    html_usual: (true, true),
+    column: (col(4, "FAILED", NonZero), col(2, "FAILED", Always)),
+    junit: JunitAs::Failure,
+    changes: false,
+    pending: false,
+    registers: (false, true, false),
+};
+
+/// What [`StepStatus::Ignored`] means to the reporters.
+const IGNORED: Traits = Traits {
+    word: "failed (ignored)",
+    ansi: "31",
+    html_class: "ig",
+    icon: "⚠",
+    html_usual: (false, false),
+    column: (None, col(4, "IGNORED", Never)),
+    junit: JunitAs::Passed,
+    changes: false,
+    pending: false,
+    registers: (false, true, false),
+};
+
+/// What [`StepStatus::Skipped`] means to the reporters.
+const SKIPPED: Traits = Traits {
+    word: "skipped",
+    ansi: "2",
+    html_class: "sk",
+    icon: "↷",
+    html_usual: (false, true),
+    column: (None, col(3, "SKIPPED", Never)),
+    junit: JunitAs::Skipped,
+    changes: false,
+    pending: false,
+    registers: (false, false, true),
+};
+
+/// What [`StepStatus::WillChange`] means to the reporters.
+const WILL_CHANGE: Traits = Traits {
+    word: "will change",
+    ansi: "33",
+    html_class: "wc",
+    icon: "◐",
+    html_usual: (true, false),
+    column: (col(1, "WILL CHANGE", Always), None),
+    junit: JunitAs::Passed,
+    changes: true,
+    pending: true,
+    registers: (false, false, true),
+};
+
+/// What [`StepStatus::WillRun`] means to the reporters.
+const WILL_RUN: Traits = Traits {
+    word: "will run",
+    ansi: "33",
+    html_class: "wr",
+    icon: "▶",
+    html_usual: (true, false),
+    column: (col(2, "WILL RUN", Always), None),
+    junit: JunitAs::Passed,
+    changes: true,
+    pending: false,
+    registers: (false, false, true),
+};
+
+/// What [`StepStatus::Unknown`] means to the reporters.
+const UNKNOWN: Traits = Traits {
+    word: "unknown",
+    ansi: "2",
+    html_class: "un",
+    icon: "?",
+    html_usual: (true, false),
+    column: (col(3, "UNKNOWN", NonZero), None),
+    junit: JunitAs::Skipped,
+    changes: false,
+    pending: true,
+    registers: (false, false, true),
+};
+
 const fn col(at: usize, heading: &'static str, closing: Closing) -> Option<Column> {
     Some(Column {
         at,
@@ -125,106 +239,17 @@ impl StepStatus {
         StepStatus::Skipped,
     ];
 
-    /// The one table of what each status means to the reporters.
+    /// The one table of what each status means to the reporters (a row per status, below).
     pub const fn traits(self) -> Traits {
-        use Closing::{Always, Never, NonZero};
         match self {
-            StepStatus::Ok => Traits {
-                word: "ok",
-                ansi: "32",
-                html_class: "ok",
-                icon: "✓",
-                html_usual: (true, true),
-                column: (col(0, "NO CHANGE", Never), col(0, "OK", Never)),
-                junit: JunitAs::Passed,
-                changes: false,
-                pending: false,
-                registers: (false, false, false),
-            },
-            StepStatus::Changed => Traits {
-                word: "changed",
-                ansi: "33",
-                html_class: "ch",
-                icon: "●",
-                html_usual: (false, true),
-                column: (None, col(1, "CHANGED", Always)),
-                junit: JunitAs::Passed,
-                changes: true,
-                pending: false,
-                registers: (true, false, false),
-            },
-            StepStatus::Failed => Traits {
-                word: "FAILED",
-                ansi: "1;31",
-                html_class: "fa",
-                icon: "✗",
-                html_usual: (true, true),
-                column: (col(4, "FAILED", NonZero), col(2, "FAILED", Always)),
-                junit: JunitAs::Failure,
-                changes: false,
-                pending: false,
-                registers: (false, true, false),
-            },
-            StepStatus::Ignored => Traits {
-                word: "failed (ignored)",
-                ansi: "31",
-                html_class: "ig",
-                icon: "⚠",
-                html_usual: (false, false),
-                column: (None, col(4, "IGNORED", Never)),
-                junit: JunitAs::Passed,
-                changes: false,
-                pending: false,
-                registers: (false, true, false),
-            },
-            StepStatus::Skipped => Traits {
-                word: "skipped",
-                ansi: "2",
-                html_class: "sk",
-                icon: "↷",
-                html_usual: (false, true),
-                column: (None, col(3, "SKIPPED", Never)),
-                junit: JunitAs::Skipped,
-                changes: false,
-                pending: false,
-                registers: (false, false, true),
-            },
-            StepStatus::WillChange => Traits {
-                word: "will change",
-                ansi: "33",
-                html_class: "wc",
-                icon: "◐",
-                html_usual: (true, false),
-                column: (col(1, "WILL CHANGE", Always), None),
-                junit: JunitAs::Passed,
-                changes: true,
-                pending: true,
-                registers: (false, false, true),
-            },
-            StepStatus::WillRun => Traits {
-                word: "will run",
-                ansi: "33",
-                html_class: "wr",
-                icon: "▶",
-                html_usual: (true, false),
-                column: (col(2, "WILL RUN", Always), None),
-                junit: JunitAs::Passed,
-                changes: true,
-                pending: false,
-                registers: (false, false, true),
-            },
-            StepStatus::Unknown => Traits {
-                word: "unknown",
-                ansi: "2",
-                html_class: "un",
-                icon: "?",
-                html_usual: (true, false),
-                column: (col(3, "UNKNOWN", NonZero), None),
-                junit: JunitAs::Skipped,
-                changes: false,
-                pending: true,
-                registers: (false, false, true),
-            },
+            StepStatus::Ok => OK,
+            StepStatus::Changed => CHANGED,
+            StepStatus::Failed => FAILED,
+            StepStatus::Ignored => IGNORED,
+            StepStatus::Skipped => SKIPPED,
+            StepStatus::WillChange => WILL_CHANGE,
+            StepStatus::WillRun => WILL_RUN,
+            StepStatus::Unknown => UNKNOWN,
         }
     }
 

@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde_json::Value as Json;
-
 use crate::inventory::Inventory;
 use crate::plan::Plan;
 use crate::remote::{self, HostReport, Reach, Remote, Transport};
@@ -41,31 +39,12 @@ impl SshMachines {
         self.remotes.keys().cloned().collect()
     }
 
-    /// Give every connected machine its facts: the inventory's built-in variables
-    /// (`distro`, `version`, `arch`, `ip4`) show them from now on, in the machine's own
-    /// variables and in `hostvars`; `user` is the login user when the inventory left it
-    /// to ssh.
-    pub fn apply_facts(&self, inv: &mut Inventory, plan: &mut Plan<'_>) {
+    /// Give the inventory what every connected machine reported, once: its built-in
+    /// variables (`distro`, `version`, `arch`, `ip4`, and `user` when the inventory
+    /// leaves it to ssh) show it from now on.
+    pub fn attach_facts(&self, inv: &mut Inventory) {
         for (name, f) in &self.facts {
-            inv.attach_facts(name, f.facts.clone());
-        }
-        plan.refresh_vars(inv);
-        let login = |name: &str| self.facts.get(name).map(|f| Json::String(f.user.clone()));
-        let unset = |v: Option<&Json>| v.is_none_or(|v| v == "");
-        for m in &mut plan.machines {
-            if let (true, Some(user)) = (unset(m.vars.get("user")), login(&m.name)) {
-                m.vars.insert("user".into(), user.clone());
-                m.fixed.insert("user".into(), user);
-            }
-        }
-        if let Json::Object(all) = &mut plan.hostvars {
-            for (name, vars) in all.iter_mut() {
-                if let (Json::Object(vars), Some(user)) = (vars, login(name)) {
-                    if unset(vars.get("user")) {
-                        vars.insert("user".into(), user);
-                    }
-                }
-            }
+            inv.attach_facts(name, f.facts.clone(), &f.user);
         }
     }
 }

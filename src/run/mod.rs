@@ -66,7 +66,9 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         return Ok(RunEnd::Success);
     }
     let mut ssh = connect::connect_all(&loaded.inv, &plan, config.transport, config.parallel);
-    ssh.apply_facts(&mut loaded.inv, &mut plan);
+    // What the ssh machines reported is attached once; the variables are made anew.
+    ssh.attach_facts(&mut loaded.inv);
+    let plan = plan.with_vars(&loaded.inv);
     let connected = ssh.connected();
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| {
         connected.iter().any(|c| c == n)
@@ -76,19 +78,19 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     let (events, reporter) = start_reporter(config, &loaded, &plan, &ssh);
     let (mut ready, _locks) = lock_machines(orb, config, &loaded.inv, &plan);
     ssh_ready(&loaded.inv, &mut ssh, &mut ready);
-    let planned_actions = reconcile(
+    let mut actions = machine_actions(orb, &loaded.inv, &plan, &ready);
+    if let Some(saved) = saved {
+        saved::hold_actions(saved, &mut actions, &mut ready);
+    }
+    let phase1 = Phase1 {
         orb,
         config,
-        &mut loaded.inv,
-        &loaded.book,
-        &plan,
-        &mut ready,
-        &events,
-        saved,
-    );
-    // What phase 1 learnt (new machines, addresses) is visible to templates.
-    plan.refresh_vars(&loaded.inv);
-    ssh.apply_facts(&mut loaded.inv, &mut plan);
+        events: &events,
+    };
+    let (planned_actions, after) = phase1.carry_out(&loaded.inv, &loaded.book, actions, &mut ready);
+    // What phase 1 learnt (new machines, addresses) is attached once; templates see it.
+    loaded.inv.attach_after(after);
+    let plan = plan.with_vars(&loaded.inv);
     let queued = queue(&plan, ready, &events);
     let mut results = queued.done;
     results.extend(run_machines(
@@ -273,32 +275,16 @@ fn ssh_ready(inv: &Inventory, ssh: &mut SshMachines, ready: &mut BTreeMap<String
     }
 }
 
-/// Phase 1: bring every selected machine (whose lock this run holds) to its declared
-/// state, report each action, and attach what the machines are afterwards to the
-/// inventory. With `apply --plan`, a machine whose action is not the planned one is
-/// refused instead (`saved`).
-// One argument more than clippy likes: `saved` is the saved-plan hook, kept as a plain
-// argument so that phase 1's shape stays as it was.
-#[allow(clippy::too_many_arguments)]
-fn reconcile(
+/// What phase 1 does to each selected machine whose lock this run holds, decided from
+/// the inventory and `orbctl list` (and one `orbctl config show` when a machine declares
+/// settings). ssh machines have none: `ssh_ready` decided theirs.
+fn machine_actions(
     orb: &Orb,
-    config: &Config,
-    inv: &mut Inventory,
-    book: &Playbook,
+    inv: &Inventory,
     plan: &Plan<'_>,
-    ready: &mut BTreeMap<String, Ready>,
-    events: &Sender,
-    saved: Option<&SavedRun>,
-) -> usize {
-    let dry_run = config.mode.dry_run;
-    let hosts: Vec<&Host> = plan
-        .machines
-        .iter()
-        .filter(|m| !ready.contains_key(&m.name))
-        .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
-        .collect();
-    // ssh machines have no machine action (plan::machines gives them none): `ssh_ready`
-    // decided theirs before this phase.
+    ready: &BTreeMap<String, Ready>,
+) -> Vec<machines::MachineStep> {
+    let hosts = phase1_hosts(inv, plan, ready);
     // One `config show` answers every machine's settings, read only when one declares any.
     let config = if hosts
         .iter()
@@ -308,57 +294,85 @@ fn reconcile(
     } else {
         Ok(Default::default())
     };
-    let mut actions = machines::plan(orb, &hosts, &config);
-    if let Some(s) = saved {
-        actions.retain(
-            |a| match s.check_action(&a.machine, action_kind(a), &a.argv) {
-                Ok(()) => true,
-                Err(why) => {
-                    ready.insert(a.machine.clone(), Ready::Refused(why));
-                    false
-                }
-            },
-        );
-    }
-    let outcomes = if crate::interrupt::requested() {
-        Vec::new()
-    } else {
-        let need_ip4 = book.mentions(inv, &["ip4", "hostvars"]);
-        reconcile::execute_with(orb, &actions, dry_run, need_ip4)
-    };
-    let mut after: BTreeMap<String, Machine> = BTreeMap::new();
-    let mut planned = 0;
-    for (act, out) in actions.iter().zip(outcomes) {
-        let event = machine_event(act, &out, dry_run);
-        planned += usize::from(event.status == ActionStatus::Planned);
-        events.send(Event::Machine(event));
-        let desired = hosts
-            .iter()
-            .find(|h| h.name == act.machine)
-            .map_or(DesiredState::Running, |h| h.desired.state);
-        let r = match (out.error, desired, &act.action, dry_run) {
-            (Some(error), ..) => Ready::Unreachable {
-                error,
-                unavailable: out.unavailable,
-            },
-            (None, DesiredState::Stopped | DesiredState::Absent, ..) => Ready::Idle,
-            (None, _, Action::Create(_), true) => {
-                Ready::Later("the machine would be created first")
-            }
-            (None, _, Action::Start, true) => Ready::Later("the machine would be started first"),
-            (None, ..) => Ready::Run,
+    machines::plan(orb, &hosts, &config)
+}
+
+/// The selected machines phase 1 may act on: those not already decided (a lock not had,
+/// an ssh machine).
+fn phase1_hosts<'i>(
+    inv: &'i Inventory,
+    plan: &Plan<'_>,
+    ready: &BTreeMap<String, Ready>,
+) -> Vec<&'i Host> {
+    plan.machines
+        .iter()
+        .filter(|m| !ready.contains_key(&m.name))
+        .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
+        .collect()
+}
+
+/// What phase 1 needs of the run.
+struct Phase1<'r> {
+    orb: &'r Orb,
+    config: &'r Config,
+    events: &'r Sender,
+}
+
+impl Phase1<'_> {
+    /// Bring every machine of `actions` to its declared state and report each action;
+    /// `ready` says what each is left in for phase 2. Returns how many actions a plan
+    /// would take (pending changes too), and what each machine is afterwards (by name),
+    /// for the inventory.
+    fn carry_out(
+        &self,
+        inv: &Inventory,
+        book: &Playbook,
+        actions: Vec<machines::MachineStep>,
+        ready: &mut BTreeMap<String, Ready>,
+    ) -> (usize, BTreeMap<String, Machine>) {
+        let dry_run = self.config.mode.dry_run;
+        let outcomes = if crate::interrupt::requested() {
+            Vec::new()
+        } else {
+            let need_ip4 = book.mentions(inv, &["ip4", "hostvars"]);
+            reconcile::execute_with(self.orb, &actions, dry_run, need_ip4)
         };
-        if let Some(m) = out.machine_after {
-            after.insert(act.machine.clone(), m);
+        let mut after: BTreeMap<String, Machine> = BTreeMap::new();
+        let mut planned = 0;
+        for (act, out) in actions.iter().zip(outcomes) {
+            let event = machine_event(act, &out, dry_run);
+            planned += usize::from(event.status == ActionStatus::Planned);
+            self.events.send(Event::Machine(event));
+            let desired = inv
+                .hosts
+                .iter()
+                .find(|h| h.name == act.machine)
+                .map_or(DesiredState::Running, |h| h.desired.state);
+            let r = left_in(out.error, out.unavailable, desired, &act.action, dry_run);
+            if let Some(m) = out.machine_after {
+                after.insert(act.machine.clone(), m);
+            }
+            ready.insert(act.machine.clone(), r);
         }
-        ready.insert(act.machine.clone(), r);
+        (planned, after)
     }
-    for h in &mut inv.hosts {
-        if let Some(m) = after.remove(&h.name) {
-            h.actual = Some(m);
-        }
+}
+
+/// What a machine action leaves its machine in for phase 2.
+fn left_in(
+    error: Option<String>,
+    unavailable: bool,
+    desired: DesiredState,
+    action: &Action,
+    dry_run: bool,
+) -> Ready {
+    match (error, desired, action, dry_run) {
+        (Some(error), ..) => Ready::Unreachable { error, unavailable },
+        (None, DesiredState::Stopped | DesiredState::Absent, ..) => Ready::Idle,
+        (None, _, Action::Create(_), true) => Ready::Later("the machine would be created first"),
+        (None, _, Action::Start, true) => Ready::Later("the machine would be started first"),
+        (None, ..) => Ready::Run,
     }
-    planned
 }
 
 /// The report line of one machine action.

@@ -3,17 +3,19 @@
 //! input files are compared; before a machine's first change, its facts are read again
 //! in a dry pass; and after a `plan --out`, the plan is written.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 
 use crate::error::{Outcome, RunEnd};
+use crate::plan::machines::MachineStep;
 use crate::plan::MachinePlan;
 use crate::report::{HostResult, HostStatus, Report, Sender, StepStatus};
 use crate::saved_plan::{self, check, write, PlanFile, SavedRun, Use};
 
 use super::step::Shared;
-use super::{host, Config, Loaded};
+use super::{host, Config, Loaded, Ready};
 
 /// The reason every step of a refused machine carries.
 pub const REFUSED: &str = "refused by the saved plan";
@@ -153,6 +155,24 @@ fn selection(config: &Config, saved: &SavedRun) -> saved_plan::model::Selection 
         &config.roles_path,
         &config.vars,
     )
+}
+
+/// `apply --plan`: a machine whose action is not the planned one is refused (and takes
+/// no action).
+pub(super) fn hold_actions(
+    saved: &SavedRun,
+    actions: &mut Vec<MachineStep>,
+    ready: &mut BTreeMap<String, Ready>,
+) {
+    actions.retain(
+        |a| match saved.check_action(&a.machine, super::action_kind(a), &a.argv) {
+            Ok(()) => true,
+            Err(why) => {
+                ready.insert(a.machine.clone(), Ready::Refused(why));
+                false
+            }
+        },
+    );
 }
 
 /// `apply --plan`: read `machine`'s facts again in a dry pass (nothing changes) and

@@ -231,6 +231,7 @@ fn facts_reported_by_the_host_become_its_built_ins() {
             arch: "arm64".into(),
             ip4: Some("192.0.2.9".into()),
         },
+        "root",
     );
     let vars = inv.vars(&h);
     assert_eq!(vars["distro"].value, "debian");
