@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::quote::quote;
 
 use super::tree::{unusual, LocalEntry, LocalKind};
-use super::{Facts, Failure};
+use crate::ops::{Facts, Failure};
 
 /// A path whose name has a control character or a backslash (`find -path`, C locale).
 const UNUSUAL: &str = "*[[:cntrl:]\\\\]*";
@@ -283,7 +283,7 @@ fn decode_names(hex: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tree::{walk, Exclude};
+    use crate::ops::sync::tree::{walk, Exclude};
 
     /// The probe, run by the host's `sh` over a tree with hostile names, finds every path
     /// with its type, mode and hash, and the names only the machine has.
