@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::load::inventory::SshSpec;
+use crate::printable::{printable, Controls};
 use crate::ssh_target::{HostKeyPolicy, SshTarget};
 use crate::yaml::Spanned;
 
@@ -340,7 +341,7 @@ fn check_word(key: &str, v: &str) -> Result<(), String> {
     if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
             "ssh: {key} `{}` contains a space or a control character",
-            v.escape_debug()
+            printable(v, Controls::Escape)
         ));
     }
     Ok(())
@@ -451,7 +452,7 @@ fn check_option(key: &str, value: &str) -> Result<(), String> {
     {
         return Err(format!(
             "ssh option `{}`: expected an ssh option name (letters and digits, as in `ServerAliveInterval`)",
-            key.escape_debug()
+            printable(key, Controls::Escape)
         ));
     }
     if let Some((_, why)) = DENIED.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
@@ -460,7 +461,7 @@ fn check_option(key: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.chars().any(char::is_control) {
         return Err(format!(
             "ssh option `{key}`: expected a value on one line, found `{}`",
-            value.escape_debug()
+            printable(value, Controls::Escape)
         ));
     }
     let forgets = ["/dev/null", "none"].contains(&value.to_ascii_lowercase().as_str());

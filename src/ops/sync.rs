@@ -17,6 +17,7 @@ use listing::{Listing, RemoteEntry, Top};
 use tree::{Exclude, LocalEntry, LocalKind};
 
 use super::attrs::{chown_spec, Attrs};
+use crate::printable::{printable, Controls};
 use super::{
     Applied, CheckError, Ctx, Decision, Exec, Facts, Failure, Mode, Operation, RenderCtx,
     RenderError,
@@ -112,16 +113,7 @@ impl Sync {
     /// The full path of `rel` as messages show it: control characters escaped (`\n`), so
     /// that a name with a newline stays on its line.
     pub fn shown(&self, rel: &str) -> String {
-        self.full(rel)
-            .chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
+        printable(&self.full(rel), Controls::Escape)
     }
 
     fn declared_mode(&self, e: &LocalEntry) -> Option<u32> {
