@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::guard::Seen;
 use super::model::{FactsHash, PlanFile, PlannedStep, PlannedVar};
+use crate::quote::join;
 
 /// Where a read file is named in a plan: relative to the inventory's directory when it
 /// is inside it (so a plan made in one checkout applies in another), else absolute.
@@ -108,8 +109,8 @@ pub fn action(plan: &PlanFile, machine: &str, action: &str, argv: &[String]) -> 
     if planned.argv.get(1..) != argv.get(1..) {
         return Err(format!(
             "its `{action}` would now run `{}`, the plan's ran `{}`",
-            argv.get(1..).unwrap_or_default().join(" "),
-            planned.argv.get(1..).unwrap_or_default().join(" ")
+            join(argv.get(1..).unwrap_or_default()),
+            join(planned.argv.get(1..).unwrap_or_default())
         ));
     }
     Ok(())
