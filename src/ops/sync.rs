@@ -17,11 +17,11 @@ use listing::{Listing, RemoteEntry, Top};
 use tree::{Exclude, LocalEntry, LocalKind};
 
 use super::attrs::{chown_spec, Attrs};
-use crate::printable::{printable, Controls};
 use super::{
     Applied, CheckError, Ctx, Decision, Exec, Facts, Failure, Mode, Operation, RenderCtx,
     RenderError,
 };
+use crate::printable::{printable, Controls};
 
 /// At most this many changes are listed one by one; the rest are counted.
 const SHOWN_CHANGES: usize = 100;

@@ -288,10 +288,21 @@ mod tests {
     fn chunks_split_long_lists_and_quote_every_word() {
         assert!(chunks(&[]).is_empty());
         assert_eq!(chunks(&["./a b".into(), "./c".into()]), ["'./a b' ./c"]);
-        let long: Vec<String> = (0..4).map(|i| format!("./{i}{}", "x".repeat(CHUNK / 3))).collect();
+        let long: Vec<String> = (0..4)
+            .map(|i| format!("./{i}{}", "x".repeat(CHUNK / 3)))
+            .collect();
         let lines = chunks(&long);
-        assert_eq!(lines.len(), 2, "{}", lines.iter().map(String::len).sum::<usize>());
-        assert!(lines.iter().all(|l| l.len() <= CHUNK + 8), "{:?}", lines.iter().map(String::len).collect::<Vec<_>>());
+        assert_eq!(
+            lines.len(),
+            2,
+            "{}",
+            lines.iter().map(String::len).sum::<usize>()
+        );
+        assert!(
+            lines.iter().all(|l| l.len() <= CHUNK + 8),
+            "{:?}",
+            lines.iter().map(String::len).collect::<Vec<_>>()
+        );
         assert_eq!(lines.join(" "), join(&long));
     }
 
