@@ -11,8 +11,9 @@ step() { printf '\n== %s\n' "$*" >&2; }
 
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check
-# The operation kinds are declared inside the `kinds!` list, where cargo fmt does not look.
-rustfmt --edition 2021 --check src/ops/*.rs
+# The operation kinds are declared inside the `kinds!` list, where cargo fmt does not look;
+# a kind's own parts live in a folder named after it (src/ops/sync/).
+rustfmt --edition 2021 --check src/ops/*.rs src/ops/*/*.rs
 step "shell scripts (shellcheck)"
 # The agent and the probe library are sh scripts sent to machines; scripts/ are bash.
 shellcheck -s sh src/remote/channel/agent.sh src/remote/probe_lib.sh

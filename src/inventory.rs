@@ -14,10 +14,13 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::ConfigError;
-use crate::load::inventory::{DesiredState, InventoryFile, MachineSpec, RawSettings, Vars};
+use crate::load::inventory::{
+    DesiredState, InventoryFile, MachineSpec, RawSettings, SshSpec, Vars,
+};
 use crate::load::operations::OperationsRef;
 use crate::orb::{images, Machine};
 
+pub mod layers;
 mod settings;
 pub mod ssh;
 pub use crate::ssh_target::HostFacts;
@@ -72,14 +75,9 @@ pub struct Desired {
     pub settings: Settings,
 }
 
-/// A variable's value and where it came from (for `inventory --explain`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct VarValue {
-    /// The value.
-    pub value: Value,
-    /// `vars`, `group web`, `machine web-2`, `--var` or `built-in`.
-    pub source: String,
-}
+/// A variable's value and where it came from (`vars`, `group web`, `machine web-2`,
+/// `--var` or `built-in`; for `inventory --explain`).
+pub type VarValue = layers::Sourced<Value>;
 
 /// One machine of the inventory.
 #[derive(Debug, Clone)]
@@ -318,22 +316,27 @@ fn machine_settings(
     spec: &MachineSpec,
 ) -> Result<Settings, ConfigError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let layer = |source: String, raw| settings::Layer {
+    let block = |raw| settings::Block {
         file: path,
         dir,
-        source,
         raw,
     };
-    let mut layers = vec![layer("defaults".into(), file.defaults.machine_settings())];
-    for g in &spec.groups {
-        if let Some((_, group)) = file.groups.iter().find(|(n, _)| n.value == g.value) {
-            layers.push(layer(
-                format!("group {}", g.value),
-                group.machine_settings(),
-            ));
-        }
-    }
-    layers.push(layer(format!("machine {name}"), spec.machine_settings()));
+    let groups = spec.groups.iter().map(|g| {
+        let group = file.groups.iter().find(|(n, _)| n.value == g.value);
+        (
+            g.value.as_str(),
+            group.map(|(_, g)| block(g.machine_settings())),
+        )
+    });
+    let layers = layers::of_machine(
+        Some(layers::Layer::new(
+            "defaults",
+            block(file.defaults.machine_settings()),
+        )),
+        groups,
+        name,
+        Some(block(spec.machine_settings())),
+    );
     settings::resolve(&layers)
 }
 
@@ -347,12 +350,14 @@ fn check_ssh_blocks(path: &Path, dir: &Path, file: &InventoryFile) -> Result<(),
     );
     for (source, spec) in blocks {
         if let Some(spec) = spec {
-            ssh::check(&ssh::Layer {
-                file: path,
-                dir,
+            ssh::check(&layers::Layer::new(
                 source,
-                spec,
-            })?;
+                ssh::Block {
+                    file: path,
+                    dir,
+                    spec,
+                },
+            ))?;
         }
     }
     Ok(())
@@ -369,34 +374,32 @@ fn ssh_layers<'a>(
     name: &str,
     spec: &'a MachineSpec,
 ) -> Option<Vec<ssh::Layer<'a>>> {
-    let layer = |source: String, spec| ssh::Layer {
+    let block = |spec| ssh::Block {
         file: path,
         dir,
-        source,
         spec,
     };
-    let groups: Vec<ssh::Layer<'a>> = spec
+    let groups: Vec<(&str, Option<&SshSpec>)> = spec
         .groups
         .iter()
-        .filter_map(|g| {
-            let (_, group) = file.groups.iter().find(|(n, _)| n.value == g.value)?;
-            Some(layer(format!("group {}", g.value), group.ssh.as_ref()?))
+        .map(|g| {
+            let group = file.groups.iter().find(|(n, _)| n.value == g.value);
+            (
+                g.value.as_str(),
+                group.and_then(|(_, group)| group.ssh.as_ref()),
+            )
         })
         .collect();
-    if spec.ssh.is_none() && groups.is_empty() {
+    if spec.ssh.is_none() && groups.iter().all(|(_, ssh)| ssh.is_none()) {
         return None;
     }
-    let mut layers: Vec<ssh::Layer<'a>> = file
-        .defaults
-        .ssh
-        .iter()
-        .map(|d| layer("defaults".into(), d))
-        .collect();
-    layers.extend(groups);
-    if let Some(own) = &spec.ssh {
-        layers.push(layer(format!("machine {name}"), own));
-    }
-    Some(layers)
+    let defaults = file.defaults.ssh.as_ref().map(block);
+    Some(layers::of_machine(
+        defaults.map(|d| layers::Layer::new("defaults", d)),
+        groups.into_iter().map(|(g, ssh)| (g, ssh.map(block))),
+        name,
+        spec.ssh.as_ref().map(block),
+    ))
 }
 
 /// An ssh machine is not OrbStack's: orbdeploy neither creates, starts, stops nor deletes
@@ -748,36 +751,26 @@ impl Inventory {
     /// A host's variables with their sources, after precedence: global vars, group vars
     /// (in the order the machine lists its groups), machine vars, `--var`, then built-ins.
     pub fn vars(&self, host: &Host) -> BTreeMap<String, VarValue> {
-        let mut out = BTreeMap::new();
-        let mut set = |layer: &[(String, Value)], source: &str| {
-            for (k, v) in layer {
-                out.insert(
-                    k.clone(),
-                    VarValue {
-                        value: v.clone(),
-                        source: source.to_string(),
-                    },
-                );
-            }
-        };
-        set(&self.global_vars, "vars");
-        for g in &host.groups {
-            if let Some(vars) = self.group_vars.get(g) {
-                set(vars, &format!("group {g}"));
+        let built_ins = self.built_ins(host);
+        let groups = host
+            .groups
+            .iter()
+            .map(|g| (g.as_str(), self.group_vars.get(g)));
+        let mut layers = layers::of_machine(
+            Some(layers::Layer::new("vars", &self.global_vars)),
+            groups,
+            &host.name,
+            Some(&host.vars),
+        );
+        layers.push(layers::Layer::new("--var", &self.cli_vars));
+        layers.push(layers::Layer::new("built-in", &built_ins));
+        let mut vars = layers::Keyed::default();
+        for layer in &layers {
+            for (k, v) in layer.body.iter() {
+                vars.set(k, v.clone(), &layer.source);
             }
         }
-        set(&host.vars, &format!("machine {}", host.name));
-        set(&self.cli_vars, "--var");
-        for (k, v) in self.built_ins(host) {
-            out.insert(
-                k,
-                VarValue {
-                    value: v,
-                    source: "built-in".to_string(),
-                },
-            );
-        }
-        out
+        vars.into_entries().into_iter().collect()
     }
 
     fn built_ins(&self, host: &Host) -> Vec<(String, Value)> {

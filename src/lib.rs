@@ -16,6 +16,7 @@ pub mod mask;
 pub mod ops;
 pub mod orb;
 pub mod plan;
+pub mod printable;
 pub mod process;
 pub mod quote;
 pub mod read_log;

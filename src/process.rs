@@ -103,7 +103,7 @@ impl Spec {
 
     /// The command line as a user would type it (for messages).
     pub fn display(&self) -> String {
-        shell_words::join(self.argv.iter().map(|a| a.to_string_lossy().into_owned()))
+        crate::quote::join(&self.argv)
     }
 }
 

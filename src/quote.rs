@@ -6,6 +6,8 @@
 //! this is correct for dash, bash, busybox ash and zsh alike, for any bytes including
 //! newlines, `$`, backquotes, `;` and non-UTF-8 (which cannot occur in a Rust `str`).
 
+use std::ffi::OsStr;
+
 /// Quote `value` as one word for a POSIX shell.
 ///
 /// Words made only of characters no shell treats specially are returned unchanged, so
@@ -33,13 +35,18 @@ pub fn quote(value: &str) -> String {
     out
 }
 
-/// Quote every word and join them with spaces: an argv as one shell command line.
-pub fn join<S: AsRef<str>>(words: &[S]) -> String {
-    words
-        .iter()
-        .map(|w| quote(w.as_ref()))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Quote every word and join them with spaces: an argv as one shell command line, to run
+/// or to show. The one place words become a command line; an `OsStr` that is not UTF-8
+/// (a local path) is shown with U+FFFD where it cannot be read.
+pub fn join<S: AsRef<OsStr>>(words: &[S]) -> String {
+    let mut out = String::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&quote(&w.as_ref().to_string_lossy()));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -94,6 +101,22 @@ mod tests {
         assert_eq!(quote("a b"), "'a b'");
         assert_eq!(quote("it's"), "'it'\\''s'");
         assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn join_takes_strings_and_os_strings_alike() {
+        let empty: [&str; 0] = [];
+        assert_eq!(join(&empty), "");
+        assert_eq!(join(&["ls", "-l", "a b", ""]), "ls -l 'a b' ''");
+        let argv = [
+            std::ffi::OsString::from("orbctl"),
+            std::ffi::OsString::from("run"),
+            std::ffi::OsString::from("it's"),
+        ];
+        assert_eq!(join(&argv), "orbctl run 'it'\\''s'");
+        use std::os::unix::ffi::OsStrExt;
+        let not_utf8 = std::ffi::OsStr::from_bytes(b"a\xffb");
+        assert_eq!(join(&[not_utf8]), "'a\u{fffd}b'");
     }
 
     proptest! {

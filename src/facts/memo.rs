@@ -280,7 +280,7 @@ fn ask_ahead(
     }
     if dpkg_read && !later_names.is_empty() {
         out.prelude
-            .push_str(&format!("__od_ahead_dpkg qd {}\n", later_names.join(" ")));
+            .push_str(&format!("__od_ahead_dpkg qd {}\n", join(&later_names)));
     }
 }
 

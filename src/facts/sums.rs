@@ -2,7 +2,7 @@
 //! one process on the machine instead of one per file. The probe library does the work
 //! (`__od_sums_of` hashes, `__od_sum` looks a file up); this says which files to hash.
 
-use crate::quote::quote;
+use crate::quote::join;
 
 /// The part of a SHA-256 (hex) that a script carries: 128 bits (see `__od_same` in the
 /// probe library), or the whole value when it is shorter.
@@ -16,20 +16,20 @@ pub fn prefix(hash: &str) -> &str {
 /// unreadable, or a name that `sha256sum` would escape: paths with a newline or a backslash
 /// are never merged, so every output line is one whole, unescaped name).
 pub fn prelude(hashed: &[String]) -> String {
-    let mergeable: Vec<String> = hashed
+    let mergeable: Vec<&String> = hashed
         .iter()
         .filter(|p| !p.contains('\n') && !p.contains('\\'))
-        .map(|p| quote(p))
         .collect();
     if mergeable.len() < 2 {
         return String::new();
     }
-    format!("__od_sums_of {}\n", mergeable.join(" "))
+    format!("__od_sums_of {}\n", join(&mergeable))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quote::quote;
 
     #[test]
     fn merges_two_or_more_plain_paths() {

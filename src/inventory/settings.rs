@@ -1,22 +1,18 @@
 //! Machine settings (OrbStack 2.1/2.2, docs/orbctl.md §11.2): CPU, memory, disk, isolation,
 //! mounts, the ssh agent and cloud-init, merged from defaults to groups (in the order a
-//! machine lists them) to the machine, each value with the layer it came from, and checked
-//! when the inventory is loaded: units, ranges, files and directories that must exist.
+//! machine lists them) to the machine, each value with the layer it came from
+//! ([`super::layers`]), and checked when the inventory is loaded: units, ranges, files and
+//! directories that must exist.
 
 use std::path::{Path, PathBuf};
 
+use super::layers::{self, set, Sourced};
 use crate::error::ConfigError;
 use crate::load::inventory::RawSettings;
 use crate::yaml::Spanned;
 
 /// A setting's value and the layer it came from (`defaults`, `group web`, `machine web-1`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Setting<T> {
-    /// The value.
-    pub value: T,
-    /// Where it was written.
-    pub source: String,
-}
+pub type Setting<T> = Sourced<T>;
 
 /// A bind mount: a directory (or file) of this computer, seen inside the machine.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -80,29 +76,26 @@ const MAX_CPUS: u64 = 1024;
 const MIN_MEMORY_MIB: u64 = 128;
 const MIN_DISK_BYTES: u64 = 1 << 30;
 
-/// One layer: where it is written (file and directory for relative paths) and its name.
-pub struct Layer<'a> {
+/// The settings one layer writes, and where (file and directory for relative paths).
+pub struct Block<'a> {
     /// The inventory file, for positions.
     pub file: &'a Path,
     /// Relative mount sources and cloud-init files are relative to this directory.
     pub dir: &'a Path,
-    /// `defaults`, `group NAME` or `machine NAME`.
-    pub source: String,
     /// The settings as written.
     pub raw: RawSettings,
 }
 
+/// One layer of a machine's settings (`defaults`, `group NAME` or `machine NAME`).
+pub type Layer<'a> = layers::Layer<Block<'a>>;
+
 /// Merge `layers` (lowest precedence first), checking every value written.
 pub fn resolve(layers: &[Layer<'_>]) -> Result<Settings, ConfigError> {
-    let mut out = Settings::default();
-    for layer in layers {
-        apply_layer(&mut out, layer)?;
-    }
-    Ok(out)
+    layers::merge(layers, apply_layer)
 }
 
 fn apply_layer(out: &mut Settings, layer: &Layer<'_>) -> Result<(), ConfigError> {
-    let r = &layer.raw;
+    let r = &layer.body.raw;
     let src = &layer.source;
     if let Some(c) = &r.cpus {
         if c.value == 0 || c.value > MAX_CPUS {
@@ -111,7 +104,7 @@ fn apply_layer(out: &mut Settings, layer: &Layer<'_>) -> Result<(), ConfigError>
                 format!("cpus must be from 1 to {MAX_CPUS}, not {}", c.value),
             ));
         }
-        out.cpus = Some(setting(c.value, src));
+        set(&mut out.cpus, c.value, src);
     }
     if let Some(m) = &r.memory {
         let bytes = size(m, "memory").map_err(|e| layer.at(m, e))?;
@@ -121,18 +114,18 @@ fn apply_layer(out: &mut Settings, layer: &Layer<'_>) -> Result<(), ConfigError>
                 format!("memory `{}` is below {MIN_MEMORY_MIB}M", m.value),
             ));
         }
-        out.memory_mib = Some(setting(bytes >> 20, src));
+        set(&mut out.memory_mib, bytes >> 20, src);
     }
     if let Some(d) = &r.disk {
         let bytes = size(d, "disk").map_err(|e| layer.at(d, e))?;
         if bytes < MIN_DISK_BYTES {
             return Err(layer.at(d, format!("disk `{}` is below 1G", d.value)));
         }
-        out.disk_bytes = Some(setting(bytes, src));
+        set(&mut out.disk_bytes, bytes, src);
     }
     let flag = |b: &Option<Spanned<bool>>, slot: &mut Option<Setting<bool>>| {
         if let Some(b) = b {
-            *slot = Some(setting(b.value, src));
+            set(slot, b.value, src);
         }
     };
     flag(&r.isolated, &mut out.isolated);
@@ -147,10 +140,10 @@ fn apply_layer(out: &mut Settings, layer: &Layer<'_>) -> Result<(), ConfigError>
             .iter()
             .map(|m| mount(layer, m))
             .collect::<Result<Vec<_>, _>>()?;
-        out.mounts = Some(setting(mounts, src));
+        set(&mut out.mounts, mounts, src);
     }
     if let Some(c) = &r.cloud_init {
-        let path = local_path(layer.dir, &c.value);
+        let path = local_path(layer.body.dir, &c.value);
         if !path.is_file() {
             return Err(layer.at(c, format!("cloud_init: {} is not a file", path.display())));
         }
@@ -158,22 +151,20 @@ fn apply_layer(out: &mut Settings, layer: &Layer<'_>) -> Result<(), ConfigError>
         if let Ok(bytes) = std::fs::read(&path) {
             crate::read_log::note(&path, &bytes);
         }
-        out.cloud_init = Some(setting(path, src));
+        set(&mut out.cloud_init, path, src);
     }
     Ok(())
-}
-
-fn setting<T>(value: T, source: &str) -> Setting<T> {
-    Setting {
-        value,
-        source: source.to_string(),
-    }
 }
 
 impl Layer<'_> {
     /// An error at the position of `s` in this layer's file.
     fn at<T>(&self, s: &Spanned<T>, msg: String) -> ConfigError {
-        ConfigError::at(self.file, s.referenced.line(), s.referenced.column(), msg)
+        ConfigError::at(
+            self.body.file,
+            s.referenced.line(),
+            s.referenced.column(),
+            msg,
+        )
     }
 }
 
@@ -198,7 +189,7 @@ fn mount(layer: &Layer<'_>, m: &Spanned<String>) -> Result<Mount, ConfigError> {
             )));
         }
     }
-    let path = local_path(layer.dir, src);
+    let path = local_path(layer.body.dir, src);
     if !path.exists() {
         return Err(at(format!(
             "mount `{}`: {} does not exist",

@@ -1,7 +1,7 @@
 //! `ssh:` blocks (README, "SSH machines"): each value checked where it is written, then
 //! merged from defaults to the groups (in the order a machine lists them) to the machine,
 //! the same precedence as machine settings and variables, each value with the layer it came
-//! from. The result is the [`SshTarget`] the ssh transport turns into `ssh` argv.
+//! from ([`super::layers`]). The result is the [`SshTarget`] the ssh transport turns into `ssh` argv.
 //!
 //! Every check here is about what reaches `ssh`'s argv: a host, user or jump that starts
 //! with `-` would be read as an option, a `-o` key ssh does not need from us could undo
@@ -10,8 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::layers::{self, set, Keyed, Sourced};
 use crate::error::ConfigError;
 use crate::load::inventory::SshSpec;
+use crate::printable::{printable, Controls};
 use crate::ssh_target::{HostKeyPolicy, SshTarget};
 use crate::yaml::Spanned;
 
@@ -27,40 +29,56 @@ pub struct SshSetting {
 }
 
 /// One `ssh:` block and where it is written.
-pub struct Layer<'a> {
+pub struct Block<'a> {
     /// The inventory file, for positions.
     pub file: &'a Path,
     /// Relative `identity` and `config` paths are relative to this directory.
     pub dir: &'a Path,
-    /// `defaults`, `group NAME` or `machine NAME`.
-    pub source: String,
     /// The block as written.
     pub spec: &'a SshSpec,
 }
 
-/// A value of the merged settings with the layer and the position it was written at.
+/// One layer of a machine's ssh settings (`defaults`, `group NAME` or `machine NAME`).
+pub type Layer<'a> = layers::Layer<Block<'a>>;
+
+/// An `-o` value and the position of its key (for the message when it clashes with
+/// `jump`).
 #[derive(Debug, Clone)]
-struct Written<T> {
-    value: T,
-    source: String,
+struct OptionValue {
+    value: String,
     line: u64,
     column: u64,
 }
 
 /// The settings merged so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Merged {
-    host: Option<Written<String>>,
-    port: Option<Written<u16>>,
-    user: Option<Written<String>>,
-    identity: Option<Written<PathBuf>>,
-    jump: Option<Written<String>>,
-    config: Option<Written<PathBuf>>,
-    host_key: Option<Written<HostKeyPolicy>>,
-    connect_timeout: Option<Written<Duration>>,
-    /// `-o` pairs in the order their keys first appear; a later layer replaces a key
-    /// (compared in any case) with its own spelling and value.
-    options: Vec<Written<(String, String)>>,
+    host: Option<Sourced<String>>,
+    port: Option<Sourced<u16>>,
+    user: Option<Sourced<String>>,
+    identity: Option<Sourced<PathBuf>>,
+    jump: Option<Sourced<String>>,
+    config: Option<Sourced<PathBuf>>,
+    host_key: Option<Sourced<HostKeyPolicy>>,
+    connect_timeout: Option<Sourced<Duration>>,
+    /// `-o` pairs; ssh option names ignore case.
+    options: Keyed<OptionValue>,
+}
+
+impl Default for Merged {
+    fn default() -> Self {
+        Merged {
+            host: None,
+            port: None,
+            user: None,
+            identity: None,
+            jump: None,
+            config: None,
+            host_key: None,
+            connect_timeout: None,
+            options: Keyed::ignoring_case(),
+        }
+    }
 }
 
 /// Check one block on its own (every value it writes), whether or not a machine uses it,
@@ -75,33 +93,28 @@ pub fn resolve(
     name: &str,
     layers: &[Layer<'_>],
 ) -> Result<(SshTarget, Vec<SshSetting>), ConfigError> {
-    let mut m = Merged::default();
-    for layer in layers {
-        apply(&mut m, layer)?;
-    }
-    if let (Some(jump), Some(file)) = (&m.jump, layers.first().map(|l| l.file)) {
+    let m: Merged = layers::merge(layers, apply)?;
+    if let (Some(jump), Some(file)) = (&m.jump, layers.first().map(|l| l.body.file)) {
         let proxy = m
             .options
             .iter()
-            .find(|o| o.value.0.eq_ignore_ascii_case("ProxyCommand"));
-        if let (Some(p), false) = (proxy, jump.value.eq_ignore_ascii_case("none")) {
+            .find(|(k, _)| k.eq_ignore_ascii_case("ProxyCommand"));
+        if let (Some((key, p)), false) = (proxy, jump.value.eq_ignore_ascii_case("none")) {
             return Err(ConfigError::at(
                 file,
-                p.line,
-                p.column,
+                p.value.line,
+                p.value.column,
                 format!(
-                    "ssh option `{}` ({}) cannot be used with `jump` ({}): both say how to reach the host and ssh would use only one; write the whole route in one of them",
-                    p.value.0, p.source, jump.source
+                    "ssh option `{key}` ({}) cannot be used with `jump` ({}): both say how to reach the host and ssh would use only one; write the whole route in one of them",
+                    p.source, jump.source
                 ),
             ));
         }
     }
-    let host = m.host.clone().unwrap_or_else(|| Written {
-        value: name.to_string(),
-        source: "machine name".to_string(),
-        line: 0,
-        column: 0,
-    });
+    let host = m
+        .host
+        .clone()
+        .unwrap_or_else(|| Sourced::new(name.to_string(), "machine name"));
     let target = SshTarget {
         host: host.value.clone(),
         port: m.port.as_ref().map(|w| w.value),
@@ -111,18 +124,22 @@ pub fn resolve(
         config: m.config.as_ref().map(|w| w.value.clone()),
         host_key: m.host_key.as_ref().map(|w| w.value).unwrap_or_default(),
         connect_timeout: m.connect_timeout.as_ref().map(|w| w.value),
-        options: m.options.iter().map(|o| o.value.clone()).collect(),
+        options: m
+            .options
+            .iter()
+            .map(|(k, o)| (k.to_string(), o.value.value.clone()))
+            .collect(),
     };
     Ok((target, settings(&m, &host)))
 }
 
 /// The merged settings as `--explain` lists them: `host` and `host_key` always (with
 /// where their value comes from when nobody wrote one), the others when written.
-fn settings(m: &Merged, host: &Written<String>) -> Vec<SshSetting> {
+fn settings(m: &Merged, host: &Sourced<String>) -> Vec<SshSetting> {
     fn one<T>(
         out: &mut Vec<SshSetting>,
         key: &str,
-        w: &Option<Written<T>>,
+        w: &Option<Sourced<T>>,
         show: fn(&T) -> String,
     ) {
         if let Some(w) = w {
@@ -158,10 +175,10 @@ fn settings(m: &Merged, host: &Written<String>) -> Vec<SshSetting> {
     one(&mut out, "connect_timeout", &m.connect_timeout, |d| {
         format!("{}s", d.as_secs())
     });
-    for o in &m.options {
+    for (k, o) in m.options.iter() {
         out.push(SshSetting {
-            key: format!("options.{}", o.value.0),
-            value: o.value.1.clone(),
+            key: format!("options.{k}"),
+            value: o.value.value.clone(),
             source: o.source.clone(),
         });
     }
@@ -176,25 +193,21 @@ pub fn policy_word(p: HostKeyPolicy) -> &'static str {
     }
 }
 
-fn written<T, U>(s: &Spanned<T>, value: U, source: &str) -> Written<U> {
-    Written {
-        value,
-        source: source.to_string(),
-        line: s.referenced.line(),
-        column: s.referenced.column(),
-    }
-}
-
 impl Layer<'_> {
     fn at<T>(&self, s: &Spanned<T>, msg: String) -> ConfigError {
-        ConfigError::at(self.file, s.referenced.line(), s.referenced.column(), msg)
+        ConfigError::at(
+            self.body.file,
+            s.referenced.line(),
+            s.referenced.column(),
+            msg,
+        )
     }
 }
 
 /// `host`, `port`, `user` and `jump`: where ssh connects, as words it cannot mistake for
 /// options.
 fn apply_destination(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
-    let r = layer.spec;
+    let r = layer.body.spec;
     let src = layer.source.as_str();
     let word =
         |s: &Spanned<String>, key: &str| check_word(key, &s.value).map_err(|e| layer.at(s, e));
@@ -224,7 +237,7 @@ fn apply_destination(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigErro
                 ),
             ));
         }
-        m.host = Some(written(h, h.value.clone(), src));
+        set(&mut m.host, h.value.clone(), src);
     }
     if let Some(p) = &r.port {
         let port = u16::try_from(p.value)
@@ -236,7 +249,7 @@ fn apply_destination(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigErro
                     format!("ssh: port must be from 1 to 65535, not {}", p.value),
                 )
             })?;
-        m.port = Some(written(p, port, src));
+        set(&mut m.port, port, src);
     }
     if let Some(u) = &r.user {
         word(u, "user")?;
@@ -246,7 +259,7 @@ fn apply_destination(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigErro
                 format!("ssh: user `{}` cannot contain `@` or `:`", u.value),
             ));
         }
-        m.user = Some(written(u, u.value.clone(), src));
+        set(&mut m.user, u.value.clone(), src);
     }
     if let Some(j) = &r.jump {
         word(j, "jump")?;
@@ -262,7 +275,7 @@ fn apply_destination(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigErro
                 ),
             ));
         }
-        m.jump = Some(written(j, j.value.clone(), src));
+        set(&mut m.jump, j.value.clone(), src);
     }
     Ok(())
 }
@@ -270,26 +283,23 @@ fn apply_destination(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigErro
 /// Check every value `layer` writes and lay it over `m`.
 fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
     apply_destination(m, layer)?;
-    let r = layer.spec;
+    let r = layer.body.spec;
     let src = layer.source.as_str();
     if let Some(i) = &r.identity {
-        m.identity = Some(written(i, local_file(layer, i, "identity")?, src));
+        set(&mut m.identity, local_file(layer, i, "identity")?, src);
     }
     if let Some(c) = &r.config {
-        m.config = Some(written(c, local_file(layer, c, "config")?, src));
+        set(&mut m.config, local_file(layer, c, "config")?, src);
     }
     if let Some(k) = &r.host_key {
-        m.host_key = Some(written(
-            k,
-            host_key(&k.value).map_err(|e| layer.at(k, e))?,
-            src,
-        ));
+        let policy = host_key(&k.value).map_err(|e| layer.at(k, e))?;
+        set(&mut m.host_key, policy, src);
     }
     if let Some(t) = &r.connect_timeout {
         if t.value.0 == 0 {
             return Err(layer.at(t, "ssh: connect_timeout must be at least 1 second".into()));
         }
-        m.connect_timeout = Some(written(t, Duration::from_secs(t.value.0), src));
+        set(&mut m.connect_timeout, Duration::from_secs(t.value.0), src);
     }
     apply_options(m, layer)
 }
@@ -297,7 +307,7 @@ fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
 fn apply_options(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
     let src = layer.source.as_str();
     let mut seen: Vec<&Spanned<String>> = Vec::new();
-    for (key, value) in layer.spec.options.iter() {
+    for (key, value) in layer.body.spec.options.iter() {
         if let Some(first) = seen
             .iter()
             .find(|k| k.value.eq_ignore_ascii_case(&key.value))
@@ -314,15 +324,12 @@ fn apply_options(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
         }
         seen.push(key);
         check_option(&key.value, &value.value.0).map_err(|e| layer.at(key, e))?;
-        let entry = written(key, (key.value.clone(), value.value.0.clone()), src);
-        match m
-            .options
-            .iter_mut()
-            .find(|o| o.value.0.eq_ignore_ascii_case(&key.value))
-        {
-            Some(slot) => *slot = entry,
-            None => m.options.push(entry),
-        }
+        let value = OptionValue {
+            value: value.value.0.clone(),
+            line: key.referenced.line(),
+            column: key.referenced.column(),
+        };
+        m.options.set(&key.value, value, src);
     }
     Ok(())
 }
@@ -340,7 +347,7 @@ fn check_word(key: &str, v: &str) -> Result<(), String> {
     if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
             "ssh: {key} `{}` contains a space or a control character",
-            v.escape_debug()
+            printable(v, Controls::Escape)
         ));
     }
     Ok(())
@@ -367,7 +374,8 @@ fn host_key(v: &str) -> Result<HostKeyPolicy, String> {
 /// relative paths against the inventory's directory (as mounts and cloud-init files).
 fn local_file(layer: &Layer<'_>, s: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
     let home = std::env::var_os("HOME");
-    let path = expand(&s.value, layer.dir, home.as_deref(), key).map_err(|e| layer.at(s, e))?;
+    let path =
+        expand(&s.value, layer.body.dir, home.as_deref(), key).map_err(|e| layer.at(s, e))?;
     if !path.is_file() {
         return Err(layer.at(s, format!("ssh: {key}: {} is not a file", path.display())));
     }
@@ -451,7 +459,7 @@ fn check_option(key: &str, value: &str) -> Result<(), String> {
     {
         return Err(format!(
             "ssh option `{}`: expected an ssh option name (letters and digits, as in `ServerAliveInterval`)",
-            key.escape_debug()
+            printable(key, Controls::Escape)
         ));
     }
     if let Some((_, why)) = DENIED.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
@@ -460,7 +468,7 @@ fn check_option(key: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.chars().any(char::is_control) {
         return Err(format!(
             "ssh option `{key}`: expected a value on one line, found `{}`",
-            value.escape_debug()
+            printable(value, Controls::Escape)
         ));
     }
     let forgets = ["/dev/null", "none"].contains(&value.to_ascii_lowercase().as_str());

@@ -39,7 +39,7 @@ impl Operation for Command {
     type Spec = Spec;
 
     fn summary(spec: &Spec) -> String {
-        short(&spec.0.join(" "))
+        short(&crate::quote::join(&spec.0))
     }
 
     fn render(spec: &Spec, ctx: &RenderCtx<'_>) -> Result<Command, RenderError> {

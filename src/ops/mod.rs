@@ -14,13 +14,10 @@
 //! `kinds!` list; its key, its place in messages and the dispatch follow from those. Then
 //! document it in the README and test it like the others.
 
-mod archive;
 mod attrs;
 mod failure;
-mod listing;
 mod render;
 mod text;
-mod tree;
 mod url;
 mod values;
 
@@ -489,27 +486,37 @@ mod tests {
     }
 
     /// `cargo fmt` does not follow the module declarations `kinds!` makes, so rustfmt is
-    /// run on this directory here (skipped where rustfmt is not installed).
+    /// run on this directory and a kind's folder of parts (`sync/`) here.
     #[test]
     fn kind_files_are_formatted() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
+        let list = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect()
+        };
+        let mut files: Vec<_> = list(&dir)
+            .into_iter()
+            .flat_map(|p| if p.is_dir() { list(&p) } else { vec![p] })
             .filter(|p| p.extension().is_some_and(|x| x == "rs"))
             .collect();
         files.sort();
+        assert!(
+            files.iter().any(|p| p.ends_with("sync/archive.rs")),
+            "{files:?}"
+        );
         let out = std::process::Command::new("rustfmt")
             .args(["--check", "--edition", "2021"])
             .args(&files)
             .output();
         let out = match out {
             Ok(out) => out,
-            Err(e) => panic!("cannot run rustfmt to check src/ops/*.rs (install it with `rustup component add rustfmt`): {e}"),
+            Err(e) => panic!("cannot run rustfmt to check src/ops/ (install it with `rustup component add rustfmt`): {e}"),
         };
         assert!(
             out.status.success(),
-            "run `rustfmt --edition 2021 src/ops/*.rs`:\n{}",
+            "run `rustfmt --edition 2021 src/ops/*.rs src/ops/*/*.rs`:\n{}",
             String::from_utf8_lossy(&out.stdout)
         );
     }

@@ -1,21 +1,27 @@
 //! `sync`: a local directory tree copied to the machine. One probe lists the destination
-//! and hashes, with one `sha256sum`, every file the tree has (`ops/listing.rs`); only
+//! and hashes, with one `sha256sum`, every file the tree has (`sync/listing.rs`); only
 //! what differs travels, as one tar archive on the stdin of one request that stages the
-//! files beside their destinations and renames each into place (`ops/archive.rs`).
+//! files beside their destinations and renames each into place (`sync/archive.rs`); the local
+//! tree is walked in `sync/tree.rs`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::archive;
+mod archive;
+mod listing;
+mod tree;
+
+use listing::{Listing, RemoteEntry, Top};
+use tree::{Exclude, LocalEntry, LocalKind};
+
 use super::attrs::{chown_spec, Attrs};
-use super::listing::{self, Listing, RemoteEntry, Top};
-use super::tree::{self, Exclude, LocalEntry, LocalKind};
 use super::{
     Applied, CheckError, Ctx, Decision, Exec, Facts, Failure, Mode, Operation, RenderCtx,
     RenderError,
 };
+use crate::printable::{printable, Controls};
 
 /// At most this many changes are listed one by one; the rest are counted.
 const SHOWN_CHANGES: usize = 100;
@@ -107,16 +113,7 @@ impl Sync {
     /// The full path of `rel` as messages show it: control characters escaped (`\n`), so
     /// that a name with a newline stays on its line.
     pub fn shown(&self, rel: &str) -> String {
-        self.full(rel)
-            .chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
+        printable(&self.full(rel), Controls::Escape)
     }
 
     fn declared_mode(&self, e: &LocalEntry) -> Option<u32> {

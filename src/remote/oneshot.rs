@@ -212,14 +212,9 @@ impl Remote for OneShot {
     }
 
     fn describe(&self, req: &Exec) -> Vec<String> {
-        let words: Vec<String> = self
-            .argv(req, FIRST_STAGE_NAME)
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
         vec![format!(
             "{} <<< {}",
-            quote::join(&words),
+            quote::join(&self.argv(req, FIRST_STAGE_NAME)),
             quote::quote(req.full_script().trim_end_matches('\n'))
         )]
     }

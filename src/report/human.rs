@@ -187,7 +187,7 @@ impl Human {
                 }
                 let mut text = action_text(self.color, a);
                 if self.show_calls && !a.argv.is_empty() {
-                    text.push_str(&format!("    $ {}\n", a.argv.join(" ")));
+                    text.push_str(&format!("    $ {}\n", crate::quote::join(&a.argv)));
                 }
                 self.line(&text);
             }

@@ -2,30 +2,21 @@
 //! could not be reached makes each of its cases an error.
 
 use super::{JunitAs, Report, ReportMachine, StepResult};
+use crate::printable::{printable, Controls};
 
-/// Text made fit for XML 1.0: the five special characters escaped, terminal colour codes
-/// (`ESC [ … m` and the like) dropped, and any other control character (which XML cannot
-/// carry, even escaped) shown as `?`.
+/// Text made fit for XML 1.0: terminal colour codes dropped and any other control
+/// character (most of which XML cannot carry, even escaped) shown as `?` ([`printable`]),
+/// the two non-characters XML refuses shown as `?` too, and the five special characters
+/// escaped.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
+    for c in printable(s, Controls::Replace('?')).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\x1b' if chars.peek() == Some(&'[') => {
-                // A CSI sequence: parameters and intermediates, then one final byte.
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('\x40'..='\x7e').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('?'),
             '\u{fffe}' | '\u{ffff}' => out.push('?'),
             c => out.push(c),
         }
@@ -153,4 +144,17 @@ fn output(step: &StepResult) -> String {
         out.push_str(d);
     }
     format!("\n      <system-out>{}</system-out>\n    ", esc(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn esc_leaves_only_what_xml_can_carry() {
+        assert_eq!(
+            esc("<&> \"q\" 'a' \x1b[31mred\x1b[0m \x01\x7f\u{9b}\u{fffe}\u{ffff}\n\ttab"),
+            "&lt;&amp;&gt; &quot;q&quot; &apos;a&apos; red ?????\n\ttab"
+        );
+    }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::guard::Seen;
 use super::model::{FactsHash, PlanFile, PlannedStep, PlannedVar};
+use crate::quote::join;
 use crate::report::ActionKind;
 
 /// Where a read file is named in a plan: relative to the inventory's directory when it
@@ -116,8 +117,8 @@ pub fn action(
         return Err(format!(
             "its `{}` would now run `{}`, the plan's ran `{}`",
             action.word(),
-            argv.get(1..).unwrap_or_default().join(" "),
-            planned.argv.get(1..).unwrap_or_default().join(" ")
+            join(argv.get(1..).unwrap_or_default()),
+            join(planned.argv.get(1..).unwrap_or_default())
         ));
     }
     Ok(())

@@ -58,7 +58,7 @@ fn machine(m: &PlannedMachine, out: &mut dyn Write) -> std::io::Result<()> {
     }
     // The first word is the orbctl binary as the plan's run found it.
     if let Some(args) = m.argv.get(1..).filter(|a| !a.is_empty()) {
-        head.push_str(&format!(" (orbctl {})", args.join(" ")));
+        head.push_str(&format!(" (orbctl {})", crate::quote::join(args)));
     }
     writeln!(out, "{head}")?;
     for s in &m.steps {

@@ -181,6 +181,10 @@ fn bad_ssh_values_are_errors_at_their_position() {
         ("groups:\n  g: { ssh: { options: { ControlPath: x } } }\nmachines: {}\n", "inv:2:26: ssh option `ControlPath` is not allowed: it belongs to the transport"),
         ("groups:\n  g: { ssh: { jump: j } }\nmachines:\n  m1: { groups: [g], ssh: { options: { ProxyCommand: nc %h %p } } }\n", "inv:4:40: ssh option `ProxyCommand` (machine m1) cannot be used with `jump` (group g)"),
         ("machines:\n  m1: { ssh: {} }\n  m2: { groups: [transport_ssh] }\n", "derives itself"),
+        // A control character is shown escaped, so the message stays on its line.
+        ("machines:\n  m1: { ssh: { user: \"a\\tb\\e[2J\" } }\n", "ssh: user `a\\tb\\u{1b}[2J` contains a space or a control character"),
+        ("machines:\n  m1: { ssh: { options: { \"a\\nb\": x } } }\n", "ssh option `a\\nb`: expected an ssh option name"),
+        ("machines:\n  m1: { ssh: { options: { SendEnv: \"A\\nB\" } } }\n", "ssh option `SendEnv`: expected a value on one line, found `A\\nB`"),
     ];
     let wrong: Vec<String> = cases
         .iter()

@@ -205,11 +205,7 @@ impl Remote for Channel {
                 "<orbdeploy channel agent>",
                 "NONCE",
             );
-            let words: Vec<String> = argv
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect();
-            out.push(quote::join(&words));
+            out.push(quote::join(&argv));
         }
         out.push(format!(
             "(channel) sh <<< {}",

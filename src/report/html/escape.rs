@@ -2,31 +2,15 @@
 //! for the script ([`json_script`]). Step names, outputs, diffs, machine names and paths
 //! are written by users or printed by machines, so both must hold whatever they contain.
 
-/// `s` without what a page cannot show: terminal colour codes (`ESC [ … m` and other CSI
-/// sequences) dropped, and any other control character but newline, tab and carriage
-/// return shown as U+FFFD (HTML parsers turn NUL into it anyway; the others would be
-/// invisible, hiding what a command really printed).
+/// `s` without what a page cannot show: terminal colour codes dropped, and any other
+/// control character but newline, tab and carriage return shown as U+FFFD (HTML parsers
+/// turn NUL into it anyway; the others would be invisible, hiding what a command really
+/// printed). See [`printable`].
 pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' if chars.peek() == Some(&'[') => {
-                // A CSI sequence: parameters and intermediates, then one final byte.
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('\x40'..='\x7e').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            '\n' | '\r' | '\t' => out.push(c),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    printable(s, Controls::Replace('\u{fffd}'))
 }
+
+use crate::printable::{printable, Controls};
 
 /// `s` as HTML text, fit for element content and for attribute values in double or
 /// single quotes: the five special characters as entities, after [`clean`]. The one

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::put::sha_of_file;
-use super::render::io_reason;
+use crate::ops::put::sha_of_file;
+use crate::ops::render::io_reason;
 
 /// What a local path is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 
-use crate::quote::quote;
+use crate::quote::{join, quote};
 
 use super::tree::{unusual, LocalEntry, LocalKind};
-use super::{Facts, Failure};
+use crate::ops::{Facts, Failure};
 
 /// A path whose name has a control character or a backslash (`find -path`, C locale).
 const UNUSUAL: &str = "*[[:cntrl:]\\\\]*";
@@ -127,23 +127,22 @@ pub fn dot(rel: &str) -> String {
     }
 }
 
-/// The quoted words, joined, in command lines of at most [`CHUNK`] bytes.
+/// The quoted words, joined, in command lines of about [`CHUNK`] bytes at most (counted
+/// before quoting, which adds a few bytes to a word with unusual characters).
 pub fn chunks(paths: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
+    let mut groups: Vec<Vec<&String>> = Vec::new();
+    let mut len = 0;
     for p in paths {
-        if !line.is_empty() && line.len() + p.len() > CHUNK {
-            out.push(std::mem::take(&mut line));
+        match groups.last_mut() {
+            Some(group) if len + p.len() <= CHUNK => group.push(p),
+            _ => {
+                groups.push(vec![p]);
+                len = 0;
+            }
         }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(&quote(p));
+        len += p.len() + 1;
     }
-    if !line.is_empty() {
-        out.push(line);
-    }
-    out
+    groups.iter().map(|g| join(g)).collect()
 }
 
 /// Read what [`probe`] printed; `local` is the tree the probe was made for.
@@ -283,7 +282,29 @@ fn decode_names(hex: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tree::{walk, Exclude};
+    use crate::ops::sync::tree::{walk, Exclude};
+
+    #[test]
+    fn chunks_split_long_lists_and_quote_every_word() {
+        assert!(chunks(&[]).is_empty());
+        assert_eq!(chunks(&["./a b".into(), "./c".into()]), ["'./a b' ./c"]);
+        let long: Vec<String> = (0..4)
+            .map(|i| format!("./{i}{}", "x".repeat(CHUNK / 3)))
+            .collect();
+        let lines = chunks(&long);
+        assert_eq!(
+            lines.len(),
+            2,
+            "{}",
+            lines.iter().map(String::len).sum::<usize>()
+        );
+        assert!(
+            lines.iter().all(|l| l.len() <= CHUNK + 8),
+            "{:?}",
+            lines.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert_eq!(lines.join(" "), join(&long));
+    }
 
     /// The probe, run by the host's `sh` over a tree with hostile names, finds every path
     /// with its type, mode and hash, and the names only the machine has.

@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use crate::quote::quote;
 use crate::remote::{Input, WriteFile};
 
-use super::attrs::chown_spec;
 use super::listing::{chunks, dot};
-use super::sync::{Plan, Sync};
 use super::tree::{LocalEntry, LocalKind};
-use super::{permission_hint, text_diff, Ctx, Failure};
+use super::{Plan, Sync};
+use crate::ops::attrs::chown_spec;
+use crate::ops::{permission_hint, text_diff, Ctx, Failure};
 
 /// An archive up to this size goes on the request's stdin; a larger one is written to a
 /// file on the machine first (the one-shot path holds a request's stdin in memory), as is
@@ -400,8 +400,8 @@ mod tests {
     use super::*;
     use crate::facts::Facts;
     use crate::ops::attrs::Attrs;
-    use crate::ops::listing;
-    use crate::ops::tree::{walk, Exclude};
+    use crate::ops::sync::listing;
+    use crate::ops::sync::tree::{walk, Exclude};
 
     fn sync_of(src: &std::path::Path, dest: &str, delete: bool) -> Sync {
         let exclude = Exclude::new(&["*.tmp".to_string()]).unwrap();
