@@ -17,6 +17,7 @@ use crate::error::ConfigError;
 use crate::load::inventory::{DesiredState, InventoryFile, MachineSpec, RawSettings, Vars};
 use crate::load::operations::OperationsRef;
 use crate::orb::{images, Machine};
+use crate::read_log::ReadLog;
 
 mod settings;
 pub mod ssh;
@@ -133,9 +134,19 @@ pub struct Inventory {
     ssh_facts: BTreeMap<String, HostFacts>,
 }
 
-/// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs.
+/// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs. For a command
+/// that keeps no list of the files it read.
 pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, ConfigError> {
-    let file: InventoryFile = yaml::parse_file(path)?;
+    load_noting(path, cli_vars, &ReadLog::default())
+}
+
+/// [`load`], noting the inventory and the cloud-init files it names in the run's `log`.
+pub fn load_noting(
+    path: &Path,
+    cli_vars: &[(String, String)],
+    log: &ReadLog,
+) -> Result<Inventory, ConfigError> {
+    let file: InventoryFile = yaml::parse_file(path, log)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -199,6 +210,15 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
     let mut secret_vars = Vec::new();
     for s in &file.secrets {
         secret_vars.push(s.value.clone());
+    }
+    // orbctl reads a cloud-init file at create time; a saved plan still names it as an input.
+    for c in hosts
+        .iter()
+        .filter_map(|h| h.desired.settings.cloud_init.as_ref())
+    {
+        if let Ok(bytes) = std::fs::read(&c.value) {
+            log.note(&c.value, &bytes);
+        }
     }
 
     let cli_vars = cli_vars

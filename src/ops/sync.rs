@@ -418,7 +418,7 @@ impl Operation for Sync {
                 problem: "is not a directory",
             });
         }
-        let local = tree::walk(&src, &exclude).map_err(|e| RenderError::Unreadable {
+        let local = tree::walk(&src, &exclude, ctx.renderer.read_log()).map_err(|e| RenderError::Unreadable {
             field: "src",
             path: e.path,
             reason: e.reason,

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use crate::inventory::Inventory;
 use crate::plan::Plan;
-use crate::remote::{self, HostReport, Reach, Remote, Transport};
+use crate::remote::{self, HostReport, Reach, Remote, Tracer, Transport};
 use crate::ssh_target::SshTarget;
 
 use super::host::likely_users;
@@ -74,7 +74,7 @@ impl SshMachines {
 pub fn connect_all(
     inv: &Inventory,
     plan: &Plan<'_>,
-    transport: Transport,
+    (transport, trace): (Transport, &Tracer),
     parallel: usize,
 ) -> SshMachines {
     let started = Instant::now();
@@ -97,7 +97,7 @@ pub fn connect_all(
         return out;
     }
     let results = pool::map(targets, parallel.max(1), |(name, target, mut users)| {
-        let mut remote = remote::connect(Reach::Ssh(&target), &name, transport);
+        let mut remote = remote::connect(Reach::Ssh(&target), &name, transport, trace);
         // The sessions of every user the steps run as open side by side once the master
         // is up (a `become` step's sudo session would otherwise cost its own round trip
         // at the first such step); the facts then go over the login session.
