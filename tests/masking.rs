@@ -2,7 +2,7 @@
 //! the event stream, a status, a report key, JSON punctuation, a backslash, a newline), a
 //! long secret used by a failing step never appears in any output — the terminal (human
 //! and `--output json`), `--report`, `--junit`, `--report-html`, the saved plan
-//! (`plan --out`), the trace files, and the `error: …` line.
+//! (`plan --out`), `plan --list-steps`, the trace files, and the `error: …` line.
 
 #[path = "e2e/harness.rs"]
 mod harness;
@@ -163,7 +163,8 @@ fn assert_hidden(w: &World, what: &str, run: &Run) {
 #[test]
 fn a_secret_that_is_part_of_a_tag_hides_no_other_secret() {
     // The case that leaked: `ste` (of `step`) and a long token in a failing shell step.
-    let w = World::new("maskste");
+    // (The machine's name must not hold `ste`: the test is about the other secret.)
+    let w = World::new("maskpart");
     let m = w.name("a");
     w.create(&m);
     w.write(
@@ -187,7 +188,7 @@ fn a_secret_that_is_part_of_a_tag_hides_no_other_secret() {
     );
     let doc = w.report("r.json");
     let tail = doc["machines"][0]["steps"][0]["failure"]["stderr_tail"].as_str();
-    assert_eq!(tail, Some("***\n"), "{doc:#}");
+    assert_eq!(tail, Some("***"), "{doc:#}");
 }
 
 #[test]
@@ -200,9 +201,12 @@ fn no_other_secret_appears_whatever_the_secrets_are() {
         .push(("ORBDEPLOY_TRACE_DIR".into(), trace.display().to_string()));
     let inv = inventory(&w, &m, OPS);
 
+    let var = format!("other={LONG}");
     let human = w.orbdeploy([
         "apply",
         &inv,
+        "--var",
+        &var,
         "--diff",
         "--timings",
         "--report",
@@ -234,6 +238,11 @@ fn no_other_secret_appears_whatever_the_secrets_are() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         assert!(v["event"].is_string(), "{line}");
     }
+
+    let list = w.orbdeploy(["plan", &inv, "--list-steps"]);
+    list.assert_code(0);
+    assert_hidden(&w, "plan --list-steps", &list);
+    assert!(list.stdout.contains("put ***"), "{}", list.stdout);
 
     let plan = w.orbdeploy(["plan", &inv, "--diff", "--out", "p.json"]);
     assert!(plan.code == 0 || plan.code == 4, "{plan:?}");

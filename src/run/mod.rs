@@ -75,8 +75,11 @@ fn apply_loaded(
     let is_ssh = |name: &str| loaded.inv.ssh_target(name).is_some();
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| !is_ssh(n))?;
     if config.mode.list_steps {
-        let mut out = std::io::stdout().lock();
-        plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut out)?;
+        // Names and loop labels are rendered: written masked, as every output is.
+        let mut list = Vec::new();
+        plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut list)?;
+        let list = masker(loaded).text(&String::from_utf8_lossy(&list));
+        std::io::Write::write_all(&mut std::io::stdout().lock(), list.as_bytes())?;
         return Ok(RunEnd::Success);
     }
     let transport = (config.transport, &loaded.trace);
