@@ -315,3 +315,34 @@ impl Operation for Put {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_cache_is_the_runs_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, b"one").unwrap();
+        let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let first = ReadLog::default();
+        let (sha_one, len) = sha_of_file(&path, &first).unwrap();
+        assert_eq!((sha_one.as_str(), len), (sha_of_bytes(b"one").as_str(), 3));
+        // Same size, same modification time: this run trusts the hash it made.
+        std::fs::write(&path, b"two").unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(stamp).unwrap();
+        drop(f);
+        assert_eq!(sha_of_file(&path, &first).unwrap().0, sha_one);
+        // Another run in the same process has no such memory: it reads the file.
+        let second = ReadLog::default();
+        assert_eq!(sha_of_file(&path, &second).unwrap().0, sha_of_bytes(b"two"));
+        assert_eq!(second.sha(&path), Some(sha_of_bytes(b"two")));
+        assert_eq!(
+            first.sha(&path),
+            Some(sha_one),
+            "each run's log has what it read"
+        );
+    }
+}
