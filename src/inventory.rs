@@ -140,6 +140,18 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
     load_noting(path, cli_vars, &ReadLog::default())
 }
 
+/// orbctl reads a cloud-init file at create time; a saved plan still names it as an input.
+fn note_cloud_init(hosts: &[Host], log: &ReadLog) {
+    let files = hosts
+        .iter()
+        .filter_map(|h| h.desired.settings.cloud_init.as_ref());
+    for c in files {
+        if let Ok(bytes) = std::fs::read(&c.value) {
+            log.note(&c.value, &bytes);
+        }
+    }
+}
+
 /// [`load`], noting the inventory and the cloud-init files it names in the run's `log`.
 pub fn load_noting(
     path: &Path,
@@ -211,15 +223,7 @@ pub fn load_noting(
     for s in &file.secrets {
         secret_vars.push(s.value.clone());
     }
-    // orbctl reads a cloud-init file at create time; a saved plan still names it as an input.
-    for c in hosts
-        .iter()
-        .filter_map(|h| h.desired.settings.cloud_init.as_ref())
-    {
-        if let Ok(bytes) = std::fs::read(&c.value) {
-            log.note(&c.value, &bytes);
-        }
-    }
+    note_cloud_init(&hosts, log);
 
     let cli_vars = cli_vars
         .iter()
