@@ -288,6 +288,7 @@ impl RunArgs {
             lock_timeout: Duration::from_secs(self.lock_timeout),
             roles_path: self.roles_path.clone(),
             rerun: None,
+            command_line: std::env::args_os().collect(),
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::load::inventory::{
 };
 use crate::load::operations::OperationsRef;
 use crate::orb::{images, Machine};
+use crate::read_log::ReadLog;
 
 pub mod layers;
 mod settings;
@@ -139,9 +140,31 @@ struct Reached {
     login_user: String,
 }
 
-/// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs.
+/// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs. For a command
+/// that keeps no list of the files it read.
 pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, ConfigError> {
-    let file: InventoryFile = yaml::parse_file(path)?;
+    load_noting(path, cli_vars, &ReadLog::default())
+}
+
+/// orbctl reads a cloud-init file at create time; a saved plan still names it as an input.
+fn note_cloud_init(hosts: &[Host], log: &ReadLog) {
+    let files = hosts
+        .iter()
+        .filter_map(|h| h.desired.settings.cloud_init.as_ref());
+    for c in files {
+        if let Ok(bytes) = std::fs::read(&c.value) {
+            log.note(&c.value, &bytes);
+        }
+    }
+}
+
+/// [`load`], noting the inventory and the cloud-init files it names in the run's `log`.
+pub fn load_noting(
+    path: &Path,
+    cli_vars: &[(String, String)],
+    log: &ReadLog,
+) -> Result<Inventory, ConfigError> {
+    let file: InventoryFile = yaml::parse_file(path, log)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -206,6 +229,7 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
     for s in &file.secrets {
         secret_vars.push(s.value.clone());
     }
+    note_cloud_init(&hosts, log);
 
     let cli_vars = cli_vars
         .iter()

@@ -81,15 +81,43 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
 }
 
 /// One message for an error: a configuration error is shown alone (it already names the
-/// file, line and column); anything else shows its chain of causes.
+/// file, line and column); anything else shows its chain of causes. Masked with the
+/// secrets of the run that failed, when it knew them.
 fn describe(err: &anyhow::Error) -> String {
-    if let Some(cfg) = err
+    let text = if let Some(cfg) = err
         .chain()
         .find_map(|c| c.downcast_ref::<error::ConfigError>())
     {
-        return cfg.to_string();
+        cfg.to_string()
+    } else {
+        let mut parts: Vec<String> = err
+            .chain()
+            .map(|c| c.to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        parts.dedup();
+        parts.join(": ")
+    };
+    match err.downcast_ref::<mask::MaskErrors>() {
+        Some(m) => m.0.text(&text),
+        None => text,
     }
-    let mut parts: Vec<String> = err.chain().map(|c| c.to_string()).collect();
-    parts.dedup();
-    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_error_is_printed_masked() {
+        let masker = mask::Masker::new(vec!["hunter2".into()]);
+        let err = anyhow::anyhow!("cannot read /srv/hunter2/x")
+            .context("loading hunter2")
+            .context(mask::MaskErrors(masker.clone()));
+        assert_eq!(describe(&err), "loading ***: cannot read /srv/***/x");
+        let cfg = anyhow::Error::new(error::ConfigError::plain("bad value hunter2"))
+            .context(mask::MaskErrors(masker));
+        assert_eq!(describe(&cfg), "bad value ***");
+        assert_eq!(error::exit_code(&cfg), exit::USAGE, "the code is kept");
+    }
 }

@@ -11,10 +11,14 @@ use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use serde_json::Value as Json;
 
+use crate::read_log::ReadLog;
+
 /// Renders strings and evaluates expressions against a context of variables.
 pub struct Renderer {
     env: Environment<'static>,
     secrets: Arc<Mutex<BTreeSet<String>>>,
+    /// The local files this run read (a renderer is made once per run).
+    reads: ReadLog,
 }
 
 impl Default for Renderer {
@@ -55,7 +59,24 @@ impl Renderer {
                 Ok(value)
             },
         );
-        Renderer { env, secrets }
+        Renderer {
+            env,
+            secrets,
+            reads: ReadLog::default(),
+        }
+    }
+
+    /// A renderer whose reads go to `reads`: the log the inventory was loaded with.
+    pub fn with_read_log(reads: ReadLog) -> Self {
+        Renderer {
+            reads,
+            ..Self::new()
+        }
+    }
+
+    /// The local files this run read.
+    pub fn read_log(&self) -> &ReadLog {
+        &self.reads
     }
 
     /// Values read with `env()` so far.

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use crate::error::ConfigError;
+use crate::read_log::ReadLog;
 
 /// A value together with where it was written, for checks made after parsing
 /// (duplicate machines, unknown groups, unknown handlers).
@@ -22,15 +23,15 @@ pub type Location = serde_saphyr::Location;
 /// text a person writes, and a huge one is a mistake (or an attack on the parser).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Read and parse one YAML file.
-pub fn parse_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = read_text(path)?;
+/// Read and parse one YAML file, noting it in the run's read log.
+pub fn parse_file<T: DeserializeOwned>(path: &Path, log: &ReadLog) -> Result<T, ConfigError> {
+    let text = read_text(path, log)?;
     parse_str(&text, path)
 }
 
 /// Read a text file a user wrote, with the checks every loaded file gets: it exists, it is
 /// not too large, it is UTF-8 and it is not empty.
-pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+pub fn read_text(path: &Path, log: &ReadLog) -> Result<String, ConfigError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| ConfigError::in_file(path, format!("cannot read file: {}", io_reason(&e))))?;
     if meta.is_dir() {
@@ -51,7 +52,7 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     }
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::in_file(path, format!("cannot read file: {}", io_reason(&e))))?;
-    crate::read_log::note(path, &bytes);
+    log.note(path, &bytes);
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..offset];
@@ -336,7 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.yaml");
         std::fs::write(&path, b"machines:\n  a\xff: {}\n").unwrap();
-        let e = read_text(&path).unwrap_err();
+        let e = read_text(&path, &ReadLog::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!("{}:2:4: file is not valid UTF-8 text", path.display())
@@ -348,7 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.yaml");
         std::fs::write(&path, "  \n").unwrap();
-        assert!(read_text(&path)
+        assert!(read_text(&path, &ReadLog::default())
             .unwrap_err()
             .to_string()
             .ends_with("file is empty"));

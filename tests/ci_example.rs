@@ -114,7 +114,7 @@ fn load(rel: &str) -> Workflow {
 }
 
 fn load_path(path: &Path) -> Workflow {
-    orbdeploy::yaml::parse_file(path).unwrap_or_else(|e| panic!("{e}"))
+    orbdeploy::yaml::parse_file(path, &Default::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The actions the workflows may use, each with the `with:` keys it is given here.

@@ -261,7 +261,12 @@ fn ssh_behaves_like_the_other_transports() {
     let h = &bed.hosts[0];
     assert_eq!(h.user, "dev", "the bed's default user is the machine's");
     let target = h.ssh_target();
-    let mut ch = remote::connect(Reach::Ssh(&target), &h.name, Transport::Channel);
+    let mut ch = remote::connect(
+        Reach::Ssh(&target),
+        &h.name,
+        Transport::Channel,
+        &Default::default(),
+    );
     exercise(&w, ch.as_mut(), "ssh-channel");
     drop(ch);
     assert_eq!(bed.auth_count(h), 1, "one master, one login");
@@ -274,7 +279,12 @@ fn ssh_behaves_like_the_other_transports() {
     let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
     assert!(left.is_empty(), "ssh processes left: {left:?}");
 
-    let mut one = remote::connect(Reach::Ssh(&target), &h.name, Transport::OneShot);
+    let mut one = remote::connect(
+        Reach::Ssh(&target),
+        &h.name,
+        Transport::OneShot,
+        &Default::default(),
+    );
     exercise(&w, one.as_mut(), "ssh-oneshot");
     drop(one);
     assert_eq!(bed.auth_count(h), 2, "one more master, no login per call");

@@ -14,8 +14,10 @@ use anyhow::Result;
 use crate::cli::ExecArgs;
 use crate::error::{ConfigError, Outcome, RunEnd};
 use crate::inventory::Host;
+use crate::mask::Masker;
 use crate::orb::{Orb, OrbError};
 use crate::quote;
+use crate::remote::Tracer;
 use crate::remote::{self, Exec, Reach, Transport};
 use crate::run::pool;
 
@@ -79,8 +81,11 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
         .into());
     }
     let req = request(config);
+    // The copies of the command in the trace hide the inventory's secrets.
+    let secrets = hosts.iter().flat_map(|h| inv.secret_values(h)).collect();
+    let trace = Tracer::from_env(Masker::new(secrets));
     let ended = pool::map(hosts.clone(), config.parallel, |host| {
-        let (block, ended) = run_on(orb, host, config.transport, &req);
+        let (block, ended) = run_on(orb, host, (config.transport, &trace), &req);
         // One block at a time, as each machine finishes: the lock is held for the block.
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&block);
@@ -141,13 +146,18 @@ enum Ended {
 }
 
 /// Run the request on one machine: its output block, and how it ended.
-fn run_on(orb: &Orb, host: &Host, transport: Transport, req: &Exec) -> (Vec<u8>, Ended) {
+fn run_on(
+    orb: &Orb,
+    host: &Host,
+    (transport, trace): (Transport, &Tracer),
+    req: &Exec,
+) -> (Vec<u8>, Ended) {
     let name = host.name.as_str();
     let reach = match &host.ssh {
         Some(target) => Reach::Ssh(target),
         None => Reach::Orb(orb),
     };
-    let mut remote = remote::connect(reach, name, transport);
+    let mut remote = remote::connect(reach, name, transport, trace);
     let result = remote.exec(req);
     remote.close();
     match result {

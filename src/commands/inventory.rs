@@ -11,8 +11,9 @@ use serde_json::json;
 
 use crate::cli::{parse_vars, InventoryArgs};
 use crate::inventory::{self, Inventory};
+use crate::mask::Masker;
 use crate::orb::Orb;
-use crate::remote::{self, HostReport, Reach, Transport};
+use crate::remote::{self, HostReport, Reach, Tracer, Transport};
 
 /// Load an inventory and attach what orbctl reports (one `list`, one `info` per running
 /// selected machine for its address).
@@ -44,7 +45,11 @@ pub fn load_attached(
 pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
     let mut inv = load_attached(orb, &args.inventory, &parse_vars(&args.vars)?)?;
     let probed = match args.probe {
-        true => probe(&inv.limit(&args.limit)?),
+        true => {
+            let hosts = inv.limit(&args.limit)?;
+            let secrets = hosts.iter().flat_map(|h| inv.secret_values(h)).collect();
+            probe(&hosts, &Tracer::from_env(Masker::new(secrets)))
+        }
         false => Default::default(),
     };
     for (name, facts) in &probed {
@@ -116,14 +121,14 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
 type Probed = std::result::Result<HostReport, String>;
 
 /// Connect to every ssh machine among `hosts` (in parallel) and read its facts.
-fn probe(hosts: &[&inventory::Host]) -> std::collections::BTreeMap<String, Probed> {
+fn probe(hosts: &[&inventory::Host], trace: &Tracer) -> std::collections::BTreeMap<String, Probed> {
     let ssh: Vec<(&str, &crate::ssh_target::SshTarget)> = hosts
         .iter()
         .filter_map(|h| Some((h.name.as_str(), h.ssh.as_ref()?)))
         .collect();
     let workers = ssh.len().clamp(1, 16);
     crate::run::pool::map(ssh, workers, |(name, target)| {
-        let mut r = remote::connect(Reach::Ssh(target), name, Transport::Channel);
+        let mut r = remote::connect(Reach::Ssh(target), name, Transport::Channel, trace);
         let facts = match r.facts() {
             Ok(Some(f)) => Ok(f),
             Ok(None) => Err("the transport reports no facts".to_string()),

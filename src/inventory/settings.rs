@@ -147,10 +147,6 @@ fn apply_layer(out: &mut Settings, layer: &Layer<'_>) -> Result<(), ConfigError>
         if !path.is_file() {
             return Err(layer.at(c, format!("cloud_init: {} is not a file", path.display())));
         }
-        // orbctl reads it at create time; a saved plan still names it as an input.
-        if let Ok(bytes) = std::fs::read(&path) {
-            crate::read_log::note(&path, &bytes);
-        }
         set(&mut out.cloud_init, path, src);
     }
     Ok(())

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::quote::quote;
+use crate::read_log::ReadLog;
 use crate::remote::WriteFile;
 
 use super::attrs::{self, Attrs, Kind};
@@ -62,30 +63,19 @@ pub struct Put {
     pub attrs: Attrs,
 }
 
-/// The SHA-256 of a local file and its size. Every machine renders the same `src`, twice
-/// (the check before anything runs, then the run itself): the digest is kept per path while
-/// the file's size and modification time stay the same, so a big file is read once per run.
-pub fn sha_of_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    type Seen = HashMap<PathBuf, (u64, std::time::SystemTime, String)>;
-    static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+/// The SHA-256 of a local file and its size, noted in the run's read log. Every machine
+/// renders the same `src`, twice (the check before anything runs, then the run itself): the
+/// log keeps the digest per path while the file's size and modification time stay the
+/// same, so a big file is read once per run.
+pub fn sha_of_file(path: &std::path::Path, log: &ReadLog) -> std::io::Result<(String, u64)> {
     let meta = std::fs::metadata(path)?;
     let stamp = (meta.len(), meta.modified()?);
-    if let Ok(seen) = SEEN.lock() {
-        if let Some((len, mtime, sha)) = seen.as_ref().and_then(|m| m.get(path)) {
-            if (*len, *mtime) == stamp {
-                crate::read_log::note_sha(path, sha);
-                return Ok((sha.clone(), *len));
-            }
-        }
+    if let Some(sha) = log.hashed_at(path, stamp) {
+        return Ok((sha, stamp.0));
     }
     let (sha, len) = hash_file(path)?;
-    crate::read_log::note_sha(path, &sha);
-    if let Ok(mut seen) = SEEN.lock() {
-        seen.get_or_insert_with(HashMap::new)
-            .insert(path.to_path_buf(), (stamp.0, stamp.1, sha.clone()));
-    }
+    // Hashed as it was when stamped; a file that changed meanwhile is hashed again next time.
+    log.note_hashed(path, stamp, &sha);
     Ok((sha, len))
 }
 
@@ -136,7 +126,7 @@ impl Put {
         if !path.is_file() {
             return Err(RenderError::NotAFile { field: "src", path });
         }
-        match sha_of_file(&path) {
+        match sha_of_file(&path, ctx.renderer.read_log()) {
             Ok((sha, len)) => Ok((Content::File { path, len }, sha)),
             Err(e) => Err(RenderError::Unreadable {
                 field: "src",
@@ -323,5 +313,36 @@ impl Operation for Put {
             }
             f
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_cache_is_the_runs_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, b"one").unwrap();
+        let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let first = ReadLog::default();
+        let (sha_one, len) = sha_of_file(&path, &first).unwrap();
+        assert_eq!((sha_one.as_str(), len), (sha_of_bytes(b"one").as_str(), 3));
+        // Same size, same modification time: this run trusts the hash it made.
+        std::fs::write(&path, b"two").unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(stamp).unwrap();
+        drop(f);
+        assert_eq!(sha_of_file(&path, &first).unwrap().0, sha_one);
+        // Another run in the same process has no such memory: it reads the file.
+        let second = ReadLog::default();
+        assert_eq!(sha_of_file(&path, &second).unwrap().0, sha_of_bytes(b"two"));
+        assert_eq!(second.sha(&path), Some(sha_of_bytes(b"two")));
+        assert_eq!(
+            first.sha(&path),
+            Some(sha_one),
+            "each run's log has what it read"
+        );
     }
 }

@@ -415,10 +415,12 @@ impl Operation for Sync {
                 problem: "is not a directory",
             });
         }
-        let local = tree::walk(&src, &exclude).map_err(|e| RenderError::Unreadable {
-            field: "src",
-            path: e.path,
-            reason: e.reason,
+        let local = tree::walk(&src, &exclude, ctx.renderer.read_log()).map_err(|e| {
+            RenderError::Unreadable {
+                field: "src",
+                path: e.path,
+                reason: e.reason,
+            }
         })?;
         let mut dest = ctx.abs_path("dest", &spec.dest)?;
         while dest.len() > 1 && dest.ends_with('/') {

@@ -44,7 +44,7 @@ impl Operation for Template {
         let path = ctx.local_path("src", &spec.src)?;
         let text = match std::fs::read(&path) {
             Ok(bytes) => {
-                crate::read_log::note(&path, &bytes);
+                ctx.renderer.read_log().note(&path, &bytes);
                 bytes
             }
             Err(e) => {

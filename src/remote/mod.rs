@@ -27,6 +27,7 @@ pub use files::{
     check_transfer, parent_dir, read_by_cat, temp_beside, write_by_script, write_script, TEMP_DONE,
 };
 pub use meter::Meter;
+pub use trace::Tracer;
 
 /// One command to run on a machine: a POSIX `sh` script.
 ///
@@ -193,13 +194,23 @@ pub enum Reach<'a> {
     Ssh(&'a crate::ssh_target::SshTarget),
 }
 
-/// A connection to `machine` over `transport`; nothing is started before its first
-/// request.
-pub fn connect(reach: Reach<'_>, machine: &str, transport: Transport) -> Box<dyn Remote> {
+/// A connection to `machine` over `transport`, keeping a copy of each script in `trace`;
+/// nothing is started before its first request.
+pub fn connect(
+    reach: Reach<'_>,
+    machine: &str,
+    transport: Transport,
+    trace: &Tracer,
+) -> Box<dyn Remote> {
+    let t = trace.clone();
     match (reach, transport) {
-        (Reach::Orb(orb), Transport::Channel) => Box::new(channel::Channel::new(orb, machine)),
-        (Reach::Orb(orb), Transport::OneShot) => Box::new(oneshot::OneShot::new(orb, machine)),
-        (Reach::Ssh(target), t) => Box::new(ssh::SshRemote::new(machine, target, t)),
+        (Reach::Orb(orb), Transport::Channel) => {
+            Box::new(channel::Channel::new(orb, machine).traced(t))
+        }
+        (Reach::Orb(orb), Transport::OneShot) => {
+            Box::new(oneshot::OneShot::new(orb, machine).traced(t))
+        }
+        (Reach::Ssh(target), t) => Box::new(ssh::SshRemote::new(machine, target, t, trace)),
     }
 }
 

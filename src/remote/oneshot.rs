@@ -16,6 +16,7 @@ use crate::orb::Orb;
 use crate::process::{self, ProcessError, Spec};
 use crate::quote::{self, quote};
 use crate::remote::launcher::{Launcher, OrbLauncher};
+use crate::remote::trace::Tracer;
 use crate::remote::{
     check_transfer, read_by_cat, write_by_script, write_script, Exec, ExecOutput, Input, Meter,
     Remote, RemoteError, WriteFile,
@@ -56,6 +57,8 @@ pub struct OneShot {
     machine: String,
     /// Every `orbctl` call is a request; the machine's own part of one is not seen.
     meter: Meter,
+    /// Where a copy of each script goes.
+    trace: Tracer,
 }
 
 impl OneShot {
@@ -70,6 +73,7 @@ impl OneShot {
             orb: Some(orb.clone()),
             machine: machine.to_string(),
             meter: Meter::default(),
+            trace: Tracer::default(),
         }
     }
 
@@ -80,7 +84,14 @@ impl OneShot {
             orb: None,
             machine: machine.to_string(),
             meter: Meter::default(),
+            trace: Tracer::default(),
         }
+    }
+
+    /// Keep a copy of every script sent in `trace`.
+    pub fn traced(mut self, trace: Tracer) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// The argv of every request for `req`'s user: the first stage only (`stage` is the
@@ -162,7 +173,8 @@ impl Remote for OneShot {
             return Err(RemoteError::Interrupted);
         }
         let script = Self::script(req);
-        crate::remote::trace::record(&self.machine, req.user.as_deref(), &script);
+        self.trace
+            .record(&self.machine, req.user.as_deref(), &script);
         let mut own = req.stdin.clone();
         if let Some(i) = input {
             own.clear();

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ops::Kind;
 
-pub use mask::Masker;
+pub use mask::{Mask, Masker};
 pub use status::{
     ActionKind, ActionStatus, Closing, Column, Counts, JunitAs, Mode, StepStatus, Traits,
 };
@@ -365,6 +365,11 @@ pub struct Options {
     /// How long connecting to the ssh machines took, before the reporter started (`None`
     /// when the run has none).
     pub connecting_ms: Option<u64>,
+    /// The command line that started the run (the HTML report shows it, masked).
+    pub command_line: Vec<std::ffi::OsString>,
+    /// Which inventory file the run read: its absolute path and the SHA-256 of the bytes
+    /// loaded (`None` when unknown).
+    pub inventory_identity: Option<(String, String)>,
 }
 
 /// The sending side given to workers.
@@ -393,7 +398,7 @@ impl Sender {
     /// here keeps the workers free of the run's clock.
     pub fn send(&self, event: Event) {
         let at = ms(self.t0.elapsed());
-        let mut event = self.masker.event(event);
+        let mut event = event.masked(&self.masker);
         if let Event::Step(s) = &mut event {
             s.start_ms = at.saturating_sub(s.duration_ms);
         }
@@ -407,12 +412,15 @@ pub struct Reporter {
 }
 
 /// Start the reporter.
-pub fn start(opts: Options, masker: Masker) -> (Sender, Reporter) {
+pub fn start(mut opts: Options, masker: Masker) -> (Sender, Reporter) {
     let (tx, rx) = mpsc::channel::<(u64, Event)>();
     let t0 = Instant::now();
-    let command = html::command_line(std::env::args_os(), &masker);
-    // Read now, before the run: the inventory as it was when the run began.
-    let identity = inventory_identity(std::path::Path::new(&opts.inventory));
+    let command = html::command_line(&opts.command_line, &masker);
+    opts.inventory.mask(&masker);
+    let mut identity = opts.inventory_identity.take();
+    if let Some((path, _)) = identity.as_mut() {
+        path.mask(&masker);
+    }
     let handle = std::thread::spawn(move || run(opts, rx, command, identity));
     (Sender { tx, masker, t0 }, Reporter { handle })
 }

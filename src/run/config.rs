@@ -46,6 +46,8 @@ pub struct Config {
     pub saved_plan: crate::saved_plan::Use,
     /// Only what failed in an earlier report (`apply --rerun-failed`).
     pub rerun: Option<crate::plan::rerun::Request>,
+    /// The command line, as given (the HTML report shows it, masked).
+    pub command_line: Vec<std::ffi::OsString>,
 }
 
 /// Apply or plan.

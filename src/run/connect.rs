@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::inventory::Inventory;
 use crate::plan::Plan;
-use crate::remote::{self, HostReport, Reach, Remote, Transport};
+use crate::remote::{self, HostReport, Reach, Remote, Tracer, Transport};
 use crate::ssh_target::SshTarget;
 
 use super::host::likely_users;
@@ -53,7 +53,7 @@ impl SshMachines {
 pub fn connect_all(
     inv: &Inventory,
     plan: &Plan<'_>,
-    transport: Transport,
+    (transport, trace): (Transport, &Tracer),
     parallel: usize,
 ) -> SshMachines {
     let started = Instant::now();
@@ -76,7 +76,7 @@ pub fn connect_all(
         return out;
     }
     let results = pool::map(targets, parallel.max(1), |(name, target, mut users)| {
-        let mut remote = remote::connect(Reach::Ssh(&target), &name, transport);
+        let mut remote = remote::connect(Reach::Ssh(&target), &name, transport, trace);
         // The sessions of every user the steps run as open side by side once the master
         // is up (a `become` step's sudo session would otherwise cost its own round trip
         // at the first such step); the facts then go over the login session.

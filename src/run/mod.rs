@@ -24,15 +24,17 @@ use anyhow::Result;
 use crate::error::RunEnd;
 use crate::inventory::{self, Host, Inventory};
 use crate::load::inventory::DesiredState;
+use crate::mask::MaskErrors;
 use crate::orb::{Machine, Orb};
 use crate::plan::machines::{self, Action};
 use crate::plan::{self, MachinePlan, Plan};
-use crate::remote::{self, Reach};
+use crate::read_log::ReadLog;
+use crate::remote::{self, Reach, Tracer};
 use crate::report::{
     self, ActionKind, ActionStatus, Event, HostResult, HostStatus, MachineAction, Masker, Sender,
     StepStatus, Summary,
 };
-use crate::saved_plan::SavedRun;
+use crate::saved_plan::{PlanFile, SavedRun};
 use crate::steps::{self, Playbook};
 use crate::template::Renderer;
 
@@ -53,6 +55,19 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
         .map(|r| plan::rerun::read(r, &config.inventory))
         .transpose()?;
     let mut loaded = load(orb, config)?;
+    let end = apply_loaded(orb, config, &mut loaded, (rerun, opened, started));
+    // A message may quote a value (a rendered path, a machine's answer): printed masked,
+    // as every other output is.
+    end.map_err(|e| e.context(MaskErrors(masker(&loaded))))
+}
+
+/// The run, once its inputs are loaded.
+fn apply_loaded(
+    orb: &Orb,
+    config: &Config,
+    loaded: &mut Loaded,
+    (rerun, opened, started): (Option<plan::rerun::Rerun>, Option<PlanFile>, Instant),
+) -> Result<RunEnd> {
     let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
     if let Some(r) = &rerun {
         r.narrow(&mut plan, &loaded.inv, &loaded.book)?;
@@ -61,11 +76,15 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     let is_ssh = |name: &str| loaded.inv.ssh_target(name).is_some();
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| !is_ssh(n))?;
     if config.mode.list_steps {
-        let mut out = std::io::stdout().lock();
-        plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut out)?;
+        // Names and loop labels are rendered: written masked, as every output is.
+        let mut list = Vec::new();
+        plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut list)?;
+        let list = masker(loaded).text(&String::from_utf8_lossy(&list));
+        std::io::Write::write_all(&mut std::io::stdout().lock(), list.as_bytes())?;
         return Ok(RunEnd::Success);
     }
-    let mut ssh = connect::connect_all(&loaded.inv, &plan, config.transport, config.parallel);
+    let transport = (config.transport, &loaded.trace);
+    let mut ssh = connect::connect_all(&loaded.inv, &plan, transport, config.parallel);
     // What the ssh machines reported is attached once; the variables are made anew.
     ssh.attach_facts(&mut loaded.inv);
     let plan = plan.with_vars(&loaded.inv);
@@ -73,9 +92,9 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| {
         connected.iter().any(|c| c == n)
     })?;
-    let saved = saved::start(config, &loaded, &plan.names(), opened)?;
+    let saved = saved::start(config, loaded, &plan.names(), opened)?;
     let saved = saved.as_ref();
-    let (events, reporter) = start_reporter(config, &loaded, &plan, &ssh);
+    let (events, reporter) = start_reporter(config, loaded, &plan, &ssh);
     let (mut ready, _locks) = lock_machines(orb, config, &loaded.inv, &plan);
     ssh_ready(&loaded.inv, &mut ssh, &mut ready);
     let mut actions = machine_actions(orb, &loaded.inv, &plan, &ready);
@@ -96,7 +115,7 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     results.extend(run_machines(
         orb,
         config,
-        &loaded.renderer,
+        loaded,
         &plan,
         (queued.jobs, ssh),
         &events,
@@ -126,18 +145,22 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
 }
 
 /// What an apply reads before it plans: the inventory with `orbctl list` attached, the
-/// steps, and the renderer that checked them.
+/// steps, and the renderer that checked them (which keeps the run's read log); and the
+/// run's trace. Everything a run keeps is here, none of it in the process: two runs in
+/// one process do not see each other.
 struct Loaded {
     inv: Inventory,
     book: Playbook,
     renderer: Renderer,
+    trace: Tracer,
 }
 
 /// Read and check the inventory and the steps (exit 2 on any mistake in them).
 fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
-    let mut inv = inventory::load(&config.inventory, &config.vars)?;
+    let reads = ReadLog::default();
+    let mut inv = inventory::load_noting(&config.inventory, &config.vars, &reads)?;
     inv.print_warnings();
-    let renderer = Renderer::new();
+    let renderer = Renderer::with_read_log(reads);
     let options = steps::LoadOptions {
         roles_path: config.roles_path.clone(),
     };
@@ -148,10 +171,13 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
     }
     // Derived groups such as `orbstack_running` are known only now.
     steps::check_hosts(&book, &inv)?;
+    // The inventory's secrets are known now; rendering may add more (`set_secrets`).
+    let trace = Tracer::from_env(masker_of(&inv, &renderer));
     Ok(Loaded {
         inv,
         book,
         renderer,
+        trace,
     })
 }
 
@@ -164,8 +190,9 @@ fn start_reporter(
     ssh: &SshMachines,
 ) -> (Sender, report::Reporter) {
     let masker = masker(loaded);
-    // Trace files get the same masking as every other output.
-    crate::remote::trace::set_secrets(&masker);
+    // Trace files get the same masking as every other output, from now on with what
+    // rendering the plan read with `env()` too.
+    loaded.trace.set_secrets(&masker);
     let output = config.output;
     let (events, reporter) = report::start(
         report::Options {
@@ -180,6 +207,8 @@ fn start_reporter(
             show_calls: config.mode.show_calls,
             timings: config.timings,
             connecting_ms: (!ssh.targets.is_empty()).then(|| report::ms(ssh.took)),
+            command_line: config.command_line.clone(),
+            inventory_identity: inventory_identity(config, loaded),
         },
         masker,
     );
@@ -191,16 +220,28 @@ fn start_reporter(
     (events, reporter)
 }
 
+/// Which inventory file the run read: its absolute path, and the hash of the bytes the
+/// load read (not read again: the report names the inventory the run used).
+fn inventory_identity(config: &Config, loaded: &Loaded) -> Option<(String, String)> {
+    let sha = loaded.renderer.read_log().sha(&config.inventory)?;
+    let abs = std::fs::canonicalize(&config.inventory).ok()?;
+    Some((abs.display().to_string(), sha))
+}
+
 /// The masker of every secret: the inventory's and every value that rendering the plan
 /// read with `env()`.
 fn masker(loaded: &Loaded) -> Masker {
-    let inv = &loaded.inv;
+    masker_of(&loaded.inv, &loaded.renderer)
+}
+
+/// The masker of the inventory's secrets and what `renderer` read with `env()` so far.
+fn masker_of(inv: &Inventory, renderer: &Renderer) -> Masker {
     let mut secrets: Vec<String> = inv
         .hosts
         .iter()
         .flat_map(|h| inv.secret_values(h))
         .collect();
-    secrets.extend(loaded.renderer.secrets());
+    secrets.extend(renderer.secrets());
     Masker::new(secrets)
 }
 
@@ -509,7 +550,7 @@ fn queue<'p, 'a>(
 fn run_machines(
     orb: &Orb,
     config: &Config,
-    renderer: &Renderer,
+    loaded: &Loaded,
     plan: &Plan<'_>,
     (jobs, mut ssh): (Vec<&MachinePlan<'_>>, SshMachines),
     events: &Sender,
@@ -518,8 +559,9 @@ fn run_machines(
     let open = Mutex::new(std::mem::take(&mut ssh.remotes));
     let targets = std::mem::take(&mut ssh.targets);
     let stop_all = AtomicBool::new(false);
+    let trace = &loaded.trace;
     let shared = step::Shared {
-        renderer,
+        renderer: &loaded.renderer,
         events: events.clone(),
         config,
         stop_all: &stop_all,
@@ -531,13 +573,13 @@ fn run_machines(
         let reach = targets
             .get(&machine.name)
             .map_or(Reach::Orb(orb), Reach::Ssh);
-        if let Some(refused) = saved::refused_before_run(reach, &shared, &dry, machine) {
+        if let Some(refused) = saved::refused_before_run((reach, trace), &shared, &dry, machine) {
             shared.events.send(Event::Host(refused.clone()));
             return refused;
         }
         let taken = open.lock().ok().and_then(|mut o| o.remove(&machine.name));
         let mut remote =
-            taken.unwrap_or_else(|| remote::connect(reach, &machine.name, config.transport));
+            taken.unwrap_or_else(|| remote::connect(reach, &machine.name, config.transport, trace));
         let result = host::run(&shared, machine, remote.as_mut());
         shared.events.send(Event::Host(result.clone()));
         result

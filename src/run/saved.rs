@@ -106,7 +106,7 @@ pub fn start(
     let masker = super::masker(loaded);
     // Taken now, after the load and the check read every file, the same moment for the
     // plan and for the apply.
-    let inputs = check::inputs_now(&crate::read_log::snapshot(), &config.inventory);
+    let inputs = check::inputs_now(&loaded.renderer.read_log().snapshot(), &config.inventory);
     let saved = match (&config.saved_plan, opened) {
         (Use::Write(_), _) => SavedRun::recording(masker, inputs),
         (Use::Apply { path, .. }, Some(plan)) => {
@@ -179,7 +179,7 @@ pub(super) fn hold_actions(
 /// compare them with the plan's. A refused machine's steps are reported as skipped and
 /// the machine as failed, naming what differs; `None` when it may go on.
 pub fn refused_before_run(
-    reach: crate::remote::Reach<'_>,
+    (reach, trace): (crate::remote::Reach<'_>, &crate::remote::Tracer),
     shared: &Shared<'_>,
     dry: &Config,
     machine: &MachinePlan<'_>,
@@ -201,7 +201,7 @@ pub fn refused_before_run(
         saved: shared.saved,
     };
     // Its own connection (an ssh machine's: one more master for the dry pass).
-    let mut remote = crate::remote::connect(reach, &machine.name, dry.transport);
+    let mut remote = crate::remote::connect(reach, &machine.name, dry.transport, trace);
     let pass = host::run(&quiet, machine, remote.as_mut());
     if crate::interrupt::requested() {
         // The run itself reports the interruption.

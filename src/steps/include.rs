@@ -127,8 +127,8 @@ impl<'a> Loader<'a> {
 
     /// Every step and handler of the operations file `path`, read at `place`.
     pub fn file(&mut self, path: &Path, place: &Place) -> Result<(), ConfigError> {
-        let doc: OperationsFile =
-            crate::yaml::parse_file(path).map_err(|e| with_chain(e, &place.chain))?;
+        let doc: OperationsFile = crate::yaml::parse_file(path, self.renderer.read_log())
+            .map_err(|e| with_chain(e, &place.chain))?;
         self.book.sources.push(path.to_path_buf());
         let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         self.files.push((key, path.display().to_string()));
@@ -271,8 +271,8 @@ impl<'a> Loader<'a> {
             chain,
         };
         if handler {
-            let doc: OperationsFile =
-                crate::yaml::parse_file(&path).map_err(|e| with_chain(e, &inner.chain))?;
+            let doc: OperationsFile = crate::yaml::parse_file(&path, self.renderer.read_log())
+                .map_err(|e| with_chain(e, &inner.chain))?;
             self.book.sources.push(path);
             for h in doc.0.steps.into_iter().chain(doc.0.handlers) {
                 self.entry(h, &inner, true)?;
@@ -330,8 +330,8 @@ impl<'a> Loader<'a> {
         let Some(path) = &files.handlers else {
             return Ok(());
         };
-        let doc: OperationsFile =
-            crate::yaml::parse_file(path).map_err(|e| with_chain(e, &place.chain))?;
+        let doc: OperationsFile = crate::yaml::parse_file(path, self.renderer.read_log())
+            .map_err(|e| with_chain(e, &place.chain))?;
         self.book.sources.push(path.clone());
         let file_place = Place {
             file: path.clone(),

@@ -161,11 +161,12 @@ pub(super) fn call(
     let files = find(loader, &name).map_err(|m| call_error(&s, place, &m))?;
     let chain_here = include::with_chain;
     let meta: RoleMeta = match &files.meta {
-        Some(p) => crate::yaml::parse_file(p).map_err(|e| chain_here(e, &place.chain))?,
+        Some(p) => crate::yaml::parse_file(p, loader.renderer.read_log())
+            .map_err(|e| chain_here(e, &place.chain))?,
         None => RoleMeta::default(),
     };
     let vars = vars_of(&s.value.spec, place)?;
-    let defaults = defaults(&files, &meta, place)?;
+    let defaults = defaults(&files, &meta, place, loader.renderer.read_log())?;
     check_args(&meta, &vars, &name).map_err(|m| call_error(&s, place, &m))?;
     let what = format!("role {name}");
     let role = RoleRef {
@@ -212,6 +213,7 @@ fn defaults(
     files: &RoleFiles,
     meta: &RoleMeta,
     place: &Place,
+    log: &crate::read_log::ReadLog,
 ) -> Result<TemplateVars, ConfigError> {
     let mut out = TemplateVars::new();
     if let Some(args) = &meta.args {
@@ -223,7 +225,7 @@ fn defaults(
     }
     if let Some(p) = &files.defaults {
         let map: SpannedMap<Json> =
-            crate::yaml::parse_file(p).map_err(|e| include::with_chain(e, &place.chain))?;
+            crate::yaml::parse_file(p, log).map_err(|e| include::with_chain(e, &place.chain))?;
         for (k, v) in map.iter() {
             if !crate::inventory::valid_var_name(&k.value) {
                 return Err(ConfigError {

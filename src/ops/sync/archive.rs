@@ -407,7 +407,7 @@ mod tests {
         let exclude = Exclude::new(&["*.tmp".to_string()]).unwrap();
         Sync {
             dest: dest.to_string(),
-            local: Arc::new(walk(src, &exclude).unwrap()),
+            local: Arc::new(walk(src, &exclude, &Default::default()).unwrap()),
             mode: None,
             dir_mode: None,
             owner: Attrs::default(),

@@ -322,7 +322,7 @@ mod tests {
         }
         std::fs::write(dest.join("extra"), b"e").unwrap();
         std::fs::write(dest.join("extra\nnl"), b"e").unwrap();
-        let local = walk(&src, &Exclude::new(&[]).unwrap()).unwrap();
+        let local = walk(&src, &Exclude::new(&[]).unwrap(), &Default::default()).unwrap();
         let dest_s = dest.to_str().unwrap();
         for delete in [false, true] {
             let out = crate::facts::run_with_probe_lib(&probe(dest_s, &local, delete));

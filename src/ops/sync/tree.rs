@@ -8,6 +8,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::ops::put::sha_of_file;
 use crate::ops::render::io_reason;
+use crate::read_log::ReadLog;
 
 /// What a local path is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +112,9 @@ impl Exclude {
 }
 
 /// The tree under `root` (which must be a directory), `root` itself first, every directory
-/// before what it holds, names in byte order; excluded paths left out.
-pub fn walk(root: &Path, exclude: &Exclude) -> Result<Vec<LocalEntry>, WalkError> {
+/// before what it holds, names in byte order; excluded paths left out. Files hashed are
+/// noted in `log`.
+pub fn walk(root: &Path, exclude: &Exclude, log: &ReadLog) -> Result<Vec<LocalEntry>, WalkError> {
     let err = |path: &Path, reason: String| WalkError {
         path: path.to_path_buf(),
         reason,
@@ -126,14 +128,14 @@ pub fn walk(root: &Path, exclude: &Exclude) -> Result<Vec<LocalEntry>, WalkError
         mode: meta.permissions().mode() & 0o7777,
         kind: LocalKind::Dir,
     }];
-    walk_dir(root, "", exclude, &mut out)?;
+    walk_dir(root, "", (exclude, log), &mut out)?;
     Ok(out)
 }
 
 fn walk_dir(
     dir: &Path,
     rel: &str,
-    exclude: &Exclude,
+    (exclude, log): (&Exclude, &ReadLog),
     out: &mut Vec<LocalEntry>,
 ) -> Result<(), WalkError> {
     let err = |path: &Path, reason: String| WalkError {
@@ -159,18 +161,18 @@ fn walk_dir(
         if exclude.matches(&child) {
             continue;
         }
-        let entry = local_entry(&path, child)?;
+        let entry = local_entry(&path, child, log)?;
         let is_dir = entry.kind == LocalKind::Dir;
         let child = entry.rel.clone();
         out.push(entry);
         if is_dir {
-            walk_dir(&path, &child, exclude, out)?;
+            walk_dir(&path, &child, (exclude, log), out)?;
         }
     }
     Ok(())
 }
 
-fn local_entry(path: &Path, rel: String) -> Result<LocalEntry, WalkError> {
+fn local_entry(path: &Path, rel: String, log: &ReadLog) -> Result<LocalEntry, WalkError> {
     let err = |reason: String| WalkError {
         path: path.to_path_buf(),
         reason,
@@ -194,7 +196,7 @@ fn local_entry(path: &Path, rel: String) -> Result<LocalEntry, WalkError> {
         }
         LocalKind::Link { target }
     } else if ft.is_file() {
-        let (sha, len) = sha_of_file(path).map_err(|e| err(io_reason(&e)))?;
+        let (sha, len) = sha_of_file(path, log).map_err(|e| err(io_reason(&e)))?;
         LocalKind::File {
             path: path.to_path_buf(),
             len,
@@ -242,16 +244,20 @@ mod tests {
         std::fs::write(d.join("skip.pyc"), b"z").unwrap();
         std::os::unix::fs::symlink("a/b/f", d.join("ln")).unwrap();
         let ex = Exclude::new(&["*.pyc".into()]).unwrap();
-        let rels: Vec<String> = walk(d, &ex).unwrap().into_iter().map(|e| e.rel).collect();
+        let rels: Vec<String> = walk(d, &ex, &Default::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.rel)
+            .collect();
         assert_eq!(rels, ["", "a", "a/b", "a/b/f", "a b", "ln"]);
-        let ln = walk(d, &ex).unwrap().pop().unwrap();
+        let ln = walk(d, &ex, &Default::default()).unwrap().pop().unwrap();
         assert_eq!(
             ln.kind,
             LocalKind::Link {
                 target: "a/b/f".into()
             }
         );
-        assert!(walk(&d.join("missing"), &ex).is_err());
+        assert!(walk(&d.join("missing"), &ex, &Default::default()).is_err());
         assert!(unusual("a\nb") && unusual("a\\b") && !unusual("it's $x; y"));
     }
 }

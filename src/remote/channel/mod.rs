@@ -17,6 +17,7 @@ use std::time::Instant;
 use crate::orb::Orb;
 use crate::quote;
 use crate::remote::launcher::{Launcher, OrbLauncher};
+use crate::remote::trace::Tracer;
 use crate::remote::{
     read_by_cat, write_by_script, Exec, ExecOutput, Input, Meter, Remote, RemoteError, WriteFile,
 };
@@ -37,6 +38,7 @@ pub struct Channel {
     reopens: HashMap<Option<String>, u32>,
     opened: usize,
     meter: Meter,
+    trace: Tracer,
 }
 
 impl Channel {
@@ -61,7 +63,14 @@ impl Channel {
                 measured: true,
                 ..Meter::default()
             },
+            trace: Tracer::default(),
         }
+    }
+
+    /// Keep a copy of every script sent in `trace`.
+    pub fn traced(mut self, trace: Tracer) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// How many sessions (agents) this channel has started.
@@ -83,14 +92,14 @@ impl Channel {
             return;
         }
         let t = Instant::now();
-        let (launcher, machine) = (&*self.launcher, self.machine.as_str());
+        let (launcher, machine, trace) = (&*self.launcher, self.machine.as_str(), &self.trace);
         let opened: Vec<(Option<String>, Session)> = std::thread::scope(|scope| {
             let handles: Vec<_> = wanted
                 .iter()
                 .map(|u| {
                     let u = u.clone();
                     scope.spawn(move || {
-                        Session::open(launcher, machine, u.as_deref())
+                        Session::open(launcher, machine, u.as_deref(), trace)
                             .ok()
                             .map(|s| (u, s))
                     })
@@ -114,7 +123,8 @@ impl Channel {
             Entry::Occupied(open) => Ok(open.into_mut()),
             Entry::Vacant(slot) => {
                 let t = Instant::now();
-                let opened = Session::open(&*self.launcher, &self.machine, user.as_deref());
+                let opened =
+                    Session::open(&*self.launcher, &self.machine, user.as_deref(), &self.trace);
                 self.meter.sessions += t.elapsed();
                 let s = opened?;
                 self.opened += 1;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::process;
 use crate::remote::launcher::{Carrier, Launcher};
+use crate::remote::trace::Tracer;
 use crate::remote::{Exec, ExecOutput, Input, RemoteError};
 
 use super::io::{copy_exact, nonce, CopyError, DeadlineReader};
@@ -64,6 +65,8 @@ pub struct Session {
     /// How long the machine ran the last request: from the agent's line saying it started
     /// to its line saying it ended (`None`: no such pair was read).
     ran: Option<Duration>,
+    /// Where a copy of each script goes.
+    trace: Tracer,
 }
 
 /// The argv that opens a session (`agent` is the script, or its name for `--show-calls`).
@@ -82,6 +85,7 @@ impl Session {
         launcher: &dyn Launcher,
         machine: &str,
         user: Option<&str>,
+        trace: &Tracer,
     ) -> Result<Session, RemoteError> {
         launcher.prepare()?;
         let nonce = nonce();
@@ -106,6 +110,7 @@ impl Session {
             hint: launcher.check_hint(),
             end_marker: format!("@@end {nonce} "),
             ran: None,
+            trace: trace.clone(),
         };
         if session.handshake(&nonce) {
             return Ok(session);
@@ -173,7 +178,8 @@ impl Session {
             Some(i) => i.len,
             None => req.stdin.len() as u64,
         };
-        crate::remote::trace::record(&self.machine, req.user.as_deref(), &script);
+        self.trace
+            .record(&self.machine, req.user.as_deref(), &script);
         self.send(&header(req, id, &script, in_len), &script, req, input)?;
         // The agent enforces the timeout itself; this deadline only catches a hung session.
         self.out.get_mut().deadline = req.timeout.map(|t| Instant::now() + t + hung_grace(t));

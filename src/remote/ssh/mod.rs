@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::process::ProcessError;
 use crate::remote::launcher::{Attached, Launcher};
+use crate::remote::trace::Tracer;
 use crate::remote::{
     channel::Channel, oneshot::OneShot, Exec, ExecOutput, HostReport, Input, Meter, Remote,
     RemoteError, Transport, WriteFile,
@@ -277,11 +278,17 @@ pub struct SshRemote {
 
 impl SshRemote {
     /// A connection to `machine` at `target`; nothing is started before its first request.
-    pub fn new(machine: &str, target: &SshTarget, transport: Transport) -> SshRemote {
+    pub fn new(
+        machine: &str,
+        target: &SshTarget,
+        transport: Transport,
+        trace: &Tracer,
+    ) -> SshRemote {
         let launcher = Arc::new(SshLauncher::new(machine, target));
+        let trace = trace.clone();
         let inner: Box<dyn Remote> = match transport {
-            Transport::Channel => Box::new(Channel::over(launcher.clone(), machine)),
-            Transport::OneShot => Box::new(OneShot::over(launcher.clone(), machine)),
+            Transport::Channel => Box::new(Channel::over(launcher.clone(), machine).traced(trace)),
+            Transport::OneShot => Box::new(OneShot::over(launcher.clone(), machine).traced(trace)),
         };
         SshRemote {
             inner,
