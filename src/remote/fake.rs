@@ -19,7 +19,7 @@
 //! the connection, run past its time limit, or run and then let Ctrl-C arrive (on the test's thread alone, see
 //! [`crate::interrupt::request_on_this_thread`]), for its first N matches or every time.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 

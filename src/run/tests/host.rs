@@ -456,3 +456,25 @@ fn a_plan_decides_without_changing_anything() {
     assert!(fake.requests().iter().all(|r| r.probe), "only reads");
     assert_eq!(ran.host.status, HostStatus::Changed);
 }
+
+#[test]
+fn a_put_moves_its_bytes_only_when_they_differ() {
+    let ops = "- { name: conf, put: { content: \"0123456789\\n\", dest: '{{ root }}/conf' } }\n";
+    let sent = |fake: &FakeMachine| -> Vec<usize> {
+        fake.requests()
+            .iter()
+            .filter(|r| !r.probe)
+            .map(|r| r.stdin_len)
+            .collect()
+    };
+    let (ran, fake) = apply(ops);
+    assert_eq!(ran.rows, rows(&[("conf", Changed)]));
+    assert_eq!(sent(&fake), [11], "one write, the content on its stdin");
+    let (ran, fake) = apply_on(fake, ops, &config());
+    assert_eq!(ran.rows, rows(&[("conf", Ok)]));
+    assert_eq!(sent(&fake), [11], "no second write");
+    std::fs::write(fake.root().join("conf"), "changed by hand\n").unwrap();
+    let (ran, fake) = apply_on(fake, ops, &config());
+    assert_eq!(ran.rows, rows(&[("conf", Changed)]));
+    assert_eq!(read(&fake, "conf"), "0123456789\n");
+}
