@@ -25,7 +25,11 @@ fn steps_run_in_order_and_a_second_run_changes_nothing() {
     );
     assert_eq!(ran.host.status, HostStatus::Changed);
     assert_eq!(read(&fake, "etc/app.conf"), "port 80\n");
-    assert_eq!(fake.closed(), 1, "the connection is closed at the machine's end");
+    assert_eq!(
+        fake.closed(),
+        1,
+        "the connection is closed at the machine's end"
+    );
 
     let (again, _) = apply_on(fake, ops, &config());
     assert_eq!(again.rows, rows(&[("dir", Ok), ("conf", Ok), ("flag", Ok)]));
@@ -164,7 +168,11 @@ fn when_reads_what_an_earlier_step_registered() {
     let (ran, fake) = apply(ops);
     assert_eq!(
         ran.rows,
-        rows(&[("probe", Changed), ("on ready", Changed), ("on failed", Skipped)])
+        rows(&[
+            ("probe", Changed),
+            ("on ready", Changed),
+            ("on failed", Skipped)
+        ])
     );
     assert_eq!(read(&fake, "log"), "go\n");
 }
@@ -192,7 +200,11 @@ fn register_keeps_output_status_and_what_happened() {
     let (ran, fake) = apply(ops);
     assert_eq!(
         ran.rows,
-        rows(&[("two lines", Changed), ("fails", Ignored), ("show", Changed)])
+        rows(&[
+            ("two lines", Changed),
+            ("fails", Ignored),
+            ("show", Changed)
+        ])
     );
     assert_eq!(read(&fake, "seen"), "a,b oops 0 True 4 True partial\n");
     assert_eq!(ran.host.status, HostStatus::Changed);
@@ -405,7 +417,8 @@ fn a_hundred_items_are_read_in_two_requests() {
     for n in 0..100 {
         std::fs::write(fake.root().join(format!("i{n}")), "").unwrap();
     }
-    let ops = "- { name: each, file: { path: '{{ root }}/i{{ item }}' }, loop: '{{ range(100) }}' }\n";
+    let ops =
+        "- { name: each, file: { path: '{{ root }}/i{{ item }}' }, loop: '{{ range(100) }}' }\n";
     let (ran, fake) = apply_on(fake, ops, &config());
     assert_eq!(ran.rows.len(), 100);
     assert!(ran.rows.iter().all(|(_, s)| *s == Ok));

@@ -99,7 +99,12 @@ fn flaky(fail: u32, keys: &str) -> String {
 #[test]
 fn retries_try_again_until_the_change_succeeds() {
     let mut fake = FakeMachine::new(MACHINE);
-    let (ran, _) = run_step(&mut fake, &flaky(2, "retries: 3, delay: 0"), 0, Gate::default());
+    let (ran, _) = run_step(
+        &mut fake,
+        &flaky(2, "retries: 3, delay: 0"),
+        0,
+        Gate::default(),
+    );
     assert!(matches!(ran.outcome, StepOutcome::Changed(_)), "{ran:?}");
     assert_eq!(ran.detail.attempts, 3);
     assert_eq!(read(&fake, "tries"), "3\n");
@@ -108,9 +113,17 @@ fn retries_try_again_until_the_change_succeeds() {
 #[test]
 fn a_step_that_fails_every_try_fails_after_its_retries() {
     let mut fake = FakeMachine::new(MACHINE);
-    let (ran, _) = run_step(&mut fake, &flaky(9, "retries: 2, delay: 0"), 0, Gate::default());
+    let (ran, _) = run_step(
+        &mut fake,
+        &flaky(9, "retries: 2, delay: 0"),
+        0,
+        Gate::default(),
+    );
     let (f, ignored) = failure(&ran);
-    assert_eq!((f.kind, f.status, ignored), (FailureKind::Step, Some(1), false));
+    assert_eq!(
+        (f.kind, f.status, ignored),
+        (FailureKind::Step, Some(1), false)
+    );
     assert_eq!(ran.detail.attempts, 3);
     assert_eq!(read(&fake, "tries"), "3\n");
 }
@@ -119,7 +132,12 @@ fn a_step_that_fails_every_try_fails_after_its_retries() {
 fn delay_is_waited_between_tries() {
     let mut fake = FakeMachine::new(MACHINE);
     let started = Instant::now();
-    let (ran, _) = run_step(&mut fake, &flaky(1, "retries: 1, delay: 1"), 0, Gate::default());
+    let (ran, _) = run_step(
+        &mut fake,
+        &flaky(1, "retries: 1, delay: 1"),
+        0,
+        Gate::default(),
+    );
     assert!(matches!(ran.outcome, StepOutcome::Changed(_)), "{ran:?}");
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
@@ -129,7 +147,12 @@ fn ctrl_c_ends_the_retries_without_waiting_the_delay() {
     let mut fake = FakeMachine::new(MACHINE);
     fake.on_command("tries", Reply::RunThenInterrupt, None);
     let started = Instant::now();
-    let (ran, _) = run_step(&mut fake, &flaky(9, "retries: 5, delay: 30"), 0, Gate::default());
+    let (ran, _) = run_step(
+        &mut fake,
+        &flaky(9, "retries: 5, delay: 30"),
+        0,
+        Gate::default(),
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     failure(&ran);
     assert_eq!(ran.detail.attempts, 1);
@@ -160,7 +183,10 @@ fn ignore_errors_excuses_a_failed_command_and_a_time_limit() {
     let mut fake = FakeMachine::new(MACHINE);
     let (ran, _) = run_step(&mut fake, ops, 0, Gate::default());
     let (f, ignored) = failure(&ran);
-    assert_eq!((f.kind, f.status, ignored), (FailureKind::Step, Some(7), true));
+    assert_eq!(
+        (f.kind, f.status, ignored),
+        (FailureKind::Step, Some(7), true)
+    );
     assert_eq!(ran.outcome.status(), StepStatus::Ignored);
 
     let ops = "- { name: slow, shell: 'sleep 9', timeout: 1, ignore_errors: true }\n";
@@ -200,7 +226,11 @@ fn facts_that_cannot_be_read_fail_the_step_before_any_change() {
         let (ran, _) = run_step(&mut fake, ops, 0, Gate::default());
         let (f, ignored) = failure(&ran);
         assert_eq!((f.kind, ignored), (kind, false), "{}", f.message);
-        assert!(f.message.contains(&format!("exit {status}")), "{}", f.message);
+        assert!(
+            f.message.contains(&format!("exit {status}")),
+            "{}",
+            f.message
+        );
         assert_eq!(fake.commands_with("flag"), 0, "nothing changed");
     }
 }
@@ -227,7 +257,10 @@ fn the_gate_stops_a_step_before_it_asks_the_machine_anything() {
     for (gate, why) in cases {
         let mut fake = FakeMachine::new(MACHINE);
         let (ran, _) = run_step(&mut fake, ops, 0, gate);
-        assert!(matches!(&ran.outcome, StepOutcome::Skipped(w) if w == why), "{ran:?}");
+        assert!(
+            matches!(&ran.outcome, StepOutcome::Skipped(w) if w == why),
+            "{ran:?}"
+        );
         assert!(fake.requests().is_empty());
     }
     let mut fake = FakeMachine::new(MACHINE);
