@@ -82,45 +82,49 @@ fn names(steps: &[Step]) -> Vec<&str> {
     steps.iter().map(|s| s.name.as_str()).collect()
 }
 
-/// Each machine's steps after `hosts:` (and `--tags`), loops expanded, by name.
-fn per_machine(
-    inv: &Inventory,
-    book: &Playbook,
-    renderer: &Renderer,
-    tags: &[&str],
-) -> Vec<(String, Vec<String>)> {
-    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-    let plan = crate::plan::select(inv, book, &[], &tags).expect("plan");
-    plan.machines
-        .iter()
-        .map(|m| {
-            let (ctx, fixed) = contexts(m, &Json::Null);
-            let expanded = items::expand(&m.steps, renderer, &ctx, &fixed);
-            (
-                m.name.clone(),
-                names(&expanded).iter().map(|n| n.to_string()).collect(),
-            )
-        })
-        .collect()
-}
-
-/// A machine's template context (with `registered` values, when an object) and its
-/// fixed layer.
+/// Machine `machine`'s template context (with `registered` values, when an object) and
+/// its fixed layer (built-ins and `--var`), as a run builds them.
 fn contexts(
-    m: &crate::plan::MachinePlan<'_>,
+    inv: &Inventory,
+    machine: &str,
     registered: &Json,
 ) -> (minijinja::Value, minijinja::Value) {
-    let mut vars = m.vars.clone();
+    let host = inv
+        .hosts
+        .iter()
+        .find(|h| h.name == machine)
+        .expect("machine");
+    let all = inv.vars(host);
+    let fixed: serde_json::Map<String, Json> = all
+        .iter()
+        .filter(|(_, v)| v.source == "built-in" || v.source == "--var")
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
+    let mut vars: serde_json::Map<String, Json> =
+        all.into_iter().map(|(k, v)| (k, v.value)).collect();
     if let Json::Object(r) = registered {
         vars.extend(r.clone());
     }
     (
         minijinja::Value::from_serialize(&vars),
-        minijinja::Value::from_serialize(&m.fixed),
+        minijinja::Value::from_serialize(&fixed),
     )
 }
 
-/// `text` rendered in the context of each expanded step of machine `machine`, by step
+/// Every step of `book`, loops expanded for machine `machine` (with `registered` values).
+fn expanded(
+    inv: &Inventory,
+    book: &Playbook,
+    renderer: &Renderer,
+    machine: &str,
+    registered: &Json,
+) -> Vec<Step> {
+    let (ctx, fixed) = contexts(inv, machine, registered);
+    let steps: Vec<&Step> = book.steps.iter().collect();
+    items::expand(&steps, renderer, &ctx, &fixed)
+}
+
+/// `text` rendered in the context of each expanded step for machine `machine`, by step
 /// name.
 fn rendered_in_each(
     inv: &Inventory,
@@ -129,14 +133,8 @@ fn rendered_in_each(
     machine: &str,
     text: &str,
 ) -> Vec<(String, String)> {
-    let plan = crate::plan::select(inv, book, &[], &[]).expect("plan");
-    let m = plan
-        .machines
-        .iter()
-        .find(|m| m.name == machine)
-        .expect("machine");
-    let (ctx, fixed) = contexts(m, &Json::Null);
-    items::expand(&m.steps, renderer, &ctx, &fixed)
+    let (ctx, fixed) = contexts(inv, machine, &Json::Null);
+    expanded(inv, book, renderer, machine, &Json::Null)
         .iter()
         .map(|s| {
             let c = items::step_context(s, renderer, &ctx, &fixed).expect("context");
@@ -231,24 +229,16 @@ fn an_include_narrows_hosts_adds_tags_and_ands_its_when() {
             "- { name: both, shell: 'true', hosts: [web-1, db-1], when: k == 'inventory' }\n",
         ),
     ]);
-    let (inv, book, renderer) = tree.loaded();
-    assert_eq!(
-        per_machine(&inv, &book, &renderer, &[]),
-        [
-            (
-                "web-1".to_string(),
-                vec!["both".to_string(), "other".into()]
-            ),
-            ("db-1".to_string(), vec!["other".to_string()]),
-        ]
-    );
-    assert_eq!(
-        per_machine(&inv, &book, &renderer, &["base"]),
-        [
-            ("web-1".to_string(), vec!["both".to_string()]),
-            ("db-1".to_string(), vec![]),
-        ]
-    );
+    let (_, book, _) = tree.loaded();
+    let [both, other] = &book.steps[..] else {
+        panic!("{:?}", names(&book.steps))
+    };
+    // The plan intersects the step's own `hosts:` with each call's.
+    assert_eq!(both.spec.hosts.0, ["web-1", "db-1"]);
+    assert_eq!(both.scope.hosts, [vec!["web".to_string()]]);
+    assert!(other.scope.hosts.is_empty());
+    assert_eq!(both.spec.tags.0, ["base"]);
+    assert!(other.spec.tags.0.is_empty());
     let whens: Vec<&str> = book.steps[0].whens().map(|w| w.value.as_str()).collect();
     assert_eq!(whens, ["port == 1", "k == 'inventory'"], "outermost first");
 }
@@ -494,8 +484,8 @@ fn loop_labels_are_the_item_shortened_or_the_label_template() {
 ",
     )]);
     let (inv, book, renderer) = tree.loaded();
-    let got = per_machine(&inv, &book, &renderer, &[]);
-    let steps = &got[1].1;
+    let steps = expanded(&inv, &book, &renderer, "db-1", &Json::Null);
+    let steps = names(&steps);
     assert_eq!(
         steps[..3],
         ["plain [blog]", "plain [{\"a\":1}]", "labelled [shop:1]"]
@@ -514,9 +504,7 @@ fn each_item_carries_its_binding_and_position() {
         "- { name: s, shell: 'true', loop: [{ n: 1 }, { n: 2 }], loop_var: x }\n- { name: none, shell: 'true', loop: [] }\n",
     )]);
     let (inv, book, renderer) = tree.loaded();
-    let plan = crate::plan::select(&inv, &book, &[], &[]).unwrap();
-    let (ctx, fixed) = contexts(&plan.machines[0], &Json::Null);
-    let steps = items::expand(&plan.machines[0].steps, &renderer, &ctx, &fixed);
+    let steps = expanded(&inv, &book, &renderer, "db-1", &Json::Null);
     let item = steps[1].item.as_ref().unwrap();
     assert_eq!(item.bindings, [("x".to_string(), json!({ "n": 2 }))]);
     assert_eq!(item.pos, Some((1, 2)));
@@ -537,19 +525,15 @@ fn a_loop_over_a_registered_value_expands_once_the_value_is_known() {
 ",
     )]);
     let (inv, book, renderer) = tree.loaded();
-    let plan = crate::plan::select(&inv, &book, &[], &[]).unwrap();
-    let m = &plan.machines[0];
     let registered = json!({ "out": { "stdout_lines": ["a", "b"], "rc": 0 } });
-    let (ctx, fixed) = contexts(m, &registered);
-    let steps = items::expand(&m.steps, &renderer, &ctx, &fixed);
+    let steps = expanded(&inv, &book, &renderer, "db-1", &registered);
     assert_eq!(names(&steps), ["list", "each [a]", "each [b]", "bad"]);
     match &steps[3].item.as_ref().unwrap().state {
         ItemState::Broken(why) => assert!(why.contains("not a list"), "{why}"),
         other => panic!("{other:?}"),
     }
     // Before the value is known the loop cannot be had: one row that fails.
-    let (ctx, fixed) = contexts(m, &Json::Null);
-    let steps = items::expand(&m.steps, &renderer, &ctx, &fixed);
+    let steps = expanded(&inv, &book, &renderer, "db-1", &Json::Null);
     assert!(matches!(
         steps[1].item.as_ref().unwrap().state,
         ItemState::Broken(_)
