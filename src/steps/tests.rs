@@ -560,3 +560,61 @@ fn a_steps_context_layers_var_over_items_over_call_vars_over_machine_over_defaul
         pairs(&[("web : s [item]", "cli"), ("web : t", "cli")])
     );
 }
+
+#[test]
+fn a_role_finds_templates_in_templates_and_may_include_and_notify_across_roles() {
+    let tree = Tree::new(&[(
+        "ops.yaml",
+        "- role: app\n- { name: tell, shell: 'true', notify: 'app : reload' }\n",
+    )]);
+    tree.write(
+        "roles/app/steps.yaml",
+        "- { name: conf, template: { src: site.j2, dest: /etc/site } }\n- include: more.yaml\n",
+    );
+    tree.write("roles/app/templates/site.j2", "{{ port }}\n");
+    tree.write(
+        "roles/app/more.yaml",
+        "- { name: extra, shell: 'true', notify: reload }\n",
+    );
+    tree.write(
+        "roles/app/handlers.yaml",
+        "- { name: reload, shell: 'true' }\n",
+    );
+    let (_, book, _) = tree.loaded();
+    assert_eq!(names(&book.steps), ["app : conf", "app : extra", "tell"]);
+    assert_eq!(
+        book.steps[0].local_file("site.j2"),
+        tree.path().join("roles/app/templates/site.j2")
+    );
+    // An include inside a role belongs to the role: its notify finds the role's handler.
+    assert_eq!(names(&book.handlers), ["app : reload"]);
+    assert_eq!(book.steps[1].notifies, [0]);
+    assert_eq!(book.steps[1].source.role.as_deref(), Some("app"));
+    assert_eq!(book.steps[2].notifies, [0], "`ROLE : NAME` from outside");
+}
+
+#[test]
+fn loop_keys_are_checked_when_the_steps_are_loaded() {
+    for (step, expect) in [
+        (
+            "{ name: s, shell: 'true', label: x }",
+            "`label` needs a `loop:`",
+        ),
+        (
+            "{ name: s, shell: 'true', loop_var: x }",
+            "`loop_var` needs a `loop:`",
+        ),
+        (
+            "{ name: s, shell: 'true', loop: [1], loop_var: machine }",
+            "loop_var: `machine` is not a name",
+        ),
+        ("{ name: s, shell: 'true', loop: 'a, b' }", "is not a list"),
+        ("{ name: s, shell: 'true', loop: 3 }", "expected a list"),
+        ("{ name: s, shell: 'true', notify: nobody }", "nobody"),
+    ] {
+        let tree = Tree::new(&[("ops.yaml", &format!("- {step}\n"))]);
+        let err = tree.error();
+        assert!(err.contains(expect), "{step}: {err}");
+        assert!(err.contains("ops.yaml:1:3"), "{step}: {err}");
+    }
+}

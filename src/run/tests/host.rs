@@ -491,3 +491,90 @@ fn a_put_moves_its_bytes_only_when_they_differ() {
     assert_eq!(ran.rows, rows(&[("conf", Changed)]));
     assert_eq!(read(&fake, "conf"), "0123456789\n");
 }
+
+#[test]
+fn a_register_inside_a_looping_include_keeps_the_includes_items() {
+    let fake = FakeMachine::new(MACHINE);
+    // Named by an absolute path: `load` writes the operations file elsewhere.
+    let inc = fake.root().join("inc.yaml");
+    std::fs::write(
+        &inc,
+        "- { name: r, shell: 'echo {{ site }}', register: out }\n- { name: use, shell: 'echo use {{ out.stdout }} >> log' }\n",
+    )
+    .unwrap();
+    let ops = format!(
+        "- {{ include: {}, loop: [a, b], loop_var: site }}\n- {{ name: after, shell: 'echo after {{{{ out.stdout }}}} >> log' }}\n",
+        serde_json::Value::String(inc.display().to_string())
+    );
+    let (ran, fake) = apply_on(fake, &ops, &config());
+    assert_eq!(
+        ran.rows,
+        rows(&[
+            ("r [a]", Changed),
+            ("use [a]", Changed),
+            ("r [b]", Changed),
+            ("use [b]", Changed),
+            ("after", Changed)
+        ])
+    );
+    assert_eq!(read(&fake, "log"), "use a\nuse b\nafter b\n");
+}
+
+#[test]
+fn an_includes_when_is_decided_at_run_time_from_registered_values() {
+    let fake = FakeMachine::new(MACHINE);
+    let inc = fake.root().join("inc.yaml");
+    std::fs::write(&inc, "- { name: inner, shell: 'echo inner >> log' }\n").unwrap();
+    let ops = format!(
+        "- {{ name: check, shell: 'echo no', register: r }}\n- {{ include: {}, when: r.stdout == 'yes' }}\n- {{ name: last, shell: 'echo last >> log' }}\n",
+        serde_json::Value::String(inc.display().to_string())
+    );
+    let (ran, fake) = apply_on(fake, &ops, &config());
+    assert_eq!(
+        ran.rows,
+        rows(&[("check", Changed), ("inner", Skipped), ("last", Changed)])
+    );
+    assert_eq!(
+        ran.step("inner").reason.as_deref(),
+        Some("when: r.stdout == 'yes' is false")
+    );
+    assert_eq!(read(&fake, "log"), "last\n");
+}
+
+#[test]
+fn ctrl_c_between_the_items_of_a_loop_stops_the_rest() {
+    let ops = "\
+- { name: each, shell: 'echo {{ item }} >> log', loop: [a, b, c], register: r }
+- { name: after, shell: 'echo after >> log' }
+";
+    let mut fake = FakeMachine::new(MACHINE);
+    fake.on("echo a", Reply::RunThenInterrupt, Some(1));
+    let (ran, fake) = apply_on(fake, ops, &config());
+    assert_eq!(read(&fake, "log"), "a\n");
+    assert_eq!(
+        ran.rows,
+        rows(&[
+            ("each [a]", Changed),
+            ("each [b]", Skipped),
+            ("each [c]", Skipped),
+            ("after", Skipped)
+        ])
+    );
+    assert_eq!(ran.host.status, HostStatus::Interrupted);
+}
+
+#[test]
+fn a_plan_registers_a_command_that_would_run_as_skipped() {
+    let ops = "\
+- { name: cmd, shell: 'echo real', register: r }
+- { name: when skipped, shell: 'true', when: r.skipped and r.stdout == '' }
+";
+    let mut plan = config();
+    plan.mode.dry_run = true;
+    let (ran, fake) = apply_with_config(ops, &plan);
+    assert_eq!(
+        ran.rows,
+        rows(&[("cmd", WillRun), ("when skipped", WillRun)])
+    );
+    assert_eq!(fake.commands_with("echo real"), 0);
+}

@@ -53,12 +53,33 @@ fn run_step(
 ) -> (step::Ran, Window<Rendered>) {
     let loaded = load(fake.root(), ops);
     let steps = steps_of(&loaded);
-    let config = config();
+    run_at(fake, &loaded, &steps, &config(), pos, gate)
+}
+
+/// [`run_step`] with this configuration, the gate open.
+fn run_with(
+    fake: &mut FakeMachine,
+    loaded: &Loaded,
+    steps: &Steps,
+    config: &Config,
+    pos: usize,
+) -> step::Ran {
+    run_at(fake, loaded, steps, config, pos, Gate::default()).0
+}
+
+fn run_at(
+    fake: &mut FakeMachine,
+    loaded: &Loaded,
+    steps: &Steps,
+    config: &Config,
+    pos: usize,
+    gate: Gate,
+) -> (step::Ran, Window<Rendered>) {
     let stop_all = AtomicBool::new(gate.stop_all);
     let shared = Shared {
         renderer: &loaded.renderer,
         events: Sender::discarding(),
-        config: &config,
+        config,
         stop_all: &stop_all,
         hostvars: &steps.hostvars,
         saved: None,
@@ -317,4 +338,24 @@ fn a_failure_before_the_change_is_not_excused_by_ignore_errors() {
     let (f, ignored) = failure(&ran);
     assert!(!ignored);
     assert!(f.message.starts_with("when: "), "{}", f.message);
+}
+
+#[test]
+fn a_plan_with_diff_shows_what_would_change_and_the_calls() {
+    let ops = "- { name: conf, put: { content: \"new\\n\", dest: '{{ root }}/conf' } }\n";
+    let mut fake = FakeMachine::new(MACHINE);
+    std::fs::write(fake.root().join("conf"), "old\n").unwrap();
+    let loaded = load(fake.root(), ops);
+    let steps = steps_of(&loaded);
+    let mut config = config();
+    config.mode.dry_run = true;
+    config.mode.show_calls = true;
+    config.diff = true;
+    let ran = run_with(&mut fake, &loaded, &steps, &config, 0);
+    assert!(matches!(ran.outcome, StepOutcome::WillChange), "{ran:?}");
+    let diff = ran.detail.diff.as_deref().unwrap_or_default();
+    assert!(diff.contains("-old") && diff.contains("+new"), "{diff}");
+    assert!(!ran.detail.changes.is_empty());
+    assert_eq!(ran.detail.calls.len(), 1, "what the fake describes");
+    assert_eq!(read(&fake, "conf"), "old\n");
 }
