@@ -244,3 +244,68 @@ impl Remote for FakeMachine {
         self.closed += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::WriteFile;
+
+    #[test]
+    fn a_rule_applies_to_its_first_matches_and_commands_only_when_asked() {
+        let mut m = FakeMachine::new("m");
+        m.on("echo a", Reply::Exit(9), Some(2));
+        m.on_command("echo b", Reply::Exit(8), None);
+        let run = |m: &mut FakeMachine, script: &str, probe: bool| {
+            let req = Exec {
+                probe,
+                ..Exec::script(script)
+            };
+            m.exec(&req).map(|o| (o.status, o.stdout_text()))
+        };
+        assert_eq!(run(&mut m, "echo a", false).unwrap().0, 9);
+        assert_eq!(run(&mut m, "echo a", true).unwrap().0, 9);
+        assert_eq!(run(&mut m, "echo a", false).unwrap(), (0, "a\n".into()));
+        assert_eq!(run(&mut m, "echo b", true).unwrap(), (0, "b\n".into()));
+        assert_eq!(run(&mut m, "echo b", false).unwrap().0, 8);
+        assert_eq!(m.requests().len(), 5);
+        assert_eq!(m.probe_requests(), 2);
+        m.on("lost", Reply::Disconnect, None);
+        assert!(matches!(
+            run(&mut m, "lost", false),
+            Err(RemoteError::Disconnected { .. })
+        ));
+    }
+
+    #[test]
+    fn a_probe_gets_the_probe_library_and_a_command_runs_in_the_root() {
+        let mut m = FakeMachine::new("m");
+        let probe = Exec {
+            probe: true,
+            ..Exec::script("command -v __od_1 >/dev/null && echo defined")
+        };
+        assert_eq!(m.exec(&probe).unwrap().stdout_text(), "defined\n");
+        let plain = m.exec(&Exec::script("command -v __od_1 || pwd")).unwrap();
+        let root = m.root().canonicalize().unwrap();
+        assert_eq!(plain.stdout_text().trim(), root.display().to_string());
+    }
+
+    #[test]
+    fn files_are_written_and_read_through_the_transports_scripts() {
+        let mut m = FakeMachine::new("m");
+        let path = m.root().join("f").display().to_string();
+        let req = WriteFile {
+            path: path.clone(),
+            mode: 0o640,
+            len: 5,
+            ..WriteFile::default()
+        };
+        m.write_file(&req, &mut &b"hello"[..]).unwrap();
+        let mut back = Vec::new();
+        assert_eq!(m.read_file(&path, None, &mut back).unwrap(), 5);
+        assert_eq!(back, b"hello");
+        assert_eq!(m.requests()[0].stdin_len, 5);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    }
+}

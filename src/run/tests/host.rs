@@ -138,7 +138,7 @@ fn run_host_stop_all(
     stopped: bool,
 ) -> (Reported, bool) {
     let stop_all = AtomicBool::new(stopped);
-    let ran = run_host_beside(loaded, config, &mut fake, &stop_all);
+    let ran = run_host_beside(loaded, config, &mut fake, &stop_all, Resume::default());
     (ran, stop_all.load(std::sync::atomic::Ordering::SeqCst))
 }
 
@@ -577,4 +577,44 @@ fn a_plan_registers_a_command_that_would_run_as_skipped() {
         rows(&[("cmd", WillRun), ("when skipped", WillRun)])
     );
     assert_eq!(fake.commands_with("echo real"), 0);
+}
+
+#[test]
+fn a_resumed_machine_skips_to_its_failed_step_and_runs_the_handlers_it_owes() {
+    let ops = "\
+steps:
+  - { name: a, shell: 'echo a >> log', notify: owed }
+  - { name: reg, shell: 'echo kept', register: r }
+  - { name: failed before, shell: 'echo {{ r.stdout }} >> log' }
+handlers:
+  - { name: owed, shell: 'echo owed >> log' }
+  - { name: not owed, shell: 'echo no >> log' }
+";
+    let mut fake = FakeMachine::new(MACHINE);
+    let loaded = load(fake.root(), ops);
+    let resume = Resume {
+        from: 2,
+        owed: [0].into(),
+    };
+    let ran = run_host_beside(
+        &loaded,
+        &config(),
+        &mut fake,
+        &AtomicBool::new(false),
+        resume,
+    );
+    assert_eq!(
+        ran.rows,
+        rows(&[
+            ("a", Skipped),
+            ("reg", Changed),
+            ("failed before", Changed),
+            ("owed", Changed)
+        ])
+    );
+    assert_eq!(
+        ran.step("a").reason.as_deref(),
+        Some(crate::plan::rerun::SKIPPED)
+    );
+    assert_eq!(read(&fake, "log"), "kept\nowed\n");
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 
 use crate::inventory::Inventory;
+use crate::plan::rerun::Resume;
 use crate::remote::fake::FakeMachine;
 use crate::report::{Event, HostResult, Sender, StepResult, StepStatus};
 use crate::steps::{LoadOptions, Playbook};
@@ -102,17 +103,26 @@ pub(super) fn rows(expected: &[(&str, StepStatus)]) -> Vec<(String, StepStatus)>
 
 /// Run the one machine's steps and handlers on `fake`, as phase 2 does.
 pub(super) fn run_host(loaded: &Loaded, config: &Config, fake: &mut FakeMachine) -> Reported {
-    run_host_beside(loaded, config, fake, &AtomicBool::new(false))
+    run_host_beside(
+        loaded,
+        config,
+        fake,
+        &AtomicBool::new(false),
+        Resume::default(),
+    )
 }
 
-/// [`run_host`] with `stop_all`, the flag `--fail-fast` shares with the other machines.
+/// [`run_host`] with `stop_all`, the flag `--fail-fast` shares with the other machines,
+/// and where the machine resumes (`apply --rerun-failed`).
 pub(super) fn run_host_beside(
     loaded: &Loaded,
     config: &Config,
     fake: &mut FakeMachine,
     stop_all: &AtomicBool,
+    resume: Resume,
 ) -> Reported {
-    let plan = crate::plan::select(&loaded.inv, &loaded.book, &[], &[]).expect("plan");
+    let mut plan = crate::plan::select(&loaded.inv, &loaded.book, &[], &[]).expect("plan");
+    plan.machines[0].resume = resume;
     let (events, rx) = Sender::collecting();
     let host = {
         let shared = Shared {
