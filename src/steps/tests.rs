@@ -618,3 +618,27 @@ fn loop_keys_are_checked_when_the_steps_are_loaded() {
         assert!(err.contains("ops.yaml:1:3"), "{step}: {err}");
     }
 }
+
+#[test]
+fn an_include_over_an_empty_list_is_one_skipped_row_and_a_role_calls_when_is_anded() {
+    let tree = Tree::new(&[
+        (
+            "ops.yaml",
+            "- { include: inc.yaml, loop: [] }\n- { role: r, when: port == 1 }\n",
+        ),
+        (
+            "inc.yaml",
+            "- { name: one, shell: 'true' }\n- { name: two, shell: 'true' }\n",
+        ),
+        (
+            "roles/r/steps.yaml",
+            "- { name: s, shell: 'true', when: k != '' }\n",
+        ),
+    ]);
+    let (inv, book, renderer) = tree.loaded();
+    let steps = expanded(&inv, &book, &renderer, "db-1", &Json::Null);
+    assert_eq!(names(&steps), ["one", "r : s"]);
+    assert_eq!(steps[0].item.as_ref().unwrap().state, ItemState::Empty);
+    let whens: Vec<&str> = steps[1].whens().map(|w| w.value.as_str()).collect();
+    assert_eq!(whens, ["port == 1", "k != ''"]);
+}

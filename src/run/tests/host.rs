@@ -618,3 +618,22 @@ handlers:
     );
     assert_eq!(read(&fake, "log"), "kept\nowed\n");
 }
+
+#[test]
+fn a_handler_sees_registered_values_and_its_failure_fails_the_machine() {
+    let ops = "\
+steps:
+  - { name: a, shell: 'echo v1', register: ver, notify: [show, broken] }
+handlers:
+  - { name: show, shell: \"echo '{{ ver.stdout }} {{ hostvars[machine].root == root }}' >> log\" }
+  - { name: broken, shell: 'exit 5' }
+";
+    let (ran, fake) = apply(ops);
+    assert_eq!(
+        ran.rows,
+        rows(&[("a", Changed), ("show", Changed), ("broken", Failed)])
+    );
+    assert_eq!(read(&fake, "log"), "v1 True\n");
+    assert_eq!(ran.host.status, HostStatus::Failed);
+    assert_eq!(ran.host.counts.failed, 1);
+}
