@@ -14,10 +14,11 @@
 //! as this process's user (the requested `user` is only recorded), ignores time limits,
 //! and counts nothing in a [`crate::remote::Meter`].
 //!
-//! What a test programs ([`FakeMachine::on`]): a request whose script contains a piece of
-//! text can exit with a status instead of running, run and then exit with a status, lose
-//! the connection, run past its time limit, or run and then let Ctrl-C arrive (on the test's thread alone, see
-//! [`crate::interrupt::request_on_this_thread`]), for its first N matches or every time.
+//! What a test programs ([`FakeMachine::on`]): a request whose script contains a piece of text
+//! can exit with a status instead of running, run and then exit with a status, lose the
+//! connection, run past its time limit, or run and then let Ctrl-C arrive (on the test's thread
+//! alone, see [`crate::interrupt::request_on_this_thread`]), for its first N matches or every
+//! time.
 
 use std::io::Write;
 use std::path::Path;
