@@ -5,7 +5,9 @@
 //! (its step results) and what the machine was asked to run. No root, no orbctl.
 
 mod host;
+mod loops;
 mod step;
+mod window;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
