@@ -76,7 +76,25 @@ impl Drop for HardExitGuard {
 
 /// True once SIGINT, SIGTERM or SIGHUP arrived.
 pub fn requested() -> bool {
+    #[cfg(test)]
+    if REQUESTED_HERE.with(std::cell::Cell::get) {
+        return true;
+    }
     REQUESTED.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Ctrl-C as a unit test plays it: seen by its own thread only, since [`REQUESTED`] is
+    /// the whole process's and would stop the tests running beside it.
+    static REQUESTED_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Tests: make [`requested`] say `on` on this thread alone (a machine's run happens on
+/// one thread, so a fake remote can let Ctrl-C arrive between two of its steps).
+#[cfg(test)]
+pub(crate) fn request_on_this_thread(on: bool) {
+    REQUESTED_HERE.with(|r| r.set(on));
 }
 
 /// Install the handler (once per process). Children run in their own process groups, so

@@ -563,3 +563,6 @@ fn check_common(step: &Step, renderer: &Renderer) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,6 +14,8 @@ use crate::quote::quote;
 use crate::ssh_target::HostFacts;
 
 pub mod channel;
+#[cfg(test)]
+pub(crate) mod fake;
 mod files;
 pub mod launcher;
 pub mod meter;

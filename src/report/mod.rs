@@ -393,6 +393,19 @@ impl Sender {
         }
     }
 
+    /// Tests: a sender whose events (unmasked: no secrets) wait on the receiver returned
+    /// with it.
+    #[cfg(test)]
+    pub(crate) fn collecting() -> (Sender, mpsc::Receiver<(u64, Event)>) {
+        let (tx, rx) = mpsc::channel();
+        let sender = Sender {
+            tx,
+            masker: Masker::default(),
+            t0: Instant::now(),
+        };
+        (sender, rx)
+    }
+
     /// Send an event (masked), stamped with the time it was sent. A step result is sent
     /// the moment its step ends, so its start is that time less its duration; stamping
     /// here keeps the workers free of the run's clock.

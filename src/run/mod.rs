@@ -621,3 +621,6 @@ fn outcome(config: &Config, results: &[HostResult], ended: Ended) -> RunEnd {
         RunEnd::Success
     }
 }
+
+#[cfg(test)]
+mod tests;
