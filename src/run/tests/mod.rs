@@ -46,6 +46,7 @@ pub(super) fn config() -> Config {
         roles_path: Vec::new(),
         saved_plan: crate::saved_plan::Use::None,
         rerun: None,
+        command_line: Vec::new(),
     }
 }
 
