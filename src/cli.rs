@@ -129,6 +129,10 @@ pub struct RunArgs {
     /// Only steps with one of these tags (comma-separated or repeated); handlers always qualify.
     #[arg(long, value_name = "TAG", value_delimiter = ',')]
     pub tags: Vec<String>,
+    /// A `--limit`, `--tags` or inventory that selects no machine (or no step) is not an
+    /// error (exit 2) but a run that does nothing (exit 0).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Set a variable (highest precedence); repeatable.
     #[arg(long = "var", value_name = "K=V")]
     pub vars: Vec<String>,
@@ -230,6 +234,10 @@ pub struct ExecArgs {
     /// Only these machines, groups or globs; repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub limit: Vec<String>,
+    /// A `--limit` or inventory that selects no machine is not an error (exit 2) but a
+    /// run that does nothing (exit 0).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Run as this user (default: the machine's default user).
     #[arg(long, short = 'u')]
     pub user: Option<String>,
@@ -265,6 +273,7 @@ impl RunArgs {
             vars: parse_vars(&self.vars)?,
             limit: self.limit.clone(),
             tags: self.tags.clone(),
+            allow_empty: self.allow_empty,
             mode,
             diff: self.diff,
             parallel: usize::from(self.parallel),

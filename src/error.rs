@@ -64,6 +64,10 @@ pub enum Outcome {
     /// nothing more is printed. Exits with the code of the end.
     #[error("{}", .0.word())]
     Reported(RunEnd),
+    /// A machine a command names is not there, and the message says what to do. Exit 3,
+    /// as for any machine that is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
     /// `apply --plan` refused the saved plan before touching any machine, and the
     /// message says why. Exit 5.
     #[error("{0}")]
@@ -141,6 +145,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(outcome) = cause.downcast_ref::<Outcome>() {
             return match outcome {
                 Outcome::Failed(_) => exit::FAILED,
+                Outcome::Unavailable(_) => exit::UNAVAILABLE,
                 Outcome::Reported(end) => end.exit_code(),
                 Outcome::PlanRefused(_) => exit::PLAN_REFUSED,
             };

@@ -11,6 +11,9 @@ pub const USAGE: i32 = 2;
 pub const UNAVAILABLE: i32 = 3;
 /// `plan --exit-code`: changes are pending (not used by any other command).
 pub const CHANGES_PENDING: i32 = 4;
+/// stdout was closed before everything was written (`| head`): the status a shell gives a
+/// process that SIGPIPE ended (128 + 13), with no message, as other command-line tools end.
+pub const BROKEN_PIPE: i32 = 141;
 /// Interrupted by SIGINT/SIGTERM; children were stopped and the summary printed.
 pub const INTERRUPTED: i32 = 130;
 /// `apply --plan`: the saved plan was refused (changed, made by another version or with

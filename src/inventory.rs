@@ -896,11 +896,64 @@ impl Inventory {
             .filter(|h| self.host_groups(h).iter().any(|g| g == pattern))
             .collect();
         if in_group.is_empty() && !self.groups.contains(pattern) && !is_known_derived(pattern) {
+            let hint = self
+                .closest_name(pattern)
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_else(|| format!(" (it has {})", self.machine_list()));
             return Err(format!(
-                "`{pattern}` is neither a machine nor a group of this inventory"
+                "`{pattern}` is neither a machine nor a group of this inventory{hint}"
             ));
         }
         Ok(in_group)
+    }
+
+    /// The machine or group name closest to `name`, when it is close enough to be a typo.
+    fn closest_name(&self, name: &str) -> Option<&str> {
+        let machines = self.hosts.iter().map(|h| h.name.as_str());
+        machines
+            .chain(self.groups.iter().map(String::as_str))
+            .map(|n| (strsim::jaro_winkler(name, n), n))
+            // Short names (`m1`, `db`) are close by one edit, which Jaro-Winkler scores low.
+            .filter(|(score, n)| *score > 0.8 || strsim::damerau_levenshtein(name, n) == 1)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, n)| n)
+    }
+
+    /// The machines, in a few words: `machines a, b, c` (the first ten), or `no machines`.
+    pub fn machine_list(&self) -> String {
+        let names: Vec<String> = self
+            .hosts
+            .iter()
+            .take(10)
+            .map(|h| format!("`{}`", h.name))
+            .collect();
+        match self.hosts.len() {
+            0 => "no machines".to_string(),
+            1 => format!("machine {}", names.join(", ")),
+            n if n <= 10 => format!("machines {}", names.join(", ")),
+            n => format!("machines {} and {} more", names.join(", "), n - 10),
+        }
+    }
+
+    /// The error for a selection that leaves no machine: what was selected, what exists,
+    /// and the flag that accepts it.
+    pub fn empty_selection(&self, limit: &[String]) -> ConfigError {
+        let selected = if limit.is_empty() {
+            "the inventory selects no machine".to_string()
+        } else {
+            let shown: Vec<String> = limit.iter().map(|p| format!("`{p}`")).collect();
+            format!("--limit {} selects no machine", shown.join(", "))
+        };
+        let groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
+        let groups = if groups.is_empty() {
+            String::new()
+        } else {
+            format!(" and groups `{}`", groups.join("`, `"))
+        };
+        ConfigError::plain(format!(
+            "{selected}: the inventory has {}{groups}; give --allow-empty if nothing to do is fine",
+            self.machine_list()
+        ))
     }
 
     /// Hosts selected by any of the `--limit` patterns (all hosts when there are none),

@@ -47,6 +47,7 @@ pub fn main_entry() -> i32 {
     }
     match result {
         Ok(()) => exit::OK,
+        Err(err) if closed_stdout(&err) => exit::BROKEN_PIPE,
         Err(err) => {
             let silent = err
                 .downcast_ref::<error::Outcome>()
@@ -77,6 +78,33 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             cli::print_completions(*shell);
             Ok(())
         }
+    }
+}
+
+/// Whether the error is stdout closed under us (a reader such as `head` went away): the
+/// output is not wanted any more, so the command ends quietly. Rust ignores SIGPIPE, and
+/// that is kept on purpose: a pipe to a child (a channel, ssh) that breaks must be an
+/// error the run handles, not a signal that kills orbdeploy mid-run.
+fn closed_stdout(err: &anyhow::Error) -> bool {
+    let broken = err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    broken && stdout_has_no_reader()
+}
+
+/// The write end of a pipe or socket whose reader is gone polls as an error (or hang-up):
+/// tells stdout's broken pipe from a child's.
+fn stdout_has_no_reader() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)),
+        Err(_) => false,
     }
 }
 

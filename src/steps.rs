@@ -443,12 +443,7 @@ pub(crate) fn loop_of(
             Some(expr) => renderer
                 .check_expression(expr)
                 .map_err(|e| err(format!("loop: {e}")))?,
-            None => {
-                return Err(err(format!(
-                    "loop: `{s}` is not a list: write a YAML list, or one template that yields a list (`loop: \"{{{{ {} }}}}\"`)",
-                    s.trim()
-                )))
-            }
+            None => return Err(err(loop_over_string(s))),
         },
         other => {
             return Err(err(format!(
@@ -562,6 +557,33 @@ fn check_common(step: &Step, renderer: &Renderer) -> Result<(), ConfigError> {
         return Err(at(step, "retries: at most 100"));
     }
     Ok(())
+}
+
+/// What to write instead of a loop over a plain string: the variable it names in
+/// `{{ }}`, or the YAML list its words make.
+fn loop_over_string(s: &str) -> String {
+    let t = s.trim();
+    if valid_var_name(t) && !t.is_empty() {
+        return format!(
+            "loop: `{t}` is a string, not a list: to loop over the variable, write `loop: \"{{{{ {t} }}}}\"`; for one item, `loop: [{t}]`"
+        );
+    }
+    let words: Vec<String> = t
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let plain = w.chars().all(|c| c.is_alphanumeric() || "-_./".contains(c));
+            if plain {
+                w.to_string()
+            } else {
+                format!("{w:?}")
+            }
+        })
+        .collect();
+    format!(
+        "loop: `{t}` is a string, not a list: write a YAML list, e.g. `loop: [{}]`",
+        words.join(", ")
+    )
 }
 
 #[cfg(test)]

@@ -120,12 +120,39 @@ impl Renderer {
         if v.kind() == ValueKind::Bool {
             return Ok(v.is_true());
         }
+        if v.is_undefined() {
+            return Err(self.undefined_condition(inner, ctx));
+        }
         let shown = serde_json::to_value(&v)
             .map(|j| describe_json(&j))
             .unwrap_or_else(|_| format!("{v}"));
         Err(format!(
             "`{inner}` is {shown}, not true or false (compare it, e.g. `{inner} == \"yes\"`, or test it, e.g. `{inner} is defined`)"
         ))
+    }
+
+    /// A `when:` that names a variable no one defined: say so, with the defined name it is
+    /// closest to, or `true`/`false` for a YAML 1.1 boolean word written as an expression.
+    fn undefined_condition(&self, inner: &str, ctx: &Value) -> String {
+        let missing = self.undefined_names(inner, ctx);
+        let Some(first) = missing.first() else {
+            return format!("`{inner}` is undefined (an attribute or key that does not exist)");
+        };
+        let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+        let head = format!("undefined variable {}", names.join(", "));
+        let word = first.to_ascii_lowercase();
+        if ["yes", "on", "y"].contains(&word.as_str()) {
+            return format!("{head}: a `when:` is an expression; write `true`");
+        }
+        if ["no", "off", "n"].contains(&word.as_str()) {
+            return format!("{head}: a `when:` is an expression; write `false`");
+        }
+        match closest_name(first, ctx) {
+            Some(near) => format!("{head}; did you mean `{near}`?"),
+            None => {
+                format!("{head}: define it under `vars:`, or test it with `{first} is defined`")
+            }
+        }
     }
 
     /// Evaluate an expression.
@@ -157,7 +184,10 @@ impl Renderer {
             let missing = self.undefined_names(source, ctx);
             if !missing.is_empty() {
                 let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
-                return format!("{line}undefined variable {}", names.join(", "));
+                let hint = closest_name(&missing[0], ctx)
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                return format!("{line}undefined variable {}{hint}", names.join(", "));
             }
             if let Some(d) = e.detail() {
                 return format!("{line}undefined value: {d}");
@@ -172,6 +202,14 @@ impl Renderer {
     }
 
     fn undefined_names(&self, source: &str, ctx: &Value) -> Vec<String> {
+        // A bare expression (a `when:`, an `assert`) is read as the one `{{ }}` it stands for.
+        let wrapped;
+        let source = if source.contains("{{") || source.contains("{%") {
+            source
+        } else {
+            wrapped = format!("{{{{ {source} }}}}");
+            &wrapped
+        };
         let Ok(t) = self.env.template_from_str(source) else {
             return Vec::new();
         };
@@ -183,6 +221,16 @@ impl Renderer {
         names.sort();
         names
     }
+}
+
+/// The defined variable closest to `name`, when it is close enough to be a typo.
+fn closest_name(name: &str, ctx: &Value) -> Option<String> {
+    let keys = ctx.try_iter().ok()?;
+    keys.filter_map(|k| k.as_str().map(str::to_string))
+        .map(|k| (strsim::jaro_winkler(name, &k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }
 
 /// The expression of a `when:`: written bare, or inside one `{{ }}` (not needed).
@@ -295,6 +343,8 @@ mod tests {
         let r = Renderer::new();
         let e = r.render("t", "a\n{{ nope }}", &ctx()).unwrap_err();
         assert_eq!(e, "line 2: undefined variable `nope`");
+        let e = r.render("t", "{{ machnie }}", &ctx()).unwrap_err();
+        assert_eq!(e, "undefined variable `machnie`; did you mean `machine`?");
     }
 
     #[test]
@@ -316,6 +366,18 @@ mod tests {
             );
         }
         assert!(r.check_expression("port ==").is_err());
+        assert_eq!(
+            r.condition("prot == 1", &ctx()).unwrap_err(),
+            "undefined variable `prot`; did you mean `port`?"
+        );
+        assert_eq!(
+            r.condition("yes", &ctx()).unwrap_err(),
+            "undefined variable `yes`: a `when:` is an expression; write `true`"
+        );
+        assert_eq!(
+            r.condition("is_prod", &ctx()).unwrap_err(),
+            "undefined variable `is_prod`: define it under `vars:`, or test it with `is_prod is defined`"
+        );
         std::env::set_var("ORBDEPLOY_TEST_SECRET_T", "s3cr3t");
         assert_eq!(
             r.render("t", "{{ env('ORBDEPLOY_TEST_SECRET_T') }}", &ctx())

@@ -80,7 +80,17 @@ pub fn parse_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Conf
     };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let message = clean_message(&e.to_string());
+        // A syntax error shows its line, unless the line is too long to read (the
+        // nesting limit is met in a line of brackets).
+        let syntax = matches!(e, serde_saphyr::Error::ExternalMessage { .. })
+            && message != "recursion limit exceeded";
         match e.location() {
+            Some(loc) if loc.line() > 0 && syntax => ConfigError::at(
+                path,
+                loc.line(),
+                loc.column(),
+                syntax_message(text, loc.line(), loc.column(), &message),
+            ),
             Some(loc) if loc.line() > 0 => {
                 let message = in_words(text, loc.line(), loc.column(), message);
                 ConfigError::at(path, loc.line(), loc.column(), message)
@@ -88,6 +98,36 @@ pub fn parse_str<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Conf
             _ => ConfigError::in_file(path, message),
         }
     })
+}
+
+/// A syntax error as the parser says it, then the line it points at with a caret under
+/// the column, then what usually causes it: in a file a person writes, indentation.
+fn syntax_message(text: &str, line: u64, column: u64, message: &str) -> String {
+    let src = text
+        .lines()
+        .nth(line.saturating_sub(1) as usize)
+        .unwrap_or("");
+    // Tabs stay tabs under the line so the caret lines up however a terminal shows them.
+    let pad: String = src
+        .chars()
+        .take(column.saturating_sub(1) as usize)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let number = line.to_string();
+    let gutter = " ".repeat(number.len());
+    let hint = if src.starts_with('\t') || src.contains(":\t") {
+        "YAML does not allow tabs for indentation: indent with spaces"
+    } else if message.contains("mapping values are not allowed") {
+        "a `key: value` where none can start: indent it under the key it belongs to, or quote a value that contains `: `"
+    } else if message.contains("did not find expected ',' or") || message.contains("flow") {
+        "a `[` or `{` is not closed, or a value in it needs quotes"
+    } else {
+        "check the indentation: the keys of one mapping start in the same column, a value indented more than its key belongs to that key, and list items (`- `) line up"
+    };
+    format!(
+        "{message}\n {number} | {src}\n {gutter} | {pad}^\n hint: {hint}",
+        src = src.trim_end()
+    )
 }
 
 /// The parser's words for a value of the wrong shape ("expected mapping start") name
@@ -191,6 +231,9 @@ fn clean_message(raw: &str) -> String {
     }
     if let Some((head, list)) = msg.split_once(", expected one of ") {
         let names: Vec<&str> = list.split(", ").map(str::trim).collect();
+        if let Some(advice) = ansible_advice(head, &names) {
+            return format!("{head}: {advice}");
+        }
         let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
         return match (quoted.as_slice(), did_you_mean(head, &names)) {
             ([one], _) => format!("{head}, expected {one}"),
@@ -205,6 +248,81 @@ fn clean_message(raw: &str) -> String {
         "(strict mode expects true/false)",
         "(expected true or false)",
     )
+}
+
+/// Ansible's names for what orbdeploy calls otherwise, and what to write instead. Only
+/// a name whose replacement is allowed where it was written is answered this way.
+const ANSIBLE: &[(&str, &str, &str)] = &[
+    ("lineinfile", "line", "use `line`"),
+    ("blockinfile", "block", "use `block`"),
+    (
+        "copy",
+        "put",
+        "use `put` (`src:` or `content:`, and `dest:`)",
+    ),
+    ("fetch", "get", "use `get`"),
+    (
+        "apt",
+        "packages",
+        "use `packages` (it uses the machine's package manager)",
+    ),
+    ("package", "packages", "use `packages`"),
+    (
+        "yum",
+        "packages",
+        "use `packages` (it uses the machine's package manager)",
+    ),
+    (
+        "dnf",
+        "packages",
+        "use `packages` (it uses the machine's package manager)",
+    ),
+    (
+        "apk",
+        "packages",
+        "use `packages` (it uses the machine's package manager)",
+    ),
+    ("systemd", "service", "use `service`"),
+    ("systemd_service", "service", "use `service`"),
+    ("get_url", "download", "use `download`"),
+    ("wait_for", "wait", "use `wait`"),
+    ("synchronize", "sync", "use `sync`"),
+    ("sudo", "become", "use `become: true`"),
+    (
+        "become_user",
+        "user",
+        "use `user: NAME` (the step runs as that user; `become` is for root)",
+    ),
+    ("with_items", "loop", "use `loop:` with a list"),
+    ("with_list", "loop", "use `loop:` with a list"),
+    (
+        "loop_control",
+        "loop_var",
+        "write `loop_var:` and `label:` on the step itself",
+    ),
+    ("environment", "env", "use `env`"),
+    (
+        "args",
+        "workdir",
+        "write the step's settings (`workdir`, `creates`, `unless`) on the step itself",
+    ),
+    ("chdir", "workdir", "use `workdir` on the step"),
+    ("include_tasks", "include", "use `include: FILE`"),
+    ("import_tasks", "include", "use `include: FILE`"),
+    ("include_role", "role", "use `role: NAME`"),
+    ("import_role", "role", "use `role: NAME`"),
+    ("tasks", "steps", "use `steps`"),
+];
+
+/// What to write instead of an Ansible name in `unknown field `X``, when `X` is one and
+/// its replacement is among the `names` allowed there.
+fn ansible_advice(head: &str, names: &[&str]) -> Option<String> {
+    let word = head.split('`').nth(1)?;
+    let bare = word.strip_prefix("ansible.builtin.").unwrap_or(word);
+    let (_, ours, advice) = ANSIBLE.iter().find(|(a, _, _)| *a == bare)?;
+    names
+        .contains(ours)
+        .then(|| format!("that is Ansible's name; in orbdeploy, {advice}"))
 }
 
 /// The expected name closest to the unknown one in `unknown field `grups``, when it is
@@ -287,6 +405,41 @@ mod tests {
             e.to_string(),
             "f.yaml:1:1: unknown field `gamma`, expected one of `alpha`, `beta`"
         );
+    }
+
+    #[test]
+    fn ansible_names_are_answered_with_ours() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Step {
+            line: Option<u8>,
+            shell: Option<u8>,
+        }
+        let e = parse_str::<Step>("lineinfile: 1\n", Path::new("f.yaml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.yaml:1:1: unknown field `lineinfile`: that is Ansible's name; in orbdeploy, use `line`"
+        );
+        // `copy` would be `put`, which is not allowed here: the keys are listed as before.
+        let e = parse_str::<Step>("copy: 1\n", Path::new("f.yaml")).unwrap_err();
+        assert!(
+            e.to_string().contains("expected one of `line`, `shell`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_show_the_line_a_caret_and_a_hint() {
+        let e = err("machines:\n  m1: {}\n    m2: {}\n");
+        let lines: Vec<&str> = e.lines().collect();
+        assert!(lines[0].starts_with("inv.yaml:3:"), "{e}");
+        assert_eq!(lines[1], " 3 |     m2: {}");
+        assert!(
+            lines[2].starts_with("   | ") && lines[2].ends_with('^'),
+            "{e}"
+        );
+        assert!(lines[3].starts_with(" hint: "), "{e}");
     }
 
     #[test]

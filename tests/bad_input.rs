@@ -71,6 +71,16 @@ fn catalogue() -> Vec<Case> {
             inv("machines:\n  m1: {}\n    m2: {}\n"),
             "inv.yaml:3:",
         ),
+        case(
+            "mapping value where none can start",
+            inv("machines:\n  m1: {}\nvars:\n  a: b: c\n"),
+            "inv.yaml:4:7: mapping values are not allowed in this context\n 4 |   a: b: c\n   |       ^\n hint: ",
+        ),
+        case(
+            "tab indentation",
+            inv("machines:\n\tm1: {}\n"),
+            "hint: YAML does not allow tabs for indentation",
+        ),
         case("wrong type", inv("machines: 5\n"), "inv.yaml:1:"),
         case(
             "unknown top-level key",
@@ -165,6 +175,35 @@ fn catalogue() -> Vec<Case> {
             ..case("--limit unknown", inv(M), "--limit")
         },
         Case {
+            args: vec!["--limit", "m2"],
+            ..case(
+                "--limit close to a machine",
+                inv(M),
+                "--limit: `m2` is neither a machine nor a group of this inventory; did you mean `m1`?",
+            )
+        },
+        Case {
+            args: vec!["--limit", "zz-*"],
+            ..case(
+                "--limit that selects no machine",
+                inv(M),
+                "--limit `zz-*` selects no machine: the inventory has machine `m1`; give --allow-empty",
+            )
+        },
+        Case {
+            args: vec!["--tags", "nosuch"],
+            ..ops_case(
+                "--tags that selects no step",
+                "- shell: a\n  tags: [web]\n",
+                "--tags `nosuch` selects no step on the machines: the steps' tags are `web`; give --allow-empty",
+            )
+        },
+        case(
+            "an inventory with no machines",
+            inv("machines: {}\n"),
+            "the inventory selects no machine: the inventory has no machines; give --allow-empty",
+        ),
+        Case {
             args: vec!["--parallel", "0"],
             ..case("--parallel 0", inv(M), "--parallel")
         },
@@ -172,6 +211,76 @@ fn catalogue() -> Vec<Case> {
             "unknown operation key",
             "- shel: echo\n",
             "ops.yaml:1:3: unknown field `shel`",
+        ),
+        ops_case(
+            "Ansible's lineinfile",
+            "- lineinfile: { path: /x, line: a }\n",
+            "ops.yaml:1:3: unknown field `lineinfile`: that is Ansible's name; in orbdeploy, use `line`",
+        ),
+        ops_case(
+            "Ansible's blockinfile",
+            "- blockinfile: { path: /x, block: a }\n",
+            "in orbdeploy, use `block`",
+        ),
+        ops_case(
+            "Ansible's copy",
+            "- copy: { src: a, dest: /x }\n",
+            "in orbdeploy, use `put`",
+        ),
+        ops_case(
+            "Ansible's apt",
+            "- apt: { name: nginx }\n",
+            "in orbdeploy, use `packages`",
+        ),
+        ops_case(
+            "Ansible's package",
+            "- package: { name: nginx }\n",
+            "in orbdeploy, use `packages`",
+        ),
+        ops_case(
+            "Ansible's systemd",
+            "- systemd: { name: nginx, state: started }\n",
+            "in orbdeploy, use `service`",
+        ),
+        ops_case(
+            "Ansible's get_url",
+            "- get_url: { url: \"https://h/x\", dest: /x }\n",
+            "in orbdeploy, use `download`",
+        ),
+        ops_case(
+            "Ansible's wait_for",
+            "- wait_for: { port: 80 }\n",
+            "in orbdeploy, use `wait`",
+        ),
+        ops_case(
+            "Ansible's synchronize",
+            "- synchronize: { src: d, dest: /x }\n",
+            "in orbdeploy, use `sync`",
+        ),
+        ops_case(
+            "Ansible's fully qualified name",
+            "- ansible.builtin.lineinfile: { path: /x, line: a }\n",
+            "in orbdeploy, use `line`",
+        ),
+        ops_case(
+            "Ansible's sudo",
+            "- shell: a\n  sudo: true\n",
+            "ops.yaml:2:3: unknown field `sudo`: that is Ansible's name; in orbdeploy, use `become: true`",
+        ),
+        ops_case(
+            "Ansible's become_user",
+            "- shell: a\n  become_user: app\n",
+            "in orbdeploy, use `user: NAME`",
+        ),
+        ops_case(
+            "Ansible's with_items",
+            "- shell: \"echo {{ item }}\"\n  with_items: [a, b]\n",
+            "in orbdeploy, use `loop:` with a list",
+        ),
+        ops_case(
+            "Ansible's tasks",
+            "tasks:\n  - shell: a\n",
+            "in orbdeploy, use `steps`",
         ),
         ops_case(
             "two operations",
@@ -217,6 +326,42 @@ fn catalogue() -> Vec<Case> {
             "undefined template variable",
             "- put: { content: \"{{ nope }}\", dest: /x }\n",
             "undefined variable `nope`",
+        ),
+        Case {
+            files: vec![("ops.yaml", b"- put: { content: \"{{ prot }}\", dest: /x }\n".to_vec())],
+            ..case(
+                "undefined template variable close to a defined one",
+                inv(&format!("{M}vars: {{ port: 80 }}\noperations: ops.yaml\n")),
+                "undefined variable `prot`; did you mean `port`?",
+            )
+        },
+        ops_case(
+            "when: \"yes\"",
+            "- shell: a\n  when: \"yes\"\n",
+            "when: undefined variable `yes`: a `when:` is an expression; write `true`",
+        ),
+        ops_case(
+            "when on an undefined variable",
+            "- shell: a\n  when: is_prod\n",
+            "when: undefined variable `is_prod`: define it under `vars:`, or test it with `is_prod is defined`",
+        ),
+        Case {
+            files: vec![("ops.yaml", b"- shell: a\n  when: is_prod\n".to_vec())],
+            ..case(
+                "when on an undefined variable close to a defined one",
+                inv(&format!("{M}vars: {{ is_production: true }}\noperations: ops.yaml\n")),
+                "when: undefined variable `is_prod`; did you mean `is_production`?",
+            )
+        },
+        ops_case(
+            "loop over a string of words",
+            "- shell: \"echo {{ item }}\"\n  loop: \"bin notes tmp\"\n",
+            "loop: `bin notes tmp` is a string, not a list: write a YAML list, e.g. `loop: [bin, notes, tmp]`",
+        ),
+        ops_case(
+            "loop over a bare variable name",
+            "- shell: \"echo {{ item }}\"\n  loop: dirs\n",
+            "to loop over the variable, write `loop: \"{{ dirs }}\"`",
         ),
         ops_case(
             "template syntax",
@@ -763,7 +908,12 @@ fn every_bad_input_exits_2_with_one_message_and_touches_nothing() {
                 })
                 .collect();
             let clap_usage = c.args.contains(&"--parallel");
-            let one_message = clap_usage || lines.len() == 1;
+            // One message: a syntax error shows its source line, a caret and a hint
+            // under it, each indented; nothing else follows the `error:` line.
+            let one_message = clap_usage
+                || lines.len() == 1
+                || (lines.first().is_some_and(|l| l.starts_with("error: "))
+                    && lines[1..].iter().all(|l| l.starts_with(' ')));
             if code != 2
                 || !stderr.contains(c.expect)
                 || !one_message

@@ -207,6 +207,27 @@ fn machines_info_of_a_missing_machine_is_exit_3() {
 }
 
 #[test]
+fn machines_delete_of_a_missing_machine_does_not_advise_creating_it() {
+    let fake = Fake::new(&[]);
+    // orbctl's own words for a machine it does not know.
+    std::fs::write(
+        fake.dir.path().join("fail-delete"),
+        "[-32098] machine not found: 'nope'\n",
+    )
+    .unwrap();
+    let out = fake
+        .cmd()
+        .args(["machines", "delete", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "error: deleting `nope`: machine `nope` does not exist, nothing to delete (`orbdeploy machines list` shows the machines there are)\n"
+    );
+}
+
+#[test]
 fn completions_are_generated_for_each_shell() {
     for shell in ["bash", "zsh", "fish"] {
         let out = Command::cargo_bin("orbdeploy")
@@ -439,4 +460,67 @@ fn version_names_the_git_commit() {
         ),
         "the binary names another commit than HEAD (a commit made after it was built?)"
     );
+}
+
+/// A selection that leaves no machine is exit 2 for apply, plan and exec, saying what was
+/// selected and what exists; `--allow-empty` makes it a run that does nothing.
+#[test]
+fn an_empty_selection_is_exit_2_unless_allowed() {
+    let fake = Fake::new(&[("web-1", "running")]);
+    fake.write("inv.yaml", "machines:\n  web-1: {}\n");
+    let runs: [&[&str]; 3] = [
+        &["apply", "inv.yaml", "--limit", "zz-*"],
+        &["plan", "inv.yaml", "--limit", "zz-*"],
+        &["exec", "inv.yaml", "--limit", "zz-*", "--", "true"],
+    ];
+    for args in runs {
+        let out = fake.cmd().env("NO_COLOR", "1").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            text(&out.stderr),
+            "error: --limit `zz-*` selects no machine: the inventory has machine `web-1`; give --allow-empty if nothing to do is fine\n",
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let mut allowed: Vec<&str> = args.to_vec();
+        allowed.insert(2, "--allow-empty");
+        let out = fake
+            .cmd()
+            .env("NO_COLOR", "1")
+            .args(&allowed)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{allowed:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let changing: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| !(c.starts_with("list") || c.starts_with("info") || c.starts_with("status")))
+        .collect();
+    assert!(changing.is_empty(), "{changing:?}");
+}
+
+/// `machines list --json | head`: a reader that goes away ends the command quietly with
+/// the status a shell gives a process SIGPIPE ended.
+#[test]
+fn a_closed_stdout_ends_quietly_with_141() {
+    let fake = Fake::new(&[("web-1", "running"), ("web-2", "running")]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("orbdeploy"))
+        .args(["machines", "list", "--json"])
+        .env("ORBDEPLOY_ORBCTL", fake.path())
+        .current_dir(fake.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before anything is written: orbctl is asked first.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert_eq!(text(&out.stderr), "");
 }

@@ -28,6 +28,8 @@ pub struct ExecConfig {
     pub inventory: PathBuf,
     /// `--limit` patterns (empty: every machine).
     pub limit: Vec<String>,
+    /// No machine selected is a run that does nothing, not an error (`--allow-empty`).
+    pub allow_empty: bool,
     /// Run as this user (`None`: the machine's default user).
     pub user: Option<String>,
     /// The working directory on the machine (empty: the user's home, as `orbctl run -w ''`).
@@ -47,6 +49,7 @@ impl From<&ExecArgs> for ExecConfig {
         ExecConfig {
             inventory: args.inventory.clone(),
             limit: args.limit.clone(),
+            allow_empty: args.allow_empty,
             user: args.user.clone(),
             workdir: args.workdir.clone(),
             timeout: args.timeout.map(Duration::from_secs),
@@ -74,6 +77,9 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
     }
     let inv = crate::commands::inventory::load_attached(orb, &config.inventory, &[])?;
     let hosts = inv.limit(&config.limit)?;
+    if hosts.is_empty() && !config.allow_empty {
+        return Err(inv.empty_selection(&config.limit).into());
+    }
     if let Some(missing) = hosts.iter().find(|h| h.actual.is_none() && h.ssh.is_none()) {
         return Err(OrbError::MachineNotFound {
             name: missing.name.clone(),

@@ -132,8 +132,24 @@ fn refuse_ssh(inventory: &Option<PathBuf>, names: &[String], verb: &str) -> Resu
 fn lifecycle(orb: &Orb, verb: Lifecycle, names: &[String], done: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for name in names {
-        orb.lifecycle_call(verb, name)
-            .with_context(|| format!("{} `{name}`", verb_gerund(verb)))?;
+        match orb.lifecycle_call(verb, name) {
+            // The orbctl error's advice (create it) is the wrong fix for these verbs.
+            Err(crate::orb::OrbError::MachineNotFound { .. }) => {
+                let what = match verb {
+                    Lifecycle::Delete => "nothing to delete",
+                    Lifecycle::Start | Lifecycle::Restart => {
+                        "create it first with `orbdeploy machines create`"
+                    }
+                    Lifecycle::Stop | Lifecycle::ForceStop => "nothing to stop",
+                };
+                return Err(crate::error::Outcome::Unavailable(format!(
+                    "{} `{name}`: machine `{name}` does not exist, {what} (`orbdeploy machines list` shows the machines there are)",
+                    verb_gerund(verb)
+                ))
+                .into());
+            }
+            other => other.with_context(|| format!("{} `{name}`", verb_gerund(verb)))?,
+        }
         writeln!(out, "{name}: {done}")?;
     }
     Ok(())

@@ -150,7 +150,11 @@ fn select_understands_names_groups_and_globs_and_rejects_typos() {
     assert_eq!(names("all").len(), 3);
     assert_eq!(
         inv.select("wbe").unwrap_err(),
-        "`wbe` is neither a machine nor a group of this inventory"
+        "`wbe` is neither a machine nor a group of this inventory; did you mean `web`?"
+    );
+    assert_eq!(
+        inv.select("zzz").unwrap_err(),
+        "`zzz` is neither a machine nor a group of this inventory (it has machines `web-1`, `web-2`, `db-1`)"
     );
 }
 

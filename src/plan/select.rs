@@ -50,6 +50,46 @@ pub fn select<'a>(
     })
 }
 
+/// A plan with nothing to do because of what was selected is a usage error (exit 2), not
+/// a quiet success a script cannot tell from one: no machine left by the inventory and
+/// `--limit`, or no step on any of them left by `--tags`.
+pub fn ensure_some(
+    inv: &Inventory,
+    book: &Playbook,
+    plan: &Plan,
+    limit: &[String],
+    tags: &[String],
+) -> Result<(), ConfigError> {
+    if plan.machines.is_empty() {
+        return Err(inv.empty_selection(limit));
+    }
+    if tags.is_empty() || plan.machines.iter().any(|m| !m.steps.is_empty()) {
+        return Ok(());
+    }
+    let shown: Vec<String> = tags.iter().map(|t| format!("`{t}`")).collect();
+    let machines = if limit.is_empty() {
+        String::new()
+    } else {
+        format!(" of the {} selected", plan.machines.len())
+    };
+    let mut known: Vec<&str> = book
+        .steps
+        .iter()
+        .flat_map(|s| s.spec.tags.0.iter().map(String::as_str))
+        .collect();
+    known.sort_unstable();
+    known.dedup();
+    let known = if known.is_empty() {
+        "no step has a tag".to_string()
+    } else {
+        format!("the steps' tags are `{}`", known.join("`, `"))
+    };
+    Err(ConfigError::plain(format!(
+        "--tags {} selects no step on the machines{machines}: {known}; give --allow-empty if nothing to do is fine",
+        shown.join(", ")
+    )))
+}
+
 /// The machines a step's `hosts:` patterns select (`all` when it has none), narrowed by
 /// the `hosts:` of every include and role call around it. The patterns were checked
 /// against the inventory when the steps were loaded.

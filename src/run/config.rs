@@ -18,6 +18,8 @@ pub struct Config {
     pub limit: Vec<String>,
     /// `--tags` (empty: every step).
     pub tags: Vec<String>,
+    /// A selection that leaves no machine (or no step) is accepted (`--allow-empty`).
+    pub allow_empty: bool,
     /// Apply or plan, and what a plan shows.
     pub mode: RunMode,
     /// Show a unified diff of each put, template and line change.

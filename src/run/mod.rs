@@ -69,6 +69,15 @@ fn apply_loaded(
     (rerun, opened, started): (Option<plan::rerun::Rerun>, Option<PlanFile>, Instant),
 ) -> Result<RunEnd> {
     let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
+    if !config.allow_empty {
+        plan::select::ensure_some(
+            &loaded.inv,
+            &loaded.book,
+            &plan,
+            &config.limit,
+            &config.tags,
+        )?;
+    }
     if let Some(r) = &rerun {
         r.narrow(&mut plan, &loaded.inv, &loaded.book)?;
     }

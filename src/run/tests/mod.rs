@@ -28,6 +28,7 @@ pub(super) const MACHINE: &str = "m1";
 /// A run's configuration with nothing asked for: apply, stop the machine at a failure.
 pub(super) fn config() -> Config {
     Config {
+        allow_empty: false,
         inventory: "inv.yaml".into(),
         vars: Vec::new(),
         limit: Vec::new(),

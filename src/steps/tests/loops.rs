@@ -106,7 +106,10 @@ fn loop_keys_are_checked_when_the_steps_are_loaded() {
             "{ name: s, shell: 'true', loop: [1], loop_var: machine }",
             "loop_var: `machine` is not a name",
         ),
-        ("{ name: s, shell: 'true', loop: 'a, b' }", "is not a list"),
+        (
+            "{ name: s, shell: 'true', loop: 'a, b' }",
+            "write a YAML list, e.g. `loop: [a, b]`",
+        ),
         ("{ name: s, shell: 'true', loop: 3 }", "expected a list"),
         ("{ name: s, shell: 'true', notify: nobody }", "nobody"),
     ] {
