@@ -95,6 +95,52 @@ fn exec_runs_commands_on_real_machines() {
     out.assert_code(0);
     assert!(out.stdout.ends_with("/tmp\n"), "{}", out.stdout);
 
+    // A working directory that is not there is said in orbdeploy's words, not the
+    // agent's shell's (`orbdeploy-agent: 1: cd: can't cd to …`), on both transports.
+    for transport in [None, Some("--no-channel")] {
+        let mut args = vec![
+            "exec",
+            "inv.yaml",
+            "--limit",
+            a.as_str(),
+            "--workdir",
+            "/nope",
+        ];
+        args.extend(transport);
+        args.extend(["--", "pwd"]);
+        let out = w.orbdeploy(args);
+        out.assert_code(1);
+        assert!(
+            out.stdout.contains(
+                "orbdeploy: the working directory /nope does not exist on this machine\n"
+            ),
+            "{transport:?}: {}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains("can't cd"), "{}", out.stdout);
+    }
+
+    // `put` into a directory that is not there names the directory, on both transports.
+    w.write(
+        "put.yaml",
+        format!(
+            "machines:\n  {a}: {{}}\noperations:\n  - put: {{ content: x, dest: /srv/nope/index.html }}\n"
+        ),
+    );
+    for transport in [None, Some("--no-channel")] {
+        let mut args = vec!["apply", "put.yaml", "--progress", "never"];
+        args.extend(transport);
+        let out = w.orbdeploy(args);
+        out.assert_code(1);
+        assert!(
+            out.stdout
+                .contains("the directory /srv/nope does not exist"),
+            "{transport:?}: {}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains("mktemp"), "{}", out.stdout);
+    }
+
     let out = w.orbdeploy([
         "exec",
         "inv.yaml",

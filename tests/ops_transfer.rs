@@ -392,6 +392,23 @@ fn git_branch_tag_and_commit_on_both_transports() {
     let pkgs = inventory(&w, "pkgs", &m, "- packages: { names: [git] }\n");
     w.orbdeploy(["apply", &pkgs]).assert_code(0);
 
+    // git's own lines stay lines, not joined with `; `.
+    let missing = inventory(
+        &w,
+        "norepo",
+        &m,
+        "- name: clone\n  git: { repo: \"file:///nope/repo.git\", dest: /tmp/norepo }\n",
+    );
+    let out = w.orbdeploy(["apply", &missing, "--progress", "never"]);
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .contains("Could not read from remote repository.")
+            && !out.stdout.contains("; fatal:"),
+        "{}",
+        out.stdout
+    );
+
     for via in both(&w) {
         let root = format!("/home/dev/it's a $x;y {}", via.name());
         let ops = |force: bool| {

@@ -123,21 +123,29 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
 fn request(config: &ExecConfig) -> Exec {
     let mut script = quote::join(&config.command);
     // `/` is where every request starts; an empty directory is the user's home.
-    let workdir = match config.workdir.as_str() {
-        "/" => None,
-        "" => {
-            script = format!("cd || exit 1\n{script}");
-            None
-        }
-        dir => Some(dir.to_string()),
-    };
+    match config.workdir.as_str() {
+        "/" => {}
+        "" => script = format!("cd || exit 1\n{script}"),
+        // Changed to here rather than by the transport, whose shell would answer a
+        // missing directory in its own words (`orbdeploy-agent: 1: cd: can't cd to …`).
+        dir => script = format!("{}{script}", enter_workdir(dir)),
+    }
     Exec {
         script,
         user: config.user.clone(),
-        workdir,
+        workdir: None,
         timeout: config.timeout,
         ..Exec::default()
     }
+}
+
+/// The lines that change to `--workdir` or end the request with a message that names it.
+fn enter_workdir(dir: &str) -> String {
+    let q = quote::quote(dir);
+    format!(
+        "if [ ! -d {q} ]; then printf '%s\\n' \"orbdeploy: the working directory \"{q}\" does not exist on this machine\" >&2; exit 1; fi\n\
+         cd {q} 2>/dev/null || {{ printf '%s\\n' \"orbdeploy: cannot enter the working directory \"{q}\" (permission denied)\" >&2; exit 1; }}\n"
+    )
 }
 
 /// How the command ended on one machine.

@@ -196,7 +196,8 @@ impl Git {
                 .map(|l| l.trim())
                 .filter(|l| !l.is_empty())
                 .collect();
-            let why = why.join("; ");
+            // git's lines stay lines: `fatal:` and its `hint:`s read as git wrote them.
+            let why = why.join("\n");
             return Err(self.hide(Failure::msg(format!(
                 "cannot read {}: {}",
                 self.shown,
@@ -272,7 +273,7 @@ impl Git {
             return Err(Failure::msg(format!(
                 "cannot read the clone at {}: {}",
                 self.dest,
-                errors.join("; ")
+                errors.join("\n")
             )));
         }
         let mods: usize = facts.get("mods").and_then(|n| n.parse().ok()).unwrap_or(0);

@@ -92,11 +92,15 @@ pub fn parent_dir(path: &str) -> &str {
 /// assignment is done (POSIX shells run traps between commands), so `$t` names the file.
 /// Only SIGKILL, or one between mktemp making the file and printing its name, can leave
 /// one behind.
+///
+/// A missing directory is said as such: mktemp's own words name its template, not the
+/// directory the user wrote.
 pub fn temp_beside(dir: &str, name: &str) -> String {
     format!(
         "t=\n\
          trap '[ -z \"$t\" ] || rm -f \"$t\"' EXIT\n\
          trap 'exit 143' TERM HUP INT\n\
+         [ -d {dir} ] || {{ printf '%s\\n' \"the directory \"{dir}\" does not exist (create it first, e.g. with a \\`directory:\\` step)\" >&2; exit 1; }}\n\
          t=$(mktemp {dir}/{name}.XXXXXX) || exit 1\n"
     )
 }
