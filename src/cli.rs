@@ -496,8 +496,9 @@ pub fn parse() -> Result<Cli, i32> {
     })
 }
 
-/// Write the completion script for `shell` to stdout.
-pub fn print_completions(shell: CompletionShell) {
+/// Write the completion script for `shell` to stdout. The script is made in memory first:
+/// clap_complete panics when its writer fails, and a closed stdout is an error to end on.
+pub fn print_completions(shell: CompletionShell) -> std::io::Result<()> {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
     let shell = match shell {
@@ -505,7 +506,9 @@ pub fn print_completions(shell: CompletionShell) {
         CompletionShell::Zsh => clap_complete::Shell::Zsh,
         CompletionShell::Fish => clap_complete::Shell::Fish,
     };
-    clap_complete::generate(shell, &mut cmd, "orbdeploy", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "orbdeploy", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)
 }
 
 #[cfg(test)]

@@ -523,4 +523,15 @@ fn a_closed_stdout_ends_quietly_with_141() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(141));
     assert_eq!(text(&out.stderr), "");
+
+    // A script of 100 kB or so into a pipe nobody reads: no panic from the generator.
+    let (read, write) = std::io::pipe().unwrap();
+    drop(read);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("orbdeploy"))
+        .args(["completions", "bash"])
+        .stdout(write)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert_eq!(text(&out.stderr), "");
 }
