@@ -384,8 +384,10 @@ fn calls(rendered: &Rendered, remote: &mut dyn Remote) -> Vec<String> {
 
 /// Make the change, trying again up to `retries:` times (`delay:` seconds apart); a
 /// change that failed half-way is read again before the next try, and is done when the
-/// machine is then as declared. Returns how it ended and how many tries it took; the
-/// time spent reading the state again is added to `reread`.
+/// machine is then as declared (or, for a command with `creates:`/`unless:`, when that
+/// now says it was done — as Ansible's command module would skip it on its next try).
+/// Ctrl-C during the delay or the read ends the tries. Returns how it ended and how many
+/// tries it took; the time spent reading the state again is added to `reread`.
 fn change(
     env: &mut StepEnv<'_>,
     step: &Step,
@@ -405,28 +407,40 @@ fn change(
             Ok(applied) => return (StepOutcome::Changed(applied.output), attempts),
             Err(f) => f,
         };
-        if attempts > retries || crate::interrupt::requested() {
+        let give_up = |failure: Failure| {
             let ignored =
                 step.spec.ignore_errors == Some(true) && failure.kind != FailureKind::Unreachable;
-            return (StepOutcome::Failed { failure, ignored }, attempts);
+            (StepOutcome::Failed { failure, ignored }, attempts)
+        };
+        if attempts > retries || crate::interrupt::requested() {
+            return give_up(failure);
         }
         sleep_interruptibly(delay);
-        let Some(probe) = rendered.op.probe() else {
-            continue;
-        };
-        let user = rendered.run_as.as_deref();
-        let isolate = rendered.op.probe_has_user_code();
-        let reading = Instant::now();
-        let read = gather(&mut *env.remote, user, &(0, probe), &[], "", isolate);
-        *reread += reading.elapsed();
-        match read {
-            Ok((now, _)) => facts = now,
-            Err(_) => continue,
+        if let Some(now) = read_again(env, rendered, reread) {
+            facts = now;
+            if matches!(
+                rendered.op.decide(&facts),
+                Ok(Decision::Unchanged | Decision::Skip(_))
+            ) {
+                return (StepOutcome::Changed(None), attempts);
+            }
         }
-        if let Ok(Decision::Unchanged) = rendered.op.decide(&facts) {
-            return (StepOutcome::Changed(None), attempts);
+        if crate::interrupt::requested() {
+            return give_up(failure);
         }
     }
+}
+
+/// The step's facts read again before another try (`None`: it has no probe, or the read
+/// failed; the try goes ahead on what was known).
+fn read_again(env: &mut StepEnv<'_>, rendered: &Rendered, reread: &mut Duration) -> Option<Facts> {
+    let probe = rendered.op.probe()?;
+    let user = rendered.run_as.as_deref();
+    let isolate = rendered.op.probe_has_user_code();
+    let reading = Instant::now();
+    let read = gather(&mut *env.remote, user, &(0, probe), &[], "", isolate);
+    *reread += reading.elapsed();
+    read.ok().map(|(now, _)| now)
 }
 
 /// A failure before any change: never excused by `ignore_errors` (the step did not run).

@@ -180,6 +180,30 @@ fn ctrl_c_ends_the_retries_without_waiting_the_delay() {
 }
 
 #[test]
+fn ctrl_c_during_the_delay_ends_the_retries_before_another_try() {
+    // The command never creates `never`, so the step has a probe to read again; Ctrl-C
+    // arrives with that second read (the first is the step's own facts).
+    let ops = "- { name: c, shell: 'echo x >> tries; exit 1', creates: '{{ root }}/never', retries: 3, delay: 0 }\n";
+    let mut fake = FakeMachine::new(MACHINE);
+    fake.on("never", Reply::RunThenExit(0), Some(1));
+    fake.on("never", Reply::RunThenInterrupt, Some(1));
+    let (ran, _) = run_step(&mut fake, ops, 0, Gate::default());
+    failure(&ran);
+    assert_eq!(ran.detail.attempts, 1);
+    assert_eq!(read(&fake, "tries"), "x\n", "no try after Ctrl-C");
+}
+
+#[test]
+fn a_command_whose_creates_exists_after_a_failed_try_is_done() {
+    let ops = "- { name: c, shell: 'touch made; echo x >> tries; exit 1', creates: '{{ root }}/made', retries: 3, delay: 0 }\n";
+    let mut fake = FakeMachine::new(MACHINE);
+    let (ran, _) = run_step(&mut fake, ops, 0, Gate::default());
+    assert!(matches!(ran.outcome, StepOutcome::Changed(None)), "{ran:?}");
+    assert_eq!(ran.detail.attempts, 1);
+    assert_eq!(read(&fake, "tries"), "x\n", "not run again");
+}
+
+#[test]
 fn a_change_that_failed_half_way_is_done_when_the_machine_reads_as_declared() {
     let ops = "- { name: flag, file: { path: '{{ root }}/flag' }, retries: 2, delay: 0 }\n";
     let mut fake = FakeMachine::new(MACHINE);
