@@ -34,8 +34,8 @@ pub struct Shared<'a> {
     pub stop_all: &'a AtomicBool,
     /// Every machine's variables, for `hostvars`.
     pub hostvars: &'a Json,
-    /// `plan --out` or `apply --plan`: the saved plan's state.
-    pub saved: Option<&'a crate::saved_plan::SavedRun>,
+    /// A feature beside the runner that sees every step (the saved plan), if any.
+    pub watch: Option<&'a dyn super::watch::StepWatch>,
 }
 
 /// How one step ended.
@@ -102,8 +102,8 @@ pub struct Detail {
     pub attempts: u32,
     /// Where the step's time went.
     pub phases: Phases,
-    /// A plan with a saved plan: the hashes of the facts the decision was made on.
-    pub facts: Option<crate::saved_plan::model::FactsHash>,
+    /// A plan whose watch wants them: the facts the decision was made on.
+    pub facts: Option<Facts>,
 }
 
 /// A step's outcome and what the report shows of it.
@@ -143,8 +143,8 @@ pub struct StepEnv<'s> {
     /// Plan: an earlier step of this machine would change it or run a command, so the
     /// machine as it is now may not be what this step would meet.
     pub earlier_changes: bool,
-    /// What `apply --plan` lets the step change.
-    pub verdict: crate::saved_plan::Verdict,
+    /// Why the step must not change its machine (the watch said so), if it must not.
+    pub hold: Option<&'static str>,
 }
 
 /// Run `list[pos]` (which is `step`): `list` is the machine's steps, or the handlers it
@@ -184,8 +184,8 @@ fn facts_decide_change(
     let (took, spent) = span.end(&*env.remote);
     phases.local(took, spent);
     let dry_run = env.shared.config.mode.dry_run;
-    if let Some(saved) = env.shared.saved.filter(|_| dry_run) {
-        detail.facts = Some(saved.facts_hash(&facts));
+    if dry_run && env.shared.watch.is_some_and(|w| w.wants_facts()) {
+        detail.facts = Some(facts.clone());
     }
     // A plan ends with what would happen, as does a step with nothing to do.
     let acts = matches!(would, StepOutcome::WillRun | StepOutcome::WillChange);
@@ -195,8 +195,8 @@ fn facts_decide_change(
             detail,
         };
     }
-    // `apply --plan` changes only what the plan changes: anything else is drift.
-    if let Some(why) = env.verdict.hold() {
+    // A watch may hold the change (`apply --plan` changes only what the plan changes).
+    if let Some(why) = env.hold {
         return Ran {
             outcome: StepOutcome::Skipped(why.into()),
             detail,

@@ -82,7 +82,7 @@ fn run_at(
         config,
         stop_all: &stop_all,
         hostvars: &steps.hostvars,
-        saved: None,
+        watch: None,
     };
     let mut window = Window::default();
     let list: Vec<&Step> = steps.expanded.iter().collect();
@@ -95,7 +95,7 @@ fn run_at(
         window: &mut window,
         failed: gate.failed,
         earlier_changes: false,
-        verdict: crate::saved_plan::Verdict::Free,
+        hold: None,
     };
     let ran = step::run(env, &list, pos, list[pos]);
     crate::interrupt::request_on_this_thread(false);
