@@ -179,9 +179,7 @@ fn facts_decide_change(
         Ok(Err(why)) => return StepOutcome::Skipped(why).into(),
         Err(failure) => return failed(failure).into(),
     };
-    let span = Span::start(&*env.remote);
-    let (would, mut detail) = decide(env, &rendered, &facts);
-    let (took, spent) = span.end(&*env.remote);
+    let ((would, mut detail), (took, spent)) = timed(env, |env| decide(env, &rendered, &facts));
     phases.local(took, spent);
     let dry_run = env.shared.config.mode.dry_run;
     if dry_run && env.shared.watch.is_some_and(|w| w.wants_facts()) {
@@ -202,13 +200,22 @@ fn facts_decide_change(
             detail,
         };
     }
-    let span = Span::start(&*env.remote);
     let mut reread = Duration::ZERO;
-    let (outcome, attempts) = change(env, step, &rendered, facts, &mut reread);
-    let (took, spent) = span.end(&*env.remote);
+    let ((outcome, attempts), (took, spent)) =
+        timed(env, |env| change(env, step, &rendered, facts, &mut reread));
     phases.change(took, spent, reread);
     detail.attempts = attempts;
     Ran { outcome, detail }
+}
+
+/// `work`'s result, with its wall time and what the transport spent in it.
+fn timed<'e, T>(
+    env: &mut StepEnv<'e>,
+    work: impl FnOnce(&mut StepEnv<'e>) -> T,
+) -> (T, (Duration, crate::remote::Meter)) {
+    let span = Span::start(&*env.remote);
+    let out = work(env);
+    (out, span.end(&*env.remote))
 }
 
 /// What the step would do, decided from its facts alone, and what the report shows of
