@@ -62,6 +62,7 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
             .map(|b| b.in_machine()),
         cgroups: cgroups.clone(),
         agent_socket: m.config.forward_ssh_agent.then(agent_socket).flatten(),
+        clean_tmp: !crate::compat::Compat::from_env().tmp_survives,
     };
     let pid = start_init(&spec).inspect_err(|_| cgroup::remove(&cgroups))?;
     let start =
@@ -228,6 +229,7 @@ pub fn in_machine(m: &Machine, user: &str, workdir: &str, script: &str) -> Resul
                 workdir: Some(workdir),
                 command: Some(script.to_string()),
                 env: Vec::new(),
+                private_tmp: false,
             };
             let code = enter::run(&session).unwrap_or(1);
             std::process::exit(code);

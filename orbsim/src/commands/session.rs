@@ -102,6 +102,7 @@ pub fn run(args: &[String], faults: &Faults) -> i32 {
         workdir: Some(&workdir),
         command,
         env,
+        private_tmp: false,
     };
     // `-w ""` means home (handled by enter); a missing dir falls back to `/` silently.
     enter::run(&session).unwrap_or_else(fail)
