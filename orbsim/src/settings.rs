@@ -343,11 +343,14 @@ pub fn add_machine(m: &mut Machine, key: &str, value: &str) -> Option<Result<Eff
     Some(result)
 }
 
-/// `disk_bytes`: recorded (orbsim does not enforce it). \[GUESS\] a disk cannot shrink
+/// `disk_bytes`: recorded (orbsim does not enforce it; the `disk-quota` fault refuses the
+/// delete of a machine at its quota). 0 lifts the quota (§12.5, \[3P\]: a client "raises
+/// the quota to 0" before deleting). \[GUESS\] a disk cannot shrink otherwise
 /// (docs/orbctl.md §11.2), with these words.
 pub fn set_disk(m: &mut Machine, bytes: u64) -> Result<Effect, String> {
     if bytes == 0 {
-        return Err("disk size must be greater than 0".into());
+        m.limits.disk_bytes = None;
+        return Ok(Effect::NextStart);
     }
     if m.limits.disk_bytes.is_some_and(|old| bytes < old) {
         return Err("disk size cannot be decreased".into());

@@ -128,9 +128,9 @@ pub fn call(cmd: &str, flags: &Flags, pos: &[String], faults: &Faults) -> i32 {
         "start" => start(flags, pos),
         "stop" => stop(flags, pos),
         "restart" => restart(flags, pos),
-        "delete" => delete(flags, pos),
-        "push" | "pull" => copy_cmd(cmd, flags, pos),
-        "clone" => clone(pos),
+        "delete" => delete(flags, pos, faults),
+        "push" | "pull" => copy_cmd(cmd, flags, pos, faults),
+        "clone" => clone(pos, faults),
         "rename" => rename(pos),
         "default" => default(pos),
         "status" => arg_count(cmd, pos, 0, 0).map_or_else(
