@@ -17,26 +17,34 @@ pub struct Compat {
 }
 
 impl Compat {
-    /// Read `ORBSIM_COMPAT`; unknown entries are reported on stderr and ignored.
+    /// Read `ORBSIM_COMPAT` (read where each behaviour is decided; unknown entries are
+    /// reported once, by [`Compat::report_unknown`]).
     pub fn from_env() -> Compat {
-        std::env::var("ORBSIM_COMPAT")
-            .map(|s| Compat::parse(&s))
-            .unwrap_or_default()
+        Compat::parse(&std::env::var("ORBSIM_COMPAT").unwrap_or_default()).0
     }
 
-    /// Parse the comma-separated list.
-    pub fn parse(spec: &str) -> Compat {
+    /// Say on stderr which entries of `ORBSIM_COMPAT` are not known (they are ignored).
+    pub fn report_unknown() {
+        let spec = std::env::var("ORBSIM_COMPAT").unwrap_or_default();
+        for item in Compat::parse(&spec).1 {
+            eprintln!("orbsim: ignoring unknown ORBSIM_COMPAT entry `{item}`");
+        }
+    }
+
+    /// Parse the comma-separated list: the switches, and the entries not known.
+    pub fn parse(spec: &str) -> (Compat, Vec<String>) {
         let mut c = Compat::default();
+        let mut unknown = Vec::new();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match item {
                 "nohup-survives" => c.nohup_survives = true,
                 "tmp-survives" => c.tmp_survives = true,
                 "clone-no-pause" => c.clone_no_pause = true,
                 "home-optional" => c.home_optional = true,
-                _ => eprintln!("orbsim: ignoring unknown ORBSIM_COMPAT entry `{item}`"),
+                _ => unknown.push(item.to_string()),
             }
         }
-        c
+        (c, unknown)
     }
 }
 
@@ -60,9 +68,14 @@ mod tests {
 
     #[test]
     fn parses_every_switch() {
-        let c = Compat::parse("nohup-survives, tmp-survives,clone-no-pause,home-optional");
+        let (c, unknown) =
+            Compat::parse("nohup-survives, tmp-survives,clone-no-pause,home-optional");
         assert!(c.nohup_survives && c.tmp_survives && c.clone_no_pause && c.home_optional);
-        assert_eq!(Compat::parse("bogus"), Compat::default());
-        assert!(!Compat::parse("tmp-survives").nohup_survives);
+        assert!(unknown.is_empty());
+        assert_eq!(
+            Compat::parse("bogus"),
+            (Compat::default(), vec!["bogus".to_string()])
+        );
+        assert!(!Compat::parse("tmp-survives").0.nohup_survives);
     }
 }

@@ -45,6 +45,7 @@ fn main() {
     if let Some(latency) = faults.latency {
         std::thread::sleep(latency);
     }
+    compat::Compat::report_unknown();
     let code = match compat::home_panic(compat::Compat::from_env()) {
         Some(code) => code,
         None => cli::dispatch(&argv, &faults),
