@@ -4,8 +4,7 @@
 //! tags, `register`, `--limit`, retries, `ignore_errors`, parallel machines with one
 //! failing, hostile names, secret masking in every output, and the report schema.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use harness::{every_kind_files, Run, World, EVERY_KIND_STEPS};
 use harness::{machine_entry, step_statuses as statuses, summary_count as count};

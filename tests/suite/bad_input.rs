@@ -4,8 +4,7 @@
 //! — checked with the recording fake orbctl — without a single orbctl call that could
 //! change anything (only `list`, `info` and `status` are allowed).
 
-#[path = "fake/mod.rs"]
-mod fake;
+use crate::fake;
 
 use fake::Fake;
 

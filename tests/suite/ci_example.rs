@@ -403,7 +403,7 @@ impl Runner {
                 .map_err(|e| format!("cargo: {e}"))
                 .and_then(|s| s.success().then_some(()).ok_or("cargo --version failed".into())),
             other => panic!(
-                "{WORKFLOW} uses `{other}`, which tests/ci_example.rs has no local equivalent for: add one here and in docs/ci.md"
+                "{WORKFLOW} uses `{other}`, which tests/suite/ci_example.rs has no local equivalent for: add one here and in docs/ci.md"
             ),
         }
     }

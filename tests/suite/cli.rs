@@ -1,12 +1,11 @@
 //! The command line end to end with a recording fake orbctl: exact outputs, exit codes,
-//! and the orbctl calls made. (Tests against real machines live in `tests/e2e.rs`.)
+//! and the orbctl calls made. (Tests against real machines live in `tests/suite/e2e.rs`.)
 
 use std::path::Path;
 
 use assert_cmd::Command;
 
-#[path = "fake/mod.rs"]
-mod fake;
+use crate::fake;
 
 use fake::Fake;
 

@@ -1,8 +1,7 @@
 //! End-to-end: the built orbdeploy binary against real machines (orbsim on Linux; real
-//! OrbStack with ORBDEPLOY_TEST_ORBCTL=orbctl). See `tests/e2e/harness.rs`.
+//! OrbStack with ORBDEPLOY_TEST_ORBCTL=orbctl). See `tests/suite/harness/mod.rs`.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use harness::World;
 

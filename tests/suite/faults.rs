@@ -4,8 +4,7 @@
 //! Each: the affected machine fails with a message that says what happened, the others
 //! finish, the exit code is the documented one, nothing hangs, and the next apply converges.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

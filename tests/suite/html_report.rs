@@ -7,8 +7,7 @@
 //! Chromium is required: a test that cannot find it fails and says how to install it
 //! (`scripts/setup.sh` does).
 
-#[path = "snap/mod.rs"]
-mod snap;
+use crate::snap;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,8 +5,7 @@
 //! converges — the first apply changes, the second changes nothing (from the report),
 //! `plan --exit-code` is 0 — and each item is a row of its own in the report and JUnit.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use harness::{summary_count as count, World};
 use serde_json::Value;

@@ -1,10 +1,9 @@
 //! What users see of loops, includes and roles, pinned by snapshots
-//! (`tests/snapshots/loops_output__*.snap`), through the recording fake orbctl (no root):
+//! (`tests/suite/snapshots/suite__loops_output__*.snap`), through the recording fake orbctl (no root):
 //! the human output of an apply with a loop (an item per row, `when` per item, a role's
 //! steps as `ROLE : NAME`), and `plan --list-steps`.
 
-#[path = "snap/mod.rs"]
-mod snap;
+use crate::snap;
 
 use snap::Project;
 

@@ -6,11 +6,9 @@
 //! these steps among the others. Snapshots (no root, the recording fake) pin what a user
 //! sees of their diffs and failures.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
-#[path = "snap/mod.rs"]
-mod snap;
+use crate::snap;
 
 use std::collections::HashMap;
 
@@ -312,7 +310,7 @@ fn everyday_kinds_converge_without_the_channel() {
     converge(false);
 }
 
-/// A stand-in systemctl (orbsim machines run no systemd), as in `tests/apply.rs`, that
+/// A stand-in systemctl (orbsim machines run no systemd), as in `tests/suite/apply.rs`, that
 /// also answers `show -p NeedDaemonReload --value UNIT` (yes while `UNIT.stale` exists)
 /// and `daemon-reload` (which clears every `.stale`). Every call is logged.
 const FAKE_SYSTEMCTL: &str = r#"#!/bin/sh

@@ -6,8 +6,7 @@
 //! the files are served from the host through `/mnt/mac` (`file://`) and by another
 //! orbsim machine (busybox httpd); git itself is installed in the machine with apt.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use harness::{summary_count as count, Run, World};
 use serde_json::Value;

@@ -4,8 +4,7 @@
 //! hanging `list` is exit 3 within it, with no process left), the 2026 create errors retried
 //! when passing, and an image service outage named as such.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::{Duration, Instant};
 

@@ -1,11 +1,10 @@
-//! What users see, pinned by snapshots (`tests/snapshots/output__*.snap`): the human output
+//! What users see, pinned by snapshots (`tests/suite/snapshots/suite__output__*.snap`): the human output
 //! of `apply` and `plan` (exact stdout, stderr and exit code), the `--output json` lines,
 //! the `--report` document and the `--junit` XML. Every run goes through the recording
 //! fake orbctl, whose `run` executes the channel agent on this machine: no root, no orbsim.
 //! The accepted snapshot is the spec; a change of output is a reviewed snapshot diff.
 
-#[path = "snap/mod.rs"]
-mod snap;
+use crate::snap;
 
 use serde_json::Value;
 use snap::Project;
@@ -340,7 +339,8 @@ fn mixed_project() -> Project {
 
 /// Validate a report against docs/report-schema.json.
 fn assert_schema(doc: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../docs/report-schema.json")).unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../../docs/report-schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(doc)

@@ -2,8 +2,7 @@
 //! orbdeploy's library: create missing, start stopped, delete absent, refuse missing with
 //! create off, adopt a machine whose create timed out, and change nothing in a dry run.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use harness::World;
 use orbdeploy::orb::Orb;

@@ -6,8 +6,7 @@
 //! is not one, an older report and a report with nothing failed are handled before any
 //! machine is touched.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use harness::{machine_entry as entry, World};
 use serde_json::Value;

@@ -5,8 +5,7 @@
 //! inputs are refused (exit 5) by name; unknown steps need `--allow-unknown`; and the plan
 //! file matches docs/plan-schema.json and holds no secret.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use harness::{step_statuses as statuses, World};
 use serde_json::Value;
@@ -69,8 +68,8 @@ fn plan_doc(w: &World, name: &str) -> Value {
         "a secret is in the plan:\n{text}"
     );
     let doc: Value = serde_json::from_str(&text).expect("the plan is JSON");
-    let schema: Value =
-        serde_json::from_str(include_str!("../docs/plan-schema.json")).expect("the schema is JSON");
+    let schema: Value = serde_json::from_str(include_str!("../../docs/plan-schema.json"))
+        .expect("the schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(&doc)

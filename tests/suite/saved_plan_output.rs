@@ -1,10 +1,9 @@
-//! What users see of saved plans, pinned by snapshots (`tests/snapshots/saved_plan_output__*`),
+//! What users see of saved plans, pinned by snapshots (`tests/suite/snapshots/suite__saved_plan_output__*`),
 //! through the recording fake orbctl (no root): `plan --show` of a plan with a machine to
 //! create, `apply --plan` with a refused machine and a drifted step, and every refusal
 //! message of a bad or stale plan file. Plan ids, dates and hashes are redacted.
 
-#[path = "snap/mod.rs"]
-mod snap;
+use crate::snap;
 
 use snap::Project;
 
@@ -60,7 +59,7 @@ fn plan_show_prints_a_saved_plan() {
     // The plan (a machine to create, unknown steps, a handler) matches its schema.
     let doc: serde_json::Value = serde_json::from_str(&p.read("p.json")).unwrap();
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../docs/plan-schema.json")).unwrap();
+        serde_json::from_str(include_str!("../../docs/plan-schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");

@@ -5,8 +5,7 @@
 //! Trace files (`ORBDEPLOY_TRACE_DIR`) mask secrets, unless `ORBDEPLOY_TRACE_SECRETS=1`
 //! keeps them in clear, in 0600 files of a 0700 directory.
 
-#[path = "e2e/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,5 +1,5 @@
 //! The ssh transport end to end: `orbdeploy` against OpenSSH's sshd in orbsim machines
-//! (tests/e2e/sshbed.rs). Every operation kind converges over ssh in a mixed inventory
+//! (tests/suite/harness/sshbed.rs). Every operation kind converges over ssh in a mixed inventory
 //! (an orbsim machine and an ssh host in one run), a second apply and a plan change
 //! nothing, with one authentication per host and one session per user; every way of not
 //! reaching a host is exit 3 with its own message and nothing runs there; a host whose sshd
@@ -8,10 +8,8 @@
 //! and `--no-channel` work over ssh; sessions go over the master's socket, or with
 //! `ORBDEPLOY_SSH_MUX=client` through an `ssh -S` client each.
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "e2e/sshbed.rs"]
-mod sshbed;
+use crate::harness;
+use crate::harness::sshbed;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -53,7 +51,7 @@ fn one_host_inventory(w: &World, h: &SshHost, head: &str) -> PathBuf {
     )
 }
 
-/// Steps of every operation kind (those of tests/apply.rs), `when:` on the host's facts and
+/// Steps of every operation kind (those of tests/suite/apply.rs), `when:` on the host's facts and
 /// a template that prints them.
 fn every_kind_ops(w: &World) {
     every_kind_files(

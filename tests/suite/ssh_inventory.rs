@@ -3,8 +3,7 @@
 //! ssh machines only never calls orbctl, and that `machines` refuses ssh machines. The
 //! connection itself is the ssh transport's and is tested against a real sshd elsewhere.
 
-#[path = "fake/mod.rs"]
-mod fake;
+use crate::fake;
 
 use fake::Fake;
 

@@ -1,11 +1,9 @@
-//! The SSH test bed itself (tests/e2e/sshbed.rs): its hosts take the bed's key and refuse
+//! The SSH test bed itself (tests/suite/harness/sshbed.rs): its hosts take the bed's key and refuse
 //! another, its known_hosts is the machines' real keys, it counts authentications, and it
 //! leaves no ssh or sshd process behind.
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "e2e/sshbed.rs"]
-mod sshbed;
+use crate::harness;
+use crate::harness::sshbed;
 
 use std::time::Duration;
 

@@ -2,10 +2,8 @@
 //! sshd) against a real orbsim machine: same results for commands, stdin, binary output,
 //! users, timeouts and file transfers.
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "e2e/sshbed.rs"]
-mod sshbed;
+use crate::harness;
+use crate::harness::sshbed;
 
 use std::time::{Duration, Instant};
 

@@ -9,14 +9,16 @@
 
 #![allow(dead_code)]
 
+pub mod sshbed;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A tiny sysv service for the `service` steps of the every-kind tests (tests/apply.rs,
-/// tests/ssh.rs), installed as `/etc/init.d/orbdtest`.
+/// A tiny sysv service for the `service` steps of the every-kind tests (tests/suite/apply.rs,
+/// tests/suite/ssh.rs), installed as `/etc/init.d/orbdtest`.
 pub const INIT_SCRIPT: &str = r#"#!/bin/sh
 # A tiny sysv service for the tests: a sleeping daemon with a pid file.
 pidfile=/run/orbdtest.pid
@@ -28,7 +30,7 @@ case "$1" in
 esac
 "#;
 
-/// The steps of every operation kind that the every-kind tests (tests/apply.rs, tests/ssh.rs)
+/// The steps of every operation kind that the every-kind tests (tests/suite/apply.rs, tests/suite/ssh.rs)
 /// share, with hostile file names; each test adds its own steps after these. They read the
 /// files [`every_kind_files`] writes.
 pub const EVERY_KIND_STEPS: &str = r#"
@@ -231,7 +233,7 @@ impl World {
             std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let doc: serde_json::Value = serde_json::from_str(&text).expect("report is JSON");
         let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../../docs/report-schema.json"))
+            serde_json::from_str(include_str!("../../../docs/report-schema.json"))
                 .expect("the schema is JSON");
         let validator = jsonschema::validator_for(&schema).expect("schema compiles");
         let errors: Vec<String> = validator

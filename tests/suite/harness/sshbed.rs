@@ -2,13 +2,10 @@
 //! ip4 with a key and a known_hosts file the test makes — so the ssh transport is tested
 //! against the real thing, and never touches `~/.ssh`.
 //!
-//! Include it next to the harness (it uses `crate::harness::World`):
+//! A module of the harness (`crate::harness::sshbed`; it uses `crate::harness::World`):
 //!
 //! ```ignore
-//! #[path = "e2e/harness.rs"]
-//! mod harness;
-//! #[path = "e2e/sshbed.rs"]
-//! mod sshbed;
+//! use crate::harness::{sshbed, World};
 //!
 //! let w = World::new("mytest");
 //! let bed = sshbed::SshBed::start(&w, 2);

@@ -1,5 +1,5 @@
 //! The snapshot harness: a [`Project`] is a temp dir with the recording fake orbctl
-//! (`tests/fake/mod.rs`), an inventory and operations files. Its `run` subcommand runs
+//! (`tests/suite/fake/mod.rs`), an inventory and operations files. Its `run` subcommand runs
 //! the command on this machine, so `apply` reaches the real channel agent with no root and
 //! no orbsim; every file the operations touch lives under the project's `work/` folder
 //! (the inventory variable `root`).
@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../fake/mod.rs"]
-mod fake;
+use crate::fake;
 
 pub use fake::Fake;
 
