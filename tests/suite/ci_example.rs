@@ -20,7 +20,7 @@ const WORKFLOW: &str = "examples/ci/.github/workflows/orbstack.yml";
 const RELEASE: &str = ".github/workflows/release.yml";
 /// The example's machine (examples/ci/deploy/inventory.yaml).
 const MACHINE: &str = "ci-demo-web";
-/// A step may take this long (a cold `cargo install` builds every dependency).
+/// A step may take this long (`cargo install` compiles orbdeploy and orbsim).
 const STEP_TIMEOUT: Duration = Duration::from_secs(40 * 60);
 
 /// A workflow file, as far as these workflows use GitHub's syntax; any other key is an
@@ -348,11 +348,20 @@ impl Runner {
             shims.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let target = PathBuf::from(env!("CARGO_BIN_EXE_orbdeploy"))
-            .ancestors()
-            .nth(2)
-            .map(|t| t.join("install-test"))
-            .unwrap();
+        // `cargo install` in the debug profile, in a target directory that already holds
+        // the dependencies (tests/suite/cargo_install.rs): the step runs as written, and
+        // compiles only what comes from the clone.
+        let cargo = shims.join("cargo");
+        std::fs::write(
+            &cargo,
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = install ]; then shift; exec '{0}' install --debug \"$@\"; fi\nexec '{0}' \"$@\"\n",
+                crate::cargo_install::cargo()
+            ),
+        )
+        .unwrap();
+        chmod_x(&cargo);
+        let target = crate::cargo_install::warm_target();
         let env = BTreeMap::from([
             ("PATH".into(), path),
             ("CI".into(), "true".into()),
@@ -371,7 +380,6 @@ impl Runner {
                 "ORBSIM_HOME".into(),
                 tmp.path().join("orbsim-home").display().to_string(),
             ),
-            // A target directory that outlives the run: only the first builds the world.
             ("CARGO_TARGET_DIR".into(), target.display().to_string()),
             ("NO_COLOR".into(), "1".into()),
         ]);
@@ -385,13 +393,11 @@ impl Runner {
                 // The user's repository: the example.
                 None => copy_dir(&repo().join("examples/ci"), &self.work),
                 // orbdeploy's own: a fresh clone of this repository at its HEAD (`ref:` is
-                // the commit under test).
+                // the commit under test), a copy of the one tests/suite/install.rs installs.
                 Some("orbdeploy/orbdeploy") => {
                     let path = step.with.get("path").and_then(Json::as_str).unwrap_or(".");
-                    let dest = self.work.join(path);
-                    let head = git(repo(), &["rev-parse", "HEAD"])?;
-                    git(repo(), &["clone", "--quiet", ".", &dest.display().to_string()])?;
-                    git(&dest, &["checkout", "--quiet", "--detach", head.trim()]).map(|_| ())
+                    crate::cargo_install::fresh_clone(&self.work.join(path));
+                    Ok(())
                 }
                 Some(other) => Err(format!("checkout of `{other}`: no local equivalent")),
             },
@@ -473,21 +479,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         .status()
         .map_err(|e| e.to_string())?;
     status.success().then_some(()).ok_or("cp failed".into())
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map_err(|e| format!("git: {e}"))?;
-    match out.status.success() {
-        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        false => Err(format!(
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )),
-    }
 }
 
 /// Run `cmd` in its own process group, killed after [`STEP_TIMEOUT`]: its exit code and

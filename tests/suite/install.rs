@@ -1,72 +1,31 @@
 //! The README's Install section, run: `cargo install --locked --path .` from a fresh
 //! `git clone` into a temporary root gives an `orbdeploy` whose `--version` names the
-//! clone's commit, and the shell-completion commands, run as written into a temporary
-//! `HOME`, write scripts bash, zsh and fish can load.
+//! clone's commit (built in the debug profile, on the dependencies this suite's build
+//! compiled: tests/suite/cargo_install.rs), and the shell-completion commands, run as
+//! written into a temporary `HOME`, write scripts bash, zsh and fish can load.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use crate::cargo_install::{cargo, fresh_clone, run, warm_target};
+
 const README: &str = include_str!("../../README.md");
-
-/// The repository this test was built from.
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Cargo's target directory of this build (`target/debug/orbdeploy` → `target`).
-fn target_dir() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_orbdeploy"));
-    bin.ancestors().nth(2).map(Path::to_path_buf).unwrap_or(bin)
-}
-
-/// Run `cmd`; its stdout, or a panic with both streams.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn cargo_install_from_a_fresh_clone_names_its_commit() {
-    let head = run(Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(repo()))
-    .trim()
-    .to_string();
     let tmp = tempfile::tempdir().unwrap();
     let clone = tmp.path().join("orbdeploy");
-    run(Command::new("git")
-        .args(["clone", "--quiet"])
-        .arg(repo())
-        .arg(&clone));
-    run(Command::new("git")
-        .args(["checkout", "--quiet", "--detach", &head])
-        .current_dir(&clone));
-    let short = run(Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(&clone))
-    .trim()
-    .to_string();
+    let short = fresh_clone(&clone);
     let root = tmp.path().join("root");
-    // The README's command, with a temporary root. A target directory of its own that
-    // outlives the test (this build's is locked while the tests run): after the first
-    // run only orbdeploy itself is compiled again.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The README's command, with a temporary root, in the debug profile and a target
+    // directory that already holds the dependencies (tests/suite/cargo_install.rs).
     let started = Instant::now();
-    run(Command::new(cargo)
+    run(Command::new(cargo())
         .args(["install", "--quiet", "--locked", "--path", "."])
-        .arg("--root")
+        .args(["--debug", "--root"])
         .arg(&root)
-        .env("CARGO_TARGET_DIR", target_dir().join("install-test"))
+        .env("CARGO_TARGET_DIR", warm_target())
         .env_remove("ORBDEPLOY_BUILD_COMMIT")
         .current_dir(&clone));
     println!(

@@ -14,6 +14,7 @@ mod snap;
 
 mod apply;
 mod bad_input;
+mod cargo_install;
 mod ci_example;
 mod cli;
 mod e2e;
