@@ -8,7 +8,7 @@ use crate::fake;
 
 use fake::Fake;
 
-struct Case {
+pub(crate) struct Case {
     name: &'static str,
     inventory: Vec<u8>,
     files: Vec<(&'static str, Vec<u8>)>,
@@ -50,7 +50,7 @@ fn ops_case(name: &'static str, ops: &str, expect: &'static str) -> Case {
     }
 }
 
-fn catalogue() -> Vec<Case> {
+pub(crate) fn catalogue() -> Vec<Case> {
     let mut deep = String::from("vars:\n  x: ");
     deep.push_str(&"[".repeat(20_000));
     let mut big = format!("{M}vars:\n");

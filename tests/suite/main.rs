@@ -28,6 +28,7 @@ mod ops_everyday;
 mod ops_transfer;
 mod orbstack_2026;
 mod output;
+mod readme;
 mod reconcile;
 mod rerun;
 mod saved_plan;
