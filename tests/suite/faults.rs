@@ -61,7 +61,7 @@ fn machine_stopped_by_someone_else_mid_apply() {
         "- name: slow\n  shell: \"sleep 3\"\n- name: after\n  put: { content: \"x\\n\", dest: /tmp/after }\n",
     );
     let mut child = spawn(&w, &["apply", &inv]);
-    std::thread::sleep(Duration::from_millis(1500));
+    running(&w, &a, "sleep 3");
     w.orbctl(["stop", &a]).assert_code(0);
     let (code, stdout) = wait(&mut child, Duration::from_secs(60));
     assert_eq!(code, 1, "{stdout}");
@@ -102,7 +102,7 @@ fn frozen_orbctl_session_is_ended_by_the_step_timeout() {
         "- name: slow\n  shell: \"sleep 2\"\n  timeout: 3\n- name: after\n  put: { content: \"x\\n\", dest: /tmp/after }\n",
     );
     let mut child = spawn(&w, &["apply", &inv]);
-    std::thread::sleep(Duration::from_millis(1200));
+    running(&w, &a, "sleep 2");
     // Freeze machine a's session: its agent stops answering (SIGSTOP), as a stuck orbctl
     // or machine would. The pattern's brackets keep pkill from matching its own shell.
     w.sh(&a, Some("root"), "pkill -STOP -f 'orbdeploy-agen[t]'")
@@ -183,6 +183,35 @@ fn wait(child: &mut std::process::Child, limit: Duration) -> (i32, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Wait until the step running `command` (exactly) is running on machine `m`.
+fn running(w: &World, m: &str, command: &str) {
+    harness::wait_for(
+        &format!("`{command}` on {m}"),
+        Duration::from_secs(60),
+        || {
+            w.sh(m, Some("root"), &format!("pgrep -fx '{command}'"))
+                .stdout
+                .trim()
+                .parse::<u32>()
+                .is_ok()
+        },
+    );
+}
+
+/// Wait until machine `m`'s /tmp/log has the line `line`.
+fn logged(w: &World, m: &str, line: &str) {
+    harness::wait_for(
+        &format!("`{line}` in {m}:/tmp/log"),
+        Duration::from_secs(60),
+        || {
+            w.sh(m, None, "cat /tmp/log 2>/dev/null")
+                .stdout
+                .lines()
+                .any(|l| l == line)
+        },
+    );
 }
 
 /// Processes on this host started for this test's machines (orbctl sessions and the like).
@@ -279,9 +308,10 @@ fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(w.path("r.json")).unwrap()).unwrap();
         assert_eq!(report["summary"]["interrupted"], true);
-        std::thread::sleep(Duration::from_millis(300));
+        // The run has ended; its children may still be on their way out.
+        let gone = || leftover_orbctl(&w).is_empty();
         assert!(
-            leftover_orbctl(&w).is_empty(),
+            harness::wait_until(Duration::from_secs(3), gone),
             "leftover processes: {:?}",
             leftover_orbctl(&w)
         );
@@ -335,7 +365,7 @@ fn two_applies_on_one_machine_never_interleave() {
     );
     let inv = inv.to_str().unwrap().to_string();
     let mut one = spawn(&w, &["apply", &inv, "--var", "run=1"]);
-    std::thread::sleep(Duration::from_millis(300));
+    logged(&w, &m, "start-1");
     let mut two = spawn(&w, &["apply", &inv, "--var", "run=2"]);
     let (c1, _) = wait(&mut one, Duration::from_secs(60));
     let mut err2 = String::new();
@@ -350,7 +380,7 @@ fn two_applies_on_one_machine_never_interleave() {
     );
     // With --lock-timeout 0 the second run refuses at once.
     let mut one = spawn(&w, &["apply", &inv, "--var", "run=3"]);
-    std::thread::sleep(Duration::from_millis(300));
+    logged(&w, &m, "start-3");
     let refused = w.orbdeploy(["apply", &inv, "--var", "run=4", "--lock-timeout", "0"]);
     refused.assert_code(1);
     assert!(

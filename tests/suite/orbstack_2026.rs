@@ -161,12 +161,10 @@ fn a_hanging_list_is_exit_3_within_its_deadline_and_leaves_no_process() {
             orbctl.display()
         ),
     );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        leftover(&w),
-        Vec::<String>::new(),
-        "orbctl list left running"
-    );
+    // The run has ended; the killed `orbctl list` may still be on its way out.
+    harness::wait_for("orbctl list to end", Duration::from_secs(3), || {
+        leftover(&w).is_empty()
+    });
 }
 
 #[test]

@@ -110,6 +110,27 @@ fn bin_dir() -> PathBuf {
     me.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+/// Poll `check` every 20 ms until it holds (true) or `limit` has passed (false): tests wait
+/// for the event they need (a step started, processes gone), never a fixed time.
+pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// [`wait_until`], or panic naming `what`.
+pub fn wait_for(what: &str, limit: Duration, check: impl FnMut() -> bool) {
+    assert!(
+        wait_until(limit, check),
+        "timed out after {limit:?} waiting for {what}"
+    );
+}
+
 /// The built orbdeploy binary.
 pub fn orbdeploy_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_orbdeploy"))
