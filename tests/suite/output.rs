@@ -185,7 +185,7 @@ fn apply_slowest_steps() {
         "- name: quick\n  shell: \"true\"\n- name: a bit slow\n  shell: sleep 1.2\n- name: slow\n  shell: sleep 2\n- name: quick again\n  shell: \"true\"\n",
     );
     let run = p.run(&["apply", "inv.yaml"]);
-    p.settings()
+    p.settings_with_slowest()
         .bind(|| insta::assert_snapshot!("apply_slowest_steps", run.text()));
 }
 

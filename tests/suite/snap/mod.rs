@@ -147,6 +147,13 @@ impl Project {
     pub fn settings(&self) -> insta::Settings {
         settings(self.dir())
     }
+
+    /// [`Project::settings`] that keeps the "Slowest steps" block, for the test of it.
+    pub fn settings_with_slowest(&self) -> insta::Settings {
+        let mut s = base_settings();
+        with_time_filters(&mut s, self.dir());
+        s
+    }
 }
 
 /// The calls of a calls.log that could change a machine (see [`Project::changing_calls`]).
@@ -176,11 +183,26 @@ fn regex_escape(s: &str) -> String {
 /// `#.##s` (human output) or `#.###` (JUnit), `#ms` in words, `#.#ms` and `#%` in the
 /// `--timings` block, and pids `[pid]`.
 pub fn settings(dir: &Path) -> insta::Settings {
+    let mut s = base_settings();
+    // Which steps took a second or more depends on the machine's load, not on what the
+    // run did: the block is left out (`output::apply_slowest_steps` keeps it).
+    s.add_filter(r"\nSlowest steps:\n(?:  [^\n]*\n)+", "\n");
+    with_time_filters(&mut s, dir);
+    s
+}
+
+/// What every snapshot of the suite's runs shares.
+fn base_settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_omit_expression(true);
     // serde_json keeps insertion order only when a crate of the build enables its
     // `preserve_order` (a `--workspace` build does): sorted keys read the same either way.
     s.set_sort_maps(true);
+    s
+}
+
+/// The filters of the run's directory and its times.
+fn with_time_filters(s: &mut insta::Settings, dir: &Path) {
     let mut dirs = vec![dir.display().to_string()];
     if let Ok(real) = dir.canonicalize() {
         dirs.push(real.display().to_string());
@@ -198,5 +220,4 @@ pub fn settings(dir: &Path) -> insta::Settings {
     s.add_filter(r"\b\d+%", "#%");
     s.add_filter(r"\b\d+ms\b", "#ms");
     s.add_filter(r"\bpid \d+\b", "pid [pid]");
-    s
 }
