@@ -3,7 +3,7 @@
 #
 #   scripts/bench-report.sh [RUNS]
 #
-# builds the synthetic report (tests/html_report.rs
+# builds the synthetic report (tests/suite/html_report.rs
 # `report_of_100_machines_by_200_steps_is_small_and_renders`, which also checks it in
 # Chromium) into target/report-100x200.html, then loads it RUNS times (default 5) with
 # scripts/report-browser.sh, and as many times a blank page with the same flags, and

@@ -13,7 +13,7 @@
 #
 # Every request goes to the proxy in REPORT_BROWSER_PROXY (default 127.0.0.1:9, where
 # nothing listens), loopback included, so nothing can be fetched; what was attempted is in
-# the net log (tests/html_report.rs checks that the page itself asked for nothing).
+# the net log (tests/suite/html_report.rs checks that the page itself asked for nothing).
 # CHROMIUM names the browser (default: the first of chromium, chromium-browser,
 # google-chrome on PATH). Exit 1 when there is none.
 set -euo pipefail

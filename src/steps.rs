@@ -250,7 +250,9 @@ impl Step {
 pub struct Playbook {
     /// Steps in order, includes and roles resolved.
     pub steps: Vec<Step>,
-    /// Handlers in order (the run's, the included files', then the roles').
+    /// Handlers in the order the loader meets them, which is the order they run in: those
+    /// of the includes and roles that `steps:` calls, where each is called, then the
+    /// operations file's own `handlers:`.
     pub handlers: Vec<Step>,
     /// Every local file the steps come from or render (operations files, templates).
     pub sources: Vec<PathBuf>,

@@ -67,7 +67,8 @@ impl Backend {
                 }
                 (Some("cgroup"), Some(mp), Some(opts)) => {
                     let kept: Vec<&str> = opts.split(',').filter(|o| *o != "rw").collect();
-                    for c in ["cpu", "memory"] {
+                    // The freezer pauses a machine while it is cloned (commands/lifecycle.rs).
+                    for c in ["cpu", "memory", "freezer"] {
                         if kept.contains(&c) {
                             let path = own_path(&own, c).unwrap_or_else(|| "/".into());
                             v1.push((c.to_string(), mp.clone().into(), kept.join(","), path));
@@ -207,6 +208,40 @@ pub fn apply(dirs: &[String], cpu: Option<u32>, memory_mib: Option<u64>) -> Resu
         }
     }
     Ok(())
+}
+
+/// Freeze (`true`) or thaw a machine's processes with the cgroup freezer: `cgroup.freeze`
+/// on v2, `freezer.state` on v1. Waits, at most a second, until the kernel reports the new
+/// state (a process in a system call stops at its end). Returns false when none of the
+/// machine's cgroups has a freezer.
+pub fn freeze(dirs: &[String], frozen: bool) -> Result<bool> {
+    let mut any = false;
+    for dir in dirs.iter().map(Path::new) {
+        // (file to write, value, file to read back, the line that says it is done)
+        let (file, value, report, settled) = if dir.join("cgroup.freeze").exists() {
+            let (v, done) = if frozen {
+                ("1", "frozen 1")
+            } else {
+                ("0", "frozen 0")
+            };
+            ("cgroup.freeze", v, "cgroup.events", done)
+        } else if dir.join("freezer.state").exists() {
+            let v = if frozen { "FROZEN" } else { "THAWED" };
+            ("freezer.state", v, "freezer.state", v)
+        } else {
+            continue;
+        };
+        any = true;
+        write(&dir.join(file), value)?;
+        for _ in 0..100 {
+            let now = std::fs::read_to_string(dir.join(report)).unwrap_or_default();
+            if now.lines().any(|l| l.trim() == settled) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    Ok(any)
 }
 
 /// Move this process into a machine's cgroups (before it enters the machine).

@@ -3,7 +3,8 @@
 //! through. The host side is read and written by this process, with the invoking user's
 //! rights, and what lands on the host is owned by the invoking user — as OrbStack's file
 //! sharing does for the Mac user. Files cross through a private staging directory in the
-//! machine's /tmp, reached from the host through `/proc/PID/root`.
+//! machine's /var/tmp (not /tmp: the `push-tmp-view` fault gives push's copy a /tmp of its
+//! own), reached from the host through `/proc/PID/root`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,7 +34,7 @@ fn linux_dest(dest: &str) -> String {
 
 fn staging(m: &Machine, kind: &str) -> Result<(PathBuf, String)> {
     let pid = m.init_pid.context("the machine is not running")?;
-    let inside = format!("/tmp/.orbsim-{kind}-{}", crate::ulid::new());
+    let inside = format!("/var/tmp/.orbsim-{kind}-{}", crate::ulid::new());
     let host = PathBuf::from(format!("/proc/{pid}/root{inside}"));
     std::fs::create_dir_all(&host).with_context(|| format!("creating {}", host.display()))?;
     chown_tree(&host, m.uid)?;
@@ -51,8 +52,10 @@ fn chown_tree(path: &Path, uid: u32) -> Result<()> {
     Ok(())
 }
 
-/// `push SRC... DEST`: returns the exit code.
-pub fn push(m: &Machine, sources: &[String], dest: &str) -> Result<i32> {
+/// `push SRC... DEST`: returns the exit code. `other_tmp` (the `push-tmp-view` fault,
+/// docs/orbctl.md §12.8, \[3P\]): the copy sees a `/tmp` of its own, so a push into the
+/// machine's `/tmp` succeeds and leaves nothing there.
+pub fn push(m: &Machine, sources: &[String], dest: &str, other_tmp: bool) -> Result<i32> {
     let (host_stage, inside_stage) = staging(m, "push")?;
     let mut code = 0;
     let mut staged = Vec::new();
@@ -91,7 +94,8 @@ pub fn push(m: &Machine, sources: &[String], dest: &str) -> Result<i32> {
         let mut argv = vec!["cp".to_string(), "-rf".to_string()];
         argv.extend(staged);
         argv.push(linux_dest(dest));
-        let status = machine::in_machine(m, &m.config.default_username, "", &quote::join(&argv))?;
+        let user = &m.config.default_username;
+        let status = machine::in_machine_view(m, user, "", &quote::join(&argv), other_tmp)?;
         if status != 0 {
             code = status;
         }

@@ -3,8 +3,10 @@
 //! The process joins the init's namespaces (its mount namespace brings the machine's root
 //! with it), forks so the child is inside the PID namespace, drops to the user and execs
 //! the user's login shell as OrbStack does (docs/orbctl.md §4.2): argv0 `-bash`, `-c` and the
-//! shell-quoted command. The child stays in the caller's process group, so a client that
-//! kills the group of `orbctl run` also ends the command, and it dies with this process.
+//! shell-quoted command. The child is a keeper ([`crate::keeper`]) that runs the shell in a
+//! session of its own and ends what the shell left running when it exits; it forwards
+//! orbsim's signals, and ends the session when orbsim dies, so a client that kills the
+//! group of `orbctl run` also ends the command.
 
 use std::ffi::CString;
 use std::os::fd::AsFd;
@@ -47,6 +49,9 @@ pub struct Session<'a> {
     pub command: Option<String>,
     /// Extra environment (ORBENV-listed variables, TERM).
     pub env: Vec<(String, String)>,
+    /// The session sees a `/tmp` of its own, a fresh tmpfs that goes with it (the
+    /// `push-tmp-view` fault: docs/orbctl.md §12.8).
+    pub private_tmp: bool,
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -65,6 +70,9 @@ extern "C" fn forward(sig: i32) {
 pub fn run(s: &Session) -> Result<i32> {
     crate::cgroup::join(s.cgroups)?;
     join_namespaces(s.init_pid, s.own_network)?;
+    if s.private_tmp {
+        private_tmp()?;
+    }
     let Some(user) = lookup_user(s.user)? else {
         // [GUESS] OrbStack's exact words; the exit status 1 is from the reference (§4.3).
         eprintln!("orbsim: user {} not found in the machine", s.user);
@@ -88,7 +96,7 @@ pub fn run(s: &Session) -> Result<i32> {
     // SAFETY: orbsim is single-threaded; the child only calls exec-safe functions.
     match unsafe { fork() }.context("fork")? {
         ForkResult::Child => {
-            let code = child(&user, &groups, &workdir, &shell, &argv, &env);
+            let code = keeper(&user, &groups, &workdir, &shell, &argv, &env);
             std::process::exit(code);
         }
         ForkResult::Parent { child } => {
@@ -120,6 +128,52 @@ pub fn run(s: &Session) -> Result<i32> {
             }
         }
     }
+}
+
+/// The session's keeper (see [`crate::keeper`]): it runs the login shell in a child and
+/// ends the session's leftovers after it.
+fn keeper(
+    user: &User,
+    groups: &[Gid],
+    workdir: &str,
+    shell: &CString,
+    argv: &[CString],
+    env: &[CString],
+) -> i32 {
+    let compat = crate::compat::Compat::from_env();
+    let sweep = crate::keeper::sweeps(compat.nohup_survives);
+    if !crate::keeper::arm(sweep) {
+        return 255;
+    }
+    // SAFETY: still single-threaded; the child only sets itself up and execs.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            let code = child(user, groups, workdir, shell, argv, env);
+            std::process::exit(code);
+        }
+        Ok(ForkResult::Parent { child }) => crate::keeper::keep(child, sweep),
+        Err(e) => {
+            eprintln!("orbsim: fork: {e}");
+            255
+        }
+    }
+}
+
+/// A `/tmp` of this session's own: a mount namespace of its own with a fresh tmpfs there.
+fn private_tmp() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let none: Option<&str> = None;
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).context("a mount namespace for /tmp")?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .context("making mounts private")?;
+    mount(
+        Some("tmpfs"),
+        "/tmp",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )
+    .context("mounting a private /tmp")
 }
 
 fn child(

@@ -28,6 +28,15 @@ pub struct Faults {
     /// §11.3): `list`, `info` and every other command that would start it block until
     /// killed, while `status` answers `Stopped` at once.
     pub stopped_hang: bool,
+    /// `clone-slow=SECONDS`: a clone's copy takes this much longer (its source stays
+    /// paused meanwhile), to make the pause of docs/orbctl.md §12.3 measurable.
+    pub clone_slow: Option<Duration>,
+    /// `push-tmp-view`: `push` sees another `/tmp` than the machine's sessions (a fresh
+    /// one each time): a push into `/tmp` succeeds and leaves nothing there (§12.8).
+    pub push_tmp_view: bool,
+    /// `disk-quota`: a machine whose `disk_bytes` is set cannot be deleted until the
+    /// quota is lifted (`config set machine.NAME.disk_bytes 0`), as §12.5 reports.
+    pub disk_quota: bool,
 }
 
 /// The create errors of docs/orbctl.md §11.5, each printed after `[-32098] create 'NAME': `.
@@ -128,6 +137,9 @@ impl Faults {
                     f.create_error_after = Some(Duration::from_secs_f64(s));
                 }
                 ("stopped-hang", _) => f.stopped_hang = true,
+                ("clone-slow", Some(sec)) => f.clone_slow = Some(Duration::from_secs_f64(sec)),
+                ("push-tmp-view", _) => f.push_tmp_view = true,
+                ("disk-quota", _) => f.disk_quota = true,
                 _ => eprintln!("orbsim: ignoring unknown ORBSIM_FAULTS entry `{item}`"),
             }
         }
@@ -155,6 +167,9 @@ mod tests {
         assert_eq!(f.create_error_times, Some(2));
         assert_eq!(f.create_error_after, Some(Duration::from_millis(500)));
         assert!(f.stopped_hang);
+        let f = Faults::parse("clone-slow=0.25,push-tmp-view,disk-quota");
+        assert_eq!(f.clone_slow, Some(Duration::from_millis(250)));
+        assert!(f.push_tmp_view && f.disk_quota);
         assert_eq!(Faults::parse("create-error=bogus").create_error, None);
     }
 }

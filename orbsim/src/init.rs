@@ -50,6 +50,8 @@ pub struct Spec {
     pub cgroup_mount: Option<crate::cgroup::InMachine>,
     /// The caller's SSH agent socket, bound at [`AGENT_SOCKET`] (`forward_ssh_agent`).
     pub agent_socket: Option<String>,
+    /// Empty the machine's `/tmp` before anything runs (see [`empty_tmp`]).
+    pub clean_tmp: bool,
 }
 
 /// Where a forwarded SSH agent appears in a machine. \[GUESS\] OrbStack's own path is not in
@@ -184,6 +186,9 @@ fn setup(a: &Spec) -> Result<Option<(crate::agent::Relay, std::os::unix::net::Un
     )
     .context("mounting the overlay root")?;
     let r = &a.root;
+    if a.clean_tmp {
+        empty_tmp(&r.join("tmp")).context("emptying /tmp")?;
+    }
     if a.share_host {
         bind(Path::new("/"), &r.join("mnt/mac")).context("sharing the host at /mnt/mac")?;
     } else {
@@ -223,6 +228,27 @@ fn setup(a: &Spec) -> Result<Option<(crate::agent::Relay, std::os::unix::net::Un
     relay
         .map(|relay| crate::agent::listen(relay, Path::new(AGENT_SOCKET)))
         .transpose()
+}
+
+/// Third-party clients report (docs/orbctl.md §12.9, \[3P\]) that a machine's `/tmp` does
+/// not survive a stop or a clone: a tmpfs on newer distros, cleaned at boot on the others.
+/// orbsim cleans it at every start, as Debian's boot does (`/tmp` stays on the machine's
+/// disk, so a large file there costs no memory). `ORBSIM_COMPAT=tmp-survives` keeps it.
+fn empty_tmp(tmp: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(entries) = std::fs::read_dir(tmp) {
+        for e in entries.flatten() {
+            let path = e.path();
+            let gone = match e.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            gone.with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    std::fs::create_dir_all(tmp)?;
+    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o1777))?;
+    Ok(())
 }
 
 /// Bind `source` (a directory or a file) at `target`, creating the mount point.

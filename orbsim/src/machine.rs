@@ -62,6 +62,7 @@ pub fn boot(home: &Path, m: &mut Machine) -> Result<()> {
             .map(|b| b.in_machine()),
         cgroups: cgroups.clone(),
         agent_socket: m.config.forward_ssh_agent.then(agent_socket).flatten(),
+        clean_tmp: !crate::compat::Compat::from_env().tmp_survives,
     };
     let pid = start_init(&spec).inspect_err(|_| cgroup::remove(&cgroups))?;
     let start =
@@ -216,6 +217,17 @@ fn user_uid(m: &Machine, name: &str) -> Option<u32> {
 /// Run a script as `user` inside a running machine from a forked child (this process keeps
 /// the host's namespaces); its output goes to ours. Returns its status.
 pub fn in_machine(m: &Machine, user: &str, workdir: &str, script: &str) -> Result<i32> {
+    in_machine_view(m, user, workdir, script, false)
+}
+
+/// [`in_machine`], with a `/tmp` of the script's own when `private_tmp`.
+pub fn in_machine_view(
+    m: &Machine,
+    user: &str,
+    workdir: &str,
+    script: &str,
+    private_tmp: bool,
+) -> Result<i32> {
     let pid = m.init_pid.context("the machine is not running")?;
     // SAFETY: orbsim is single-threaded; the child enters the machine and exits.
     match unsafe { nix::unistd::fork() }.context("fork")? {
@@ -228,6 +240,7 @@ pub fn in_machine(m: &Machine, user: &str, workdir: &str, script: &str) -> Resul
                 workdir: Some(workdir),
                 command: Some(script.to_string()),
                 env: Vec::new(),
+                private_tmp,
             };
             let code = enter::run(&session).unwrap_or(1);
             std::process::exit(code);

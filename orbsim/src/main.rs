@@ -10,6 +10,7 @@ mod calllog;
 mod cgroup;
 mod cli;
 mod commands;
+mod compat;
 mod copy;
 mod distro;
 mod enter;
@@ -17,6 +18,7 @@ mod faults;
 mod hosts;
 mod image;
 mod init;
+mod keeper;
 mod machine;
 mod net;
 mod output;
@@ -43,7 +45,11 @@ fn main() {
     if let Some(latency) = faults.latency {
         std::thread::sleep(latency);
     }
-    let code = cli::dispatch(&argv, &faults);
+    compat::Compat::report_unknown();
+    let code = match compat::home_panic(compat::Compat::from_env()) {
+        Some(code) => code,
+        None => cli::dispatch(&argv, &faults),
+    };
     calllog::append(log, &argv, code, started.elapsed());
     std::process::exit(code);
 }

@@ -55,10 +55,12 @@ pub fn usage(cmd: &str) -> String {
         "rename" => ("rename [flags] OLD/ID NEW", "  -h, --help   help for rename\n"),
         "default" => ("default [flags] [NAME/ID]", "  -h, --help   help for default\n"),
         "logs" => ("logs [flags] ID/NAME", "  -a, --all    show all logs\n  -h, --help   help for logs\n"),
-        "config" => ("config [command]", "  -h, --help   help for config\n\nAvailable Commands:\n  get         Get a config value\n  reset       Reset configuration to defaults\n  set         Set a config option\n  show        Show current configuration\n"),
+        "config" => ("config [command]", "  -h, --help   help for config\n\nAvailable Commands:\n  add         Add a value to a list config option\n  get         Get a config value\n  reset       Reset configuration to defaults\n  set         Set a config option\n  show        Show current configuration\n"),
         "config show" => ("config show [flags]", "  -h, --help   help for show\n"),
         "config get" => ("config get KEY [flags]", "  -h, --help   help for get\n"),
         "config set" => ("config set KEY VALUE [flags]", "  -h, --help   help for set\n"),
+        // [GUESS] the usage line and help words of `config add` (§12.1 gives only its use).
+        "config add" => ("config add KEY VALUE [flags]", "  -h, --help   help for add\n"),
         "config reset" => ("config reset [flags]", "  -h, --help   help for reset\n"),
         _ => ("[command]", "  -h, --help   help\n"),
     };

@@ -291,11 +291,66 @@ pub fn set_machine(m: &mut Machine, key: &str, value: &str) -> Option<Result<Eff
     Some(result)
 }
 
-/// `disk_bytes`: recorded (orbsim does not enforce it). \[GUESS\] a disk cannot shrink
+/// The per-machine keys `set_machine` knows that hold one value, not a list.
+const SCALAR_KEYS: &[&str] = &[
+    "username",
+    "cpu",
+    "memory_mib",
+    "disk_bytes",
+    "isolated",
+    "isolate_network",
+    "forward_ssh_agent",
+];
+
+/// `config add`: append to a list-valued per-machine key (`mounts`, the only one). `None`:
+/// not a per-machine key. A mount already in the list is not added twice; another source
+/// at a destination in use is refused (\[GUESS\] both, and the words).
+pub fn add_machine(m: &mut Machine, key: &str, value: &str) -> Option<Result<Effect, String>> {
+    if SCALAR_KEYS.contains(&key) {
+        return Some(Err(format!(
+            "Configuration key is not a list: machine.{}.{key}",
+            shown_name(&m.name)
+        )));
+    }
+    if key != "mounts" {
+        return None;
+    }
+    let added = value
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(parse_mount)
+        .collect::<Result<Vec<_>, _>>();
+    let result = added.and_then(|added| {
+        if added.is_empty() {
+            return Err(format!("invalid mount: '{value}'"));
+        }
+        let mut list = m.config.mounts.clone();
+        for new in added {
+            match list.iter().find(|x| x.destination == new.destination) {
+                Some(old) if old.source == new.source => {}
+                Some(_) => {
+                    return Err(format!(
+                        "mount destination already in use: '{}'",
+                        new.destination
+                    ))
+                }
+                None => list.push(new),
+            }
+        }
+        m.config.mounts = list;
+        Ok(Effect::NextStart)
+    });
+    Some(result)
+}
+
+/// `disk_bytes`: recorded (orbsim does not enforce it; the `disk-quota` fault refuses the
+/// delete of a machine at its quota). 0 lifts the quota (§12.5, \[3P\]: a client "raises
+/// the quota to 0" before deleting). \[GUESS\] a disk cannot shrink otherwise
 /// (docs/orbctl.md §11.2), with these words.
 pub fn set_disk(m: &mut Machine, bytes: u64) -> Result<Effect, String> {
     if bytes == 0 {
-        return Err("disk size must be greater than 0".into());
+        m.limits.disk_bytes = None;
+        return Ok(Effect::NextStart);
     }
     if m.limits.disk_bytes.is_some_and(|old| bytes < old) {
         return Err("disk size cannot be decreased".into());

@@ -99,7 +99,7 @@ fn errors_match_orbctl_without_machines() {
     assert_eq!((o.code, o.stdout.as_str()), (0, "Running\n"));
     let o = s.orbctl(&["version"]);
     assert!(
-        o.stdout.starts_with("Version: 2.2.1 (2020100)\nCommit: "),
+        o.stdout.starts_with("Version: 2.2.3 (2020300)\nCommit: "),
         "{}",
         o.stdout
     );
@@ -200,11 +200,12 @@ fn lifecycle_list_info_stop_start_delete() {
     assert_eq!(info["record"]["state"], "stopped");
     assert!(info.get("ip4").is_none(), "a stopped machine has no ip4");
     assert_eq!(s.orbctl(&["list", "-r", "-q"]).stdout, "");
-    // Files survive a stop; run auto-starts the machine.
+    // Files survive a stop (not in /tmp, emptied at each start: tests/compat.rs); run
+    // auto-starts the machine.
     s.orbctl(&["start", "life1"]).ok();
-    s.sh("life1", "echo kept > /tmp/kept").ok();
+    s.sh("life1", "echo kept > /var/tmp/kept").ok();
     s.orbctl(&["restart", "life1"]).ok();
-    assert_eq!(s.sh("life1", "cat /tmp/kept").ok().stdout, "kept\n");
+    assert_eq!(s.sh("life1", "cat /var/tmp/kept").ok().stdout, "kept\n");
     s.orbctl(&["stop", "life1"]).ok();
     assert_eq!(s.sh("life1", "hostname").ok().stdout, "life1\n");
     assert_eq!(
@@ -227,7 +228,8 @@ fn lifecycle_list_info_stop_start_delete() {
 fn processes_survive_between_runs_and_die_on_stop() {
     let s = Sim::new();
     s.create("proc1");
-    s.sh("proc1", "nohup sleep 600 >/dev/null 2>&1 &").ok();
+    // A session of its own: a plain `nohup … &` ends with its session (tests/compat.rs).
+    s.sh("proc1", "setsid sleep 600 >/dev/null 2>&1 &").ok();
     assert_eq!(s.sh("proc1", "pgrep -c -x sleep").ok().stdout, "1\n");
     let host_pids = std::process::Command::new("pgrep")
         .args(["-f", "^sleep 600$"])

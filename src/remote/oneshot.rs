@@ -59,6 +59,9 @@ pub struct OneShot {
     meter: Meter,
     /// Where a copy of each script goes.
     trace: Tracer,
+    /// The default user's uid on the machine (`orbctl push` writes as that user), asked
+    /// once, when root's first file is pushed.
+    push_uid: Option<String>,
 }
 
 impl OneShot {
@@ -74,6 +77,7 @@ impl OneShot {
             machine: machine.to_string(),
             meter: Meter::default(),
             trace: Tracer::default(),
+            push_uid: None,
         }
     }
 
@@ -85,6 +89,7 @@ impl OneShot {
             machine: machine.to_string(),
             meter: Meter::default(),
             trace: Tracer::default(),
+            push_uid: None,
         }
     }
 
@@ -275,9 +280,10 @@ impl OneShot {
             return write_by_script(self, req, content);
         };
         // `orbctl push` writes as the default user; a third user cannot read its file, so
-        // that case streams through `run` instead.
+        // that case streams through `run` instead. So does a file for the machine's /tmp,
+        // which `orbctl push` may not see as the machine does (§12.8).
         let via_push = matches!(req.user.as_deref(), None | Some("root"));
-        if !via_push {
+        if !via_push || in_guest_tmp(&req.path) {
             return write_by_script(self, req, content);
         }
         let local = LocalTemp::create()?;
@@ -286,15 +292,16 @@ impl OneShot {
             std::io::copy(&mut content.take(req.len), &mut f)?;
             f.flush()?;
         }
-        // A private directory on the machine, so the pushed copy is never readable by others.
-        // Its name is ours (random, so nobody can make it first; `mkdir` refuses a name that
-        // exists, a link too), so that an interrupt that ends the `mkdir` call after the
-        // directory was made still knows what to remove.
-        let dir = format!("/tmp/orbdeploy-push.{}", crate::remote::nonce());
+        // A private directory beside the destination, so the pushed copy is never readable
+        // by others and the push does not depend on the machine's /tmp, which some clients
+        // report `orbctl push` can see differently from the machine's sessions (a tmpfs /tmp:
+        // docs/orbctl.md §12.8). Its name is ours (random, so nobody can make it first;
+        // `mkdir` refuses a name that exists, a link too), so that an interrupt that ends
+        // the `mkdir` call after the directory was made still knows what to remove. For
+        // root, it is handed to the default user, who writes the pushed copy.
+        let dir = staging_dir(&req.path);
         let staged = format!("{dir}/file");
-        let made = self
-            .exec(&Exec::script(format!("umask 077 && mkdir {}", quote(&dir))))
-            .and_then(|mk| check_transfer(&mk, "making a temporary directory"));
+        let made = self.make_staging(&dir, req);
         let pushed = made.and_then(|()| {
             self.call(
                 orb.push_argv(&self.machine, &local.path, &staged),
@@ -321,6 +328,35 @@ impl OneShot {
             self.remove_staged(&dir, req.user.as_deref());
         }
         result
+    }
+
+    /// Make the private directory of a push (see [`OneShot::write_staged`]) as the step's
+    /// user, owned by the default user.
+    fn make_staging(&mut self, dir: &str, req: &WriteFile) -> Result<(), RemoteError> {
+        let mut script = format!("umask 077 && mkdir {}", quote(dir));
+        if req.user.is_some() {
+            let uid = self.push_uid()?;
+            script.push_str(&format!(" && chown {} {}", quote(&uid), quote(dir)));
+        }
+        let mk = self.exec(&Exec::script(script).as_user(req.user.as_deref()))?;
+        check_transfer(&mk, &format!("writing {}", req.path))
+    }
+
+    /// The uid `orbctl push` writes as: the default user's (asked once).
+    fn push_uid(&mut self) -> Result<String, RemoteError> {
+        if let Some(uid) = &self.push_uid {
+            return Ok(uid.clone());
+        }
+        let out = self.exec(&Exec::script("id -u"))?;
+        check_transfer(&out, "asking the default user's uid")?;
+        let uid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if uid.is_empty() || !uid.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RemoteError::Transfer(format!(
+                "asking the default user's uid: unexpected answer {uid:?}"
+            )));
+        }
+        self.push_uid = Some(uid.clone());
+        Ok(uid)
     }
 
     /// Remove the private directory of a push whose write did not run (or that its failed
@@ -356,6 +392,18 @@ impl OneShot {
         let mut f = File::open(&local.path)?;
         Ok(std::io::copy(&mut f, sink)?)
     }
+}
+
+/// Whether `path` is in the machine's `/tmp`, which a client reports `orbctl push` sees as
+/// another file system when it is a tmpfs (docs/orbctl.md §12.8, \[3P\]).
+fn in_guest_tmp(path: &str) -> bool {
+    path == "/tmp" || path.starts_with("/tmp/")
+}
+
+/// The private directory of a push to `path`: beside it, named `.orbdeploy-push.NONCE`.
+fn staging_dir(path: &str) -> String {
+    let parent = crate::remote::parent_dir(path).trim_end_matches('/');
+    format!("{parent}/.orbdeploy-push.{}", crate::remote::nonce())
 }
 
 /// A local temporary file (mode 0600) removed when dropped.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value as Json};
 
-use crate::facts::Window;
+use crate::facts::{Facts, Window};
 use crate::ops::Rendered;
 use crate::plan::{MachinePlan, TemplateVars};
 use crate::remote::{ExecOutput, Remote};
@@ -17,7 +17,6 @@ use crate::report::{
     ms, Counts, Event, FailureInfo, HostResult, HostStatus, HostTimings, ItemInfo, Millis, Sender,
     StepOrigin, StepResult, StepStatus,
 };
-use crate::saved_plan::{Seen, Verdict};
 use crate::steps::{items, Step};
 
 use super::config::OnFailure;
@@ -174,31 +173,15 @@ impl HostRun<'_, '_> {
         }
     }
 
-    /// What `apply --plan` lets the step change.
-    fn verdict(&self, step: &Step, handler: bool) -> Verdict {
-        let Some(saved) = self.shared.saved else {
-            return Verdict::Free;
-        };
-        saved.verdict(&self.machine.name, handler, step.index, &step.name)
-    }
-
-    /// A plan with a saved plan keeps what it decided for the step, with its facts.
-    fn record(&self, step: &Step, handler: bool, status: StepStatus, ran: &Ran) {
-        let Some(saved) = self
+    /// A dry pass tells the watch what it decided for the step.
+    fn tell_watch(&self, step: &Step, handler: bool, status: StepStatus, facts: Option<Facts>) {
+        if let Some(watch) = self
             .shared
-            .saved
+            .watch
             .filter(|_| self.shared.config.mode.dry_run)
-        else {
-            return;
-        };
-        let seen = Seen {
-            handler,
-            index: step.index,
-            name: step.name.clone(),
-            status,
-            facts: ran.detail.facts.clone(),
-        };
-        saved.record(&self.machine.name, seen);
+        {
+            watch.decided(&self.machine.name, handler, step, status, facts);
+        }
     }
 
     /// Run `list[pos]`; true when it registered a value.
@@ -211,7 +194,10 @@ impl HostRun<'_, '_> {
             return false;
         }
         let started = Instant::now();
-        let verdict = self.verdict(step, handler);
+        let hold = self
+            .shared
+            .watch
+            .and_then(|w| w.hold(&self.machine.name, handler, step));
         let env = StepEnv {
             shared: self.shared,
             machine: &self.machine.name,
@@ -221,11 +207,11 @@ impl HostRun<'_, '_> {
             window: &mut self.window,
             failed: self.failed,
             earlier_changes: self.counts.sum(|t| t.changes) > 0,
-            verdict,
+            hold,
         };
-        let ran = step::run(env, list, pos, step);
+        let mut ran = step::run(env, list, pos, step);
         let status = ran.outcome.status();
-        self.record(step, handler, status, &ran);
+        self.tell_watch(step, handler, status, ran.detail.facts.take());
         let own_loop = step.looping.is_some() && step.item.is_some();
         let is_item = step
             .item

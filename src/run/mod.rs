@@ -13,6 +13,7 @@ pub mod reconcile;
 mod saved;
 mod step;
 mod timing;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -575,14 +576,16 @@ fn run_machines(
         config,
         stop_all: &stop_all,
         hostvars: &plan.hostvars,
-        saved,
+        watch: saved.map(|s| s as &dyn watch::StepWatch),
     };
     let dry = saved::dry_config(config);
     pool::map(jobs, config.parallel, |machine| {
         let reach = targets
             .get(&machine.name)
             .map_or(Reach::Orb(orb), Reach::Ssh);
-        if let Some(refused) = saved::refused_before_run((reach, trace), &shared, &dry, machine) {
+        let before = saved
+            .and_then(|s| saved::refused_before_run(s, (reach, trace), &shared, &dry, machine));
+        if let Some(refused) = before {
             shared.events.send(Event::Host(refused.clone()));
             return refused;
         }

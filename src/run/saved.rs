@@ -9,12 +9,15 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Result;
 
 use crate::error::{Outcome, RunEnd};
+use crate::facts::Facts;
 use crate::plan::machines::MachineStep;
 use crate::plan::MachinePlan;
 use crate::report::{HostResult, HostStatus, Report, Sender, StepStatus};
-use crate::saved_plan::{self, check, write, PlanFile, SavedRun, Use};
+use crate::saved_plan::{self, check, write, PlanFile, SavedRun, Seen, Use};
+use crate::steps::Step;
 
 use super::step::Shared;
+use super::watch::StepWatch;
 use super::{host, Config, Loaded, Ready};
 
 /// The reason every step of a refused machine carries.
@@ -157,6 +160,37 @@ fn selection(config: &Config, saved: &SavedRun) -> saved_plan::model::Selection 
     )
 }
 
+/// The saved plan watches every step: `plan --out` keeps what each dry pass decided
+/// (with the salted hashes of its facts), `apply --plan` holds a change it did not plan.
+impl StepWatch for SavedRun {
+    fn hold(&self, machine: &str, handler: bool, step: &Step) -> Option<&'static str> {
+        self.verdict(machine, handler, step.index, &step.name)
+            .hold()
+    }
+
+    fn wants_facts(&self) -> bool {
+        true
+    }
+
+    fn decided(
+        &self,
+        machine: &str,
+        handler: bool,
+        step: &Step,
+        status: StepStatus,
+        facts: Option<Facts>,
+    ) {
+        let seen = Seen {
+            handler,
+            index: step.index,
+            name: step.name.clone(),
+            status,
+            facts: facts.map(|f| self.facts_hash(&f)),
+        };
+        self.record(machine, seen);
+    }
+}
+
 /// `apply --plan`: a machine whose action is not the planned one is refused (and takes
 /// no action).
 pub(super) fn hold_actions(
@@ -179,12 +213,12 @@ pub(super) fn hold_actions(
 /// compare them with the plan's. A refused machine's steps are reported as skipped and
 /// the machine as failed, naming what differs; `None` when it may go on.
 pub fn refused_before_run(
+    saved: &SavedRun,
     (reach, trace): (crate::remote::Reach<'_>, &crate::remote::Tracer),
     shared: &Shared<'_>,
     dry: &Config,
     machine: &MachinePlan<'_>,
 ) -> Option<HostResult> {
-    let saved = shared.saved?;
     let planned = saved.plan()?.machine(&machine.name)?;
     // A machine the plan changes nothing on needs no check: every step is held anyway.
     if !planned.steps.iter().any(|s| s.acts()) {
@@ -198,7 +232,7 @@ pub fn refused_before_run(
         config: dry,
         stop_all: &stop_none,
         hostvars: shared.hostvars,
-        saved: shared.saved,
+        watch: shared.watch,
     };
     // Its own connection (an ssh machine's: one more master for the dry pass).
     let mut remote = crate::remote::connect(reach, &machine.name, dry.transport, trace);

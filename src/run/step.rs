@@ -34,8 +34,8 @@ pub struct Shared<'a> {
     pub stop_all: &'a AtomicBool,
     /// Every machine's variables, for `hostvars`.
     pub hostvars: &'a Json,
-    /// `plan --out` or `apply --plan`: the saved plan's state.
-    pub saved: Option<&'a crate::saved_plan::SavedRun>,
+    /// A feature beside the runner that sees every step (the saved plan), if any.
+    pub watch: Option<&'a dyn super::watch::StepWatch>,
 }
 
 /// How one step ended.
@@ -102,8 +102,8 @@ pub struct Detail {
     pub attempts: u32,
     /// Where the step's time went.
     pub phases: Phases,
-    /// A plan with a saved plan: the hashes of the facts the decision was made on.
-    pub facts: Option<crate::saved_plan::model::FactsHash>,
+    /// A plan whose watch wants them: the facts the decision was made on.
+    pub facts: Option<Facts>,
 }
 
 /// A step's outcome and what the report shows of it.
@@ -143,8 +143,8 @@ pub struct StepEnv<'s> {
     /// Plan: an earlier step of this machine would change it or run a command, so the
     /// machine as it is now may not be what this step would meet.
     pub earlier_changes: bool,
-    /// What `apply --plan` lets the step change.
-    pub verdict: crate::saved_plan::Verdict,
+    /// Why the step must not change its machine (the watch said so), if it must not.
+    pub hold: Option<&'static str>,
 }
 
 /// Run `list[pos]` (which is `step`): `list` is the machine's steps, or the handlers it
@@ -179,13 +179,11 @@ fn facts_decide_change(
         Ok(Err(why)) => return StepOutcome::Skipped(why).into(),
         Err(failure) => return failed(failure).into(),
     };
-    let span = Span::start(&*env.remote);
-    let (would, mut detail) = decide(env, &rendered, &facts);
-    let (took, spent) = span.end(&*env.remote);
+    let ((would, mut detail), (took, spent)) = timed(env, |env| decide(env, &rendered, &facts));
     phases.local(took, spent);
     let dry_run = env.shared.config.mode.dry_run;
-    if let Some(saved) = env.shared.saved.filter(|_| dry_run) {
-        detail.facts = Some(saved.facts_hash(&facts));
+    if dry_run && env.shared.watch.is_some_and(|w| w.wants_facts()) {
+        detail.facts = Some(facts.clone());
     }
     // A plan ends with what would happen, as does a step with nothing to do.
     let acts = matches!(would, StepOutcome::WillRun | StepOutcome::WillChange);
@@ -195,20 +193,29 @@ fn facts_decide_change(
             detail,
         };
     }
-    // `apply --plan` changes only what the plan changes: anything else is drift.
-    if let Some(why) = env.verdict.hold() {
+    // A watch may hold the change (`apply --plan` changes only what the plan changes).
+    if let Some(why) = env.hold {
         return Ran {
             outcome: StepOutcome::Skipped(why.into()),
             detail,
         };
     }
-    let span = Span::start(&*env.remote);
     let mut reread = Duration::ZERO;
-    let (outcome, attempts) = change(env, step, &rendered, facts, &mut reread);
-    let (took, spent) = span.end(&*env.remote);
+    let ((outcome, attempts), (took, spent)) =
+        timed(env, |env| change(env, step, &rendered, facts, &mut reread));
     phases.change(took, spent, reread);
     detail.attempts = attempts;
     Ran { outcome, detail }
+}
+
+/// `work`'s result, with its wall time and what the transport spent in it.
+fn timed<'e, T>(
+    env: &mut StepEnv<'e>,
+    work: impl FnOnce(&mut StepEnv<'e>) -> T,
+) -> (T, (Duration, crate::remote::Meter)) {
+    let span = Span::start(&*env.remote);
+    let out = work(env);
+    (out, span.end(&*env.remote))
 }
 
 /// What the step would do, decided from its facts alone, and what the report shows of
@@ -384,8 +391,10 @@ fn calls(rendered: &Rendered, remote: &mut dyn Remote) -> Vec<String> {
 
 /// Make the change, trying again up to `retries:` times (`delay:` seconds apart); a
 /// change that failed half-way is read again before the next try, and is done when the
-/// machine is then as declared. Returns how it ended and how many tries it took; the
-/// time spent reading the state again is added to `reread`.
+/// machine is then as declared (or, for a command with `creates:`/`unless:`, when that
+/// now says it was done — as Ansible's command module would skip it on its next try).
+/// Ctrl-C during the delay or the read ends the tries. Returns how it ended and how many
+/// tries it took; the time spent reading the state again is added to `reread`.
 fn change(
     env: &mut StepEnv<'_>,
     step: &Step,
@@ -405,28 +414,40 @@ fn change(
             Ok(applied) => return (StepOutcome::Changed(applied.output), attempts),
             Err(f) => f,
         };
-        if attempts > retries || crate::interrupt::requested() {
+        let give_up = |failure: Failure| {
             let ignored =
                 step.spec.ignore_errors == Some(true) && failure.kind != FailureKind::Unreachable;
-            return (StepOutcome::Failed { failure, ignored }, attempts);
+            (StepOutcome::Failed { failure, ignored }, attempts)
+        };
+        if attempts > retries || crate::interrupt::requested() {
+            return give_up(failure);
         }
         sleep_interruptibly(delay);
-        let Some(probe) = rendered.op.probe() else {
-            continue;
-        };
-        let user = rendered.run_as.as_deref();
-        let isolate = rendered.op.probe_has_user_code();
-        let reading = Instant::now();
-        let read = gather(&mut *env.remote, user, &(0, probe), &[], "", isolate);
-        *reread += reading.elapsed();
-        match read {
-            Ok((now, _)) => facts = now,
-            Err(_) => continue,
+        if let Some(now) = read_again(env, rendered, reread) {
+            facts = now;
+            if matches!(
+                rendered.op.decide(&facts),
+                Ok(Decision::Unchanged | Decision::Skip(_))
+            ) {
+                return (StepOutcome::Changed(None), attempts);
+            }
         }
-        if let Ok(Decision::Unchanged) = rendered.op.decide(&facts) {
-            return (StepOutcome::Changed(None), attempts);
+        if crate::interrupt::requested() {
+            return give_up(failure);
         }
     }
+}
+
+/// The step's facts read again before another try (`None`: it has no probe, or the read
+/// failed; the try goes ahead on what was known).
+fn read_again(env: &mut StepEnv<'_>, rendered: &Rendered, reread: &mut Duration) -> Option<Facts> {
+    let probe = rendered.op.probe()?;
+    let user = rendered.run_as.as_deref();
+    let isolate = rendered.op.probe_has_user_code();
+    let reading = Instant::now();
+    let read = gather(&mut *env.remote, user, &(0, probe), &[], "", isolate);
+    *reread += reading.elapsed();
+    read.ok().map(|(now, _)| now)
 }
 
 /// A failure before any change: never excused by `ignore_errors` (the step did not run).

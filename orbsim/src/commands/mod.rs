@@ -23,9 +23,11 @@ pub(crate) const RESERVED: &[&str] = &[
     "default", "vm", "host", "services", "gateway", "k8s", "docker",
 ];
 
-/// Version shown by `orbctl version` (orbsim answers like this OrbStack release).
+/// Version shown by `orbctl version` (orbsim answers like this OrbStack release). The first
+/// line is 2.2.3's as a client parses it (docs/orbctl.md §12.7, \[3P\]); the commit hash is
+/// orbsim's own stand-in \[GUESS\].
 pub(crate) const VERSION: &str =
-    "Version: 2.2.1 (2020100)\nCommit: 5e2b6c0e3b0f4a1f0d9c8e7a6b5c4d3e2f1a0b9c (v2.2.1)\n";
+    "Version: 2.2.3 (2020300)\nCommit: 5e2b6c0e3b0f4a1f0d9c8e7a6b5c4d3e2f1a0b9c (v2.2.3)\n";
 
 pub(crate) fn home() -> std::path::PathBuf {
     paths::home()
@@ -126,9 +128,9 @@ pub fn call(cmd: &str, flags: &Flags, pos: &[String], faults: &Faults) -> i32 {
         "start" => start(flags, pos),
         "stop" => stop(flags, pos),
         "restart" => restart(flags, pos),
-        "delete" => delete(flags, pos),
-        "push" | "pull" => copy_cmd(cmd, flags, pos),
-        "clone" => clone(pos),
+        "delete" => delete(flags, pos, faults),
+        "push" | "pull" => copy_cmd(cmd, flags, pos, faults),
+        "clone" => clone(pos, faults),
         "rename" => rename(pos),
         "default" => default(pos),
         "status" => arg_count(cmd, pos, 0, 0).map_or_else(

@@ -102,6 +102,7 @@ pub fn run(args: &[String], faults: &Faults) -> i32 {
         workdir: Some(&workdir),
         command,
         env,
+        private_tmp: false,
     };
     // `-w ""` means home (handled by enter); a missing dir falls back to `/` silently.
     enter::run(&session).unwrap_or_else(fail)
@@ -142,7 +143,7 @@ fn forwarded_env() -> Vec<(String, String)> {
         .collect()
 }
 
-pub(super) fn copy_cmd(cmd: &str, flags: &Flags, pos: &[String]) -> Result<i32> {
+pub(super) fn copy_cmd(cmd: &str, flags: &Flags, pos: &[String], faults: &Faults) -> Result<i32> {
     if let Some(code) = arg_count(cmd, pos, 1, usize::MAX) {
         return Ok(code);
     }
@@ -159,7 +160,7 @@ pub(super) fn copy_cmd(cmd: &str, flags: &Flags, pos: &[String]) -> Result<i32> 
         (&pos[..pos.len() - 1], pos[pos.len() - 1].as_str())
     };
     if cmd == "push" {
-        copy::push(&m, sources, dest)
+        copy::push(&m, sources, dest, faults.push_tmp_view)
     } else {
         copy::pull(&m, sources, dest)
     }

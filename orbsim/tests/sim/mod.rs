@@ -83,8 +83,23 @@ impl Sim {
         self.run_program("orbctl", args, Some(stdin))
     }
 
+    /// `orbctl ARGS` with extra environment (faults, compat switches).
+    pub fn orbctl_env(&self, env: &[(&str, &str)], args: &[&str]) -> Out {
+        let mut c = self.command("orbctl", args);
+        c.envs(env.iter().copied());
+        self.run_command(c, None)
+    }
+
+    /// [`Sim::sh`] with extra environment.
+    pub fn sh_env(&self, env: &[(&str, &str)], machine: &str, script: &str) -> Out {
+        self.orbctl_env(env, &["run", "-m", machine, "-w", "/", "sh", "-c", script])
+    }
+
     pub fn run_program(&self, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Out {
-        let mut c = self.command(program, args);
+        self.run_command(self.command(program, args), stdin)
+    }
+
+    fn run_command(&self, mut c: Command, stdin: Option<&[u8]>) -> Out {
         c.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

@@ -135,7 +135,7 @@ pub(super) fn run_host_beside(
             config,
             stop_all,
             hostvars: &plan.hostvars,
-            saved: None,
+            watch: None,
         };
         super::host::run(&shared, &plan.machines[0], fake)
     };

@@ -82,7 +82,7 @@ fn run_at(
         config,
         stop_all: &stop_all,
         hostvars: &steps.hostvars,
-        saved: None,
+        watch: None,
     };
     let mut window = Window::default();
     let list: Vec<&Step> = steps.expanded.iter().collect();
@@ -95,7 +95,7 @@ fn run_at(
         window: &mut window,
         failed: gate.failed,
         earlier_changes: false,
-        verdict: crate::saved_plan::Verdict::Free,
+        hold: None,
     };
     let ran = step::run(env, &list, pos, list[pos]);
     crate::interrupt::request_on_this_thread(false);
@@ -177,6 +177,30 @@ fn ctrl_c_ends_the_retries_without_waiting_the_delay() {
     assert!(started.elapsed() < Duration::from_secs(10));
     failure(&ran);
     assert_eq!(ran.detail.attempts, 1);
+}
+
+#[test]
+fn ctrl_c_during_the_delay_ends_the_retries_before_another_try() {
+    // The command never creates `never`, so the step has a probe to read again; Ctrl-C
+    // arrives with that second read (the first is the step's own facts).
+    let ops = "- { name: c, shell: 'echo x >> tries; exit 1', creates: '{{ root }}/never', retries: 3, delay: 0 }\n";
+    let mut fake = FakeMachine::new(MACHINE);
+    fake.on("never", Reply::RunThenExit(0), Some(1));
+    fake.on("never", Reply::RunThenInterrupt, Some(1));
+    let (ran, _) = run_step(&mut fake, ops, 0, Gate::default());
+    failure(&ran);
+    assert_eq!(ran.detail.attempts, 1);
+    assert_eq!(read(&fake, "tries"), "x\n", "no try after Ctrl-C");
+}
+
+#[test]
+fn a_command_whose_creates_exists_after_a_failed_try_is_done() {
+    let ops = "- { name: c, shell: 'touch made; echo x >> tries; exit 1', creates: '{{ root }}/made', retries: 3, delay: 0 }\n";
+    let mut fake = FakeMachine::new(MACHINE);
+    let (ran, _) = run_step(&mut fake, ops, 0, Gate::default());
+    assert!(matches!(ran.outcome, StepOutcome::Changed(None)), "{ran:?}");
+    assert_eq!(ran.detail.attempts, 1);
+    assert_eq!(read(&fake, "tries"), "x\n", "not run again");
 }
 
 #[test]

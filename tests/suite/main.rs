@@ -1,0 +1,42 @@
+//! orbdeploy's integration tests: one test binary (`cargo test --test suite`), one module per
+//! area, so that the suite is linked once instead of once per file. A module's tests are
+//! named after it: `cargo test --test suite -- output::` runs what `tests/output.rs` ran when
+//! each file was a test binary of its own.
+//!
+//! The shared parts are modules too: `harness` (a `World` of orbsim machines for the
+//! end-to-end tests, and `harness::sshbed`, real sshd hosts), `fake` (the recording fake
+//! orbctl) and `snap` (the snapshot projects, through the fake). Snapshots live in
+//! `snapshots/`, named `suite__<module>__<name>.snap`.
+
+mod fake;
+mod harness;
+mod snap;
+
+mod apply;
+mod bad_input;
+mod cargo_install;
+mod ci_example;
+mod cli;
+mod e2e;
+mod faults;
+mod fuzz;
+mod html_report;
+mod install;
+mod loops;
+mod loops_output;
+mod masking;
+mod ops_everyday;
+mod ops_transfer;
+mod orbsim_compat;
+mod orbstack_2026;
+mod output;
+mod readme;
+mod reconcile;
+mod rerun;
+mod saved_plan;
+mod saved_plan_output;
+mod secrets;
+mod ssh;
+mod ssh_inventory;
+mod sshbed;
+mod transport;
