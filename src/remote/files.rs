@@ -100,8 +100,18 @@ pub fn temp_beside(dir: &str, name: &str) -> String {
         "t=\n\
          trap '[ -z \"$t\" ] || rm -f \"$t\"' EXIT\n\
          trap 'exit 143' TERM HUP INT\n\
-         [ -d {dir} ] || {{ printf '%s\\n' \"the directory \"{dir}\" does not exist (create it first, e.g. with a \\`directory:\\` step)\" >&2; exit 1; }}\n\
-         t=$(mktemp {dir}/{name}.XXXXXX) || exit 1\n"
+         {}\
+         t=$(mktemp {dir}/{name}.XXXXXX) || exit 1\n",
+        dir_must_exist(dir)
+    )
+}
+
+/// The line that ends a script when the directory `dir` (a shell word) is missing, with a
+/// message that names it and what to add, instead of the words of the command that would
+/// fail on it (`mktemp`, `mkdir`).
+pub fn dir_must_exist(dir: &str) -> String {
+    format!(
+        "[ -d {dir} ] || {{ printf '%s\\n' \"the directory \"{dir}\" does not exist (create it first, e.g. with a \\`directory:\\` step)\" >&2; exit 1; }}\n"
     )
 }
 

@@ -26,7 +26,8 @@ pub mod trace;
 
 pub use channel::nonce;
 pub use files::{
-    check_transfer, parent_dir, read_by_cat, temp_beside, write_by_script, write_script, TEMP_DONE,
+    check_transfer, dir_must_exist, parent_dir, read_by_cat, temp_beside, write_by_script,
+    write_script, TEMP_DONE,
 };
 pub use meter::Meter;
 pub use trace::Tracer;

@@ -333,7 +333,11 @@ impl OneShot {
     /// Make the private directory of a push (see [`OneShot::write_staged`]) as the step's
     /// user, owned by the default user.
     fn make_staging(&mut self, dir: &str, req: &WriteFile) -> Result<(), RemoteError> {
-        let mut script = format!("umask 077 && mkdir {}", quote(dir));
+        let mut script = format!(
+            "{}umask 077 && mkdir {}",
+            crate::remote::dir_must_exist(&quote(crate::remote::parent_dir(&req.path))),
+            quote(dir)
+        );
         if req.user.is_some() {
             let uid = self.push_uid()?;
             script.push_str(&format!(" && chown {} {}", quote(&uid), quote(dir)));
