@@ -7,17 +7,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+say() { printf 'demo: %s\n' "$*" >&2; }
+say "two machines (demo-web serves a page rendered from a template, demo-client fetches it),"
+say "then a re-apply, a plan, the inventory and the machines."
+if [ ! -x target/release/orbdeploy ]; then
+  say "the first run compiles orbdeploy (and on Linux orbsim) in release mode, once:"
+  say "several minutes on a small machine, with cargo's progress below."
+fi
+
 if [ "$(uname -s)" = Darwin ] && command -v orbctl >/dev/null 2>&1; then
   orbctl=orbctl
+  cargo build --release --bin orbdeploy
 else
+  say "no OrbStack here: orbsim (built with it) stands in for orbctl; it needs Linux and root."
+  SETUP_FOR=demo
   . scripts/setup.sh
+  # One build of both binaries: building orbdeploy again alone would compile it and some
+  # dependencies a second time (the workspace unifies their features differently).
   cargo build --release --workspace --bins
   mkdir -p target/demo-bin
   ln -sf "$PWD/target/release/orbsim" target/demo-bin/orbctl
   orbctl="$PWD/target/demo-bin/orbctl"
   export ORBSIM_HOME="$PWD/target/demo-orbsim"
 fi
-cargo build --release --bin orbdeploy
 bin=target/release/orbdeploy
 
 inv=fixtures/demo/inventory.yaml

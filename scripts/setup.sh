@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what orbdeploy's tests and the Linux demo need on a Debian/Ubuntu machine:
 # debootstrap (orbsim's machine images), nftables + iproute2 (orbsim's network), and the
-# tools the tests use, and Rust when cargo is missing. Idempotent: installs only what is
-# missing. Needs root for apt-get. Callers source it, so PATH changes reach them.
+# tools the tests use, and Rust when cargo is missing. `SETUP_FOR=demo` installs only what
+# the demo uses (no linters, no browser). Idempotent: installs only what is missing. Needs
+# root for apt-get. Callers source it, so PATH changes reach them.
 set -euo pipefail
 
 need=()
@@ -12,10 +13,12 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
-command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
-command -v ssh >/dev/null 2>&1 || need+=(openssh-client)   # the ssh transport and its tests (the sshd runs in orbsim machines)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)   # tests/suite/html_report.rs: the HTML report in a browser
+if [ "${SETUP_FOR:-tests}" != demo ]; then
+  command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+  command -v ssh >/dev/null 2>&1 || need+=(openssh-client)   # the ssh transport and its tests (the sshd runs in orbsim machines)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)   # tests/suite/html_report.rs: the HTML report in a browser
+fi
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 
 if [ "${#need[@]}" -gt 0 ]; then

@@ -59,6 +59,13 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run one command on every selected machine, in parallel.
     Exec(ExecArgs),
+    /// Write a small, commented starting point (inventory, operations with a handler, a
+    /// template, a role) into DIR, and say what to run next.
+    Init {
+        /// Where to write it (made when missing); no existing file is overwritten.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.

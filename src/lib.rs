@@ -74,6 +74,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             None => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
         },
         cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
+        cli::Command::Init { dir } => commands::init::init(dir),
         cli::Command::Completions { shell } => Ok(cli::print_completions(*shell)?),
     }
 }

@@ -534,3 +534,31 @@ fn a_closed_stdout_ends_quietly_with_141() {
     assert_eq!(out.status.code(), Some(141));
     assert_eq!(text(&out.stderr), "");
 }
+
+#[test]
+fn init_writes_a_starting_point_that_plan_accepts() {
+    let fake = Fake::new(&[]);
+    let out = fake.cmd().args(["init", "start"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.starts_with("wrote start/inventory.yaml\n"), "{said}");
+    assert!(
+        said.contains("\nNext:\n  orbdeploy plan start/inventory.yaml "),
+        "{said}"
+    );
+    // The machine does not exist yet: a plan says it would be created, exit 0.
+    let plan = fake
+        .cmd()
+        .args(["plan", "start/inventory.yaml", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    assert!(text(&plan.stdout).contains("\"action\":\"create\""));
+    // A second init changes nothing and says why.
+    let again = fake.cmd().args(["init", "start"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(
+        text(&again.stderr),
+        "error: init: start/inventory.yaml exists already; nothing was written (choose an empty directory: `orbdeploy init DIR`)\n"
+    );
+}

@@ -237,8 +237,9 @@ fn interrupt_at_random_points_exits_130_leaves_no_children_and_no_half_files() {
     interrupt_at_random_points(&[], &[50, 150, 300, 600, 1200, 2500]);
 }
 
-/// The same without the channel: files go by `orbctl push` to a private directory in the
-/// machine's /tmp, which an interrupted push must not leave behind either.
+/// The same without the channel: files go by `orbctl push` to a private directory beside
+/// their destination (here /var/tmp: a file for /tmp itself goes through `orbctl run`),
+/// which an interrupted push must not leave behind either.
 #[test]
 fn interrupt_without_the_channel_leaves_no_pushed_file_either() {
     // Early and close together: the push comes first, within about 200 ms of the start.
@@ -265,7 +266,7 @@ fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
     w.write("files/big", &new);
     w.write(
         "ops.yaml",
-        "- name: big file\n  put: { src: files/big, dest: /tmp/big }\n- name: long\n  shell: \"sleep 30\"\n- name: get it back\n  get: { src: /tmp/big, dest: \"out/{{ machine }}/big\" }\n",
+        "- name: big file\n  put: { src: files/big, dest: /var/tmp/big }\n- name: long\n  shell: \"sleep 30\"\n- name: get it back\n  get: { src: /var/tmp/big, dest: \"out/{{ machine }}/big\" }\n",
     );
     let inv = w.write(
         "inv.yaml",
@@ -281,7 +282,10 @@ fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
             w.sh(
                 m,
                 None,
-                &format!("head -c {} /dev/zero | tr '\\0' o > /tmp/big", old.len()),
+                &format!(
+                    "head -c {} /dev/zero | tr '\\0' o > /var/tmp/big",
+                    old.len()
+                ),
             )
             .assert_code(0);
         }
@@ -316,7 +320,7 @@ fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
             leftover_orbctl(&w)
         );
         for m in [&a, &b] {
-            let check = w.sh(m, Some("root"), "head -c 1 /tmp/big; echo; wc -c < /tmp/big; pgrep -x sleep || echo no-sleep; echo \"left:$(ls -a /tmp | grep orbdeploy | tr '\\n' ' ')\"");
+            let check = w.sh(m, Some("root"), "head -c 1 /var/tmp/big; echo; wc -c < /var/tmp/big; pgrep -x sleep || echo no-sleep; echo \"left:$(ls -a /tmp /var/tmp | grep orbdeploy | tr '\\n' ' ')\"");
             let lines: Vec<&str> = check.stdout.lines().collect();
             assert!(
                 lines[0] == "o" || lines[0] == "n",
