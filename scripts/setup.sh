@@ -16,6 +16,7 @@ command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)   # the ssh transport and its tests (the sshd runs in orbsim machines)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)   # tests/html_report.rs: the HTML report in a browser
+command -v tmux >/dev/null 2>&1 || need+=(tmux)           # tests/live_display.rs: the progress display in a real terminal
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 
 if [ "${#need[@]}" -gt 0 ]; then

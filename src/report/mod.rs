@@ -7,6 +7,7 @@ mod breakdown;
 pub mod html;
 mod human;
 pub mod junit;
+mod live;
 mod mask;
 mod status;
 mod summary;
