@@ -300,8 +300,8 @@ impl Human {
 
     /// Write the end of the run: failures, the table, the slowest steps, with `--timings`
     /// where the time went (`before_ms`: the run's time before the first machine started
-    /// its steps), the last line.
-    pub fn finish(&mut self, report: &Report, before_ms: u64) {
+    /// its steps), the report files written, the last line.
+    pub fn finish(&mut self, report: &Report, before_ms: u64, reports: &[(String, &'static str)]) {
         let out = summary::render(&summary::Input {
             plan: self.plan,
             color: self.color,
@@ -312,6 +312,7 @@ impl Human {
                 steps_ms: before_ms,
                 connecting_ms: self.connecting_ms,
             }),
+            reports,
         });
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());
