@@ -69,6 +69,15 @@ fn row(out: &mut String, r: usize, k: usize, s: &StepResult) {
     for c in &s.changes {
         let _ = write!(out, "<div>{}</div>", esc(c));
     }
+    // A command changes by running; it says no more than that.
+    if s.changes.is_empty() && s.diff.is_none() {
+        let ran = if s.status == StepStatus::Changed {
+            "ran"
+        } else {
+            "will run"
+        };
+        let _ = write!(out, "<div class=\"why\">{ran}</div>");
+    }
     if let Some(d) = &s.diff {
         let _ = write!(
             out,
