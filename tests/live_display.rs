@@ -164,11 +164,11 @@ fn the_clock_and_the_step_age_move_while_a_step_runs() {
         bar1.contains("1/2 steps") && bar2.contains("1/2 steps"),
         "{both}"
     );
-    assert!(seconds(&bar2) >= seconds(&bar1) + 1, "{both}");
+    assert!(seconds(&bar2) > seconds(&bar1), "{both}");
     // ... and so did the step's age on its line.
     let (age1, age2) = (seconds(&step1), seconds(&step2));
     assert!((1..=3).contains(&age1), "{both}");
-    assert!(age2 >= age1 + 1, "{both}");
+    assert!(age2 > age1, "{both}");
     assert!(
         !step2.contains("slow"),
         "5 s is under the threshold: {both}"
