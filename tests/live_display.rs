@@ -224,3 +224,57 @@ fn thirty_machines_on_twenty_lines_show_a_screenful_and_count_the_rest() {
     });
     assert!(end.iter().any(|l| l == "EXIT=0"), "{}", end.join("\n"));
 }
+
+/// The screen while `devbox` sleeps in its second step, for `orbdeploy apply FLAGS` with
+/// `env` before it.
+fn screen_during_a_step(env: &str, flags: &str) -> Vec<String> {
+    let p = Project::new(&[("devbox", "running")], "machines:\n  devbox: {}\n");
+    p.write(
+        "ops.yaml",
+        "- name: quick\n  shell: \"true\"\n\
+         - name: wait for it\n  shell: \"touch {{ root }}/started; sleep 3\"\n",
+    );
+    // After env's options: an assignment ends them.
+    let cmd = command_line(&p, &format!("apply inv.yaml {flags}")).replacen(
+        "NO_COLOR=1 ",
+        &format!("NO_COLOR=1 {env} "),
+        1,
+    );
+    let tmux = Tmux::start("modes", p.dir(), 100, 30, &cmd);
+    let started = p.work().join("started");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the sleeping step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    let screen = tmux.screen();
+    tmux.wait_for("the run's end", |s| s.iter().any(|l| l == "EXIT=0"));
+    screen
+}
+
+#[test]
+fn progress_modes_behave_as_documented() {
+    let drawn = |s: &[String]| s.iter().any(|l| l.trim_start().starts_with("apply ["));
+    // auto: drawn on a terminal...
+    let s = screen_during_a_step("", "");
+    assert!(drawn(&s), "auto, no CI:\n{}", s.join("\n"));
+    // ... but not in CI, where `always` still draws it.
+    let s = screen_during_a_step("CI=true", "");
+    assert!(!drawn(&s), "auto, CI:\n{}", s.join("\n"));
+    assert!(
+        s.iter().any(|l| l.starts_with("devbox: changed quick")),
+        "{}",
+        s.join("\n")
+    );
+    let s = screen_during_a_step("CI=true", "--progress always");
+    assert!(drawn(&s), "always, CI:\n{}", s.join("\n"));
+    // never: the plain lines alone.
+    let s = screen_during_a_step("", "--progress never");
+    assert!(!drawn(&s), "never:\n{}", s.join("\n"));
+    assert!(
+        s.iter().any(|l| l.starts_with("devbox: changed quick")),
+        "{}",
+        s.join("\n")
+    );
+}
