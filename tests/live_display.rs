@@ -145,7 +145,11 @@ fn the_clock_and_the_step_age_move_while_a_step_runs() {
     let started = p.work().join("started");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !started.exists() {
-        assert!(Instant::now() < deadline, "the sleeping step never started");
+        assert!(
+            Instant::now() < deadline,
+            "the sleeping step never started; the screen:\n{}",
+            tmux.screen().join("\n")
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(1500));
@@ -201,13 +205,17 @@ fn thirty_machines_on_twenty_lines_show_a_screenful_and_count_the_rest() {
     let p = Project::new(&machines, &inv);
     p.write(
         "ops.yaml",
-        "- name: nap\n  shell: \"touch {{ root }}/{{ machine }}; sleep 4\"\n",
+        "- name: nap\n  shell: \"touch {{ root }}/{{ machine }}; sleep 6\"\n",
     );
     let cmd = command_line(&p, "apply inv.yaml --progress always --parallel 20");
     let tmux = Tmux::start("many", p.dir(), 100, 20, &cmd);
-    let screen = tmux.wait_for("20 machines running", |s| {
-        s.iter().any(|l| l.contains("… and 23 more: 13 running"))
-    });
+    // How many run at once is up to the machine's load; 8 or more fill the area.
+    let full = |s: &[String]| -> Option<String> {
+        s.iter()
+            .find(|l| l.starts_with("  … and 23 more: ") && l.contains(" running"))
+            .cloned()
+    };
+    let screen = tmux.wait_for("a full live area", |s| full(s).is_some());
     let text = screen.join("\n");
     // A 20-line terminal gives the live area 8 lines: 7 machines and the rest.
     let lines: Vec<&String> = screen
@@ -215,10 +223,14 @@ fn thirty_machines_on_twenty_lines_show_a_screenful_and_count_the_rest() {
         .filter(|l| l.starts_with("  m") && l.contains(": nap "))
         .collect();
     assert_eq!(lines.len(), 7, "{text}");
-    assert!(
-        text.contains("  … and 23 more: 13 running, 10 waiting"),
-        "{text}"
-    );
+    // The rest is counted in full: running, done and waiting add up to 23.
+    let rest = full(&screen).unwrap_or_default();
+    let counted: usize = rest
+        .trim_start_matches("  … and 23 more: ")
+        .split(", ")
+        .filter_map(|part| part.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(counted, 23, "{text}");
     let end = tmux.wait_for("the run's end", |s| {
         s.iter().any(|l| l.starts_with("EXIT="))
     });
@@ -244,7 +256,11 @@ fn screen_during_a_step(env: &str, flags: &str) -> Vec<String> {
     let started = p.work().join("started");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !started.exists() {
-        assert!(Instant::now() < deadline, "the sleeping step never started");
+        assert!(
+            Instant::now() < deadline,
+            "the sleeping step never started; the screen:\n{}",
+            tmux.screen().join("\n")
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(1200));

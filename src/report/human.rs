@@ -159,9 +159,11 @@ impl Human {
     /// Show one event.
     pub fn event(&mut self, e: &Event) {
         match e {
-            Event::RunStarted { machines, .. } => {
-                if let Some(b) = &self.bars {
-                    b.state().selected(machines.len());
+            Event::RunStarted {
+                machines, steps, ..
+            } => {
+                if let Some(b) = &mut self.bars {
+                    b.run_started(machines.len(), *steps);
                 }
             }
             Event::Machine(a) => {
@@ -216,16 +218,16 @@ impl Human {
     }
 
     fn add_bar(&mut self, machine: &str, steps: usize) {
-        if let Some(b) = &self.bars {
-            b.bar.inc_length(steps as u64);
-            b.state().host_started(machine, Instant::now());
+        if let Some(b) = &mut self.bars {
+            b.host_started(machine, steps);
         }
     }
 
     /// A machine's result; for a machine that never started, its held steps first.
     fn host(&mut self, h: &HostResult) {
-        if let Some(b) = &self.bars {
-            b.state().host_done(&h.machine);
+        let started = self.started.contains(&h.machine);
+        if let Some(b) = &mut self.bars {
+            b.host_done(&h.machine, started);
         }
         let held = self.held.remove(&h.machine).unwrap_or_default();
         let ran = self.started.contains(&h.machine);

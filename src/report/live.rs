@@ -160,6 +160,10 @@ pub(super) struct Area {
     /// The bar: its position counts finished steps.
     pub(super) bar: ProgressBar,
     state: Arc<Mutex<Live>>,
+    /// The steps counted for each machine that has not started yet: the operations'
+    /// count, until the machine says how many it goes through. Counting them from the
+    /// start keeps the bar from looking nearly done while machines still wait.
+    estimate: u64,
 }
 
 impl Area {
@@ -200,7 +204,39 @@ impl Area {
         bar.set_style(style);
         bar.set_prefix(mode.to_string());
         bar.enable_steady_tick(TICK);
-        Area { bar, state }
+        Area {
+            bar,
+            state,
+            estimate: 0,
+        }
+    }
+
+    /// The run starts: `machines` selected, `steps` in the operations.
+    pub(super) fn run_started(&mut self, machines: usize, steps: usize) {
+        self.estimate = steps as u64;
+        self.bar.set_length(machines as u64 * self.estimate);
+        self.state().selected(machines);
+    }
+
+    /// A machine starts the `steps` it goes through.
+    pub(super) fn host_started(&mut self, machine: &str, steps: usize) {
+        self.recount(steps as u64);
+        self.state().host_started(machine, Instant::now());
+    }
+
+    /// A machine is done; one that never `started` runs none of its estimated steps.
+    pub(super) fn host_done(&mut self, machine: &str, started: bool) {
+        if !started {
+            self.recount(0);
+        }
+        self.state().host_done(machine);
+    }
+
+    /// One machine's estimate replaced by its real count.
+    fn recount(&self, steps: u64) {
+        let len = self.bar.length().unwrap_or(0);
+        self.bar
+            .set_length(len.saturating_sub(self.estimate).saturating_add(steps));
     }
 
     /// The state, to update it.
