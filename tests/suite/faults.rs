@@ -282,7 +282,10 @@ fn interrupt_at_random_points(extra: &[&str], delays: &[u64]) {
             w.sh(
                 m,
                 None,
-                &format!("head -c {} /dev/zero | tr '\\0' o > /var/tmp/big", old.len()),
+                &format!(
+                    "head -c {} /dev/zero | tr '\\0' o > /var/tmp/big",
+                    old.len()
+                ),
             )
             .assert_code(0);
         }
