@@ -18,6 +18,7 @@ if [ "${SETUP_FOR:-tests}" != demo ]; then
   command -v python3 >/dev/null 2>&1 || need+=(python3)
   command -v ssh >/dev/null 2>&1 || need+=(openssh-client)   # the ssh transport and its tests (the sshd runs in orbsim machines)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)   # tests/suite/html_report.rs: the HTML report in a browser
+  command -v tmux >/dev/null 2>&1 || need+=(tmux)           # tests/suite/live_display.rs: the progress display in a real terminal
 fi
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 

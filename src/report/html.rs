@@ -1,7 +1,8 @@
 //! `--report-html PATH`: the run as one self-contained HTML page — a header (inventory,
-//! command line, start, duration, exit code, counts), a timeline of every machine's
-//! phase 1 and steps, the failures in full, a sortable table of machines, the slowest
-//! steps, and every step with what it changed (and its diff with `--diff`).
+//! command line, start, duration, exit code, counts), the steps that changed with what
+//! they changed (and their diffs with `--diff`), the failures in full with where each
+//! step is written, a timeline of every machine's phase 1 and steps, a sortable table of
+//! machines, the slowest steps, and every step with what it changed.
 //!
 //! Nothing on the page is fetched: the CSS and the script are inline (`html/report.css`,
 //! `html/report.js`), icons are text, and a Content-Security-Policy allows no request at
@@ -16,6 +17,7 @@
 //! in the [`Report`] (the [`super::Sender`] masks every event); the command line is
 //! masked by [`command_line`].
 
+mod changes;
 mod data;
 mod escape;
 mod timeline;
@@ -185,11 +187,12 @@ pub fn render(report: &Report, page: &Page) -> String {
     let steps: usize = report.machines.iter().map(|m| m.steps.len()).sum();
     let mut out = String::with_capacity(64 * 1024 + steps * 200);
     head(&mut out, report);
-    out.push_str("<body>\n<a class=\"skip\" href=\"#timeline\">Skip to the timeline</a>\n");
+    out.push_str("<body>\n<a class=\"skip\" href=\"#changes\">Skip to the changes</a>\n");
     header(&mut out, report, page, plan);
     out.push_str("<main>\n");
-    timeline::section(&mut out, report, &page.clock, plan);
+    changes::section(&mut out, report, plan);
     failures(&mut out, report);
+    timeline::section(&mut out, report, &page.clock, plan);
     machines(&mut out, report, plan);
     slowest(&mut out, report);
     step_lists(&mut out, report, plan);
@@ -344,11 +347,15 @@ fn plural(n: usize, thing: &str) -> String {
 fn failure(r: usize, k: usize, s: &StepResult) -> String {
     let (class, icon) = look(s.status);
     let mut out = format!(
-        "<details class=\"failure\" open>\n<summary>{} <b>{}</b> — step <a href=\"#s-{r}-{k}\">{}</a> ({})</summary>\n",
+        "<details class=\"failure\" open>\n<summary>{} <b>{}</b> — step <a href=\"#s-{r}-{k}\">{}</a> ({}){}</summary>\n",
         badge(class, icon, s.status.word()),
         esc(&s.machine),
         esc(&step_title(s)),
-        esc(s.kind.as_str())
+        esc(s.kind.as_str()),
+        s.origin
+            .as_deref()
+            .map(|o| format!(" at <code class=\"origin\">{}</code>", esc(&changes::origin_text(o))))
+            .unwrap_or_default()
     );
     let Some(f) = &s.failure else {
         out.push_str("</details>\n");

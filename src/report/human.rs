@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::time::Instant;
 
+use super::live::Area;
 use super::summary::{self, Unreachable};
 use super::{
     ActionKind, ActionStatus, Counts, Event, HostResult, HostStatus, MachineAction, Options, Report,
@@ -28,7 +29,8 @@ pub struct Human {
     timings: bool,
     /// How long connecting to the ssh machines took (`None`: there were none).
     connecting_ms: Option<u64>,
-    bars: Option<Bars>,
+    /// The live area on a terminal (`--progress`).
+    bars: Option<Area>,
     /// Failed (and ignored) steps of machines that ran, in order.
     failures: Vec<StepResult>,
     /// Machines that could not be used.
@@ -39,12 +41,6 @@ pub struct Human {
     held: BTreeMap<String, Vec<StepResult>>,
     /// The error each machine's phase-1 line already showed.
     shown_errors: BTreeMap<String, String>,
-}
-
-struct Bars {
-    multi: MultiProgress,
-    overall: ProgressBar,
-    hosts: BTreeMap<String, ProgressBar>,
 }
 
 /// `s` in the ANSI colour `code`, when colour is on.
@@ -127,21 +123,9 @@ fn action_text(color: bool, a: &MachineAction) -> String {
 impl Human {
     /// A reporter for these options (progress bars when `opts.progress`).
     pub fn new(opts: &Options) -> Self {
-        let bars = opts.progress.then(|| {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            let overall = multi.add(ProgressBar::new(0));
-            overall.set_style(
-                ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} steps {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            overall.set_prefix(opts.mode.word());
-            Bars {
-                multi,
-                overall,
-                hosts: BTreeMap::new(),
-            }
-        });
+        let bars = opts
+            .progress
+            .then(|| Area::new(opts.mode.word(), opts.color));
         Human {
             color: opts.color,
             plan: opts.mode.is_plan(),
@@ -161,7 +145,7 @@ impl Human {
         match &self.bars {
             Some(b) => {
                 for l in text.trim_end_matches('\n').lines() {
-                    let _ = b.multi.println(l);
+                    b.bar.println(l);
                 }
             }
             None => {
@@ -175,7 +159,13 @@ impl Human {
     /// Show one event.
     pub fn event(&mut self, e: &Event) {
         match e {
-            Event::RunStarted { .. } => {}
+            Event::RunStarted {
+                machines, steps, ..
+            } => {
+                if let Some(b) = &mut self.bars {
+                    b.run_started(machines.len(), *steps);
+                }
+            }
             Event::Machine(a) => {
                 if a.action == ActionKind::Keep {
                     return;
@@ -196,8 +186,9 @@ impl Human {
                 self.add_bar(machine, *steps);
             }
             Event::StepStarted { machine, name } => {
-                if let Some(bar) = self.bars.as_ref().and_then(|b| b.hosts.get(machine)) {
-                    bar.set_message(name.clone());
+                if let Some(b) = &self.bars {
+                    b.state().step_started(machine, name, Instant::now());
+                    b.bar.tick();
                 }
             }
             Event::Step(s) => {
@@ -209,7 +200,7 @@ impl Human {
                     return;
                 }
                 if let Some(b) = &self.bars {
-                    b.overall.inc(1);
+                    b.bar.inc(1);
                 }
                 if matches!(s.status, StepStatus::Failed | StepStatus::Ignored) {
                     self.failures.push(s.clone());
@@ -220,8 +211,7 @@ impl Human {
             Event::Host(h) => self.host(h),
             Event::Summary(_) => {
                 if let Some(b) = &self.bars {
-                    b.overall.finish_and_clear();
-                    let _ = b.multi.clear();
+                    b.bar.finish_and_clear();
                 }
             }
         }
@@ -229,22 +219,15 @@ impl Human {
 
     fn add_bar(&mut self, machine: &str, steps: usize) {
         if let Some(b) = &mut self.bars {
-            b.overall.inc_length(steps as u64);
-            let bar = b.multi.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template("  {spinner} {prefix}: {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.set_prefix(machine.to_string());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            b.hosts.insert(machine.to_string(), bar);
+            b.host_started(machine, steps);
         }
     }
 
     /// A machine's result; for a machine that never started, its held steps first.
     fn host(&mut self, h: &HostResult) {
-        if let Some(bar) = self.bars.as_mut().and_then(|b| b.hosts.remove(&h.machine)) {
-            bar.finish_and_clear();
+        let started = self.started.contains(&h.machine);
+        if let Some(b) = &mut self.bars {
+            b.host_done(&h.machine, started);
         }
         let held = self.held.remove(&h.machine).unwrap_or_default();
         let ran = self.started.contains(&h.machine);
@@ -319,8 +302,8 @@ impl Human {
 
     /// Write the end of the run: failures, the table, the slowest steps, with `--timings`
     /// where the time went (`before_ms`: the run's time before the first machine started
-    /// its steps), the last line.
-    pub fn finish(&mut self, report: &Report, before_ms: u64) {
+    /// its steps), the report files written, the last line.
+    pub fn finish(&mut self, report: &Report, before_ms: u64, reports: &[(String, &'static str)]) {
         let out = summary::render(&summary::Input {
             plan: self.plan,
             color: self.color,
@@ -331,6 +314,7 @@ impl Human {
                 steps_ms: before_ms,
                 connecting_ms: self.connecting_ms,
             }),
+            reports,
         });
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());

@@ -7,6 +7,7 @@ mod breakdown;
 pub mod html;
 mod human;
 pub mod junit;
+mod live;
 mod mask;
 mod status;
 mod summary;
@@ -502,13 +503,34 @@ fn run(
     report
         .machines
         .sort_by(|a, b| a.result.machine.cmp(&b.result.machine));
-    if let Some(h) = human.as_mut() {
-        let phase1 = clock.phase1_end_ms.values().max().copied();
-        h.finish(&report, steps_began.or(phase1).unwrap_or(clock.end_ms));
-    }
+    let phase1 = clock.phase1_end_ms.values().max().copied();
+    let before_ms = steps_began.or(phase1).unwrap_or(clock.end_ms);
     let page = html::Page { command, clock };
-    write_files(&opts, &report, &page)?;
+    // Written before the end of the human output, so that it can name them; the summary
+    // is shown even when a file could not be written.
+    let written = write_files(&opts, &report, &page);
+    if let Some(h) = human.as_mut() {
+        let names = if written.is_ok() {
+            report_files(&opts)
+        } else {
+            Vec::new()
+        };
+        h.finish(&report, before_ms, &names);
+    }
+    written?;
     Ok(report)
+}
+
+/// The report files a run writes, as given on the command line, and what each is.
+fn report_files(opts: &Options) -> Vec<(String, &'static str)> {
+    [
+        (&opts.report, "JSON"),
+        (&opts.junit, "JUnit"),
+        (&opts.html, "HTML"),
+    ]
+    .into_iter()
+    .filter_map(|(path, what)| path.as_ref().map(|p| (p.display().to_string(), what)))
+    .collect()
 }
 
 /// `--report`, `--junit` and `--report-html`, each renamed into place.

@@ -37,6 +37,9 @@ pub struct Input<'a> {
     /// `--timings`: show where the time went, and how long the run took before the first
     /// machine started its steps.
     pub timings: Option<super::breakdown::Before>,
+    /// The report files written (`--report`, `--junit`, `--report-html`): the path as
+    /// given, and what it is.
+    pub reports: &'a [(String, &'static str)],
 }
 
 /// The text printed after the last step.
@@ -47,6 +50,14 @@ pub fn render(i: &Input) -> String {
     out.push_str(&slowest(i.report));
     if let Some(before) = i.timings {
         out.push_str(&super::breakdown::render(i.report, before));
+    }
+    if !i.reports.is_empty() {
+        let files: Vec<String> = i
+            .reports
+            .iter()
+            .map(|(path, what)| format!("{path} ({what})"))
+            .collect();
+        out.push_str(&format!("\nReports: {}\n", files.join(", ")));
     }
     out.push('\n');
     out.push_str(&closing_line(i));

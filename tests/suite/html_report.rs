@@ -66,6 +66,9 @@ fn small_report() -> (Project, PathBuf) {
         "out/report.html",
     ]);
     assert_eq!(run.code, 1, "{}", run.text());
+    // The end of the human output names the page, just before the closing line.
+    let end: Vec<&str> = run.stdout.lines().rev().take(3).collect();
+    assert_eq!(end[2], "Reports: out/report.html (HTML)", "{}", run.stdout);
     let path = p.dir().join("out/report.html");
     (p, path)
 }
@@ -90,6 +93,11 @@ fn html_report_of_a_small_run() {
     s.add_filter(r#""([tdp]|end)":\d+"#, r#""$1":"[ms]""#);
     s.add_filter(r#"data-v="\d+">#\.##s"#, r#"data-v="[ms]">#.##s"#);
     s.add_filter(r"(?s)<time datetime=.*?</time>", "[start time]");
+    // Which bars are wide enough to carry their step's name is up to the run's times.
+    s.add_filter(
+        r#"style="\[place\]"( tabindex="0")?>(<span aria-hidden="true">[^<]*</span>)?</i>"#,
+        r#"style="[place]"$1>[name?]</i>"#,
+    );
     // Which steps took 10 ms or more, and in what order, is up to the machine's load.
     s.add_filter(
         r#"(?s)<section id="slowest".*?</section>"#,

@@ -481,3 +481,37 @@ fn junit_escapes_what_xml_cannot_carry() {
     p.settings()
         .bind(|| insta::assert_snapshot!("junit_escaping", xml));
 }
+
+#[test]
+fn the_end_names_the_report_files_it_wrote() {
+    let p = converge_project();
+    let run = p.run(&[
+        "apply",
+        "inv.yaml",
+        "--report",
+        "out/r.json",
+        "--junit",
+        "out/j.xml",
+        "--report-html",
+        "out/r.html",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let end = &lines[lines.len().saturating_sub(3)..];
+    assert_eq!(
+        end[0], "Reports: out/r.json (JSON), out/j.xml (JUnit), out/r.html (HTML)",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(end[1], "");
+    assert!(end[2].starts_with("done"), "{}", run.stdout);
+    // A report that cannot be written is not named; the error says why.
+    p.write("blocked", "a file, not a folder\n");
+    let run = p.run(&["apply", "inv.yaml", "--report", "blocked/r.json"]);
+    assert_ne!(run.code, 0, "{}", run.text());
+    assert!(!run.stdout.contains("Reports:"), "{}", run.stdout);
+    assert!(run.stderr.contains("error:"), "{}", run.stderr);
+    // Without report files, no such line.
+    let run = p.run(&["apply", "inv.yaml"]);
+    assert!(!run.stdout.contains("Reports:"), "{}", run.stdout);
+}

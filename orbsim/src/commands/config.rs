@@ -149,6 +149,19 @@ fn set(cmd: &str, pos: &[String]) -> Result<i32> {
             }
         };
     }
+    change_machine(&mut locked, key, |m, sub| {
+        settings::set_machine(m, sub, value)
+    })
+}
+
+/// Change one machine's setting (`key` is `machine.NAME.KEY`) with `change` (`config set`'s
+/// or `add`'s), with orbctl's line for an unknown machine, key or value, then make it real
+/// where it applies at once, and save.
+fn change_machine(
+    locked: &mut state::Locked,
+    key: &str,
+    change: impl FnOnce(&mut Machine, &str) -> Option<Result<Effect, String>>,
+) -> Result<i32> {
     let (name, sub) = match machine_key(key) {
         Ok(parts) => parts,
         Err(code) => return Ok(code),
@@ -156,7 +169,7 @@ fn set(cmd: &str, pos: &[String]) -> Result<i32> {
     let Some(m) = locked.state.find_mut(&name) else {
         return Ok(server_error(&format!("machine not found: '{name}'")));
     };
-    let effect = match settings::set_machine(m, sub, value) {
+    let effect = match change(m, sub) {
         None => {
             eprintln!("Unknown machine config key: {key}");
             return Ok(1);
@@ -202,28 +215,10 @@ fn add(cmd: &str, pos: &[String]) -> Result<i32> {
         eprintln!("Configuration key is not a list: {key}");
         return Ok(1);
     }
-    let (name, sub) = match machine_key(key) {
-        Ok(parts) => parts,
-        Err(code) => return Ok(code),
-    };
     let mut locked = state::lock(&home())?;
-    let Some(m) = locked.state.find_mut(&name) else {
-        return Ok(server_error(&format!("machine not found: '{name}'")));
-    };
-    let effect = match settings::add_machine(m, sub, value) {
-        None => {
-            eprintln!("Unknown machine config key: {key}");
-            return Ok(1);
-        }
-        Some(Err(why)) => {
-            eprintln!("{why}");
-            return Ok(1);
-        }
-        Some(Ok(effect)) => effect,
-    };
-    apply_now(m, sub, effect)?;
-    locked.save()?;
-    Ok(0)
+    change_machine(&mut locked, key, |m, sub| {
+        settings::add_machine(m, sub, value)
+    })
 }
 
 /// Make a per-machine change real where it applies at once; say when it waits for a

@@ -361,3 +361,86 @@ fn every_exit_code_has_its_meaning() {
         assert_ne!(exit_meaning(code, false), exit_meaning(77, false), "{code}");
     }
 }
+
+#[test]
+fn changes_come_first_with_what_changed_where_it_is_written_and_the_diff() {
+    let mut r = hostile();
+    r.machines[0].steps[0].origin = Some(Box::new(crate::report::StepOrigin {
+        file: "roles/web/steps.yaml".into(),
+        line: 4,
+        column: 3,
+        role: Some("web".into()),
+        include_chain: vec!["site.yaml:2:3 role web".into()],
+    }));
+    let html = render(&r, &page());
+    let changes = html
+        .find("<h2 id=\"h-changes\">Changes (1)</h2>")
+        .expect("changes");
+    // First on the page, before the failures and the timeline.
+    assert!(changes < html.find("id=\"h-failures\"").unwrap_or(0));
+    assert!(changes < html.find("id=\"h-timeline\"").unwrap_or(0));
+    let section = &html[changes..changes + html[changes..].find("</section>").unwrap_or(0)];
+    assert!(section.contains("<td>web&amp;&quot;1&#39;</td><td><a href=\"#s-0-0\">config &lt;file&gt;</a> <span class=\"kind\">shell</span>"), "{section}");
+    assert!(section.contains(
+        "<div class=\"origin\">roles/web/steps.yaml:4:3 (via site.yaml:2:3 role web)</div>"
+    ));
+    assert!(section.contains("<div>content of /etc/&lt;/script&gt;"));
+    assert!(section
+        .contains("<details class=\"diff\" open><summary>diff</summary><pre class=\"diff\">"));
+    assert!(
+        section.contains("<span class=\"del\">-old\n</span><span class=\"add\">+&lt;/script&gt;")
+    );
+    assert!(section.contains("<span class=\"hunk\">@@ -1 +1 @@\n</span>"));
+    // The failed step is not a change.
+    assert!(!section.contains("#s-0-1"));
+}
+
+#[test]
+fn no_change_is_said() {
+    let r = report(
+        Mode::Apply,
+        vec![machine(
+            "m",
+            HostStatus::Ok,
+            vec![step("m", 0, "a", StepStatus::Ok, 0)],
+        )],
+        vec![],
+    );
+    let html = render(&r, &page());
+    assert!(html.contains(
+        "<h2 id=\"h-changes\">Changes (0)</h2>\n<p class=\"none\">No step changed anything.</p>"
+    ));
+}
+
+#[test]
+fn a_failure_names_the_file_line_and_column_of_its_step() {
+    let mut r = hostile();
+    r.machines[0].steps[1].origin = Some(Box::new(crate::report::StepOrigin {
+        file: "ops.yaml".into(),
+        line: 12,
+        column: 3,
+        role: None,
+        include_chain: vec![],
+    }));
+    let html = render(&r, &page());
+    assert!(html.contains("(shell) at <code class=\"origin\">ops.yaml:12:3</code></summary>"));
+}
+
+#[test]
+fn wide_bars_carry_their_name_and_narrow_ones_do_not() {
+    let mut long = step("m", 0, "install <packages>", StepStatus::Changed, 0);
+    long.duration_ms = 900;
+    let short = step("m", 1, "tiny", StepStatus::Ok, 900);
+    let r = report(
+        Mode::Apply,
+        vec![machine("m", HostStatus::Changed, vec![long, short])],
+        vec![],
+    );
+    let mut p = page();
+    p.clock.end_ms = 1000;
+    let html = render(&r, &p);
+    assert!(html.contains(
+        "<i class=\"b s ch\" style=\"left:0%;width:90%\" tabindex=\"0\"><span aria-hidden=\"true\">install &lt;packages&gt;</span></i>"
+    ));
+    assert!(html.contains("<i class=\"b s ok\" style=\"left:90%;width:1%\"></i>"));
+}

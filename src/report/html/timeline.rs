@@ -17,6 +17,9 @@ use crate::report::{ActionKind, ActionStatus, MachineAction, Report};
 
 /// The narrowest bar, as a fraction of the timeline.
 const MIN_WIDTH: f64 = 0.0015;
+/// The narrowest bar that carries its step's name, as a fraction of the timeline: about
+/// ten characters on a laptop's screen. A narrower window cuts the name with an ellipsis.
+const LABEL_WIDTH: f64 = 0.05;
 
 /// The machine's phase-1 action and when phase 1 ended, when there is one to draw: an
 /// action that kept the machine as it was is no bar.
@@ -40,6 +43,8 @@ struct Bar {
     class: String,
     start: f64,
     width: f64,
+    /// What the bar is: a step's name, or the phase-1 action.
+    label: String,
 }
 
 /// Every row's bars, and the length of the time axis they need.
@@ -60,7 +65,7 @@ fn layout(report: &Report, clock: &Clock) -> (Vec<Vec<Bar>>, f64) {
     for m in &report.machines {
         let mut bars = Vec::with_capacity(m.steps.len() + 1);
         let mut end = 0.0_f64;
-        let mut push = |class: String, start: u64, dur: u64| {
+        let mut push = |class: String, start: u64, dur: u64, label: String| {
             let start = (start as f64).max(end);
             let width = (dur as f64).max(min);
             end = start + width;
@@ -68,6 +73,7 @@ fn layout(report: &Report, clock: &Clock) -> (Vec<Vec<Bar>>, f64) {
                 class,
                 start,
                 width,
+                label,
             });
         };
         if let Some((a, until)) = phase1(report, clock, &m.result.machine) {
@@ -76,7 +82,12 @@ fn layout(report: &Report, clock: &Clock) -> (Vec<Vec<Bar>>, f64) {
             } else {
                 ""
             };
-            push(format!("b p{failed}"), 0, until);
+            push(
+                format!("b p{failed}"),
+                0,
+                until,
+                a.action.word().to_string(),
+            );
         }
         for s in &m.steps {
             let h = if s.handler { " h" } else { "" };
@@ -84,6 +95,7 @@ fn layout(report: &Report, clock: &Clock) -> (Vec<Vec<Bar>>, f64) {
                 format!("b s {}{h}", look(s.status).0),
                 s.start_ms,
                 s.duration_ms,
+                super::step_title(s),
             );
         }
         axis = axis.max(end);
@@ -177,7 +189,7 @@ pub(super) fn section(out: &mut String, report: &Report, clock: &Clock, plan: bo
         "<section id=\"timeline\" aria-labelledby=\"h-timeline\">\n<h2 id=\"h-timeline\">Timeline</h2>\n\
          <p class=\"note\">One row per machine; bars in the order they ran. Phase 1 ends for \
          every machine together. Bars too short to see are drawn wider and follow the one \
-         before. Point at a bar, or Tab to the timeline and use the arrow keys, to see the \
+         before; a bar wide enough carries its step's name. Point at a bar, or Tab to the timeline and use the arrow keys, to see the \
          step; click or Enter opens it.</p>\n",
     );
     legend(out, report, plan);
@@ -195,9 +207,15 @@ pub(super) fn section(out: &mut String, report: &Report, clock: &Clock, plan: bo
             // One tab stop for the whole timeline; the arrow keys move between bars.
             let tab = if first { " tabindex=\"0\"" } else { "" };
             first = false;
+            // The name is for the eye; the tooltip and the step table say it in full.
+            let label = if b.width / span >= LABEL_WIDTH {
+                format!("<span aria-hidden=\"true\">{}</span>", esc(&b.label))
+            } else {
+                String::new()
+            };
             let _ = write!(
                 out,
-                "<i class=\"{}\" style=\"left:{}%;width:{}%\"{tab}></i>",
+                "<i class=\"{}\" style=\"left:{}%;width:{}%\"{tab}>{label}</i>",
                 b.class,
                 pct(b.start, span),
                 pct(b.width, span)
