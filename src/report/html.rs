@@ -405,23 +405,11 @@ fn sort_th(label: &str, numeric: bool) -> String {
 
 /// The machines × status counts, sortable by any column.
 fn machines(out: &mut String, report: &Report, plan: bool) {
-    let cols: [StepStatus; 5] = if plan {
-        [
-            StepStatus::Ok,
-            StepStatus::WillChange,
-            StepStatus::WillRun,
-            StepStatus::Unknown,
-            StepStatus::Failed,
-        ]
-    } else {
-        [
-            StepStatus::Ok,
-            StepStatus::Changed,
-            StepStatus::Failed,
-            StepStatus::Ignored,
-            StepStatus::Skipped,
-        ]
-    };
+    // The summary table's columns, in its order.
+    let cols: Vec<StepStatus> = StepStatus::columns(plan)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     out.push_str(
         "<section id=\"machines\" aria-labelledby=\"h-machines\">\n<h2 id=\"h-machines\">Machines</h2>\n\
          <table class=\"sortable\">\n<thead><tr>",
@@ -429,7 +417,7 @@ fn machines(out: &mut String, report: &Report, plan: bool) {
     out.push_str(&sort_th("machine", false));
     out.push_str(&sort_th("status", false));
     out.push_str(&sort_th("phase 1", false));
-    for s in cols {
+    for s in &cols {
         out.push_str(&sort_th(s.word(), true));
     }
     out.push_str(&sort_th("steps", true));
@@ -444,8 +432,8 @@ fn machines(out: &mut String, report: &Report, plan: bool) {
             esc(&action_words(report, &m.result.machine)),
             name = esc(&m.result.machine),
         );
-        for s in cols {
-            let n = m.result.counts.get(s);
+        for s in &cols {
+            let n = m.result.counts.get(*s);
             let _ = write!(out, "<td class=\"num\" data-v=\"{n}\">{n}</td>");
         }
         let _ = writeln!(
@@ -459,13 +447,18 @@ fn machines(out: &mut String, report: &Report, plan: bool) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-/// The slowest steps of the run, slowest first.
-fn slowest(out: &mut String, report: &Report) {
-    let mut all: Vec<(usize, usize, &StepResult)> = report
+/// Every step of the report with its machine's place and its own (`#s-R-K` on the page).
+pub(super) fn every_step(report: &Report) -> impl Iterator<Item = (usize, usize, &StepResult)> {
+    report
         .machines
         .iter()
         .enumerate()
         .flat_map(|(r, m)| m.steps.iter().enumerate().map(move |(k, s)| (r, k, s)))
+}
+
+/// The slowest steps of the run, slowest first.
+fn slowest(out: &mut String, report: &Report) {
+    let mut all: Vec<(usize, usize, &StepResult)> = every_step(report)
         .filter(|(_, _, s)| s.duration_ms >= SLOW_MS)
         .collect();
     all.sort_by_key(|(r, k, s)| (std::cmp::Reverse(s.duration_ms), *r, *k));

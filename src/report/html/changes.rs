@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::escape::esc;
-use super::{badge, look, step_title};
+use super::{badge, every_step, look, step_title};
 use crate::report::{Report, StepOrigin, StepResult, StepStatus};
 
 /// At most this many changed steps are written out; the rest are in the step tables.
@@ -20,14 +20,6 @@ pub(super) fn origin_text(o: &StepOrigin) -> String {
         let _ = write!(text, " (via {})", o.include_chain.join(" → "));
     }
     text
-}
-
-/// Did this step change something (or, in a plan, would it)?
-fn changed(s: &StepResult) -> bool {
-    matches!(
-        s.status,
-        StepStatus::Changed | StepStatus::WillChange | StepStatus::WillRun
-    )
 }
 
 /// A unified diff as markup, each line marked by its first character as the step tables
@@ -90,12 +82,9 @@ fn row(out: &mut String, r: usize, k: usize, s: &StepResult) {
 
 /// The section.
 pub(super) fn section(out: &mut String, report: &Report, plan: bool) {
-    let all: Vec<(usize, usize, &StepResult)> = report
-        .machines
-        .iter()
-        .enumerate()
-        .flat_map(|(r, m)| m.steps.iter().enumerate().map(move |(k, s)| (r, k, s)))
-        .filter(|(_, _, s)| changed(s))
+    // A step that changed something (or, in a plan, would): its status says so.
+    let all: Vec<(usize, usize, &StepResult)> = every_step(report)
+        .filter(|(_, _, s)| s.status.changes())
         .collect();
     let n = all.len();
     let _ = writeln!(
