@@ -148,12 +148,15 @@ pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, Con
 
 /// orbctl reads a cloud-init file at create time; a saved plan still names it as an input.
 fn note_cloud_init(hosts: &[Host], log: &ReadLog) {
-    let files = hosts
+    // Once per file, however many machines name it (the defaults' is every machine's).
+    let files: std::collections::BTreeSet<&PathBuf> = hosts
         .iter()
-        .filter_map(|h| h.desired.settings.cloud_init.as_ref());
-    for c in files {
-        if let Ok(bytes) = std::fs::read(&c.value) {
-            log.note(&c.value, &bytes);
+        .filter_map(|h| h.desired.settings.cloud_init.as_ref())
+        .map(|c| &c.value)
+        .collect();
+    for path in files {
+        if let Ok(bytes) = std::fs::read(path) {
+            log.note(path, &bytes);
         }
     }
 }
