@@ -30,13 +30,10 @@ pub fn agent() -> &'static str {
 /// How long opening a session may take (it may auto-start a stopped machine).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Extra time past a request's own timeout before the whole session is declared hung:
-/// as long as the timeout itself, at least 5 s, at most 30 s. The agent kills a request at
-/// its timeout; no reply well after that means orbctl or the machine itself is stuck. The
-/// floor is what the agent's watchdog, its reply and the link may take on a busy machine:
-/// at 2 s, a 1 s timeout's reply arrived too late about once in twenty loaded test runs,
-/// and a session that was fine was closed and opened again.
+/// as long as the timeout itself, at least 2 s, at most 30 s. The agent kills a request at
+/// its timeout; no reply well after that means orbctl or the machine itself is stuck.
 fn hung_grace(timeout: Duration) -> Duration {
-    timeout.clamp(Duration::from_secs(5), Duration::from_secs(30))
+    timeout.clamp(Duration::from_secs(2), Duration::from_secs(30))
 }
 /// Bytes of the session's own stderr kept for error messages.
 const STDERR_KEEP: usize = 8192;
