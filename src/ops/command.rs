@@ -67,3 +67,23 @@ impl Operation for Command {
         self.0.shown_call(ctx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step's default name shows the command as a shell would read it, so a word with a
+    /// space stays one word.
+    #[test]
+    fn summary_quotes_the_words() {
+        let spec = |words: &[&str]| Spec(words.iter().map(|w| w.to_string()).collect());
+        assert_eq!(
+            Command::summary(&spec(&["touch", "/tmp/x"])),
+            "touch /tmp/x"
+        );
+        assert_eq!(
+            Command::summary(&spec(&["echo", "a b", "it's"])),
+            "echo 'a b' 'it'\\''s'"
+        );
+    }
+}
