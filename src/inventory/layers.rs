@@ -128,14 +128,6 @@ impl<V> Keyed<V> {
         }
     }
 
-    /// The value of `key`, if a layer wrote one.
-    pub fn get(&self, key: &str) -> Option<&Sourced<V>> {
-        self.entries
-            .iter()
-            .find(|(k, _)| self.same(k, key))
-            .map(|(_, v)| v)
-    }
-
     /// Every key with its value, in the order the keys first appeared.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Sourced<V>)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
@@ -231,7 +223,6 @@ mod tests {
             all,
             [("a", 3, "machine m1"), ("b", 2, "vars"), ("A", 4, "--var")]
         );
-        assert_eq!(k.get("A").map(|v| v.value), Some(4));
 
         let mut o = Keyed::ignoring_case();
         o.set("ServerAliveInterval", "5", "group g");
