@@ -23,7 +23,10 @@ fn main() {
 /// The files whose change means another commit: HEAD, the branch it points to, and
 /// packed-refs (where a branch's commit may live instead). Only those that exist: cargo
 /// would rebuild every time for a missing one. In a worktree they live in different
-/// directories, which `git rev-parse --git-path` knows.
+/// directories, which `git rev-parse --git-path` knows. Paths stay as git gives them
+/// (relative to the source tree in a plain checkout): cargo reads a relative path from the
+/// package's directory, and an absolute one would tie the build script's output to one
+/// checkout, so that two copies of the same tree (the install tests') rebuild each other.
 fn watched(dir: &Path) -> Vec<PathBuf> {
     let mut names = vec!["HEAD".to_string(), "packed-refs".to_string()];
     if let Some(r) = git(dir, &["rev-parse", "--symbolic-full-name", "HEAD"]) {
@@ -34,8 +37,8 @@ fn watched(dir: &Path) -> Vec<PathBuf> {
     names
         .iter()
         .filter_map(|n| git(dir, &["rev-parse", "--git-path", n]))
-        .map(|p| dir.join(p))
-        .filter(|p| p.exists())
+        .map(PathBuf::from)
+        .filter(|p| dir.join(p).exists())
         .collect()
 }
 

@@ -10,8 +10,10 @@
 //!
 //! Both tests install from copies of one fresh clone of HEAD (`cp -a` keeps the files'
 //! times). Cargo gives the clone's orbdeploy the same unit name in both (a path package's
-//! hash is taken relative to its workspace root); it still compiles it again for the second
-//! install (seen on 2026-12-07; why is not known yet).
+//! hash is taken relative to its workspace root), so the second install finds it compiled.
+//! That holds because build.rs names the git files it watches relative to the source tree:
+//! with absolute paths, the second copy's build script looked changed (cargo's fingerprint
+//! log said `RerunIfChangedOutputPathsChanged`) and orbdeploy was compiled twice.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
