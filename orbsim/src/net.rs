@@ -15,6 +15,13 @@ const BRIDGE: &str = "orbsim0";
 const GATEWAY: &str = "198.19.249.1";
 const PREFIX: &str = "198.19.249.";
 const NFT_TABLE: &str = "orbsim";
+/// The bridge's own MAC address (locally administered; the last four bytes are the
+/// gateway's address). Set explicitly because a Linux bridge without one takes the lowest
+/// MAC of its ports, so it changed whenever a machine started or stopped: every other
+/// machine's neighbour entry for the gateway then pointed at a MAC nobody answered, and
+/// its traffic to the host (a reply, a SYN-ACK) was lost for seconds until the entry was
+/// probed again — the intermittent "hung" channel and ssh connect timeouts of the tests.
+const BRIDGE_MAC: &str = "02:00:c6:13:f9:01";
 
 /// How machines are networked (`ORBSIM_NETWORK`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,10 +219,21 @@ pub fn detach(home: &Path, id: &str) {
 
 /// Create the bridge and the NAT table when they are missing.
 fn ensure_bridge() -> Result<()> {
-    if !Path::new("/sys/class/net").join(BRIDGE).exists() {
-        ip(&["link", "add", BRIDGE, "type", "bridge"])?;
+    let dev = Path::new("/sys/class/net").join(BRIDGE);
+    if !dev.exists() {
+        ip(&[
+            "link", "add", BRIDGE, "address", BRIDGE_MAC, "type", "bridge",
+        ])?;
         ip(&["addr", "add", &format!("{GATEWAY}/24"), "dev", BRIDGE])?;
         ip(&["link", "set", BRIDGE, "up"])?;
+    } else if std::fs::read_to_string(dev.join("address"))
+        .ok()
+        .as_deref()
+        .map(str::trim)
+        != Some(BRIDGE_MAC)
+    {
+        // A bridge made by an earlier orbsim still follows its ports' addresses.
+        ip(&["link", "set", BRIDGE, "address", BRIDGE_MAC])?;
     }
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("enabling IPv4 forwarding")?;
     let listed = Command::new("nft")
