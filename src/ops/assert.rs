@@ -28,8 +28,9 @@ use super::{
 };
 
 /// `assert:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "assert")]
 pub struct Spec {
     /// The expressions (a string or a list of strings).
     pub that: OneOrMany,

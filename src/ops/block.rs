@@ -22,8 +22,9 @@ use super::{
 pub const DEFAULT_MARKER: &str = "# {mark} MANAGED BY ORBDEPLOY";
 
 /// `block:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "block")]
 pub struct Spec {
     /// Absolute path of the file.
     pub path: String,

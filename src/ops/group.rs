@@ -18,8 +18,9 @@ use super::{
 };
 
 /// `group:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "group")]
 pub struct Spec {
     /// Group name.
     pub name: String,

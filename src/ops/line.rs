@@ -21,8 +21,9 @@ use super::{
 };
 
 /// `line:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "line")]
 pub struct Spec {
     /// Absolute path of the file.
     pub path: String,

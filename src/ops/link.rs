@@ -18,8 +18,9 @@ use super::{
 };
 
 /// `link:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "link")]
 pub struct Spec {
     /// Absolute path of the link.
     pub path: String,

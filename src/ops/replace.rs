@@ -21,8 +21,9 @@ use super::{
 };
 
 /// `replace:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "replace")]
 pub struct Spec {
     /// Absolute path of the file.
     pub path: String,

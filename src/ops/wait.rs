@@ -24,7 +24,7 @@ use super::{
 };
 
 /// What `wait:` waits for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WaitState {
     /// The port is open, the path exists, the command succeeds (the default).
@@ -45,8 +45,9 @@ impl WaitState {
 }
 
 /// `wait:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "wait")]
 pub struct Spec {
     /// A TCP port (a number, or a template that renders to one).
     pub port: Option<Scalar>,
