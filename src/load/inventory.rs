@@ -178,7 +178,7 @@ fn empty_ssh_block<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SshS
     Ok(Some(Option::<SshSpec>::deserialize(d)?.unwrap_or_default()))
 }
 
-/// An `ssh:` block as written (README, "SSH machines"); the checks and the merge from
+/// An `ssh:` block as written (docs/ssh.md); the checks and the merge from
 /// defaults to groups to the machine are in `inventory/ssh.rs`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

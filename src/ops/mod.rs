@@ -12,7 +12,7 @@
 //! A new kind `foo` is the file `src/ops/foo.rs` (its `Spec`, and `pub struct Foo`
 //! implementing [`Operation`] with `KEY = "foo"`) and the line `Foo(foo::Foo),` in the
 //! `kinds!` list; its key, its place in messages and the dispatch follow from those. Then
-//! document it in the README and test it like the others.
+//! document it in docs/operations.md and test it like the others.
 
 mod attrs;
 mod failure;

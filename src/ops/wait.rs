@@ -1,7 +1,7 @@
 //! `wait`: until a TCP port opens (or closes), a path appears (or goes), or a command
 //! succeeds (or fails), polled inside the machine in one request.
 //!
-//! Rules (also in the README): exactly one of `port`, `path` and `command`. `state:
+//! Rules (also in docs/operations.md): exactly one of `port`, `path` and `command`. `state:
 //! started` (= `present`, the default) waits for an open port, an existing path or a
 //! command that succeeds; `stopped` (= `absent`) for the opposite. The probe checks once:
 //! when the condition already holds, the step is ok and does not wait (so a re-apply costs

@@ -19,6 +19,7 @@ mod ci_example;
 mod cli;
 mod e2e;
 mod faults;
+mod first_deploy;
 mod fuzz;
 mod html_report;
 mod install;
