@@ -6,6 +6,8 @@
 
 use crate::harness::{step_statuses, World};
 
+const README: &str = include_str!("../../README.md");
+
 /// The example's files, relative to examples/first-deploy/.
 pub(crate) const FILES: [&str; 7] = [
     "inventory.yaml",
@@ -46,8 +48,8 @@ fn the_first_deploy_converges_and_re_applies_as_a_no_op() {
     let m = w.name("web");
     let inv = example(&w, &m);
 
-    w.orbdeploy(["apply", &inv, "--report", "r1.json"])
-        .assert_code(0);
+    let apply = w.orbdeploy(["apply", &inv, "--report", "r1.json"]);
+    apply.assert_code(0);
     let first = w.report("r1.json");
     let rows = step_statuses(&first, &m);
     let want: Vec<(&str, &str)> = vec![
@@ -57,8 +59,9 @@ fn the_first_deploy_converges_and_re_applies_as_a_no_op() {
         ("site : site root", "changed"),
         ("site : index page", "changed"),
         ("what the config says", "changed"),
-        ("reload hello", "changed"),
+        // Handlers run at the machine's end, the role's before the run's.
         ("site : site changed", "changed"),
+        ("reload hello", "changed"),
     ];
     let got: Vec<(&str, &str)> = rows.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
     assert_eq!(got, want, "{first:#}");
@@ -68,7 +71,9 @@ fn the_first_deploy_converges_and_re_applies_as_a_no_op() {
         conf,
         format!("# {m}: managed by orbdeploy, edits are overwritten\nport = 8080\nadmin = ALICE\nadmin = BOB\ngreeting = hello\n")
     );
-    let page = w.sh(&m, None, "cat /srv/site/index.html; cat /etc/motd").stdout;
+    let page = w
+        .sh(&m, None, "cat /srv/site/index.html; cat /etc/motd")
+        .stdout;
     assert!(
         page.contains("<p>Run by Platform; admins: alice, bob.</p>")
             && page.contains(&format!("Welcome to {m}, run by platform")),
@@ -86,13 +91,19 @@ fn the_first_deploy_converges_and_re_applies_as_a_no_op() {
             "`{name}` ({kind}) is {status} on the second apply: {again:#}"
         );
     }
-    // No handler ran: no step changed to notify one.
+    // No handler ran: no step changed to notify one. The command is the one change.
     assert_eq!(kinds.len(), 6, "{kinds:?}");
-    assert!(
-        second.stdout.contains("done: 1 machine, 0 changed, 0 failed"),
-        "{}",
-        second.stdout
-    );
+    // The closing lines are the ones the README shows.
+    for (run, line) in [
+        (&apply, "done: 1 machine, 8 changed, 0 failed"),
+        (&second, "done: 1 machine, 1 changed, 0 failed"),
+    ] {
+        assert!(run.stdout.contains(line), "{line}:\n{}", run.stdout);
+        assert!(
+            README.contains(line),
+            "the README's first deploy should say `{line}`"
+        );
+    }
 
     // A plan agrees (the command would run, which `--exit-code` does not count) ...
     w.orbdeploy(["plan", &inv, "--exit-code"]).assert_code(0);

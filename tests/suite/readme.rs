@@ -327,7 +327,9 @@ fn every_relative_link_resolves() {
                 broken.push(format!("{}: {link} (no such file)", file.display()));
                 continue;
             }
-            if let Some(fragment) = fragment.filter(|_| target.extension().is_some_and(|x| x == "md")) {
+            if let Some(fragment) =
+                fragment.filter(|_| target.extension().is_some_and(|x| x == "md"))
+            {
                 let text = std::fs::read_to_string(&target).expect("readable");
                 if !anchors(&text).contains(fragment) {
                     broken.push(format!("{}: {link} (no such heading)", file.display()));
@@ -362,7 +364,11 @@ fn first_deploy_block(header: &str) -> String {
         .find(header)
         .unwrap_or_else(|| panic!("no `{header}` in the first deploy"));
     let block = &section[start + header.len()..];
-    block.split_once("```").map(|(b, _)| b).unwrap_or(block).to_string()
+    block
+        .split_once("```")
+        .map(|(b, _)| b)
+        .unwrap_or(block)
+        .to_string()
 }
 
 #[test]
@@ -375,7 +381,10 @@ fn the_first_deploy_shows_the_example_s_files_as_they_are() {
         // and the README's own comment line names the file.
         let text = file(rel);
         let (first, rest) = text.split_once('\n').expect("lines");
-        assert!(first.starts_with("# yaml-language-server: $schema="), "{rel}");
+        assert!(
+            first.starts_with("# yaml-language-server: $schema="),
+            "{rel}"
+        );
         let rest = rest
             .strip_prefix("# The README's first deploy: one Debian machine in group `web`.\n")
             .unwrap_or(rest);

@@ -159,8 +159,7 @@ fn machines_commands_refuse_ssh_machines_before_calling_orbctl() {
 
 #[test]
 fn the_ssh_doc_names_every_refused_ssh_option() {
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ssh.md")).unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ssh.md")).unwrap();
     let section = doc
         .split("## SSH machines in the inventory")
         .nth(1)
