@@ -437,3 +437,19 @@ fn the_template_examples_render_as_the_doc_says() {
     assert!(count >= 15, "{count} examples");
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// "The files in brief" names every operation kind (a new kind is listed there too).
+#[test]
+fn the_files_in_brief_name_every_operation_kind() {
+    let section = README
+        .split_once("\n## The files in brief\n")
+        .and_then(|(_, rest)| rest.split_once("\n## "))
+        .map(|(s, _)| s)
+        .expect("README has a `## The files in brief` section");
+    let missing: Vec<&str> = orbdeploy::ops::Kind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .filter(|k| !section.contains(&format!("`{k}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in The files in brief: {missing:?}");
+}
