@@ -147,6 +147,7 @@ lifecycle;
 /// macro adds them: serde's `flatten` does not work with `deny_unknown_fields`).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(description = "One machine: its groups, variables, and every key `defaults` takes.")]
 pub struct MachineSpec {
     /// Groups this machine is in, in precedence order (later wins).
     #[serde(default)]
