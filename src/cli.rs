@@ -66,6 +66,12 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Print the JSON Schema of the inventory or of an operations file (for editors:
+    /// completion and validation; docs/schema/ keeps the same text).
+    Schema {
+        /// Which file's schema.
+        document: SchemaDocument,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -465,6 +471,24 @@ pub enum CompletionShell {
     Zsh,
     /// fish
     Fish,
+}
+
+/// Files `schema` describes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaDocument {
+    /// The inventory.
+    Inventory,
+    /// An operations file (also an include, a role's steps.yaml or handlers.yaml).
+    Operations,
+}
+
+impl From<SchemaDocument> for crate::load::schema::Document {
+    fn from(doc: SchemaDocument) -> Self {
+        match doc {
+            SchemaDocument::Inventory => crate::load::schema::Document::Inventory,
+            SchemaDocument::Operations => crate::load::schema::Document::Operations,
+        }
+    }
 }
 
 /// Parse a `--var K=V` value.

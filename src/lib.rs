@@ -75,6 +75,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         },
         cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
         cli::Command::Init { dir } => commands::init::init(dir),
+        cli::Command::Schema { document } => Ok(commands::schema::print((*document).into())?),
         cli::Command::Completions { shell } => Ok(cli::print_completions(*shell)?),
     }
 }

@@ -55,3 +55,21 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpannedMap<V> {
         d.deserialize_map(MapVisitor(PhantomData))
     }
 }
+
+/// A mapping of names to `V` (variables, `env`, ssh `options`).
+impl<V: schemars::JsonSchema> schemars::JsonSchema for SpannedMap<V> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "additionalProperties": generator.subschema_for::<V>()
+        })
+    }
+}

@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -13,17 +16,22 @@ use crate::spanned_map::SpannedMap;
 use crate::yaml::Spanned;
 
 /// The keys every step may have, whatever its operation (docs/design.md, "The operation-kind contract").
-#[derive(Debug, Clone, Default)]
+///
+/// Read key by key by `load::operations::RawStep`; its JSON Schema (`orbdeploy schema
+/// operations`) is derived from these fields, named as a step spells them.
+#[derive(Debug, Clone, Default, JsonSchema)]
 pub struct StepSpec {
     /// The step's display name.
     pub name: Option<String>,
     /// Group, machine or glob patterns selecting the machines (default `all`).
     pub hosts: OneOrMany,
     /// An expression over variables; the step is skipped when it is false.
+    #[schemars(with = "Option<String>")]
     pub when: Option<Spanned<String>>,
     /// Tags for `--tags`.
     pub tags: OneOrMany,
     /// Run as root (`become:`).
+    #[schemars(rename = "become")]
     pub become_root: Option<bool>,
     /// Run as this user (`user:` written as a string; a mapping is the user operation).
     pub user: Option<String>,
@@ -48,16 +56,21 @@ pub struct StepSpec {
     /// Save the result (stdout, stderr, rc, changed) in this variable for later steps.
     pub register: Option<String>,
     /// Run the step once per item: a YAML list, or a template string that yields a list.
+    #[schemars(rename = "loop", with = "Option<serde_json::Value>")]
     pub loop_items: Option<Spanned<serde_json::Value>>,
     /// The name of the item variable (default `item`).
+    #[schemars(with = "Option<String>")]
     pub loop_var: Option<Spanned<String>>,
     /// What output and reports show of each item (default: the item, shortened).
     pub label: Option<String>,
     /// `include: FILE`: the steps (and handlers) of another file, in place of an operation.
+    #[schemars(with = "Option<String>")]
     pub include: Option<Spanned<String>>,
     /// `role: NAME`: the steps and handlers of a role, in place of an operation.
+    #[schemars(with = "Option<String>")]
     pub role: Option<Spanned<String>>,
     /// The variables an include or a role call gives its steps.
+    #[schemars(with = "Option<SpannedMap<serde_json::Value>>")]
     pub vars: Option<Spanned<SpannedMap<serde_json::Value>>>,
 }
 
@@ -166,4 +179,60 @@ fn parse_seconds(v: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(mult)
+}
+
+// The schemas of the hand-written deserializers above, beside them: each says what its
+// visitor accepts.
+
+impl JsonSchema for OneOrMany {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "OneOrMany".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for Scalar {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Scalar".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": ["string", "number", "boolean"] })
+    }
+}
+
+impl JsonSchema for Seconds {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Seconds".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Seconds: a whole number, or a string with a unit such as \"90s\", \"5m\" or \"1h\".",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*[0-9]+[smh]?\\s*$" }
+            ]
+        })
+    }
 }

@@ -1,4 +1,4 @@
-//! `ssh:` blocks (README, "SSH machines"): each value checked where it is written, then
+//! `ssh:` blocks (docs/ssh.md): each value checked where it is written, then
 //! merged from defaults to the groups (in the order a machine lists them) to the machine,
 //! the same precedence as machine settings and variables, each value with the layer it came
 //! from ([`super::layers`]). The result is the [`SshTarget`] the ssh transport turns into `ssh` argv.
@@ -409,7 +409,7 @@ fn expand(
     })
 }
 
-/// `-o` keys orbdeploy refuses, and why (README, "SSH machines", lists the same).
+/// `-o` keys orbdeploy refuses, and why (docs/ssh.md lists the same).
 /// ssh takes the first value it gets for a key and `-o` comes before any config file, so
 /// an option here would not add to the transport's settings but replace them.
 const DENIED: &[(&str, &str)] = &[

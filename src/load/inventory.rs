@@ -1,6 +1,7 @@
 //! The inventory YAML as written (docs/design.md, "Inventory and operations files"), strict: every struct
 //! denies unknown keys, and enumerations are typed so a typo is an error, not a default.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::operations::OperationsRef;
@@ -12,7 +13,7 @@ use crate::yaml::Spanned;
 pub type Vars = SpannedMap<serde_json::Value>;
 
 /// The desired state of a machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DesiredState {
     /// Exists and runs (the default).
@@ -36,14 +37,19 @@ macro_rules! with_machine_settings {
             pub struct $name {
                 $($(#[$fmeta])* pub $field: $ty,)*
                 /// `DISTRO[:VERSION]` for `orbctl create`.
+                #[schemars(with = "Option<String>")]
                 pub image: Option<Spanned<String>>,
                 /// `orbctl create --arch`.
+                #[schemars(with = "Option<String>")]
                 pub arch: Option<Spanned<String>>,
                 /// The user a created machine gets; steps run as this user unless told otherwise.
+                #[schemars(with = "Option<String>")]
                 pub user: Option<Spanned<String>>,
                 /// Create the machine when it is missing.
+                #[schemars(with = "Option<bool>")]
                 pub create: Option<Spanned<bool>>,
                 /// `running | stopped | absent`.
+                #[schemars(with = "Option<DesiredState>")]
                 pub state: Option<Spanned<DesiredState>>,
                 /// ssh settings; in a machine entry they make it an ssh machine, in `defaults`
                 /// every ssh machine takes them (they make none).
@@ -57,22 +63,31 @@ macro_rules! with_machine_settings {
         pub struct $name {
             $($(#[$fmeta])* pub $field: $ty,)*
             /// CPU cores (`create --cpus`, `machine.NAME.cpu`).
+            #[schemars(with = "Option<u64>")]
             pub cpus: Option<Spanned<u64>>,
             /// Memory, e.g. `"4G"` or `"512M"` (`create --memory`, `machine.NAME.memory_mib`).
+            #[schemars(with = "Option<String>")]
             pub memory: Option<Spanned<String>>,
             /// Disk size, e.g. `"64G"` (`create --disk`, `machine.NAME.disk_bytes`).
+            #[schemars(with = "Option<String>")]
             pub disk: Option<Spanned<String>>,
             /// No access to the Mac's files (`create --isolated`); fixed at creation.
+            #[schemars(with = "Option<bool>")]
             pub isolated: Option<Spanned<bool>>,
             /// `SRC[:DEST]` bind mounts (`create --mount`, `machine.NAME.mounts`).
+            #[schemars(with = "Option<Vec<String>>")]
             pub mounts: Option<Spanned<Vec<Spanned<String>>>>,
             /// No network route to the Mac or other machines (`create --isolate-network`).
+            #[schemars(with = "Option<bool>")]
             pub isolate_network: Option<Spanned<bool>>,
             /// The Mac's ssh agent inside the machine (`create --forward-ssh-agent`).
+            #[schemars(with = "Option<bool>")]
             pub forward_ssh_agent: Option<Spanned<bool>>,
             /// A cloud-init user-data file passed to `create -c`.
+            #[schemars(with = "Option<String>")]
             pub cloud_init: Option<Spanned<String>>,
             /// Restart the machine when a changed setting needs it (default false: reported).
+            #[schemars(with = "Option<bool>")]
             pub restart_for_settings: Option<Spanned<bool>>,
         }
 
@@ -121,7 +136,7 @@ pub struct RawSettings {
 with_machine_settings! {
 lifecycle;
 /// Settings every machine takes unless it overrides them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MachineSettings {}
 }
@@ -130,11 +145,13 @@ with_machine_settings! {
 lifecycle;
 /// One machine entry: its groups and variables, and every key of `MachineSettings` (the
 /// macro adds them: serde's `flatten` does not work with `deny_unknown_fields`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(description = "One machine: its groups, variables, and every key `defaults` takes.")]
 pub struct MachineSpec {
     /// Groups this machine is in, in precedence order (later wins).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub groups: Vec<Spanned<String>>,
     /// Machine variables.
     #[serde(default)]
@@ -144,7 +161,7 @@ pub struct MachineSpec {
 
 with_machine_settings! {
 /// One group entry: variables, and machine settings for its declared machines.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
     /// Group variables.
@@ -162,43 +179,53 @@ fn empty_ssh_block<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SshS
     Ok(Some(Option::<SshSpec>::deserialize(d)?.unwrap_or_default()))
 }
 
-/// An `ssh:` block as written (README, "SSH machines"); the checks and the merge from
+/// An `ssh:` block as written (docs/ssh.md); the checks and the merge from
 /// defaults to groups to the machine are in `inventory/ssh.rs`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshSpec {
     /// Address or name (a `Host` of `~/.ssh/config` works too); default: the machine name.
+    #[schemars(with = "Option<String>")]
     pub host: Option<Spanned<String>>,
     /// TCP port, 1 to 65535.
+    #[schemars(with = "Option<u64>")]
     pub port: Option<Spanned<u64>>,
     /// Login user.
+    #[schemars(with = "Option<String>")]
     pub user: Option<Spanned<String>>,
     /// Private key file; `~/` is the home directory, relative paths are the inventory's.
+    #[schemars(with = "Option<String>")]
     pub identity: Option<Spanned<String>>,
     /// ProxyJump: `[user@]host[:port]`, several separated by `,`, or `none`.
+    #[schemars(with = "Option<String>")]
     pub jump: Option<Spanned<String>>,
     /// An ssh config file (`ssh -F`).
+    #[schemars(with = "Option<String>")]
     pub config: Option<Spanned<String>>,
     /// `strict` (the default) or `accept-new`; never off.
+    #[schemars(with = "Option<String>")]
     pub host_key: Option<Spanned<String>>,
     /// How long a connection may take to be set up.
+    #[schemars(with = "Option<Seconds>")]
     pub connect_timeout: Option<Spanned<Seconds>>,
     /// Extra `-o KEY=VALUE` pairs, checked against a deny-list.
     #[serde(default)]
+    #[schemars(with = "SpannedMap<Scalar>")]
     pub options: SpannedMap<Spanned<Scalar>>,
 }
 
 /// Take machines that `orbctl list` shows.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Discover {
     /// Glob on the machine name, e.g. `ci-*`.
     #[serde(rename = "match")]
+    #[schemars(with = "String")]
     pub pattern: Spanned<String>,
 }
 
 /// The whole inventory file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryFile {
     /// Defaults for every machine.
@@ -209,6 +236,7 @@ pub struct InventoryFile {
     pub vars: Vars,
     /// Names of variables whose values are secrets (masked as `***` in every output).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub secrets: Vec<Spanned<String>>,
     /// Groups that carry variables.
     #[serde(default)]
@@ -219,5 +247,7 @@ pub struct InventoryFile {
     /// Discovery of existing machines.
     pub discover: Option<Discover>,
     /// The operations: a file, files and inline steps, or `{steps, handlers}`.
+    #[serde(default)]
+    #[schemars(with = "OperationsRef")]
     pub operations: Option<OperationsRef>,
 }

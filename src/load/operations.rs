@@ -4,9 +4,11 @@
 //! `{ steps: [...], handlers: [...] }`. The inventory's `operations:` key takes a file
 //! name, a sequence mixing file names and inline steps, or the mapping form inline.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -40,6 +42,11 @@ const COMMON_KEYS: [&str; 22] = [
     "role",
     "vars",
 ];
+
+/// The common keys, as the step reader takes them.
+pub fn common_keys() -> &'static [&'static str] {
+    &COMMON_KEYS
+}
 
 /// Every key a step may have: the common keys, then each operation's (`user` is both).
 fn step_keys() -> &'static [&'static str] {
@@ -240,14 +247,16 @@ impl<'de> Deserialize<'de> for UserField {
 }
 
 /// Steps and handlers from one source.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperationsDoc {
     /// Steps in order.
     #[serde(default)]
+    #[schemars(with = "Vec<RawStep>")]
     pub steps: Vec<Spanned<RawStep>>,
     /// Handlers, run once per machine at the end when notified.
     #[serde(default)]
+    #[schemars(with = "Vec<RawStep>")]
     pub handlers: Vec<Spanned<RawStep>>,
 }
 
@@ -391,6 +400,108 @@ impl<'de> Deserialize<'de> for OperationsRef {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+// The schemas of the hand-written deserializers of this file, each saying what its visitor
+// accepts. A step's keys come from `StepSpec` (derived) and the kinds' specs.
+
+/// A step: the common keys of [`StepSpec`] and every operation key, no other key, and
+/// exactly one operation (`include:` and `role:` count as one), as `crate::steps` checks.
+impl JsonSchema for RawStep {
+    fn schema_name() -> Cow<'static, str> {
+        "Step".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = StepSpec::json_schema(generator);
+        let mut one_of = vec![
+            json_schema!({ "required": ["include"] }),
+            json_schema!({ "required": ["role"] }),
+        ];
+        let properties = schema
+            .ensure_object()
+            .entry("properties")
+            .or_insert_with(|| serde_json::json!({}));
+        for kind in Kind::ALL {
+            let key = kind.as_str();
+            let spec = kind.spec_schema(generator);
+            if *kind == Kind::User {
+                // `user:` is also the common key "run as": a string is that, a mapping the
+                // operation.
+                let run_as = properties
+                    .get(key)
+                    .cloned()
+                    .unwrap_or(serde_json::json!({}));
+                properties[key] = serde_json::json!({ "anyOf": [run_as, spec] });
+                one_of.push(json_schema!({
+                    "required": [key],
+                    "properties": { (key): { "type": "object" } }
+                }));
+            } else {
+                properties[key] = spec.to_value();
+                one_of.push(json_schema!({ "required": [key] }));
+            }
+        }
+        // The reader requires no common key (each has its default); exactly one operation
+        // is what a step must have.
+        schema.remove("required");
+        schema.insert(
+            "description".into(),
+            "A step: exactly one operation (or `include:`, or `role:`) and any common keys.".into(),
+        );
+        schema.insert("additionalProperties".into(), false.into());
+        schema.insert(
+            "oneOf".into(),
+            one_of.into_iter().map(Schema::to_value).collect(),
+        );
+        schema
+    }
+}
+
+/// A file: a list of steps, or `{ steps, handlers }`.
+impl JsonSchema for OperationsFile {
+    fn schema_name() -> Cow<'static, str> {
+        "OperationsFile".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        // `if`/`then` rather than `anyOf`, so that a validator (an editor) names the wrong
+        // key inside a step instead of saying that the file matches neither form.
+        json_schema!({
+            "type": ["array", "object"],
+            "if": { "type": "array" },
+            "then": { "items": generator.subschema_for::<RawStep>() },
+            "else": generator.subschema_for::<OperationsDoc>()
+        })
+    }
+}
+
+/// The inventory's `operations:`: a file name, a list of file names and steps, or
+/// `{ steps, handlers }`; or null, which the inventory's `Option` takes as none (said here,
+/// not by an `anyOf` around it that would hide which step is wrong).
+impl JsonSchema for OperationsRef {
+    fn schema_name() -> Cow<'static, str> {
+        "OperationsRef".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let step = generator.subschema_for::<RawStep>();
+        json_schema!({
+            "type": ["string", "array", "object", "null"],
+            "if": { "type": "array" },
+            "then": {
+                "items": {
+                    "type": ["string", "object"],
+                    "if": { "type": "object" },
+                    "then": step
+                }
+            },
+            "else": {
+                "if": { "type": "object" },
+                "then": generator.subschema_for::<OperationsDoc>()
+            }
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! variables and what earlier steps registered; the first that does not fails the machine
 //! with `message`. Nothing runs on the machine for it.
 //!
-//! Rules (also in the README): each expression is a Jinja expression like `when:`,
+//! Rules (also in docs/operations.md): each expression is a Jinja expression like `when:`,
 //! checked when the operations are loaded (one that does not compile is exit 2) and
 //! evaluated when the step renders. An undefined variable is an error before anything runs;
 //! an expression that fails only on what a step registered (`r.stdout_lines[0]` of an
@@ -28,8 +28,9 @@ use super::{
 };
 
 /// `assert:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "assert")]
 pub struct Spec {
     /// The expressions (a string or a list of strings).
     pub that: OneOrMany,

@@ -1,6 +1,6 @@
 //! `block`: lines kept exactly between two marker lines of a text file, or no such block.
 //!
-//! Rules (also in the README): `marker` names the block, its `{mark}` becoming `BEGIN` and
+//! Rules (also in docs/operations.md): `marker` names the block, its `{mark}` becoming `BEGIN` and
 //! `END`, so blocks with different markers live in one file side by side. When both
 //! marker lines are there, what is between them is replaced (the block stays where it is);
 //! when neither is, the block goes after the last line matching `insert_after`, before the
@@ -22,8 +22,9 @@ use super::{
 pub const DEFAULT_MARKER: &str = "# {mark} MANAGED BY ORBDEPLOY";
 
 /// `block:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "block")]
 pub struct Spec {
     /// Absolute path of the file.
     pub path: String,

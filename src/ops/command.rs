@@ -29,6 +29,26 @@ impl<'de> Deserialize<'de> for Spec {
     }
 }
 
+/// What [`Spec`]'s deserializer accepts: an argv list, or a string to split, never empty.
+impl schemars::JsonSchema for Spec {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Command".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "string", "minLength": 1 },
+                { "type": "array", "items": { "type": "string" }, "minItems": 1 }
+            ]
+        })
+    }
+}
+
 /// A rendered command step: the shell step that `exec`s the argv.
 #[derive(Debug, Clone)]
 pub struct Command(pub Shell);

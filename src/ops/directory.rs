@@ -11,8 +11,9 @@ use super::{
 };
 
 /// `directory:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "directory")]
 pub struct Spec {
     /// Absolute path.
     pub path: String,

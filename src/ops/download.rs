@@ -23,8 +23,9 @@ const FETCH_FAILED: i32 = 4;
 const NO_TOOL: i32 = 5;
 
 /// `download:` — `url` to `dest`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "download")]
 pub struct Spec {
     /// An `http://`, `https://` or `file://` URL.
     pub url: String,

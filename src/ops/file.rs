@@ -8,7 +8,7 @@ use super::attrs::{self, Attrs, Kind};
 use super::{Applied, Ctx, Decision, Facts, Failure, Mode, Operation, RenderCtx, RenderError};
 
 /// What `file:` makes true.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileState {
     /// Exists (created empty when missing).
@@ -21,8 +21,9 @@ pub enum FileState {
 }
 
 /// `file:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "file")]
 pub struct Spec {
     /// Absolute path.
     pub path: String,

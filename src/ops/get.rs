@@ -14,8 +14,9 @@ use super::put::hash_file;
 use super::{Applied, Ctx, Decision, Facts, Failure, Operation, RenderCtx, RenderError};
 
 /// `get:` — a file from the machine to a local path.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "get")]
 pub struct Spec {
     /// Absolute path on the machine.
     pub src: String,

@@ -13,8 +13,9 @@ use super::{
 };
 
 /// `git:` — a clone of `repo` in `dest`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "git")]
 pub struct Spec {
     /// The repository: a URL (`https://`, `ssh://`, `file://`, `git@host:path`) or a path on
     /// the machine.
@@ -66,6 +67,21 @@ impl<'de> Deserialize<'de> for Depth {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// What [`Depth`]'s deserializer accepts: a whole number that fits a `u32`.
+impl schemars::JsonSchema for Depth {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Depth".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })
     }
 }
 

@@ -2,7 +2,7 @@
 //! groupadd/groupmod/groupdel, or busybox's addgroup/delgroup where those are missing.
 //! Runs as root.
 //!
-//! Rules (also in the README): the probe reads `/etc/group` with the shell's `read` (the
+//! Rules (also in docs/operations.md): the probe reads `/etc/group` with the shell's `read` (the
 //! file these tools manage; no process), so a group known only to a directory service
 //! (LDAP) is not seen. `system: true` makes a new group a system group (`groupadd -r`,
 //! `addgroup -S`) and is not changed on an existing one; a `gid` that differs is changed
@@ -18,8 +18,9 @@ use super::{
 };
 
 /// `group:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "group")]
 pub struct Spec {
     /// Group name.
     pub name: String,

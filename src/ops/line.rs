@@ -1,7 +1,7 @@
 //! `line`: one line present in (or absent from) a text file, optionally replacing the
 //! lines that match an extended regular expression.
 //!
-//! Rules (also in the README): with `regexp` and `state: present`, the first matching line
+//! Rules (also in docs/operations.md): with `regexp` and `state: present`, the first matching line
 //! that is not already the declared line is replaced by it and later matching lines are
 //! removed, so the setting appears once; with no match the line is appended (unless it is
 //! already there). With `state: absent`, every line matching `regexp` (or equal to `line`)
@@ -21,8 +21,9 @@ use super::{
 };
 
 /// `line:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "line")]
 pub struct Spec {
     /// Absolute path of the file.
     pub path: String,

@@ -1,6 +1,6 @@
 //! `link`: a symbolic link at `path` pointing to `target`, or no link there.
 //!
-//! Rules (also in the README): a link that points elsewhere is re-pointed (atomically: a
+//! Rules (also in docs/operations.md): a link that points elsewhere is re-pointed (atomically: a
 //! new link beside it renamed over it). Anything else at `path` fails the step, saying
 //! what is there, unless `force: true`, which replaces a regular file or an empty
 //! directory — never a directory with something in it, nor a device, socket or pipe. A
@@ -18,8 +18,9 @@ use super::{
 };
 
 /// `link:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "link")]
 pub struct Spec {
     /// Absolute path of the link.
     pub path: String,

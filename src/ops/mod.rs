@@ -12,7 +12,7 @@
 //! A new kind `foo` is the file `src/ops/foo.rs` (its `Spec`, and `pub struct Foo`
 //! implementing [`Operation`] with `KEY = "foo"`) and the line `Foo(foo::Foo),` in the
 //! `kinds!` list; its key, its place in messages and the dispatch follow from those. Then
-//! document it in the README and test it like the others.
+//! document it in docs/operations.md and test it like the others.
 
 mod attrs;
 mod failure;
@@ -52,8 +52,9 @@ pub trait Operation: Sized + Clone + fmt::Debug {
     const SCANS_AHEAD: bool = false;
 
     /// The operation as written in a step: a `#[serde(deny_unknown_fields)]` mapping, or a
-    /// scalar.
-    type Spec: DeserializeOwned + Clone + fmt::Debug;
+    /// scalar; its JSON Schema (`orbdeploy schema operations`) is derived from it, or
+    /// written beside its hand-written deserializer.
+    type Spec: DeserializeOwned + schemars::JsonSchema + Clone + fmt::Debug;
 
     /// Checks made when the operations are loaded, before any machine is known.
     fn check(_spec: &Self::Spec) -> Result<(), CheckError> {
@@ -263,6 +264,15 @@ macro_rules! kinds {
             pub fn scans_ahead(self) -> bool {
                 match self {
                     $(Kind::$variant => <$module::$ty as Operation>::SCANS_AHEAD,)+
+                }
+            }
+
+            /// The JSON Schema of the kind's spec ([`Operation::Spec`]).
+            pub fn spec_schema(self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                match self {
+                    $(Kind::$variant => {
+                        generator.subschema_for::<<$module::$ty as Operation>::Spec>()
+                    })+
                 }
             }
         }

@@ -11,7 +11,7 @@ use super::{
 };
 
 /// What `packages:` makes true.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PackageState {
     /// Installed, any version.
@@ -24,8 +24,9 @@ pub enum PackageState {
 }
 
 /// `packages:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "packages")]
 pub struct Spec {
     /// Package names.
     pub names: Vec<String>,

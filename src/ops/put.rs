@@ -19,8 +19,9 @@ use super::{
 };
 
 /// `put:` — a local file (`src`) or inline `content` to `dest`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "put")]
 pub struct Spec {
     /// Local file, relative to the operations file.
     pub src: Option<String>,

@@ -1,7 +1,7 @@
 //! `replace`: every match of a regular expression in a text file (or the first `count`)
 //! replaced.
 //!
-//! Rules (also in the README): the expression is Rust's `regex` syntax, the same on every
+//! Rules (also in docs/operations.md): the expression is Rust's `regex` syntax, the same on every
 //! machine whatever its awk or sed, matched against the whole file with `^` and `$` at
 //! every line (as Ansible's `replace` does); `(?s)` lets `.` match a newline. The
 //! replacement refers to groups as `$1`, `${1}` or `${name}`, and `$$` is a `$`; a group it
@@ -21,8 +21,9 @@ use super::{
 };
 
 /// `replace:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "replace")]
 pub struct Spec {
     /// Absolute path of the file.
     pub path: String,

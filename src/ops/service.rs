@@ -16,7 +16,7 @@ use super::{
 };
 
 /// What `service:` makes true.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceState {
     /// Running.
@@ -28,8 +28,9 @@ pub enum ServiceState {
 }
 
 /// `service:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "service")]
 pub struct Spec {
     /// Service name.
     pub name: String,

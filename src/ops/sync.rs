@@ -29,8 +29,9 @@ const SHOWN_CHANGES: usize = 100;
 const SHOWN_PROBE: usize = 2048;
 
 /// `sync:` — a local directory to a directory on the machine.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "sync")]
 pub struct Spec {
     /// Local directory, relative to the operations file.
     pub src: String,

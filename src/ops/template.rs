@@ -9,8 +9,9 @@ use super::render::io_reason;
 use super::{Applied, Ctx, Decision, Facts, Failure, Mode, Operation, RenderCtx, RenderError};
 
 /// `template:` — a local Jinja template rendered per machine.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "template")]
 pub struct Spec {
     /// Local template file, relative to the operations file.
     pub src: String,

@@ -10,8 +10,9 @@ use super::{Applied, Ctx, Decision, Facts, Failure, Operation, Presence, RenderC
 
 /// `user:` as an operation (a mapping; `user: NAME` is the step's common key, the user
 /// it runs as).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "user")]
 pub struct Spec {
     /// Login name.
     pub name: String,

@@ -52,8 +52,30 @@ impl<'de> Deserialize<'de> for Mode {
     }
 }
 
+/// What [`Mode`]'s deserializer accepts: a quoted string of 3 or 4 octal digits. (`0755`
+/// unquoted is a string to the loader, which reads leading zeros as text.)
+impl schemars::JsonSchema for Mode {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Mode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A file mode as a quoted string of octal digits, such as \"0644\".",
+            "type": "string",
+            "pattern": "^[0-7]{3,4}$"
+        })
+    }
+}
+
 /// Present or absent (directory, line, user).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Presence {
     /// Exists (the default).

@@ -1,7 +1,7 @@
 //! `wait`: until a TCP port opens (or closes), a path appears (or goes), or a command
 //! succeeds (or fails), polled inside the machine in one request.
 //!
-//! Rules (also in the README): exactly one of `port`, `path` and `command`. `state:
+//! Rules (also in docs/operations.md): exactly one of `port`, `path` and `command`. `state:
 //! started` (= `present`, the default) waits for an open port, an existing path or a
 //! command that succeeds; `stopped` (= `absent`) for the opposite. The probe checks once:
 //! when the condition already holds, the step is ok and does not wait (so a re-apply costs
@@ -24,7 +24,7 @@ use super::{
 };
 
 /// What `wait:` waits for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WaitState {
     /// The port is open, the path exists, the command succeeds (the default).
@@ -45,8 +45,9 @@ impl WaitState {
 }
 
 /// `wait:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "wait")]
 pub struct Spec {
     /// A TCP port (a number, or a template that renders to one).
     pub port: Option<Scalar>,

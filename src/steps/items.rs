@@ -3,7 +3,7 @@
 //! item is a row of its own in every output and the read-ahead window batches the probes
 //! of all of them. An include's loop repeats its steps in order for each item.
 //!
-//! Also here: the template context of one step, layered as the README says — built-ins
+//! Also here: the template context of one step, layered as docs/inventory.md says — built-ins
 //! and `--var` over the loop's items, over the includes' and roles' `vars:`, over the
 //! machine's variables and registered values, over role defaults.
 

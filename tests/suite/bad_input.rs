@@ -9,11 +9,11 @@ use crate::fake;
 use fake::Fake;
 
 pub(crate) struct Case {
-    name: &'static str,
-    inventory: Vec<u8>,
-    files: Vec<(&'static str, Vec<u8>)>,
+    pub(crate) name: &'static str,
+    pub(crate) inventory: Vec<u8>,
+    pub(crate) files: Vec<(&'static str, Vec<u8>)>,
     args: Vec<&'static str>,
-    expect: &'static str,
+    pub(crate) expect: &'static str,
 }
 
 fn inv(text: &str) -> Vec<u8> {

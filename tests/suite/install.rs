@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use crate::cargo_install::{cargo, fresh_clone, run, warm_target};
 
-const README: &str = include_str!("../../README.md");
+/// Where the shell-completion commands are documented.
+const INSTALL_DOC: &str = include_str!("../../docs/install.md");
 
 #[test]
 fn cargo_install_from_a_fresh_clone_names_its_commit() {
@@ -39,12 +40,12 @@ fn cargo_install_from_a_fresh_clone_names_its_commit() {
     );
 }
 
-/// The commands of the README's "Shell completions" section, from its bash block.
+/// The commands of docs/install.md's "Shell completions" section, from its bash block.
 fn completion_commands() -> String {
-    let section = README
-        .split_once("### Shell completions")
+    let section = INSTALL_DOC
+        .split_once("## Shell completions")
         .map(|(_, rest)| rest)
-        .expect("README has a Shell completions section");
+        .expect("docs/install.md has a Shell completions section");
     let block = section
         .split_once("```bash\n")
         .and_then(|(_, rest)| rest.split_once("```"))

@@ -1,13 +1,17 @@
-//! The README against the code, so that it cannot drift: the synopsis of "## Commands"
-//! names exactly the flags, values and subcommands clap accepts (`orbdeploy::cli::Cli`, what
-//! `--help` prints), and the Guarantees table states each promise once, with the bad-input
-//! case count of the catalogue `tests/suite/bad_input.rs` runs.
+//! The README and docs/ against the code, so that they cannot drift: the synopsis of the
+//! README's "## Commands" names exactly the flags, values and subcommands clap accepts
+//! (`orbdeploy::cli::Cli`, what `--help` prints); the table of docs/guarantees.md states each
+//! promise once, with the bad-input case count of the catalogue `tests/suite/bad_input.rs`
+//! runs; every relative link of the README and docs/ resolves (file and heading); the
+//! README's first deploy shows the files of examples/first-deploy/ as they are; and the
+//! checked examples of docs/templates.md render as they say.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::CommandFactory;
 
 const README: &str = include_str!("../../README.md");
+const GUARANTEES: &str = include_str!("../../docs/guarantees.md");
 
 /// The indented block that follows `## Commands`: one entry per `orbdeploy ...` line, with
 /// its continuation lines joined to it.
@@ -172,14 +176,14 @@ fn the_synopsis_check_sees_a_missing_or_unknown_flag() {
     assert_eq!(said["completions"].words, accepted["completions"].words);
 }
 
-/// The rows of the Guarantees table: (promise, checked by).
+/// The rows of the Guarantees table (docs/guarantees.md, before "Not promised"): (promise,
+/// checked by).
 fn guarantees() -> Vec<(String, String)> {
-    let section = README
-        .split_once("\n## Guarantees\n")
-        .and_then(|(_, rest)| rest.split_once("\n## "))
-        .map(|(section, _)| section)
-        .expect("README has a `## Guarantees` section");
-    section
+    let table = GUARANTEES
+        .split_once("\nNot promised")
+        .map(|(table, _)| table)
+        .expect("docs/guarantees.md has its table, then `Not promised`");
+    table
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| promise"))
         .filter_map(|l| {
@@ -228,4 +232,224 @@ fn the_bad_input_guarantee_gives_the_catalogue_s_count() {
         "the bad-input guarantee should say `{wanted}` (the catalogue of tests/suite/bad_input.rs):\n{}",
         rows[0].0
     );
+}
+
+/// The Markdown files whose links are checked: the README, and docs/ (also orbsim's README).
+fn markdown_files() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md"), root.join("orbsim/README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+}
+
+/// A heading's anchor as GitHub makes it: lower case, spaces to `-`, punctuation other
+/// than `-` and `_` dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings (outside code blocks).
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut fenced = false;
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            out.insert(anchor(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Every `[text](target)` of a text, outside code blocks and code spans.
+fn links(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced || line.starts_with("    ") {
+            continue;
+        }
+        // Code spans hold `](` only by accident; drop them.
+        let plain: String = line.split('`').step_by(2).collect::<Vec<_>>().join("");
+        let mut rest = plain.as_str();
+        while let Some(i) = rest.find("](") {
+            let after = &rest[i + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn every_relative_link_resolves() {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for file in markdown_files() {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        let dir = file.parent().expect("a directory");
+        for link in links(&text) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (path, fragment) = match link.split_once('#') {
+                Some((p, f)) => (p, Some(f)),
+                None => (link.as_str(), None),
+            };
+            let target = if path.is_empty() {
+                file.clone()
+            } else {
+                dir.join(path)
+            };
+            if !target.exists() {
+                broken.push(format!("{}: {link} (no such file)", file.display()));
+                continue;
+            }
+            if let Some(fragment) =
+                fragment.filter(|_| target.extension().is_some_and(|x| x == "md"))
+            {
+                let text = std::fs::read_to_string(&target).expect("readable");
+                if !anchors(&text).contains(fragment) {
+                    broken.push(format!("{}: {link} (no such heading)", file.display()));
+                }
+            }
+        }
+    }
+    assert!(checked > 40, "{checked} links");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// The check above is not blind: it finds a link to a missing file and a missing heading.
+#[test]
+fn the_link_check_sees_what_is_broken() {
+    let found = links("see [a](docs/a.md#b) and `[c](d)`, [e](https://x/y)\n    [f](g)\n");
+    assert_eq!(found, ["docs/a.md#b", "https://x/y"]);
+    assert_eq!(anchor(" Where the time goes"), "where-the-time-goes");
+    assert_eq!(anchor("Editor support (VS Code)"), "editor-support-vs-code");
+    assert!(anchors("# A\n```\n# not\n```\n## B c\n").contains("b-c"));
+    assert!(!anchors("# A\n```\n# not\n```\n").contains("not"));
+}
+
+/// The code block of the README's first deploy that starts with `# examples/first-deploy/FILE`
+/// (or, for the template, is a ```jinja block).
+fn first_deploy_block(header: &str) -> String {
+    let section = README
+        .split_once("\n## Your first deploy\n")
+        .and_then(|(_, rest)| rest.split_once("\n## "))
+        .map(|(s, _)| s)
+        .expect("README has a `## Your first deploy` section");
+    let start = section
+        .find(header)
+        .unwrap_or_else(|| panic!("no `{header}` in the first deploy"));
+    let block = &section[start + header.len()..];
+    block
+        .split_once("```")
+        .map(|(b, _)| b)
+        .unwrap_or(block)
+        .to_string()
+}
+
+#[test]
+fn the_first_deploy_shows_the_example_s_files_as_they_are() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/first-deploy");
+    let file = |rel: &str| std::fs::read_to_string(root.join(rel)).expect("readable");
+    for rel in ["inventory.yaml", "site.yaml"] {
+        let shown = first_deploy_block(&format!("```yaml\n# examples/first-deploy/{rel}\n"));
+        // The file's first line names its schema (for editors); the README leaves it out,
+        // and the README's own comment line names the file.
+        let text = file(rel);
+        let (first, rest) = text.split_once('\n').expect("lines");
+        assert!(
+            first.starts_with("# yaml-language-server: $schema="),
+            "{rel}"
+        );
+        let rest = rest
+            .strip_prefix("# The README's first deploy: one Debian machine in group `web`.\n")
+            .unwrap_or(rest);
+        assert_eq!(shown, rest, "README's copy of examples/first-deploy/{rel}");
+    }
+    let shown = first_deploy_block("```jinja\n");
+    assert_eq!(shown, file("templates/hello.conf.j2"));
+    // Every file the walk-through names is applied by the end-to-end test.
+    for rel in crate::first_deploy::FILES {
+        assert!(root.join(rel).is_file(), "{rel}");
+    }
+}
+
+/// The "Checked examples" of docs/templates.md, through the renderer orbdeploy uses.
+#[test]
+fn the_template_examples_render_as_the_doc_says() {
+    let doc = include_str!("../../docs/templates.md");
+    let block = doc
+        .split_once("## Checked examples")
+        .and_then(|(_, rest)| rest.split_once("```text\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("docs/templates.md has its checked examples in a ```text block");
+    let ctx = minijinja::Value::from_serialize(serde_json::json!({
+        "name": "web-1", "port": 8080, "admins": ["alice", "bob"], "csv": "a,b", "empty": "",
+    }));
+    let renderer = orbdeploy::template::Renderer::new();
+    let mut source = String::new();
+    let mut wrong = Vec::new();
+    let mut count = 0;
+    for line in block.lines() {
+        let Some((left, want)) = line.split_once("  =>  ") else {
+            source.push_str(line);
+            source.push('\n');
+            continue;
+        };
+        source.push_str(left);
+        count += 1;
+        let got = renderer.render("example", &source, &ctx);
+        let ok = match (want.strip_prefix("error:"), &got) {
+            (Some(message), Err(e)) => e.contains(message.trim()),
+            (None, Ok(out)) => out == want,
+            _ => false,
+        };
+        if !ok {
+            wrong.push(format!("{source}\n  doc: {want}\n  got: {got:?}"));
+        }
+        source.clear();
+    }
+    assert!(count >= 15, "{count} examples");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// "The files in brief" names every operation kind (a new kind is listed there too).
+#[test]
+fn the_files_in_brief_name_every_operation_kind() {
+    let section = README
+        .split_once("\n## The files in brief\n")
+        .and_then(|(_, rest)| rest.split_once("\n## "))
+        .map(|(s, _)| s)
+        .expect("README has a `## The files in brief` section");
+    let missing: Vec<&str> = orbdeploy::ops::Kind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .filter(|k| !section.contains(&format!("`{k}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in The files in brief: {missing:?}");
 }

@@ -158,20 +158,19 @@ fn machines_commands_refuse_ssh_machines_before_calling_orbctl() {
 }
 
 #[test]
-fn the_readme_names_every_refused_ssh_option() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = readme
-        .split("### SSH machines")
+fn the_ssh_doc_names_every_refused_ssh_option() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ssh.md")).unwrap();
+    let section = doc
+        .split("## SSH machines in the inventory")
         .nth(1)
         .and_then(|s| s.split("\n## ").next())
-        .expect("README has an \"SSH machines\" section");
+        .expect("docs/ssh.md has an \"SSH machines in the inventory\" section");
     let missing: Vec<&str> = orbdeploy::inventory::ssh::denied_options()
         .filter(|k| !section.contains(&format!("`{k}`")))
         .collect();
     assert!(
         missing.is_empty(),
-        "not in README's SSH machines section: {missing:?}"
+        "not in docs/ssh.md's SSH machines in the inventory section: {missing:?}"
     );
 }
 
