@@ -233,9 +233,23 @@ impl Operation for Line {
     }
 
     fn apply(&self, ctx: &mut Ctx<'_>, _facts: &Facts) -> Result<Applied, Failure> {
+        ctx.run(&format!("editing {}", self.path), self.apply_script())
+            .map(|_| Applied::default())
+    }
+}
+
+impl Line {
+    /// The edit: awk into a temporary file beside the file, renamed into place.
+    fn apply_script(&self) -> String {
         let p = quote(&self.path);
-        let script = format!(
-            "{env}{temp}\
+        // A file to create gets its missing parent directories, as Ansible's lineinfile
+        // makes them (`create` is checked before: a missing file without it fails).
+        let parents = format!(
+            "[ -e {p} ] || mkdir -p -- {} || exit 1\n",
+            quote(parent_dir(&self.path))
+        );
+        format!(
+            "{env}{parents}{temp}\
              if [ -f {p} ]; then\n\
                awk {awk} {p} > \"$t\" || exit 1\n\
                chmod \"$(stat -c %a {p})\" \"$t\" || exit 1\n\
@@ -249,9 +263,7 @@ impl Operation for Line {
             env = self.env(),
             temp = temp_beside(&quote(parent_dir(&self.path)), ".orbdeploy"),
             awk = quote(AWK),
-        );
-        ctx.run(&format!("editing {}", self.path), script)
-            .map(|_| Applied::default())
+        )
     }
 }
 
@@ -288,6 +300,27 @@ mod tests {
             .output()
             .unwrap();
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A file to create gets its missing parent directories, as with Ansible's lineinfile.
+    #[test]
+    fn create_makes_the_parent_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("it's/a b/f");
+        let l = Line {
+            path: p.to_string_lossy().into_owned(),
+            line: "x".into(),
+            state: Presence::Present,
+            regexp: None,
+            create: true,
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(l.apply_script())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "x\n");
     }
 
     #[test]
