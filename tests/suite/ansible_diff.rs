@@ -91,9 +91,14 @@ fn ansible_venv() -> PathBuf {
     let python = venv.join("bin/python3");
     let has_version = || {
         Command::new(&python)
-            .args(["-c", "import ansible.release; print(ansible.release.__version__)"])
+            .args([
+                "-c",
+                "import ansible.release; print(ansible.release.__version__)",
+            ])
             .output()
-            .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == ANSIBLE_CORE)
+            .is_ok_and(|o| {
+                o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == ANSIBLE_CORE
+            })
     };
     if has_version() {
         return venv;
@@ -103,7 +108,11 @@ fn ansible_venv() -> PathBuf {
         .args(["-m", "venv"])
         .arg(&venv)
         .output()
-        .unwrap_or_else(|e| panic!("python3 is needed for the Ansible comparison (scripts/setup.sh installs it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "python3 is needed for the Ansible comparison (scripts/setup.sh installs it): {e}"
+            )
+        });
     assert!(
         made.status.success(),
         "python3 -m venv failed (python3-venv missing? scripts/setup.sh installs it): {}",
@@ -141,7 +150,11 @@ fn split_manifest(text: &str, root: &Path) -> BTreeMap<String, Vec<String>> {
     let text = text.replace(&root.display().to_string(), "@ROOT@");
     for line in text.lines() {
         let rest = line.strip_prefix("./").unwrap_or(line);
-        let case = rest.split(['/', ' ']).next().unwrap_or_default().to_string();
+        let case = rest
+            .split(['/', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_string();
         by_case.entry(case).or_default().push(rest.to_string());
     }
     by_case
@@ -172,7 +185,10 @@ fn indent(text: &str, by: usize) -> String {
 
 /// One sh script that makes every case's directory and runs its setup in it.
 fn setup_script(table: &Table, root: &Path) -> String {
-    let mut s = format!("set -e\numask 022\nrm -rf '{0}'\nmkdir -p '{0}'\n", root.display());
+    let mut s = format!(
+        "set -e\numask 022\nrm -rf '{0}'\nmkdir -p '{0}'\n",
+        root.display()
+    );
     for c in &table.cases {
         let dir = root.join(&c.id);
         s.push_str(&format!(
@@ -191,9 +207,13 @@ fn playbook(table: &Table, root: &Path, results: &Path) -> String {
     );
     let mut dump = Vec::new();
     for (i, c) in table.cases.iter().enumerate() {
-        let task = c.ansible.replace("@D@", &root.join(&c.id).display().to_string());
+        let task = c
+            .ansible
+            .replace("@D@", &root.join(&c.id).display().to_string());
         s.push_str(&format!("    - name: {}\n{}", c.id, indent(&task, 6)));
-        s.push_str(&format!("      register: r{i}\n      ignore_errors: true\n"));
+        s.push_str(&format!(
+            "      register: r{i}\n      ignore_errors: true\n"
+        ));
         dump.push(format!(
             "'{}': {{'changed': r{i}.changed | default(false), 'failed': r{i}.failed | default(false), 'msg': r{i}.msg | default('') | string}}",
             c.id
@@ -210,7 +230,9 @@ fn playbook(table: &Table, root: &Path, results: &Path) -> String {
 fn operations(table: &Table, root: &Path) -> String {
     let mut s = String::new();
     for c in table.cases.iter().filter(|c| !c.refused) {
-        let step = c.orbdeploy.replace("@D@", &root.join(&c.id).display().to_string());
+        let step = c
+            .orbdeploy
+            .replace("@D@", &root.join(&c.id).display().to_string());
         s.push_str(&format!(
             "- name: {}\n{}  become: true\n  ignore_errors: true\n",
             c.id,
@@ -246,17 +268,27 @@ fn ansible_outcomes(w: &World, table: &Table, root: &Path) -> BTreeMap<String, O
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         if let Some(saved) = saved.filter(|s| s["key"] == key.as_str()) {
-            if let Ok(o) = serde_json::from_value::<BTreeMap<String, ([String; 2], [Vec<String>; 2])>>(saved["outcomes"].clone()) {
+            if let Ok(o) = serde_json::from_value::<BTreeMap<String, ([String; 2], [Vec<String>; 2])>>(
+                saved["outcomes"].clone(),
+            ) {
                 eprintln!("reusing Ansible's outcomes from {}", cache.display());
                 sh_local(&setup_script(table, root), w.dir.path());
-                return o.into_iter().map(|(k, (status, files))| (k, Outcome { status, files })).collect();
+                return o
+                    .into_iter()
+                    .map(|(k, (status, files))| (k, Outcome { status, files }))
+                    .collect();
             }
         }
     }
     let out = run_ansible(w, table, root);
-    let plain: BTreeMap<&String, (&[String; 2], &[Vec<String>; 2])> =
-        out.iter().map(|(k, o)| (k, (&o.status, &o.files))).collect();
-    let _ = std::fs::write(&cache, serde_json::json!({ "key": key, "outcomes": plain }).to_string());
+    let plain: BTreeMap<&String, (&[String; 2], &[Vec<String>; 2])> = out
+        .iter()
+        .map(|(k, o)| (k, (&o.status, &o.files)))
+        .collect();
+    let _ = std::fs::write(
+        &cache,
+        serde_json::json!({ "key": key, "outcomes": plain }).to_string(),
+    );
     out
 }
 
@@ -318,7 +350,8 @@ fn run_ansible(w: &World, table: &Table, root: &Path) -> BTreeMap<String, Outcom
 fn run_orbdeploy(w: &World, table: &Table, root: &Path) -> BTreeMap<String, Outcome> {
     let m = w.name("m");
     w.create(&m);
-    w.sh(&m, Some("root"), &setup_script(table, root)).assert_code(0);
+    w.sh(&m, Some("root"), &setup_script(table, root))
+        .assert_code(0);
     w.write("ops.yaml", operations(table, root));
     let vars = serde_json::to_string(&table.vars).expect("vars are JSON");
     let inv = w.write(
@@ -344,10 +377,20 @@ fn run_orbdeploy(w: &World, table: &Table, root: &Path) -> BTreeMap<String, Outc
             Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ansible-diff-apply-{run}.txt")),
             format!("{}\n{}", res.stdout, res.stderr),
         );
-        assert!(res.code == 0 || res.code == 1, "apply: {}\n{}", res.stdout, res.stderr);
-        let statuses: BTreeMap<String, String> =
-            harness::step_statuses(&w.report(&report), &m).into_iter().collect();
-        let listing = w.sh(&m, Some("root"), &format!("cd '{}' && {MANIFEST}", root.display()));
+        assert!(
+            res.code == 0 || res.code == 1,
+            "apply: {}\n{}",
+            res.stdout,
+            res.stderr
+        );
+        let statuses: BTreeMap<String, String> = harness::step_statuses(&w.report(&report), &m)
+            .into_iter()
+            .collect();
+        let listing = w.sh(
+            &m,
+            Some("root"),
+            &format!("cd '{}' && {MANIFEST}", root.display()),
+        );
         listing.assert_code(0);
         let files = split_manifest(&listing.stdout, root);
         for c in &table.cases {
@@ -367,11 +410,20 @@ fn run_orbdeploy(w: &World, table: &Table, root: &Path) -> BTreeMap<String, Outc
 
 /// A `refused` case's step alone: a plan of it is exit 2 and names the step.
 fn refused(w: &World, c: &Case, root: &Path) {
-    let step = c.orbdeploy.replace("@D@", &root.join(&c.id).display().to_string());
-    w.write(&format!("refused-{}.yaml", c.id), format!("- name: {}\n{}", c.id, indent(&step, 2)));
+    let step = c
+        .orbdeploy
+        .replace("@D@", &root.join(&c.id).display().to_string());
+    w.write(
+        &format!("refused-{}.yaml", c.id),
+        format!("- name: {}\n{}", c.id, indent(&step, 2)),
+    );
     let inv = w.write(
         &format!("refused-{}-inv.yaml", c.id),
-        format!("machines:\n  {}: {{}}\noperations: refused-{}.yaml\n", w.name("m"), c.id),
+        format!(
+            "machines:\n  {}: {{}}\noperations: refused-{}.yaml\n",
+            w.name("m"),
+            c.id
+        ),
     );
     let res = w.orbdeploy(["plan", inv.to_str().expect("utf-8 path")]);
     assert!(
@@ -393,7 +445,12 @@ fn differences(c: &Case, a: &Outcome, o: &Outcome) -> Vec<String> {
             d.push(format!("run {}: Ansible {sa}, orbdeploy {so}", run + 1));
         }
         if a.files[run] != o.files[run] {
-            let show = |f: &[String]| f.iter().map(|l| format!("      {}", readable(l))).collect::<Vec<_>>().join("\n");
+            let show = |f: &[String]| {
+                f.iter()
+                    .map(|l| format!("      {}", readable(l)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
             d.push(format!(
                 "files after run {}:\n    Ansible:\n{}\n    orbdeploy:\n{}",
                 run + 1,
@@ -411,7 +468,11 @@ fn decision_texts() -> Vec<(PathBuf, String)> {
     let base = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![base.join("README.md")];
     if let Ok(dir) = std::fs::read_dir(base.join("docs")) {
-        files.extend(dir.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")));
+        files.extend(
+            dir.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "md")),
+        );
     }
     files
         .into_iter()
@@ -431,12 +492,29 @@ fn orbdeploy_agrees_with_ansible_or_says_why_not() {
     let mut ids = std::collections::BTreeSet::new();
     for c in &table.cases {
         assert!(ids.insert(&c.id), "case {} twice", c.id);
-        assert!(c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-'), "case id {}", c.id);
-        assert_eq!(c.why.is_some(), c.verdict == Verdict::Decision, "case {}: a `why` goes with `verdict: decision` and only there", c.id);
+        assert!(
+            c.id.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-'),
+            "case id {}",
+            c.id
+        );
+        assert_eq!(
+            c.why.is_some(),
+            c.verdict == Verdict::Decision,
+            "case {}: a `why` goes with `verdict: decision` and only there",
+            c.id
+        );
     }
-    assert!(table.cases.len() >= 60, "{} cases, at least 60 wanted", table.cases.len());
+    assert!(
+        table.cases.len() >= 60,
+        "{} cases, at least 60 wanted",
+        table.cases.len()
+    );
     let docs = decision_texts();
-    assert!(!docs.is_empty(), "no README.md or docs/*.md has the section \"Decisions a user may not expect\"");
+    assert!(
+        !docs.is_empty(),
+        "no README.md or docs/*.md has the section \"Decisions a user may not expect\""
+    );
 
     let w = World::new("ansdiff");
     let root = w.path("cases");
@@ -449,8 +527,16 @@ fn orbdeploy_agrees_with_ansible_or_says_why_not() {
         let d = differences(c, &ansible[&c.id], &orbdeploy[&c.id]);
         match c.verdict {
             Verdict::Same if d.is_empty() => same += 1,
-            Verdict::Same => problems.push(format!("{} ({}): differs from Ansible\n  {}", c.id, c.source, d.join("\n  "))),
-            Verdict::Decision if d.is_empty() => problems.push(format!("{} ({}): now the same as Ansible: make it `verdict: same`", c.id, c.source)),
+            Verdict::Same => problems.push(format!(
+                "{} ({}): differs from Ansible\n  {}",
+                c.id,
+                c.source,
+                d.join("\n  ")
+            )),
+            Verdict::Decision if d.is_empty() => problems.push(format!(
+                "{} ({}): now the same as Ansible: make it `verdict: same`",
+                c.id, c.source
+            )),
             Verdict::Decision => {
                 decision += 1;
                 let why = flat(c.why.as_deref().unwrap_or_default());
@@ -460,7 +546,10 @@ fn orbdeploy_agrees_with_ansible_or_says_why_not() {
             }
         }
         if let Some(p) = &c.pending {
-            eprintln!("{}: pending ({p}): Ansible {:?}, orbdeploy {:?}", c.id, ansible[&c.id].status, orbdeploy[&c.id].status);
+            eprintln!(
+                "{}: pending ({p}): Ansible {:?}, orbdeploy {:?}",
+                c.id, ansible[&c.id].status, orbdeploy[&c.id].status
+            );
         }
     }
     eprintln!(
@@ -469,5 +558,11 @@ fn orbdeploy_agrees_with_ansible_or_says_why_not() {
         problems.len(),
         started.elapsed()
     );
-    assert!(problems.is_empty(), "{} of {} cases:\n{}", problems.len(), table.cases.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} of {} cases:\n{}",
+        problems.len(),
+        table.cases.len(),
+        problems.join("\n")
+    );
 }
