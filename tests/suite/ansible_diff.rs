@@ -260,8 +260,17 @@ fn sh_local(script: &str, dir: &Path) -> String {
 /// orbdeploy's side of the table), what it found last time for the same table and the same
 /// ansible-core. The suite never sets it.
 fn ansible_outcomes(w: &World, table: &Table, root: &Path) -> BTreeMap<String, Outcome> {
-    let table_text = std::fs::read_to_string(table_path()).unwrap_or_default();
-    let key = format!("{ANSIBLE_CORE}\n{table_text}");
+    // What Ansible's side depends on: its version, the variables, each case's setup and task.
+    let key = serde_json::json!([
+        ANSIBLE_CORE,
+        table.vars,
+        table
+            .cases
+            .iter()
+            .map(|c| [&c.id, &c.setup, &c.ansible])
+            .collect::<Vec<_>>()
+    ])
+    .to_string();
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ansible-diff-outcomes.json");
     if std::env::var("ORBDEPLOY_ANSIBLE_DIFF_REUSE").is_ok_and(|v| v == "1") {
         let saved: Option<serde_json::Value> = std::fs::read_to_string(&cache)
@@ -524,7 +533,16 @@ fn orbdeploy_agrees_with_ansible_or_says_why_not() {
     let mut problems = Vec::new();
     let (mut same, mut decision) = (0, 0);
     for c in &table.cases {
-        let d = differences(c, &ansible[&c.id], &orbdeploy[&c.id]);
+        let (a, o) = (&ansible[&c.id], &orbdeploy[&c.id]);
+        // Whatever the verdict: a second run that changed nothing must not say it did
+        // (unless Ansible says so too: `touch` changes a time the manifest does not show).
+        if o.status[1] == "changed" && o.files[0] == o.files[1] && a.status[1] != "changed" {
+            problems.push(format!(
+                "{}: orbdeploy's second run reports a change and changed nothing",
+                c.id
+            ));
+        }
+        let d = differences(c, a, o);
         match c.verdict {
             Verdict::Same if d.is_empty() => same += 1,
             Verdict::Same => problems.push(format!(
