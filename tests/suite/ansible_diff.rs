@@ -200,31 +200,43 @@ fn setup_script(table: &Table, root: &Path) -> String {
     s
 }
 
+/// How many inventory names for this computer share the cases: with the `free` strategy
+/// each goes through the tasks on its own, running its cases and skipping the others, so
+/// the module runs of different cases overlap.
+const LANES: usize = 4;
+
 fn playbook(table: &Table, root: &Path, results: &Path) -> String {
     let vars = serde_json::to_string(&table.vars).expect("vars are JSON");
     let mut s = format!(
-        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  vars: {vars}\n  tasks:\n"
+        "- hosts: all\n  connection: local\n  gather_facts: false\n  strategy: free\n  vars: {vars}\n  tasks:\n"
     );
     let mut dump = Vec::new();
     for (i, c) in table.cases.iter().enumerate() {
         let task = c
             .ansible
             .replace("@D@", &root.join(&c.id).display().to_string());
+        let lane = i % LANES;
         s.push_str(&format!("    - name: {}\n{}", c.id, indent(&task, 6)));
         s.push_str(&format!(
-            "      register: r{i}\n      ignore_errors: true\n"
+            "      register: r{i}\n      ignore_errors: true\n      when: inventory_hostname == 'lane{lane}'\n"
         ));
+        let r = format!("hostvars['lane{lane}'].r{i}");
         dump.push(format!(
-            "'{}': {{'changed': r{i}.changed | default(false), 'failed': r{i}.failed | default(false), 'msg': r{i}.msg | default('') | string}}",
+            "'{}': {{'changed': {r}.changed | default(false), 'failed': {r}.failed | default(false), 'msg': {r}.msg | default('') | string}}",
             c.id
         ));
     }
     s.push_str(&format!(
-        "    - name: results\n      copy:\n        dest: {}\n        content: \"{{{{ {{{}}} | to_json }}}}\"\n",
+        "- hosts: lane0\n  connection: local\n  gather_facts: false\n  tasks:\n    - name: results\n      copy:\n        dest: {}\n        content: \"{{{{ {{{}}} | to_json }}}}\"\n",
         results.display(),
         dump.join(", ")
     ));
     s
+}
+
+/// The inventory of the lanes (`-i lane0,lane1,...`).
+fn lanes() -> String {
+    (0..LANES).map(|l| format!("lane{l},")).collect()
 }
 
 fn operations(table: &Table, root: &Path) -> String {
@@ -314,7 +326,9 @@ fn run_ansible(w: &World, table: &Table, root: &Path) -> BTreeMap<String, Outcom
             .arg("-c")
             .arg("umask 022 && exec \"$0\" \"$@\"")
             .arg(venv.join("bin/ansible-playbook"))
-            .args(["-i", "localhost,", "-c", "local"])
+            .arg("-i")
+            .arg(lanes())
+            .args(["-c", "local"])
             .arg(&play)
             .env("ANSIBLE_HOME", w.path("ansible-home"))
             .env("ANSIBLE_LOCAL_TEMP", w.path("ansible-home/tmp"))
