@@ -21,6 +21,8 @@ const MISMATCH: i32 = 3;
 const FETCH_FAILED: i32 = 4;
 /// ... when the machine has no tool to fetch with.
 const NO_TOOL: i32 = 5;
+/// The line a forced download prints when `dest` already had the bytes it fetched.
+const SAME: &str = ".same";
 
 /// `download:` — `url` to `dest`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -139,6 +141,12 @@ impl Download {
         s.push_str("h=$(sha256sum < \"$t\") || exit 1\nh=${h%% *}\nprintf '.got %s\\n' \"$h\"\n");
         if let Some(sha) = &self.sha256 {
             s.push_str(&format!("[ \"$h\" = {} ] || exit {MISMATCH}\n", quote(sha)));
+        } else if self.force {
+            // Forced without a sha256: the bytes `dest` has already are no change (the
+            // trap removes the temporary file), as for Ansible's get_url.
+            s.push_str(&format!(
+                "if [ -f {dest} ] && [ ! -L {dest} ]; then o=$(sha256sum < {dest}) || exit 1; [ \"${{o%% *}}\" != \"$h\" ] || {{ echo {SAME}; exit 0; }}; fi\n"
+            ));
         }
         match self.attrs.mode {
             Some(m) => s.push_str(&format!("chmod {} \"$t\" || exit 1\n", m.octal())),
@@ -350,6 +358,19 @@ impl Operation for Download {
         if out.status != 0 {
             return Err(self.failure(&req.script, &out, ctx.user.as_deref()));
         }
+        let same = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == SAME);
+        if same && attrs::changes(&stat, &self.attrs, &self.dest).is_empty() {
+            return Ok(Applied {
+                unchanged: true,
+                ..Applied::default()
+            });
+        }
+        if same {
+            let script = attrs::script(&self.dest, &self.attrs);
+            ctx.run(&format!("setting attributes of {}", self.dest), script)?;
+        }
         Ok(Applied::default())
     }
 }
@@ -367,5 +388,58 @@ mod tests {
         assert_eq!(source("/local/path"), Err(BAD_SCHEME));
         assert!(source("https://x/a b").is_err());
         assert!(source("file://host/x").is_err());
+    }
+
+    /// A forced download that fetches the bytes `dest` has already says so and leaves
+    /// `dest` alone (the step is then ok, as Ansible's get_url is); other bytes replace it.
+    #[test]
+    fn a_forced_download_of_the_same_bytes_changes_nothing() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let dest = dir.path().join("it's dest");
+        std::fs::write(&src, "payload\n").unwrap();
+        std::fs::write(&dest, "payload\n").unwrap();
+        let d = Download {
+            source: Source::File(src.to_string_lossy().into_owned()),
+            shown: "file:///src".into(),
+            dest: dest.to_string_lossy().into_owned(),
+            sha256: None,
+            attrs: Attrs::default(),
+            force: true,
+            timeout: None,
+            machine: "m".into(),
+            secrets: Vec::new(),
+        };
+        let run = || {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(d.script(false))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l == SAME)
+        };
+        let inode = std::fs::metadata(&dest).unwrap().ino();
+        assert!(run(), "the same bytes");
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().ino(),
+            inode,
+            "dest left alone"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no temporary file left"
+        );
+        std::fs::write(&src, "new\n").unwrap();
+        assert!(!run(), "other bytes");
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new\n");
     }
 }

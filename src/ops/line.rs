@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::facts::scan;
 use crate::quote::quote;
-use crate::remote::{parent_dir, temp_beside, TEMP_DONE};
+use crate::remote::{temp_beside, TEMP_DONE};
 
 use super::{
     text_diff, Applied, CheckError, Ctx, Decision, Facts, Failure, Operation, Presence, RenderCtx,
@@ -54,16 +54,20 @@ pub struct Line {
     pub create: bool,
 }
 
+// `l` is the line without a CR at its end: a CRLF line equal to `line` is the line (as for
+// Ansible's lineinfile, which rewrites it with LF when it is to be present, and removes it).
 // `ENVIRON[...] ""` makes a string: awk compares two numeric-looking strings as numbers
 // ("1.0" == " 1" == "1"), which would take one line for another.
 const AWK: &str = r#"BEGIN { re = ENVIRON["ORBD_RE"] ""; line = ENVIRON["ORBD_LINE"] ""; mode = ENVIRON["ORBD_MODE"]; hasre = (re != ""); put = 0 }
+{ l = $0; sub(/\r$/, "", l) }
 mode == "present" {
   if (hasre && $0 ~ re && $0 != line) { if (!put) { print line; put = 1 }; next }
+  if (!hasre && !put && l == line) { print line; put = 1; next }
   if ($0 == line) put = 1
   print; next
 }
 mode == "absent" {
-  if (hasre) { if ($0 ~ re) next } else if ($0 == line) next
+  if (hasre) { if ($0 ~ re) next } else if (l == line) next
   print
 }
 END { if (mode == "present" && !put) print line }"#;
@@ -118,31 +122,49 @@ impl Operation for Line {
                 problem: "must be one line (no newline)",
             });
         }
+        let regexp = ctx.opt("regexp", &spec.regexp)?;
+        if regexp.as_deref() == Some("") {
+            // Ansible's lineinfile takes it as matching every line; here it would be no
+            // regexp at all. Neither is what a user means.
+            return Err(RenderError::Refused {
+                field: "regexp",
+                problem: "must not be empty (it would match every line)",
+            });
+        }
         Ok(Line {
             path: ctx.abs_path("path", &spec.path)?,
             line: text,
             state: spec.state,
-            regexp: ctx.opt("regexp", &spec.regexp)?,
+            regexp,
             create: spec.create.unwrap_or(true),
         })
     }
 
     fn scan(&self) -> Option<scan::Item> {
-        match self.regexp {
-            None => scan::Item::line(&self.path, &self.line),
-            Some(_) => None,
+        match (&self.regexp, self.state) {
+            (None, Presence::Present) => scan::Item::line(&self.path, &self.line),
+            _ => None,
         }
     }
 
     fn probe(&self) -> Option<String> {
         let p = quote(&self.path);
         let l = quote(&self.line);
-        if self.regexp.is_none() {
-            // `__od_lx` (probe library): the count from the batch's scan, else grep.
+        if self.regexp.is_none() && self.state == Presence::Present {
+            // `__od_lx` (probe library): the count from the batch's scan, else grep. The
+            // exact line only: a CRLF one is rewritten.
             return Some(format!("__od_lx {p} {l}\n"));
         }
         let mut s = format!("if [ -f {p} ]; then echo .exists 1\n");
-        s.push_str(&format!("printf '.exact '; grep -c -x -F -e {l} -- {p}\n"));
+        if self.regexp.is_none() {
+            // To remove: the line with a CR at its end too.
+            let cr = quote(&format!("{}\r", self.line));
+            s.push_str(&format!(
+                "printf '.exact '; grep -c -x -F -e {l} -e {cr} -- {p}\n"
+            ));
+        } else {
+            s.push_str(&format!("printf '.exact '; grep -c -x -F -e {l} -- {p}\n"));
+        }
         if let Some(re) = &self.regexp {
             let re = quote(re);
             s.push_str(&format!(
@@ -234,25 +256,39 @@ impl Operation for Line {
     }
 
     fn apply(&self, ctx: &mut Ctx<'_>, _facts: &Facts) -> Result<Applied, Failure> {
-        let p = quote(&self.path);
-        let script = format!(
-            "{env}{temp}\
-             if [ -f {p} ]; then\n\
-               awk {awk} {p} > \"$t\" || exit 1\n\
-               chmod \"$(stat -c %a {p})\" \"$t\" || exit 1\n\
-               chown \"$(stat -c %u:%g {p})\" \"$t\" 2>/dev/null || true\n\
+        ctx.run(&format!("editing {}", self.path), self.apply_script())
+            .map(|_| Applied::default())
+    }
+}
+
+impl Line {
+    /// The edit: awk into a temporary file beside the file, renamed into place.
+    fn apply_script(&self) -> String {
+        // A symbolic link is followed: the file it points to is edited and the link stays
+        // (as Ansible's lineinfile does). A file to create gets its missing parent
+        // directories, as lineinfile makes them (`create` is checked before: a missing
+        // file without it fails).
+        format!(
+            "{env}f={p}\n\
+             if [ -L \"$f\" ]; then f=$(readlink -f -- \"$f\") || exit 1; fi\n\
+             d=$(dirname -- \"$f\") || exit 1\n\
+             [ -e \"$f\" ] || mkdir -p -- \"$d\" || exit 1\n\
+             {temp}\
+             if [ -f \"$f\" ]; then\n\
+               awk {awk} \"$f\" > \"$t\" || exit 1\n\
+               chmod \"$(stat -c %a -- \"$f\")\" \"$t\" || exit 1\n\
+               chown \"$(stat -c %u:%g -- \"$f\")\" \"$t\" 2>/dev/null || true\n\
              else\n\
                printf '%s\\n' \"$ORBD_LINE\" > \"$t\" || exit 1\n\
                chmod 644 \"$t\" || exit 1\n\
              fi\n\
-             mv -f \"$t\" {p} || exit 1\n\
+             mv -f \"$t\" \"$f\" || exit 1\n\
              {TEMP_DONE}",
+            p = quote(&self.path),
             env = self.env(),
-            temp = temp_beside(&quote(parent_dir(&self.path)), ".orbdeploy"),
+            temp = temp_beside("\"$d\"", ".orbdeploy"),
             awk = quote(AWK),
-        );
-        ctx.run(&format!("editing {}", self.path), script)
-            .map(|_| Applied::default())
+        )
     }
 }
 
@@ -291,6 +327,54 @@ mod tests {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// A file to create gets its missing parent directories, as with Ansible's lineinfile.
+    #[test]
+    fn create_makes_the_parent_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("it's/a b/f");
+        let l = Line {
+            path: p.to_string_lossy().into_owned(),
+            line: "x".into(),
+            state: Presence::Present,
+            regexp: None,
+            create: true,
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(l.apply_script())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "x\n");
+        // Through a symbolic link: the file it points to is edited, the link stays.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let l = Line {
+            path: link.to_string_lossy().into_owned(),
+            line: "y".into(),
+            ..l
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(l.apply_script())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "x\ny\n");
+    }
+
     #[test]
     fn awk_rules() {
         use Presence::*;
@@ -315,6 +399,16 @@ mod tests {
         );
         assert_eq!(edit("1.0\n1\n01\n", "1", None, Absent), "1.0\n01\n");
         assert_eq!(edit("k=1\nb\nk=2\n", "", Some("^k="), Absent), "b\n");
+        assert_eq!(
+            edit("a\r\nb\r\n", "b", None, Present),
+            "a\r\nb\n",
+            "a CRLF line that is the line is rewritten, not added again (as lineinfile)"
+        );
+        assert_eq!(
+            edit("a\r\nb\r\nc\r\n", "b", None, Absent),
+            "a\r\nc\r\n",
+            "a CRLF line that is the line is removed"
+        );
         assert_eq!(
             edit("a\n", "$HOME \\n 'q' `id`", None, Present),
             "a\n$HOME \\n 'q' `id`\n",

@@ -150,6 +150,9 @@ pub enum Decision {
 pub struct Applied {
     /// The command's output (shell/command), for `register` and the report.
     pub output: Option<ExecOutput>,
+    /// What the step found when it ran left nothing to change (a forced download that
+    /// fetched the bytes `dest` already had): the step is ok, not changed.
+    pub unchanged: bool,
 }
 
 /// Everything an operation needs to apply itself.

@@ -146,7 +146,10 @@ impl Operation for Shell {
                 &out,
             ));
         }
-        Ok(Applied { output: Some(out) })
+        Ok(Applied {
+            output: Some(out),
+            ..Applied::default()
+        })
     }
 
     fn shown_call(&self, ctx: &Ctx<'_>) -> Exec {

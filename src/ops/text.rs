@@ -81,8 +81,13 @@ fn cannot_read(facts: &Facts, path: &str) -> Failure {
 /// The script that writes stdin to `path` atomically, if the file is still what was read:
 /// its SHA-256 is `old` (`None`: it did not exist). A symbolic link is followed: the file
 /// it points to is edited, and stays a link. An existing file keeps its mode and owner; a
-/// new one gets 0644.
+/// new one gets 0644, and its missing parent directories are made (as Ansible's
+/// blockinfile does with `create`).
 pub fn write_script(path: &str, old: Option<&str>) -> String {
+    let parents = match old {
+        Some(_) => "",
+        None => "[ -e \"$f\" ] || mkdir -p -- \"${d:-/}\" || exit 1\n",
+    };
     let check = match old {
         Some(sha) => format!(
             "if [ ! -f \"$f\" ]; then echo \"$f is gone since it was read; nothing was written\" >&2; exit 1; fi\n\
@@ -99,6 +104,7 @@ pub fn write_script(path: &str, old: Option<&str>) -> String {
         "f={p}\n\
          if [ -L \"$f\" ]; then f=$(readlink -f -- \"$f\") || exit 1; fi\n\
          d=${{f%/*}}\n\
+         {parents}\
          {temp}\
          cat > \"$t\" || exit 1\n\
          {check}\
@@ -243,6 +249,26 @@ mod tests {
         assert!(!run(Some("ab\n"), "x\n"), "NUL bytes were not read");
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file left");
+    }
+
+    /// A new file's missing parent directories are made, as Ansible's blockinfile makes
+    /// them with `create`.
+    #[test]
+    fn a_new_file_gets_its_parent_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("it's/a b/f");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(write_script(&p.to_string_lossy(), None))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
     }
 
     #[test]

@@ -411,6 +411,7 @@ fn change(
         attempts += 1;
         let mut ctx = step_ctx(&mut *env.remote, rendered);
         let failure = match rendered.op.apply(&mut ctx, &facts) {
+            Ok(applied) if applied.unchanged => return (StepOutcome::Ok, attempts),
             Ok(applied) => return (StepOutcome::Changed(applied.output), attempts),
             Err(f) => f,
         };

@@ -12,6 +12,7 @@ mod fake;
 mod harness;
 mod snap;
 
+mod ansible_diff;
 mod apply;
 mod bad_input;
 mod cargo_install;
