@@ -139,8 +139,20 @@ pub struct GroupLevel {
     pub id: usize,
     /// The group's list the step is in.
     pub section: Section,
-    /// The group as output names it: `migrate / try`, with the groups around it.
-    pub shown: String,
+    /// What the group's lists are named after: its `name:` with the groups and the role
+    /// around it (`outer / try / migrate`), or only those, for a group with no name.
+    pub title: String,
+}
+
+impl GroupLevel {
+    /// One of the group's lists as output names it: `migrate / rescue`.
+    pub fn list(&self, section: Section) -> String {
+        let t = &self.title;
+        match t.is_empty() || t.ends_with(' ') {
+            true => format!("{t}{}", section.word()),
+            false => format!("{t} / {}", section.word()),
+        }
+    }
 }
 
 /// The three lists of a `try:` group.

@@ -120,7 +120,7 @@ fn inside(scope: &Scope, id: usize, section: Section, title: &str) -> Scope {
     inner.groups.push(GroupLevel {
         id,
         section,
-        shown: scope.named(&here),
+        title: scope.named(title),
     });
     inner.prefix.push_str(&format!("{here} / "));
     inner
