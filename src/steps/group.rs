@@ -63,8 +63,13 @@ pub(super) fn call(
         ("always", sections.always.as_ref()),
     ] {
         if list.is_some_and(Vec::is_empty) {
+            let or = if key == "try" {
+                ""
+            } else {
+                ", or leave it out"
+            };
             return fail(&format!(
-                "`{key}:` is an empty list: give it at least one step, or leave it out"
+                "`{key}:` is an empty list: give it at least one step{or}"
             ));
         }
     }

@@ -20,6 +20,7 @@ mod cli;
 mod e2e;
 mod faults;
 mod fuzz;
+mod groups;
 mod html_report;
 mod install;
 mod live_display;
