@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::include::{call_error, only_keys, vars_of, Loader, Place};
 use super::{Call, GroupLevel, Scope, Section};
 use crate::error::ConfigError;
-use crate::load::operations::RawStep;
+use crate::load::operations::{RawStep, Sections};
 use crate::yaml::Spanned;
 
 /// The keys a `try:` group takes (besides `try`, `rescue` and `always`).
@@ -23,56 +23,8 @@ pub(super) fn call(
     handler: bool,
 ) -> Result<(), ConfigError> {
     let sections = std::mem::take(&mut s.value.sections);
-    let fail = |msg: &str| Err(call_error(&s, place, msg));
-    let Some(tried) = sections.try_steps else {
-        let key = if sections.rescue.is_some() {
-            "rescue"
-        } else {
-            "always"
-        };
-        return fail(&format!(
-            "`{key}:` needs a `try:` on the same step (the steps to try first)"
-        ));
-    };
-    if handler {
-        return fail("a handler cannot be a `try:` group");
-    }
+    refuse(&s, place, &sections, handler)?;
     let spec = &s.value.spec;
-    for (key, given) in [
-        ("include", spec.include.is_some()),
-        ("role", spec.role.is_some()),
-    ] {
-        if given {
-            return fail(&format!(
-                "`try:` takes the place of an operation; this step also has `{key}`"
-            ));
-        }
-    }
-    only_keys(&s, place, "try", &GROUP_KEYS)?;
-    if spec.become_root == Some(true) && spec.user.is_some() {
-        return fail("give either `become: true` or `user:`, not both");
-    }
-    if place.scope.outer_loop.is_some() {
-        return fail(
-            "a `try:` group inside an include with `loop:` is not supported: loop over the group's steps instead",
-        );
-    }
-    for (key, list) in [
-        ("try", Some(&tried)),
-        ("rescue", sections.rescue.as_ref()),
-        ("always", sections.always.as_ref()),
-    ] {
-        if list.is_some_and(Vec::is_empty) {
-            let or = if key == "try" {
-                ""
-            } else {
-                ", or leave it out"
-            };
-            return fail(&format!(
-                "`{key}:` is an empty list: give it at least one step{or}"
-            ));
-        }
-    }
     let title = spec.name.clone().unwrap_or_default();
     let mut scope = loader.child_scope(&s, place, &format!("try {title}"), None)?;
     let vars = vars_of(spec, place)?;
@@ -99,7 +51,7 @@ pub(super) fn call(
     }
     let id = loader.next_id();
     for (section, list) in [
-        (Section::Try, Some(tried)),
+        (Section::Try, sections.try_steps),
         (Section::Rescue, sections.rescue),
         (Section::Always, sections.always),
     ] {
@@ -110,6 +62,67 @@ pub(super) fn call(
         };
         for entry in list {
             loader.entry(entry, &inner, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a group may not be: without `try:`, a handler, beside an operation, an include
+/// or a role, with a key a group does not take, with an empty list, inside a looping
+/// include.
+fn refuse(
+    s: &Spanned<RawStep>,
+    place: &Place,
+    sections: &Sections,
+    handler: bool,
+) -> Result<(), ConfigError> {
+    let fail = |msg: &str| Err(call_error(s, place, msg));
+    if sections.try_steps.is_none() {
+        let key = match sections.rescue.is_some() {
+            true => "rescue",
+            false => "always",
+        };
+        return fail(&format!(
+            "`{key}:` needs a `try:` on the same step (the steps to try first)"
+        ));
+    }
+    if handler {
+        return fail("a handler cannot be a `try:` group");
+    }
+    let spec = &s.value.spec;
+    for (key, given) in [
+        ("include", spec.include.is_some()),
+        ("role", spec.role.is_some()),
+    ] {
+        if given {
+            return fail(&format!(
+                "`try:` takes the place of an operation; this step also has `{key}`"
+            ));
+        }
+    }
+    only_keys(s, place, "try", &GROUP_KEYS)?;
+    if spec.become_root == Some(true) && spec.user.is_some() {
+        return fail("give either `become: true` or `user:`, not both");
+    }
+    if place.scope.outer_loop.is_some() {
+        return fail(
+            "a `try:` group inside an include with `loop:` is not supported: loop over the group's steps instead",
+        );
+    }
+    for (key, list) in [
+        ("try", &sections.try_steps),
+        ("rescue", &sections.rescue),
+        ("always", &sections.always),
+    ] {
+        if list.as_ref().is_some_and(Vec::is_empty) {
+            let or = if key == "try" {
+                ""
+            } else {
+                ", or leave it out"
+            };
+            return fail(&format!(
+                "`{key}:` is an empty list: give it at least one step{or}"
+            ));
         }
     }
     Ok(())
