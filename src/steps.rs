@@ -139,6 +139,8 @@ pub struct GroupLevel {
     pub id: usize,
     /// The group's list the step is in.
     pub section: Section,
+    /// The group is inside an include's loop: each item of the loop runs it anew.
+    pub looped: bool,
     /// What the group's lists are named after: its `name:` with the groups and the role
     /// around it (`outer / try / migrate`), or only those, for a group with no name.
     pub title: String,

@@ -11,12 +11,14 @@
 
 use std::collections::BTreeSet;
 
-use crate::steps::{Section, Step};
+use crate::steps::{GroupLevel, Section, Step};
 
 /// One group the run is inside.
 #[derive(Debug)]
 struct Open {
     id: usize,
+    /// The item of an include's loop this run of the group belongs to.
+    round: usize,
     /// The list of this group the latest step was in (where an inner group sits).
     at: Section,
     try_failed: bool,
@@ -67,16 +69,21 @@ impl Groups {
     /// that ended failed had no group around it: the failure is now the machine's.
     pub fn enter(&mut self, step: &Step) -> bool {
         let path = &step.scope.groups;
+        let round = |l: &GroupLevel| match l.looped {
+            true => step.item.as_ref().map_or(0, |i| i.round),
+            false => 0,
+        };
         let same = self
             .open
             .iter()
             .zip(path)
-            .take_while(|(o, l)| o.id == l.id)
+            .take_while(|(o, l)| o.id == l.id && o.round == round(l))
             .count();
         let escaped = self.end_to(same);
         for l in &path[same..] {
             self.open.push(Open {
                 id: l.id,
+                round: round(l),
                 at: l.section,
                 try_failed: false,
                 rescue_failed: false,

@@ -68,8 +68,7 @@ pub(super) fn call(
 }
 
 /// What a group may not be: without `try:`, a handler, beside an operation, an include
-/// or a role, with a key a group does not take, with an empty list, inside a looping
-/// include.
+/// or a role, with a key a group does not take, with an empty list.
 fn refuse(
     s: &Spanned<RawStep>,
     place: &Place,
@@ -104,11 +103,6 @@ fn refuse(
     if spec.become_root == Some(true) && spec.user.is_some() {
         return fail("give either `become: true` or `user:`, not both");
     }
-    if place.scope.outer_loop.is_some() {
-        return fail(
-            "a `try:` group inside an include with `loop:` is not supported: loop over the group's steps instead",
-        );
-    }
     for (key, list) in [
         ("try", &sections.try_steps),
         ("rescue", &sections.rescue),
@@ -138,6 +132,7 @@ fn inside(scope: &Scope, id: usize, section: Section, title: &str) -> Scope {
     inner.groups.push(GroupLevel {
         id,
         section,
+        looped: scope.outer_loop.is_some(),
         title: scope.named(title),
     });
     inner.prefix.push_str(&format!("{here} / "));

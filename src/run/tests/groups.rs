@@ -357,3 +357,39 @@ fn a_loop_item_that_fails_in_try_is_rescued_after_the_other_items() {
     assert_eq!(ran.step("g / try / each [b]").status, Rescued);
     assert_eq!(ran.step("g / try / next").status, Skipped);
 }
+
+#[test]
+fn a_group_inside_a_looping_include_runs_anew_for_each_item() {
+    let fake = FakeMachine::new(MACHINE);
+    // Named by an absolute path: `load` writes the operations file elsewhere.
+    let inc = fake.root().join("inc.yaml");
+    std::fs::write(
+        &inc,
+        "\
+- name: g
+  try:
+    - { name: t, shell: 'echo t{{ n }} >> log; test {{ n }} != 1' }
+    - { name: u, shell: 'echo u{{ n }} >> log' }
+  rescue: [{ name: r, shell: 'echo r{{ n }} >> log' }]
+",
+    )
+    .unwrap();
+    let ops = format!(
+        "- {{ include: {}, loop: [1, 2], loop_var: n }}\n",
+        serde_json::Value::String(inc.display().to_string())
+    );
+    let (ran, fake) = apply_on(fake, &ops, &config());
+    // The first item's failure is rescued; the second item's try runs whole again.
+    assert_eq!(read(&fake, "log"), "t1\nr1\nt2\nu2\n");
+    assert_eq!(
+        ran.rows,
+        rows(&[
+            ("g / try / t [1]", Rescued),
+            ("g / try / u [1]", Skipped),
+            ("g / rescue / r [1]", Changed),
+            ("g / try / t [2]", Changed),
+            ("g / try / u [2]", Changed),
+            ("g / rescue / r [2]", Skipped),
+        ])
+    );
+}

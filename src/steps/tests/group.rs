@@ -172,10 +172,6 @@ fn what_a_group_may_not_be() {
             "steps: []\nhandlers: [{ name: h, try: [{ shell: a }] }]\n",
             "a handler cannot be a `try:` group",
         ),
-        (
-            "- { include: l.yaml, loop: [1, 2] }\n",
-            "a `try:` group inside an include with `loop:` is not supported",
-        ),
     ];
     for (ops, want) in cases {
         let tree = Tree::new(&[("ops.yaml", ops), ("l.yaml", "- { try: [{ shell: a }] }\n")]);
