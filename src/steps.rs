@@ -4,6 +4,7 @@
 //! loop, and handlers that exist for every `notify`. Includes and roles are resolved here,
 //! statically (the private modules `include` and `role`). Nothing here talks to a machine.
 
+mod group;
 mod include;
 pub mod items;
 mod role;
@@ -117,6 +118,82 @@ pub struct Scope {
     pub outer_loop: Option<(usize, Arc<Loop>)>,
     /// Whose handlers `notify` looks in first: 0 the run's, else a role's.
     pub handler_scope: usize,
+    /// The `try:` groups around the step, outermost first, each with the section the step
+    /// is in.
+    pub groups: Vec<GroupLevel>,
+    /// What the groups around the step put before its name (`migrate / try / `).
+    pub prefix: String,
+    /// Where in `prefix` the role's `ROLE : ` goes: groups outside the role come before
+    /// it, groups inside the role after it.
+    pub role_at: usize,
+    /// A group's `become:`, for the steps that say neither `become:` nor `user:`.
+    pub become_root: Option<bool>,
+    /// A group's `user:`, for the steps that say neither `become:` nor `user:`.
+    pub run_as: Option<String>,
+}
+
+/// One `try:` group around a step, and which of its lists the step is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupLevel {
+    /// The group, unique in the run's steps.
+    pub id: usize,
+    /// The group's list the step is in.
+    pub section: Section,
+    /// The group is inside an include's loop: each item of the loop runs it anew.
+    pub looped: bool,
+    /// What the group's lists are named after: its `name:` with the groups and the role
+    /// around it (`outer / try / migrate`), or only those, for a group with no name.
+    pub title: String,
+}
+
+impl GroupLevel {
+    /// One of the group's lists as output names it: `migrate / rescue`.
+    pub fn list(&self, section: Section) -> String {
+        let t = &self.title;
+        match t.is_empty() || t.ends_with(' ') {
+            true => format!("{t}{}", section.word()),
+            false => format!("{t} / {}", section.word()),
+        }
+    }
+}
+
+/// The three lists of a `try:` group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `try:`: run in order until a step fails.
+    Try,
+    /// `rescue:`: run when a step of `try` failed.
+    Rescue,
+    /// `always:`: run after `try` and `rescue`, whatever happened.
+    Always,
+}
+
+impl Section {
+    /// The key, as written and as shown in step names.
+    pub fn word(self) -> &'static str {
+        match self {
+            Section::Try => "try",
+            Section::Rescue => "rescue",
+            Section::Always => "always",
+        }
+    }
+}
+
+impl Scope {
+    /// `own` after what the groups and the role around it put before it: `web : name`,
+    /// `migrate / try / name`, `migrate / try / web : name`.
+    pub fn named(&self, own: &str) -> String {
+        match &self.role {
+            Some(role) => {
+                let (outside, inside) = self
+                    .prefix
+                    .split_at_checked(self.role_at)
+                    .unwrap_or(("", &self.prefix));
+                format!("{outside}{} : {inside}{own}", role.name)
+            }
+            None => format!("{}{own}", self.prefix),
+        }
+    }
 }
 
 /// A role a step belongs to.
@@ -387,14 +464,17 @@ pub(crate) fn check(
         role: scope.role.as_ref().map(|r| r.name.clone()),
         chain: chain.to_vec(),
     });
-    let RawStep { spec, ops } = s.value;
+    let RawStep { mut spec, ops, .. } = s.value;
     let op = one_operation(ops, &origin, &source)?;
-    let mut name = spec
+    let own = spec
         .name
         .clone()
         .unwrap_or_else(|| format!("{} {}", op.kind().as_str(), op.summary()));
-    if let Some(role) = &scope.role {
-        name = format!("{} : {name}", role.name);
+    let name = scope.named(&own);
+    // A group's `become:`/`user:` is the default of the steps inside it; a step's own wins.
+    if spec.become_root.is_none() && spec.user.is_none() {
+        spec.become_root = scope.become_root;
+        spec.user = scope.run_as.clone();
     }
     let looping = loop_of(&spec, &origin, &name, &source, renderer)?;
     let step = Step {

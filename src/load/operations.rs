@@ -18,7 +18,7 @@ use crate::yaml::Spanned;
 
 /// The common keys, in the order an unknown key's message lists them (the operation keys
 /// follow, from [`Kind::ALL`]).
-const COMMON_KEYS: [&str; 22] = [
+const COMMON_KEYS: [&str; 25] = [
     "name",
     "hosts",
     "when",
@@ -41,6 +41,9 @@ const COMMON_KEYS: [&str; 22] = [
     "include",
     "role",
     "vars",
+    "try",
+    "rescue",
+    "always",
 ];
 
 /// The common keys, as the step reader takes them.
@@ -70,6 +73,27 @@ pub struct RawStep {
     pub spec: StepSpec,
     /// The operations given (a key with a null value gives none).
     pub ops: Vec<OpSpec>,
+    /// `try:`, `rescue:` and `always:`: the sections of a group (`crate::steps` checks
+    /// them).
+    pub sections: Sections,
+}
+
+/// The step lists of a `try:` group, as written (`None`: the key is not given).
+#[derive(Debug, Clone, Default)]
+pub struct Sections {
+    /// `try:`: the steps tried in order until one fails.
+    pub try_steps: Option<Vec<Spanned<RawStep>>>,
+    /// `rescue:`: the steps run when a step of `try` failed.
+    pub rescue: Option<Vec<Spanned<RawStep>>>,
+    /// `always:`: the steps run after `try` (and `rescue`), whatever happened.
+    pub always: Option<Vec<Spanned<RawStep>>>,
+}
+
+impl Sections {
+    /// Any of the three keys is given.
+    pub fn any(&self) -> bool {
+        self.try_steps.is_some() || self.rescue.is_some() || self.always.is_some()
+    }
 }
 
 /// A key of a step.
@@ -172,6 +196,9 @@ impl RawStep {
             "include" => s.include = map.next_value()?,
             "role" => s.role = map.next_value()?,
             "vars" => s.vars = map.next_value()?,
+            "try" => self.sections.try_steps = map.next_value()?,
+            "rescue" => self.sections.rescue = map.next_value()?,
+            "always" => self.sections.always = map.next_value()?,
             // Not reached: `StepKeySeed` gives only `COMMON_KEYS` here (a test reads each).
             other => return Err(de::Error::unknown_field(other, step_keys())),
         }
@@ -552,6 +579,7 @@ mod tests {
                 "timeout" | "retries" | "delay" => "3",
                 "env" | "vars" => "{ A: 1 }",
                 "loop" => "[a, 1]",
+                "try" | "rescue" | "always" => "[{ shell: t }]",
                 _ => "x",
             };
             yaml.push_str(&format!("{key}: {value}\n"));
@@ -585,6 +613,10 @@ mod tests {
         assert_eq!(s.role.as_ref().map(|v| v.value.as_str()), Some("x"));
         assert!(s.vars.as_ref().is_some_and(|v| v.value.get("A").is_some()));
         assert!(matches!(&step.ops[..], [OpSpec::Shell(sh)] if sh == "s"));
+        let sections = &step.sections;
+        for list in [&sections.try_steps, &sections.rescue, &sections.always] {
+            assert!(list.as_ref().is_some_and(|l| l.len() == 1));
+        }
     }
 
     /// `user:` runs the step as a user when it is a string and is the user operation when it
@@ -627,7 +659,7 @@ mod tests {
             .collect();
         assert!(
             msg.ends_with(&format!(
-                "`register`, `loop`, `loop_var`, `label`, `include`, `role`, `vars`, {}",
+                "`register`, `loop`, `loop_var`, `label`, `include`, `role`, `vars`, `try`, `rescue`, `always`, {}",
                 ops.join(", ")
             )),
             "{msg}"

@@ -312,18 +312,31 @@ fn step_of<'b>(book: &'b Playbook, row: &StepResult) -> Result<&'b Step, String>
     }
 }
 
-/// Where a failed step resumes: at itself (every item of its own loop runs), or, inside
-/// an include's loop, at that loop's first step.
+/// Where a failed step resumes: at itself (every item of its own loop runs), inside an
+/// include's loop at that loop's first step, and inside a `try:` group at the first step
+/// of the outermost group around it (a group runs whole: its `rescue:` runs only after a
+/// failure in its `try:` of the same run).
 fn loop_start(book: &Playbook, step: &Step) -> usize {
-    let Some((group, _)) = &step.scope.outer_loop else {
-        return step.index;
+    let first = |same: &dyn Fn(&Step) -> bool| {
+        book.steps
+            .iter()
+            .filter(|s| same(s))
+            .map(|s| s.index)
+            .min()
+            .unwrap_or(step.index)
     };
-    book.steps
-        .iter()
-        .filter(|s| s.scope.outer_loop.as_ref().map(|(g, _)| g) == Some(group))
-        .map(|s| s.index)
-        .min()
-        .unwrap_or(step.index)
+    let mut from = step.index;
+    if let Some((group, _)) = &step.scope.outer_loop {
+        from = from.min(first(&|s| {
+            s.scope.outer_loop.as_ref().map(|(g, _)| g) == Some(group)
+        }));
+    }
+    if let Some(outer) = step.scope.groups.first() {
+        from = from.min(first(&|s| {
+            s.scope.groups.first().map(|l| l.id) == Some(outer.id)
+        }));
+    }
+    from
 }
 
 #[cfg(test)]
@@ -489,6 +502,38 @@ handlers:
                 owed: BTreeSet::from([1])
             }
         );
+        // Inside a try group: from the first step of the outermost group.
+        let ops = "\
+- { name: before, shell: 'true' }
+- name: g
+  try:
+    - { name: t, shell: 'true' }
+    - { name: inner, try: [{ name: u, shell: 'true' }] }
+  rescue: [{ name: r, shell: 'false' }]
+";
+        let (_gdir, grouped) = self::book(ops, INC);
+        let rescue = failed(
+            HostStatus::Failed,
+            vec![row(
+                3,
+                "g / rescue / r",
+                Kind::Shell,
+                false,
+                StepStatus::Failed,
+            )],
+        );
+        assert_eq!(rerun(true).resume(&rescue, &grouped).unwrap().from, 1);
+        let inner = failed(
+            HostStatus::Failed,
+            vec![row(
+                2,
+                "g / try / inner / try / u",
+                Kind::Shell,
+                false,
+                StepStatus::Failed,
+            )],
+        );
+        assert_eq!(rerun(true).resume(&inner, &grouped).unwrap().from, 1);
         // Unreachable: from the first step.
         let gone = failed(
             HostStatus::Unreachable,

@@ -292,7 +292,8 @@ fn step_title(s: &StepResult) -> String {
     }
 }
 
-/// The failures in full, open: unreachable machines, then failed and ignored steps.
+/// The failures in full, open: unreachable machines, then failed, ignored and rescued
+/// steps.
 fn failures(out: &mut String, report: &Report) {
     let mut items: Vec<String> = Vec::new();
     for (r, m) in report.machines.iter().enumerate() {
@@ -307,7 +308,10 @@ fn failures(out: &mut String, report: &Report) {
             continue;
         }
         for (k, s) in m.steps.iter().enumerate() {
-            if matches!(s.status, StepStatus::Failed | StepStatus::Ignored) {
+            if matches!(
+                s.status,
+                StepStatus::Failed | StepStatus::Ignored | StepStatus::Rescued
+            ) {
                 items.push(failure(r, k, s));
             }
         }

@@ -31,7 +31,7 @@ pub struct Human {
     connecting_ms: Option<u64>,
     /// The live area on a terminal (`--progress`).
     bars: Option<Area>,
-    /// Failed (and ignored) steps of machines that ran, in order.
+    /// Failed (and ignored, and rescued) steps of machines that ran, in order.
     failures: Vec<StepResult>,
     /// Machines that could not be used.
     unreachable: Vec<Unreachable>,
@@ -202,7 +202,10 @@ impl Human {
                 if let Some(b) = &self.bars {
                     b.bar.inc(1);
                 }
-                if matches!(s.status, StepStatus::Failed | StepStatus::Ignored) {
+                if matches!(
+                    s.status,
+                    StepStatus::Failed | StepStatus::Ignored | StepStatus::Rescued
+                ) {
                     self.failures.push(s.clone());
                 }
                 let text = self.step_text(s, true);

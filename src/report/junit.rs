@@ -90,6 +90,12 @@ fn suite(m: &ReportMachine) -> (String, Tally) {
                 )
             }
             JunitAs::Passed => output(step),
+            // Passed, since the run goes on as if it had; the failure is its output, so
+            // that a rescue never hides what went wrong.
+            JunitAs::Rescued => format!(
+                "\n      <system-out>{}</system-out>\n    ",
+                esc(&format!("{}: {}", step.status.word(), detail(step)))
+            ),
         };
         cases.push_str(&format!(
             "    <testcase classname=\"{name}\" name=\"{:02} {}{}\" time=\"{}\">{body}</testcase>\n",
@@ -113,6 +119,20 @@ fn suite(m: &ReportMachine) -> (String, Tally) {
 /// A `<failure>` or `<error>` with the message, and as its text the failure in full (as
 /// the terminal shows it): message, command, exit code, last lines of stdout and stderr.
 fn failure(tag: &str, step: &StepResult) -> String {
+    let message = step
+        .failure
+        .as_ref()
+        .map(|f| f.message.as_str())
+        .unwrap_or_default();
+    format!(
+        "\n      <{tag} message=\"{}\">{}</{tag}>\n    ",
+        esc(message),
+        esc(&detail(step))
+    )
+}
+
+/// A failure in full: message, command, exit code, last lines of stdout and stderr.
+fn detail(step: &StepResult) -> String {
     let fi = step.failure.clone().unwrap_or_default();
     let mut detail = fi.message.clone();
     if let Some(c) = &fi.command {
@@ -126,11 +146,7 @@ fn failure(tag: &str, step: &StepResult) -> String {
             detail.push_str(&format!("\n{name} (last lines):\n{tail}"));
         }
     }
-    format!(
-        "\n      <{tag} message=\"{}\">{}</{tag}>\n    ",
-        esc(&fi.message),
-        esc(&detail)
-    )
+    detail
 }
 
 /// What a step changed (or would change), with its diff, as `<system-out>`.

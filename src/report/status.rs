@@ -22,6 +22,9 @@ pub enum StepStatus {
     Failed,
     /// Failed, but `ignore_errors` let the machine go on.
     Ignored,
+    /// Failed inside a `try:` group whose `rescue:` then ran (the group can still fail,
+    /// if the rescue fails).
+    Rescued,
     /// Not run: `when` false, `creates`/`unless`, an earlier failure, or an interruption.
     Skipped,
     /// Plan: would change.
@@ -41,6 +44,8 @@ pub enum JunitAs {
     Failure,
     /// A skipped test case.
     Skipped,
+    /// A passed test case whose output is the failure a `rescue:` handled.
+    Rescued,
 }
 
 /// Where a status stands in the summary table of one mode: its column (from 0) and the
@@ -150,6 +155,21 @@ const IGNORED: Traits = Traits {
     registers: (false, true, false),
 };
 
+/// What [`StepStatus::Rescued`] means to the reporters: the failure stays in sight, but
+/// it fails neither its machine nor the run.
+const RESCUED: Traits = Traits {
+    word: "failed (rescued)",
+    ansi: "35",
+    html_class: "rs",
+    icon: "↺",
+    html_usual: (false, false),
+    column: (None, col(5, "RESCUED", NonZero)),
+    junit: JunitAs::Rescued,
+    changes: false,
+    pending: false,
+    registers: (false, true, false),
+};
+
 /// What [`StepStatus::Skipped`] means to the reporters.
 const SKIPPED: Traits = Traits {
     word: "skipped",
@@ -216,11 +236,12 @@ const fn col(at: usize, heading: &'static str, closing: Closing) -> Option<Colum
 
 impl StepStatus {
     /// Every status, in the order the JSON counts list them.
-    pub const ALL: [StepStatus; 8] = [
+    pub const ALL: [StepStatus; 9] = [
         StepStatus::Ok,
         StepStatus::Changed,
         StepStatus::Failed,
         StepStatus::Ignored,
+        StepStatus::Rescued,
         StepStatus::Skipped,
         StepStatus::WillChange,
         StepStatus::WillRun,
@@ -228,13 +249,14 @@ impl StepStatus {
     ];
 
     /// Every status, in the order the HTML report lists them.
-    pub const SHOWN: [StepStatus; 8] = [
+    pub const SHOWN: [StepStatus; 9] = [
         StepStatus::Ok,
         StepStatus::Changed,
         StepStatus::WillChange,
         StepStatus::WillRun,
         StepStatus::Unknown,
         StepStatus::Failed,
+        StepStatus::Rescued,
         StepStatus::Ignored,
         StepStatus::Skipped,
     ];
@@ -246,6 +268,7 @@ impl StepStatus {
             StepStatus::Changed => CHANGED,
             StepStatus::Failed => FAILED,
             StepStatus::Ignored => IGNORED,
+            StepStatus::Rescued => RESCUED,
             StepStatus::Skipped => SKIPPED,
             StepStatus::WillChange => WILL_CHANGE,
             StepStatus::WillRun => WILL_RUN,
@@ -265,6 +288,7 @@ impl StepStatus {
             StepStatus::Changed => "changed",
             StepStatus::Failed => "failed",
             StepStatus::Ignored => "ignored",
+            StepStatus::Rescued => "rescued",
             StepStatus::Skipped => "skipped",
             StepStatus::WillChange => "will_change",
             StepStatus::WillRun => "will_run",
@@ -502,7 +526,7 @@ mod tests {
         let text = serde_json::to_string(&c).unwrap_or_default();
         assert_eq!(
             text,
-            r#"{"ok":0,"changed":2,"failed":0,"ignored":0,"skipped":0,"will_change":0,"will_run":0,"unknown":1}"#
+            r#"{"ok":0,"changed":2,"failed":0,"ignored":0,"rescued":0,"skipped":0,"will_change":0,"will_run":0,"unknown":1}"#
         );
         let back: Counts = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(back, c);

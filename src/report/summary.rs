@@ -28,7 +28,7 @@ pub struct Input<'a> {
     pub plan: bool,
     /// Colour on.
     pub color: bool,
-    /// Failed (and ignored) steps of machines that ran, in order.
+    /// Failed (and ignored, and rescued) steps of machines that ran, in order.
     pub failures: &'a [StepResult],
     /// Machines that could not be used.
     pub unreachable: &'a [Unreachable],
@@ -86,10 +86,10 @@ fn failures(i: &Input) -> String {
 /// One failed step in full: what went wrong, the exact command, its exit code and the
 /// last lines of its output.
 fn failure(s: &StepResult) -> String {
-    let ignored = if s.status == StepStatus::Ignored {
-        ", failure ignored"
-    } else {
-        ""
+    let ignored = match s.status {
+        StepStatus::Ignored => ", failure ignored",
+        StepStatus::Rescued => ", rescued",
+        _ => "",
     };
     let mut out = format!(
         "\n  {} — step `{}` ({}{ignored})\n",

@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::{json, Value as Json};
 
 use crate::facts::{Facts, Window};
-use crate::ops::Rendered;
+use crate::ops::{FailureKind, Rendered};
 use crate::plan::{MachinePlan, TemplateVars};
 use crate::remote::{ExecOutput, Remote};
 use crate::report::{
@@ -20,6 +20,7 @@ use crate::report::{
 use crate::steps::{items, Step};
 
 use super::config::OnFailure;
+use super::groups::Groups;
 use super::step::{self, Ran, Shared, StepEnv, StepOutcome};
 
 /// Run one machine's steps and handlers over `remote`; returns its result.
@@ -41,6 +42,7 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         window: Window::default(),
         timings: HostTimings::default(),
         looping: LoopRun::default(),
+        groups: Groups::new(&machine.steps),
     };
     let steps = items::expand(&machine.steps, shared.renderer, &h.ctx, &h.fixed);
     shared.events.send(Event::HostStarted {
@@ -51,6 +53,9 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
     h.remote.expect_users(&likely_users(&machine.steps));
     h.timings.session_ms += Millis::of(opening.elapsed());
     h.run_list(&machine.steps, steps, false);
+    if h.groups.end_all() {
+        h.machine_failed();
+    }
     let handlers: Vec<&Step> = machine
         .handlers
         .iter()
@@ -114,6 +119,8 @@ struct HostRun<'a, 'b> {
     timings: HostTimings,
     /// The items of the loop under way.
     looping: LoopRun,
+    /// The `try:` groups the run is inside, and what failed in them.
+    groups: Groups,
 }
 
 /// What the items of one loop add up to, until its last item: its `register` value, and
@@ -184,8 +191,56 @@ impl HostRun<'_, '_> {
         }
     }
 
+    /// A failure is the machine's: its run stops (unless `--keep-going`), and with
+    /// `--fail-fast` every machine's.
+    fn machine_failed(&mut self) {
+        self.failed = true;
+        if self.shared.config.on_failure == OnFailure::Everything {
+            self.shared.stop_all.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// How a step ended, after its groups had their say: a failure inside the `try:` of a
+    /// group with a `rescue:` is rescued, unless the machine was lost (the rescue could
+    /// not reach it either).
+    fn status_of(&self, step: &Step, outcome: &StepOutcome) -> StepStatus {
+        let status = outcome.status();
+        if status == StepStatus::Failed && !unreachable(outcome) && self.groups.rescues(step) {
+            return StepStatus::Rescued;
+        }
+        status
+    }
+
+    /// What a step's end means for the rest of the run: Ctrl-C, or a failure (not
+    /// ignored) for its group or its machine.
+    fn note_end(&mut self, step: &Step, outcome: &StepOutcome, own_loop: bool) {
+        let mut failed_now = false;
+        match outcome {
+            StepOutcome::Interrupted => self.interrupted = true,
+            StepOutcome::Failed { ignored: false, .. } => failed_now = true,
+            _ => {}
+        }
+        // A failed item stops its machine once the loop's other items were tried.
+        let loop_over = !own_loop || step.item.as_ref().is_some_and(|i| i.is_last());
+        if own_loop {
+            self.looping.failed |= failed_now;
+            failed_now = loop_over && std::mem::take(&mut self.looping.failed);
+            if loop_over {
+                self.looping.results.clear();
+            }
+        }
+        // A failure inside a group is the group's until the group ends (its `rescue:`
+        // and `always:` still run); outside any, or with the machine lost, the machine's.
+        if failed_now && (!self.groups.fail(step) || unreachable(outcome)) {
+            self.machine_failed();
+        }
+    }
+
     /// Run `list[pos]`; true when it registered a value.
     fn step_in(&mut self, list: &[&Step], pos: usize, step: &Step, handler: bool) -> bool {
+        if !handler && self.groups.enter(step) {
+            self.machine_failed();
+        }
         if !handler && self.machine.resume.skips(step) {
             let mut r = blank_result(&self.machine.name, step, false, StepStatus::Skipped);
             r.reason = Some(crate::plan::rerun::SKIPPED.into());
@@ -208,9 +263,10 @@ impl HostRun<'_, '_> {
             failed: self.failed,
             earlier_changes: self.counts.sum(|t| t.changes) > 0,
             hold,
+            skip: self.groups.skip(step),
         };
         let mut ran = step::run(env, list, pos, step);
-        let status = ran.outcome.status();
+        let status = self.status_of(step, &ran.outcome);
         self.tell_watch(step, handler, status, ran.detail.facts.take());
         let own_loop = step.looping.is_some() && step.item.is_some();
         let is_item = step
@@ -237,27 +293,7 @@ impl HostRun<'_, '_> {
         if status.changes() {
             self.notified.extend(step.notifies.iter().copied());
         }
-        let mut failed_now = false;
-        match ran.outcome {
-            StepOutcome::Interrupted => self.interrupted = true,
-            StepOutcome::Failed { ignored: false, .. } => failed_now = true,
-            _ => {}
-        }
-        // A failed item stops its machine once the loop's other items were tried.
-        let loop_over = !own_loop || step.item.as_ref().is_some_and(|i| i.is_last());
-        if own_loop {
-            self.looping.failed |= failed_now;
-            failed_now = loop_over && std::mem::take(&mut self.looping.failed);
-            if loop_over {
-                self.looping.results.clear();
-            }
-        }
-        if failed_now {
-            self.failed = true;
-            if self.shared.config.on_failure == OnFailure::Everything {
-                self.shared.stop_all.store(true, Ordering::SeqCst);
-            }
-        }
+        self.note_end(step, &ran.outcome, own_loop);
         self.counts.add(status);
         let timings = ran.detail.phases.timings();
         let took = started.elapsed();
@@ -266,12 +302,17 @@ impl HostRun<'_, '_> {
         } else {
             self.timings.add_step(&timings);
         }
-        let mut result = step_result(&self.machine.name, step, handler, ran);
+        let mut result = step_result(&self.machine.name, step, handler, ran, status);
         result.duration_ms = ms(took);
         result.timings = Some(timings);
         self.shared.events.send(Event::Step(result));
         registered
     }
+}
+
+/// The step failed because its machine could not be reached.
+fn unreachable(outcome: &StepOutcome) -> bool {
+    matches!(outcome, StepOutcome::Failed { failure, .. } if failure.kind == FailureKind::Unreachable)
 }
 
 /// The template context: the machine's variables, what earlier steps registered, and
@@ -324,9 +365,15 @@ fn loop_value(results: Vec<Json>) -> Json {
     })
 }
 
-/// A step's report line.
-fn step_result(machine: &str, step: &Step, handler: bool, ran: Ran) -> StepResult {
-    let mut r = blank_result(machine, step, handler, ran.outcome.status());
+/// A step's report line, with `status` (how it ended, after its groups had their say).
+fn step_result(
+    machine: &str,
+    step: &Step,
+    handler: bool,
+    ran: Ran,
+    status: StepStatus,
+) -> StepResult {
+    let mut r = blank_result(machine, step, handler, status);
     r.changes = ran.detail.changes;
     r.diff = ran.detail.diff;
     r.calls = ran.detail.calls;

@@ -6,6 +6,7 @@
 
 pub mod config;
 mod connect;
+mod groups;
 mod host;
 mod lock;
 pub mod pool;

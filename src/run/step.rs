@@ -145,6 +145,9 @@ pub struct StepEnv<'s> {
     pub earlier_changes: bool,
     /// Why the step must not change its machine (the watch said so), if it must not.
     pub hold: Option<&'static str>,
+    /// Why the step does not run at all, from its `try:` groups (a failure before it in
+    /// its list, a `rescue:` whose `try:` did not fail), if it does not.
+    pub skip: Option<String>,
 }
 
 /// Run `list[pos]` (which is `step`): `list` is the machine's steps, or the handlers it
@@ -249,7 +252,8 @@ fn decide(env: &mut StepEnv<'_>, rendered: &Rendered, facts: &Facts) -> (StepOut
 }
 
 /// Whether the step may start: not after Ctrl-C, not after a failure elsewhere under
-/// `--fail-fast`, not after a failure on this machine unless `--keep-going`.
+/// `--fail-fast`, not after a failure on this machine unless `--keep-going`, not when
+/// its `try:` groups say so.
 fn gate(env: &StepEnv<'_>) -> Option<StepOutcome> {
     if crate::interrupt::requested() {
         return Some(StepOutcome::Interrupted);
@@ -264,7 +268,7 @@ fn gate(env: &StepEnv<'_>) -> Option<StepOutcome> {
             "an earlier step failed on this machine".into(),
         ));
     }
-    None
+    env.skip.clone().map(StepOutcome::Skipped)
 }
 
 /// The step rendered for this machine and its facts: from the window when an earlier

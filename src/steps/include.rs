@@ -152,6 +152,9 @@ impl<'a> Loader<'a> {
         place: &Place,
         handler: bool,
     ) -> Result<(), ConfigError> {
+        if s.value.sections.any() {
+            return super::group::call(self, s, place, handler);
+        }
         if s.value.spec.include.is_some() {
             return self.include(s, place, handler);
         }
@@ -315,11 +318,11 @@ impl<'a> Loader<'a> {
                     "an include with `loop:` inside another include with `loop:` is not supported: loop over the inner steps instead",
                 ));
             }
-            self.next_group += 1;
-            scope.outer_loop = Some((self.next_group, lp));
+            scope.outer_loop = Some((self.next_id(), lp));
         }
         if let Some(r) = role {
             scope.role = Some(r);
+            scope.role_at = scope.prefix.len();
         }
         scope.tags.extend(spec.tags.0.iter().cloned());
         Ok(scope)
@@ -341,6 +344,12 @@ impl<'a> Loader<'a> {
             self.entry(h, &file_place, true)?;
         }
         Ok(())
+    }
+
+    /// A number no other loop or `try:` group of this load has.
+    pub fn next_id(&mut self) -> usize {
+        self.next_group += 1;
+        self.next_group
     }
 
     /// Record a role call for `inventory --explain`.

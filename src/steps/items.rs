@@ -26,6 +26,9 @@ pub struct Item {
     pub pos: Option<(usize, usize)>,
     /// Whether the copy runs.
     pub state: ItemState,
+    /// Which item of an include's loop the copy belongs to (0 outside one): a `try:` group
+    /// inside the include is a group of its own in each.
+    pub round: usize,
 }
 
 /// Whether a per-item copy runs.
@@ -217,9 +220,10 @@ fn expand_group(
         Ok(_) => return out.push(placeholder(first, ItemState::Empty)),
         Err(e) => return out.push(placeholder(first, ItemState::Broken(e))),
     };
-    for item in items {
+    for (round, item) in items.into_iter().enumerate() {
         let bound = vec![(lp.var.clone(), item)];
         let label = label_of(lp, first, &bound, renderer, base, fixed);
+        let from = out.len();
         for s in group {
             expand_one(
                 s,
@@ -230,6 +234,11 @@ fn expand_group(
                 fixed,
                 out,
             );
+        }
+        for copy in &mut out[from..] {
+            if let Some(item) = &mut copy.item {
+                Arc::make_mut(item).round = round;
+            }
         }
     }
 }
@@ -254,6 +263,7 @@ fn expand_one(
                 labels: labels.to_vec(),
                 pos: None,
                 state: ItemState::Ready,
+                round: 0,
             }));
         }
         return out.push(copy);
@@ -278,6 +288,7 @@ fn expand_one(
             labels: all,
             pos: Some((n, count)),
             state: ItemState::Ready,
+            round: 0,
         }));
         out.push(copy);
     }
@@ -300,6 +311,7 @@ fn placeholder(s: &Step, state: ItemState) -> Step {
         labels: Vec::new(),
         pos: None,
         state,
+        round: 0,
     }));
     copy
 }

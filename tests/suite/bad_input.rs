@@ -836,6 +836,62 @@ pub(crate) fn catalogue() -> Vec<Case> {
             ],
             "roles/web/tasks/main.yaml:2:3: unknown field `shel`",
         ),
+        // try / rescue / always (issue 34).
+        ops_case(
+            "rescue without try",
+            "- name: g\n  rescue: [{ shell: a }]\n",
+            "ops.yaml:1:3: `rescue:` needs a `try:` on the same step",
+        ),
+        ops_case(
+            "always without try",
+            "- { always: [{ shell: a }] }\n",
+            "ops.yaml:1:3: `always:` needs a `try:` on the same step",
+        ),
+        ops_case(
+            "try with an operation",
+            "- { name: g, try: [{ shell: a }], shell: b }\n",
+            "ops.yaml:1:3: `try:` takes the place of an operation; this step also has `shell`",
+        ),
+        ops_case(
+            "try with include",
+            "- { try: [{ shell: a }], include: x.yaml }\n",
+            "ops.yaml:1:3: `try:` takes the place of an operation; this step also has `include`",
+        ),
+        ops_case(
+            "empty try",
+            "- { try: [] }\n",
+            "ops.yaml:1:3: `try:` is an empty list: give it at least one step\n",
+        ),
+        ops_case(
+            "try not a list",
+            "- { try: { shell: a } }\n",
+            "ops.yaml:1:10: `try`: expected a list, found a mapping",
+        ),
+        ops_case(
+            "rescue not a list",
+            "- { try: [{ shell: a }], rescue: echo }\n",
+            "ops.yaml:1:34: `rescue`: expected a list, found `echo`",
+        ),
+        ops_case(
+            "loop on a try group",
+            "- { try: [{ shell: a }], loop: [1, 2] }\n",
+            "ops.yaml:1:3: `loop` does not apply to `try:` (it takes `name`, `vars`, `hosts`, `tags`, `when`, `become`, `user`)",
+        ),
+        ops_case(
+            "mistake inside rescue",
+            "- try: [{ shell: a }]\n  rescue:\n    - { shel: b }\n",
+            "ops.yaml:3:9: unknown field `shel`",
+        ),
+        ops_case(
+            "when of a try group not a condition",
+            "- { try: [{ shell: a }], when: '{{' }\n",
+            "ops.yaml:1:3: when: unexpected end of input",
+        ),
+        ops_case(
+            "handler that is a try group",
+            "steps: []\nhandlers:\n  - { name: h, try: [{ shell: a }] }\n",
+            "ops.yaml:3:5: a handler cannot be a `try:` group",
+        ),
     ]
 }
 

@@ -22,6 +22,7 @@ mod e2e;
 mod faults;
 mod first_deploy;
 mod fuzz;
+mod groups;
 mod html_report;
 mod install;
 mod live_display;

@@ -29,6 +29,7 @@ const SHORT: &[&str] = &[
     "failed",
     "FAILED",
     "ignored",
+    "rescued",
     "skipped",
     "will_change",
     "will_run",

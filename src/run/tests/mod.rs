@@ -4,6 +4,7 @@
 //! directory of this host (see `remote::fake`), and the tests read what the run reported
 //! (its step results) and what the machine was asked to run. No root, no orbctl.
 
+mod groups;
 mod host;
 mod loops;
 mod step;

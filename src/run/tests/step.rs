@@ -96,6 +96,7 @@ fn run_at(
         failed: gate.failed,
         earlier_changes: false,
         hold: None,
+        skip: None,
     };
     let ran = step::run(env, &list, pos, list[pos]);
     crate::interrupt::request_on_this_thread(false);

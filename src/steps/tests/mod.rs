@@ -4,6 +4,7 @@
 //! registered value), with the files written into a temporary directory. This module holds
 //! what they share: the files, their load, and the template contexts a run builds.
 
+mod group;
 mod include;
 mod loops;
 mod role;
