@@ -434,6 +434,7 @@ handlers:
                 duration_ms: 0,
                 error: None,
                 timings: None,
+                batch: None,
             },
             steps,
         }

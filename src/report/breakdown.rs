@@ -278,6 +278,7 @@ mod tests {
                 duration_ms,
                 error: None,
                 timings: Some(t),
+                batch: None,
             },
             steps,
         }

@@ -45,12 +45,19 @@ pub(super) struct Live {
     running: BTreeMap<String, Running>,
     arrivals: usize,
     color: bool,
+    /// The rolling batch running (`batch 2/3: web-3 web-4`), shown above the machines.
+    batch: Option<String>,
 }
 
 impl Live {
     /// The run's machines are known.
     pub(super) fn selected(&mut self, n: usize) {
         self.selected = n;
+    }
+
+    /// A rolling batch begins (`None`: no batch is running).
+    pub(super) fn batch(&mut self, line: Option<String>) {
+        self.batch = line;
     }
 
     /// A machine starts its steps.
@@ -96,7 +103,10 @@ impl Live {
         } else {
             running.len()
         };
-        let mut out = Vec::with_capacity(shown + 1);
+        let mut out = Vec::with_capacity(shown + 2);
+        if let Some(b) = &self.batch {
+            out.push(fit(&format!("  {b}"), width));
+        }
         for (machine, r) in running.iter().take(shown) {
             let age = now.saturating_duration_since(r.since);
             let step = r.step.as_deref().unwrap_or("starting");

@@ -355,6 +355,7 @@ fn synthetic_machine(m: usize, steps: usize) -> ReportMachine {
             duration_ms: t - 2000,
             error: None,
             timings: None,
+            batch: None,
         },
         steps: list,
     }

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::report::{
-    ActionKind, ActionStatus, Counts, FailureInfo, HostResult, MachineAction, Mode, ReportMachine,
-    Summary, REPORT_VERSION,
+    ActionKind, ActionStatus, Counts, FailureInfo, HostResult, HostStatus, MachineAction, Mode,
+    ReportMachine, Summary, REPORT_VERSION,
 };
 
 const HOSTILE: &str =
@@ -44,6 +44,7 @@ fn machine(name: &str, status: HostStatus, steps: Vec<StepResult>) -> ReportMach
             duration_ms: 100,
             error: None,
             timings: None,
+            batch: None,
         },
         steps,
     }
