@@ -300,6 +300,7 @@ mod tests {
             inventory_sha256: None,
             started_unix: 0,
             machine_actions: Vec::new(),
+            batches: Vec::new(),
             machines: Vec::new(),
             summary: match events.last() {
                 Some(Event::Summary(s)) => s.clone(),

@@ -403,6 +403,7 @@ fn synthetic(machines: usize, steps: usize) -> (Report, Page) {
         inventory_sha256: None,
         started_unix: 1_767_225_600,
         machine_actions: actions,
+        batches: Vec::new(),
         machines: ms,
         summary: Summary {
             mode: Mode::Apply,

@@ -63,6 +63,7 @@ fn report(mode: Mode, machines: Vec<ReportMachine>, actions: Vec<MachineAction>)
         inventory_sha256: None,
         started_unix: 1_700_000_000,
         machine_actions: actions,
+        batches: Vec::new(),
         machines,
         summary: Summary {
             mode,
