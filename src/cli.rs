@@ -502,7 +502,8 @@ pub fn parse_var(raw: &str) -> Result<(String, String), ConfigError> {
 
 /// Parse `--serial`.
 fn parse_serial(raw: &str) -> Result<crate::serial::Serial, ConfigError> {
-    crate::serial::Serial::parse(raw).map_err(|e| ConfigError::plain(format!("--serial `{raw}`: {e}")))
+    crate::serial::Serial::parse(raw)
+        .map_err(|e| ConfigError::plain(format!("--serial `{raw}`: {e}")))
 }
 
 /// Parse `--max-fail-percentage`.

@@ -155,13 +155,19 @@ impl<'de> Deserialize<'de> for Serial {
                 )
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Serial, E> {
-                BatchSize::parse(&v.to_string()).map(|s| Serial(vec![s])).map_err(E::custom)
+                BatchSize::parse(&v.to_string())
+                    .map(|s| Serial(vec![s]))
+                    .map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Serial, E> {
-                BatchSize::parse(&v.to_string()).map(|s| Serial(vec![s])).map_err(E::custom)
+                BatchSize::parse(&v.to_string())
+                    .map(|s| Serial(vec![s]))
+                    .map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Serial, E> {
-                BatchSize::parse(v).map(|s| Serial(vec![s])).map_err(E::custom)
+                BatchSize::parse(v)
+                    .map(|s| Serial(vec![s]))
+                    .map_err(E::custom)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Serial, A::Error> {
                 let mut out = Vec::new();
@@ -218,7 +224,9 @@ mod tests {
 
     #[test]
     fn zero_negative_out_of_range_and_words_are_refused() {
-        for bad in ["0", "-1", "0%", "150%", "101%", "x", "", "2.5", "%", "1,,2", "-5%"] {
+        for bad in [
+            "0", "-1", "0%", "150%", "101%", "x", "", "2.5", "%", "1,,2", "-5%",
+        ] {
             let err = Serial::parse(bad).unwrap_err();
             assert!(err.starts_with("invalid batch size"), "{bad}: {err}");
         }

@@ -29,9 +29,7 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use super::human::{host_word, secs};
-use super::{
-    ActionKind, ActionStatus, Masker, Report, ReportMachine, StepResult, StepStatus,
-};
+use super::{ActionKind, ActionStatus, Masker, Report, ReportMachine, StepResult, StepStatus};
 use escape::esc;
 
 /// The page's style sheet.

@@ -436,9 +436,7 @@ impl HostStatus {
                 true,
                 Some(("is reachable", JunitAs::Failure)),
             ),
-            HostStatus::Interrupted => {
-                host("interrupted", "interrupted", ("sk", "■"), false, None)
-            }
+            HostStatus::Interrupted => host("interrupted", "interrupted", ("sk", "■"), false, None),
             HostStatus::NotStarted => host(
                 "not started",
                 "not_started",

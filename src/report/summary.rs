@@ -72,7 +72,13 @@ fn failures(i: &Input) -> String {
         return String::new();
     }
     let mut out = String::from("\nFailures:\n");
-    for u in i.unreachable {
+    // Machines not reached first, the failed steps, then the machines a failed batch kept
+    // from starting (the consequence after its cause).
+    let (first, last): (Vec<&Unreachable>, Vec<&Unreachable>) = i
+        .unreachable
+        .iter()
+        .partition(|u| u.status != HostStatus::NotStarted);
+    let never_ran = |out: &mut String, u: &Unreachable| {
         out.push_str(&format!(
             "\n  {} — {}, {} not run\n",
             u.machine,
@@ -80,9 +86,15 @@ fn failures(i: &Input) -> String {
             count(u.steps, "step")
         ));
         out.push_str(&indent(&u.error, "    "));
+    };
+    for u in first {
+        never_ran(&mut out, u);
     }
     for s in i.failures {
         out.push_str(&failure(s));
+    }
+    for u in last {
+        never_ran(&mut out, u);
     }
     out
 }

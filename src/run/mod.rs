@@ -141,7 +141,9 @@ fn apply_loaded(
         let mut results = queued.done;
         let reached = (&loaded.renderer, &loaded.trace);
         let jobs = (queued.jobs, &mut ssh, number);
-        results.extend(run_machines(orb, config, reached, &plan, jobs, &events, saved));
+        results.extend(run_machines(
+            orb, config, reached, &plan, jobs, &events, saved,
+        ));
         stop = rolling.stop_after(&batch, &results);
         if stop.is_none() && crate::interrupt::requested() {
             stop = Some("the run was interrupted".into());
@@ -656,10 +658,7 @@ struct Ended {
 
 /// How the run ends, from every machine's result.
 fn outcome(config: &Config, results: &[HostResult], ended: Ended) -> RunEnd {
-    let failed = results
-        .iter()
-        .filter(|r| r.status.traits().fails)
-        .count();
+    let failed = results.iter().filter(|r| r.status.traits().fails).count();
     let (counts, _) = report::totals(results);
     // Commands without `creates`/`unless` always "will run"; they would make every plan of
     // an inventory with commands look unconverged, so only real changes count as pending.

@@ -81,10 +81,12 @@ impl Rolling {
         let p = self.max_fail_percentage;
         if serial::stops(failed, size, p) {
             Some(format!(
-                "{failed} of {size} machines of {at} failed, more than max_fail_percentage {p}%"
+                "{failed} of {size} machines of {at} failed, more than `max_fail_percentage: {p}` allows"
             ))
         } else if self.fail_fast && failed > 0 {
-            Some(format!("{failed} of {size} machines of {at} failed (--fail-fast)"))
+            Some(format!(
+                "{failed} of {size} machines of {at} failed (--fail-fast)"
+            ))
         } else {
             None
         }
