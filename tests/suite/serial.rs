@@ -68,7 +68,8 @@ fn a_failing_batch_leaves_the_later_machines_not_started_and_a_fixed_run_goes_th
     assert_eq!(w.state(&c), None, "a machine not started is not created");
     assert!(w.sh(&a, None, "cat /tmp/reloaded").code == 0);
     assert_ne!(w.sh(&b, None, "test -e /tmp/reloaded").code, 0);
-    let why = format!("1 of 1 machines of batch 2/3 failed, more than `max_fail_percentage: 0` allows");
+    let why =
+        format!("1 of 1 machines of batch 2/3 failed, more than `max_fail_percentage: 0` allows");
     assert!(
         run.stdout
             .contains(&format!("{c}: not started, 2 steps not run — {why}\n")),
@@ -174,7 +175,7 @@ fn plan_in_batches_shows_every_batch() {
         "serial: [1, \"67%\"]\nmachines:\n  web-1: {}\n  web-2: {}\n  web-3: {}\n",
     );
     p.write("ops.yaml", CHECK_OPS);
-    let run = p.run(&["plan", "inv.yaml"]);
+    let run = p.run(&["plan", "inv.yaml", "--parallel", "1"]);
     p.settings()
         .bind(|| insta::assert_snapshot!("plan_serial", run.text()));
     assert_eq!(run.code, 0);
