@@ -208,7 +208,7 @@ pub struct ApplyArgs {
     /// With `--plan`: also run the steps the plan could not decide (unknown).
     #[arg(long, requires = "saved_plan")]
     pub allow_unknown: bool,
-    /// Only the machines that failed or were unreachable in this `--report` document (of
+    /// Only the machines that failed, were unreachable or were not started in this `--report` document (of
     /// the same inventory), from their first step.
     #[arg(long, value_name = "REPORT.json", conflicts_with = "saved_plan")]
     pub rerun_failed: Option<PathBuf>,
