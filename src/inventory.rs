@@ -237,10 +237,8 @@ pub fn load_noting(
         secret_vars.push(s.value.clone());
     }
     note_cloud_init(&hosts, log);
-    let max_fail_percentage = match &file.max_fail_percentage {
-        Some(m) => Some(checked_percentage(path, m)?),
-        None => None,
-    };
+    let max_fail = file.max_fail_percentage.as_ref();
+    let max_fail_percentage = max_fail.map(|m| checked_percentage(path, m)).transpose()?;
 
     let cli_vars = cli_vars
         .iter()

@@ -108,48 +108,13 @@ fn apply_loaded(
     let (events, reporter) = start_reporter(config, loaded, &plan, &ssh);
     let (mut ready, _locks) = lock_machines(orb, config, &loaded.inv, &plan);
     ssh_ready(&loaded.inv, &mut ssh, &mut ready);
-    let rolling = rolling::Rolling::of(config, &loaded.inv);
-    let phase1 = Phase1 {
-        orb,
-        config,
-        events: &events,
-    };
-    let mut plan = plan;
-    let mut tally = Tally::default();
-    let mut stop: Option<String> = None;
-    for batch in rolling.batches(&plan.names()) {
-        if let Some(why) = &stop {
-            let results = rolling::not_started(&events, &plan, &batch, why);
-            tally.results.extend(results);
-            continue;
-        }
-        rolling.announce(&events, &batch);
-        let names = &batch.machines;
-        let mut actions = machine_actions(orb, &loaded.inv, &plan, names, &ready);
-        if let Some(saved) = saved {
-            saved::hold_actions(saved, &mut actions, &mut ready);
-        }
-        let (planned, after) = phase1.carry_out(&loaded.inv, &loaded.book, actions, &mut ready);
-        tally.planned_actions += planned;
-        // What phase 1 learnt (new machines, addresses) is attached once; templates see it.
-        loaded.inv.attach_after(after);
-        plan = plan.with_vars(&loaded.inv);
-        let number = rolling.number(&batch);
-        let queued = queue(&plan, names, &mut ready, &events, number);
-        tally.unavailable += queued.unavailable;
-        tally.refused += queued.refused;
-        let mut results = queued.done;
-        let reached = (&loaded.renderer, &loaded.trace);
-        let jobs = (queued.jobs, &mut ssh, number);
-        results.extend(run_machines(
-            orb, config, reached, &plan, jobs, &events, saved,
-        ));
-        stop = rolling.stop_after(&batch, &results);
-        if stop.is_none() && crate::interrupt::requested() {
-            stop = Some("the run was interrupted".into());
-        }
-        tally.results.extend(results);
-    }
+    let parts = (
+        &mut loaded.inv,
+        &loaded.book,
+        (&loaded.renderer, &loaded.trace),
+    );
+    let machines = (&mut ready, &mut ssh);
+    let tally = run_batches(orb, config, parts, plan, machines, &events, saved);
     let results = tally.results;
     let refused = tally.refused + saved.map_or(0, SavedRun::refused);
     let ended = Ended {
@@ -172,6 +137,60 @@ fn apply_loaded(
     let report = reporter.finish()?;
     saved::finish(config, saved, &report, end)?;
     Ok(end)
+}
+
+/// Phase 1 and phase 2 of every batch in turn (without `serial`, one batch of every
+/// machine), and the machines of the batches a failed one keeps from starting.
+fn run_batches<'a>(
+    orb: &Orb,
+    config: &Config,
+    (inv, book, reached): (&mut Inventory, &'a Playbook, (&Renderer, &Tracer)),
+    mut plan: Plan<'a>,
+    (ready, ssh): (&mut BTreeMap<String, Ready>, &mut SshMachines),
+    events: &Sender,
+    saved: Option<&SavedRun>,
+) -> Tally {
+    let rolling = rolling::Rolling::of(config, inv);
+    let phase1 = Phase1 {
+        orb,
+        config,
+        events,
+    };
+    let mut tally = Tally::default();
+    let mut stop: Option<String> = None;
+    for batch in rolling.batches(&plan.names()) {
+        if let Some(why) = &stop {
+            let results = rolling::not_started(events, &plan, &batch, why);
+            tally.results.extend(results);
+            continue;
+        }
+        rolling.announce(events, &batch);
+        let names = &batch.machines;
+        let mut actions = machine_actions(orb, inv, &plan, names, ready);
+        if let Some(saved) = saved {
+            saved::hold_actions(saved, &mut actions, ready);
+        }
+        let (planned, after) = phase1.carry_out(inv, book, actions, ready);
+        tally.planned_actions += planned;
+        // What phase 1 learnt (new machines, addresses) is attached once; templates see it.
+        inv.attach_after(after);
+        plan = plan.with_vars(inv);
+        let number = rolling.number(&batch);
+        let queued = queue(&plan, names, ready, events, number);
+        tally.unavailable += queued.unavailable;
+        tally.refused += queued.refused;
+        let mut results = queued.done;
+        let jobs = (queued.jobs, &mut *ssh, number);
+        results.extend(run_machines(
+            orb, config, reached, &plan, jobs, events, saved,
+        ));
+        stop = rolling.stop_after(&batch, &results);
+        if stop.is_none() && crate::interrupt::requested() {
+            stop = Some("the run was interrupted".into());
+        }
+        tally.results.extend(results);
+    }
+    tally
 }
 
 /// What an apply reads before it plans: the inventory with `orbctl list` attached, the

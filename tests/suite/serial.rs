@@ -68,8 +68,7 @@ fn a_failing_batch_leaves_the_later_machines_not_started_and_a_fixed_run_goes_th
     assert_eq!(w.state(&c), None, "a machine not started is not created");
     assert!(w.sh(&a, None, "cat /tmp/reloaded").code == 0);
     assert_ne!(w.sh(&b, None, "test -e /tmp/reloaded").code, 0);
-    let why =
-        format!("1 of 1 machines of batch 2/3 failed, more than `max_fail_percentage: 0` allows");
+    let why = "1 of 1 machines of batch 2/3 failed, more than `max_fail_percentage: 0` allows";
     assert!(
         run.stdout
             .contains(&format!("{c}: not started, 2 steps not run — {why}\n")),
@@ -93,7 +92,7 @@ fn a_failing_batch_leaves_the_later_machines_not_started_and_a_fixed_run_goes_th
     let entry = machine_entry(&doc, &c);
     assert_eq!(entry["status"], "not_started");
     assert_eq!(entry["batch"], 3);
-    assert_eq!(entry["error"], why.as_str());
+    assert_eq!(entry["error"], why);
     assert_eq!(
         step_statuses(&doc, &c),
         [
