@@ -287,6 +287,26 @@ mod tests {
     }
 
     #[test]
+    fn the_running_batch_is_shown_above_its_machines() {
+        let (mut l, t0) = live(3);
+        l.host_done("web-1");
+        l.batch(Some("batch 2/2: web-2 web-3".into()));
+        l.host_started("web-2", t0);
+        l.step_started("web-2", "config", t0);
+        let lines = l.render(t0 + Duration::from_secs(1), 10, 80);
+        assert_eq!(
+            lines,
+            [
+                "  batch 2/2: web-2 web-3",
+                "  web-2: config 1s",
+                "  … and 2 more: 1 done, 1 waiting"
+            ]
+        );
+        l.batch(None);
+        assert_eq!(l.render(t0, 10, 80).len(), 2);
+    }
+
+    #[test]
     fn a_hundred_machines_fit_in_the_lines_given_with_a_line_for_the_rest() {
         let (mut l, t0) = live(100);
         for i in 0..100 {

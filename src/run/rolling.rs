@@ -127,3 +127,76 @@ pub(super) fn not_started(
     }
     results
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rolling(dry_run: bool, fail_fast: bool, p: u8) -> Rolling {
+        Rolling {
+            serial: Serial::parse("2").ok(),
+            max_fail_percentage: p,
+            fail_fast,
+            dry_run,
+        }
+    }
+
+    fn result(machine: &str, status: HostStatus) -> HostResult {
+        HostResult {
+            machine: machine.into(),
+            status,
+            counts: Default::default(),
+            duration_ms: 0,
+            error: None,
+            timings: None,
+            batch: Some(1),
+        }
+    }
+
+    #[test]
+    fn batches_are_made_in_order_and_numbered_only_with_serial() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let r = rolling(false, false, 0);
+        let b = r.batches(&names);
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            (b[1].number, b[1].of, b[1].line()),
+            (2, 2, "batch 2/2: c".into())
+        );
+        assert_eq!(r.number(&b[1]), Some(2));
+        let all = Rolling {
+            serial: None,
+            ..rolling(false, false, 0)
+        };
+        let one = all.batches(&names);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].machines, names);
+        assert_eq!(all.number(&one[0]), None);
+    }
+
+    #[test]
+    fn failed_and_unreachable_machines_count_and_a_plan_never_stops() {
+        let batch = &rolling(false, false, 0).batches(&["a".into(), "b".into()])[0];
+        let half = [
+            result("a", HostStatus::Changed),
+            result("b", HostStatus::Unreachable),
+        ];
+        let why = rolling(false, false, 0).stop_after(batch, &half);
+        assert_eq!(
+            why.as_deref(),
+            Some("1 of 2 machines of batch 1/1 failed, more than `max_fail_percentage: 0` allows")
+        );
+        assert_eq!(rolling(false, false, 50).stop_after(batch, &half), None);
+        assert_eq!(rolling(true, false, 0).stop_after(batch, &half), None);
+        let why = rolling(false, true, 50).stop_after(batch, &half);
+        assert_eq!(
+            why.as_deref(),
+            Some("1 of 2 machines of batch 1/1 failed (--fail-fast)")
+        );
+        let fine = [
+            result("a", HostStatus::Ok),
+            result("b", HostStatus::Changed),
+        ];
+        assert_eq!(rolling(false, true, 0).stop_after(batch, &fine), None);
+    }
+}

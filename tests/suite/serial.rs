@@ -212,3 +212,58 @@ fn max_fail_percentage_stops_only_above_it() {
     );
     assert!(!p.work().join("web-3.conf").exists());
 }
+
+#[test]
+fn json_lines_junit_and_html_say_not_started() {
+    let p = Project::new(THREE, THREE_INV);
+    p.write("ops.yaml", CHECK_OPS);
+    let run = p.run(&[
+        "apply",
+        "inv.yaml",
+        "--output",
+        "json",
+        "--junit",
+        "out/r.xml",
+        "--report-html",
+        "out/r.html",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let batches: Vec<(u64, bool)> = lines
+        .iter()
+        .filter(|e| e["event"] == "batch")
+        .map(|e| (e["number"].as_u64().unwrap_or(0), e["started"] == true))
+        .collect();
+    assert_eq!(batches, [(1, true), (2, true), (3, false)]);
+    let web3 = lines
+        .iter()
+        .find(|e| e["event"] == "host" && e["machine"] == "web-3")
+        .expect("a host line for web-3");
+    assert_eq!(web3["status"], "not_started");
+    assert_eq!(web3["batch"], 3);
+    let summary = lines.last().expect("a summary line");
+    assert_eq!(summary["machines"]["not_started"], 1);
+    assert_eq!(summary["exit_code"], 1);
+
+    let junit = p.read("out/r.xml");
+    assert!(
+        junit.contains(
+            "<testsuite name=\"web-3\" tests=\"3\" failures=\"0\" errors=\"0\" skipped=\"3\""
+        ),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("name=\"machine web-3 was started\""),
+        "{junit}"
+    );
+    let html = p.read("out/r.html");
+    assert!(html.contains("<h2 id=\"h-batches\">Batches</h2>"), "{html}");
+    assert!(
+        html.contains("<li>batch 3/3: web-3 <span class=\"st ns\"><span aria-hidden=\"true\">○</span> not started</span></li>"),
+        "{html}"
+    );
+}
