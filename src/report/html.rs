@@ -135,7 +135,7 @@ fn exit_meaning(code: i32, plan: bool) -> &'static str {
         crate::exit::OK => "every step on every selected machine succeeded",
         crate::exit::FAILED => {
             "at least one step failed on at least one machine (or a machine could not be \
-             created or started, or drifted)"
+             created or started, or drifted, or was not started after a failed batch)"
         }
         crate::exit::USAGE => "usage or configuration error; nothing was run",
         crate::exit::UNAVAILABLE => {
