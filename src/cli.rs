@@ -152,6 +152,15 @@ pub struct RunArgs {
     /// How many machines at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: u16,
+    /// Rolling batches, over the inventory's `serial:`: a number of machines, a percentage
+    /// (`25%`) or growing sizes (`1,5,25%`, the last repeating); each batch is created,
+    /// started and applied before the next (docs/batches.md).
+    #[arg(long, value_name = "SIZES")]
+    pub serial: Option<String>,
+    /// With batches: the share of a batch's machines (0 to 100) that may fail before the
+    /// later batches are not started; over the inventory's `max_fail_percentage:` (default 0).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_fail_percentage: Option<String>,
     /// A failed step does not stop its machine: the remaining steps still run.
     #[arg(long, conflicts_with = "fail_fast")]
     pub keep_going: bool,
@@ -205,7 +214,7 @@ pub struct ApplyArgs {
     /// With `--plan`: also run the steps the plan could not decide (unknown).
     #[arg(long, requires = "saved_plan")]
     pub allow_unknown: bool,
-    /// Only the machines that failed or were unreachable in this `--report` document (of
+    /// Only the machines that failed, were unreachable or were not started in this `--report` document (of
     /// the same inventory), from their first step.
     #[arg(long, value_name = "REPORT.json", conflicts_with = "saved_plan")]
     pub rerun_failed: Option<PathBuf>,
@@ -310,6 +319,12 @@ impl RunArgs {
             lock_timeout: Duration::from_secs(self.lock_timeout),
             roles_path: self.roles_path.clone(),
             rerun: None,
+            serial: self.serial.as_deref().map(parse_serial).transpose()?,
+            max_fail_percentage: self
+                .max_fail_percentage
+                .as_deref()
+                .map(parse_percentage)
+                .transpose()?,
             command_line: std::env::args_os().collect(),
         })
     }
@@ -507,6 +522,25 @@ pub fn parse_var(raw: &str) -> Result<(String, String), ConfigError> {
         )));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+/// Parse `--serial`.
+fn parse_serial(raw: &str) -> Result<crate::serial::Serial, ConfigError> {
+    crate::serial::Serial::parse(raw)
+        .map_err(|e| ConfigError::plain(format!("--serial `{raw}`: {e}")))
+}
+
+/// Parse `--max-fail-percentage`.
+fn parse_percentage(raw: &str) -> Result<u8, ConfigError> {
+    raw.trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or_else(|| {
+            ConfigError::plain(format!(
+                "--max-fail-percentage `{raw}`: expected a whole number from 0 to 100"
+            ))
+        })
 }
 
 /// Parse every `--var K=V` value.

@@ -122,6 +122,10 @@ pub struct Inventory {
     cli_vars: Vec<(String, Value)>,
     /// The operations reference, resolved by the operations loader.
     pub operations: Option<OperationsRef>,
+    /// `serial:`: rolling batches (`None`: every machine at once).
+    pub serial: Option<crate::serial::Serial>,
+    /// `max_fail_percentage:`, checked to be 0 to 100.
+    pub max_fail_percentage: Option<u8>,
     /// Defaults, applied to discovered machines too.
     defaults: Desired,
     /// Things worth a user's attention that are not errors (shown before anything runs).
@@ -233,6 +237,8 @@ pub fn load_noting(
         secret_vars.push(s.value.clone());
     }
     note_cloud_init(&hosts, log);
+    let max_fail = file.max_fail_percentage.as_ref();
+    let max_fail_percentage = max_fail.map(|m| checked_percentage(path, m)).transpose()?;
 
     let cli_vars = cli_vars
         .iter()
@@ -250,11 +256,31 @@ pub fn load_noting(
         secret_vars,
         cli_vars,
         operations: file.operations,
+        serial: file.serial.map(|s| s.value),
+        max_fail_percentage,
         defaults,
         warnings,
         ssh_settings,
         ssh_facts: BTreeMap::new(),
     })
+}
+
+/// `max_fail_percentage:` from 0 to 100.
+fn checked_percentage(path: &Path, m: &Spanned<i64>) -> Result<u8, ConfigError> {
+    u8::try_from(m.value)
+        .ok()
+        .filter(|p| *p <= 100)
+        .ok_or_else(|| {
+            ConfigError::at(
+                path,
+                m.referenced.line(),
+                m.referenced.column(),
+                format!(
+                    "max_fail_percentage must be a whole number from 0 to 100, not {}",
+                    m.value
+                ),
+            )
+        })
 }
 
 /// What `defaults` asks of every OrbStack machine, checked (ssh machines take none of it).

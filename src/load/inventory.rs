@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::operations::OperationsRef;
+use crate::serial::Serial;
 use crate::spanned_map::SpannedMap;
 use crate::spec::{Scalar, Seconds};
 use crate::yaml::Spanned;
@@ -250,4 +251,9 @@ pub struct InventoryFile {
     #[serde(default)]
     #[schemars(with = "OperationsRef")]
     pub operations: Option<OperationsRef>,
+    /// Rolling batches: a size, a percentage or a list of sizes (docs/batches.md).
+    pub serial: Option<Spanned<Serial>>,
+    /// With `serial`, the share of a batch's machines that may fail before the batches
+    /// after it are not started (0 to 100; default 0).
+    pub max_fail_percentage: Option<Spanned<i64>>,
 }

@@ -108,9 +108,10 @@ pub fn read(request: &Request, inventory: &Path) -> Result<Rerun, ConfigError> {
         .machines
         .into_iter()
         .filter(|m| {
+            // A machine a failed rolling batch kept from starting has everything to do.
             matches!(
                 m.result.status,
-                HostStatus::Failed | HostStatus::Unreachable
+                HostStatus::Failed | HostStatus::Unreachable | HostStatus::NotStarted
             )
         })
         .collect();
@@ -188,7 +189,11 @@ impl Rerun {
                 format!(
                     "--rerun-failed: machine `{}` {} in the report but is not in the inventory any more",
                     gone.result.machine,
-                    if gone.result.status == HostStatus::Failed { "failed" } else { "was unreachable" }
+                    match gone.result.status {
+                        HostStatus::Failed => "failed",
+                        HostStatus::NotStarted => "was not started",
+                        _ => "was unreachable",
+                    }
                 ),
             ));
         }
@@ -447,6 +452,7 @@ handlers:
                 duration_ms: 0,
                 error: None,
                 timings: None,
+                batch: None,
             },
             steps,
         }

@@ -278,6 +278,7 @@ mod tests {
                 duration_ms,
                 error: None,
                 timings: Some(t),
+                batch: None,
             },
             steps,
         }
@@ -294,6 +295,7 @@ mod tests {
             inventory_sha256: None,
             started_unix: 0,
             machine_actions: Vec::new(),
+            batches: Vec::new(),
             machines,
             summary: Summary {
                 mode: crate::report::Mode::Apply,

@@ -29,9 +29,7 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use super::human::{host_word, secs};
-use super::{
-    ActionKind, ActionStatus, HostStatus, Masker, Report, ReportMachine, StepResult, StepStatus,
-};
+use super::{ActionKind, ActionStatus, Masker, Report, ReportMachine, StepResult, StepStatus};
 use escape::esc;
 
 /// The page's style sheet.
@@ -114,14 +112,10 @@ fn shown(plan: bool, c: &super::Counts) -> Vec<StepStatus> {
 /// A machine's class, icon and word (a plan's machine "will change" or "will run").
 fn host_look(plan: bool, m: &ReportMachine) -> (&'static str, &'static str, &'static str) {
     let word = host_word(plan, m.result.status, &m.result.counts);
-    let (class, icon) = match (m.result.status, word) {
-        (_, "will change") => ("wc", "◐"),
-        (_, "will run") => ("wr", "▶"),
-        (HostStatus::Ok, _) => ("ok", "✓"),
-        (HostStatus::Changed, _) => ("ch", "●"),
-        (HostStatus::Failed, _) => ("fa", "✗"),
-        (HostStatus::Unreachable, _) => ("fa", "⊘"),
-        (HostStatus::Interrupted, _) => ("sk", "■"),
+    let (class, icon) = match word {
+        "will change" => ("wc", "◐"),
+        "will run" => ("wr", "▶"),
+        _ => m.result.status.traits().html,
     };
     (class, icon, word)
 }
@@ -141,7 +135,7 @@ fn exit_meaning(code: i32, plan: bool) -> &'static str {
         crate::exit::OK => "every step on every selected machine succeeded",
         crate::exit::FAILED => {
             "at least one step failed on at least one machine (or a machine could not be \
-             created or started, or drifted)"
+             created or started, or drifted, or was not started after a failed batch)"
         }
         crate::exit::USAGE => "usage or configuration error; nothing was run",
         crate::exit::UNAVAILABLE => {
@@ -192,6 +186,7 @@ pub fn render(report: &Report, page: &Page) -> String {
     out.push_str("<main>\n");
     changes::section(&mut out, report, plan);
     failures(&mut out, report);
+    batches(&mut out, report);
     timeline::section(&mut out, report, &page.clock, plan);
     machines(&mut out, report, plan);
     slowest(&mut out, report);
@@ -292,16 +287,37 @@ fn step_title(s: &StepResult) -> String {
     }
 }
 
+/// The rolling batches (`serial`), in order, each with its machines and whether it was
+/// started; nothing without batches.
+fn batches(out: &mut String, report: &Report) {
+    if report.batches.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"batches\" aria-labelledby=\"h-batches\">\n<h2 id=\"h-batches\">Batches</h2>\n<ol class=\"batches\">\n");
+    for b in &report.batches {
+        let status = if b.started {
+            String::new()
+        } else {
+            let t = super::HostStatus::NotStarted.traits();
+            format!(" {}", badge(t.html.0, t.html.1, t.word))
+        };
+        let _ = writeln!(out, "<li>{}{status}</li>", esc(&b.line()));
+    }
+    out.push_str("</ol>\n</section>\n");
+}
+
 /// The failures in full, open: unreachable machines, then failed, ignored and rescued
 /// steps.
 fn failures(out: &mut String, report: &Report) {
     let mut items: Vec<String> = Vec::new();
     for (r, m) in report.machines.iter().enumerate() {
         if let Some(err) = &m.result.error {
+            let t = m.result.status.traits();
             items.push(format!(
-                "<details class=\"failure\" open>\n<summary>{} <b>{}</b> — unreachable, {} not run</summary>\n<pre class=\"msg\">{}</pre>\n</details>\n",
-                badge("fa", "⊘", "unreachable"),
+                "<details class=\"failure\" open>\n<summary>{} <b>{}</b> — {}, {} not run</summary>\n<pre class=\"msg\">{}</pre>\n</details>\n",
+                badge(t.html.0, t.html.1, t.word),
                 esc(&m.result.machine),
+                t.word,
                 plural(m.steps.len(), "step"),
                 esc(err)
             ));

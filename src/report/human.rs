@@ -5,7 +5,8 @@
 //! The steps of a machine that never started (unreachable, or in a plan one that would be
 //! created or started first) arrive all at once, just before the machine's own result;
 //! they are held until then, so that an unreachable machine is one line, not one per step
-//! repeating the same error.
+//! repeating the same error. A rolling batch (`serial`) is announced by a line of its own
+//! (`batch 2/3: web-3 web-4`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -33,7 +34,7 @@ pub struct Human {
     bars: Option<Area>,
     /// Failed (and ignored, and rescued) steps of machines that ran, in order.
     failures: Vec<StepResult>,
-    /// Machines that could not be used.
+    /// Machines that could not be used or were not started.
     unreachable: Vec<Unreachable>,
     /// Machines whose steps started (a `HostStarted` arrived).
     started: BTreeSet<String>,
@@ -166,6 +167,16 @@ impl Human {
                     b.run_started(machines.len(), *steps);
                 }
             }
+            Event::Batch(b) => {
+                let mut text = b.line();
+                if !b.started {
+                    text.push_str(" — not started");
+                }
+                if let Some(bars) = &self.bars {
+                    bars.state().batch(b.started.then(|| b.line()));
+                }
+                self.line(&format!("{text}\n"));
+            }
             Event::Machine(a) => {
                 if a.action == ActionKind::Keep {
                     return;
@@ -235,12 +246,12 @@ impl Human {
         let held = self.held.remove(&h.machine).unwrap_or_default();
         let ran = self.started.contains(&h.machine);
         let mut text = String::new();
-        if h.status == HostStatus::Unreachable {
+        if h.status.traits().never_ran.is_some() {
             let error = h.error.clone().unwrap_or_default();
             text.push_str(&format!(
                 "{}: {}, {} not run",
                 h.machine,
-                paint(self.color, "1;31", "unreachable"),
+                paint(self.color, "1;31", h.status.word()),
                 count(held.len(), "step")
             ));
             if self.shown_errors.get(&h.machine) != Some(&error) && !error.is_empty() {
@@ -249,6 +260,7 @@ impl Human {
             text.push('\n');
             self.unreachable.push(Unreachable {
                 machine: h.machine.clone(),
+                status: h.status,
                 error,
                 steps: held.len(),
             });

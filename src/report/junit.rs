@@ -1,5 +1,6 @@
 //! `--junit PATH.xml`: one test suite per machine, one test case per step; a machine that
-//! could not be reached makes each of its cases an error.
+//! could not be reached makes each of its cases an error, and one whose rolling batch was
+//! not started has a skipped case saying so.
 
 use super::{JunitAs, Report, ReportMachine, StepResult};
 use crate::printable::{printable, Controls};
@@ -64,11 +65,24 @@ fn suite(m: &ReportMachine) -> (String, Tally) {
     let mut cases = String::new();
     let mut t = Tally::default();
     if let Some(err) = &m.result.error {
+        // Unreachable (and what else leaves an error) is an error case; a machine that
+        // was not started is a skipped one (its status's row says which).
+        let (what, junit) = m
+            .result
+            .status
+            .traits()
+            .never_ran
+            .unwrap_or(("is reachable", JunitAs::Failure));
         t.tests += 1;
-        t.errors += 1;
+        let body = if junit == JunitAs::Skipped {
+            t.skipped += 1;
+            format!("<skipped message=\"{}\"/>", esc(err))
+        } else {
+            t.errors += 1;
+            format!("<error message=\"{m}\">{m}</error>", m = esc(err))
+        };
         cases.push_str(&format!(
-            "    <testcase classname=\"{name}\" name=\"machine {name} is reachable\" time=\"0.000\">\n      <error message=\"{m}\">{m}</error>\n    </testcase>\n",
-            m = esc(err)
+            "    <testcase classname=\"{name}\" name=\"machine {name} {what}\" time=\"0.000\">\n      {body}\n    </testcase>\n"
         ));
     }
     for step in &m.steps {

@@ -45,12 +45,19 @@ pub(super) struct Live {
     running: BTreeMap<String, Running>,
     arrivals: usize,
     color: bool,
+    /// The rolling batch running (`batch 2/3: web-3 web-4`), shown above the machines.
+    batch: Option<String>,
 }
 
 impl Live {
     /// The run's machines are known.
     pub(super) fn selected(&mut self, n: usize) {
         self.selected = n;
+    }
+
+    /// A rolling batch begins (`None`: no batch is running).
+    pub(super) fn batch(&mut self, line: Option<String>) {
+        self.batch = line;
     }
 
     /// A machine starts its steps.
@@ -96,7 +103,10 @@ impl Live {
         } else {
             running.len()
         };
-        let mut out = Vec::with_capacity(shown + 1);
+        let mut out = Vec::with_capacity(shown + 2);
+        if let Some(b) = &self.batch {
+            out.push(fit(&format!("  {b}"), width));
+        }
         for (machine, r) in running.iter().take(shown) {
             let age = now.saturating_duration_since(r.since);
             let step = r.step.as_deref().unwrap_or("starting");
@@ -274,6 +284,26 @@ mod tests {
             lines,
             ["  web: install packages 16s slow", "  db: app config 7s"]
         );
+    }
+
+    #[test]
+    fn the_running_batch_is_shown_above_its_machines() {
+        let (mut l, t0) = live(3);
+        l.host_done("web-1");
+        l.batch(Some("batch 2/2: web-2 web-3".into()));
+        l.host_started("web-2", t0);
+        l.step_started("web-2", "config", t0);
+        let lines = l.render(t0 + Duration::from_secs(1), 10, 80);
+        assert_eq!(
+            lines,
+            [
+                "  batch 2/2: web-2 web-3",
+                "  web-2: config 1s",
+                "  … and 2 more: 1 done, 1 waiting"
+            ]
+        );
+        l.batch(None);
+        assert_eq!(l.render(t0, 10, 80).len(), 2);
     }
 
     #[test]

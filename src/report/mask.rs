@@ -18,6 +18,7 @@ impl Mask for Event {
                 machines,
                 steps: _,
             } => machines.mask(m),
+            Event::Batch(b) => b.machines.mask(m),
             Event::Machine(a) => a.mask(m),
             Event::HostStarted { machine, steps: _ } => machine.mask(m),
             Event::StepStarted { machine, name } => {
@@ -130,6 +131,7 @@ impl Mask for HostResult {
             duration_ms: _,
             error,
             timings: _,
+            batch: _,
         } = self;
         machine.mask(m);
         error.mask(m);
@@ -171,12 +173,16 @@ impl Mask for Report {
             inventory_sha256: _,
             started_unix: _,
             machine_actions,
+            batches,
             machines,
             summary,
         } = self;
         inventory.mask(m);
         inventory_path.mask(m);
         machine_actions.mask(m);
+        for b in batches {
+            b.machines.mask(m);
+        }
         machines.mask(m);
         summary.mask(m);
     }
@@ -294,6 +300,7 @@ mod tests {
             inventory_sha256: None,
             started_unix: 0,
             machine_actions: Vec::new(),
+            batches: Vec::new(),
             machines: Vec::new(),
             summary: match events.last() {
                 Some(Event::Summary(s)) => s.clone(),

@@ -25,14 +25,16 @@ use crate::ops::Kind;
 
 pub use mask::{Mask, Masker};
 pub use status::{
-    ActionKind, ActionStatus, Closing, Column, Counts, JunitAs, Mode, StepStatus, Traits,
+    ActionKind, ActionStatus, Closing, Column, Counts, HostStatus, HostTraits, JunitAs, Mode,
+    StepStatus, Traits,
 };
 pub use timings::{HostTimings, Millis, StepTimings};
 
 /// Version of the `--report` document; bumped when fields are added (2: a step's `timings`,
 /// and its `item` and `origin`, optional so that readers of version 1 documents still parse
-/// them; 3: `inventory_path` and `inventory_sha256`, which `apply --rerun-failed` checks).
-pub const REPORT_VERSION: u32 = 3;
+/// them; 3: `inventory_path` and `inventory_sha256`, which `apply --rerun-failed` checks;
+/// 4: rolling batches, a machine's `batch` and the machine status `not_started`).
+pub const REPORT_VERSION: u32 = 4;
 
 /// Details of a failure.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,35 +169,6 @@ pub struct MachineAction {
     pub argv: Vec<String>,
 }
 
-/// How a machine's run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostStatus {
-    /// Every step ok.
-    Ok,
-    /// Something changed (or would change).
-    Changed,
-    /// A step failed.
-    Failed,
-    /// The machine could not be reached or made to exist.
-    Unreachable,
-    /// Interrupted before it finished.
-    Interrupted,
-}
-
-impl HostStatus {
-    /// The word used in output and as the key in the summary (same as the JSON value).
-    pub fn word(self) -> &'static str {
-        match self {
-            HostStatus::Ok => "ok",
-            HostStatus::Changed => "changed",
-            HostStatus::Failed => "failed",
-            HostStatus::Unreachable => "unreachable",
-            HostStatus::Interrupted => "interrupted",
-        }
-    }
-}
-
 /// One machine at the end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostResult {
@@ -207,11 +180,39 @@ pub struct HostResult {
     pub counts: Counts,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
-    /// Why it is unreachable, when it is.
+    /// Why it is unreachable or was not started, when it is.
     pub error: Option<String>,
     /// Where its time went; `None` for a machine that ran no steps.
     #[serde(default)]
     pub timings: Option<HostTimings>,
+    /// Its rolling batch, from 1 (absent without `serial`; version 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+}
+
+/// One rolling batch (`serial`): its machines, and whether it was started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchInfo {
+    /// Its number, from 1.
+    pub number: usize,
+    /// How many batches the run has.
+    pub of: usize,
+    /// Its machines, in inventory order.
+    pub machines: Vec<String>,
+    /// False when an earlier batch's failures (or an interruption) kept it from starting.
+    pub started: bool,
+}
+
+impl BatchInfo {
+    /// `batch 2/3: web-3 web-4`.
+    pub fn line(&self) -> String {
+        format!(
+            "batch {}/{}: {}",
+            self.number,
+            self.of,
+            self.machines.join(" ")
+        )
+    }
 }
 
 /// What the reporter receives.
@@ -227,6 +228,9 @@ pub enum Event {
         /// Number of steps in the operations.
         steps: usize,
     },
+    /// A rolling batch begins (or, `started` false, will not): sent before its machines'
+    /// first event.
+    Batch(BatchInfo),
     /// A machine action of the first phase.
     Machine(MachineAction),
     /// A machine starts its steps.
@@ -292,6 +296,9 @@ pub struct Report {
     pub started_unix: u64,
     /// Machine actions of the first phase.
     pub machine_actions: Vec<MachineAction>,
+    /// The rolling batches, in order (empty without `serial`; version 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<BatchInfo>,
     /// One entry per machine, with its steps.
     pub machines: Vec<ReportMachine>,
     /// The totals.
@@ -317,6 +324,7 @@ impl Report {
             inventory_sha256: identity.map(|i| i.1),
             started_unix,
             machine_actions: Vec::new(),
+            batches: Vec::new(),
             machines: Vec::new(),
             summary: Summary {
                 mode,
@@ -481,6 +489,7 @@ fn run(
             Event::HostStarted { .. } => {
                 steps_began.get_or_insert(at);
             }
+            Event::Batch(b) => report.batches.push(b),
             Event::Machine(a) => {
                 clock.phase1_end_ms.insert(a.machine.clone(), at);
                 report.machine_actions.push(a);
@@ -554,7 +563,7 @@ pub fn totals(hosts: &[HostResult]) -> (Counts, BTreeMap<String, u32>) {
     let mut m = BTreeMap::new();
     for h in hosts {
         c.merge(&h.counts);
-        *m.entry(h.status.word().to_string()).or_insert(0) += 1;
+        *m.entry(h.status.key().to_string()).or_insert(0) += 1;
     }
     (c, m)
 }

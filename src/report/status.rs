@@ -1,7 +1,9 @@
 //! The words of a run's records, each defined once: how a step ended ([`StepStatus`]),
 //! with everything a reporter needs to know of a status in one table ([`StepStatus::traits`]),
 //! the counts of steps per status ([`Counts`]), what phase 1 did to a machine
-//! ([`ActionKind`], [`ActionStatus`]) and whether a run changes anything ([`Mode`]).
+//! ([`ActionKind`], [`ActionStatus`]), how a machine's run ended ([`HostStatus`], with
+//! its own one-row table, [`HostStatus::traits`]) and whether a run changes anything
+//! ([`Mode`]).
 //!
 //! A new status is one variant and one row of the table: the summary table's columns, the
 //! closing line, the colours, the HTML badges, JUnit and `register:` read the row.
@@ -382,6 +384,104 @@ impl<'de> Deserialize<'de> for Counts {
     }
 }
 
+/// How a machine's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    /// Every step ok.
+    Ok,
+    /// Something changed (or would change).
+    Changed,
+    /// A step failed.
+    Failed,
+    /// The machine could not be reached or made to exist.
+    Unreachable,
+    /// Interrupted before it finished.
+    Interrupted,
+    /// Its rolling batch never began: an earlier batch failed (`max_fail_percentage`).
+    NotStarted,
+}
+
+/// Everything the reporters need to know of one machine status.
+#[derive(Debug, Clone, Copy)]
+pub struct HostTraits {
+    /// The word people read (the summary table, the machine's line).
+    pub word: &'static str,
+    /// The key in JSON: its serde name, and its key in the summary's `machines`.
+    pub key: &'static str,
+    /// The HTML report's class and icon (never colour alone).
+    pub html: (&'static str, &'static str),
+    /// It makes the run fail (exit 1 unless something decides otherwise, the closing
+    /// line's FAILED).
+    pub fails: bool,
+    /// Its steps never reached it: it is shown as one line with its reason, which the
+    /// closing line counts (`3 machines (1 not started)`), and JUnit gives it a case of
+    /// its own, named so and counted as this.
+    pub never_ran: Option<(&'static str, JunitAs)>,
+}
+
+const fn host(
+    word: &'static str,
+    key: &'static str,
+    html: (&'static str, &'static str),
+    fails: bool,
+    never_ran: Option<(&'static str, JunitAs)>,
+) -> HostTraits {
+    HostTraits {
+        word,
+        key,
+        html,
+        fails,
+        never_ran,
+    }
+}
+
+impl HostStatus {
+    /// Every machine status, in the order the JSON summary lists them.
+    pub const ALL: [HostStatus; 6] = [
+        HostStatus::Ok,
+        HostStatus::Changed,
+        HostStatus::Failed,
+        HostStatus::Unreachable,
+        HostStatus::Interrupted,
+        HostStatus::NotStarted,
+    ];
+
+    /// The one table of what each machine status means to the reporters, a row each.
+    pub const fn traits(self) -> HostTraits {
+        match self {
+            HostStatus::Ok => host("ok", "ok", ("ok", "✓"), false, None),
+            HostStatus::Changed => host("changed", "changed", ("ch", "●"), false, None),
+            HostStatus::Failed => host("failed", "failed", ("fa", "✗"), true, None),
+            HostStatus::Unreachable => host(
+                "unreachable",
+                "unreachable",
+                ("fa", "⊘"),
+                true,
+                Some(("is reachable", JunitAs::Failure)),
+            ),
+            HostStatus::Interrupted => host("interrupted", "interrupted", ("sk", "■"), false, None),
+            HostStatus::NotStarted => host(
+                "not started",
+                "not_started",
+                ("ns", "○"),
+                true,
+                Some(("was started", JunitAs::Skipped)),
+            ),
+        }
+    }
+
+    /// The word people read.
+    pub fn word(self) -> &'static str {
+        self.traits().word
+    }
+
+    /// The key in JSON (the same as its serde name).
+    pub fn key(self) -> &'static str {
+        self.traits().key
+    }
+}
+
 /// Whether a run changes machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -534,6 +634,17 @@ mod tests {
         assert_eq!(partial.get(StepStatus::Failed), 3);
         assert!(serde_json::from_str::<Counts>(r#"{"nope":1}"#).is_err());
         assert_eq!(c.sum(|t| t.changes || t.pending), 3);
+    }
+
+    #[test]
+    fn machine_status_keys_are_serde_names() {
+        for s in HostStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(s).ok(),
+                Some(serde_json::Value::from(s.key()))
+            );
+        }
+        assert_eq!(HostStatus::NotStarted.word(), "not started");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! closing line with the verdict and the exit code.
 
 use super::human::{count, host_word, indent, paint, secs};
-use super::{Closing, Report, StepResult, StepStatus, Summary};
+use super::{Closing, HostStatus, Report, StepResult, StepStatus, Summary};
 
 /// A step shorter than this is never among the "slowest steps": below it, which steps
 /// come first is chance (and the first step of a machine also pays for the session).
@@ -12,10 +12,12 @@ const SLOW_MS: u64 = 1000;
 /// How many slowest steps are shown.
 const SLOWEST: usize = 5;
 
-/// A machine that could not be used, for the failures.
+/// A machine that could not be used (or whose batch was not started), for the failures.
 pub struct Unreachable {
     /// The machine.
     pub machine: String,
+    /// Unreachable or not started.
+    pub status: super::HostStatus,
     /// Why.
     pub error: String,
     /// How many of its steps did not run.
@@ -47,6 +49,7 @@ pub fn render(i: &Input) -> String {
     let mut out = failures(i);
     out.push('\n');
     out.push_str(&table(i));
+    out.push_str(&batches(i.report));
     out.push_str(&slowest(i.report));
     if let Some(before) = i.timings {
         out.push_str(&super::breakdown::render(i.report, before));
@@ -69,16 +72,29 @@ fn failures(i: &Input) -> String {
         return String::new();
     }
     let mut out = String::from("\nFailures:\n");
-    for u in i.unreachable {
+    // Machines not reached first, the failed steps, then the machines a failed batch kept
+    // from starting (the consequence after its cause).
+    let (first, last): (Vec<&Unreachable>, Vec<&Unreachable>) = i
+        .unreachable
+        .iter()
+        .partition(|u| u.status != HostStatus::NotStarted);
+    let never_ran = |out: &mut String, u: &Unreachable| {
         out.push_str(&format!(
-            "\n  {} — unreachable, {} not run\n",
+            "\n  {} — {}, {} not run\n",
             u.machine,
+            u.status.word(),
             count(u.steps, "step")
         ));
         out.push_str(&indent(&u.error, "    "));
+    };
+    for u in first {
+        never_ran(&mut out, u);
     }
     for s in i.failures {
         out.push_str(&failure(s));
+    }
+    for u in last {
+        never_ran(&mut out, u);
     }
     out
 }
@@ -148,6 +164,19 @@ fn table(i: &Input) -> String {
     out
 }
 
+/// The rolling batches in order, a line each, when the run had them.
+fn batches(report: &Report) -> String {
+    if report.batches.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nBatches:\n");
+    for b in &report.batches {
+        let not = if b.started { "" } else { " — not started" };
+        out.push_str(&format!("  {}{not}\n", b.line()));
+    }
+    out
+}
+
 /// The width of a count column: its widest heading in either mode, and at least 7, so
 /// that a plan's table and an apply's line up alike.
 fn column_width(at: usize) -> usize {
@@ -188,11 +217,12 @@ fn slowest(report: &Report) -> String {
 pub(super) fn verdict(plan: bool, sum: &Summary) -> &'static str {
     let c = &sum.counts;
     let unreachable = sum.machines.get("unreachable").copied().unwrap_or(0);
+    let not_started = sum.machines.get("not_started").copied().unwrap_or(0);
     if sum.interrupted {
         "interrupted"
     } else if sum.exit_code == crate::exit::UNAVAILABLE {
         "UNREACHABLE"
-    } else if c.get(StepStatus::Failed) > 0 || unreachable > 0 {
+    } else if c.get(StepStatus::Failed) > 0 || unreachable > 0 || not_started > 0 {
         "FAILED"
     } else if !plan {
         "done"
@@ -208,7 +238,6 @@ pub(super) fn verdict(plan: bool, sum: &Summary) -> &'static str {
 fn closing_line(i: &Input) -> String {
     let sum = &i.report.summary;
     let c = &sum.counts;
-    let unreachable = sum.machines.get("unreachable").copied().unwrap_or(0);
     let verdict = match verdict(i.plan, sum) {
         v @ ("FAILED" | "UNREACHABLE" | "interrupted") => paint(i.color, "1;31", v),
         v => v.to_string(),
@@ -224,8 +253,15 @@ fn closing_line(i: &Input) -> String {
         .collect();
     let counts = counts.join(", ");
     let mut machines = count(i.report.machines.len(), "machine");
-    if unreachable > 0 {
-        machines.push_str(&format!(" ({unreachable} unreachable)"));
+    let never_ran: Vec<String> = [HostStatus::Unreachable, HostStatus::NotStarted]
+        .into_iter()
+        .filter_map(|s| {
+            let n = sum.machines.get(s.key()).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {}", s.word()))
+        })
+        .collect();
+    if !never_ran.is_empty() {
+        machines.push_str(&format!(" ({})", never_ran.join(", ")));
     }
     format!(
         "{verdict}: {machines}, {counts} in {} (exit {})\n",

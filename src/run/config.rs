@@ -48,6 +48,10 @@ pub struct Config {
     pub saved_plan: crate::saved_plan::Use,
     /// Only what failed in an earlier report (`apply --rerun-failed`).
     pub rerun: Option<crate::plan::rerun::Request>,
+    /// `--serial`: rolling batches, over the inventory's `serial:`.
+    pub serial: Option<crate::serial::Serial>,
+    /// `--max-fail-percentage`, over the inventory's `max_fail_percentage:`.
+    pub max_fail_percentage: Option<u8>,
     /// The command line, as given (the HTML report shows it, masked).
     pub command_line: Vec<std::ffi::OsString>,
 }

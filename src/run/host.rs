@@ -91,6 +91,7 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         duration_ms: ms(started.elapsed()),
         error: None,
         timings: Some(h.timings),
+        batch: None,
     }
 }
 

@@ -11,6 +11,7 @@ mod host;
 mod lock;
 pub mod pool;
 pub mod reconcile;
+mod rolling;
 mod saved;
 mod step;
 mod timing;
@@ -108,35 +109,19 @@ fn apply_loaded(
     let (events, reporter) = start_reporter(config, loaded, &plan, &ssh);
     let (mut ready, _locks) = lock_machines(orb, config, &loaded.inv, &plan);
     ssh_ready(&loaded.inv, &mut ssh, &mut ready);
-    let mut actions = machine_actions(orb, &loaded.inv, &plan, &ready);
-    if let Some(saved) = saved {
-        saved::hold_actions(saved, &mut actions, &mut ready);
-    }
-    let phase1 = Phase1 {
-        orb,
-        config,
-        events: &events,
-    };
-    let (planned_actions, after) = phase1.carry_out(&loaded.inv, &loaded.book, actions, &mut ready);
-    // What phase 1 learnt (new machines, addresses) is attached once; templates see it.
-    loaded.inv.attach_after(after);
-    let plan = plan.with_vars(&loaded.inv);
-    let queued = queue(&plan, ready, &events);
-    let mut results = queued.done;
-    results.extend(run_machines(
-        orb,
-        config,
-        loaded,
-        &plan,
-        (queued.jobs, ssh),
-        &events,
-        saved,
-    ));
-    let refused = queued.refused + saved.map_or(0, SavedRun::refused);
+    let parts = (
+        &mut loaded.inv,
+        &loaded.book,
+        (&loaded.renderer, &loaded.trace),
+    );
+    let machines = (&mut ready, &mut ssh);
+    let tally = run_batches(orb, config, parts, plan, machines, &events, saved);
+    let results = tally.results;
+    let refused = tally.refused + saved.map_or(0, SavedRun::refused);
     let ended = Ended {
-        unavailable: queued.unavailable,
+        unavailable: tally.unavailable,
         refused,
-        planned_actions,
+        planned_actions: tally.planned_actions,
     };
     let end = outcome(config, &results, ended);
     let (counts, machines) = report::totals(&results);
@@ -153,6 +138,60 @@ fn apply_loaded(
     let report = reporter.finish()?;
     saved::finish(config, saved, &report, end)?;
     Ok(end)
+}
+
+/// Phase 1 and phase 2 of every batch in turn (without `serial`, one batch of every
+/// machine), and the machines of the batches a failed one keeps from starting.
+fn run_batches<'a>(
+    orb: &Orb,
+    config: &Config,
+    (inv, book, reached): (&mut Inventory, &'a Playbook, (&Renderer, &Tracer)),
+    mut plan: Plan<'a>,
+    (ready, ssh): (&mut BTreeMap<String, Ready>, &mut SshMachines),
+    events: &Sender,
+    saved: Option<&SavedRun>,
+) -> Tally {
+    let rolling = rolling::Rolling::of(config, inv);
+    let phase1 = Phase1 {
+        orb,
+        config,
+        events,
+    };
+    let mut tally = Tally::default();
+    let mut stop: Option<String> = None;
+    for batch in rolling.batches(&plan.names()) {
+        if let Some(why) = &stop {
+            let results = rolling::not_started(events, &plan, &batch, why);
+            tally.results.extend(results);
+            continue;
+        }
+        rolling.announce(events, &batch);
+        let names = &batch.machines;
+        let mut actions = machine_actions(orb, inv, &plan, names, ready);
+        if let Some(saved) = saved {
+            saved::hold_actions(saved, &mut actions, ready);
+        }
+        let (planned, after) = phase1.carry_out(inv, book, actions, ready);
+        tally.planned_actions += planned;
+        // What phase 1 learnt (new machines, addresses) is attached once; templates see it.
+        inv.attach_after(after);
+        plan = plan.with_vars(inv);
+        let number = rolling.number(&batch);
+        let queued = queue(&plan, names, ready, events, number);
+        tally.unavailable += queued.unavailable;
+        tally.refused += queued.refused;
+        let mut results = queued.done;
+        let jobs = (queued.jobs, &mut *ssh, number);
+        results.extend(run_machines(
+            orb, config, reached, &plan, jobs, events, saved,
+        ));
+        stop = rolling.stop_after(&batch, &results);
+        if stop.is_none() && crate::interrupt::requested() {
+            stop = Some("the run was interrupted".into());
+        }
+        tally.results.extend(results);
+    }
+    tally
 }
 
 /// What an apply reads before it plans: the inventory with `orbctl list` attached, the
@@ -334,9 +373,10 @@ fn machine_actions(
     orb: &Orb,
     inv: &Inventory,
     plan: &Plan<'_>,
+    batch: &[String],
     ready: &BTreeMap<String, Ready>,
 ) -> Vec<machines::MachineStep> {
-    let hosts = phase1_hosts(inv, plan, ready);
+    let hosts = phase1_hosts(inv, plan, batch, ready);
     // One `config show` answers every machine's settings, read only when one declares any.
     let config = if hosts
         .iter()
@@ -349,16 +389,17 @@ fn machine_actions(
     machines::plan(orb, &hosts, &config)
 }
 
-/// The selected machines phase 1 may act on: those not already decided (a lock not had,
-/// an ssh machine).
+/// The machines of the batch that phase 1 may act on: those not already decided (a lock
+/// not had, an ssh machine).
 fn phase1_hosts<'i>(
     inv: &'i Inventory,
     plan: &Plan<'_>,
+    batch: &[String],
     ready: &BTreeMap<String, Ready>,
 ) -> Vec<&'i Host> {
     plan.machines
         .iter()
-        .filter(|m| !ready.contains_key(&m.name))
+        .filter(|m| batch.contains(&m.name) && !ready.contains_key(&m.name))
         .filter_map(|m| inv.hosts.iter().find(|h| h.name == m.name))
         .collect()
 }
@@ -505,13 +546,15 @@ struct Queue<'p, 'a> {
     refused: usize,
 }
 
-/// Queue every running machine; report the steps of the others as not run (unknown in a
-/// plan when the machine would be created or started first, failed when it cannot be
-/// used).
+/// Queue every running machine of the batch (`batch`: their names; `number`: the batch
+/// their results carry); report the steps of the others as not run (unknown in a plan
+/// when the machine would be created or started first, failed when it cannot be used).
 fn queue<'p, 'a>(
     plan: &'p Plan<'a>,
-    mut ready: BTreeMap<String, Ready>,
+    batch: &[String],
+    ready: &mut BTreeMap<String, Ready>,
     events: &Sender,
+    number: Option<usize>,
 ) -> Queue<'p, 'a> {
     let mut q = Queue {
         jobs: Vec::new(),
@@ -519,7 +562,7 @@ fn queue<'p, 'a>(
         unavailable: 0,
         refused: 0,
     };
-    for m in &plan.machines {
+    for m in plan.machines.iter().filter(|m| batch.contains(&m.name)) {
         let (status, counts, error) = match ready.remove(&m.name) {
             Some(Ready::Run) => {
                 q.jobs.push(m);
@@ -536,7 +579,9 @@ fn queue<'p, 'a>(
             }
             Some(Ready::Refused(why)) => {
                 q.refused += 1;
-                q.done.push(saved::refused(events, m, &why));
+                let mut refused = saved::refused(events, m, &why);
+                refused.batch = number;
+                q.done.push(refused);
                 continue;
             }
             Some(Ready::Idle) | None => (HostStatus::Ok, Default::default(), None),
@@ -548,6 +593,7 @@ fn queue<'p, 'a>(
             duration_ms: 0,
             error,
             timings: None,
+            batch: number,
         });
     }
     for r in &q.done {
@@ -557,22 +603,26 @@ fn queue<'p, 'a>(
 }
 
 /// Phase 2: every queued machine's steps, `config.parallel` machines at a time, each over
-/// its own connection (an ssh machine's is the one its facts were read over).
+/// its own connection (an ssh machine's is the one its facts were read over); each
+/// result carries the machine's batch.
 fn run_machines(
     orb: &Orb,
     config: &Config,
-    loaded: &Loaded,
+    (renderer, trace): (&Renderer, &Tracer),
     plan: &Plan<'_>,
-    (jobs, mut ssh): (Vec<&MachinePlan<'_>>, SshMachines),
+    (jobs, ssh, batch): (Vec<&MachinePlan<'_>>, &mut SshMachines, Option<usize>),
     events: &Sender,
     saved: Option<&SavedRun>,
 ) -> Vec<HostResult> {
-    let open = Mutex::new(std::mem::take(&mut ssh.remotes));
-    let targets = std::mem::take(&mut ssh.targets);
+    let open: BTreeMap<String, Box<dyn remote::Remote>> = jobs
+        .iter()
+        .filter_map(|m| ssh.remotes.remove(&m.name).map(|r| (m.name.clone(), r)))
+        .collect();
+    let open = Mutex::new(open);
+    let targets = &ssh.targets;
     let stop_all = AtomicBool::new(false);
-    let trace = &loaded.trace;
     let shared = step::Shared {
-        renderer: &loaded.renderer,
+        renderer,
         events: events.clone(),
         config,
         stop_all: &stop_all,
@@ -586,17 +636,33 @@ fn run_machines(
             .map_or(Reach::Orb(orb), Reach::Ssh);
         let before = saved
             .and_then(|s| saved::refused_before_run(s, (reach, trace), &shared, &dry, machine));
-        if let Some(refused) = before {
-            shared.events.send(Event::Host(refused.clone()));
-            return refused;
-        }
-        let taken = open.lock().ok().and_then(|mut o| o.remove(&machine.name));
-        let mut remote =
-            taken.unwrap_or_else(|| remote::connect(reach, &machine.name, config.transport, trace));
-        let result = host::run(&shared, machine, remote.as_mut());
+        let result = match before {
+            Some(refused) => refused,
+            None => {
+                let taken = open.lock().ok().and_then(|mut o| o.remove(&machine.name));
+                let mut remote = taken.unwrap_or_else(|| {
+                    remote::connect(reach, &machine.name, config.transport, trace)
+                });
+                host::run(&shared, machine, remote.as_mut())
+            }
+        };
+        let result = HostResult { batch, ..result };
         shared.events.send(Event::Host(result.clone()));
         result
     })
+}
+
+/// What the batches add up to, for the run's end.
+#[derive(Default)]
+struct Tally {
+    /// Every machine's result.
+    results: Vec<HostResult>,
+    /// Machines unavailable (exit 3 rather than 1).
+    unavailable: usize,
+    /// Machines `apply --plan` refused before phase 2.
+    refused: usize,
+    /// Machine actions a plan would take.
+    planned_actions: usize,
 }
 
 /// What the run's end depends on besides each machine's result.
@@ -612,10 +678,7 @@ struct Ended {
 
 /// How the run ends, from every machine's result.
 fn outcome(config: &Config, results: &[HostResult], ended: Ended) -> RunEnd {
-    let failed = results
-        .iter()
-        .filter(|r| matches!(r.status, HostStatus::Failed | HostStatus::Unreachable))
-        .count();
+    let failed = results.iter().filter(|r| r.status.traits().fails).count();
     let (counts, _) = report::totals(results);
     // Commands without `creates`/`unless` always "will run"; they would make every plan of
     // an inventory with commands look unconverged, so only real changes count as pending.

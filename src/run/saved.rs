@@ -269,6 +269,7 @@ pub fn refused(events: &Sender, machine: &MachinePlan<'_>, why: &str) -> HostRes
         duration_ms: 0,
         error: Some(format!("{REFUSED}: {why}")),
         timings: None,
+        batch: None,
     }
 }
 

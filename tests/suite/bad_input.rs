@@ -206,6 +206,76 @@ pub(crate) fn catalogue() -> Vec<Case> {
             args: vec!["--parallel", "0"],
             ..case("--parallel 0", inv(M), "--parallel")
         },
+        case(
+            "serial 0",
+            inv(&format!("{M}serial: 0\n")),
+            "inv.yaml:3:9: invalid batch size `0`: expected a whole number of machines from 1, or a percentage from 1% to 100% such as \"25%\"",
+        ),
+        case(
+            "serial negative",
+            inv(&format!("{M}serial: -2\n")),
+            "inv.yaml:3:9: invalid batch size `-2`",
+        ),
+        case(
+            "serial 0%",
+            inv(&format!("{M}serial: \"0%\"\n")),
+            "inv.yaml:3:9: invalid batch size `0%`",
+        ),
+        case(
+            "serial 150%",
+            inv(&format!("{M}serial: \"150%\"\n")),
+            "inv.yaml:3:9: invalid batch size `150%`",
+        ),
+        case(
+            "serial a word",
+            inv(&format!("{M}serial: half\n")),
+            "inv.yaml:3:9: invalid batch size `half`",
+        ),
+        case(
+            "serial a bad size in a list",
+            inv(&format!("{M}serial: [1, \"5\", 0]\n")),
+            "inv.yaml:3:18: invalid batch size `0`",
+        ),
+        case(
+            "serial an empty list",
+            inv(&format!("{M}serial: []\n")),
+            "inv.yaml:3:9: serial: an empty list has no batch size",
+        ),
+        case(
+            "max_fail_percentage above 100",
+            inv(&format!("{M}serial: 1\nmax_fail_percentage: 101\n")),
+            "inv.yaml:4:22: max_fail_percentage must be a whole number from 0 to 100, not 101",
+        ),
+        case(
+            "max_fail_percentage negative",
+            inv(&format!("{M}max_fail_percentage: -1\n")),
+            "inv.yaml:3:22: max_fail_percentage must be a whole number from 0 to 100, not -1",
+        ),
+        case(
+            "max_fail_percentage a string",
+            inv(&format!("{M}max_fail_percentage: \"10%\"\n")),
+            "inv.yaml:3:22: ",
+        ),
+        Case {
+            args: vec!["--serial", "0"],
+            ..case(
+                "--serial 0",
+                inv(M),
+                "--serial `0`: invalid batch size `0`: expected a whole number of machines from 1",
+            )
+        },
+        Case {
+            args: vec!["--serial", "1,x"],
+            ..case("--serial with a word", inv(M), "--serial `1,x`: invalid batch size `x`")
+        },
+        Case {
+            args: vec!["--max-fail-percentage", "120"],
+            ..case(
+                "--max-fail-percentage 120",
+                inv(M),
+                "--max-fail-percentage `120`: expected a whole number from 0 to 100",
+            )
+        },
         ops_case(
             "unknown operation key",
             "- shel: echo\n",

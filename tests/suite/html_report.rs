@@ -355,6 +355,7 @@ fn synthetic_machine(m: usize, steps: usize) -> ReportMachine {
             duration_ms: t - 2000,
             error: None,
             timings: None,
+            batch: None,
         },
         steps: list,
     }
@@ -402,6 +403,7 @@ fn synthetic(machines: usize, steps: usize) -> (Report, Page) {
         inventory_sha256: None,
         started_unix: 1_767_225_600,
         machine_actions: actions,
+        batches: Vec::new(),
         machines: ms,
         summary: Summary {
             mode: Mode::Apply,

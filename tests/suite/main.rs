@@ -41,6 +41,7 @@ mod saved_plan;
 mod saved_plan_output;
 mod schema;
 mod secrets;
+mod serial;
 mod ssh;
 mod ssh_inventory;
 mod sshbed;

@@ -419,7 +419,7 @@ fn report_document_matches_the_schema() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let doc: Value = serde_json::from_str(&p.read("out/report.json")).unwrap();
     assert_schema(&doc);
-    assert_eq!(doc["version"], 3);
+    assert_eq!(doc["version"], 4);
     // Version 3: which inventory the report is of (its bytes vary with the test's paths).
     use sha2::Digest;
     let sum = format!("{:x}", sha2::Sha256::digest(p.read("inv.yaml")));

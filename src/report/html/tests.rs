@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::report::{
-    ActionKind, ActionStatus, Counts, FailureInfo, HostResult, MachineAction, Mode, ReportMachine,
-    Summary, REPORT_VERSION,
+    ActionKind, ActionStatus, Counts, FailureInfo, HostResult, HostStatus, MachineAction, Mode,
+    ReportMachine, Summary, REPORT_VERSION,
 };
 
 const HOSTILE: &str =
@@ -44,6 +44,7 @@ fn machine(name: &str, status: HostStatus, steps: Vec<StepResult>) -> ReportMach
             duration_ms: 100,
             error: None,
             timings: None,
+            batch: None,
         },
         steps,
     }
@@ -62,6 +63,7 @@ fn report(mode: Mode, machines: Vec<ReportMachine>, actions: Vec<MachineAction>)
         inventory_sha256: None,
         started_unix: 1_700_000_000,
         machine_actions: actions,
+        batches: Vec::new(),
         machines,
         summary: Summary {
             mode,

@@ -48,6 +48,8 @@ pub(super) fn config() -> Config {
         roles_path: Vec::new(),
         saved_plan: crate::saved_plan::Use::None,
         rerun: None,
+        serial: None,
+        max_fail_percentage: None,
         command_line: Vec::new(),
     }
 }
