@@ -4,8 +4,10 @@
 //! selected machine, rounded down but at least 1, and the last size of a list repeats.
 //! A leaf: the loader, the command line and the run read it.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -180,6 +182,30 @@ impl<'de> Deserialize<'de> for Serial {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+// The schema of the hand-written deserializer above: what its visitor accepts.
+impl JsonSchema for Serial {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Serial".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let size = json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 1 },
+                { "type": "string", "pattern": "^\\s*([1-9][0-9]?|100)%\\s*$" }
+            ]
+        });
+        json_schema!({
+            "description": "Rolling batches: a number of machines, a percentage such as \"25%\", or a list of them (the last repeats).",
+            "anyOf": [size.clone(), { "type": "array", "items": size, "minItems": 1 }]
+        })
     }
 }
 

@@ -252,8 +252,10 @@ pub struct InventoryFile {
     #[schemars(with = "OperationsRef")]
     pub operations: Option<OperationsRef>,
     /// Rolling batches: a size, a percentage or a list of sizes (docs/batches.md).
+    #[schemars(with = "Option<Serial>")]
     pub serial: Option<Spanned<Serial>>,
     /// With `serial`, the share of a batch's machines that may fail before the batches
     /// after it are not started (0 to 100; default 0).
+    #[schemars(with = "Option<u8>", range(max = 100))]
     pub max_fail_percentage: Option<Spanned<i64>>,
 }
