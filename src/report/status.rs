@@ -16,8 +16,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum StepStatus {
     /// Already as declared.
     Ok,
-    /// Changed something (or a command ran).
+    /// Changed something.
     Changed,
+    /// A command ran: what it changed, if anything, is not known.
+    Ran,
     /// Failed.
     Failed,
     /// Failed, but `ignore_errors` let the machine go on.
@@ -122,6 +124,20 @@ const CHANGED: Traits = Traits {
     registers: (true, false, false),
 };
 
+/// What [`StepStatus::Ran`] means to the reporters.
+const RAN: Traits = Traits {
+    word: "ran",
+    ansi: "36",
+    html_class: "rn",
+    icon: "▷",
+    html_usual: (false, false),
+    column: (None, col(5, "RAN", NonZero)),
+    junit: JunitAs::Passed,
+    changes: true,
+    pending: false,
+    registers: (true, false, false),
+};
+
 /// What [`StepStatus::Failed`] means to the reporters.
 const FAILED: Traits = Traits {
     word: "FAILED",
@@ -216,9 +232,10 @@ const fn col(at: usize, heading: &'static str, closing: Closing) -> Option<Colum
 
 impl StepStatus {
     /// Every status, in the order the JSON counts list them.
-    pub const ALL: [StepStatus; 8] = [
+    pub const ALL: [StepStatus; 9] = [
         StepStatus::Ok,
         StepStatus::Changed,
+        StepStatus::Ran,
         StepStatus::Failed,
         StepStatus::Ignored,
         StepStatus::Skipped,
@@ -228,9 +245,10 @@ impl StepStatus {
     ];
 
     /// Every status, in the order the HTML report lists them.
-    pub const SHOWN: [StepStatus; 8] = [
+    pub const SHOWN: [StepStatus; 9] = [
         StepStatus::Ok,
         StepStatus::Changed,
+        StepStatus::Ran,
         StepStatus::WillChange,
         StepStatus::WillRun,
         StepStatus::Unknown,
@@ -244,6 +262,7 @@ impl StepStatus {
         match self {
             StepStatus::Ok => OK,
             StepStatus::Changed => CHANGED,
+            StepStatus::Ran => RAN,
             StepStatus::Failed => FAILED,
             StepStatus::Ignored => IGNORED,
             StepStatus::Skipped => SKIPPED,
@@ -263,6 +282,7 @@ impl StepStatus {
         match self {
             StepStatus::Ok => "ok",
             StepStatus::Changed => "changed",
+            StepStatus::Ran => "ran",
             StepStatus::Failed => "failed",
             StepStatus::Ignored => "ignored",
             StepStatus::Skipped => "skipped",
@@ -502,7 +522,7 @@ mod tests {
         let text = serde_json::to_string(&c).unwrap_or_default();
         assert_eq!(
             text,
-            r#"{"ok":0,"changed":2,"failed":0,"ignored":0,"skipped":0,"will_change":0,"will_run":0,"unknown":1}"#
+            r#"{"ok":0,"changed":2,"ran":0,"failed":0,"ignored":0,"skipped":0,"will_change":0,"will_run":0,"unknown":1}"#
         );
         let back: Counts = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(back, c);

@@ -346,7 +346,8 @@ fn step_result(machine: &str, step: &Step, handler: bool, ran: Ran) -> StepResul
         StepOutcome::Ok
         | StepOutcome::WillChange
         | StepOutcome::WillRun
-        | StepOutcome::Changed(_) => {}
+        | StepOutcome::Changed(_)
+        | StepOutcome::Ran(_) => {}
     }
     r
 }

@@ -53,8 +53,10 @@ pub enum StepOutcome {
     WillChange,
     /// Plan: a command that would run.
     WillRun,
-    /// Changed the machine (or a command ran), with the command's output when it has one.
+    /// Changed the machine, with the command's output when it has one.
     Changed(Option<ExecOutput>),
+    /// A command ran, with its output.
+    Ran(Option<ExecOutput>),
     /// Failed; `ignored` when `ignore_errors` lets the machine go on.
     Failed {
         /// Why.
@@ -74,6 +76,7 @@ impl StepOutcome {
             StepOutcome::WillChange => StepStatus::WillChange,
             StepOutcome::WillRun => StepStatus::WillRun,
             StepOutcome::Changed(_) => StepStatus::Changed,
+            StepOutcome::Ran(_) => StepStatus::Ran,
             StepOutcome::Failed { ignored: false, .. } => StepStatus::Failed,
             StepOutcome::Failed { ignored: true, .. } => StepStatus::Ignored,
         }
@@ -82,7 +85,7 @@ impl StepOutcome {
     /// The output of the command the step ran, for `register`.
     pub fn output(&self) -> Option<&ExecOutput> {
         match self {
-            StepOutcome::Changed(out) => out.as_ref(),
+            StepOutcome::Changed(out) | StepOutcome::Ran(out) => out.as_ref(),
             StepOutcome::Failed { failure, .. } => failure.output.as_deref(),
             _ => None,
         }
@@ -411,6 +414,9 @@ fn change(
         attempts += 1;
         let mut ctx = step_ctx(&mut *env.remote, rendered);
         let failure = match rendered.op.apply(&mut ctx, &facts) {
+            Ok(applied) if rendered.op.is_command() => {
+                return (StepOutcome::Ran(applied.output), attempts)
+            }
             Ok(applied) => return (StepOutcome::Changed(applied.output), attempts),
             Err(f) => f,
         };
