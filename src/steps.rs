@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 
 use crate::error::ConfigError;
 use crate::inventory::{valid_var_name, Inventory, BUILT_INS};
-use crate::load::operations::{RawStep, StepSpec};
+use crate::load::operations::{RawStep, ResultTest, StepSpec};
 pub use crate::ops::Kind;
 use crate::ops::{OpSpec, RenderCtx, RenderError, Rendered};
 use crate::template::Renderer;
@@ -554,6 +554,27 @@ fn check_common(step: &Step, renderer: &Renderer) -> Result<(), ConfigError> {
         renderer
             .check_condition(&w.value)
             .map_err(|e| at(step, format!("when: {e}")))?;
+    }
+    for (key, test) in [
+        ("changed_when", &spec.changed_when),
+        ("failed_when", &spec.failed_when),
+    ] {
+        match test {
+            Some(ResultTest::All(exprs)) if exprs.is_empty() => {
+                return Err(at(
+                    step,
+                    format!("{key}: an empty list; write true, false, an expression, or a list of expressions"),
+                ));
+            }
+            Some(ResultTest::All(exprs)) => {
+                for e in exprs {
+                    renderer
+                        .check_condition(e)
+                        .map_err(|err| at(step, format!("{key}: {err}")))?;
+                }
+            }
+            _ => {}
+        }
     }
     if spec.retries.is_some_and(|r| r > 100) {
         return Err(at(step, "retries: at most 100"));

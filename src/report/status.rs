@@ -85,9 +85,10 @@ pub struct Traits {
     pub column: (Option<Column>, Option<Column>),
     /// What JUnit makes of it.
     pub junit: JunitAs,
-    /// It changes the machine or would (notifies handlers; the machine's status is
-    /// "changed").
+    /// It changes the machine or would (the machine's status is "changed").
     pub changes: bool,
+    /// It notifies the step's handlers.
+    pub notifies: bool,
     /// A plan with it has changes pending (`plan --exit-code`).
     pub pending: bool,
     /// `register:`'s `changed`, `failed` and `skipped`.
@@ -106,6 +107,7 @@ const OK: Traits = Traits {
     column: (col(0, "NO CHANGE", Never), col(0, "OK", Never)),
     junit: JunitAs::Passed,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, false, false),
 };
@@ -120,20 +122,25 @@ const CHANGED: Traits = Traits {
     column: (None, col(1, "CHANGED", Always)),
     junit: JunitAs::Passed,
     changes: true,
+    notifies: true,
     pending: false,
     registers: (true, false, false),
 };
 
-/// What [`StepStatus::Ran`] means to the reporters.
+/// What [`StepStatus::Ran`] means to the reporters: a command ran, which may have changed
+/// anything, so it notifies its handlers as a change would; but nothing says it changed
+/// something, so its machine is not "changed" and a re-apply that only runs commands
+/// reads `0 changed`.
 const RAN: Traits = Traits {
     word: "ran",
     ansi: "36",
     html_class: "rn",
     icon: "▷",
     html_usual: (false, false),
-    column: (None, col(5, "RAN", NonZero)),
+    column: (None, col(2, "RAN", NonZero)),
     junit: JunitAs::Passed,
-    changes: true,
+    changes: false,
+    notifies: true,
     pending: false,
     registers: (true, false, false),
 };
@@ -145,9 +152,10 @@ const FAILED: Traits = Traits {
     html_class: "fa",
     icon: "✗",
     html_usual: (true, true),
-    column: (col(4, "FAILED", NonZero), col(2, "FAILED", Always)),
+    column: (col(4, "FAILED", NonZero), col(3, "FAILED", Always)),
     junit: JunitAs::Failure,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, true, false),
 };
@@ -159,9 +167,10 @@ const IGNORED: Traits = Traits {
     html_class: "ig",
     icon: "⚠",
     html_usual: (false, false),
-    column: (None, col(4, "IGNORED", Never)),
+    column: (None, col(5, "IGNORED", Never)),
     junit: JunitAs::Passed,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, true, false),
 };
@@ -173,9 +182,10 @@ const SKIPPED: Traits = Traits {
     html_class: "sk",
     icon: "↷",
     html_usual: (false, true),
-    column: (None, col(3, "SKIPPED", Never)),
+    column: (None, col(4, "SKIPPED", Never)),
     junit: JunitAs::Skipped,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, false, true),
 };
@@ -190,6 +200,7 @@ const WILL_CHANGE: Traits = Traits {
     column: (col(1, "WILL CHANGE", Always), None),
     junit: JunitAs::Passed,
     changes: true,
+    notifies: true,
     pending: true,
     registers: (false, false, true),
 };
@@ -204,6 +215,7 @@ const WILL_RUN: Traits = Traits {
     column: (col(2, "WILL RUN", Always), None),
     junit: JunitAs::Passed,
     changes: true,
+    notifies: true,
     pending: false,
     registers: (false, false, true),
 };
@@ -218,6 +230,7 @@ const UNKNOWN: Traits = Traits {
     column: (col(3, "UNKNOWN", NonZero), None),
     junit: JunitAs::Skipped,
     changes: false,
+    notifies: false,
     pending: true,
     registers: (false, false, true),
 };

@@ -13,6 +13,7 @@ pub mod reconcile;
 mod saved;
 mod step;
 mod timing;
+mod verdict;
 mod watch;
 
 use std::collections::BTreeMap;

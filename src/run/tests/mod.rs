@@ -7,6 +7,7 @@
 mod host;
 mod loops;
 mod step;
+mod verdict;
 mod window;
 
 use std::sync::atomic::AtomicBool;
