@@ -40,4 +40,5 @@ mod secrets;
 mod ssh;
 mod ssh_inventory;
 mod sshbed;
+mod step_results;
 mod transport;
