@@ -719,12 +719,12 @@ pub(crate) fn catalogue() -> Vec<Case> {
         ops_case(
             "changed_when of the wrong type",
             "- shell: a\n  changed_when: 1\n",
-            "ops.yaml:2:17: invalid type: integer `1`, expected true, false, an expression, or a list of expressions",
+            "ops.yaml:2:3: expected true, false, an expression, or a list of expressions, found integer `1`",
         ),
         ops_case(
             "failed_when a mapping",
             "- shell: a\n  failed_when: { rc: 1 }\n",
-            "ops.yaml:2:16: invalid type: map, expected true, false, an expression, or a list of expressions",
+            "ops.yaml:2:16: `failed_when`: expected true, false, an expression, or a list of expressions, found a mapping",
         ),
         ops_case(
             "changed_when an empty list",

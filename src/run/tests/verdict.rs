@@ -202,6 +202,14 @@ fn the_plan_time_check_finds_undefined_names_and_non_booleans() {
         check("- { shell: a, changed_when: \"'x' in result.stdout_lines\", failed_when: [result.rc > 2, \"result.stderr == ''\"] }\n"),
         Result::Ok(())
     );
+    // What only the real result can say is checked when the step runs.
+    assert_eq!(
+        check("- { shell: a, register: n, changed_when: \"n.stdout | int > 0\" }\n"),
+        Result::Ok(())
+    );
+    // A field no result has is found now.
+    assert!(check("- { shell: a, changed_when: result.return_code }\n")
+        .is_err_and(|e| e.contains("changed_when: `result.return_code` is undefined")),);
 }
 
 /// [`apply`] that goes on after a failure.
