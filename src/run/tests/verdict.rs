@@ -218,3 +218,18 @@ fn apply_with_keep_going(ops: &str) -> (Reported, FakeMachine) {
     config.on_failure = OnFailure::Nothing;
     apply_on(FakeMachine::new(MACHINE), ops, &config)
 }
+
+#[test]
+fn retries_try_again_while_failed_when_says_failed() {
+    let ops = "\
+- name: counts
+  shell: 'n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; echo $n'
+  failed_when: result.stdout | int < 3
+  retries: 5
+  delay: 0
+";
+    let (ran, fake) = apply(ops);
+    assert_eq!(ran.rows, rows(&[("counts", Ran)]));
+    assert_eq!(ran.step("counts").attempts, 3);
+    assert_eq!(read(&fake, "n"), "3\n");
+}
