@@ -47,6 +47,10 @@ pub struct StepSpec {
     pub delay: Option<Seconds>,
     /// A failure of this step does not stop the machine's run.
     pub ignore_errors: Option<bool>,
+    /// Whether the step counts as a change, decided from its result after it ran.
+    pub changed_when: Option<ResultTest>,
+    /// Whether the step failed, decided from its result after it ran.
+    pub failed_when: Option<ResultTest>,
     /// shell/command: skip when this path exists on the machine.
     pub creates: Option<String>,
     /// shell/command: skip when this command succeeds on the machine.
@@ -95,6 +99,43 @@ impl<'de> Deserialize<'de> for OneOrMany {
                     out.push(s);
                 }
                 Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `changed_when:` or `failed_when:` as written: a YAML boolean, one expression, or a
+/// list of expressions that must all be true (as Ansible reads a list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultTest {
+    /// `true` or `false`: the answer whatever the result.
+    Fixed(bool),
+    /// Expressions over `result`, all of which must be true.
+    All(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for ResultTest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ResultTest;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true, false, an expression, or a list of expressions")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ResultTest, E> {
+                Ok(ResultTest::Fixed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ResultTest, E> {
+                Ok(ResultTest::All(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ResultTest, A::Error> {
+                let mut out = Vec::new();
+                // A boolean in the list is the expression it spells.
+                while let Some(e) = seq.next_element::<Scalar>()? {
+                    out.push(e.0);
+                }
+                Ok(ResultTest::All(out))
             }
         }
         d.deserialize_any(V)

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 
 use crate::error::ConfigError;
 use crate::inventory::{valid_var_name, Inventory, BUILT_INS};
-use crate::load::operations::{RawStep, StepSpec};
+use crate::load::operations::{RawStep, ResultTest, StepSpec};
 pub use crate::ops::Kind;
 use crate::ops::{OpSpec, RenderCtx, RenderError, Rendered};
 use crate::template::Renderer;
@@ -635,8 +635,35 @@ fn check_common(step: &Step, renderer: &Renderer) -> Result<(), ConfigError> {
             .check_condition(&w.value)
             .map_err(|e| at(step, format!("when: {e}")))?;
     }
+    check_result_tests(step, renderer)?;
     if spec.retries.is_some_and(|r| r > 100) {
         return Err(at(step, "retries: at most 100"));
+    }
+    Ok(())
+}
+
+/// `changed_when:` and `failed_when:` as written: not an empty list, and expressions that
+/// parse (what they read is checked per machine, `plan::validate`).
+fn check_result_tests(step: &Step, renderer: &Renderer) -> Result<(), ConfigError> {
+    let spec = &step.spec;
+    for (key, test) in [
+        ("changed_when", &spec.changed_when),
+        ("failed_when", &spec.failed_when),
+    ] {
+        let Some(ResultTest::All(exprs)) = test else {
+            continue;
+        };
+        if exprs.is_empty() {
+            return Err(at(
+                step,
+                format!("{key}: an empty list; write true, false, an expression, or a list of expressions"),
+            ));
+        }
+        for e in exprs {
+            renderer
+                .check_condition(e)
+                .map_err(|err| at(step, format!("{key}: {err}")))?;
+        }
     }
     Ok(())
 }

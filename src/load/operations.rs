@@ -13,12 +13,12 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::Deserialize;
 
 use crate::ops::{Kind, OpSpec, SpecSeed};
-pub use crate::spec::{OneOrMany, Scalar, Seconds, StepSpec};
+pub use crate::spec::{OneOrMany, ResultTest, Scalar, Seconds, StepSpec};
 use crate::yaml::Spanned;
 
 /// The common keys, in the order an unknown key's message lists them (the operation keys
 /// follow, from [`Kind::ALL`]).
-const COMMON_KEYS: [&str; 25] = [
+const COMMON_KEYS: [&str; 27] = [
     "name",
     "hosts",
     "when",
@@ -31,6 +31,8 @@ const COMMON_KEYS: [&str; 25] = [
     "retries",
     "delay",
     "ignore_errors",
+    "changed_when",
+    "failed_when",
     "creates",
     "unless",
     "notify",
@@ -186,6 +188,8 @@ impl RawStep {
             "retries" => s.retries = map.next_value()?,
             "delay" => s.delay = map.next_value()?,
             "ignore_errors" => s.ignore_errors = map.next_value()?,
+            "changed_when" => s.changed_when = map.next_value()?,
+            "failed_when" => s.failed_when = map.next_value()?,
             "creates" => s.creates = map.next_value()?,
             "unless" => s.unless = map.next_value()?,
             "notify" => s.notify = map.next_value()?,
@@ -575,7 +579,7 @@ mod tests {
         let mut yaml = String::new();
         for key in COMMON_KEYS {
             let value = match key {
-                "become" | "ignore_errors" => "true",
+                "become" | "ignore_errors" | "changed_when" => "true",
                 "timeout" | "retries" | "delay" => "3",
                 "env" | "vars" => "{ A: 1 }",
                 "loop" => "[a, 1]",
@@ -595,6 +599,8 @@ mod tests {
             assert_eq!(list.0, ["x"]);
         }
         assert_eq!((s.become_root, s.ignore_errors), (Some(true), Some(true)));
+        assert_eq!(s.changed_when, Some(ResultTest::Fixed(true)));
+        assert_eq!(s.failed_when, Some(ResultTest::All(vec!["x".into()])));
         assert_eq!(
             (s.timeout, s.retries, s.delay),
             (Some(Seconds(3)), Some(3), Some(Seconds(3)))

@@ -17,6 +17,7 @@ use serde_json::json;
 use super::Plan;
 use crate::error::ConfigError;
 use crate::load::inventory::DesiredState;
+use crate::spec::ResultTest;
 use crate::steps::items::{self, ItemState};
 use crate::steps::{self, Playbook, Step};
 use crate::template::Renderer;
@@ -25,8 +26,9 @@ use crate::template::Renderer;
 /// looping step's has `results` too).
 pub fn placeholder() -> serde_json::Value {
     json!({
-        "stdout": "", "stderr": "", "stdout_lines": [], "rc": 0,
-        "changed": false, "failed": false, "skipped": false, "results": [],
+        "stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines": [], "rc": 0,
+        "changed": false, "failed": false, "skipped": false, "changes": [], "msg": "",
+        "status": "ok", "results": [],
     })
 }
 
@@ -110,8 +112,53 @@ impl Check<'_> {
         }
         if runs {
             s.render(self.renderer, &ctx).map_err(|e| e.to_string())?;
+            self.result_tests(s, &ctx)?;
         }
         Ok(())
+    }
+
+    /// `changed_when` and `failed_when`, evaluated with a result placeholder for
+    /// `result` (and the step's `register` name): an undefined name or a value that is
+    /// not true or false is found now. What the real result holds is known only when the
+    /// step runs.
+    fn result_tests(&self, s: &Step, ctx: &Value) -> Result<(), String> {
+        let tests = [
+            ("changed_when", &s.spec.changed_when),
+            ("failed_when", &s.spec.failed_when),
+        ];
+        let mut names = serde_json::Map::new();
+        if let Some(r) = &s.spec.register {
+            names.insert(r.clone(), placeholder());
+        }
+        names.insert("result".into(), placeholder());
+        let ctx = minijinja::value::merge_maps([ctx.clone(), Value::from_serialize(&names)]);
+        for (key, test) in tests {
+            let Some(ResultTest::All(exprs)) = test else {
+                continue;
+            };
+            for e in exprs {
+                if let Err(err) = self.renderer.condition(e, &ctx) {
+                    if !self.known_when_it_runs(e, &ctx) {
+                        return Err(format!("{key}: {err}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An expression over a result that failed on the stand-in result only for its values
+    /// (`result.stdout | int` of an empty stdout, an index past its empty lines): what the
+    /// real result holds is known when the step runs. A name no one defines, or a value that
+    /// is not true or false, is not of that kind.
+    fn known_when_it_runs(&self, expr: &str, ctx: &Value) -> bool {
+        let inner = crate::steps::single_expression(expr).unwrap_or(expr);
+        let undefined = self
+            .renderer
+            .names_in(inner)
+            .iter()
+            .any(|n| n != "env" && ctx.get_attr(n).map_or(true, |v| v.is_undefined()));
+        !undefined && self.renderer.eval(inner, ctx).is_err()
     }
 
     /// The step's loop (or its include's) reads a registered value.

@@ -18,8 +18,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum StepStatus {
     /// Already as declared.
     Ok,
-    /// Changed something (or a command ran).
+    /// Changed something.
     Changed,
+    /// A command ran: what it changed, if anything, is not known.
+    Ran,
     /// Failed.
     Failed,
     /// Failed, but `ignore_errors` let the machine go on.
@@ -90,9 +92,10 @@ pub struct Traits {
     pub column: (Option<Column>, Option<Column>),
     /// What JUnit makes of it.
     pub junit: JunitAs,
-    /// It changes the machine or would (notifies handlers; the machine's status is
-    /// "changed").
+    /// It changes the machine or would (the machine's status is "changed").
     pub changes: bool,
+    /// It notifies the step's handlers.
+    pub notifies: bool,
     /// A plan with it has changes pending (`plan --exit-code`).
     pub pending: bool,
     /// `register:`'s `changed`, `failed` and `skipped`.
@@ -111,6 +114,7 @@ const OK: Traits = Traits {
     column: (col(0, "NO CHANGE", Never), col(0, "OK", Never)),
     junit: JunitAs::Passed,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, false, false),
 };
@@ -125,6 +129,25 @@ const CHANGED: Traits = Traits {
     column: (None, col(1, "CHANGED", Always)),
     junit: JunitAs::Passed,
     changes: true,
+    notifies: true,
+    pending: false,
+    registers: (true, false, false),
+};
+
+/// What [`StepStatus::Ran`] means to the reporters: a command ran, which may have changed
+/// anything, so it notifies its handlers as a change would; but nothing says it changed
+/// something, so its machine is not "changed" and a re-apply that only runs commands
+/// reads `0 changed`.
+const RAN: Traits = Traits {
+    word: "ran",
+    ansi: "36",
+    html_class: "rn",
+    icon: "▷",
+    html_usual: (false, false),
+    column: (None, col(2, "RAN", NonZero)),
+    junit: JunitAs::Passed,
+    changes: false,
+    notifies: true,
     pending: false,
     registers: (true, false, false),
 };
@@ -136,9 +159,10 @@ const FAILED: Traits = Traits {
     html_class: "fa",
     icon: "✗",
     html_usual: (true, true),
-    column: (col(4, "FAILED", NonZero), col(2, "FAILED", Always)),
+    column: (col(4, "FAILED", NonZero), col(3, "FAILED", Always)),
     junit: JunitAs::Failure,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, true, false),
 };
@@ -150,9 +174,10 @@ const IGNORED: Traits = Traits {
     html_class: "ig",
     icon: "⚠",
     html_usual: (false, false),
-    column: (None, col(4, "IGNORED", Never)),
+    column: (None, col(5, "IGNORED", Never)),
     junit: JunitAs::Passed,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, true, false),
 };
@@ -179,9 +204,10 @@ const SKIPPED: Traits = Traits {
     html_class: "sk",
     icon: "↷",
     html_usual: (false, true),
-    column: (None, col(3, "SKIPPED", Never)),
+    column: (None, col(4, "SKIPPED", Never)),
     junit: JunitAs::Skipped,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, false, true),
 };
@@ -196,6 +222,7 @@ const WILL_CHANGE: Traits = Traits {
     column: (col(1, "WILL CHANGE", Always), None),
     junit: JunitAs::Passed,
     changes: true,
+    notifies: true,
     pending: true,
     registers: (false, false, true),
 };
@@ -210,6 +237,7 @@ const WILL_RUN: Traits = Traits {
     column: (col(2, "WILL RUN", Always), None),
     junit: JunitAs::Passed,
     changes: true,
+    notifies: true,
     pending: false,
     registers: (false, false, true),
 };
@@ -224,6 +252,7 @@ const UNKNOWN: Traits = Traits {
     column: (col(3, "UNKNOWN", NonZero), None),
     junit: JunitAs::Skipped,
     changes: false,
+    notifies: false,
     pending: true,
     registers: (false, false, true),
 };
@@ -238,9 +267,10 @@ const fn col(at: usize, heading: &'static str, closing: Closing) -> Option<Colum
 
 impl StepStatus {
     /// Every status, in the order the JSON counts list them.
-    pub const ALL: [StepStatus; 9] = [
+    pub const ALL: [StepStatus; 10] = [
         StepStatus::Ok,
         StepStatus::Changed,
+        StepStatus::Ran,
         StepStatus::Failed,
         StepStatus::Ignored,
         StepStatus::Rescued,
@@ -254,6 +284,7 @@ impl StepStatus {
     pub const SHOWN: [StepStatus; 9] = [
         StepStatus::Ok,
         StepStatus::Changed,
+        StepStatus::Ran,
         StepStatus::WillChange,
         StepStatus::WillRun,
         StepStatus::Unknown,
@@ -268,6 +299,7 @@ impl StepStatus {
         match self {
             StepStatus::Ok => OK,
             StepStatus::Changed => CHANGED,
+            StepStatus::Ran => RAN,
             StepStatus::Failed => FAILED,
             StepStatus::Ignored => IGNORED,
             StepStatus::Rescued => RESCUED,
@@ -288,6 +320,7 @@ impl StepStatus {
         match self {
             StepStatus::Ok => "ok",
             StepStatus::Changed => "changed",
+            StepStatus::Ran => "ran",
             StepStatus::Failed => "failed",
             StepStatus::Ignored => "ignored",
             StepStatus::Rescued => "rescued",
@@ -626,7 +659,7 @@ mod tests {
         let text = serde_json::to_string(&c).unwrap_or_default();
         assert_eq!(
             text,
-            r#"{"ok":0,"changed":2,"failed":0,"ignored":0,"rescued":0,"skipped":0,"will_change":0,"will_run":0,"unknown":1}"#
+            r#"{"ok":0,"changed":2,"ran":0,"failed":0,"ignored":0,"rescued":0,"skipped":0,"will_change":0,"will_run":0,"unknown":1}"#
         );
         let back: Counts = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(back, c);

@@ -12,7 +12,7 @@ use serde_json::{json, Value as Json};
 use crate::facts::{Facts, Window};
 use crate::ops::{FailureKind, Rendered};
 use crate::plan::{MachinePlan, TemplateVars};
-use crate::remote::{ExecOutput, Remote};
+use crate::remote::Remote;
 use crate::report::{
     ms, Counts, Event, FailureInfo, HostResult, HostStatus, HostTimings, ItemInfo, Millis, Sender,
     StepOrigin, StepResult, StepStatus,
@@ -275,23 +275,21 @@ impl HostRun<'_, '_> {
             .as_ref()
             .is_some_and(|i| i.state == items::ItemState::Ready);
         if own_loop && is_item {
-            self.looping
-                .results
-                .push(item_result(step, status, ran.outcome.output()));
+            self.looping.results.push(item_result(step, &ran));
         }
         let mut registered = false;
         if let Some(name) = step.registers_now() {
             let value = if own_loop {
                 loop_value(std::mem::take(&mut self.looping.results))
             } else {
-                register_value(status, ran.outcome.output())
+                register_value(&ran)
             };
             self.registered.insert(name.clone(), value);
             self.ctx = context(&self.machine.vars, &self.registered, self.shared.hostvars);
             self.window.forget_steps();
             registered = true;
         }
-        if status.changes() {
+        if status.traits().notifies {
             self.notified.extend(step.notifies.iter().copied());
         }
         self.note_end(step, &ran.outcome, own_loop);
@@ -327,26 +325,24 @@ fn context(vars: &TemplateVars, registered: &TemplateVars, hostvars: &Json) -> m
     minijinja::Value::from_serialize(&m)
 }
 
-/// What `register:` keeps of a step, as later templates see it.
-fn register_value(status: StepStatus, out: Option<&ExecOutput>) -> Json {
-    let (changed, failed, skipped) = status.traits().registers;
-    let stdout = out.map(|o| o.stdout_text()).unwrap_or_default();
-    let stderr = out.map(|o| o.stderr_text()).unwrap_or_default();
-    let lines: Vec<&str> = stdout.lines().collect();
-    json!({
-        "stdout": stdout.trim_end_matches('\n'),
-        "stderr": stderr.trim_end_matches('\n'),
-        "stdout_lines": lines,
-        "rc": out.map(|o| o.status).unwrap_or(0),
-        "changed": changed,
-        "failed": failed,
-        "skipped": skipped,
-    })
+/// What `register:` keeps of a step, as later templates see it: its final status (after
+/// `changed_when`/`failed_when`), output, changes and failure.
+fn register_value(ran: &Ran) -> Json {
+    let failure = match &ran.outcome {
+        StepOutcome::Failed { failure, .. } => Some(failure),
+        _ => None,
+    };
+    super::verdict::result_value(
+        ran.outcome.status(),
+        ran.outcome.output(),
+        &ran.detail.changes,
+        failure,
+    )
 }
 
 /// One item's entry in its loop's registered `results`.
-fn item_result(step: &Step, status: StepStatus, out: Option<&ExecOutput>) -> Json {
-    let mut v = register_value(status, out);
+fn item_result(step: &Step, ran: &Ran) -> Json {
+    let mut v = register_value(ran);
     if let (Json::Object(m), Some(item)) = (&mut v, &step.item) {
         m.insert("item".into(), item.value());
     }
@@ -391,10 +387,11 @@ fn step_result(
                 stderr_tail: f.stderr_tail,
             })
         }
-        StepOutcome::Ok
+        StepOutcome::Ok(_)
         | StepOutcome::WillChange
         | StepOutcome::WillRun
-        | StepOutcome::Changed(_) => {}
+        | StepOutcome::Changed(_)
+        | StepOutcome::Ran(_) => {}
     }
     r
 }

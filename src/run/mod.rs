@@ -15,6 +15,7 @@ mod rolling;
 mod saved;
 mod step;
 mod timing;
+mod verdict;
 mod watch;
 
 use std::collections::BTreeMap;

@@ -21,6 +21,7 @@ use crate::template::Renderer;
 
 use super::config::{Config, OnFailure};
 use super::timing::{Phases, Span};
+use super::verdict::{Judge, Natural};
 
 /// What the whole run shares with each machine's run and each step.
 pub struct Shared<'a> {
@@ -45,16 +46,19 @@ pub enum StepOutcome {
     Interrupted,
     /// Not run, and why: `--fail-fast`, an earlier failure, `when:`, `creates:`/`unless:`.
     Skipped(String),
-    /// Already as declared.
-    Ok,
+    /// Already as declared (or a command `changed_when` says changed nothing, with its
+    /// output).
+    Ok(Option<ExecOutput>),
     /// Plan: cannot be known, and why (it depends on a change an earlier step would make).
     Unknown(String),
     /// Plan: would change.
     WillChange,
     /// Plan: a command that would run.
     WillRun,
-    /// Changed the machine (or a command ran), with the command's output when it has one.
+    /// Changed the machine, with the command's output when it has one.
     Changed(Option<ExecOutput>),
+    /// A command ran, with its output.
+    Ran(Option<ExecOutput>),
     /// Failed; `ignored` when `ignore_errors` lets the machine go on.
     Failed {
         /// Why.
@@ -69,11 +73,12 @@ impl StepOutcome {
     pub fn status(&self) -> StepStatus {
         match self {
             StepOutcome::Interrupted | StepOutcome::Skipped(_) => StepStatus::Skipped,
-            StepOutcome::Ok => StepStatus::Ok,
+            StepOutcome::Ok(_) => StepStatus::Ok,
             StepOutcome::Unknown(_) => StepStatus::Unknown,
             StepOutcome::WillChange => StepStatus::WillChange,
             StepOutcome::WillRun => StepStatus::WillRun,
             StepOutcome::Changed(_) => StepStatus::Changed,
+            StepOutcome::Ran(_) => StepStatus::Ran,
             StepOutcome::Failed { ignored: false, .. } => StepStatus::Failed,
             StepOutcome::Failed { ignored: true, .. } => StepStatus::Ignored,
         }
@@ -82,7 +87,9 @@ impl StepOutcome {
     /// The output of the command the step ran, for `register`.
     pub fn output(&self) -> Option<&ExecOutput> {
         match self {
-            StepOutcome::Changed(out) => out.as_ref(),
+            StepOutcome::Ok(out) | StepOutcome::Changed(out) | StepOutcome::Ran(out) => {
+                out.as_ref()
+            }
             StepOutcome::Failed { failure, .. } => failure.output.as_deref(),
             _ => None,
         }
@@ -188,13 +195,16 @@ fn facts_decide_change(
     if dry_run && env.shared.watch.is_some_and(|w| w.wants_facts()) {
         detail.facts = Some(facts.clone());
     }
-    // A plan ends with what would happen, as does a step with nothing to do.
+    // A plan ends with what would happen, as does a step with nothing to do (once
+    // `changed_when`/`failed_when` have judged it: a plan does not evaluate them).
     let acts = matches!(would, StepOutcome::WillRun | StepOutcome::WillChange);
     if dry_run || !acts {
-        return Ran {
-            outcome: would,
-            detail,
+        let outcome = if dry_run {
+            would
+        } else {
+            judge_unchanged(env, step, would, &detail.changes)
         };
+        return Ran { outcome, detail };
     }
     // A watch may hold the change (`apply --plan` changes only what the plan changes).
     if let Some(why) = env.hold {
@@ -204,8 +214,16 @@ fn facts_decide_change(
         };
     }
     let mut reread = Duration::ZERO;
-    let ((outcome, attempts), (took, spent)) =
-        timed(env, |env| change(env, step, &rendered, facts, &mut reread));
+    let changes = detail.changes.clone();
+    let ((outcome, attempts), (took, spent)) = timed(env, |env| {
+        let how = How {
+            step,
+            rendered: &rendered,
+            runs: matches!(would, StepOutcome::WillRun),
+            changes: &changes,
+        };
+        change(env, &how, facts, &mut reread)
+    });
     phases.change(took, spent, reread);
     detail.attempts = attempts;
     Ran { outcome, detail }
@@ -230,7 +248,7 @@ fn decide(env: &mut StepEnv<'_>, rendered: &Rendered, facts: &Facts) -> (StepOut
         detail.calls = calls(rendered, &mut *env.remote);
     }
     let would = match rendered.op.decide(facts) {
-        Ok(Decision::Unchanged) => StepOutcome::Ok,
+        Ok(Decision::Unchanged) => StepOutcome::Ok(None),
         Ok(Decision::Skip(why)) => StepOutcome::Skipped(why),
         Ok(Decision::Run) => StepOutcome::WillRun,
         Ok(Decision::Change(what)) => {
@@ -401,23 +419,34 @@ fn calls(rendered: &Rendered, remote: &mut dyn Remote) -> Vec<String> {
 /// tries it took; the time spent reading the state again is added to `reread`.
 fn change(
     env: &mut StepEnv<'_>,
-    step: &Step,
-    rendered: &Rendered,
+    how: &How<'_>,
     mut facts: Facts,
     reread: &mut Duration,
 ) -> (StepOutcome, u32) {
+    let (step, rendered) = (how.step, how.rendered);
     // From here the machine changes: what was read ahead is stale.
     env.window.discard();
+    let judge = match Judge::new(step, env.shared.renderer, env.ctx, env.fixed) {
+        Some(Err(f)) => return (failed(f), 0),
+        Some(Ok(j)) => Some(j),
+        None => None,
+    };
     let retries = step.spec.retries.unwrap_or(0);
     let delay = Duration::from_secs(step.spec.delay.map(|d| d.0).unwrap_or(1));
     let mut attempts = 0;
     loop {
         attempts += 1;
         let mut ctx = step_ctx(&mut *env.remote, rendered);
-        let failure = match rendered.op.apply(&mut ctx, &facts) {
-            Ok(applied) if applied.unchanged => return (StepOutcome::Ok, attempts),
-            Ok(applied) => return (StepOutcome::Changed(applied.output), attempts),
-            Err(f) => f,
+        let natural = match rendered.op.apply(&mut ctx, &facts) {
+            // The apply found nothing to change after all (a download whose bytes are
+            // what `dest` has): ok, as its decision would have been.
+            Ok(applied) if applied.unchanged => Natural::Ok(applied.output),
+            Ok(applied) => how.done(applied.output),
+            Err(f) => Natural::Failed(f),
+        };
+        let failure = match judged(judge.as_ref(), natural, how.changes) {
+            Natural::Failed(f) => f,
+            done => return (settled(done), attempts),
         };
         let give_up = |failure: Failure| {
             let ignored =
@@ -430,16 +459,87 @@ fn change(
         sleep_interruptibly(delay);
         if let Some(now) = read_again(env, rendered, reread) {
             facts = now;
-            if matches!(
+            // Done after all, unless `failed_when` is to say so from an output.
+            let done = matches!(
                 rendered.op.decide(&facts),
                 Ok(Decision::Unchanged | Decision::Skip(_))
-            ) {
-                return (StepOutcome::Changed(None), attempts);
+            );
+            if done && step.spec.failed_when.is_none() {
+                let natural = how.done(None);
+                return (
+                    settled(judged(judge.as_ref(), natural, how.changes)),
+                    attempts,
+                );
             }
         }
         if crate::interrupt::requested() {
             return give_up(failure);
         }
+    }
+}
+
+/// What [`change`] needs to know of the step besides the machine.
+struct How<'a> {
+    step: &'a Step,
+    rendered: &'a Rendered,
+    /// The decision was to run (a command, a wait), not to change.
+    runs: bool,
+    /// What the decision said would change, in words.
+    changes: &'a [String],
+}
+
+impl How<'_> {
+    /// How an apply that succeeded ended: a command ran, a wait waited (and changed
+    /// nothing), anything else changed the machine.
+    fn done(&self, output: Option<ExecOutput>) -> Natural {
+        match (self.runs, self.rendered.op.is_command()) {
+            (true, true) => Natural::Ran(output),
+            (true, false) => Natural::Ok(output),
+            (false, _) => Natural::Changed(output),
+        }
+    }
+}
+
+/// `natural` judged by the step's expressions, if it has any.
+fn judged(judge: Option<&Judge<'_>>, natural: Natural, changes: &[String]) -> Natural {
+    match judge {
+        Some(j) => j.judge(natural, changes),
+        None => natural,
+    }
+}
+
+/// A judged ending that is not a failure, as the step's outcome.
+fn settled(n: Natural) -> StepOutcome {
+    match n {
+        Natural::Ok(o) => StepOutcome::Ok(o),
+        Natural::Changed(o) => StepOutcome::Changed(o),
+        Natural::Ran(o) => StepOutcome::Ran(o),
+        Natural::Failed(f) => failed(f),
+    }
+}
+
+/// A step that had nothing to change (or whose facts failed it before any change), judged
+/// by its `changed_when`/`failed_when`: `changed_when: true` makes it a change, and
+/// `failed_when` may excuse or make a failure. Not a failure to read its facts: that is
+/// no result of the step.
+fn judge_unchanged(
+    env: &StepEnv<'_>,
+    step: &Step,
+    would: StepOutcome,
+    changes: &[String],
+) -> StepOutcome {
+    let natural = match would {
+        StepOutcome::Ok(o) => Natural::Ok(o),
+        StepOutcome::Failed {
+            failure,
+            ignored: false,
+        } => Natural::Failed(failure),
+        other => return other,
+    };
+    match Judge::new(step, env.shared.renderer, env.ctx, env.fixed) {
+        None => settled(natural),
+        Some(Err(f)) => failed(f),
+        Some(Ok(j)) => settled(j.judge(natural, changes)),
     }
 }
 

@@ -492,6 +492,8 @@ fn given_keys(spec: &StepSpec) -> Vec<&'static str> {
         ("retries", spec.retries.is_some()),
         ("delay", spec.delay.is_some()),
         ("ignore_errors", spec.ignore_errors.is_some()),
+        ("changed_when", spec.changed_when.is_some()),
+        ("failed_when", spec.failed_when.is_some()),
         ("creates", spec.creates.is_some()),
         ("unless", spec.unless.is_some()),
         ("notify", !spec.notify.0.is_empty()),

@@ -108,15 +108,15 @@ fn converge(channel: bool) {
         "plan changed the machine"
     );
 
-    // First apply: every step changes (procps was already installed).
+    // First apply: every step changes (procps was already installed); the commands ran.
     let first = w.orbdeploy(args(&["apply", inv, "--report", "first.json"]));
     first.assert_code(0);
     let doc = w.report("first.json");
     for (name, status) in statuses(&doc, &m) {
-        let want = if name == "ps is there" {
-            "ok"
-        } else {
-            "changed"
+        let want = match name.as_str() {
+            "ps is there" => "ok",
+            "one-time setup" | "guarded command" => "ran",
+            _ => "changed",
         };
         assert_eq!(status, want, "step `{name}`\n{}", first.stdout);
     }
@@ -325,10 +325,7 @@ handlers:
     let tagged = w.orbdeploy(["apply", inv, "--tags", "deploy", "--report", "tags.json"]);
     tagged.assert_code(0);
     let doc = w.report("tags.json");
-    assert_eq!(
-        statuses(&doc, &a),
-        vec![("tagged".into(), "changed".into())]
-    );
+    assert_eq!(statuses(&doc, &a), vec![("tagged".into(), "ran".into())]);
 
     // --limit: only machine b.
     w.orbdeploy(["apply", inv, "--limit", &b, "--report", "limit.json"])
@@ -368,9 +365,9 @@ handlers:
         .unwrap();
     assert_eq!(
         (flaky["status"].as_str(), flaky["attempts"].as_u64()),
-        (Some("changed"), Some(3))
+        (Some("ran"), Some(3))
     );
-    assert!(statuses(&doc, &a).contains(&("said changed".into(), "changed".into())));
+    assert!(statuses(&doc, &a).contains(&("said changed".into(), "ran".into())));
     assert!(
         !statuses(&doc, &b).iter().any(|(n, _)| n == "said changed"),
         "b's file was already right"
@@ -436,7 +433,8 @@ fn parallel_machines_one_fails_others_finish() {
         .collect();
     assert_eq!(hosts.len(), 3);
     for (m, s) in &hosts {
-        assert_eq!(s, if *m == names[1] { "failed" } else { "changed" }, "{m}");
+        // Only commands ran on the others: they are ok, not changed.
+        assert_eq!(s, if *m == names[1] { "failed" } else { "ok" }, "{m}");
     }
     for n in [&names[0], &names[2]] {
         assert_eq!(
@@ -535,19 +533,47 @@ fn multi_machine_example_serves_and_fetches_by_ip4() {
     let run = w.orbdeploy(["apply", inv.to_str().unwrap(), "--report", "r.json"]);
     run.assert_code(0);
     let doc = w.report("r.json");
-    let shown = machine_entry(&doc, &client);
-    assert_eq!(shown["status"], "changed");
+    assert_eq!(machine_entry(&doc, &web)["status"], "changed");
+    // The client only ran commands: they ran, and changed nothing anyone can tell.
+    assert_eq!(
+        statuses(&doc, &client),
+        [
+            ("fetch the page from the web machine", "ran"),
+            ("show what was fetched", "ran")
+        ]
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+    );
+    assert_eq!(machine_entry(&doc, &client)["status"], "ok");
     let page = w.sh(&client, None, "cat /tmp/index.html").stdout;
     assert!(page.contains(&format!("served by {web}")), "{page}");
-    // Re-apply: the web machine's files are unchanged.
-    w.orbdeploy(["apply", inv.to_str().unwrap(), "--report", "r2.json"])
-        .assert_code(0);
+    // Re-apply, as the demo does: 0 changed, and it says what ran (issue 34).
+    let again = w.orbdeploy(["apply", inv.to_str().unwrap(), "--report", "r2.json"]);
+    again.assert_code(0);
     let doc = w.report("r2.json");
+    assert_eq!((count(&doc, "changed"), count(&doc, "ran")), (0, 2));
+    assert!(
+        again
+            .stdout
+            .contains("done: 2 machines, 0 changed, 2 ran, 0 failed in "),
+        "{}",
+        again.stdout
+    );
     for (name, status) in statuses(&doc, &web) {
-        if name != "web server running" {
-            assert_eq!(status, "ok", "{name}");
-        }
+        let want = if name == "web server running" {
+            "skipped"
+        } else {
+            "ok"
+        };
+        assert_eq!(status, want, "{name}");
     }
+    let plan = w.orbdeploy(["plan", inv.to_str().unwrap(), "--exit-code"]);
+    plan.assert_code(0);
+    assert!(
+        plan.stdout
+            .contains("no changes pending: 2 machines, 0 will change, 2 will run"),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]

@@ -786,6 +786,46 @@ pub(crate) fn catalogue() -> Vec<Case> {
                 "when: `port` is a number (80), not true or false",
             )
         },
+        ops_case(
+            "changed_when of the wrong type",
+            "- shell: a\n  changed_when: 1\n",
+            "ops.yaml:2:3: expected true, false, an expression, or a list of expressions, found integer `1`",
+        ),
+        ops_case(
+            "failed_when a mapping",
+            "- shell: a\n  failed_when: { rc: 1 }\n",
+            "ops.yaml:2:16: `failed_when`: expected true, false, an expression, or a list of expressions, found a mapping",
+        ),
+        ops_case(
+            "changed_when an empty list",
+            "- shell: a\n  changed_when: []\n",
+            "ops.yaml:1:3: step `shell a`: changed_when: an empty list; write true, false, an expression, or a list of expressions",
+        ),
+        ops_case(
+            "changed_when syntax",
+            "- shell: a\n  changed_when: \"result.rc ==\"\n",
+            "error: ops.yaml:1:3: step `shell a`: changed_when:",
+        ),
+        ops_case(
+            "failed_when syntax in a list",
+            "- shell: a\n  failed_when: [result.rc == 1, \"result.stdout in\"]\n",
+            "error: ops.yaml:1:3: step `shell a`: failed_when:",
+        ),
+        ops_case(
+            "changed_when that is not a boolean",
+            "- shell: a\n  changed_when: result.stdout\n",
+            "ops.yaml:1:3: step `shell a`: on machine `m1`: changed_when: `result.stdout` is a string (\"\"), not true or false",
+        ),
+        ops_case(
+            "failed_when on an undefined name",
+            "- shell: a\n  failed_when: resutl.rc > 1\n",
+            "ops.yaml:1:3: step `shell a`: on machine `m1`: failed_when: undefined variable `resutl`; did you mean `result`?",
+        ),
+        ops_case(
+            "changed_when on an include",
+            "- include: more.yaml\n  changed_when: false\n",
+            "ops.yaml:1:3: `changed_when` does not apply to `include:`",
+        ),
         case(
             "unknown ssh key",
             inv("machines:\n  m1: {}\n  s1: { ssh: { hots: h } }\n"),

@@ -187,8 +187,7 @@ fn the_clock_and_the_step_age_move_while_a_step_runs() {
         end.join("\n")
     );
     assert!(
-        end.iter()
-            .any(|l| l.starts_with("devbox: changed wait for it")),
+        end.iter().any(|l| l.starts_with("devbox: ran wait for it")),
         "{}",
         end.join("\n")
     );
@@ -278,7 +277,7 @@ fn progress_modes_behave_as_documented() {
     let s = screen_during_a_step("CI=true", "");
     assert!(!drawn(&s), "auto, CI:\n{}", s.join("\n"));
     assert!(
-        s.iter().any(|l| l.starts_with("devbox: changed quick")),
+        s.iter().any(|l| l.starts_with("devbox: ran quick")),
         "{}",
         s.join("\n")
     );
@@ -288,7 +287,7 @@ fn progress_modes_behave_as_documented() {
     let s = screen_during_a_step("", "--progress never");
     assert!(!drawn(&s), "never:\n{}", s.join("\n"));
     assert!(
-        s.iter().any(|l| l.starts_with("devbox: changed quick")),
+        s.iter().any(|l| l.starts_with("devbox: ran quick")),
         "{}",
         s.join("\n")
     );

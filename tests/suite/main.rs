@@ -45,4 +45,5 @@ mod serial;
 mod ssh;
 mod ssh_inventory;
 mod sshbed;
+mod step_results;
 mod transport;

@@ -674,7 +674,12 @@ fn devbox_fixture_converges_and_reapplies_with_no_change() {
     let trace = w.path("trace");
     std::fs::create_dir_all(&trace).unwrap();
     let again = apply("again", &[("ORBDEPLOY_TRACE_DIR", trace.clone())], &[]);
-    assert_eq!(count(&again, "changed"), 0);
+    // The re-apply the inventory promises (issue 34): 0 changed, and every step ok — no
+    // command that ran, no wait that counts as a change.
+    assert_eq!((count(&again, "changed"), count(&again, "ran")), (0, 0));
+    for (name, status) in statuses(&again) {
+        assert_eq!(status, "ok", "step `{name}` on the re-apply");
+    }
     let requests = std::fs::read_dir(&trace).unwrap().count();
     assert_eq!(requests, 2, "one request per user");
 

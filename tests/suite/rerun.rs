@@ -159,9 +159,9 @@ fn rerun_failed_touches_only_the_failed_machines_and_converges() {
         names(rows(&r3, &b)),
         [
             ("marker".into(), "ok".into()),
-            ("gate".into(), "changed".into()),
+            ("gate".into(), "ran".into()),
             ("after".into(), "changed".into()),
-            ("note".into(), "changed".into()),
+            ("note".into(), "ran".into()),
         ]
     );
     let noted = w.sh(&b, Some("root"), "cat /etc/orbd-noted");
@@ -246,8 +246,8 @@ fn from_failed_step_starts_at_the_failed_step() {
         [
             ("count".into(), "skipped".into(), skipped),
             // It registers a value a later step reads: it runs again.
-            ("probe".into(), "changed".into(), String::new()),
-            ("gate".into(), "changed".into(), String::new()),
+            ("probe".into(), "ran".into(), String::new()),
+            ("gate".into(), "ran".into(), String::new()),
             ("use".into(), "changed".into(), String::new()),
         ]
     );

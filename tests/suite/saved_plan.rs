@@ -150,7 +150,7 @@ fn plan_then_apply_applies_exactly_the_plan() {
             ("motd", "changed"),
             ("setting", "changed"),
             ("already there", "ok"),
-            ("marker", "changed"),
+            ("marker", "ran"),
             ("secret line", "changed"),
             ("labelled [***]", "changed"),
         ])
@@ -226,7 +226,7 @@ fn a_machine_changed_after_the_plan_is_refused_before_anything_changes_on_it() {
             ("motd", "changed"),
             ("setting", "changed"),
             ("already there", "skipped"),
-            ("marker", "changed"),
+            ("marker", "ran"),
             ("secret line", "changed"),
             ("labelled [***]", "changed"),
         ])

@@ -60,7 +60,7 @@ handlers:
     let (ran, fake) = apply(&ops);
     assert_eq!(read(&fake, "log"), "a\nb\nc\nrestart\n");
     let handler = ran.step("restart");
-    assert!(handler.handler && handler.status == Changed);
+    assert!(handler.handler && handler.status == Ran);
     assert!(ran.steps.iter().all(|s| s.name != "never"));
 }
 
@@ -92,7 +92,7 @@ handlers:
     let (ran, fake) = apply(ops);
     assert_eq!(
         ran.rows,
-        rows(&[("a", Changed), ("broken", Failed), ("after", Skipped)])
+        rows(&[("a", Ran), ("broken", Failed), ("after", Skipped)])
     );
     assert_eq!(
         ran.step("after").reason.as_deref(),
@@ -155,7 +155,7 @@ fn when_decides_per_step_and_a_skipped_step_runs_nothing() {
 - { name: no, shell: 'echo no >> log', when: root == 'elsewhere' }
 ";
     let (ran, fake) = apply(ops);
-    assert_eq!(ran.rows, rows(&[("yes", Changed), ("no", Skipped)]));
+    assert_eq!(ran.rows, rows(&[("yes", Ran), ("no", Skipped)]));
     assert_eq!(
         ran.step("no").reason.as_deref(),
         Some("when: root == 'elsewhere' is false")
@@ -174,11 +174,7 @@ fn when_reads_what_an_earlier_step_registered() {
     let (ran, fake) = apply(ops);
     assert_eq!(
         ran.rows,
-        rows(&[
-            ("probe", Changed),
-            ("on ready", Changed),
-            ("on failed", Skipped)
-        ])
+        rows(&[("probe", Ran), ("on ready", Ran), ("on failed", Skipped)])
     );
     assert_eq!(read(&fake, "log"), "go\n");
 }
@@ -190,7 +186,7 @@ fn a_when_that_is_not_a_boolean_at_run_time_fails_its_step() {
 - { name: uses it, shell: 'true', when: r.stdout }
 ";
     let (ran, _) = apply(ops);
-    assert_eq!(ran.rows, rows(&[("probe", Changed), ("uses it", Failed)]));
+    assert_eq!(ran.rows, rows(&[("probe", Ran), ("uses it", Failed)]));
     let message = &ran.step("uses it").failure.as_ref().unwrap().message;
     assert!(message.starts_with("when: "), "{message}");
 }
@@ -206,14 +202,10 @@ fn register_keeps_output_status_and_what_happened() {
     let (ran, fake) = apply(ops);
     assert_eq!(
         ran.rows,
-        rows(&[
-            ("two lines", Changed),
-            ("fails", Ignored),
-            ("show", Changed)
-        ])
+        rows(&[("two lines", Ran), ("fails", Ignored), ("show", Ran)])
     );
     assert_eq!(read(&fake, "seen"), "a,b oops 0 True 4 True partial\n");
-    assert_eq!(ran.host.status, HostStatus::Changed);
+    assert_eq!(ran.host.status, HostStatus::Ok);
     assert_eq!(ran.host.counts.get(StepStatus::Ignored), 1);
 }
 
@@ -232,7 +224,7 @@ handlers:
     let (ran, fake) = apply_on(fake, ops, &config());
     assert_eq!(read(&fake, "log"), "one\ntwo\n");
     assert_eq!(ran.host.status, HostStatus::Interrupted);
-    assert_eq!(ran.step("two").status, Changed);
+    assert_eq!(ran.step("two").status, Ran);
     assert_eq!(ran.step("three").status, Skipped);
     assert_eq!(ran.step("three").reason.as_deref(), Some("interrupted"));
     assert_eq!(fake.commands_with("echo h"), 0, "no handler after Ctrl-C");
@@ -273,7 +265,7 @@ fn an_includes_when_is_decided_at_run_time_from_registered_values() {
     let (ran, fake) = apply_on(fake, &ops, &config());
     assert_eq!(
         ran.rows,
-        rows(&[("check", Changed), ("inner", Skipped), ("last", Changed)])
+        rows(&[("check", Ran), ("inner", Skipped), ("last", Ran)])
     );
     assert_eq!(
         ran.step("inner").reason.as_deref(),
@@ -326,9 +318,9 @@ handlers:
         ran.rows,
         rows(&[
             ("a", Skipped),
-            ("reg", Changed),
-            ("failed before", Changed),
-            ("owed", Changed)
+            ("reg", Ran),
+            ("failed before", Ran),
+            ("owed", Ran)
         ])
     );
     assert_eq!(
@@ -350,7 +342,7 @@ handlers:
     let (ran, fake) = apply(ops);
     assert_eq!(
         ran.rows,
-        rows(&[("a", Changed), ("show", Changed), ("broken", Failed)])
+        rows(&[("a", Ran), ("show", Ran), ("broken", Failed)])
     );
     assert_eq!(read(&fake, "log"), "v1 True\n");
     assert_eq!(ran.host.status, HostStatus::Failed);

@@ -21,10 +21,10 @@ fn a_loop_runs_each_item_with_its_binding_and_label() {
     assert_eq!(
         ran.rows,
         rows(&[
-            ("greet [ann]", Changed),
-            ("greet [bob]", Changed),
-            ("plain [x]", Changed),
-            ("plain [y]", Changed)
+            ("greet [ann]", Ran),
+            ("greet [bob]", Ran),
+            ("plain [x]", Ran),
+            ("plain [y]", Ran)
         ])
     );
     assert_eq!(read(&fake, "log"), "ann=1\nbob=2\nx\ny\n");
@@ -45,9 +45,9 @@ fn when_is_evaluated_per_item_and_an_empty_loop_is_one_skipped_row() {
     assert_eq!(
         ran.rows,
         rows(&[
-            ("odd [1]", Changed),
+            ("odd [1]", Ran),
             ("odd [2]", Skipped),
-            ("odd [3]", Changed),
+            ("odd [3]", Ran),
             ("none", Skipped)
         ])
     );
@@ -66,10 +66,10 @@ fn a_loop_over_a_registered_value_is_expanded_when_it_is_known() {
     assert_eq!(
         ran.rows,
         rows(&[
-            ("list", Changed),
-            ("each [a]", Changed),
-            ("each [b]", Changed),
-            ("each [c]", Changed),
+            ("list", Ran),
+            ("each [a]", Ran),
+            ("each [b]", Ran),
+            ("each [c]", Ran),
             ("not a list", Failed)
         ])
     );
@@ -97,11 +97,11 @@ handlers:
     assert_eq!(
         ran.rows,
         rows(&[
-            ("each [a]", Changed),
+            ("each [a]", Ran),
             ("each [b]", Ignored),
-            ("each [c]", Changed),
-            ("summary", Changed),
-            ("h", Changed)
+            ("each [c]", Ran),
+            ("summary", Ran),
+            ("h", Ran)
         ])
     );
     assert_eq!(read(&fake, "seen"), "True True abc 1 c\n");
@@ -118,9 +118,9 @@ fn a_failed_item_stops_the_machine_after_the_loop_is_tried() {
     assert_eq!(
         ran.rows,
         rows(&[
-            ("each [0]", Changed),
+            ("each [0]", Ran),
             ("each [1]", Failed),
-            ("each [2]", Changed),
+            ("each [2]", Ran),
             ("after", Skipped)
         ])
     );
@@ -145,11 +145,11 @@ fn a_register_inside_a_looping_include_keeps_the_includes_items() {
     assert_eq!(
         ran.rows,
         rows(&[
-            ("r [a]", Changed),
-            ("use [a]", Changed),
-            ("r [b]", Changed),
-            ("use [b]", Changed),
-            ("after", Changed)
+            ("r [a]", Ran),
+            ("use [a]", Ran),
+            ("r [b]", Ran),
+            ("use [b]", Ran),
+            ("after", Ran)
         ])
     );
     assert_eq!(read(&fake, "log"), "use a\nuse b\nafter b\n");
@@ -168,7 +168,7 @@ fn ctrl_c_between_the_items_of_a_loop_stops_the_rest() {
     assert_eq!(
         ran.rows,
         rows(&[
-            ("each [a]", Changed),
+            ("each [a]", Ran),
             ("each [b]", Skipped),
             ("each [c]", Skipped),
             ("after", Skipped)

@@ -8,6 +8,7 @@ mod groups;
 mod host;
 mod loops;
 mod step;
+mod verdict;
 mod window;
 
 use std::sync::atomic::AtomicBool;

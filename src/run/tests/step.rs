@@ -127,7 +127,7 @@ fn retries_try_again_until_the_change_succeeds() {
         0,
         Gate::default(),
     );
-    assert!(matches!(ran.outcome, StepOutcome::Changed(_)), "{ran:?}");
+    assert!(matches!(ran.outcome, StepOutcome::Ran(_)), "{ran:?}");
     assert_eq!(ran.detail.attempts, 3);
     assert_eq!(read(&fake, "tries"), "3\n");
 }
@@ -160,7 +160,7 @@ fn delay_is_waited_between_tries() {
         0,
         Gate::default(),
     );
-    assert!(matches!(ran.outcome, StepOutcome::Changed(_)), "{ran:?}");
+    assert!(matches!(ran.outcome, StepOutcome::Ran(_)), "{ran:?}");
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
 
@@ -199,7 +199,7 @@ fn a_command_whose_creates_exists_after_a_failed_try_is_done() {
     let ops = "- { name: c, shell: 'touch made; echo x >> tries; exit 1', creates: '{{ root }}/made', retries: 3, delay: 0 }\n";
     let mut fake = FakeMachine::new(MACHINE);
     let (ran, _) = run_step(&mut fake, ops, 0, Gate::default());
-    assert!(matches!(ran.outcome, StepOutcome::Changed(None)), "{ran:?}");
+    assert!(matches!(ran.outcome, StepOutcome::Ran(None)), "{ran:?}");
     assert_eq!(ran.detail.attempts, 1);
     assert_eq!(read(&fake, "tries"), "x\n", "not run again");
 }
@@ -329,7 +329,7 @@ fn a_step_reads_the_facts_of_the_steps_after_it() {
         std::fs::write(fake.root().join(f), "").unwrap();
     }
     let (ran, mut window) = run_step(&mut fake, ops, 0, Gate::default());
-    assert!(matches!(ran.outcome, StepOutcome::Ok), "{ran:?}");
+    assert!(matches!(ran.outcome, StepOutcome::Ok(_)), "{ran:?}");
     assert_eq!(fake.requests().len(), 1);
     assert!(window.take(1).is_some(), "b was read with a");
     assert!(window.take(3).is_none(), "not past the command");

@@ -57,7 +57,7 @@ fn a_command_or_a_register_ends_a_window_and_a_skipped_step_does_not() {
             ("f1", Ok),
             ("skipped", Skipped),
             ("f2", Ok),
-            ("cmd", Changed),
+            ("cmd", Ran),
             ("f3", Ok),
             ("reg", Ok),
             ("f5", Ok)
