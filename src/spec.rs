@@ -244,6 +244,27 @@ impl JsonSchema for OneOrMany {
     }
 }
 
+impl JsonSchema for ResultTest {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "ResultTest".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A boolean, a Jinja expression over `result`, or a list of expressions that must all hold.",
+            "anyOf": [
+                { "type": "boolean" },
+                { "type": "string", "minLength": 1 },
+                { "type": "array", "items": { "type": "string", "minLength": 1 }, "minItems": 1 }
+            ]
+        })
+    }
+}
+
 impl JsonSchema for Scalar {
     fn inline_schema() -> bool {
         true

@@ -48,6 +48,9 @@ const COMMON_KEYS: [&str; 27] = [
     "always",
 ];
 
+/// The keys of a `try:` group's lists (docs/groups.md), the last of [`COMMON_KEYS`].
+pub const GROUP_KEYS: [&str; 3] = ["try", "rescue", "always"];
+
 /// The common keys, as the step reader takes them.
 pub fn common_keys() -> &'static [&'static str] {
     &COMMON_KEYS
@@ -449,11 +452,17 @@ impl JsonSchema for RawStep {
         let mut one_of = vec![
             json_schema!({ "required": ["include"] }),
             json_schema!({ "required": ["role"] }),
+            json_schema!({ "required": ["try"] }),
         ];
+        let steps = generator.subschema_for::<RawStep>().to_value();
         let properties = schema
             .ensure_object()
             .entry("properties")
             .or_insert_with(|| serde_json::json!({}));
+        // A group (docs/groups.md): its lists hold steps; `rescue` and `always` need `try`.
+        for key in GROUP_KEYS {
+            properties[key] = serde_json::json!({ "type": "array", "items": steps, "minItems": 1 });
+        }
         for kind in Kind::ALL {
             let key = kind.as_str();
             let spec = kind.spec_schema(generator);
@@ -479,9 +488,13 @@ impl JsonSchema for RawStep {
         schema.remove("required");
         schema.insert(
             "description".into(),
-            "A step: exactly one operation (or `include:`, or `role:`) and any common keys.".into(),
+            "A step: exactly one operation (or `include:`, `role:`, or a `try:` group) and any common keys.".into(),
         );
         schema.insert("additionalProperties".into(), false.into());
+        schema.insert(
+            "dependentRequired".into(),
+            serde_json::json!({ "rescue": ["try"], "always": ["try"] }),
+        );
         schema.insert(
             "oneOf".into(),
             one_of.into_iter().map(Schema::to_value).collect(),

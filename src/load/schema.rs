@@ -96,6 +96,7 @@ mod tests {
     #[test]
     fn a_step_s_schema_keys_are_the_keys_the_loader_reads() {
         let mut common = properties::<StepSpec>();
+        common.extend(crate::load::operations::GROUP_KEYS.map(String::from));
         common.sort();
         let mut read = crate::load::operations::common_keys().to_vec();
         read.sort();
@@ -103,6 +104,9 @@ mod tests {
         let step = properties::<crate::load::operations::RawStep>();
         for kind in Kind::ALL {
             assert!(step.contains(&kind.as_str().to_string()), "{kind}");
+        }
+        for key in crate::load::operations::GROUP_KEYS {
+            assert!(step.contains(&key.to_string()), "{key}");
         }
     }
 

@@ -190,9 +190,10 @@ const RESCUED: Traits = Traits {
     html_class: "rs",
     icon: "↺",
     html_usual: (false, false),
-    column: (None, col(5, "RESCUED", NonZero)),
+    column: (None, col(6, "RESCUED", NonZero)),
     junit: JunitAs::Rescued,
     changes: false,
+    notifies: false,
     pending: false,
     registers: (false, true, false),
 };
@@ -281,7 +282,7 @@ impl StepStatus {
     ];
 
     /// Every status, in the order the HTML report lists them.
-    pub const SHOWN: [StepStatus; 9] = [
+    pub const SHOWN: [StepStatus; 10] = [
         StepStatus::Ok,
         StepStatus::Changed,
         StepStatus::Ran,

@@ -49,12 +49,12 @@ fn a_failure_in_try_skips_the_rest_runs_rescue_and_always_and_is_rescued() {
     assert_eq!(
         ran.rows,
         rows(&[
-            ("migrate / try / t1", Changed),
+            ("migrate / try / t1", Ran),
             ("migrate / try / t2", Rescued),
             ("migrate / try / t3", Skipped),
-            ("migrate / rescue / r1", Changed),
-            ("migrate / always / a1", Changed),
-            ("after", Changed),
+            ("migrate / rescue / r1", Ran),
+            ("migrate / always / a1", Ran),
+            ("after", Ran),
         ])
     );
     assert_eq!(
@@ -64,7 +64,7 @@ fn a_failure_in_try_skips_the_rest_runs_rescue_and_always_and_is_rescued() {
     // The failure is kept in full, and counted apart from failures.
     let t2 = ran.step("migrate / try / t2");
     assert_eq!(t2.failure.as_ref().and_then(|f| f.exit_code), Some(3));
-    assert_eq!(ran.host.status, HostStatus::Changed);
+    assert_eq!(ran.host.status, HostStatus::Ok);
     assert_eq!(
         (ran.host.counts.get(Rescued), ran.host.counts.get(Failed)),
         (1, 0)
@@ -109,7 +109,7 @@ fn a_failed_rescue_runs_always_then_fails_the_machine() {
             ("g / try / t1", Rescued),
             ("g / rescue / r1", Failed),
             ("g / rescue / r2", Skipped),
-            ("g / always / a1", Changed),
+            ("g / always / a1", Ran),
             ("after", Skipped),
         ])
     );
@@ -180,13 +180,13 @@ fn an_inner_group_without_rescue_runs_its_always_before_the_outer_rescue() {
         rows(&[
             ("outer / try / inner / try / i1", Rescued),
             ("outer / try / inner / try / i2", Skipped),
-            ("outer / try / inner / always / ia", Changed),
+            ("outer / try / inner / always / ia", Ran),
             ("outer / try / o2", Skipped),
-            ("outer / rescue / or", Changed),
-            ("outer / always / oa", Changed),
+            ("outer / rescue / or", Ran),
+            ("outer / always / oa", Ran),
         ])
     );
-    assert_eq!(ran.host.status, HostStatus::Changed);
+    assert_eq!(ran.host.status, HostStatus::Ok);
 }
 
 #[test]
@@ -288,11 +288,7 @@ fn fail_fast_stops_other_machines_only_when_the_failure_leaves_its_group() {
     let loaded = load(fake.root(), &failed);
     let ran = run_host_beside(&loaded, &config, &mut fake, &stop_all, Resume::default());
     assert!(stop_all.load(Ordering::SeqCst));
-    assert_eq!(
-        ran.step("g / always / a").status,
-        Changed,
-        "always ran first"
-    );
+    assert_eq!(ran.step("g / always / a").status, Ran, "always ran first");
 }
 
 #[test]
@@ -386,9 +382,9 @@ fn a_group_inside_a_looping_include_runs_anew_for_each_item() {
         rows(&[
             ("g / try / t [1]", Rescued),
             ("g / try / u [1]", Skipped),
-            ("g / rescue / r [1]", Changed),
-            ("g / try / t [2]", Changed),
-            ("g / try / u [2]", Changed),
+            ("g / rescue / r [1]", Ran),
+            ("g / try / t [2]", Ran),
+            ("g / try / u [2]", Ran),
             ("g / rescue / r [2]", Skipped),
         ])
     );
