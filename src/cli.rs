@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::ConfigError;
+use crate::inventory::shard::Shard;
 use crate::plan::rerun::Request;
 use crate::remote::Transport;
 use crate::run;
@@ -66,6 +67,9 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Work with `--report` documents.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -136,8 +140,12 @@ pub struct RunArgs {
     /// Only steps with one of these tags (comma-separated or repeated); handlers always qualify.
     #[arg(long, value_name = "TAG", value_delimiter = ',')]
     pub tags: Vec<String>,
-    /// A `--limit`, `--tags` or inventory that selects no machine (or no step) is not an
-    /// error (exit 2) but a run that does nothing (exit 0).
+    /// Only the selected machines of share K of N (1 <= K <= N); a machine's share comes
+    /// from its name alone (docs/fleet.md), for splitting a fleet across CI jobs.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// A `--limit`, `--tags`, `--shard` or inventory that selects no machine (or no step)
+    /// is not an error (exit 2) but a run that does nothing (exit 0).
     #[arg(long)]
     pub allow_empty: bool,
     /// Set a variable (highest precedence); repeatable.
@@ -194,7 +202,12 @@ pub struct ApplyArgs {
     #[arg(long, conflicts_with = "saved_plan")]
     pub dry_run: bool,
     /// Apply exactly this saved plan (`plan --out`), refused (exit 5) when it is stale.
-    #[arg(long = "plan", id = "saved_plan", value_name = "PLAN.json")]
+    #[arg(
+        long = "plan",
+        id = "saved_plan",
+        value_name = "PLAN.json",
+        conflicts_with = "shard"
+    )]
     pub saved_plan: Option<PathBuf>,
     /// With `--plan`: also run the steps the plan could not decide (unknown).
     #[arg(long, requires = "saved_plan")]
@@ -225,7 +238,7 @@ pub struct PlanArgs {
     #[arg(long, conflicts_with_all = ["show_calls", "exit_code"])]
     pub list_steps: bool,
     /// Also write the plan to this file, for `apply --plan` (docs/plan-file.md).
-    #[arg(long, value_name = "PLAN.json", conflicts_with = "list_steps")]
+    #[arg(long, value_name = "PLAN.json", conflicts_with_all = ["list_steps", "shard"])]
     pub out: Option<PathBuf>,
     /// Print a saved plan and touch no machine.
     #[arg(long = "show", id = "saved_plan", value_name = "PLAN.json",
@@ -241,8 +254,11 @@ pub struct ExecArgs {
     /// Only these machines, groups or globs; repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub limit: Vec<String>,
-    /// A `--limit` or inventory that selects no machine is not an error (exit 2) but a
-    /// run that does nothing (exit 0).
+    /// Only the selected machines of share K of N (1 <= K <= N), as for `apply`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// A `--limit`, `--shard` or inventory that selects no machine is not an error
+    /// (exit 2) but a run that does nothing (exit 0).
     #[arg(long)]
     pub allow_empty: bool,
     /// Run as this user (default: the machine's default user).
@@ -280,6 +296,7 @@ impl RunArgs {
             vars: parse_vars(&self.vars)?,
             limit: self.limit.clone(),
             tags: self.tags.clone(),
+            shard: self.shard,
             allow_empty: self.allow_empty,
             mode,
             diff: self.diff,
@@ -454,6 +471,31 @@ pub enum MachinesCommand {
         /// New machine name.
         to: String,
     },
+}
+
+/// `orbdeploy report ...`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the `--report` documents of a run's shards (`--shard K/N`) into one run's
+    /// report, and end with the exit code the whole run has.
+    Merge(ReportMergeArgs),
+}
+
+/// `orbdeploy report merge`.
+#[derive(Debug, clap::Args)]
+pub struct ReportMergeArgs {
+    /// The shards' JSON reports (of one inventory, no machine in two).
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged JSON report to this file.
+    #[arg(long, value_name = "PATH.json")]
+    pub out: Option<PathBuf>,
+    /// Write a JUnit XML report of the merged run to this file.
+    #[arg(long, value_name = "PATH.xml")]
+    pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report of the merged run to this file.
+    #[arg(long, value_name = "PATH.html")]
+    pub report_html: Option<PathBuf>,
 }
 
 /// Shells for `completions`.

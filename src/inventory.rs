@@ -23,6 +23,7 @@ use crate::read_log::ReadLog;
 
 pub mod layers;
 mod settings;
+pub mod shard;
 pub mod ssh;
 pub use crate::ssh_target::HostFacts;
 use crate::yaml::{self, Spanned};
@@ -938,9 +939,21 @@ impl Inventory {
         }
     }
 
-    /// The error for a selection that leaves no machine: what was selected, what exists,
-    /// and the flag that accepts it.
-    pub fn empty_selection(&self, limit: &[String]) -> ConfigError {
+    /// The error for a selection that leaves no machine: what was selected (by `--limit`,
+    /// then `--shard`), what exists, and the flag that accepts it.
+    pub fn empty_selection(&self, limit: &[String], shard: Option<shard::Shard>) -> ConfigError {
+        let before_shard = self.limit(limit).map_or(0, |hosts| hosts.len());
+        if let (Some(shard), 1..) = (shard, before_shard) {
+            let of = if limit.is_empty() {
+                "the inventory's".to_string()
+            } else {
+                "the selected".to_string()
+            };
+            return ConfigError::plain(format!(
+                "--shard {shard} holds none of {of} {before_shard} machine(s) (a machine's shard \
+                 comes from its name alone); give --allow-empty if nothing to do is fine"
+            ));
+        }
         let selected = if limit.is_empty() {
             "the inventory selects no machine".to_string()
         } else {

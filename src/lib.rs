@@ -75,6 +75,15 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         },
         cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
         cli::Command::Init { dir } => commands::init::init(dir),
+        cli::Command::Report(cli::ReportCommand::Merge(args)) => {
+            commands::report::merge(&commands::report::MergeConfig {
+                reports: args.reports.clone(),
+                out: args.out.clone(),
+                junit: args.junit.clone(),
+                report_html: args.report_html.clone(),
+                command_line: std::env::args_os().collect(),
+            })
+        }
         cli::Command::Completions { shell } => Ok(cli::print_completions(*shell)?),
     }
 }

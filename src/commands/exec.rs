@@ -28,6 +28,8 @@ pub struct ExecConfig {
     pub inventory: PathBuf,
     /// `--limit` patterns (empty: every machine).
     pub limit: Vec<String>,
+    /// `--shard K/N`: only the selected machines of this share.
+    pub shard: Option<crate::inventory::shard::Shard>,
     /// No machine selected is a run that does nothing, not an error (`--allow-empty`).
     pub allow_empty: bool,
     /// Run as this user (`None`: the machine's default user).
@@ -49,6 +51,7 @@ impl From<&ExecArgs> for ExecConfig {
         ExecConfig {
             inventory: args.inventory.clone(),
             limit: args.limit.clone(),
+            shard: args.shard,
             allow_empty: args.allow_empty,
             user: args.user.clone(),
             workdir: args.workdir.clone(),
@@ -76,9 +79,12 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
         .into());
     }
     let inv = crate::commands::inventory::load_attached(orb, &config.inventory, &[])?;
-    let hosts = inv.limit(&config.limit)?;
+    let mut hosts = inv.limit(&config.limit)?;
+    if let Some(shard) = config.shard {
+        hosts.retain(|h| shard.keeps(&h.name));
+    }
     if hosts.is_empty() && !config.allow_empty {
-        return Err(inv.empty_selection(&config.limit).into());
+        return Err(inv.empty_selection(&config.limit, config.shard).into());
     }
     if let Some(missing) = hosts.iter().find(|h| h.actual.is_none() && h.ssh.is_none()) {
         return Err(OrbError::MachineNotFound {

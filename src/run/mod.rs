@@ -69,15 +69,10 @@ fn apply_loaded(
     loaded: &mut Loaded,
     (rerun, opened, started): (Option<plan::rerun::Rerun>, Option<PlanFile>, Instant),
 ) -> Result<RunEnd> {
-    let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
+    let selection = (config.limit.as_slice(), config.shard);
+    let mut plan = plan::select(&loaded.inv, &loaded.book, selection, &config.tags)?;
     if !config.allow_empty {
-        plan::select::ensure_some(
-            &loaded.inv,
-            &loaded.book,
-            &plan,
-            &config.limit,
-            &config.tags,
-        )?;
+        plan::select::ensure_some(&loaded.inv, &loaded.book, &plan, selection, &config.tags)?;
     }
     if let Some(r) = &rerun {
         r.narrow(&mut plan, &loaded.inv, &loaded.book)?;

@@ -37,6 +37,7 @@ mod rerun;
 mod saved_plan;
 mod saved_plan_output;
 mod secrets;
+mod shards;
 mod ssh;
 mod ssh_inventory;
 mod sshbed;
