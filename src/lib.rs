@@ -33,6 +33,14 @@ pub mod yaml;
 
 /// Entry point used by `main.rs`: parse, run, print the error, return the exit code.
 pub fn main_entry() -> i32 {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == process::reaper::ARG)
+    {
+        return process::reaper::serve();
+    }
+    // This binary's children are ended by its reaper if it dies without ending them.
+    process::reaper::enable();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(code) => return code,

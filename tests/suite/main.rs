@@ -22,6 +22,7 @@ mod faults;
 mod fuzz;
 mod html_report;
 mod install;
+mod kill;
 mod live_display;
 mod loops;
 mod loops_output;
