@@ -92,6 +92,9 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
         }
         .into());
     }
+    if let Some(warning) = crate::process::limits::raise_open_files(hosts.len()) {
+        eprintln!("{warning}");
+    }
     let req = request(config);
     // The copies of the command in the trace hide the inventory's secrets.
     let secrets = hosts.iter().flat_map(|h| inv.secret_values(h)).collect();

@@ -88,6 +88,9 @@ fn apply_loaded(
         std::io::Write::write_all(&mut std::io::stdout().lock(), list.as_bytes())?;
         return Ok(RunEnd::Success);
     }
+    if let Some(warning) = crate::process::limits::raise_open_files(plan.machines.len()) {
+        eprintln!("{warning}");
+    }
     let transport = (config.transport, &loaded.trace);
     let mut ssh = connect::connect_all(&loaded.inv, &plan, transport, config.parallel);
     // What the ssh machines reported is attached once; the variables are made anew.
