@@ -67,6 +67,9 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// The ssh connections that outlive runs (`persist`).
+    #[command(subcommand)]
+    Ssh(SshCommand),
     /// Work with `--report` documents.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -144,6 +147,10 @@ pub struct RunArgs {
     /// from its name alone (docs/fleet.md), for splitting a fleet across CI jobs.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Keep each ssh machine's connection this long after the run (`90s`, `10m`), for
+    /// later runs to reuse without logging in (as `persist:` in its `ssh:` block).
+    #[arg(long, value_name = "DURATION", value_parser = parse_persist)]
+    pub persist: Option<Duration>,
     /// A `--limit`, `--tags`, `--shard` or inventory that selects no machine (or no step)
     /// is not an error (exit 2) but a run that does nothing (exit 0).
     #[arg(long)]
@@ -257,6 +264,9 @@ pub struct ExecArgs {
     /// Only the selected machines of share K of N (1 <= K <= N), as for `apply`.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Keep each ssh machine's connection this long after the run, as for `apply`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_persist)]
+    pub persist: Option<Duration>,
     /// A `--limit`, `--shard` or inventory that selects no machine is not an error
     /// (exit 2) but a run that does nothing (exit 0).
     #[arg(long)]
@@ -297,6 +307,7 @@ impl RunArgs {
             limit: self.limit.clone(),
             tags: self.tags.clone(),
             shard: self.shard,
+            persist: self.persist,
             allow_empty: self.allow_empty,
             mode,
             diff: self.diff,
@@ -473,6 +484,13 @@ pub enum MachinesCommand {
     },
 }
 
+/// `orbdeploy ssh ...`.
+#[derive(Debug, Subcommand)]
+pub enum SshCommand {
+    /// End every ssh connection that `persist` kept open for this user.
+    Close,
+}
+
 /// `orbdeploy report ...`.
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -525,6 +543,17 @@ pub fn parse_var(raw: &str) -> Result<(String, String), ConfigError> {
         )));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+/// Parse `--persist`: `90`, `90s`, `5m` or `1h`, at least 1 s.
+fn parse_persist(raw: &str) -> Result<Duration, String> {
+    match crate::spec::parse_seconds(raw) {
+        Some(0) => Err(format!("`{raw}`: at least 1 second")),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Err(format!(
+            "`{raw}`: expected seconds or a duration such as 90s, 10m or 1h"
+        )),
+    }
 }
 
 /// Parse every `--var K=V` value.

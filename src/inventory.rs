@@ -923,6 +923,14 @@ impl Inventory {
             .map(|(_, n)| n)
     }
 
+    /// Keep every ssh machine's connection `keep` after the run (`--persist`), over what
+    /// its `ssh:` block says.
+    pub fn persist_ssh(&mut self, keep: std::time::Duration) {
+        for target in self.hosts.iter_mut().filter_map(|h| h.ssh.as_mut()) {
+            target.persist = Some(keep);
+        }
+    }
+
     /// The machines, in a few words: `machines a, b, c` (the first ten), or `no machines`.
     pub fn machine_list(&self) -> String {
         let names: Vec<String> = self

@@ -83,6 +83,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         },
         cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
         cli::Command::Init { dir } => commands::init::init(dir),
+        cli::Command::Ssh(cli::SshCommand::Close) => commands::ssh::close(),
         cli::Command::Report(cli::ReportCommand::Merge(args)) => {
             commands::report::merge(&commands::report::MergeConfig {
                 reports: args.reports.clone(),

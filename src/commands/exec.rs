@@ -28,6 +28,8 @@ pub struct ExecConfig {
     pub inventory: PathBuf,
     /// `--limit` patterns (empty: every machine).
     pub limit: Vec<String>,
+    /// `--persist`: every ssh machine's connection outlives the run by this long.
+    pub persist: Option<Duration>,
     /// `--shard K/N`: only the selected machines of this share.
     pub shard: Option<crate::inventory::shard::Shard>,
     /// No machine selected is a run that does nothing, not an error (`--allow-empty`).
@@ -52,6 +54,7 @@ impl From<&ExecArgs> for ExecConfig {
             inventory: args.inventory.clone(),
             limit: args.limit.clone(),
             shard: args.shard,
+            persist: args.persist,
             allow_empty: args.allow_empty,
             user: args.user.clone(),
             workdir: args.workdir.clone(),
@@ -78,7 +81,10 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
         ))
         .into());
     }
-    let inv = crate::commands::inventory::load_attached(orb, &config.inventory, &[])?;
+    let mut inv = crate::commands::inventory::load_attached(orb, &config.inventory, &[])?;
+    if let Some(keep) = config.persist {
+        inv.persist_ssh(keep);
+    }
     let mut hosts = inv.limit(&config.limit)?;
     if let Some(shard) = config.shard {
         hosts.retain(|h| shard.keeps(&h.name));

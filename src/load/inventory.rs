@@ -183,6 +183,8 @@ pub struct SshSpec {
     pub host_key: Option<Spanned<String>>,
     /// How long a connection may take to be set up.
     pub connect_timeout: Option<Spanned<Seconds>>,
+    /// Keep the connection (the ssh master) this long after the run, for later runs.
+    pub persist: Option<Spanned<Seconds>>,
     /// Extra `-o KEY=VALUE` pairs, checked against a deny-list.
     #[serde(default)]
     pub options: SpannedMap<Spanned<Scalar>>,

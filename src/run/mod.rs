@@ -167,6 +167,9 @@ struct Loaded {
 fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
     let reads = ReadLog::default();
     let mut inv = inventory::load_noting(&config.inventory, &config.vars, &reads)?;
+    if let Some(keep) = config.persist {
+        inv.persist_ssh(keep);
+    }
     inv.print_warnings();
     let renderer = Renderer::with_read_log(reads);
     let options = steps::LoadOptions {

@@ -32,6 +32,7 @@ mod ops_transfer;
 mod orbsim_compat;
 mod orbstack_2026;
 mod output;
+mod persist;
 mod readme;
 mod reconcile;
 mod rerun;

@@ -29,6 +29,7 @@ pub(super) const MACHINE: &str = "m1";
 pub(super) fn config() -> Config {
     Config {
         shard: None,
+        persist: None,
         allow_empty: false,
         inventory: "inv.yaml".into(),
         vars: Vec::new(),
