@@ -175,7 +175,7 @@ fn merged_shards_equal_the_unsharded_run() {
     let twice = w.orbdeploy(["report", "merge", one, one, "--out", "bad.json"]);
     twice.assert_code(2);
     assert!(
-        twice.stderr.starts_with(&format!("error: machine `")),
+        twice.stderr.starts_with("error: machine `"),
         "{}",
         twice.stderr
     );
