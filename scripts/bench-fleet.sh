@@ -14,7 +14,8 @@
 # the files) and no master of an earlier tool is left.
 #
 # Usage: scripts/bench-fleet.sh [SIZE...]   host counts, default: 1 10 50 100
-#   BENCH_FLEET_TOOLS="orbdeploy ansible" measures only those.
+#   BENCH_FLEET_TOOLS="orbdeploy ansible" measures only those,
+#   BENCH_FLEET_PROFILE=debug measures the debug build of orbdeploy and orbsim.
 # Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
 # scripts/setup.sh installs. Deletes every machine and ends every ssh process it starts.
 set -euo pipefail
@@ -22,17 +23,23 @@ cd "$(dirname "$0")/.."
 sizes=${*:-1 10 50 100}
 tools=${BENCH_FLEET_TOOLS:-orbdeploy orbdeploy-persist ansible pyinfra}
 . scripts/setup.sh >/dev/null
-cargo build -q --release --workspace --bins
+# BENCH_FLEET_PROFILE=debug uses the debug build (when a release build is out of reach).
+profile=${BENCH_FLEET_PROFILE:-release}
+if [ "$profile" = release ]; then
+  cargo build -q --release --workspace --bins
+else
+  cargo build -q --workspace --bins
+fi
 work=$(mktemp -d /tmp/orbdeploy-bench-fleet.XXXXXX)
 chmod 755 "$work"
 bin=$work/bin
 mkdir -p "$bin"
-ln -s "$PWD/target/release/orbsim" "$bin/orbctl"
+ln -s "$PWD/target/$profile/orbsim" "$bin/orbctl"
 export ORBSIM_HOME=$work/home
 # The persisted masters of this run live here, apart from the user's own.
 export ORBDEPLOY_SSH_CONTROL_DIR=$work/ctl
 orbctl=$bin/orbctl
-od="$PWD/target/release/orbdeploy"
+od="$PWD/target/$profile/orbdeploy"
 # shellcheck disable=SC2086  # a list of words
 hosts_max=$(printf '%s\n' $sizes | sort -n | tail -1)
 flavour=openssh-server,python3
@@ -207,7 +214,7 @@ check_hosts() { # N TOOL: every host got the work (a tool that did nothing would
   done
 }
 
-printf '\nThe fleet benchmark (%s)\n' "$versions"
+printf '\nThe fleet benchmark (%s; orbdeploy %s build)\n' "$versions" "$profile"
 printf 'load average at the start: %s (2 cores; figures are noisy when the machine is shared)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-18s | %8s %7s %7s %7s %7s | %8s %7s %7s %7s %7s\n' hosts tool \
   "1st (s)" "cpu s" "MB" "ssh/h" "login/h" "2nd (s)" "cpu s" "MB" "ssh/h" "login/h"
