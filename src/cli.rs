@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::ConfigError;
+use crate::inventory::shard::Shard;
 use crate::plan::rerun::Request;
 use crate::remote::Transport;
 use crate::run;
@@ -72,6 +73,12 @@ pub enum Command {
         /// Which file's schema.
         document: SchemaDocument,
     },
+    /// The ssh connections that outlive runs (`persist`).
+    #[command(subcommand)]
+    Ssh(SshCommand),
+    /// Work with `--report` documents.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -142,8 +149,16 @@ pub struct RunArgs {
     /// Only steps with one of these tags (comma-separated or repeated); handlers always qualify.
     #[arg(long, value_name = "TAG", value_delimiter = ',')]
     pub tags: Vec<String>,
-    /// A `--limit`, `--tags` or inventory that selects no machine (or no step) is not an
-    /// error (exit 2) but a run that does nothing (exit 0).
+    /// Only the selected machines of share K of N (1 <= K <= N); a machine's share comes
+    /// from its name alone (docs/fleet.md), for splitting a fleet across CI jobs.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Keep each ssh machine's connection this long after the run (`90s`, `10m`), for
+    /// later runs to reuse without logging in (as `persist:` in its `ssh:` block).
+    #[arg(long, value_name = "DURATION", value_parser = parse_persist)]
+    pub persist: Option<Duration>,
+    /// A `--limit`, `--tags`, `--shard` or inventory that selects no machine (or no step)
+    /// is not an error (exit 2) but a run that does nothing (exit 0).
     #[arg(long)]
     pub allow_empty: bool,
     /// Set a variable (highest precedence); repeatable.
@@ -209,7 +224,12 @@ pub struct ApplyArgs {
     #[arg(long, conflicts_with = "saved_plan")]
     pub dry_run: bool,
     /// Apply exactly this saved plan (`plan --out`), refused (exit 5) when it is stale.
-    #[arg(long = "plan", id = "saved_plan", value_name = "PLAN.json")]
+    #[arg(
+        long = "plan",
+        id = "saved_plan",
+        value_name = "PLAN.json",
+        conflicts_with = "shard"
+    )]
     pub saved_plan: Option<PathBuf>,
     /// With `--plan`: also run the steps the plan could not decide (unknown).
     #[arg(long, requires = "saved_plan")]
@@ -240,7 +260,7 @@ pub struct PlanArgs {
     #[arg(long, conflicts_with_all = ["show_calls", "exit_code"])]
     pub list_steps: bool,
     /// Also write the plan to this file, for `apply --plan` (docs/plan-file.md).
-    #[arg(long, value_name = "PLAN.json", conflicts_with = "list_steps")]
+    #[arg(long, value_name = "PLAN.json", conflicts_with_all = ["list_steps", "shard"])]
     pub out: Option<PathBuf>,
     /// Print a saved plan and touch no machine.
     #[arg(long = "show", id = "saved_plan", value_name = "PLAN.json",
@@ -256,8 +276,14 @@ pub struct ExecArgs {
     /// Only these machines, groups or globs; repeatable.
     #[arg(long, value_name = "PATTERN")]
     pub limit: Vec<String>,
-    /// A `--limit` or inventory that selects no machine is not an error (exit 2) but a
-    /// run that does nothing (exit 0).
+    /// Only the selected machines of share K of N (1 <= K <= N), as for `apply`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Keep each ssh machine's connection this long after the run, as for `apply`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_persist)]
+    pub persist: Option<Duration>,
+    /// A `--limit`, `--shard` or inventory that selects no machine is not an error
+    /// (exit 2) but a run that does nothing (exit 0).
     #[arg(long)]
     pub allow_empty: bool,
     /// Run as this user (default: the machine's default user).
@@ -295,6 +321,8 @@ impl RunArgs {
             vars: parse_vars(&self.vars)?,
             limit: self.limit.clone(),
             tags: self.tags.clone(),
+            shard: self.shard,
+            persist: self.persist,
             allow_empty: self.allow_empty,
             mode,
             diff: self.diff,
@@ -477,6 +505,38 @@ pub enum MachinesCommand {
     },
 }
 
+/// `orbdeploy ssh ...`.
+#[derive(Debug, Subcommand)]
+pub enum SshCommand {
+    /// End every ssh connection that `persist` kept open for this user.
+    Close,
+}
+
+/// `orbdeploy report ...`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the `--report` documents of a run's shards (`--shard K/N`) into one run's
+    /// report, and end with the exit code the whole run has.
+    Merge(ReportMergeArgs),
+}
+
+/// `orbdeploy report merge`.
+#[derive(Debug, clap::Args)]
+pub struct ReportMergeArgs {
+    /// The shards' JSON reports (of one inventory, no machine in two).
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged JSON report to this file.
+    #[arg(long, value_name = "PATH.json")]
+    pub out: Option<PathBuf>,
+    /// Write a JUnit XML report of the merged run to this file.
+    #[arg(long, value_name = "PATH.xml")]
+    pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report of the merged run to this file.
+    #[arg(long, value_name = "PATH.html")]
+    pub report_html: Option<PathBuf>,
+}
+
 /// Shells for `completions`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum CompletionShell {
@@ -541,6 +601,17 @@ fn parse_percentage(raw: &str) -> Result<u8, ConfigError> {
                 "--max-fail-percentage `{raw}`: expected a whole number from 0 to 100"
             ))
         })
+}
+
+/// Parse `--persist`: `90`, `90s`, `5m` or `1h`, at least 1 s.
+fn parse_persist(raw: &str) -> Result<Duration, String> {
+    match crate::spec::parse_seconds(raw) {
+        Some(0) => Err(format!("`{raw}`: at least 1 second")),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Err(format!(
+            "`{raw}`: expected seconds or a duration such as 90s, 10m or 1h"
+        )),
+    }
 }
 
 /// Parse every `--var K=V` value.

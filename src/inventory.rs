@@ -23,6 +23,7 @@ use crate::read_log::ReadLog;
 
 pub mod layers;
 mod settings;
+pub mod shard;
 pub mod ssh;
 pub use crate::ssh_target::HostFacts;
 use crate::yaml::{self, Spanned};
@@ -948,6 +949,14 @@ impl Inventory {
             .map(|(_, n)| n)
     }
 
+    /// Keep every ssh machine's connection `keep` after the run (`--persist`), over what
+    /// its `ssh:` block says.
+    pub fn persist_ssh(&mut self, keep: std::time::Duration) {
+        for target in self.hosts.iter_mut().filter_map(|h| h.ssh.as_mut()) {
+            target.persist = Some(keep);
+        }
+    }
+
     /// The machines, in a few words: `machines a, b, c` (the first ten), or `no machines`.
     pub fn machine_list(&self) -> String {
         let names: Vec<String> = self
@@ -964,9 +973,21 @@ impl Inventory {
         }
     }
 
-    /// The error for a selection that leaves no machine: what was selected, what exists,
-    /// and the flag that accepts it.
-    pub fn empty_selection(&self, limit: &[String]) -> ConfigError {
+    /// The error for a selection that leaves no machine: what was selected (by `--limit`,
+    /// then `--shard`), what exists, and the flag that accepts it.
+    pub fn empty_selection(&self, limit: &[String], shard: Option<shard::Shard>) -> ConfigError {
+        let before_shard = self.limit(limit).map_or(0, |hosts| hosts.len());
+        if let (Some(shard), 1..) = (shard, before_shard) {
+            let of = if limit.is_empty() {
+                "the inventory's".to_string()
+            } else {
+                "the selected".to_string()
+            };
+            return ConfigError::plain(format!(
+                "--shard {shard} holds none of {of} {before_shard} machine(s) (a machine's shard \
+                 comes from its name alone); give --allow-empty if nothing to do is fine"
+            ));
+        }
         let selected = if limit.is_empty() {
             "the inventory selects no machine".to_string()
         } else {

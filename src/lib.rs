@@ -34,6 +34,14 @@ pub mod yaml;
 
 /// Entry point used by `main.rs`: parse, run, print the error, return the exit code.
 pub fn main_entry() -> i32 {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == process::reaper::ARG)
+    {
+        return process::reaper::serve();
+    }
+    // This binary's children are ended by its reaper if it dies without ending them.
+    process::reaper::enable();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(code) => return code,
@@ -77,6 +85,16 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
         cli::Command::Init { dir } => commands::init::init(dir),
         cli::Command::Schema { document } => Ok(commands::schema::print((*document).into())?),
+        cli::Command::Ssh(cli::SshCommand::Close) => commands::ssh::close(),
+        cli::Command::Report(cli::ReportCommand::Merge(args)) => {
+            commands::report::merge(&commands::report::MergeConfig {
+                reports: args.reports.clone(),
+                out: args.out.clone(),
+                junit: args.junit.clone(),
+                report_html: args.report_html.clone(),
+                command_line: std::env::args_os().collect(),
+            })
+        }
         cli::Command::Completions { shell } => Ok(cli::print_completions(*shell)?),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Every child gets its own process group, so a timeout or Ctrl-C can end the child *and*
 //! everything it started (`orbctl run` and the remote command behind it). Live groups are
-//! registered so that [`terminate_all`] can end them all from the interrupt handler.
+//! registered so that [`terminate_all`] can end them all from the interrupt handler, and
+//! told to the [`reaper`], which ends them when orbdeploy dies without doing so.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -14,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+
+pub mod limits;
+pub mod reaper;
 
 /// Process groups of children that are running now.
 static LIVE_GROUPS: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
@@ -375,13 +379,17 @@ fn register(pgid: i32) {
     if let Ok(mut live) = LIVE_GROUPS.lock() {
         live.get_or_insert_with(HashSet::new).insert(pgid);
     }
+    reaper::note(pgid, true);
 }
 
 fn unregister(pgid: i32) {
-    if let Ok(mut live) = LIVE_GROUPS.lock() {
-        if let Some(set) = live.as_mut() {
-            set.remove(&pgid);
-        }
+    let was_live = LIVE_GROUPS
+        .lock()
+        .ok()
+        .and_then(|mut live| live.as_mut().map(|set| set.remove(&pgid)))
+        .unwrap_or(false);
+    if was_live {
+        reaper::note(pgid, false);
     }
 }
 
@@ -404,22 +412,7 @@ pub fn terminate_all(grace: Duration) {
                 .unwrap_or_default()
         })
         .unwrap_or_default();
-    for pgid in &groups {
-        let _ = killpg(Pid::from_raw(*pgid), Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        let alive = groups
-            .iter()
-            .any(|pgid| killpg(Pid::from_raw(*pgid), None).is_ok());
-        if !alive {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for pgid in &groups {
-        let _ = killpg(Pid::from_raw(*pgid), Signal::SIGKILL);
-    }
+    reaper::end_groups(&groups, grace);
 }
 
 /// Keep the last `keep` bytes a child writes on stderr (what it said when it failed), read

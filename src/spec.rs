@@ -206,7 +206,8 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
-fn parse_seconds(v: &str) -> Option<u64> {
+/// Seconds of `90`, `"90s"`, `"5m"` or `"1h"`; `None` for anything else.
+pub fn parse_seconds(v: &str) -> Option<u64> {
     let v = v.trim();
     let (num, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => v.split_at(i),

@@ -39,6 +39,9 @@ pub struct SshTarget {
     pub connect_timeout: Option<Duration>,
     /// Extra `-o KEY=VALUE` pairs, in order, already checked against the deny-list.
     pub options: Vec<(String, String)>,
+    /// Keep the master this long after the run (`persist:`, `--persist`), in the user's
+    /// control directory, for later runs to reuse; `None`: the master ends with the run.
+    pub persist: Option<Duration>,
 }
 
 /// What an ssh machine reports about itself on its first request (`/etc/os-release`,

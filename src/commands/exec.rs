@@ -28,6 +28,10 @@ pub struct ExecConfig {
     pub inventory: PathBuf,
     /// `--limit` patterns (empty: every machine).
     pub limit: Vec<String>,
+    /// `--persist`: every ssh machine's connection outlives the run by this long.
+    pub persist: Option<Duration>,
+    /// `--shard K/N`: only the selected machines of this share.
+    pub shard: Option<crate::inventory::shard::Shard>,
     /// No machine selected is a run that does nothing, not an error (`--allow-empty`).
     pub allow_empty: bool,
     /// Run as this user (`None`: the machine's default user).
@@ -49,6 +53,8 @@ impl From<&ExecArgs> for ExecConfig {
         ExecConfig {
             inventory: args.inventory.clone(),
             limit: args.limit.clone(),
+            shard: args.shard,
+            persist: args.persist,
             allow_empty: args.allow_empty,
             user: args.user.clone(),
             workdir: args.workdir.clone(),
@@ -75,16 +81,25 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
         ))
         .into());
     }
-    let inv = crate::commands::inventory::load_attached(orb, &config.inventory, &[])?;
-    let hosts = inv.limit(&config.limit)?;
+    let mut inv = crate::commands::inventory::load_attached(orb, &config.inventory, &[])?;
+    if let Some(keep) = config.persist {
+        inv.persist_ssh(keep);
+    }
+    let mut hosts = inv.limit(&config.limit)?;
+    if let Some(shard) = config.shard {
+        hosts.retain(|h| shard.keeps(&h.name));
+    }
     if hosts.is_empty() && !config.allow_empty {
-        return Err(inv.empty_selection(&config.limit).into());
+        return Err(inv.empty_selection(&config.limit, config.shard).into());
     }
     if let Some(missing) = hosts.iter().find(|h| h.actual.is_none() && h.ssh.is_none()) {
         return Err(OrbError::MachineNotFound {
             name: missing.name.clone(),
         }
         .into());
+    }
+    if let Some(warning) = crate::process::limits::raise_open_files(hosts.len()) {
+        eprintln!("{warning}");
     }
     let req = request(config);
     // The copies of the command in the trace hide the inventory's secrets.

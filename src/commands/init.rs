@@ -69,7 +69,7 @@ mod tests {
         let book = crate::steps::load(&inv, &renderer).expect("steps");
         assert_eq!(book.steps.len(), 4, "two steps and the role's two");
         assert_eq!(book.handlers.len(), 2);
-        let plan = crate::plan::select(&inv, &book, &[], &[]).expect("plan");
+        let plan = crate::plan::select(&inv, &book, (&[], None), &[]).expect("plan");
         crate::plan::validate(&plan, &book, &renderer).expect("every step renders");
     }
 

@@ -61,6 +61,7 @@ struct Merged {
     config: Option<Sourced<PathBuf>>,
     host_key: Option<Sourced<HostKeyPolicy>>,
     connect_timeout: Option<Sourced<Duration>>,
+    persist: Option<Sourced<Duration>>,
     /// `-o` pairs; ssh option names ignore case.
     options: Keyed<OptionValue>,
 }
@@ -76,6 +77,7 @@ impl Default for Merged {
             config: None,
             host_key: None,
             connect_timeout: None,
+            persist: None,
             options: Keyed::ignoring_case(),
         }
     }
@@ -129,6 +131,7 @@ pub fn resolve(
             .iter()
             .map(|(k, o)| (k.to_string(), o.value.value.clone()))
             .collect(),
+        persist: m.persist.as_ref().map(|w| w.value),
     };
     Ok((target, settings(&m, &host)))
 }
@@ -173,6 +176,9 @@ fn settings(m: &Merged, host: &Sourced<String>) -> Vec<SshSetting> {
         }),
     }
     one(&mut out, "connect_timeout", &m.connect_timeout, |d| {
+        format!("{}s", d.as_secs())
+    });
+    one(&mut out, "persist", &m.persist, |d| {
         format!("{}s", d.as_secs())
     });
     for (k, o) in m.options.iter() {
@@ -301,6 +307,15 @@ fn apply(m: &mut Merged, layer: &Layer<'_>) -> Result<(), ConfigError> {
         }
         set(&mut m.connect_timeout, Duration::from_secs(t.value.0), src);
     }
+    if let Some(p) = &r.persist {
+        if p.value.0 == 0 {
+            return Err(layer.at(
+                p,
+                "ssh: persist must be at least 1 second (leave it out for a connection that ends with the run)".into(),
+            ));
+        }
+        set(&mut m.persist, Duration::from_secs(p.value.0), src);
+    }
     apply_options(m, layer)
 }
 
@@ -424,7 +439,7 @@ const DENIED: &[(&str, &str)] = &[
     // messages readable to tell a refused key from a refused connection.
     ("ControlMaster", "belongs to the transport: it runs one master per host and ends it with the run"),
     ("ControlPath", "belongs to the transport: the master's socket lives in a private directory it removes"),
-    ("ControlPersist", "belongs to the transport: the master ends when the run ends"),
+    ("ControlPersist", "is `persist` in the ssh block (docs/fleet.md)"),
     ("BatchMode", "belongs to the transport: ssh never prompts (BatchMode=yes), so a run cannot hang on a question"),
     ("ServerAliveInterval", "belongs to the transport: it is how a dead link is seen"),
     ("ServerAliveCountMax", "belongs to the transport: it is how a dead link is seen"),

@@ -209,6 +209,9 @@ pub struct SshSpec {
     /// How long a connection may take to be set up.
     #[schemars(with = "Option<Seconds>")]
     pub connect_timeout: Option<Spanned<Seconds>>,
+    /// Keep the connection (the ssh master) this long after the run, for later runs.
+    #[schemars(with = "Option<Seconds>")]
+    pub persist: Option<Spanned<Seconds>>,
     /// Extra `-o KEY=VALUE` pairs, checked against a deny-list.
     #[serde(default)]
     #[schemars(with = "SpannedMap<Scalar>")]

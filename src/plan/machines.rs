@@ -312,6 +312,7 @@ mod tests {
             host_key: Default::default(),
             connect_timeout: None,
             options: vec![],
+            persist: None,
         });
         let steps = plan(&orb, &[&ssh, &orbstack], &Ok(Default::default()));
         let names: Vec<&str> = steps.iter().map(|s| s.machine.as_str()).collect();

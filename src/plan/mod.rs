@@ -121,7 +121,7 @@ handlers:
     #[test]
     fn each_machine_gets_its_steps_and_the_handlers_they_may_notify() {
         let (_dir, inv, book, _) = load(INVENTORY, OPS);
-        let plan = select(&inv, &book, &[], &[]).unwrap();
+        let plan = select(&inv, &book, (&[], None), &[]).unwrap();
         assert_eq!(plan.names(), ["web-1", "web-2", "db-1"]);
         let [web1, web2, db1] = &plan.machines[..] else {
             panic!("{:?}", plan.names())
@@ -144,18 +144,38 @@ handlers:
     #[test]
     fn limit_and_tags_narrow_the_plan() {
         let (_dir, inv, book, _) = load(INVENTORY, OPS);
-        let plan = select(&inv, &book, &["web-*".into()], &["app".into()]).unwrap();
+        let plan = select(&inv, &book, (&["web-*".into()], None), &["app".into()]).unwrap();
         assert_eq!(plan.names(), ["web-1", "web-2"]);
         assert_eq!(names(&plan.machines[0].steps), ["always"]);
         assert!(plan.machines[0].handlers.is_empty());
         assert_eq!(names(&plan.machines[1].steps), ["always", "web-2 only"]);
         assert_eq!(names(&plan.machines[1].handlers), ["restart"]);
         // Machines that are not selected are still in `hostvars`.
-        let only = select(&inv, &book, &["db-1".into()], &[]).unwrap();
+        let only = select(&inv, &book, (&["db-1".into()], None), &[]).unwrap();
         assert_eq!(only.names(), ["db-1"]);
         assert_eq!(only.hostvars["web-1"]["port"], 81);
-        let err = select(&inv, &book, &["nope".into()], &[]).unwrap_err();
+        let err = select(&inv, &book, (&["nope".into()], None), &[]).unwrap_err();
         assert!(err.to_string().starts_with("--limit: `nope`"), "{err}");
+    }
+
+    #[test]
+    fn shards_split_the_selected_machines() {
+        use crate::inventory::shard::Shard;
+        let (_dir, inv, book, _) = load(INVENTORY, OPS);
+        for count in 1..=4 {
+            let mut all: Vec<String> = (1..=count)
+                .flat_map(|index| {
+                    let shard = Some(Shard { index, count });
+                    select(&inv, &book, (&[], shard), &[]).unwrap().names()
+                })
+                .collect();
+            all.sort();
+            assert_eq!(all, ["db-1", "web-1", "web-2"], "{count} shards");
+        }
+        // The shard is taken of what --limit selected.
+        let shard = Some(Shard { index: 1, count: 1 });
+        let web = select(&inv, &book, (&["web-*".into()], shard), &[]).unwrap();
+        assert_eq!(web.names(), ["web-1", "web-2"]);
     }
 
     #[test]
@@ -166,7 +186,7 @@ steps:
   - { name: uses a registered value, shell: 'echo {{ out.stdout }}', register: out }
 ";
         let (_dir, inv, book, renderer) = load(INVENTORY, ops);
-        let plan = select(&inv, &book, &[], &[]).unwrap();
+        let plan = select(&inv, &book, (&[], None), &[]).unwrap();
         let err = validate(&plan, &book, &renderer).unwrap_err();
         assert!(err.location.is_some_and(|l| l.ends_with("ops.yaml:2:5")));
         assert!(
@@ -176,7 +196,7 @@ steps:
             err.message
         );
         // db-1 is declared stopped: it runs no step, so nothing of it is checked.
-        let stopped = select(&inv, &book, &["db-1".into(), "web-1".into()], &[]).unwrap();
+        let stopped = select(&inv, &book, (&["db-1".into(), "web-1".into()], None), &[]).unwrap();
         validate(&stopped, &book, &renderer).unwrap();
     }
 }

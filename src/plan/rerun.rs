@@ -396,7 +396,7 @@ mod tests {
         );
         m2.result.machine = "m2".into();
         r.machines.push(m2);
-        let mut plan = crate::plan::select(&inv, &book, &[], &[]).unwrap();
+        let mut plan = crate::plan::select(&inv, &book, (&[], None), &[]).unwrap();
         r.narrow(&mut plan, &inv, &book).unwrap();
         assert_eq!(plan.names(), ["m2"]);
         let handlers: Vec<&str> = plan.machines[0]
@@ -406,12 +406,12 @@ mod tests {
             .collect();
         assert_eq!(handlers, ["reload"]);
         // --limit selecting none of them: an empty plan, not an error.
-        let mut limited = crate::plan::select(&inv, &book, &["m1".into()], &[]).unwrap();
+        let mut limited = crate::plan::select(&inv, &book, (&["m1".into()], None), &[]).unwrap();
         r.narrow(&mut limited, &inv, &book).unwrap();
         assert!(limited.names().is_empty());
         // A failed machine the inventory no longer has is exit 2.
         r.machines[0].result.machine = "gone".into();
-        let mut plan = crate::plan::select(&inv, &book, &[], &[]).unwrap();
+        let mut plan = crate::plan::select(&inv, &book, (&[], None), &[]).unwrap();
         let err = r.narrow(&mut plan, &inv, &book).unwrap_err().to_string();
         assert_eq!(err, "r.json: --rerun-failed: machine `gone` failed in the report but is not in the inventory any more");
     }

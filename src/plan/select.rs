@@ -8,16 +8,17 @@ use serde_json::Value as Json;
 
 use super::{MachinePlan, Plan, TemplateVars};
 use crate::error::ConfigError;
+use crate::inventory::shard::Shard;
 use crate::inventory::{Host, Inventory};
 use crate::steps::{Playbook, Step};
 
 /// The plan of `book` for the machines of `inv` that `limit` selects (every machine when
-/// it is empty), keeping the steps with one of `tags` (every step when it is empty). An
+/// it is empty) and `shard` keeps, keeping the steps with one of `tags` (every step when it is empty). An
 /// unknown `--limit` pattern is an error.
 pub fn select<'a>(
     inv: &Inventory,
     book: &'a Playbook,
-    limit: &[String],
+    (limit, shard): (&[String], Option<Shard>),
     tags: &[String],
 ) -> Result<Plan<'a>, ConfigError> {
     // `hosts:` is resolved once per step, not once per step and machine.
@@ -25,6 +26,7 @@ pub fn select<'a>(
     let machines = inv
         .limit(limit)?
         .into_iter()
+        .filter(|h| shard.is_none_or(|s| s.keeps(&h.name)))
         .map(|h| {
             let steps: Vec<&Step> = book
                 .steps
@@ -51,17 +53,17 @@ pub fn select<'a>(
 }
 
 /// A plan with nothing to do because of what was selected is a usage error (exit 2), not
-/// a quiet success a script cannot tell from one: no machine left by the inventory and
-/// `--limit`, or no step on any of them left by `--tags`.
+/// a quiet success a script cannot tell from one: no machine left by the inventory,
+/// `--limit` and `--shard`, or no step on any of them left by `--tags`.
 pub fn ensure_some(
     inv: &Inventory,
     book: &Playbook,
     plan: &Plan,
-    limit: &[String],
+    (limit, shard): (&[String], Option<Shard>),
     tags: &[String],
 ) -> Result<(), ConfigError> {
     if plan.machines.is_empty() {
-        return Err(inv.empty_selection(limit));
+        return Err(inv.empty_selection(limit, shard));
     }
     if tags.is_empty() || plan.machines.iter().any(|m| !m.steps.is_empty()) {
         return Ok(());

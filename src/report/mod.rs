@@ -9,6 +9,7 @@ mod human;
 pub mod junit;
 mod live;
 mod mask;
+pub mod merge;
 mod status;
 mod summary;
 mod timings;

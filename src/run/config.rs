@@ -18,6 +18,10 @@ pub struct Config {
     pub limit: Vec<String>,
     /// `--tags` (empty: every step).
     pub tags: Vec<String>,
+    /// `--persist`: every ssh machine's connection outlives the run by this long.
+    pub persist: Option<Duration>,
+    /// `--shard K/N`: only the selected machines of this share.
+    pub shard: Option<crate::inventory::shard::Shard>,
     /// A selection that leaves no machine (or no step) is accepted (`--allow-empty`).
     pub allow_empty: bool,
     /// Apply or plan, and what a plan shows.

@@ -239,6 +239,7 @@ mod tests {
             host_key: Default::default(),
             connect_timeout: None,
             options: Vec::new(),
+            persist: None,
         }
     }
 

@@ -72,15 +72,10 @@ fn apply_loaded(
     loaded: &mut Loaded,
     (rerun, opened, started): (Option<plan::rerun::Rerun>, Option<PlanFile>, Instant),
 ) -> Result<RunEnd> {
-    let mut plan = plan::select(&loaded.inv, &loaded.book, &config.limit, &config.tags)?;
+    let selection = (config.limit.as_slice(), config.shard);
+    let mut plan = plan::select(&loaded.inv, &loaded.book, selection, &config.tags)?;
     if !config.allow_empty {
-        plan::select::ensure_some(
-            &loaded.inv,
-            &loaded.book,
-            &plan,
-            &config.limit,
-            &config.tags,
-        )?;
+        plan::select::ensure_some(&loaded.inv, &loaded.book, &plan, selection, &config.tags)?;
     }
     if let Some(r) = &rerun {
         r.narrow(&mut plan, &loaded.inv, &loaded.book)?;
@@ -95,6 +90,9 @@ fn apply_loaded(
         let list = masker(loaded).text(&String::from_utf8_lossy(&list));
         std::io::Write::write_all(&mut std::io::stdout().lock(), list.as_bytes())?;
         return Ok(RunEnd::Success);
+    }
+    if let Some(warning) = crate::process::limits::raise_open_files(plan.machines.len()) {
+        eprintln!("{warning}");
     }
     let transport = (config.transport, &loaded.trace);
     let mut ssh = connect::connect_all(&loaded.inv, &plan, transport, config.parallel);
@@ -210,6 +208,9 @@ struct Loaded {
 fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
     let reads = ReadLog::default();
     let mut inv = inventory::load_noting(&config.inventory, &config.vars, &reads)?;
+    if let Some(keep) = config.persist {
+        inv.persist_ssh(keep);
+    }
     inv.print_warnings();
     let renderer = Renderer::with_read_log(reads);
     let options = steps::LoadOptions {

@@ -863,8 +863,8 @@ pub(crate) fn catalogue() -> Vec<Case> {
         ),
         case(
             "ssh option the transport owns",
-            inv("machines:\n  s1: { ssh: { options: { ControlPersist: 10m } } }\n"),
-            "ssh option `ControlPersist` is not allowed: it belongs to the transport",
+            inv("machines:\n  s1: { ssh: { options: { ControlMaster: auto } } }\n"),
+            "ssh option `ControlMaster` is not allowed: it belongs to the transport",
         ),
         case(
             "ProxyCommand with jump",

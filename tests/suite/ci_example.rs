@@ -18,6 +18,8 @@ use serde_json::Value as Json;
 
 const WORKFLOW: &str = "examples/ci/.github/workflows/orbstack.yml";
 const RELEASE: &str = ".github/workflows/release.yml";
+/// The example split across a matrix with `--shard` and `report merge` (docs/ci.md).
+const SHARDS: &str = "examples/ci/.github/workflows/orbstack-shards.yml";
 /// The example's machine (examples/ci/deploy/inventory.yaml).
 const MACHINE: &str = "ci-demo-web";
 /// A step may take this long (`cargo install` compiles orbdeploy and orbsim).
@@ -53,6 +55,8 @@ struct Job {
     permissions: Option<Json>,
     #[serde(default)]
     strategy: Option<Strategy>,
+    #[serde(default, rename = "if")]
+    condition: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
     steps: Vec<Step>,
@@ -203,6 +207,7 @@ fn lint(path: &Path) -> Vec<String> {
         }
         let mut texts = vec![job.runs_on.clone(), job.name.clone().unwrap_or_default()];
         texts.extend(job.env.values().cloned());
+        texts.extend(job.condition.iter().map(|c| format!("${{{{ {c} }}}}")));
         for step in &job.steps {
             let at = format!("job {id}, step `{}`", step.label());
             match (&step.uses, &step.run) {
@@ -242,7 +247,7 @@ fn lint(path: &Path) -> Vec<String> {
 
 #[test]
 fn workflows_are_well_formed() {
-    for rel in [RELEASE, WORKFLOW] {
+    for rel in [RELEASE, WORKFLOW, SHARDS] {
         let problems = lint(&repo().join(rel));
         assert!(problems.is_empty(), "{rel}:\n{}", problems.join("\n"));
     }
@@ -310,11 +315,13 @@ jobs:
 #[test]
 fn docs_ci_shows_the_example_workflow_as_it_is() {
     let doc = std::fs::read_to_string(repo().join("docs/ci.md")).unwrap();
-    let example = std::fs::read_to_string(repo().join(WORKFLOW)).unwrap();
-    assert!(
-        doc.contains(&format!("```yaml\n{example}```\n")),
-        "docs/ci.md must show {WORKFLOW} verbatim in a ```yaml block"
-    );
+    for file in [WORKFLOW, SHARDS] {
+        let example = std::fs::read_to_string(repo().join(file)).unwrap();
+        assert!(
+            doc.contains(&format!("```yaml\n{example}```\n")),
+            "docs/ci.md must show {file} verbatim in a ```yaml block"
+        );
+    }
 }
 
 /// Where the run happens, and what lets it be cleaned up even when it fails.

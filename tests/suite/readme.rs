@@ -72,6 +72,9 @@ fn said() -> BTreeMap<String, Said> {
                 }
             } else if let Some(values) = (i == 0).then(|| choices(w)).flatten() {
                 said.words.extend(values);
+            } else if i == 0 && w.chars().all(|c| c.is_ascii_lowercase()) {
+                // A lone nested command (`report merge ...`, `ssh close`).
+                said.words.insert(w.to_string());
             }
         }
     }
@@ -85,7 +88,15 @@ fn accepted() -> BTreeMap<String, Said> {
     let mut out = BTreeMap::new();
     for sub in cli.get_subcommands() {
         let mut said = Said::default();
-        for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+        // A parent with one nested command is written as one line with the nested
+        // command's flags (`report merge ... --out`); `machines ...` lists none of its own.
+        let only = (sub.get_subcommands().count() == 1).then(|| sub.get_subcommands());
+        let nested = only.into_iter().flatten().flat_map(|s| s.get_arguments());
+        for arg in sub
+            .get_arguments()
+            .chain(nested)
+            .filter(|a| !a.is_hide_set())
+        {
             let Some(long) = arg.get_long() else {
                 // A positional: its choices are the words of the synopsis (`bash|zsh|fish`).
                 let values = arg.get_possible_values();

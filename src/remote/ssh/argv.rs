@@ -110,6 +110,19 @@ impl Argv {
         out
     }
 
+    /// A master that outlives the run by `persist` (persist.rs): ssh puts it in the
+    /// background once it authenticated (`-N` with `ControlPersist`), its streams on
+    /// /dev/null, and returns; no `-v`, since nobody reads the master's log then.
+    pub fn persisted_master(&self, persist: Duration) -> Vec<OsString> {
+        let mut out = self.common(true);
+        out.push("-o".into());
+        out.push(format!("ControlPersist={}s", persist.as_secs().max(1)).into());
+        out.push("-N".into());
+        out.push("--".into());
+        out.push(self.target.host.clone().into());
+        out
+    }
+
     /// A call over the master that runs `command` (a shell command string, see
     /// [`remote_command`]) on the host.
     pub fn call(&self, command: &str) -> Vec<OsString> {
@@ -163,6 +176,7 @@ mod tests {
             host_key: HostKeyPolicy::Strict,
             connect_timeout: None,
             options: Vec::new(),
+            persist: None,
         }
     }
 
@@ -215,6 +229,7 @@ mod tests {
             host_key: HostKeyPolicy::AcceptNew,
             connect_timeout: Some(Duration::from_secs(3)),
             options: vec![("Compression".into(), "yes".into())],
+            persist: None,
         });
         assert_eq!(
             words(&a.master()),

@@ -276,6 +276,7 @@ mod tests {
             host_key: HostKeyPolicy::Strict,
             connect_timeout: None,
             options: Vec::new(),
+            persist: None,
         }
     }
 

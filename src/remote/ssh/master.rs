@@ -2,7 +2,9 @@
 //! the first session and kept as orbdeploy's own child (its own registered process group,
 //! like every child: Ctrl-C ends it with the rest), ended when the host's connection
 //! closes. Every session and one-shot call goes over its control socket, which lives in a
-//! private directory (0700, made per host and run, removed at the end).
+//! private directory (0700, made per host and run, removed at the end). With `persist`,
+//! the master is instead one in the user's control directory that outlives the run
+//! (persist.rs): an earlier run's when it answers, else one started in the background.
 
 use std::path::{Path, PathBuf};
 use std::process::ChildStdin;
@@ -14,6 +16,7 @@ use nix::sys::signal::Signal;
 use super::argv::{self, Argv};
 use super::errors::{classify, SshError};
 use super::master_log::MasterLog;
+use super::persist;
 use crate::process::{self, GroupChild, Spec};
 use crate::ssh_target::SshTarget;
 
@@ -69,6 +72,9 @@ enum State {
     Idle,
     /// Running.
     Up(Running),
+    /// A master that outlives the run (persist.rs), ours or an earlier run's: no child
+    /// of ours, only its socket.
+    Shared,
     /// Could not connect: every later session gets the same error, no new attempt (a host
     /// key or an authentication refusal would only be refused again).
     Failed(SshError),
@@ -86,6 +92,8 @@ struct Running {
 /// The master of one host.
 pub struct Master {
     argv: Argv,
+    /// Keep the master this long after the run (`None`: it ends with the run).
+    persist: Option<Duration>,
     /// `None` when the directory could not be made (then the master never starts).
     dir: Option<ControlDir>,
     state: Mutex<State>,
@@ -96,6 +104,9 @@ impl Master {
     /// A master for `target` (not started); its control directory is made now (when that
     /// fails, the first session says why).
     pub fn new(target: &SshTarget) -> Master {
+        if let Some(keep) = target.persist {
+            return Master::persisted(target, keep);
+        }
         let (dir, state) = match ControlDir::create() {
             Ok(dir) => (Some(dir), State::Idle),
             Err(e) => (
@@ -115,7 +126,38 @@ impl Master {
                     .as_ref()
                     .map_or_else(|| "/nonexistent/m".into(), ControlDir::socket),
             },
+            persist: None,
             dir,
+            state: Mutex::new(state),
+            started: Mutex::new(0),
+        }
+    }
+
+    /// A master for `target` that outlives the run by `keep`, its socket in the user's
+    /// control directory (when that is not private, the first session says why).
+    fn persisted(target: &SshTarget, keep: Duration) -> Master {
+        let program = argv::ssh_program();
+        let (control_path, state) = match persist::control_dir() {
+            Ok(dir) => (persist::socket_for(&dir, &program, target), State::Idle),
+            Err(e) => (
+                "/nonexistent/m".into(),
+                State::Failed(SshError::Other {
+                    host: super::errors::host_label(target),
+                    status: None,
+                    detail: format!(
+                        "cannot use the control directory for persisted connections: {e}"
+                    ),
+                }),
+            ),
+        };
+        Master {
+            argv: Argv {
+                program,
+                target: target.clone(),
+                control_path,
+            },
+            persist: Some(keep),
+            dir: None,
             state: Mutex::new(state),
             started: Mutex::new(0),
         }
@@ -146,6 +188,9 @@ impl Master {
         })?;
         match &mut *state {
             State::Failed(e) => return Err(e.clone()),
+            // Gone when it was idle past `persist` (or ended by `ssh close`) mid-run.
+            State::Shared if self.argv.control_path.exists() => return Ok(()),
+            State::Shared => {}
             State::Up(run) => match run.child.child.try_wait() {
                 Ok(None) if self.argv.control_path.exists() => return Ok(()),
                 _ => {
@@ -156,9 +201,13 @@ impl Master {
             State::Idle => {}
         }
         let first = matches!(*state, State::Idle);
-        match self.start() {
-            Ok(run) => {
-                *state = State::Up(run);
+        let started = match self.persist {
+            Some(keep) => self.share(keep).map(|()| State::Shared),
+            None => self.start().map(State::Up),
+        };
+        match started {
+            Ok(up) => {
+                *state = up;
                 Ok(())
             }
             Err(e) => {
@@ -250,6 +299,50 @@ impl Master {
         }
     }
 
+    /// Use the persisted master of this target when it answers; else start one that ssh
+    /// puts in the background once it authenticated, and wait for that.
+    fn share(&self, keep: Duration) -> Result<(), SshError> {
+        if persist::answers(&self.argv) {
+            return Ok(());
+        }
+        // Dead or expired: its socket goes, and a new master takes the name.
+        let _ = std::fs::remove_file(&self.argv.control_path);
+        let limit = self
+            .argv
+            .target
+            .connect_timeout
+            .unwrap_or(argv::DEFAULT_CONNECT_TIMEOUT)
+            + LOGIN_GRACE;
+        let spec = Spec::new(self.argv.persisted_master(keep)).timeout(Some(limit));
+        if let Ok(mut n) = self.started.lock() {
+            *n += 1;
+        }
+        let host = || argv_host(&self.argv);
+        let out = process::run(&spec).map_err(|e| match e {
+            e if e.is_not_found() => SshError::Missing {
+                program: self.argv.program.display().to_string(),
+            },
+            process::ProcessError::Timeout { .. } => SshError::TimedOut { host: host() },
+            e => SshError::Other {
+                host: host(),
+                status: None,
+                detail: e.to_string(),
+            },
+        })?;
+        // Another run may have made the same master in the meantime: use it.
+        if (out.status.success() && self.argv.control_path.exists()) || persist::answers(&self.argv)
+        {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&out.stderr);
+        Err(classify(
+            &self.argv.target,
+            Some(out.status.code()),
+            &text,
+            &|| host_fingerprints(&self.argv.target),
+        ))
+    }
+
     /// The master's own stderr so far (why a session was lost, when the master saw it).
     pub fn stderr_text(&self) -> String {
         match self.state.lock().as_deref() {
@@ -277,17 +370,22 @@ impl Master {
     pub fn is_up(&self) -> bool {
         match self.state.lock().as_deref_mut() {
             Ok(State::Up(run)) => matches!(run.child.child.try_wait(), Ok(None)),
+            Ok(State::Shared) => self.argv.control_path.exists(),
             _ => false,
         }
     }
 
     /// End the master (SIGTERM to its group: ssh closes the connection and removes its
     /// socket; SIGKILL after 1 s) and remove its socket. Says how it ended (`None` when no
-    /// master was running).
+    /// master was running). A persisted master is left running, by definition.
     pub fn stop(&self) -> Option<Stopped> {
         let Ok(mut state) = self.state.lock() else {
             return None;
         };
+        if self.persist.is_some() {
+            *state = State::Idle;
+            return None;
+        }
         let stopped = match &mut *state {
             State::Up(run) => {
                 let how = terminate(&mut run.child);

@@ -11,6 +11,7 @@ mod facts;
 mod master;
 mod master_log;
 mod mux;
+pub mod persist;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};

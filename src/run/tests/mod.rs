@@ -30,6 +30,8 @@ pub(super) const MACHINE: &str = "m1";
 /// A run's configuration with nothing asked for: apply, stop the machine at a failure.
 pub(super) fn config() -> Config {
     Config {
+        shard: None,
+        persist: None,
         allow_empty: false,
         inventory: "inv.yaml".into(),
         vars: Vec::new(),
@@ -129,7 +131,7 @@ pub(super) fn run_host_beside(
     stop_all: &AtomicBool,
     resume: Resume,
 ) -> Reported {
-    let mut plan = crate::plan::select(&loaded.inv, &loaded.book, &[], &[]).expect("plan");
+    let mut plan = crate::plan::select(&loaded.inv, &loaded.book, (&[], None), &[]).expect("plan");
     plan.machines[0].resume = resume;
     let (events, rx) = Sender::collecting();
     let host = {

@@ -29,7 +29,7 @@ struct Steps {
 }
 
 fn steps_of(loaded: &Loaded) -> Steps {
-    let plan = crate::plan::select(&loaded.inv, &loaded.book, &[], &[]).expect("plan");
+    let plan = crate::plan::select(&loaded.inv, &loaded.book, (&[], None), &[]).expect("plan");
     let machine = &plan.machines[0];
     let mut vars = machine.vars.clone();
     vars.insert("hostvars".into(), plan.hostvars.clone());

@@ -85,6 +85,7 @@ impl SshHost {
                 ),
                 ("GlobalKnownHostsFile".into(), "/dev/null".into()),
             ],
+            persist: None,
         }
     }
 }

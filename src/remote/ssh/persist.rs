@@ -1,0 +1,184 @@
+//! Masters that outlive the run (`persist:` in an `ssh:` block, `--persist`): each lives
+//! in the user's control directory under a name made from everything that decides the
+//! connection, so a later run of the same user to the same target finds it, checks that it
+//! answers (`ssh -O check`) and is this user's, and logs in zero times. Such a master is
+//! started by ssh itself in the background (`ControlPersist`: it leaves orbdeploy's
+//! process group and session, and ends on its own once idle that long); `orbdeploy ssh
+//! close` ends them all at once.
+//!
+//! The directory is `$ORBDEPLOY_SSH_CONTROL_DIR`, else `$XDG_RUNTIME_DIR/orbdeploy-ssh`,
+//! else `/tmp/orbdeploy-ssh-UID`: made 0700, and refused when it is not a directory of
+//! this user's that only this user can enter (a socket there is as good as a login).
+
+use std::ffi::OsString;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::argv::{self, Argv};
+use crate::process::{self, Spec};
+use crate::ssh_target::SshTarget;
+
+/// The environment variable that names the control directory (tests, several users of one
+/// account that want their masters apart).
+pub const DIR_ENV: &str = "ORBDEPLOY_SSH_CONTROL_DIR";
+
+/// The user's control directory, made when missing; an error when it exists but is not
+/// private to this user.
+pub fn control_dir() -> std::io::Result<PathBuf> {
+    let dir = dir_path();
+    match std::fs::symlink_metadata(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        }
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
+    check_private(&dir)?;
+    Ok(dir)
+}
+
+/// Where the directory is (it may not exist).
+pub fn dir_path() -> PathBuf {
+    if let Some(dir) = std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    match runtime {
+        Some(r)
+            if r.is_dir() && argv::fits_socket_limit(&r.join("orbdeploy-ssh/0123456789abcdef")) =>
+        {
+            r.join("orbdeploy-ssh")
+        }
+        _ => PathBuf::from(format!("/tmp/orbdeploy-ssh-{}", nix::unistd::geteuid())),
+    }
+}
+
+/// A directory (not a link) of this user's, closed to everyone else.
+fn check_private(dir: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(dir)?;
+    let uid = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a private directory of this user's (it must be a directory owned by uid {uid} with mode 0700); remove it or set {DIR_ENV}",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The socket of `target`'s master in `dir`: named by the SHA-256 of everything that
+/// decides the connection (the ssh client and the target, `persist` left out), so two
+/// targets never share a master and a changed target gets a new one.
+pub fn socket_for(dir: &Path, program: &Path, target: &SshTarget) -> PathBuf {
+    let mut key = target.clone();
+    key.persist = None;
+    let text = serde_json::to_string(&(program, &key)).unwrap_or_default();
+    let sum = format!("{:x}", Sha256::digest(text.as_bytes()));
+    dir.join(&sum[..16])
+}
+
+/// Whether the master at `argv`'s socket is there, this user's, and answers.
+pub fn answers(argv: &Argv) -> bool {
+    let owned = std::fs::symlink_metadata(&argv.control_path)
+        .is_ok_and(|m| m.file_type().is_socket() && m.uid() == nix::unistd::geteuid().as_raw());
+    owned && control(&argv.program, &argv.control_path, "check", "persisted")
+}
+
+/// `ssh -O COMMAND` to the master at `socket` (`check`, `exit`); whether ssh said yes.
+fn control(program: &Path, socket: &Path, command: &str, host: &str) -> bool {
+    let argv: Vec<OsString> = vec![
+        program.into(),
+        "-o".into(),
+        format!("ControlPath={}", socket.display()).into(),
+        "-O".into(),
+        command.into(),
+        "--".into(),
+        host.into(),
+    ];
+    let spec = Spec::new(argv).timeout(Some(Duration::from_secs(10)));
+    process::run(&spec).is_ok_and(|o| o.status.success())
+}
+
+/// End every persisted master of this user (`orbdeploy ssh close`): `ssh -O exit` to each
+/// socket in the directory, and the socket removed. How many answered, and the sockets
+/// that did not (removed too: nothing answers there).
+pub fn close_all() -> std::io::Result<(usize, usize)> {
+    let dir = dir_path();
+    if !dir.exists() {
+        return Ok((0, 0));
+    }
+    check_private(&dir)?;
+    let program = argv::ssh_program();
+    let (mut closed, mut stale) = (0, 0);
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        let path = entry.path();
+        let is_socket = entry.file_type().is_ok_and(|t| t.is_socket());
+        if !is_socket {
+            continue;
+        }
+        if control(&program, &path, "exit", "persisted") {
+            closed += 1;
+        } else {
+            stale += 1;
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok((closed, stale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_names_its_socket_and_persist_does_not() {
+        let t = SshTarget {
+            host: "h".into(),
+            port: Some(22),
+            user: Some("u".into()),
+            identity: None,
+            jump: None,
+            config: None,
+            host_key: Default::default(),
+            connect_timeout: None,
+            options: Vec::new(),
+            persist: Some(Duration::from_secs(60)),
+        };
+        let dir = Path::new("/d");
+        let ssh = Path::new("ssh");
+        let a = socket_for(dir, ssh, &t);
+        let mut longer = t.clone();
+        longer.persist = Some(Duration::from_secs(600));
+        assert_eq!(a, socket_for(dir, ssh, &longer));
+        let mut other = t.clone();
+        other.user = Some("v".into());
+        assert_ne!(a, socket_for(dir, ssh, &other));
+        assert_ne!(a, socket_for(dir, Path::new("/opt/ssh"), &t));
+        assert_eq!(a.parent(), Some(dir));
+        assert_eq!(a.file_name().map(|n| n.len()), Some(16));
+    }
+
+    #[test]
+    fn the_directory_must_be_private() {
+        let base = tempfile::tempdir().unwrap();
+        let open = base.path().join("open");
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&open)
+            .unwrap();
+        let err = check_private(&open).unwrap_err().to_string();
+        assert!(err.contains("is not a private directory"), "{err}");
+        let private = base.path().join("private");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private)
+            .unwrap();
+        check_private(&private).unwrap();
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&private, &link).unwrap();
+        assert!(check_private(&link).is_err(), "a link is refused");
+    }
+}
