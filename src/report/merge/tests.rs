@@ -28,6 +28,7 @@ fn shard(machines: &[(&str, StepStatus)], end: RunEnd, duration_ms: u64) -> Repo
                 duration_ms: 5,
                 error: None,
                 timings: None,
+                batch: None,
             },
             steps: vec![StepResult::new(name, 0, "s", Kind::Command, *status)],
         });
@@ -125,7 +126,7 @@ fn reports_that_cannot_be_compared_are_refused() {
     v2.version = 2;
     assert_eq!(
         merge(named(vec![v2])).unwrap_err().to_string(),
-        "s1.json: a report of version 2, this orbdeploy merges version 3"
+        format!("s1.json: a report of version 2, this orbdeploy merges version {REPORT_VERSION}")
     );
     let mut odd = shard(&[], RunEnd::Success, 1);
     odd.summary.exit_code = 2;

@@ -182,7 +182,7 @@ fn the_plan_time_check_finds_undefined_names_and_non_booleans() {
     let check = |ops: &str| -> Result<(), String> {
         let fake = FakeMachine::new(MACHINE);
         let loaded = load(fake.root(), ops);
-        let plan = crate::plan::select(&loaded.inv, &loaded.book, &[], &[]).expect("plan");
+        let plan = crate::plan::select(&loaded.inv, &loaded.book, (&[], None), &[]).expect("plan");
         crate::plan::validate::validate(&plan, &loaded.book, &loaded.renderer)
             .map_err(|e| e.message)
     };
