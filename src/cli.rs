@@ -182,6 +182,10 @@ pub struct RunArgs {
     /// `ORBDEPLOY_ROLES_PATH`); repeatable.
     #[arg(long = "roles-path", value_name = "DIR")]
     pub roles_path: Vec<PathBuf>,
+    /// An age identity file or ssh private key for encrypted vars files, tried before
+    /// `ORBDEPLOY_AGE_IDENTITY` and ~/.ssh/id_ed25519, ~/.ssh/id_rsa; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
 }
 
 /// `orbdeploy apply`.
@@ -303,6 +307,7 @@ impl RunArgs {
             transport: transport(self.no_channel),
             lock_timeout: Duration::from_secs(self.lock_timeout),
             roles_path: self.roles_path.clone(),
+            identities: self.identity.clone(),
             rerun: None,
             command_line: std::env::args_os().collect(),
         })

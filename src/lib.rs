@@ -24,6 +24,7 @@ pub mod remote;
 pub mod report;
 pub mod run;
 pub mod saved_plan;
+pub mod secrets;
 pub mod spanned_map;
 pub mod spec;
 pub mod ssh_target;

@@ -168,7 +168,8 @@ struct Loaded {
 /// Read and check the inventory and the steps (exit 2 on any mistake in them).
 fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
     let reads = ReadLog::default();
-    let mut inv = inventory::load_noting(&config.inventory, &config.vars, &reads)?;
+    let keys = crate::secrets::Keyring::new(&config.identities);
+    let mut inv = inventory::load_noting(&config.inventory, &config.vars, &reads, &keys)?;
     inv.print_warnings();
     let renderer = Renderer::with_read_log(reads);
     let options = steps::LoadOptions {

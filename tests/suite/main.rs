@@ -36,6 +36,7 @@ mod reconcile;
 mod rerun;
 mod saved_plan;
 mod saved_plan_output;
+mod secret_sources;
 mod secrets;
 mod ssh;
 mod ssh_inventory;

@@ -1,0 +1,163 @@
+//! Secrets from where teams keep them (docs/secrets.md): age-encrypted vars files opened
+//! with an age key or an ssh key, deployed on orbsim machines; each value is in the
+//! machine's file and in no output, report, trace file or process's argv (sampled from
+//! `/proc/*/cmdline`, which shows the orbsim machines' processes too).
+
+use crate::harness::{sshbed, World};
+use crate::secrets::sample;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+const DB_PASSWORD: &str = "Sealed-pw-9QX4";
+const API_KEY: &str = "api-K3Y-7781zz";
+
+/// The plaintext of the encrypted vars file.
+fn sealed_yaml() -> String {
+    format!("db_password: {DB_PASSWORD}\napi:\n  key: {API_KEY}\n  port: 8443\n")
+}
+
+/// `plain` encrypted for `recipients` (lines of a `.age-recipients` file), written at `at`.
+fn seal(at: &Path, plain: &str, recipients: &str) {
+    let r = orbdeploy::secrets::recipients::parse_text(recipients).expect("recipients");
+    let sealed = orbdeploy::secrets::age_file::encrypt(plain.as_bytes(), &r).expect("encrypt");
+    std::fs::write(at, sealed).expect("write the encrypted file");
+}
+
+/// A fresh age key: its identity file and its public key.
+#[allow(deprecated)]
+fn age_key(w: &World, name: &str) -> (PathBuf, String) {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    let path = w.write(name, format!("{}\n", id.to_string().expose_secret()));
+    (path, id.to_public().to_string())
+}
+
+/// An inventory with a plain and an encrypted vars file, and steps that put the secret
+/// values in a template, a shell step and a command's output.
+fn project(w: &World, machine: &str) -> PathBuf {
+    w.write(
+        "plain.yaml",
+        "greeting: hello\ndb_password: overridden-by-the-sealed-file\n",
+    );
+    w.write(
+        "app.conf.j2",
+        "greeting={{ greeting }}\npassword={{ db_password }}\nkey={{ api.key }}:{{ api.port }}\n",
+    );
+    w.write(
+        "ops.yaml",
+        "- name: config\n  template: { src: app.conf.j2, dest: /tmp/app.conf }\n\
+         - name: shell with the secret\n  shell: \"echo {{ db_password }} > /tmp/pw; sleep 0.5\"\n\
+         - name: print it\n  shell: \"cat /tmp/pw; echo {{ api.key }}; sleep 0.3\"\n",
+    );
+    w.write(
+        "inv.yaml",
+        format!(
+            "vars_files: [plain.yaml, secrets/vars.yaml.age]\nmachines:\n  {machine}: {{}}\noperations: ops.yaml\n"
+        ),
+    )
+}
+
+/// Apply `args` with every process sampled and every output kept; asserts the run
+/// succeeded and that no output holds a secret. Returns the run's stdout and stderr.
+fn apply_without_a_trace(w: &mut World, args: &[&str]) -> String {
+    let trace = w.path("trace");
+    w.env
+        .push(("ORBDEPLOY_TRACE_DIR".into(), trace.display().to_string()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let needles = vec![DB_PASSWORD.to_string(), API_KEY.to_string()];
+    let sampler = sample(needles.clone(), stop.clone());
+    let mut all = vec!["apply"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--report",
+        "r.json",
+        "--junit",
+        "r.xml",
+        "--report-html",
+        "r.html",
+        "--diff",
+        "--output",
+        "json",
+    ]);
+    let run = w.orbdeploy(&all);
+    stop.store(true, Ordering::SeqCst);
+    let hits = sampler.join().expect("sampler");
+    run.assert_code(0);
+    assert!(hits.is_empty(), "a secret in a process's argv: {hits:#?}");
+    let mut outputs = vec![
+        ("stdout".to_string(), run.stdout.clone()),
+        ("stderr".to_string(), run.stderr.clone()),
+    ];
+    for f in ["r.json", "r.xml", "r.html"] {
+        outputs.push((f.into(), std::fs::read_to_string(w.path(f)).expect(f)));
+    }
+    for e in std::fs::read_dir(&trace).expect("trace files").flatten() {
+        let text = std::fs::read_to_string(e.path()).expect("trace file");
+        outputs.push((e.path().display().to_string(), text));
+    }
+    for (name, text) in &outputs {
+        for n in &needles {
+            assert!(!text.contains(n.as_str()), "{name} holds a secret:\n{text}");
+        }
+    }
+    assert!(
+        run.stdout.contains("***"),
+        "the printed secret is masked:\n{}",
+        run.stdout
+    );
+    format!("{}{}", run.stdout, run.stderr)
+}
+
+fn machine_has_the_values(w: &World, m: &str) {
+    let conf = w.sh(m, Some("root"), "cat /tmp/app.conf");
+    conf.assert_code(0);
+    assert_eq!(
+        conf.stdout,
+        format!("greeting=hello\npassword={DB_PASSWORD}\nkey={API_KEY}:8443\n")
+    );
+}
+
+#[test]
+fn an_age_encrypted_vars_file_deploys_and_its_values_are_nowhere_else() {
+    let mut w = World::new("sealedage");
+    let m = w.name("a");
+    w.create(&m);
+    let (identity, public) = age_key(&w, "keys/me.txt");
+    let (_, teammate) = age_key(&w, "keys/teammate.txt");
+    std::fs::create_dir_all(w.path("secrets")).expect("mkdir");
+    seal(
+        &w.path("secrets/vars.yaml.age"),
+        &sealed_yaml(),
+        &format!("# me\n{public}\n# a teammate\n{teammate}\n"),
+    );
+    let inv = project(&w, &m);
+    let inv = inv.display().to_string();
+    let id = identity.display().to_string();
+    apply_without_a_trace(&mut w, &[&inv, "--identity", &id]);
+    machine_has_the_values(&w, &m);
+    // The environment names the identity as well as the flag does; nothing changes now.
+    w.env.push(("ORBDEPLOY_AGE_IDENTITY".into(), id.clone()));
+    let again = w.orbdeploy(["apply", &inv]);
+    again.assert_code(0);
+    assert!(!again.stdout.contains(DB_PASSWORD));
+}
+
+#[test]
+fn an_ssh_ed25519_key_in_home_opens_the_file_without_any_flag() {
+    let mut w = World::new("sealedssh");
+    let m = w.name("s");
+    w.create(&m);
+    let home = w.path("home");
+    std::fs::create_dir_all(home.join(".ssh")).expect("mkdir");
+    let key = home.join(".ssh/id_ed25519");
+    sshbed::keygen(&key);
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    std::fs::create_dir_all(w.path("secrets")).expect("mkdir");
+    seal(&w.path("secrets/vars.yaml.age"), &sealed_yaml(), &public);
+    let inv = project(&w, &m).display().to_string();
+    w.env.push(("HOME".into(), home.display().to_string()));
+    apply_without_a_trace(&mut w, &[&inv]);
+    machine_has_the_values(&w, &m);
+}
