@@ -12,6 +12,7 @@ pub mod facts;
 pub mod interrupt;
 pub mod inventory;
 pub mod load;
+pub mod lookups;
 pub mod mask;
 pub mod ops;
 pub mod orb;

@@ -102,6 +102,8 @@ fn apply_loaded(
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| {
         connected.iter().any(|c| c == n)
     })?;
+    // Every step was rendered for every machine: each `pipe()` the run needs has run.
+    loaded.renderer.seal_lookups();
     let saved = saved::start(config, loaded, &plan.names(), opened)?;
     let saved = saved.as_ref();
     let (events, reporter) = start_reporter(config, loaded, &plan, &ssh);

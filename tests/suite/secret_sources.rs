@@ -161,3 +161,97 @@ fn an_ssh_ed25519_key_in_home_opens_the_file_without_any_flag() {
     apply_without_a_trace(&mut w, &[&inv]);
     machine_has_the_values(&w, &m);
 }
+
+const PIPED: &str = "Piped-S3cret-11";
+
+#[test]
+fn pipe_runs_each_command_once_its_output_is_a_secret_and_file_reads_beside_the_step() {
+    let mut w = World::new("lookups");
+    let m = w.name("p");
+    w.create(&m);
+    let count = w.path("count");
+    // Where a password manager would keep it (the command line does not hold it).
+    let vault = w.write("vault.txt", format!("{PIPED}\n"));
+    let cmd = format!(
+        "sh -c 'echo run >> {}; cat {}'",
+        count.display(),
+        vault.display()
+    );
+    w.write("ops/files/motd.txt", "hello from a file\n");
+    w.write(
+        "ops/templates/t.j2",
+        "pw={{ pipe(cmd) }}\n{{ file('../files/motd.txt') }}",
+    );
+    w.write(
+        "ops/main.yaml",
+        "- name: template\n  template: { src: templates/t.j2, dest: /tmp/t }\n\
+         - name: shell\n  shell: \"echo {{ pipe(cmd) }} > /tmp/s; sleep 0.5\"\n\
+         - name: put a file's text\n  put: { content: \"{{ file('files/motd.txt') }}\", dest: /tmp/motd }\n",
+    );
+    let inv = w.write(
+        "inv.yaml",
+        format!("vars:\n  cmd: \"{cmd}\"\nmachines:\n  {m}: {{}}\noperations: ops/main.yaml\n"),
+    );
+    let trace = w.path("trace");
+    w.env
+        .push(("ORBDEPLOY_TRACE_DIR".into(), trace.display().to_string()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample(vec![PIPED.into()], stop.clone());
+    let run = w.orbdeploy([
+        "apply",
+        &inv.display().to_string(),
+        "--diff",
+        "--report",
+        "r.json",
+    ]);
+    stop.store(true, Ordering::SeqCst);
+    let hits = sampler.join().expect("sampler");
+    run.assert_code(0);
+    // The lookup's own `sh -c` holds the secret in its script, not in an argv of ours:
+    // `echo` is a shell builtin, and the machine's processes never see the command.
+    assert!(
+        hits.iter().all(|h| h.contains("sh -c echo run")),
+        "{hits:#?}"
+    );
+    assert_eq!(std::fs::read_to_string(&count).expect("count"), "run\n");
+    for text in [
+        run.stdout.clone(),
+        run.stderr.clone(),
+        std::fs::read_to_string(w.path("r.json")).expect("report"),
+    ] {
+        assert!(!text.contains(PIPED), "{text}");
+    }
+    for e in std::fs::read_dir(&trace).expect("trace").flatten() {
+        assert!(!std::fs::read_to_string(e.path())
+            .expect("trace")
+            .contains(PIPED));
+    }
+    let t = w.sh(&m, Some("root"), "cat /tmp/t /tmp/s /tmp/motd");
+    t.assert_code(0);
+    assert_eq!(
+        t.stdout,
+        format!("pw={PIPED}\nhello from a file\n{PIPED}\nhello from a file\n")
+    );
+}
+
+#[test]
+fn a_failing_pipe_is_exit_2_with_its_stderr_and_touches_no_machine() {
+    let w = World::new("pipefail");
+    let m = w.name("never");
+    w.write(
+        "ops.yaml",
+        "- shell: \"echo {{ pipe(\\\"sh -c 'echo vault is sealed >&2; exit 4'\\\") }}\"\n",
+    );
+    let inv = w.write(
+        "inv.yaml",
+        format!("defaults: {{ image: debian:bookworm, create: true }}\nmachines:\n  {m}: {{}}\noperations: ops.yaml\n"),
+    );
+    let run = w.orbdeploy(["apply", &inv.display().to_string()]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("pipe(`sh -c 'echo vault is sealed >&2; exit 4'`) failed (exit code 4): vault is sealed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.state(&m), None, "the machine was created");
+}
