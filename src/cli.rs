@@ -59,6 +59,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run one command on every selected machine, in parallel.
     Exec(ExecArgs),
+    /// Encrypt, decrypt, edit and re-encrypt age-encrypted vars files.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Write a small, commented starting point (inventory, operations with a handler, a
     /// template, a role) into DIR, and say what to run next.
     Init {
@@ -371,6 +374,61 @@ pub fn transport(no_channel: bool) -> Transport {
     } else {
         Transport::Channel
     }
+}
+
+/// `orbdeploy secrets ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SecretsCommand {
+    /// Encrypt FILE (plain YAML) into FILE.age for the recipients; FILE is left as it is.
+    Encrypt(Encrypt),
+    /// Print the plaintext of an encrypted FILE on stdout (never to a file).
+    Decrypt(Opened),
+    /// Open the plaintext of FILE in $EDITOR, then encrypt it again (a new FILE when it
+    /// does not exist yet). The plaintext lives in a private directory while the editor runs.
+    Edit(Rewrite),
+    /// Encrypt FILE again for the recipients as they are now (after one was added or removed).
+    Rekey(Rewrite),
+}
+
+/// Where recipients come from.
+#[derive(Debug, clap::Args)]
+pub struct Recipients {
+    /// Encrypt for this age public key or ssh public key instead of the `.age-recipients`
+    /// file beside FILE; repeatable.
+    #[arg(long = "recipient", value_name = "KEY")]
+    pub recipient: Vec<String>,
+}
+
+/// `secrets encrypt`.
+#[derive(Debug, clap::Args)]
+pub struct Encrypt {
+    /// The plaintext file.
+    pub file: PathBuf,
+    /// Recipients.
+    #[command(flatten)]
+    pub recipients: Recipients,
+}
+
+/// A command that reads an encrypted file.
+#[derive(Debug, clap::Args)]
+pub struct Opened {
+    /// The encrypted file.
+    pub file: PathBuf,
+    /// An age identity file or ssh private key, tried before `ORBDEPLOY_AGE_IDENTITY` and
+    /// ~/.ssh/id_ed25519, ~/.ssh/id_rsa; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+}
+
+/// A command that reads and writes an encrypted file.
+#[derive(Debug, clap::Args)]
+pub struct Rewrite {
+    /// The encrypted file.
+    #[command(flatten)]
+    pub opened: Opened,
+    /// Recipients.
+    #[command(flatten)]
+    pub recipients: Recipients,
 }
 
 /// `orbdeploy machines ...`.

@@ -235,29 +235,8 @@ pub fn load_noting(
         }
     }
 
-    let discover = match &file.discover {
-        Some(d) => Some(
-            globset::Glob::new(&d.pattern.value)
-                .map_err(|e| {
-                    at(
-                        &d.pattern,
-                        format!("invalid glob `{}`: {}", d.pattern.value, e.kind()),
-                    )
-                })?
-                .compile_matcher(),
-        ),
-        None => None,
-    };
-
-    let mut secret_vars = Vec::new();
-    for s in &file.secrets {
-        secret_vars.push(s.value.clone());
-    }
-    for name in files.secret_names {
-        if !secret_vars.contains(&name) {
-            secret_vars.push(name);
-        }
-    }
+    let discover = discover_glob(path, &file)?;
+    let secret_vars = secret_names(&file, files.secret_names);
     let sealed_values = files.secret_values;
     note_cloud_init(&hosts, log);
 
@@ -283,6 +262,36 @@ pub fn load_noting(
         ssh_settings,
         ssh_facts: BTreeMap::new(),
     })
+}
+
+/// The glob of `discover: match`, compiled.
+fn discover_glob(
+    path: &Path,
+    file: &InventoryFile,
+) -> Result<Option<globset::GlobMatcher>, ConfigError> {
+    let Some(d) = &file.discover else {
+        return Ok(None);
+    };
+    let glob = globset::Glob::new(&d.pattern.value).map_err(|e| {
+        ConfigError::at(
+            path,
+            d.pattern.referenced.line(),
+            d.pattern.referenced.column(),
+            format!("invalid glob `{}`: {}", d.pattern.value, e.kind()),
+        )
+    })?;
+    Ok(Some(glob.compile_matcher()))
+}
+
+/// The names under `secrets:`, then those of encrypted vars files' variables.
+fn secret_names(file: &InventoryFile, sealed: Vec<String>) -> Vec<String> {
+    let mut names: Vec<String> = file.secrets.iter().map(|s| s.value.clone()).collect();
+    for name in sealed {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// What `defaults` asks of every OrbStack machine, checked (ssh machines take none of it).

@@ -77,6 +77,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         },
         cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
         cli::Command::Init { dir } => commands::init::init(dir),
+        cli::Command::Secrets(cmd) => commands::secrets::secrets(cmd),
         cli::Command::Completions { shell } => Ok(cli::print_completions(*shell)?),
     }
 }

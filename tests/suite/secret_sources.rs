@@ -255,3 +255,134 @@ fn a_failing_pipe_is_exit_2_with_its_stderr_and_touches_no_machine() {
     );
     assert_eq!(w.state(&m), None, "the machine was created");
 }
+
+/// A fake `$EDITOR`: notes the path it was given in `edited-path`, then runs `action` on
+/// it (`$1`).
+fn fake_editor(w: &World, action: &str) -> String {
+    let log = w.path("edited-path");
+    let script = w.write(
+        "editor.sh",
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n{action}\n", log.display()),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    script.display().to_string()
+}
+
+/// Nothing is left in the runtime directory `edit` used, nor at the path the editor saw.
+fn no_plaintext_left(w: &World) {
+    let seen = std::fs::read_to_string(w.path("edited-path")).expect("the editor ran");
+    let seen = Path::new(seen.trim());
+    assert!(seen.starts_with(w.path("runtime")), "{}", seen.display());
+    assert!(
+        !seen.exists(),
+        "the plaintext is still at {}",
+        seen.display()
+    );
+    let left: Vec<_> = std::fs::read_dir(w.path("runtime"))
+        .expect("runtime")
+        .collect();
+    assert!(left.is_empty(), "left in the runtime directory: {left:?}");
+}
+
+/// A project with a `.age-recipients` file of one age key and that key as the identity.
+fn secrets_world(test: &str) -> (World, String) {
+    let mut w = World::new(test);
+    let (id, public) = age_key(&w, "me.txt");
+    w.write("secrets/.age-recipients", format!("# me\n{public}\n"));
+    w.write("secrets/vars.yaml", "token: v1-Sealed\n");
+    std::fs::create_dir_all(w.path("runtime")).expect("mkdir");
+    w.env.push((
+        "XDG_RUNTIME_DIR".into(),
+        w.path("runtime").display().to_string(),
+    ));
+    w.env
+        .push(("ORBDEPLOY_AGE_IDENTITY".into(), id.display().to_string()));
+    (w, "secrets/vars.yaml.age".to_string())
+}
+
+#[test]
+fn secrets_encrypt_decrypt_edit_and_rekey() {
+    let (mut w, sealed) = secrets_world("secretscmd");
+    w.orbdeploy(["secrets", "encrypt", "secrets/vars.yaml"])
+        .assert_code(0);
+    let text = std::fs::read_to_string(w.path(&sealed)).expect("encrypted");
+    assert!(
+        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{text}"
+    );
+    assert!(!text.contains("v1-Sealed"));
+    let shown = w.orbdeploy(["secrets", "decrypt", &sealed]);
+    shown.assert_code(0);
+    assert_eq!(shown.stdout, "token: v1-Sealed\n");
+
+    let editor = fake_editor(&w, "sed -i 's/v1-Sealed/v2-Sealed/' \"$1\"");
+    w.env.push(("EDITOR".into(), editor));
+    w.orbdeploy(["secrets", "edit", &sealed]).assert_code(0);
+    no_plaintext_left(&w);
+    let shown = w.orbdeploy(["secrets", "decrypt", &sealed]);
+    assert_eq!(shown.stdout, "token: v2-Sealed\n");
+
+    // A teammate joins: after a rekey their key opens the file too.
+    let (theirs, public) = age_key(&w, "teammate.txt");
+    let mut recipients = std::fs::read_to_string(w.path("secrets/.age-recipients")).unwrap();
+    recipients.push_str(&format!("{public}\n"));
+    w.write("secrets/.age-recipients", recipients);
+    let theirs = theirs.display().to_string();
+    // Their key alone, not mine from the environment.
+    w.env.retain(|(k, _)| k != "ORBDEPLOY_AGE_IDENTITY");
+    w.orbdeploy(["secrets", "decrypt", &sealed, "--identity", &theirs])
+        .assert_code(2);
+    let mine = w.path("me.txt").display().to_string();
+    w.orbdeploy(["secrets", "rekey", &sealed, "--identity", &mine])
+        .assert_code(0);
+    let shown = w.orbdeploy(["secrets", "decrypt", &sealed, "--identity", &theirs]);
+    shown.assert_code(0);
+    assert_eq!(shown.stdout, "token: v2-Sealed\n");
+}
+
+#[test]
+fn a_failing_editor_or_ctrl_c_leaves_the_file_and_no_plaintext() {
+    let (mut w, sealed) = secrets_world("secretsedit");
+    w.orbdeploy(["secrets", "encrypt", "secrets/vars.yaml"])
+        .assert_code(0);
+    let before = std::fs::read(w.path(&sealed)).expect("encrypted");
+
+    let editor = fake_editor(&w, "echo changed > \"$1\"; exit 3");
+    w.env.push(("EDITOR".into(), editor));
+    let run = w.orbdeploy(["secrets", "edit", &sealed]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("ended with exit code 3"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(w.path(&sealed)).unwrap(), before);
+    no_plaintext_left(&w);
+
+    // Ctrl-C reaches the terminal's process group: orbdeploy and its editor.
+    std::fs::remove_file(w.path("edited-path")).expect("rm");
+    let editor = fake_editor(&w, "sleep 30");
+    let mut cmd = std::process::Command::new(crate::harness::orbdeploy_bin());
+    cmd.args(["secrets", "edit", &sealed])
+        .current_dir(w.dir.path())
+        .env("EDITOR", editor)
+        .env("XDG_RUNTIME_DIR", w.path("runtime"))
+        .env("ORBDEPLOY_AGE_IDENTITY", w.path("me.txt"))
+        .stdin(std::process::Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().expect("orbdeploy");
+    let pid = child.id() as i32;
+    crate::harness::wait_for("the editor", std::time::Duration::from_secs(30), || {
+        w.path("edited-path").exists()
+    });
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = child.wait().expect("orbdeploy");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(std::fs::read(w.path(&sealed)).unwrap(), before);
+    no_plaintext_left(&w);
+}
