@@ -386,3 +386,35 @@ fn a_failing_editor_or_ctrl_c_leaves_the_file_and_no_plaintext() {
     assert_eq!(std::fs::read(w.path(&sealed)).unwrap(), before);
     no_plaintext_left(&w);
 }
+
+#[test]
+fn a_bad_recipients_line_or_key_is_exit_2_at_its_line_and_writes_nothing() {
+    let (w, sealed) = secrets_world("recipbad");
+    let good = std::fs::read_to_string(w.path("secrets/.age-recipients")).expect("recipients");
+    w.write(
+        "secrets/.age-recipients",
+        format!("{good}ssh-ed25519 AAAA-not-a-key me@laptop\n"),
+    );
+    let run = w.orbdeploy(["secrets", "encrypt", "secrets/vars.yaml"]);
+    run.assert_code(2);
+    assert_eq!(
+        run.stderr,
+        "error: secrets/.age-recipients:3:1: not a valid ssh public key: expected an age public key (age1…) or an ssh public key (ssh-ed25519 …, ssh-rsa …)\n"
+    );
+    assert!(!w.path(&sealed).exists());
+    let run = w.orbdeploy([
+        "secrets",
+        "encrypt",
+        "secrets/vars.yaml",
+        "--recipient",
+        "age1x",
+    ]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .starts_with("error: --recipient: not a recipient"),
+        "{}",
+        run.stderr
+    );
+    assert!(!w.path(&sealed).exists());
+}
