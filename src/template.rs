@@ -389,6 +389,15 @@ mod tests {
     }
 
     #[test]
+    fn pipe_keeps_quotes_the_shell_words_protect() {
+        // docs/secrets.md's sops recipe: `--extract '["tls"]["key"]'` reaches sops whole.
+        let r = Renderer::new();
+        let t = "{{ pipe(\"printf %s '[\\\"tls\\\"][\\\"key\\\"]'\") }}";
+        assert_eq!(r.render("t", t, &ctx()).unwrap(), "[\"tls\"][\"key\"]");
+        assert_eq!(r.secrets(), vec!["[\"tls\"][\"key\"]".to_string()]);
+    }
+
+    #[test]
     fn renders_and_keeps_trailing_newline() {
         let r = Renderer::new();
         assert_eq!(
