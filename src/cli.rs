@@ -60,6 +60,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run one command on every selected machine, in parallel.
     Exec(ExecArgs),
+    /// Encrypt, decrypt, edit and re-encrypt age-encrypted vars files.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Write a small, commented starting point (inventory, operations with a handler, a
     /// template, a role) into DIR, and say what to run next.
     Init {
@@ -212,6 +215,10 @@ pub struct RunArgs {
     /// `ORBDEPLOY_ROLES_PATH`); repeatable.
     #[arg(long = "roles-path", value_name = "DIR")]
     pub roles_path: Vec<PathBuf>,
+    /// An age identity file or ssh private key for encrypted vars files, tried before
+    /// `ORBDEPLOY_AGE_IDENTITY` and ~/.ssh/id_ed25519, ~/.ssh/id_rsa; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
 }
 
 /// `orbdeploy apply`.
@@ -346,6 +353,7 @@ impl RunArgs {
             transport: transport(self.no_channel),
             lock_timeout: Duration::from_secs(self.lock_timeout),
             roles_path: self.roles_path.clone(),
+            identities: self.identity.clone(),
             rerun: None,
             serial: self.serial.as_deref().map(parse_serial).transpose()?,
             max_fail_percentage: self
@@ -415,6 +423,61 @@ pub fn transport(no_channel: bool) -> Transport {
     } else {
         Transport::Channel
     }
+}
+
+/// `orbdeploy secrets ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SecretsCommand {
+    /// Encrypt FILE (plain YAML) into FILE.age for the recipients; FILE is left as it is.
+    Encrypt(Encrypt),
+    /// Print the plaintext of an encrypted FILE on stdout (never to a file).
+    Decrypt(Opened),
+    /// Open the plaintext of FILE in $EDITOR, then encrypt it again (a new FILE when it
+    /// does not exist yet). The plaintext lives in a private directory while the editor runs.
+    Edit(Rewrite),
+    /// Encrypt FILE again for the recipients as they are now (after one was added or removed).
+    Rekey(Rewrite),
+}
+
+/// Where recipients come from.
+#[derive(Debug, clap::Args)]
+pub struct Recipients {
+    /// Encrypt for this age public key or ssh public key instead of the `.age-recipients`
+    /// file beside FILE; repeatable.
+    #[arg(long = "recipient", value_name = "KEY")]
+    pub recipient: Vec<String>,
+}
+
+/// `secrets encrypt`.
+#[derive(Debug, clap::Args)]
+pub struct Encrypt {
+    /// The plaintext file.
+    pub file: PathBuf,
+    /// Recipients.
+    #[command(flatten)]
+    pub recipients: Recipients,
+}
+
+/// A command that reads an encrypted file.
+#[derive(Debug, clap::Args)]
+pub struct Opened {
+    /// The encrypted file.
+    pub file: PathBuf,
+    /// An age identity file or ssh private key, tried before `ORBDEPLOY_AGE_IDENTITY` and
+    /// ~/.ssh/id_ed25519, ~/.ssh/id_rsa; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+}
+
+/// A command that reads and writes an encrypted file.
+#[derive(Debug, clap::Args)]
+pub struct Rewrite {
+    /// The encrypted file.
+    #[command(flatten)]
+    pub opened: Opened,
+    /// Recipients.
+    #[command(flatten)]
+    pub recipients: Recipients,
 }
 
 /// `orbdeploy machines ...`.

@@ -20,11 +20,13 @@ use crate::load::inventory::{
 use crate::load::operations::OperationsRef;
 use crate::orb::{images, Machine};
 use crate::read_log::ReadLog;
+use crate::secrets::Keyring;
 
 pub mod layers;
 mod settings;
 pub mod shard;
 pub mod ssh;
+mod vars_files;
 pub use crate::ssh_target::HostFacts;
 use crate::yaml::{self, Spanned};
 pub use settings::{parse_size, Mount, Setting, Settings};
@@ -117,8 +119,10 @@ pub struct Inventory {
     group_vars: BTreeMap<String, Vec<(String, Value)>>,
     /// Every group a machine lists or `groups:` declares.
     pub groups: BTreeSet<String>,
-    /// Names of secret variables.
+    /// Names of secret variables (`secrets:` and every variable of an encrypted file).
     pub secret_vars: Vec<String>,
+    /// Every value read from an encrypted vars file (strings and numbers, at any depth).
+    sealed_values: Vec<String>,
     /// `--var` values (highest precedence).
     cli_vars: Vec<(String, Value)>,
     /// The operations reference, resolved by the operations loader.
@@ -147,8 +151,9 @@ struct Reached {
 
 /// Load and check an inventory file. `cli_vars` are the `--var K=V` pairs. For a command
 /// that keeps no list of the files it read.
+/// Encrypted vars files are opened with the default identities ([`Keyring::new`]).
 pub fn load(path: &Path, cli_vars: &[(String, String)]) -> Result<Inventory, ConfigError> {
-    load_noting(path, cli_vars, &ReadLog::default())
+    load_noting(path, cli_vars, &ReadLog::default(), &Keyring::new(&[]))
 }
 
 /// orbctl reads a cloud-init file at create time; a saved plan still names it as an input.
@@ -166,11 +171,13 @@ fn note_cloud_init(hosts: &[Host], log: &ReadLog) {
     }
 }
 
-/// [`load`], noting the inventory and the cloud-init files it names in the run's `log`.
+/// [`load`], noting the inventory, its vars files and the cloud-init files it names in
+/// the run's `log`, and opening encrypted vars files with `keys`.
 pub fn load_noting(
     path: &Path,
     cli_vars: &[(String, String)],
     log: &ReadLog,
+    keys: &Keyring,
 ) -> Result<Inventory, ConfigError> {
     let file: InventoryFile = yaml::parse_file(path, log)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -186,13 +193,24 @@ pub fn load_noting(
     let mut warnings = Vec::new();
     let defaults = checked_defaults(path, &file, &mut warnings)?;
 
-    let global_vars = checked_vars(path, &file.vars)?;
+    let mut files = vars_files::VarsFiles {
+        inventory: path,
+        dir: &dir,
+        log,
+        keys,
+        secret_names: Vec::new(),
+        secret_values: Vec::new(),
+    };
+    let global_vars = files.layer(&file.vars_files, &file.vars)?;
     let mut groups = BTreeSet::new();
     let mut group_vars = BTreeMap::new();
     for (name, spec) in file.groups.iter() {
         check_group_name(&name.value).map_err(|m| at(name, m))?;
         groups.insert(name.value.clone());
-        group_vars.insert(name.value.clone(), checked_vars(path, &spec.vars)?);
+        group_vars.insert(
+            name.value.clone(),
+            files.layer(&spec.vars_files, &spec.vars)?,
+        );
     }
     check_ssh_blocks(path, &dir, &file)?;
 
@@ -209,34 +227,22 @@ pub fn load_noting(
         if let Some(layers) = ssh_layers(path, &dir, &file, &name.value, spec) {
             no_lifecycle(path, &file, &name.value, spec)?;
             let (target, shown) = ssh::resolve(&name.value, &layers)?;
-            hosts.push(ssh_host(path, &name.value, spec, target)?);
+            let mut host = ssh_host(path, &name.value, spec, target)?;
+            host.vars = files.layer(&spec.vars_files, &spec.vars)?;
+            hosts.push(host);
             ssh_settings.insert(name.value.clone(), shown);
         } else {
             let mut host = declared_host(path, &name.value, spec, &defaults, &mut warnings)?;
+            host.vars = files.layer(&spec.vars_files, &spec.vars)?;
             host.desired.settings = machine_settings(path, &file, &name.value, spec)?;
             check_cloud_init(path, spec, &file.defaults, &host.desired)?;
             hosts.push(host);
         }
     }
 
-    let discover = match &file.discover {
-        Some(d) => Some(
-            globset::Glob::new(&d.pattern.value)
-                .map_err(|e| {
-                    at(
-                        &d.pattern,
-                        format!("invalid glob `{}`: {}", d.pattern.value, e.kind()),
-                    )
-                })?
-                .compile_matcher(),
-        ),
-        None => None,
-    };
-
-    let mut secret_vars = Vec::new();
-    for s in &file.secrets {
-        secret_vars.push(s.value.clone());
-    }
+    let discover = discover_glob(path, &file)?;
+    let secret_vars = secret_names(&file, files.secret_names);
+    let sealed_values = files.secret_values;
     note_cloud_init(&hosts, log);
     let max_fail = file.max_fail_percentage.as_ref();
     let max_fail_percentage = max_fail.map(|m| checked_percentage(path, m)).transpose()?;
@@ -255,6 +261,7 @@ pub fn load_noting(
         group_vars,
         groups,
         secret_vars,
+        sealed_values,
         cli_vars,
         operations: file.operations,
         serial: file.serial.map(|s| s.value),
@@ -282,6 +289,36 @@ fn checked_percentage(path: &Path, m: &Spanned<i64>) -> Result<u8, ConfigError> 
                 ),
             )
         })
+}
+
+/// The glob of `discover: match`, compiled.
+fn discover_glob(
+    path: &Path,
+    file: &InventoryFile,
+) -> Result<Option<globset::GlobMatcher>, ConfigError> {
+    let Some(d) = &file.discover else {
+        return Ok(None);
+    };
+    let glob = globset::Glob::new(&d.pattern.value).map_err(|e| {
+        ConfigError::at(
+            path,
+            d.pattern.referenced.line(),
+            d.pattern.referenced.column(),
+            format!("invalid glob `{}`: {}", d.pattern.value, e.kind()),
+        )
+    })?;
+    Ok(Some(glob.compile_matcher()))
+}
+
+/// The names under `secrets:`, then those of encrypted vars files' variables.
+fn secret_names(file: &InventoryFile, sealed: Vec<String>) -> Vec<String> {
+    let mut names: Vec<String> = file.secrets.iter().map(|s| s.value.clone()).collect();
+    for name in sealed {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// What `defaults` asks of every OrbStack machine, checked (ssh machines take none of it).
@@ -1028,17 +1065,15 @@ impl Inventory {
             .collect())
     }
 
-    /// The values of secret variables for one host (to mask in every output).
+    /// The values of secret variables for one host (to mask in every output): each whole,
+    /// every string and number inside it, and every value read from an encrypted file.
     pub fn secret_values(&self, host: &Host) -> Vec<String> {
         let vars = self.vars(host);
-        self.secret_vars
-            .iter()
-            .filter_map(|name| vars.get(name))
-            .map(|v| match &v.value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect()
+        let mut out = self.sealed_values.clone();
+        for v in self.secret_vars.iter().filter_map(|name| vars.get(name)) {
+            vars_files::leaves(&v.value, &mut out);
+        }
+        out
     }
 }
 

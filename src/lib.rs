@@ -12,6 +12,7 @@ pub mod facts;
 pub mod interrupt;
 pub mod inventory;
 pub mod load;
+pub mod lookups;
 pub mod mask;
 pub mod ops;
 pub mod orb;
@@ -24,6 +25,7 @@ pub mod remote;
 pub mod report;
 pub mod run;
 pub mod saved_plan;
+pub mod secrets;
 pub mod serial;
 pub mod spanned_map;
 pub mod spec;
@@ -95,6 +97,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
                 command_line: std::env::args_os().collect(),
             })
         }
+        cli::Command::Secrets(cmd) => commands::secrets::secrets(cmd),
         cli::Command::Completions { shell } => Ok(cli::print_completions(*shell)?),
     }
 }

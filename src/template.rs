@@ -3,6 +3,8 @@
 //!
 //! `{{ env("NAME") }}` reads an environment variable of the orbdeploy process; every value
 //! read that way is a secret and is masked in all output (see [`crate::mask`]).
+//! `{{ pipe("COMMAND") }}` and `{{ file("PATH") }}` are lookups on this computer
+//! ([`crate::lookups`]); `pipe`'s outputs are secrets too.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,7 @@ use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use serde_json::Value as Json;
 
+use crate::lookups::{self, Lookups};
 use crate::read_log::ReadLog;
 
 /// Renders strings and evaluates expressions against a context of variables.
@@ -19,6 +22,8 @@ pub struct Renderer {
     secrets: Arc<Mutex<BTreeSet<String>>>,
     /// The local files this run read (a renderer is made once per run).
     reads: ReadLog,
+    /// What `pipe()` ran for this run.
+    lookups: Arc<Lookups>,
 }
 
 impl Default for Renderer {
@@ -30,6 +35,11 @@ impl Default for Renderer {
 impl Renderer {
     /// A strict renderer.
     pub fn new() -> Self {
+        Self::with_read_log(ReadLog::default())
+    }
+
+    /// A renderer whose reads go to `reads`: the log the inventory was loaded with.
+    pub fn with_read_log(reads: ReadLog) -> Self {
         let secrets: Arc<Mutex<BTreeSet<String>>> = Arc::default();
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -59,19 +69,35 @@ impl Renderer {
                 Ok(value)
             },
         );
+        let lookups = Arc::new(Lookups::default());
+        add_lookups(&mut env, &lookups, &secrets, &reads);
         Renderer {
             env,
             secrets,
-            reads: ReadLog::default(),
+            reads,
+            lookups,
         }
     }
 
-    /// A renderer whose reads go to `reads`: the log the inventory was loaded with.
-    pub fn with_read_log(reads: ReadLog) -> Self {
-        Renderer {
-            reads,
-            ..Self::new()
+    /// From now on `pipe()` runs no new command (the run is about to change machines).
+    pub fn seal_lookups(&self) {
+        self.lookups.seal();
+    }
+
+    /// [`Renderer::render`] for text written in a file of `dir`: `file()` is relative to it.
+    pub fn render_in(
+        &self,
+        name: &str,
+        source: &str,
+        ctx: &Value,
+        dir: &std::path::Path,
+    ) -> Result<String, String> {
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
+            return Ok(source.to_string());
         }
+        let dir = dir.display().to_string();
+        let ctx = minijinja::context! { ..ctx.clone(), ..minijinja::context! { __orbdeploy_file_dir => dir } };
+        self.render(name, source, &ctx)
     }
 
     /// The local files this run read.
@@ -216,11 +242,45 @@ impl Renderer {
         let mut names: Vec<String> = t
             .undeclared_variables(false)
             .into_iter()
-            .filter(|n| n != "env" && ctx.get_attr(n).map_or(true, |v| v.is_undefined()))
+            .filter(|n| !FUNCTIONS.contains(&n.as_str()))
+            .filter(|n| ctx.get_attr(n).map_or(true, |v| v.is_undefined()))
             .collect();
         names.sort();
         names
     }
+}
+
+/// The functions templates may call, which are not variables.
+const FUNCTIONS: [&str; 3] = ["env", "pipe", "file"];
+
+/// `pipe()` and `file()` ([`crate::lookups`]). A lookup's error is an error of the render,
+/// which names the file and the step, and, masked, the command and its stderr.
+fn add_lookups(
+    env: &mut Environment<'static>,
+    lookups: &Arc<Lookups>,
+    secrets: &Arc<Mutex<BTreeSet<String>>>,
+    reads: &ReadLog,
+) {
+    let (l, seen) = (Arc::clone(lookups), Arc::clone(secrets));
+    env.add_function(
+        "pipe",
+        move |command: String| -> Result<String, minijinja::Error> {
+            l.pipe(&command, &seen)
+                .map_err(|m| minijinja::Error::new(ErrorKind::InvalidOperation, m))
+        },
+    );
+    let reads = reads.clone();
+    env.add_function(
+        "file",
+        move |state: &minijinja::State, rel: String| -> Result<String, minijinja::Error> {
+            let dir = state.lookup(lookups::FILE_DIR);
+            let dir = dir.as_ref().and_then(|d| d.as_str());
+            let (path, text) = lookups::file(dir, &rel)
+                .map_err(|m| minijinja::Error::new(ErrorKind::InvalidOperation, m))?;
+            reads.note(&path, text.as_bytes());
+            Ok(text)
+        },
+    );
 }
 
 /// The defined variable closest to `name`, when it is close enough to be a typo.
@@ -326,6 +386,15 @@ mod tests {
         ] {
             assert!(no_block_end(e).is_ok(), "{e}");
         }
+    }
+
+    #[test]
+    fn pipe_keeps_quotes_the_shell_words_protect() {
+        // docs/secrets.md's sops recipe: `--extract '["tls"]["key"]'` reaches sops whole.
+        let r = Renderer::new();
+        let t = "{{ pipe(\"printf %s '[\\\"tls\\\"][\\\"key\\\"]'\") }}";
+        assert_eq!(r.render("t", t, &ctx()).unwrap(), "[\"tls\"][\"key\"]");
+        assert_eq!(r.secrets(), vec!["[\"tls\"][\"key\"]".to_string()]);
     }
 
     #[test]

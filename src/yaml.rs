@@ -337,7 +337,8 @@ fn did_you_mean<'a>(head: &str, names: &[&'a str]) -> Option<&'a str> {
         .map(|(_, n)| n)
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+/// An I/O error in a few words (`no such file`, `permission denied`).
+pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),

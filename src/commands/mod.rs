@@ -1,4 +1,5 @@
-//! The commands that are not `apply`/`plan`: `inventory`, `machines`, `exec`, `init`, `schema`, `report merge` and `ssh close`.
+//! The commands that are not `apply`/`plan`: `inventory`, `machines`, `exec`, `init`, `schema`,
+//! `report merge`, `ssh close` and `secrets`.
 
 pub mod exec;
 pub mod init;
@@ -6,4 +7,5 @@ pub mod inventory;
 pub mod machines;
 pub mod report;
 pub mod schema;
+pub mod secrets;
 pub mod ssh;

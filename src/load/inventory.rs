@@ -157,6 +157,10 @@ pub struct MachineSpec {
     /// Machine variables.
     #[serde(default)]
     pub vars: Vars,
+    /// Files of machine variables (plain YAML, or age-encrypted `*.age`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub vars_files: Vec<Spanned<String>>,
 }
 }
 
@@ -168,6 +172,10 @@ pub struct GroupSpec {
     /// Group variables.
     #[serde(default)]
     pub vars: Vars,
+    /// Files of group variables (plain YAML, or age-encrypted `*.age`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub vars_files: Vec<Spanned<String>>,
     /// ssh settings for its machines; a machine that lists the group is an ssh machine.
     #[serde(default, deserialize_with = "empty_ssh_block")]
     pub ssh: Option<SshSpec>,
@@ -238,6 +246,11 @@ pub struct InventoryFile {
     /// Global variables.
     #[serde(default)]
     pub vars: Vars,
+    /// Files of global variables (plain YAML, or age-encrypted `*.age`, whose every value
+    /// is a secret); the inline `vars:` of the same level win over them.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub vars_files: Vec<Spanned<String>>,
     /// Names of variables whose values are secrets (masked as `***` in every output).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]

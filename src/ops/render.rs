@@ -124,7 +124,7 @@ impl RenderCtx<'_> {
     /// `v` rendered; `field` names the key in a message.
     pub fn text(&self, field: &str, v: &str) -> Result<String, RenderError> {
         self.renderer
-            .render(field, v, self.vars)
+            .render_in(field, v, self.vars, self.base)
             .map_err(|message| RenderError::Template {
                 field: field.to_string(),
                 message,

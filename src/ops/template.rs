@@ -60,7 +60,8 @@ impl Operation for Template {
             return Err(RenderError::NotText { field: "src", path });
         };
         let name = path.display().to_string();
-        let bytes = match ctx.renderer.render(&name, &text, ctx.vars) {
+        let dir = path.parent().unwrap_or(ctx.base);
+        let bytes = match ctx.renderer.render_in(&name, &text, ctx.vars, dir) {
             Ok(out) => out.into_bytes(),
             Err(message) => return Err(RenderError::TemplateFile { name, message }),
         };

@@ -48,6 +48,8 @@ pub struct Config {
     pub lock_timeout: Duration,
     /// Where roles are looked for after `roles/` beside the inventory (`--roles-path`).
     pub roles_path: Vec<PathBuf>,
+    /// Identity files for encrypted vars files, tried first (`--identity`).
+    pub identities: Vec<PathBuf>,
     /// Write a saved plan (`plan --out`) or apply one (`apply --plan`).
     pub saved_plan: crate::saved_plan::Use,
     /// Only what failed in an earlier report (`apply --rerun-failed`).

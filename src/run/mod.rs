@@ -103,6 +103,8 @@ fn apply_loaded(
     plan::validate::validate_where(&plan, &loaded.book, &loaded.renderer, &|n| {
         connected.iter().any(|c| c == n)
     })?;
+    // Every step was rendered for every machine: each `pipe()` the run needs has run.
+    loaded.renderer.seal_lookups();
     let saved = saved::start(config, loaded, &plan.names(), opened)?;
     let saved = saved.as_ref();
     let (events, reporter) = start_reporter(config, loaded, &plan, &ssh);
@@ -207,7 +209,8 @@ struct Loaded {
 /// Read and check the inventory and the steps (exit 2 on any mistake in them).
 fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
     let reads = ReadLog::default();
-    let mut inv = inventory::load_noting(&config.inventory, &config.vars, &reads)?;
+    let keys = crate::secrets::Keyring::new(&config.identities);
+    let mut inv = inventory::load_noting(&config.inventory, &config.vars, &reads, &keys)?;
     if let Some(keep) = config.persist {
         inv.persist_ssh(keep);
     }

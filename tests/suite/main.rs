@@ -42,6 +42,7 @@ mod rerun;
 mod saved_plan;
 mod saved_plan_output;
 mod schema;
+mod secret_sources;
 mod secrets;
 mod serial;
 mod shards;

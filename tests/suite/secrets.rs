@@ -18,8 +18,8 @@ const SECRET: &str = "s3cr3t-TOKEN-42";
 const FROM_ENV: &str = "env-Pa55-word-77";
 
 /// Every process whose argv holds one of `needles`, sampled every few milliseconds until
-/// `stop` is set: `(pid, argv)` once per process.
-fn sample(needles: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<String>> {
+/// `stop` is set: `(pid, argv)` once per process. `secret_sources` samples with it too.
+pub fn sample(needles: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<String>> {
     std::thread::spawn(move || {
         let hits = Mutex::new(Vec::new());
         let mut rounds = 0u64;

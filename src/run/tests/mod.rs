@@ -49,6 +49,7 @@ pub(super) fn config() -> Config {
         transport: crate::remote::Transport::Channel,
         lock_timeout: std::time::Duration::from_secs(1),
         roles_path: Vec::new(),
+        identities: Vec::new(),
         saved_plan: crate::saved_plan::Use::None,
         rerun: None,
         serial: None,
