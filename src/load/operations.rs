@@ -48,7 +48,7 @@ const COMMON_KEYS: [&str; 27] = [
     "always",
 ];
 
-/// The keys of a `try:` group's lists (docs/groups.md), the last of [`COMMON_KEYS`].
+/// The keys of a `try:` group's lists (docs/groups.md), the last of the common keys.
 pub const GROUP_KEYS: [&str; 3] = ["try", "rescue", "always"];
 
 /// The common keys, as the step reader takes them.

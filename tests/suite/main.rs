@@ -13,6 +13,7 @@ mod harness;
 mod snap;
 
 mod ansible_diff;
+mod ansible_habits;
 mod apply;
 mod bad_input;
 mod cargo_install;
