@@ -53,7 +53,17 @@ pub fn main_entry() -> i32 {
     let result = run(&cli);
     if interrupt::requested() {
         // apply and plan print their summary and end with 130 themselves; any other
-        // command stops where it was, its children ended by the handler.
+        // command stops where it was, its children ended by the handler. A run stopped
+        // before its summary could start (while orbctl listed or readied the machines)
+        // says so in one line, not in silence.
+        if let Err(err) = &result {
+            let reported = err
+                .downcast_ref::<error::Outcome>()
+                .is_some_and(error::Outcome::already_reported);
+            if !reported {
+                eprintln!("interrupted: {}", describe(err));
+            }
+        }
         return exit::INTERRUPTED;
     }
     match result {

@@ -68,9 +68,27 @@ pub fn schema(doc: Document) -> serde_json::Value {
 /// The schema as the text `orbdeploy schema` prints and docs/schema/ keeps.
 pub fn text(doc: Document) -> String {
     // A Value always serializes: its keys are strings.
-    let mut out = serde_json::to_string_pretty(&schema(doc)).unwrap_or_default();
+    let mut out = serde_json::to_string_pretty(&sorted(schema(doc))).unwrap_or_default();
     out.push('\n');
     out
+}
+
+/// `value` with every object's keys in sorted order. serde_json keeps a map's insertion
+/// order when any crate of the build enables its `preserve_order` feature (a test build's
+/// dev-dependencies do) and sorts it otherwise; sorting here makes the text one and the
+/// same from every build.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
