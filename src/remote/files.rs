@@ -199,7 +199,10 @@ mod tests {
         let fake = bin.join("mktemp");
         std::fs::write(
             &fake,
-            "#!/bin/sh\nf=${1%XXXXXX}made\n: > \"$f\"\necho \"$f\"\nexec sleep 30\n",
+            // `printed` (beside the stand-in, not in `dest`) is made once the name is out:
+            // a signal between making the file and printing its name is the one gap the
+            // write script documents, so the test waits past it.
+            "#!/bin/sh\nf=${1%XXXXXX}made\n: > \"$f\"\necho \"$f\"\n: > \"${0%/*}/printed\"\nexec sleep 30\n",
         )
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -221,9 +224,9 @@ mod tests {
             .process_group(0)
             .spawn()
             .unwrap();
-        let made = dest_dir.join(".orbdeploy.made");
+        let printed = bin.join("printed");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !made.exists() {
+        while !printed.exists() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the stand-in mktemp never ran"
