@@ -192,21 +192,12 @@ pub fn tail_lines(bytes: &[u8], n: usize) -> String {
 /// own could not read the terminal, and Ctrl-C reaches it as it reaches orbdeploy (whose
 /// handler only notes it), so the caller is still there to clean up after it.
 pub fn run_on_terminal(spec: &Spec) -> Result<Status, ProcessError> {
-    let Some((program, args)) = spec.argv.split_first() else {
-        return Err(ProcessError::Spawn {
-            program: String::new(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
-        });
-    };
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    let status = cmd.status().map_err(|source| ProcessError::Spawn {
-        program: spec.program(),
-        source,
-    })?;
+    let status = plain_command(spec)?
+        .status()
+        .map_err(|source| ProcessError::Spawn {
+            program: spec.program(),
+            source,
+        })?;
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => Status::Code(code),
         (None, sig) => Status::Signal(sig.unwrap_or(0)),
@@ -215,6 +206,13 @@ pub fn run_on_terminal(spec: &Spec) -> Result<Status, ProcessError> {
 
 /// The `Command` for `spec`, started in its own process group.
 fn command(spec: &Spec) -> Result<Command, ProcessError> {
+    let mut cmd = plain_command(spec)?;
+    cmd.process_group(0);
+    Ok(cmd)
+}
+
+/// The `Command` for `spec`: its program, arguments and environment.
+fn plain_command(spec: &Spec) -> Result<Command, ProcessError> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(ProcessError::Spawn {
             program: String::new(),
@@ -226,7 +224,6 @@ fn command(spec: &Spec) -> Result<Command, ProcessError> {
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
-    cmd.process_group(0);
     Ok(cmd)
 }
 

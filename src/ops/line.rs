@@ -327,6 +327,20 @@ mod tests {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Run `l`'s apply script locally; it must succeed.
+    fn applied(l: &Line) {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(l.apply_script())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A file to create gets its missing parent directories, as with Ansible's lineinfile.
     #[test]
     fn create_makes_the_parent_directories() {
@@ -339,16 +353,7 @@ mod tests {
             regexp: None,
             create: true,
         };
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(l.apply_script())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        applied(&l);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "x\n");
         // Through a symbolic link: the file it points to is edited, the link stays.
         let link = dir.path().join("link");
@@ -358,16 +363,7 @@ mod tests {
             line: "y".into(),
             ..l
         };
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(l.apply_script())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        applied(&l);
         assert!(std::fs::symlink_metadata(&link)
             .unwrap()
             .file_type()
