@@ -44,26 +44,9 @@ od="$PWD/target/$profile/orbdeploy"
 hosts_max=$(printf '%s\n' $sizes | sort -n | tail -1)
 flavour=openssh-server,python3
 
-# Every ssh client process of this run (their argv names $work: key, ControlPath).
-our_ssh() {
-  local p
-  for p in /proc/[0-9]*; do
-    [ "$(cat "$p/comm" 2>/dev/null)" = ssh ] || continue
-    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF "$work" && echo "${p#/proc/}"
-  done
-  return 0
-}
-end_ssh() { # TERM, then KILL, the ssh processes of this run, by pid
-  local pids
-  pids=$(our_ssh)
-  [ -n "$pids" ] || return 0
-  # shellcheck disable=SC2086
-  kill $pids 2>/dev/null || true
-  sleep 0.3
-  pids=$(our_ssh)
-  # shellcheck disable=SC2086
-  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
-}
+# our_ssh, end_ssh and root_sh.
+# shellcheck source=scripts/bench-ssh-lib.sh
+. "$(dirname "$0")/bench-ssh-lib.sh"
 cleanup() {
   "$od" ssh close >/dev/null 2>&1 || true
   end_ssh
@@ -71,7 +54,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-root_sh() { "$orbctl" run -m "$1" -u root -w / sh -c "$2"; }
 
 echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
 python3 -m venv "$work/venv"

@@ -49,26 +49,9 @@ flavour=openssh-server,python3,python3-apt   # python3-apt: Ansible's apt module
 delayed=()                                     # veths with a netem qdisc of ours
 relay=""                                       # the delay relay's pid
 
-# Every ssh client process of this run (their argv names $work: key, config, ControlPath).
-our_ssh() {
-  local p
-  for p in /proc/[0-9]*; do
-    [ "$(cat "$p/comm" 2>/dev/null)" = ssh ] || continue
-    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF "$work" && echo "${p#/proc/}"
-  done
-  return 0
-}
-end_ssh() { # TERM, then KILL, the ssh processes of this run, by pid
-  local pids
-  pids=$(our_ssh)
-  [ -n "$pids" ] || return 0
-  # shellcheck disable=SC2086
-  kill $pids 2>/dev/null || true
-  sleep 0.3
-  pids=$(our_ssh)
-  # shellcheck disable=SC2086
-  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
-}
+# our_ssh, end_ssh and root_sh.
+# shellcheck source=scripts/bench-ssh-lib.sh
+. "$(dirname "$0")/bench-ssh-lib.sh"
 cleanup() {
   end_ssh
   [ -z "$relay" ] || kill "$relay" 2>/dev/null || true
@@ -82,7 +65,6 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.3f'; }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
-root_sh() { "$orbctl" run -m "$1" -u root -w / sh -c "$2"; }
 
 # ---- the peers, from PyPI, in a venv of this run
 echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
