@@ -834,12 +834,15 @@ operations:
         timed_steps(&doc, &m).into_iter().collect();
     assert_eq!(steps["conf"]["timings"]["transfer_bytes"], 1000);
     assert!(ms_of(&steps["conf"]["timings"], "transfer_ms") > 0.0);
-    assert!(
-        ms_of(&steps["nap"]["timings"], "machine_ms") >= 290.0,
-        "{}",
-        steps["nap"]
-    );
-    assert!(ms_of(&steps["nap"]["timings"], "apply_ms") >= 290.0);
+    // The machine's time is read between two lines of the agent, so a controller that is
+    // late to read the first one (a loaded CI machine: 277 ms for `sleep 0.3` once) moves
+    // time from the machine's share to the transport's. Their sum holds the whole sleep;
+    // the machine's share is most of it.
+    let nap = &steps["nap"]["timings"];
+    let (machine, apply) = (ms_of(nap, "machine_ms"), ms_of(nap, "apply_ms"));
+    assert!(machine + ms_of(nap, "transport_ms") >= 290.0, "{nap}");
+    assert!(machine > apply / 2.0, "{nap}");
+    assert!(apply >= 290.0, "{nap}");
     let host = &machine_entry(&doc, &m)["timings"];
     let duration = machine_entry(&doc, &m)["duration_ms"].as_f64().unwrap();
     let split = ms_of(host, "transport_ms") + ms_of(host, "machine_ms");
