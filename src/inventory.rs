@@ -22,6 +22,7 @@ use crate::orb::{images, Machine};
 use crate::read_log::ReadLog;
 use crate::secrets::Keyring;
 
+mod become_password;
 pub mod layers;
 mod settings;
 pub mod shard;
@@ -139,6 +140,8 @@ pub struct Inventory {
     ssh_settings: BTreeMap<String, Vec<SshSetting>>,
     /// What each ssh machine reported about itself, once connected, by machine name.
     ssh_facts: BTreeMap<String, Reached>,
+    /// The `become_password:` of each ssh machine that has one, by machine name.
+    become_passwords: BTreeMap<String, become_password::BecomePassword>,
 }
 
 /// What an ssh machine reported once reached.
@@ -216,6 +219,7 @@ pub fn load_noting(
 
     let mut hosts = Vec::new();
     let mut ssh_settings = BTreeMap::new();
+    let mut become_passwords = BTreeMap::new();
     for (name, spec) in file.machines.iter() {
         if !valid_machine_name(&name.value) {
             return Err(at(name, invalid_name_message(&name.value)));
@@ -224,7 +228,12 @@ pub fn load_noting(
             check_group_name(&g.value).map_err(|m| at(g, m))?;
             groups.insert(g.value.clone());
         }
-        if let Some(layers) = ssh_layers(path, &dir, &file, &name.value, spec) {
+        let layers = ssh_layers(path, &dir, &file, &name.value, spec);
+        let ssh = layers.is_some();
+        if let Some(p) = become_password::of_machine(path, &file, &name.value, spec, ssh)? {
+            become_passwords.insert(name.value.clone(), p);
+        }
+        if let Some(layers) = layers {
             no_lifecycle(path, &file, &name.value, spec)?;
             let (target, shown) = ssh::resolve(&name.value, &layers)?;
             let mut host = ssh_host(path, &name.value, spec, target)?;
@@ -270,6 +279,7 @@ pub fn load_noting(
         warnings,
         ssh_settings,
         ssh_facts: BTreeMap::new(),
+        become_passwords,
     })
 }
 
@@ -1073,6 +1083,7 @@ impl Inventory {
         for v in self.secret_vars.iter().filter_map(|name| vars.get(name)) {
             vars_files::leaves(&v.value, &mut out);
         }
+        out.extend(self.become_password(&host.name).map(str::to_string));
         out
     }
 }

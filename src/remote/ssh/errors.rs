@@ -82,6 +82,16 @@ pub enum SshError {
         /// The user asked for.
         user: String,
     },
+    /// sudo asked for the password again after it was given `become_password:`: wrong.
+    #[error("sudo on machine `{machine}` ({host}) refused the become_password to run as {user}; check the password")]
+    SudoRefused {
+        /// The machine's name in the inventory.
+        machine: String,
+        /// The host, with its port.
+        host: String,
+        /// The user asked for.
+        user: String,
+    },
     /// Another user was asked for, and the host has no sudo.
     #[error("sudo is not installed on {host}, so nothing can run as {user} there; install sudo or run as the login user")]
     NoSudo {
@@ -108,7 +118,7 @@ impl SshError {
     pub fn is_unreachable(&self) -> bool {
         !matches!(
             self,
-            SshError::SudoPassword { .. } | SshError::NoSudo { .. }
+            SshError::SudoPassword { .. } | SshError::SudoRefused { .. } | SshError::NoSudo { .. }
         )
     }
 }
