@@ -218,6 +218,81 @@ fn said_incorrect(said: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+
+    /// A stand-in for `sudo -S -p PROMPT -- AGENT` (`$1` the prompt, `$2` the password it
+    /// takes, `$3` `nopasswd` to ask nothing): prompts on stderr, reads a line, asks
+    /// again (up to three times) when it is wrong, then prints the ready line and echoes
+    /// what comes next on its stdin, as the agent would read it.
+    const SUDO: &str = r#"
+if [ "$3" != nopasswd ]; then
+  n=0
+  while :; do
+    printf '%s' "$1" >&2
+    IFS= read -r pw || { echo 'sudo: no password was provided' >&2; exit 1; }
+    [ "$pw" = "$2" ] && break
+    n=$((n + 1))
+    [ $n -ge 3 ] && { echo "sudo: $n incorrect password attempts" >&2; exit 1; }
+    echo 'Sorry, try again.' >&2
+  done
+fi
+printf '\nORBDEPLOY-READY n1\n'
+IFS= read -r next && printf 'got %s\n' "$next"
+"#;
+
+    fn run(takes: &str, mode: &str, given: &str) -> (Answered, Vec<u8>) {
+        let mut child = Command::new("sh")
+            .args(["-c", SUDO, "sudo", &prompt("n1"), takes, mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = File::from(OwnedFd::from(child.stdin.take().unwrap()));
+        let stdout = File::from(OwnedFd::from(child.stdout.take().unwrap()));
+        let mut stderr = File::from(OwnedFd::from(child.stderr.take().unwrap()));
+        let mut out = BufReader::new(DeadlineReader::new(stdout));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let pipes = Pipes {
+            out: &mut out,
+            stderr: &mut stderr,
+            stdin: &mut stdin,
+        };
+        let answered = answer(pipes, given, "n1", "ORBDEPLOY-READY n1", deadline);
+        // What the "agent" reads next is the first request, not a word of the password.
+        let _ = stdin.write_all(b"x 1\n");
+        drop(stdin);
+        let mut rest = Vec::new();
+        let _ = out.read_to_end(&mut rest);
+        let _ = child.wait();
+        (answered, rest)
+    }
+
+    #[test]
+    fn the_right_password_is_given_once_and_the_requests_follow_untouched() {
+        let (a, rest) = run("s3cret pw", "ask", "s3cret pw");
+        assert_eq!(a.answer, Answer::Ready);
+        assert_eq!(String::from_utf8_lossy(&rest), "got x 1\n");
+        assert!(a.said.is_empty(), "{:?}", String::from_utf8_lossy(&a.said));
+    }
+
+    #[test]
+    fn a_sudo_that_asks_nothing_gets_nothing() {
+        let (a, rest) = run("unused", "nopasswd", "s3cret pw");
+        assert_eq!(a.answer, Answer::Ready);
+        // The password was never written: the first line the agent reads is the request.
+        assert_eq!(String::from_utf8_lossy(&rest), "got x 1\n");
+    }
+
+    #[test]
+    fn a_wrong_password_is_refused_at_the_second_prompt_without_waiting() {
+        let t = Instant::now();
+        let (a, _) = run("right", "ask", "wrong");
+        assert_eq!(a.answer, Answer::Refused);
+        assert_eq!(String::from_utf8_lossy(&a.said), "Sorry, try again.\n");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
 
     #[test]
     fn the_prompt_is_cut_from_what_sudo_said() {
