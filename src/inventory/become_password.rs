@@ -30,6 +30,17 @@ pub struct BecomePassword {
     rendered: Option<String>,
 }
 
+impl BecomePassword {
+    /// Where it comes from, when that is not the machine's own entry: ` (from defaults)`.
+    fn from(&self) -> String {
+        if self.layer.starts_with("machine ") {
+            String::new()
+        } else {
+            format!(" (from {})", self.layer)
+        }
+    }
+}
+
 impl std::fmt::Debug for BecomePassword {
     // Never the password, nor the template (it may hold one written in clear).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +66,7 @@ pub fn of_machine(
         let group = file.groups.iter().find(|(n, _)| n.value == g.value);
         if let Some(t) = group.and_then(|(_, group)| group.become_password.as_ref()) {
             if !ssh {
-                let whose = format!("group `{}` gives", g.value);
+                let whose = format!("group `{}` gives it to", g.value);
                 return Err(meaningless(path, t, &whose, name));
             }
             taken = Some((t, format!("group {}", g.value)));
@@ -114,8 +125,9 @@ impl Inventory {
                 p.template.referenced.line(),
                 p.template.referenced.column(),
                 format!(
-                    "become_password ({}) for machine `{}`: {msg}",
-                    p.layer, host.name
+                    "become_password{} of machine `{}`: {msg}",
+                    p.from(),
+                    host.name
                 ),
             )
         };
