@@ -166,6 +166,18 @@ fn the_right_password_runs_become_steps_as_root_and_shows_nowhere() {
     assert_eq!(proof, "root 600\nwritten as root\n");
     let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
     assert!(left.is_empty(), "ssh processes left: {left:?}");
+
+    // The one-shot path has no session to answer sudo with: it says so.
+    let one_shot = w.orbdeploy(["apply", "inv.yaml", "--no-channel"]);
+    one_shot.assert_code(1);
+    assert!(
+        one_shot
+            .stdout
+            .contains("become_password is given over the channel only: run without --no-channel"),
+        "{}",
+        one_shot.stdout
+    );
+    assert!(!one_shot.stdout.contains(RIGHT) && !one_shot.stderr.contains(RIGHT));
 }
 
 /// A wrong password fails the machine at once with sudo's refusal (no wait for sudo's

@@ -272,6 +272,11 @@ impl Launcher for SshLauncher {
 
     fn call_failed(&self, status: i32, _stdout: &[u8], stderr: &[u8]) -> Option<RemoteError> {
         let text = String::from_utf8_lossy(stderr);
+        let has_password = self.become_password.read().is_ok_and(|p| p.is_some());
+        if status == 1 && sudo_wants_password(&text) && has_password {
+            let host = self.host();
+            return Some(RemoteError::Ssh(SshError::SudoPasswordNoChannel { host }));
+        }
         if status == 1 && sudo_wants_password(&text) {
             return Some(RemoteError::Ssh(SshError::SudoPassword {
                 host: self.host(),
