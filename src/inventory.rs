@@ -183,12 +183,7 @@ pub fn load_noting(
     keys: &Keyring,
 ) -> Result<Inventory, ConfigError> {
     let file: InventoryFile = yaml::parse_file(path, log)?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
+    let dir = inventory_dir(path);
     let at = |s: &Spanned<String>, msg: String| {
         ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
     };
@@ -219,7 +214,6 @@ pub fn load_noting(
 
     let mut hosts = Vec::new();
     let mut ssh_settings = BTreeMap::new();
-    let mut become_passwords = BTreeMap::new();
     for (name, spec) in file.machines.iter() {
         if !valid_machine_name(&name.value) {
             return Err(at(name, invalid_name_message(&name.value)));
@@ -228,12 +222,7 @@ pub fn load_noting(
             check_group_name(&g.value).map_err(|m| at(g, m))?;
             groups.insert(g.value.clone());
         }
-        let layers = ssh_layers(path, &dir, &file, &name.value, spec);
-        let ssh = layers.is_some();
-        if let Some(p) = become_password::of_machine(path, &file, &name.value, spec, ssh)? {
-            become_passwords.insert(name.value.clone(), p);
-        }
-        if let Some(layers) = layers {
+        if let Some(layers) = ssh_layers(path, &dir, &file, &name.value, spec) {
             no_lifecycle(path, &file, &name.value, spec)?;
             let (target, shown) = ssh::resolve(&name.value, &layers)?;
             let mut host = ssh_host(path, &name.value, spec, target)?;
@@ -249,6 +238,7 @@ pub fn load_noting(
         }
     }
 
+    let become_passwords = become_password::of_machines(path, &file, &hosts)?;
     let discover = discover_glob(path, &file)?;
     let secret_vars = secret_names(&file, files.secret_names);
     let sealed_values = files.secret_values;
@@ -281,6 +271,14 @@ pub fn load_noting(
         ssh_facts: BTreeMap::new(),
         become_passwords,
     })
+}
+
+/// The directory relative paths in the inventory at `path` are relative to.
+fn inventory_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// `max_fail_percentage:` from 0 to 100.

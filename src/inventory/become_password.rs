@@ -9,6 +9,7 @@
 //! sudo): written for one, in its entry or in a group it lists, it is a load error. The
 //! defaults' applies to ssh machines only, as `defaults.ssh` does.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use minijinja::Value;
@@ -46,6 +47,24 @@ impl std::fmt::Debug for BecomePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "BecomePassword({})", self.layer)
     }
+}
+
+/// The `become_password:` of every declared machine that takes one, by name.
+pub fn of_machines(
+    path: &Path,
+    file: &InventoryFile,
+    hosts: &[Host],
+) -> Result<BTreeMap<String, BecomePassword>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, spec) in file.machines.iter() {
+        let ssh = hosts
+            .iter()
+            .any(|h| h.name == name.value && h.ssh.is_some());
+        if let Some(p) = of_machine(path, file, &name.value, spec, ssh)? {
+            out.insert(name.value.clone(), p);
+        }
+    }
+    Ok(out)
 }
 
 /// The `become_password:` machine `name` takes (`ssh`: it is an ssh machine), or the
