@@ -82,7 +82,7 @@ fn invalid_machine_names_point_at_the_name() {
 fn unknown_keys_and_bad_values_are_errors_with_positions() {
     assert_eq!(
         load_text("machines:\n  web-1: { group: [web] }\n").unwrap_err(),
-        "inv:2:12: unknown field `group`; did you mean `groups`? Expected one of `groups`, `vars`, `vars_files`, `image`, `arch`, `user`, `create`, `state`, `ssh`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`"
+        "inv:2:12: unknown field `group`; did you mean `groups`? Expected one of `groups`, `vars`, `vars_files`, `become_password`, `image`, `arch`, `user`, `create`, `state`, `ssh`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`"
     );
     assert!(load_text("defaults: { state: paused }\n")
         .unwrap_err()
