@@ -641,8 +641,10 @@ fn run_machines(
         let reach = targets
             .get(&machine.name)
             .map_or(Reach::Orb(orb), Reach::Ssh);
-        let before = saved
-            .and_then(|s| saved::refused_before_run(s, (reach, trace), &shared, &dry, machine));
+        let before = saved.and_then(|s| {
+            let password = passwords.get(&machine.name).map(String::as_str);
+            saved::refused_before_run(s, (reach, trace, password), &shared, &dry, machine)
+        });
         let result = match before {
             Some(refused) => refused,
             None => {
