@@ -180,25 +180,34 @@ fn the_right_password_runs_become_steps_as_root_and_shows_nowhere() {
     assert!(!one_shot.stdout.contains(RIGHT) && !one_shot.stderr.contains(RIGHT));
 }
 
+/// `inv.yaml`: the bed host, `become_password:` in `defaults` as `template`; `sudo_pw`
+/// (the right password, which a step prints) is a `secrets:` name, since `template` may
+/// not use it.
+fn defaults_inventory(w: &World, h: &SshHost, template: &str) {
+    w.write(
+        "inv.yaml",
+        format!(
+            "vars: {{ sudo_pw: {RIGHT} }}\nsecrets: [sudo_pw]\ndefaults:\n  become_password: \"{template}\"\nmachines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n",
+            h.name,
+            ssh_block(h)
+        ),
+    );
+}
+
 /// A wrong password fails the machine at once with sudo's refusal (no wait for sudo's
-/// other tries, nothing written as root); on a host whose sudo asks nothing, the same
-/// wrong password is never given and the steps run.
+/// other tries, nothing written as root). Where sudo asks nothing — its credentials
+/// cached by an earlier run (`timestamp_type=global`, so that a new session finds them),
+/// or a `NOPASSWD` rule — the same wrong password is never given and the steps run.
 #[test]
-fn a_wrong_password_fails_the_machine_at_once_and_nopasswd_never_sees_it() {
+fn a_wrong_password_fails_at_once_and_cached_or_nopasswd_sudo_never_sees_it() {
     let mut w = world("becomebad");
     w.env.push(("ORBD_SUDO_PW".into(), WRONG.into()));
     let bed = SshBed::start(&w, 1);
     let h = &bed.hosts[0];
     sudo_asks_for_a_password(&w, &bed, h);
     ops(&w);
-    w.write(
-        "inv.yaml",
-        format!(
-            "vars: {{ sudo_pw: not-the-password }}\ndefaults:\n  become_password: \"{{{{ env('ORBD_SUDO_PW') }}}}\"\nmachines:\n  {}: {{ ssh: {} }}\noperations: ops.yaml\n",
-            h.name,
-            ssh_block(h)
-        ),
-    );
+    let wrong = "{{ env('ORBD_SUDO_PW') }}";
+    defaults_inventory(&w, h, wrong);
     let run = apply_sampled(&w, 1);
     let refused = format!(
         "sudo on machine `{}` ({}:{}) refused the become_password to run as root; check the password",
@@ -220,7 +229,26 @@ fn a_wrong_password_fails_the_machine_at_once_and_nopasswd_never_sees_it() {
     let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
     assert!(left.is_empty(), "ssh processes left: {left:?}");
 
+    // The right password once, with credentials cached for every session of the user...
+    bed.root_sh(
+        &h.name,
+        &format!(
+            "echo 'Defaults:{} timestamp_type=global' >> /etc/sudoers.d/become",
+            h.user
+        ),
+    );
+    defaults_inventory(&w, h, "{{ sudo_pw }}");
+    apply_sampled(&w, 0);
+    // ... then the wrong one: sudo asks nothing, so it is never given.
+    bed.root_sh(&h.name, "rm /root/become-proof");
+    defaults_inventory(&w, h, wrong);
+    apply_sampled(&w, 0);
+    let proof = bed.root_sh(&h.name, "stat -c %U /root/become-proof");
+    assert_eq!(proof, "root\n");
+
+    // No cached credentials, a NOPASSWD rule: the same.
     sudo_asks_nothing(&bed, h);
+    bed.root_sh(&h.name, "rm -rf /run/sudo/ts /root/become-proof");
     apply_sampled(&w, 0);
     let proof = bed.root_sh(&h.name, "stat -c %U /root/become-proof");
     assert_eq!(proof, "root\n");
