@@ -18,7 +18,8 @@ const RIGHT: &str = "Sudo-pw-4QZ81x";
 const WRONG: &str = "Wrong-pw-7TT02k";
 
 /// The bed host's login user gets password `RIGHT`, and sudo asks it for one: the bed's
-/// `NOPASSWD` rule is replaced by a plain one. The password goes to `chpasswd` on its
+/// `NOPASSWD` rule is replaced by a plain one, and sudo lectures before every prompt (on
+/// stderr, where the prompt comes too). The password goes to `chpasswd` on its
 /// stdin: in an argv, the other test's sampler would see it.
 fn sudo_asks_for_a_password(w: &World, bed: &SshBed, h: &SshHost) {
     use std::io::Write;
@@ -41,7 +42,8 @@ fn sudo_asks_for_a_password(w: &World, bed: &SshBed, h: &SshHost) {
         &h.name,
         &format!(
             "set -e; rm -f /etc/sudoers.d/orbsim-*; \
-             echo '{} ALL=(ALL) ALL' > /etc/sudoers.d/become; chmod 0440 /etc/sudoers.d/become",
+             printf '%s\\n' 'Defaults lecture=always' '{} ALL=(ALL) ALL' > /etc/sudoers.d/become; \
+             chmod 0440 /etc/sudoers.d/become",
             h.user
         ),
     );
@@ -52,7 +54,7 @@ fn sudo_asks_nothing(bed: &SshBed, h: &SshHost) {
     bed.root_sh(
         &h.name,
         &format!(
-            "set -e; echo '{} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/become",
+            "set -e; printf '%s\\n' 'Defaults lecture=always' '{} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/become",
             h.user
         ),
     );
@@ -136,10 +138,12 @@ fn apply_sampled(w: &World, code: i32) -> Run {
 }
 
 /// The password is a variable that no `secrets:` lists: as a `become_password:` it is
-/// masked all the same.
+/// masked all the same. Sessions go by an `ssh -S` client here (`ORBDEPLOY_SSH_MUX=client`),
+/// over the master's socket in the other test.
 #[test]
 fn the_right_password_runs_become_steps_as_root_and_shows_nowhere() {
-    let w = world("becomepw");
+    let mut w = world("becomepw");
+    w.env.push(("ORBDEPLOY_SSH_MUX".into(), "client".into()));
     let bed = SshBed::start(&w, 1);
     let h = &bed.hosts[0];
     sudo_asks_for_a_password(&w, &bed, h);
