@@ -171,6 +171,12 @@ fn the_right_password_runs_become_steps_as_root_and_shows_nowhere() {
     let left = bed.wait_no_ssh_processes(Duration::from_secs(5));
     assert!(left.is_empty(), "ssh processes left: {left:?}");
 
+    // `exec --user` takes it too.
+    let exec = w.orbdeploy(["exec", "inv.yaml", "--user", "root", "--", "id", "-un"]);
+    exec.assert_code(0);
+    assert!(exec.stdout.contains("\nroot\n"), "{}", exec.stdout);
+    assert!(!exec.stdout.contains(RIGHT) && !exec.stderr.contains(RIGHT));
+
     // The one-shot path has no session to answer sudo with: it says so.
     let one_shot = w.orbdeploy(["apply", "inv.yaml", "--no-channel"]);
     one_shot.assert_code(1);
