@@ -22,6 +22,7 @@ use crate::orb::{images, Machine};
 use crate::read_log::ReadLog;
 use crate::secrets::Keyring;
 
+mod become_password;
 pub mod layers;
 mod settings;
 pub mod shard;
@@ -139,6 +140,8 @@ pub struct Inventory {
     ssh_settings: BTreeMap<String, Vec<SshSetting>>,
     /// What each ssh machine reported about itself, once connected, by machine name.
     ssh_facts: BTreeMap<String, Reached>,
+    /// The `become_password:` of each ssh machine that has one, by machine name.
+    become_passwords: BTreeMap<String, become_password::BecomePassword>,
 }
 
 /// What an ssh machine reported once reached.
@@ -180,12 +183,7 @@ pub fn load_noting(
     keys: &Keyring,
 ) -> Result<Inventory, ConfigError> {
     let file: InventoryFile = yaml::parse_file(path, log)?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
+    let dir = inventory_dir(path);
     let at = |s: &Spanned<String>, msg: String| {
         ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)
     };
@@ -240,6 +238,7 @@ pub fn load_noting(
         }
     }
 
+    let become_passwords = become_password::of_machines(path, &file, &hosts)?;
     let discover = discover_glob(path, &file)?;
     let secret_vars = secret_names(&file, files.secret_names);
     let sealed_values = files.secret_values;
@@ -270,7 +269,16 @@ pub fn load_noting(
         warnings,
         ssh_settings,
         ssh_facts: BTreeMap::new(),
+        become_passwords,
     })
+}
+
+/// The directory relative paths in the inventory at `path` are relative to.
+fn inventory_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// `max_fail_percentage:` from 0 to 100.
@@ -1073,6 +1081,7 @@ impl Inventory {
         for v in self.secret_vars.iter().filter_map(|name| vars.get(name)) {
             vars_files::leaves(&v.value, &mut out);
         }
+        out.extend(self.become_password(&host.name).map(str::to_string));
         out
     }
 }

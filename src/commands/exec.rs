@@ -85,6 +85,10 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
     if let Some(keep) = config.persist {
         inv.persist_ssh(keep);
     }
+    // Only another user goes through sudo (and only then may a `pipe()` in one run).
+    if config.user.is_some() {
+        inv.render_become_passwords(&crate::template::Renderer::new())?;
+    }
     let mut hosts = inv.limit(&config.limit)?;
     if let Some(shard) = config.shard {
         hosts.retain(|h| shard.keeps(&h.name));
@@ -106,7 +110,8 @@ pub fn exec(orb: &Orb, config: &ExecConfig) -> Result<()> {
     let secrets = hosts.iter().flat_map(|h| inv.secret_values(h)).collect();
     let trace = Tracer::from_env(Masker::new(secrets));
     let ended = pool::map(hosts.clone(), config.parallel, |host| {
-        let (block, ended) = run_on(orb, host, (config.transport, &trace), &req);
+        let password = inv.become_password(&host.name);
+        let (block, ended) = run_on(orb, (host, password), (config.transport, &trace), &req);
         // One block at a time, as each machine finishes: the lock is held for the block.
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&block);
@@ -177,7 +182,7 @@ enum Ended {
 /// Run the request on one machine: its output block, and how it ended.
 fn run_on(
     orb: &Orb,
-    host: &Host,
+    (host, password): (&Host, Option<&str>),
     (transport, trace): (Transport, &Tracer),
     req: &Exec,
 ) -> (Vec<u8>, Ended) {
@@ -187,6 +192,9 @@ fn run_on(
         None => Reach::Orb(orb),
     };
     let mut remote = remote::connect(reach, name, transport, trace);
+    if let Some(password) = password {
+        remote.set_become_password(password);
+    }
     let result = remote.exec(req);
     remote.close();
     match result {

@@ -82,7 +82,7 @@ fn invalid_machine_names_point_at_the_name() {
 fn unknown_keys_and_bad_values_are_errors_with_positions() {
     assert_eq!(
         load_text("machines:\n  web-1: { group: [web] }\n").unwrap_err(),
-        "inv:2:12: unknown field `group`; did you mean `groups`? Expected one of `groups`, `vars`, `vars_files`, `image`, `arch`, `user`, `create`, `state`, `ssh`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`"
+        "inv:2:12: unknown field `group`; did you mean `groups`? Expected one of `groups`, `vars`, `vars_files`, `become_password`, `image`, `arch`, `user`, `create`, `state`, `ssh`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`"
     );
     assert!(load_text("defaults: { state: paused }\n")
         .unwrap_err()
@@ -247,4 +247,47 @@ fn cloud_init_needs_a_cloud_image_and_images_are_checked() {
     assert!(load_text("defaults: { image: 'ubuntu:19.04' }\n")
         .unwrap_err()
         .starts_with("inv:1:20: unknown version `19.04` of ubuntu: expected one of `focal`"));
+}
+
+/// A machine's own `become_password:` wins over its groups' (the last listed), which win
+/// over the defaults'; an OrbStack machine takes none, and a template renders with the
+/// machine's variables, its value joining the secrets.
+#[test]
+fn become_password_precedence_and_rendering() {
+    let text = "\
+vars: { pw: from-vars }
+defaults: { become_password: d-pw }
+groups:
+  a: { ssh: {}, become_password: a-pw }
+  b: { become_password: \"{{ pw }}-b\" }
+machines:
+  own: { groups: [a, b], ssh: {}, become_password: own-pw }
+  grouped: { groups: [b, a] }
+  last: { groups: [a, b] }
+  plain: { ssh: {} }
+  orb: {}
+";
+    let mut inv = load_text(text).unwrap();
+    assert_eq!(inv.become_password("own"), None, "rendered only when asked");
+    inv.render_become_passwords(&crate::template::Renderer::new())
+        .unwrap();
+    let got: Vec<Option<&str>> = ["own", "grouped", "last", "plain", "orb"]
+        .iter()
+        .map(|m| inv.become_password(m))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            Some("own-pw"),
+            Some("a-pw"),
+            Some("from-vars-b"),
+            Some("d-pw"),
+            None
+        ]
+    );
+    let plain = inv.hosts.iter().find(|h| h.name == "plain").unwrap();
+    assert!(inv.secret_values(plain).contains(&"d-pw".to_string()));
+    // Its Debug never shows it.
+    let shown = format!("{:?}", inv.become_passwords.get("own").unwrap());
+    assert!(!shown.contains("own-pw"), "{shown}");
 }

@@ -139,7 +139,12 @@ lifecycle;
 /// Settings every machine takes unless it overrides them.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MachineSettings {}
+pub struct MachineSettings {
+    /// The password sudo asks for when a step has `become` on an ssh machine whose sudo is
+    /// not `NOPASSWD` (a template, usually rendering a secret); not for OrbStack machines.
+    #[schemars(with = "Option<String>")]
+    pub become_password: Option<Spanned<String>>,
+}
 }
 
 with_machine_settings! {
@@ -161,6 +166,10 @@ pub struct MachineSpec {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub vars_files: Vec<Spanned<String>>,
+    /// The password sudo asks for when a step has `become` on an ssh machine whose sudo is
+    /// not `NOPASSWD` (a template, usually rendering a secret); not for OrbStack machines.
+    #[schemars(with = "Option<String>")]
+    pub become_password: Option<Spanned<String>>,
 }
 }
 
@@ -179,6 +188,10 @@ pub struct GroupSpec {
     /// ssh settings for its machines; a machine that lists the group is an ssh machine.
     #[serde(default, deserialize_with = "empty_ssh_block")]
     pub ssh: Option<SshSpec>,
+    /// The password sudo asks for when a step has `become` on an ssh machine whose sudo is
+    /// not `NOPASSWD` (a template, usually rendering a secret); not for OrbStack machines.
+    #[schemars(with = "Option<String>")]
+    pub become_password: Option<Spanned<String>>,
 }
 }
 

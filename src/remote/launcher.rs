@@ -109,6 +109,17 @@ pub trait Launcher: Send + Sync {
         false
     }
 
+    /// The password to give sudo when it asks, for a session as `user` (an ssh host with
+    /// `become_password:`); `None`: sudo may not ask (`sudo -n`). The session's argv then
+    /// has sudo print [`crate::remote::channel::sudo_prompt`] and read stdin.
+    fn sudo_password(&self, _user: Option<&str>) -> Option<String> {
+        None
+    }
+
+    /// sudo refused [`Launcher::sudo_password`] for `user`: the error, which the launcher
+    /// keeps, so that later sessions as that user fail at once without giving it again.
+    fn sudo_refused(&self, user: &str) -> RemoteError;
+
     /// Whether a user's requests share the default user's session: true for the user
     /// the host is logged into over ssh (one session per account, not per spelling).
     fn is_login_user(&self, _user: &str) -> bool {
@@ -148,6 +159,15 @@ impl Launcher for OrbLauncher {
 
     fn session_name(&self) -> &'static str {
         "the orbctl run session"
+    }
+
+    fn sudo_refused(&self, user: &str) -> RemoteError {
+        // Never asked: orbctl runs as any user without sudo, and the loader refuses a
+        // `become_password:` for an OrbStack machine.
+        RemoteError::Disconnected {
+            machine: self.machine.clone(),
+            detail: format!("sudo refused the password for {user}"),
+        }
     }
 
     fn call_failed(&self, status: i32, stdout: &[u8], stderr: &[u8]) -> Option<RemoteError> {

@@ -273,6 +273,10 @@ pub trait Remote: Send {
     /// A hint: requests will come as these users (the channel opens their sessions at once).
     fn expect_users(&mut self, _users: &[Option<String>]) {}
 
+    /// Give sudo this password when it asks for it (an ssh host's `become_password:`);
+    /// call before the first request. Other transports have no sudo to give it to.
+    fn set_become_password(&mut self, _password: &str) {}
+
     /// What this connection has spent so far ([`Meter`]): copied before and after a phase
     /// of a step, the difference is what the phase spent. A connection that counts
     /// nothing (a test's) says zero.

@@ -29,6 +29,8 @@ pub struct SshMachines {
     /// How each selected ssh machine is reached (for a connection made later: a saved
     /// plan's dry pass).
     pub targets: BTreeMap<String, SshTarget>,
+    /// The rendered `become_password:` of each that has one (for a connection made later).
+    pub passwords: BTreeMap<String, String>,
     /// The wall time of connecting to them all (zero without ssh machines).
     pub took: Duration,
 }
@@ -65,6 +67,10 @@ pub fn connect_all(
             Some((m.name.clone(), target, likely_users(&m.steps)))
         })
         .collect();
+    let passwords: BTreeMap<String, String> = targets
+        .iter()
+        .filter_map(|(name, _, _)| Some((name.clone(), inv.become_password(name)?.to_string())))
+        .collect();
     let mut out = SshMachines {
         targets: targets
             .iter()
@@ -72,11 +78,15 @@ pub fn connect_all(
             .collect(),
         ..SshMachines::default()
     };
+    out.passwords = passwords.clone();
     if targets.is_empty() {
         return out;
     }
     let results = pool::map(targets, parallel.max(1), |(name, target, mut users)| {
         let mut remote = remote::connect(Reach::Ssh(&target), &name, transport, trace);
+        if let Some(password) = passwords.get(&name) {
+            remote.set_become_password(password);
+        }
         // The sessions of every user the steps run as open side by side once the master
         // is up (a `become` step's sudo session would otherwise cost its own round trip
         // at the first such step); the facts then go over the login session.

@@ -220,6 +220,8 @@ fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
         roles_path: config.roles_path.clone(),
     };
     let book = steps::load_with(&inv, &renderer, &options)?;
+    // Before any machine is reached: a `pipe()` in one runs now, with the steps' checks.
+    inv.render_become_passwords(&renderer)?;
     // An inventory of ssh machines only has nothing to ask orbctl (which may be absent).
     if inv.needs_orbctl() {
         inv.attach(&orb.list()?);
@@ -624,7 +626,7 @@ fn run_machines(
         .filter_map(|m| ssh.remotes.remove(&m.name).map(|r| (m.name.clone(), r)))
         .collect();
     let open = Mutex::new(open);
-    let targets = &ssh.targets;
+    let (targets, passwords) = (&ssh.targets, &ssh.passwords);
     let stop_all = AtomicBool::new(false);
     let shared = step::Shared {
         renderer,
@@ -639,14 +641,20 @@ fn run_machines(
         let reach = targets
             .get(&machine.name)
             .map_or(Reach::Orb(orb), Reach::Ssh);
-        let before = saved
-            .and_then(|s| saved::refused_before_run(s, (reach, trace), &shared, &dry, machine));
+        let before = saved.and_then(|s| {
+            let password = passwords.get(&machine.name).map(String::as_str);
+            saved::refused_before_run(s, (reach, trace, password), &shared, &dry, machine)
+        });
         let result = match before {
             Some(refused) => refused,
             None => {
                 let taken = open.lock().ok().and_then(|mut o| o.remove(&machine.name));
                 let mut remote = taken.unwrap_or_else(|| {
-                    remote::connect(reach, &machine.name, config.transport, trace)
+                    let mut r = remote::connect(reach, &machine.name, config.transport, trace);
+                    if let Some(password) = passwords.get(&machine.name) {
+                        r.set_become_password(password);
+                    }
+                    r
                 });
                 host::run(&shared, machine, remote.as_mut())
             }

@@ -214,7 +214,11 @@ pub(super) fn hold_actions(
 /// the machine as failed, naming what differs; `None` when it may go on.
 pub fn refused_before_run(
     saved: &SavedRun,
-    (reach, trace): (crate::remote::Reach<'_>, &crate::remote::Tracer),
+    (reach, trace, password): (
+        crate::remote::Reach<'_>,
+        &crate::remote::Tracer,
+        Option<&str>,
+    ),
     shared: &Shared<'_>,
     dry: &Config,
     machine: &MachinePlan<'_>,
@@ -236,6 +240,9 @@ pub fn refused_before_run(
     };
     // Its own connection (an ssh machine's: one more master for the dry pass).
     let mut remote = crate::remote::connect(reach, &machine.name, dry.transport, trace);
+    if let Some(password) = password {
+        remote.set_become_password(password);
+    }
     let pass = host::run(&quiet, machine, remote.as_mut());
     if crate::interrupt::requested() {
         // The run itself reports the interruption.

@@ -1002,6 +1002,26 @@ pub(crate) fn catalogue() -> Vec<Case> {
             "steps: []\nhandlers:\n  - { name: h, try: [{ shell: a }] }\n",
             "ops.yaml:3:5: a handler cannot be a `try:` group",
         ),
+        case(
+            "become_password on an OrbStack machine",
+            inv("machines:\n  m1: { become_password: pw }\n"),
+            "inv.yaml:2:26: `become_password` means nothing on an OrbStack machine, and it is given to machine `m1`",
+        ),
+        case(
+            "become_password of a group of OrbStack machines",
+            inv("groups:\n  g: { become_password: pw }\nmachines:\n  m1: { groups: [g] }\n"),
+            "inv.yaml:2:25: `become_password` means nothing on an OrbStack machine, and group `g` gives it to machine `m1`",
+        ),
+        case(
+            "become_password with an undefined variable",
+            inv("machines:\n  s1: { ssh: {}, become_password: \"{{ sudo_pw }}\" }\n"),
+            "inv.yaml:2:35: become_password of machine `s1`: undefined variable `sudo_pw`",
+        ),
+        case(
+            "become_password that renders empty",
+            inv("vars: { pw: '' }\ndefaults: { become_password: \"{{ pw }}\" }\nmachines:\n  s1: { ssh: {} }\n"),
+            "inv.yaml:2:30: become_password (from defaults) of machine `s1`: it is empty; sudo would be given no password",
+        ),
     ];
     cases.extend(sealed_cases());
     cases

@@ -91,7 +91,7 @@ fn bad_inventory_is_exit_2_with_position_and_no_orbctl_call() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         text(&out.stderr),
-        "error: inv.yaml:2:12: unknown field `grups`; did you mean `groups`? Expected one of `groups`, `vars`, `vars_files`, `image`, `arch`, `user`, `create`, `state`, `ssh`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`\n"
+        "error: inv.yaml:2:12: unknown field `grups`; did you mean `groups`? Expected one of `groups`, `vars`, `vars_files`, `become_password`, `image`, `arch`, `user`, `create`, `state`, `ssh`, `cpus`, `memory`, `disk`, `isolated`, `mounts`, `isolate_network`, `forward_ssh_agent`, `cloud_init`, `restart_for_settings`\n"
     );
     assert_eq!(rel(&inv, fake.dir.path()), "inv.yaml");
     assert!(

@@ -16,6 +16,7 @@ mod ansible_diff;
 mod ansible_habits;
 mod apply;
 mod bad_input;
+mod become_password;
 mod cargo_install;
 mod ci_example;
 mod cli;

@@ -54,6 +54,12 @@ impl DeadlineReader {
     }
 }
 
+impl AsFd for DeadlineReader {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
 impl Read for DeadlineReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if let Some(deadline) = self.deadline {

@@ -7,6 +7,7 @@
 
 mod io;
 mod session;
+mod sudo;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use crate::remote::{
 
 pub use io::nonce;
 pub use session::{agent, Session};
+pub use sudo::prompt as sudo_prompt;
 
 /// How many times one user's session may be reopened at once after it dropped, to send the
 /// request again (a machine that keeps dropping sessions is not going to get better); later

@@ -13,6 +13,7 @@ use crate::remote::trace::Tracer;
 use crate::remote::{Exec, ExecOutput, Input, RemoteError};
 
 use super::io::{copy_exact, nonce, CopyError, DeadlineReader};
+use super::sudo;
 
 /// The agent script, run by the machine's `sh`: the probe library (functions the probe
 /// requests call) and the request loop.
@@ -98,12 +99,34 @@ impl Session {
                 .map_err(|e| launcher.spawn_failed(e))?
                 .into(),
         };
+        let (mut stdin, mut stderr) = (piped.stdin, piped.stderr);
+        let mut out = BufReader::with_capacity(64 * 1024, DeadlineReader::new(piped.stdout));
+        let marker = format!("ORBDEPLOY-READY {nonce}");
+        // sudo asks for the password before the agent starts (sudo.rs).
+        let answered = launcher.sudo_password(user).map(|password| {
+            let pipes = sudo::Pipes {
+                out: &mut out,
+                stderr: &mut stderr,
+                stdin: &mut stdin,
+            };
+            sudo::answer(
+                pipes,
+                &password,
+                &nonce,
+                &marker,
+                Instant::now() + OPEN_TIMEOUT,
+            )
+        });
+        let kept = process::keep_tail(stderr, STDERR_KEEP);
+        if let (Some(a), Ok(mut k)) = (&answered, kept.lock()) {
+            k.splice(0..0, a.said.iter().copied());
+        }
         let mut session = Session {
             child: piped.carrier,
-            stdin: Some(piped.stdin),
-            out: BufReader::with_capacity(64 * 1024, DeadlineReader::new(piped.stdout)),
+            stdin: Some(stdin),
+            out,
             // orbctl's (or ssh's) words when the session fails.
-            stderr: process::keep_tail(piped.stderr, STDERR_KEEP),
+            stderr: kept,
             next_id: 1,
             machine: machine.to_string(),
             name: launcher.session_name(),
@@ -112,7 +135,18 @@ impl Session {
             ran: None,
             trace: trace.clone(),
         };
-        if session.handshake(&nonce) {
+        let ready = match answered.map(|a| a.answer) {
+            None => session.handshake(&marker),
+            Some(sudo::Answer::Ready) => true,
+            Some(sudo::Answer::Refused) => {
+                // Closed before a word more is written: sudo must not read another try.
+                session.stdin = None;
+                session.close();
+                return Err(launcher.sudo_refused(user.unwrap_or_default()));
+            }
+            Some(sudo::Answer::Ended) => false,
+        };
+        if ready {
             return Ok(session);
         }
         let stderr = session.stderr_text();
@@ -123,8 +157,7 @@ impl Session {
     /// Wait for the agent's ready line; false when the session ended (or took longer than
     /// [`OPEN_TIMEOUT`]) first. Whatever the login profile prints comes before the line and
     /// is ignored.
-    fn handshake(&mut self, nonce: &str) -> bool {
-        let marker = format!("ORBDEPLOY-READY {nonce}");
+    fn handshake(&mut self, marker: &str) -> bool {
         self.out.get_mut().deadline = Some(Instant::now() + OPEN_TIMEOUT);
         let ready = loop {
             let mut line = Vec::new();

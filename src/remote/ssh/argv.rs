@@ -139,11 +139,23 @@ impl Argv {
 /// `user` is given (the login user itself is `None`). Every word is quoted exactly once;
 /// the login shell removes that quoting, so the program sees the words byte for byte.
 pub fn remote_command(user: Option<&str>, words: &[&str]) -> String {
+    sudo_command(user, words, None)
+}
+
+/// [`remote_command`], where sudo may ask for a password: it prints `prompt` on stderr and
+/// reads the password from stdin (`-S`), once, before the program starts
+/// (src/remote/channel/sudo.rs answers it). `None`: sudo may not ask (`-n`).
+pub fn sudo_command(user: Option<&str>, words: &[&str], prompt: Option<&str>) -> String {
     let mut all: Vec<&str> = Vec::new();
     if let Some(user) = user {
-        // -n: never prompt (a password prompt is an error, see errors.rs); -H: the user's
-        // own HOME, as a login as that user would have.
-        all.extend(["sudo", "-n", "-H", "-u", user, "--"]);
+        // -n: never prompt (a password prompt is an error, see errors.rs), unless there is
+        // a password to answer it with (-S); -H: the user's own HOME, as a login as that
+        // user would have.
+        match prompt {
+            Some(prompt) => all.extend(["sudo", "-S", "-p", prompt]),
+            None => all.extend(["sudo", "-n"]),
+        }
+        all.extend(["-H", "-u", user, "--"]);
     }
     all.extend_from_slice(words);
     format!("cd / && exec {}", quote::join(&all))
@@ -281,6 +293,14 @@ mod tests {
         assert_eq!(
             remote_command(Some("app user"), &["sh", "-c", "id"]),
             "cd / && exec sudo -n -H -u 'app user' -- sh -c id"
+        );
+        assert_eq!(
+            sudo_command(Some("root"), &["id"], Some("[orbdeploy-sudo n1]")),
+            "cd / && exec sudo -S -p '[orbdeploy-sudo n1]' -H -u root -- id"
+        );
+        assert_eq!(
+            sudo_command(None, &["id"], Some("[orbdeploy-sudo n1]")),
+            "cd / && exec id"
         );
     }
 

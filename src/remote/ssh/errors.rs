@@ -82,6 +82,23 @@ pub enum SshError {
         /// The user asked for.
         user: String,
     },
+    /// sudo asked for the password again after it was given `become_password:`: wrong.
+    #[error("sudo on machine `{machine}` ({host}) refused the become_password to run as {user}; check the password")]
+    SudoRefused {
+        /// The machine's name in the inventory.
+        machine: String,
+        /// The host, with its port.
+        host: String,
+        /// The user asked for.
+        user: String,
+    },
+    /// `sudo -n` wants a password on the one-shot path (`--no-channel`), which does not
+    /// give `become_password:` (only a channel session answers sudo's prompt).
+    #[error("sudo on {host} needs a password, and become_password is given over the channel only: run without --no-channel, or allow NOPASSWD")]
+    SudoPasswordNoChannel {
+        /// The host, with its port.
+        host: String,
+    },
     /// Another user was asked for, and the host has no sudo.
     #[error("sudo is not installed on {host}, so nothing can run as {user} there; install sudo or run as the login user")]
     NoSudo {
@@ -108,7 +125,10 @@ impl SshError {
     pub fn is_unreachable(&self) -> bool {
         !matches!(
             self,
-            SshError::SudoPassword { .. } | SshError::NoSudo { .. }
+            SshError::SudoPassword { .. }
+                | SshError::SudoRefused { .. }
+                | SshError::SudoPasswordNoChannel { .. }
+                | SshError::NoSudo { .. }
         )
     }
 }

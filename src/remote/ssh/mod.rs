@@ -4,6 +4,8 @@
 //! every session and call goes over its socket. A session runs as the login user, or
 //! through `sudo -n -u USER` for another user or `become`. The first request on a
 //! connection reads the host's facts ([`facts_script`]), which become its template variables.
+//! With `become_password:`, a channel session as another user goes through `sudo -S`
+//! instead, which the session answers once (src/remote/channel/sudo.rs).
 
 mod argv;
 mod errors;
@@ -27,7 +29,7 @@ use crate::remote::{
 };
 use crate::ssh_target::SshTarget;
 
-pub use argv::{remote_command, ssh_program, Argv};
+pub use argv::{remote_command, ssh_program, sudo_command, Argv};
 pub use errors::{classify, host_label, SshError};
 pub use facts::{facts_script, parse_facts};
 pub use master::{host_fingerprints, ControlDir, Master, Stopped};
@@ -40,6 +42,10 @@ pub struct SshLauncher {
     login: RwLock<Option<String>>,
     /// When the first session was asked of the master (see [`SESSION_WAIT`]).
     first_session: Mutex<Option<Instant>>,
+    /// The password sudo asks for (`become_password:`), once the run rendered it.
+    become_password: RwLock<Option<String>>,
+    /// The users sudo refused that password for: not tried again.
+    refused: Mutex<Vec<String>>,
 }
 
 /// How long a connection's later sessions wait for the host's post-login message, counted
@@ -62,7 +68,33 @@ impl SshLauncher {
             machine: machine.to_string(),
             login: RwLock::new(target.user.clone()),
             first_session: Mutex::new(None),
+            become_password: RwLock::new(None),
+            refused: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Give sudo this password when it asks (sessions opened from now on).
+    pub fn set_become_password(&self, password: &str) {
+        if let Ok(mut p) = self.become_password.write() {
+            *p = Some(password.to_string());
+        }
+    }
+
+    /// The command that starts the agent as `user`: through `sudo -S` with the session's
+    /// prompt when there is a password to give it.
+    fn agent_command(&self, user: Option<&str>, agent: &str, nonce: &str) -> String {
+        let prompt = self
+            .sudo_password(user)
+            .map(|_| crate::remote::channel::sudo_prompt(nonce));
+        agent_command(user, agent, nonce, prompt.as_deref())
+    }
+
+    fn refusal(&self, user: &str) -> RemoteError {
+        RemoteError::Ssh(SshError::SudoRefused {
+            machine: self.machine.clone(),
+            host: self.host(),
+            user: user.to_string(),
+        })
     }
 
     /// The host's master.
@@ -128,9 +160,9 @@ impl SshLauncher {
 /// The command that starts the agent as `user`. The agent also gets the pid of the sshd
 /// process serving the session (`$PPID` of the login shell, expanded there), so that it
 /// ends when the connection does (agent.sh).
-fn agent_command(user: Option<&str>, agent: &str, nonce: &str) -> String {
+fn agent_command(user: Option<&str>, agent: &str, nonce: &str, prompt: Option<&str>) -> String {
     let words = ["sh", "-c", agent, "orbdeploy-agent", nonce];
-    format!("{} \"$PPID\"", remote_command(user, &words))
+    format!("{} \"$PPID\"", sudo_command(user, &words, prompt))
 }
 
 /// Whether a sudo of ours asked for a password (`sudo -n` refuses to prompt).
@@ -152,7 +184,9 @@ impl Launcher for SshLauncher {
     }
 
     fn agent_argv(&self, user: Option<&str>, agent: &str, nonce: &str) -> Vec<OsString> {
-        self.master.argv().call(&agent_command(user, agent, nonce))
+        self.master
+            .argv()
+            .call(&self.agent_command(user, agent, nonce))
     }
 
     /// Over the master's socket, without an `ssh -S` client (mux.rs), unless
@@ -164,11 +198,18 @@ impl Launcher for SshLauncher {
         agent: &str,
         nonce: &str,
     ) -> Result<Option<Attached>, RemoteError> {
+        if let Some(user) = user.filter(|u| {
+            self.refused
+                .lock()
+                .is_ok_and(|r| r.contains(&u.to_string()))
+        }) {
+            return Err(self.refusal(user));
+        }
         self.wait_turn();
         if std::env::var_os("ORBDEPLOY_SSH_MUX").is_some_and(|v| v == "client") {
             return Ok(None);
         }
-        let command = agent_command(user, agent, nonce);
+        let command = self.agent_command(user, agent, nonce);
         match mux::open(&self.master.argv().control_path, &command) {
             Ok(attached) => Ok(Some(attached)),
             Err(mux::MuxError::Version(_)) => Ok(None),
@@ -231,6 +272,11 @@ impl Launcher for SshLauncher {
 
     fn call_failed(&self, status: i32, _stdout: &[u8], stderr: &[u8]) -> Option<RemoteError> {
         let text = String::from_utf8_lossy(stderr);
+        let has_password = self.become_password.read().is_ok_and(|p| p.is_some());
+        if status == 1 && sudo_wants_password(&text) && has_password {
+            let host = self.host();
+            return Some(RemoteError::Ssh(SshError::SudoPasswordNoChannel { host }));
+        }
         if status == 1 && sudo_wants_password(&text) {
             return Some(RemoteError::Ssh(SshError::SudoPassword {
                 host: self.host(),
@@ -245,6 +291,18 @@ impl Launcher for SshLauncher {
 
     fn session_name(&self) -> &'static str {
         "the ssh session"
+    }
+
+    fn sudo_password(&self, user: Option<&str>) -> Option<String> {
+        user?;
+        self.become_password.read().ok()?.clone()
+    }
+
+    fn sudo_refused(&self, user: &str) -> RemoteError {
+        if let Ok(mut r) = self.refused.lock() {
+            r.push(user.to_string());
+        }
+        self.refusal(user)
     }
 
     fn check_hint(&self) -> String {
@@ -333,6 +391,10 @@ impl Remote for SshRemote {
 
     fn expect_users(&mut self, users: &[Option<String>]) {
         self.inner.expect_users(users)
+    }
+
+    fn set_become_password(&mut self, password: &str) {
+        self.launcher.set_become_password(password);
     }
 
     fn meter(&self) -> Meter {
