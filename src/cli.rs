@@ -345,6 +345,7 @@ impl RunArgs {
                 color: !json
                     && std::env::var_os("NO_COLOR").is_none()
                     && std::io::stdout().is_terminal(),
+                quiet: false,
             },
             report: self.report.clone(),
             junit: self.junit.clone(),
