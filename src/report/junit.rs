@@ -25,6 +25,11 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// [`esc`] for the other JUnit documents orbdeploy writes (`orbdeploy test`).
+pub fn escape(s: &str) -> String {
+    esc(s)
+}
+
 fn secs(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
 }

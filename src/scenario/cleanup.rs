@@ -1,0 +1,59 @@
+//! `orbdeploy test --cleanup`: the throwaway machines of runs that are gone (killed before
+//! they could delete them) and the templates that no scenario found names any more, or
+//! that a killed run left half-made (running).
+
+use anyhow::Result;
+
+use crate::orb::{Lifecycle, Orb};
+
+use super::machines::{run_pid, PREFIX, TEMPLATE_PREFIX};
+use super::Config;
+
+/// Delete the leftovers and say what was deleted.
+pub fn cleanup(orb: &Orb, cfg: &Config) -> Result<()> {
+    // The templates the scenarios name now are kept; without scenarios here, none is.
+    let current: Vec<String> = match super::load_all(cfg) {
+        Ok(checked) => checked.into_iter().flat_map(|c| c.templates).collect(),
+        Err(e) if cfg.paths.is_empty() => {
+            let _ = e;
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut deleted = 0;
+    for m in orb.list()? {
+        let why = if m.name.starts_with(TEMPLATE_PREFIX) {
+            if m.state != "stopped" {
+                Some("a template left half-made")
+            } else if !current.contains(&m.name) {
+                Some("a template no scenario names")
+            } else {
+                None
+            }
+        } else if m.name.starts_with(PREFIX) {
+            run_pid(&m.name)
+                .filter(|pid| !alive(*pid))
+                .map(|_| "left by a run that ended")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            orb.lifecycle_call(Lifecycle::Delete, &m.name)?;
+            println!("deleted {} ({why})", m.name);
+            deleted += 1;
+        }
+    }
+    println!("orbdeploy test --cleanup: {deleted} deleted");
+    Ok(())
+}
+
+/// Whether a process of this pid runs (a run of another user's counts as running).
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(e) => e != nix::errno::Errno::ESRCH,
+    }
+}
