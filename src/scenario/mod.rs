@@ -72,16 +72,17 @@ impl Config {
     /// whose `tests/` the scenario is in, then `--roles-path`.
     pub fn roles_path(&self, s: &Scenario) -> Vec<PathBuf> {
         let dir = machines::dir_of(&s.path);
-        let mut out = Vec::new();
-        if let Some(up) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            out.push(up.join("roles"));
-            if up.join("steps.yaml").is_file() {
-                if let Some(roles) = up.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    out.push(roles.to_path_buf());
-                }
-            }
+        let up = if dir == Path::new(".") {
+            PathBuf::from("..")
         } else {
-            out.push(PathBuf::from("../roles"));
+            machines::dir_of(&dir)
+        };
+        let mut out = vec![match up == Path::new(".") {
+            true => PathBuf::from("roles"),
+            false => up.join("roles"),
+        }];
+        if up.join("steps.yaml").is_file() {
+            out.push(machines::dir_of(&up));
         }
         out.extend(self.roles_path.iter().cloned());
         out
@@ -157,8 +158,14 @@ pub fn find(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
             files.push(p.clone());
             continue;
         }
+        // `tests/x.yaml`, not `./tests/x.yaml`, in messages about the directory here.
+        let base = if p == Path::new(".") {
+            PathBuf::new()
+        } else {
+            p.clone()
+        };
         let dir = if p.join("tests").is_dir() {
-            p.join("tests")
+            base.join("tests")
         } else {
             p.clone()
         };

@@ -130,14 +130,15 @@ fn kept(all: &[ScenarioRun], inventory: Option<&Path>) -> String {
     }
     let mut text = String::from("\nKept (remove them with `orbdeploy test --cleanup`):\n");
     for r in machines {
-        text.push_str(&format!("  {}: orbctl shell -m {}\n", r.machine, r.machine));
+        text.push_str(&format!(
+            "  {}\n    orbctl shell -m {}\n",
+            r.machine, r.machine
+        ));
         if let Some(inv) = inventory {
             text.push_str(&format!(
-                "  {:w$}  orbdeploy exec {} --limit {} -- CMD\n",
-                "",
+                "    orbdeploy exec {} --limit {} -- CMD\n",
                 inv.display(),
-                r.machine,
-                w = r.machine.len()
+                r.machine
             ));
         }
     }
@@ -150,7 +151,11 @@ fn closing(all: &[ScenarioRun]) -> String {
     let passed = runs.iter().filter(|r| r.passed()).count();
     let total = runs.len();
     let unit = if total == 1 { "platform" } else { "platforms" };
-    if passed == total {
+    if crate::interrupt::requested() {
+        format!(
+            "\norbdeploy test: interrupted, {passed} of {total} {unit} passed (exit code 130)\n"
+        )
+    } else if passed == total {
         format!("\norbdeploy test: {passed} of {total} {unit} passed\n")
     } else {
         let failed = total - passed;

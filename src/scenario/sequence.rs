@@ -226,6 +226,7 @@ fn template(ctx: &Ctx, p: &Platform, name: &str, list: &[Machine]) -> PhaseResul
     let ended = crate::run::apply_inventory(ctx.orb, &config, inv, reads);
     let ms = crate::report::ms(t0.elapsed());
     let result = match ended {
+        _ if crate::interrupt::requested() => PhaseResult::skipped(phase, INTERRUPTED),
         Ok((_, Some(report))) => judge(phase, &report, name, ms, false),
         Ok((end, None)) => PhaseResult::failed(phase, ms, end.word(), Vec::new()),
         Err(e) => PhaseResult::failed(phase, ms, "the apply failed", vec![format!("{e:#}")]),
@@ -324,6 +325,8 @@ fn apply_phase(ctx: &Ctx, alive: &[usize], phase: Phase) -> Vec<PhaseResult> {
     names
         .iter()
         .map(|(name, _)| match &ended {
+            // What Ctrl-C cut short (a session ended under a step) is not a failure.
+            _ if crate::interrupt::requested() => PhaseResult::skipped(phase, INTERRUPTED),
             Ok((_, Some(report))) => judge(phase, report, name, ms, no_changes),
             Ok((RunEnd::Interrupted, None)) => PhaseResult::skipped(phase, INTERRUPTED),
             Ok((end, None)) => PhaseResult::failed(phase, ms, end.word(), Vec::new()),
