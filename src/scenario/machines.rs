@@ -180,7 +180,12 @@ fn from_inventory(
 
 /// The inventory a scenario names, relative to the scenario's directory.
 pub fn inventory_path(s: &Scenario, rel: &Spanned<String>) -> Result<PathBuf, ConfigError> {
-    let path = dir_of(&s.path).join(&rel.value);
+    let dir = dir_of(&s.path);
+    // `inv.yaml`, not `./inv.yaml`, in messages about a file beside the scenario.
+    let path = match dir == Path::new(".") {
+        true => PathBuf::from(&rel.value),
+        false => dir.join(&rel.value),
+    };
     if path.is_file() {
         return Ok(path);
     }
