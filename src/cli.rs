@@ -74,7 +74,7 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
-    /// Print the JSON Schema of the inventory or of an operations file (for editors:
+    /// Print the JSON Schema of the inventory, an operations file or a scenario (for editors:
     /// completion and validation; docs/schema/ keeps the same text).
     Schema {
         /// Which file's schema.
@@ -685,6 +685,8 @@ pub enum SchemaDocument {
     Inventory,
     /// An operations file (also an include, a role's steps.yaml or handlers.yaml).
     Operations,
+    /// A scenario of `orbdeploy test`.
+    Scenario,
 }
 
 impl From<SchemaDocument> for crate::load::schema::Document {
@@ -692,6 +694,7 @@ impl From<SchemaDocument> for crate::load::schema::Document {
         match doc {
             SchemaDocument::Inventory => crate::load::schema::Document::Inventory,
             SchemaDocument::Operations => crate::load::schema::Document::Operations,
+            SchemaDocument::Scenario => crate::load::schema::Document::Scenario,
         }
     }
 }
