@@ -242,7 +242,7 @@ pub fn test(orb: &Orb, cfg: &Config) -> Result<()> {
     let mut cfg = cfg.clone();
     cfg.run_id = machines::run_id();
     cfg.several = checked.len() > 1;
-    let mut out = Output::new();
+    let mut out = Output::default();
     let mut all = Vec::new();
     for c in &checked {
         if crate::interrupt::requested() {

@@ -20,6 +20,7 @@ pub struct ScenarioRun {
 }
 
 /// The human output, on stdout, written as the run goes.
+#[derive(Default)]
 pub struct Output {
     /// Width of the platform column of the current scenario.
     width: usize,
@@ -36,11 +37,6 @@ fn print(text: &str) {
 }
 
 impl Output {
-    /// Nothing shown yet.
-    pub fn new() -> Output {
-        Output { width: 8 }
-    }
-
     /// A scenario starts.
     pub fn scenario(&mut self, s: &Scenario, runs: &[PlatformRun]) {
         self.width = runs.iter().map(|r| r.platform.len()).max().unwrap_or(8);

@@ -272,7 +272,7 @@ fn a_failing_verify_names_the_assertion_and_keep_failed_keeps_a_reachable_machin
         1,
         "the scenario's template stays"
     );
-    w.write("tests/verify.yaml", &VERIFY.replace("bookworm", "trixie"));
+    w.write("tests/verify.yaml", VERIFY.replace("bookworm", "trixie"));
     let old = w.orbdeploy(["test", "--cleanup", "tests"]);
     old.assert_code(0);
     assert!(
