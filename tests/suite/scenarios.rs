@@ -325,3 +325,25 @@ fn ctrl_c_in_the_middle_leaves_no_throwaway_machine() {
         assert_eq!(w.state(&t).as_deref(), Some("stopped"), "{t}");
     }
 }
+
+#[test]
+fn the_ci_example_s_role_passes_as_its_workflow_runs_it() {
+    let w = World::new("scenci");
+    let _guard = Leftovers(&w);
+    let role = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/deploy/roles/motd");
+    let junit = w.path("role-test.xml");
+    let run = w.orbdeploy([
+        "test".as_ref(),
+        role.as_os_str(),
+        "--junit".as_ref(),
+        junit.as_os_str(),
+    ]);
+    run.assert_code(0);
+    let cases = junit_cases(&junit);
+    assert_eq!(cases.len(), 12, "{cases:?}");
+    assert!(cases.iter().all(|(_, o)| o == "passed"), "{cases:?}");
+    let cleanup = w.orbdeploy(["test".as_ref(), "--cleanup".as_ref(), role.as_os_str()]);
+    cleanup.assert_code(0);
+    assert!(cleanup.stdout.contains("0 deleted"), "{}", cleanup.stdout);
+    assert_eq!(throwaway(&w), Vec::<String>::new());
+}
