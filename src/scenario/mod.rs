@@ -267,6 +267,17 @@ pub fn test(orb: &Orb, cfg: &Config) -> Result<()> {
     if crate::interrupt::requested() {
         return Err(Outcome::Reported(RunEnd::Interrupted).into());
     }
+    let bad_input = all
+        .iter()
+        .flat_map(|s| &s.platforms)
+        .flat_map(|r| &r.phases)
+        .any(|p| p.bad_input);
+    if bad_input {
+        return Err(ConfigError::plain(
+            "a scenario's steps cannot be applied as written (the phase that failed says where)",
+        )
+        .into());
+    }
     let passed = all.iter().flat_map(|s| &s.platforms).all(|r| r.passed());
     if passed {
         Ok(())

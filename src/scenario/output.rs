@@ -155,7 +155,9 @@ fn closing(all: &[ScenarioRun]) -> String {
         format!("\norbdeploy test: {passed} of {total} {unit} passed\n")
     } else {
         let failed = total - passed;
-        format!("\norbdeploy test: {failed} of {total} {unit} failed (exit code 1)\n")
+        let bad = runs.iter().flat_map(|r| &r.phases).any(|p| p.bad_input);
+        let code = if bad { 2 } else { 1 };
+        format!("\norbdeploy test: {failed} of {total} {unit} failed (exit code {code})\n")
     }
 }
 

@@ -79,6 +79,9 @@ pub struct PhaseResult {
     pub note: String,
     /// Why it failed, line by line.
     pub details: Vec<String>,
+    /// It failed on a mistake in what the user wrote (a step that cannot be rendered for
+    /// the machine): the run ends with exit 2.
+    pub bad_input: bool,
 }
 
 impl PhaseResult {
@@ -90,6 +93,35 @@ impl PhaseResult {
             ms,
             note: note.into(),
             details: Vec::new(),
+            bad_input: false,
+        }
+    }
+
+    /// A phase whose apply ended with an error instead of a report: its message (masked
+    /// as the run masks it), and whether it is a mistake in the input.
+    pub fn apply_error(phase: Phase, ms: u64, e: &anyhow::Error) -> Self {
+        let mut parts: Vec<String> = e
+            .chain()
+            .map(|c| c.to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        parts.dedup();
+        let text = parts.join(": ");
+        let text = match e.downcast_ref::<crate::mask::MaskErrors>() {
+            Some(m) => m.0.text(&text),
+            None => text,
+        };
+        let bad_input = e
+            .chain()
+            .any(|c| c.downcast_ref::<crate::error::ConfigError>().is_some());
+        let note = if bad_input {
+            "bad input"
+        } else {
+            "the apply failed"
+        };
+        PhaseResult {
+            bad_input,
+            ..PhaseResult::failed(phase, ms, note, vec![text])
         }
     }
 
@@ -101,6 +133,7 @@ impl PhaseResult {
             ms,
             note: note.into(),
             details,
+            bad_input: false,
         }
     }
 
@@ -112,6 +145,7 @@ impl PhaseResult {
             ms: 0,
             note: why.into(),
             details: Vec::new(),
+            bad_input: false,
         }
     }
 }

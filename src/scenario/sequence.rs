@@ -229,7 +229,7 @@ fn template(ctx: &Ctx, p: &Platform, name: &str, list: &[Machine]) -> PhaseResul
         _ if crate::interrupt::requested() => PhaseResult::skipped(phase, INTERRUPTED),
         Ok((_, Some(report))) => judge(phase, &report, name, ms, false),
         Ok((end, None)) => PhaseResult::failed(phase, ms, end.word(), Vec::new()),
-        Err(e) => PhaseResult::failed(phase, ms, "the apply failed", vec![format!("{e:#}")]),
+        Err(e) => PhaseResult::apply_error(phase, ms, &e),
     };
     let stopped = match result.verdict {
         Verdict::Passed => ctx.orb.lifecycle_call(Lifecycle::Stop, name),
@@ -330,7 +330,7 @@ fn apply_phase(ctx: &Ctx, alive: &[usize], phase: Phase) -> Vec<PhaseResult> {
             Ok((_, Some(report))) => judge(phase, report, name, ms, no_changes),
             Ok((RunEnd::Interrupted, None)) => PhaseResult::skipped(phase, INTERRUPTED),
             Ok((end, None)) => PhaseResult::failed(phase, ms, end.word(), Vec::new()),
-            Err(e) => PhaseResult::failed(phase, ms, "the apply failed", vec![format!("{e:#}")]),
+            Err(e) => PhaseResult::apply_error(phase, ms, e),
         })
         .collect()
 }
