@@ -240,3 +240,25 @@ pub fn dir_of(path: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throwaway_machine_names_its_run_s_pid_and_a_template_none() {
+        let run = run_id();
+        let name = machine_name(&run, "default", "debian");
+        assert!(name.starts_with("odt-p"), "{name}");
+        assert_eq!(run_pid(&name), Some(std::process::id()));
+        assert_eq!(run_pid("odt-tpl-0123456789abcdef"), None);
+        assert_eq!(run_pid("odt-pxr1-a-b"), None);
+        assert_eq!(run_pid("web-1"), None);
+    }
+
+    #[test]
+    fn a_file_s_directory_is_never_empty() {
+        assert_eq!(dir_of(Path::new("s.yaml")), PathBuf::from("."));
+        assert_eq!(dir_of(Path::new("tests/s.yaml")), PathBuf::from("tests"));
+    }
+}

@@ -297,3 +297,42 @@ fn kept_inventory(run_id: &str) -> Option<PathBuf> {
     crate::report::write_atomic(&path, text.as_bytes()).ok()?;
     Some(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_files_get_the_scenario_s_name_only_when_there_are_several() {
+        let mut cfg = Config::default();
+        let path = Path::new("out/report.json");
+        assert_eq!(
+            cfg.report_path(path, "default"),
+            PathBuf::from("out/report.json")
+        );
+        cfg.several = true;
+        assert_eq!(
+            cfg.report_path(path, "default"),
+            PathBuf::from("out/report.default.json")
+        );
+        assert_eq!(
+            cfg.report_path(Path::new("report"), "web"),
+            PathBuf::from("report.web")
+        );
+    }
+
+    #[test]
+    fn a_directory_s_tests_are_its_scenarios_and_a_directory_without_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tests = dir.path().join("tests");
+        std::fs::create_dir_all(&tests).expect("mkdir");
+        for f in ["b.yaml", "a.yml", "notes.txt"] {
+            std::fs::write(tests.join(f), "x: 1\n").expect("write");
+        }
+        let found = find(&[dir.path().to_path_buf()]).expect("found");
+        assert_eq!(found, vec![tests.join("a.yml"), tests.join("b.yaml")]);
+        let empty = tempfile::tempdir().expect("tempdir");
+        let err = find(&[empty.path().to_path_buf()]).expect_err("nothing there");
+        assert!(err.to_string().contains("no scenario files here"), "{err}");
+    }
+}

@@ -347,3 +347,87 @@ fn the_ci_example_s_role_passes_as_its_workflow_runs_it() {
     assert!(cleanup.stdout.contains("0 deleted"), "{}", cleanup.stdout);
     assert_eq!(throwaway(&w), Vec::<String>::new());
 }
+
+#[test]
+fn an_inventory_s_operations_run_with_its_machine_s_groups_and_the_converge_is_reported() {
+    let w = World::new("scenrinv");
+    let _guard = Leftovers(&w);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/roles");
+    for f in [
+        "inventory.yaml",
+        "site.yaml",
+        "common/base.yaml",
+        "roles/webapp/role.yaml",
+        "roles/webapp/defaults.yaml",
+        "roles/webapp/steps.yaml",
+        "roles/webapp/handlers.yaml",
+        "roles/webapp/templates/site.conf.j2",
+        "roles/webapp/files/run.sh",
+    ] {
+        let text = std::fs::read_to_string(root.join(f)).expect("fixture");
+        w.write(f, text);
+    }
+    // `hosts: web` in site.yaml: the test machine takes roles-web's group, so the role runs.
+    w.write(
+        "tests/site.yaml",
+        "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\ninventory: ../inventory.yaml\nlimit: [web]\nverify:\n  - name: the role ran\n    command: test -f /srv/webapp/blog/site.conf\n  - name: the include ran\n    command: id alice\n",
+    );
+    let run = w.orbdeploy([
+        "test",
+        "--report",
+        "out/converge.json",
+        "--report-html",
+        "out/converge.html",
+    ]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("converge     passed"), "{}", run.stdout);
+    let report = w.report("out/converge.json");
+    let machines: Vec<&str> = report["machines"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["machine"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(machines.len(), 1, "{machines:?}");
+    assert!(machines[0].ends_with("-site-debian"), "{machines:?}");
+    assert!(
+        crate::harness::summary_count(&report, "changed") >= 5,
+        "{report}"
+    );
+    let html = std::fs::read_to_string(w.path("out/converge.html")).expect("the HTML report");
+    assert!(
+        html.contains("site configs"),
+        "the role's steps are in the HTML report"
+    );
+    assert_eq!(throwaway(&w), Vec::<String>::new());
+}
+
+#[test]
+fn a_failing_prepare_fails_its_platform_and_leaves_no_template() {
+    let w = World::new("scenprep");
+    let _guard = Leftovers(&w);
+    w.write(
+        "tests/prep.yaml",
+        "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nprepare:\n  - name: a command that fails\n    command: \"false\"\nconverge:\n  - put: { content: \"x\\n\", dest: /tmp/x }\n",
+    );
+    let run = w.orbdeploy(["test", "--junit", "junit.xml"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("`a command that fails` (tests/prep.yaml:4:5) failed"),
+        "{}",
+        run.stdout
+    );
+    let cases = junit_cases(&w.path("junit.xml"));
+    assert!(
+        cases.contains(&("debian: prepare".into(), "failure".into())),
+        "{cases:?}"
+    );
+    assert!(
+        cases.contains(&("debian: converge".into(), "skipped".into())),
+        "{cases:?}"
+    );
+    assert_eq!(
+        machines(&w, "odt-"),
+        Vec::<String>::new(),
+        "no template, no machine"
+    );
+}
