@@ -271,6 +271,10 @@ fn create(ctx: &Ctx, alive: &[usize], phase: Phase) -> Vec<PhaseResult> {
                         Ok(()) => {
                             PhaseResult::passed(phase, ms, format!("{name} cloned from {template}"))
                         }
+                        // Ctrl-C ends the orbctl it waited for: not a failure of the clone.
+                        Err(_) if crate::interrupt::requested() => {
+                            PhaseResult::skipped(phase, INTERRUPTED)
+                        }
                         Err(e) => {
                             PhaseResult::failed(phase, ms, "clone failed", vec![e.to_string()])
                         }
@@ -351,13 +355,14 @@ fn destroy(ctx: &Ctx, runs: &mut [PlatformRun]) {
             continue;
         }
         let t0 = Instant::now();
-        let deleted = match ctx.orb.lifecycle_call(Lifecycle::Delete, &r.machine) {
-            Err(crate::orb::OrbError::MachineNotFound { .. }) => Ok(()),
-            other => other,
-        };
+        let deleted = ctx.orb.lifecycle_call(Lifecycle::Delete, &r.machine);
         let ms = crate::report::ms(t0.elapsed());
         r.phases.push(match deleted {
             Ok(()) => PhaseResult::passed(phase, ms, format!("{} deleted", r.machine)),
+            // Ctrl-C came before the clone was made.
+            Err(crate::orb::OrbError::MachineNotFound { .. }) => {
+                PhaseResult::passed(phase, ms, "no machine to delete")
+            }
             Err(e) => PhaseResult::failed(phase, ms, "delete failed", vec![e.to_string()]),
         });
     }
