@@ -128,8 +128,11 @@ fn step(
     let interrupted = crate::interrupt::requested();
     let alive: Vec<usize> = (0..runs.len()).filter(|i| runs[*i].alive()).collect();
     for r in runs.iter_mut().filter(|r| !r.alive()) {
-        r.phases
-            .push(PhaseResult::skipped(phase, "after a failed phase"));
+        let why = match r.interrupted() {
+            true => INTERRUPTED,
+            false => "after a failed phase",
+        };
+        r.phases.push(PhaseResult::skipped(phase, why));
     }
     if alive.is_empty() {
         return;
