@@ -25,7 +25,8 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// [`esc`] for the other JUnit documents orbdeploy writes (`orbdeploy test`).
+/// Text made fit for XML 1.0, as this module escapes it, for the other JUnit documents
+/// orbdeploy writes (`orbdeploy test`).
 pub fn escape(s: &str) -> String {
     esc(s)
 }

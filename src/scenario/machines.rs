@@ -165,10 +165,13 @@ fn from_inventory(
         spec.groups = source.groups.clone();
         spec.groups.extend(p.groups.iter().cloned());
         spec.vars = source.vars.clone();
-        spec.vars.0.extend(p.vars.0.iter().cloned());
+        override_vars(&mut spec.vars, &p.vars);
         spec.vars_files = source.vars_files.clone();
         list.push((written(name.clone()), spec));
     }
+    // The scenario's variables over the inventory's global ones (a platform's are the
+    // machine's, over both).
+    override_vars(&mut file.vars, &s.file.vars);
     file.machines = SpannedMap(list);
     file.defaults = MachineSettings::default();
     file.discover = None;
@@ -176,6 +179,14 @@ fn from_inventory(
     file.max_fail_percentage = None;
     let keys = crate::secrets::Keyring::new(&[]);
     inventory::from_file(&path, file, cli_vars, log, &keys)
+}
+
+/// `over`'s variables in place of `vars`' of the same names, after them.
+fn override_vars(vars: &mut crate::load::inventory::Vars, over: &crate::load::inventory::Vars) {
+    for (k, v) in over.iter() {
+        vars.0.retain(|(old, _)| old.value != k.value);
+        vars.0.push((k.clone(), v.clone()));
+    }
 }
 
 /// The inventory a scenario names, relative to the scenario's directory.
