@@ -43,8 +43,30 @@ pub fn cleanup(orb: &Orb, cfg: &Config) -> Result<()> {
             deleted += 1;
         }
     }
+    remove_kept_inventories();
     println!("orbdeploy test --cleanup: {deleted} deleted");
     Ok(())
+}
+
+/// The inventories of kept machines (`orbdeploy-test-<run>.yaml` in the temporary
+/// directory) whose run is gone: their machines are deleted now.
+fn remove_kept_inventories() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(run) = name
+            .strip_prefix("orbdeploy-test-")
+            .and_then(|r| r.strip_suffix(".yaml"))
+        else {
+            continue;
+        };
+        let pid = run_pid(&format!("{PREFIX}{run}-"));
+        if pid.is_some_and(|p| !alive(p)) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Whether a process of this pid runs (a run of another user's counts as running).

@@ -255,10 +255,12 @@ fn a_failing_verify_names_the_assertion_and_keep_failed_keeps_a_reachable_machin
     ]);
     exec.assert_code(0);
     assert!(exec.stdout.contains("port=80"), "{}", exec.stdout);
-    let _ = std::fs::remove_file(inventory);
-
     let cleanup = w.orbdeploy(["test", "--cleanup", "tests"]);
     cleanup.assert_code(0);
+    assert!(
+        !inventory.exists(),
+        "--cleanup removes the kept machines' inventory"
+    );
     assert!(
         cleanup
             .stdout
