@@ -11,14 +11,15 @@ use super::Config;
 
 /// Delete the leftovers and say what was deleted.
 pub fn cleanup(orb: &Orb, cfg: &Config) -> Result<()> {
-    // The templates the scenarios name now are kept; without scenarios here, none is.
-    let current: Vec<String> = match super::load_all(cfg) {
-        Ok(checked) => checked.into_iter().flat_map(|c| c.templates).collect(),
-        Err(e) if cfg.paths.is_empty() => {
-            let _ = e;
-            Vec::new()
-        }
-        Err(e) => return Err(e.into()),
+    // The templates the scenarios name now are kept; without scenarios here, none is. A
+    // scenario that does not load is an error: its templates would be taken for old ones.
+    let found = super::find(&cfg.paths);
+    let current: Vec<String> = match found {
+        Err(_) if cfg.paths.is_empty() => Vec::new(),
+        _ => super::load_all(cfg)?
+            .into_iter()
+            .flat_map(|c| c.templates)
+            .collect(),
     };
     let mut deleted = 0;
     for m in orb.list()? {
