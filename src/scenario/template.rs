@@ -44,6 +44,21 @@ fn inputs(s: &Scenario, p: &Platform) -> serde_json::Value {
     })
 }
 
+/// Every step of `book` rendered for the machine of `inv` before it exists, as `apply`
+/// checks its steps before phase 1: an undefined variable, a bad `when:` or a missing local
+/// file is exit 2 before any machine is made.
+fn rendered(
+    mut inv: crate::inventory::Inventory,
+    renderer: &Renderer,
+    book: &crate::steps::Playbook,
+    tags: &[String],
+) -> Result<(), ConfigError> {
+    inv.attach(&[]);
+    steps::check_hosts(book, &inv)?;
+    let plan = crate::plan::select(&inv, book, (&[], None), tags)?;
+    crate::plan::validate::validate_where(&plan, book, renderer, &|_| true)
+}
+
 /// Check every phase's steps of `s` on `p` (exit 2 before any machine is made) and return
 /// the name of the platform's template: the key of its inputs and of every file its
 /// `prepare` steps read (includes, roles, templates, sources).
@@ -57,7 +72,9 @@ pub fn check(
         roles_path: roles_path.to_vec(),
     };
     let reads = ReadLog::default();
-    let inv = machines::template(s, p, "odt-check", (cli_vars, &reads))?;
+    // Messages name the platform's machine as `odt-debian` (its run's name is not known yet).
+    let check_name = format!("{}{}", machines::PREFIX, p.name.value);
+    let inv = machines::template(s, p, &check_name, (cli_vars, &reads))?;
     let renderer = Renderer::with_read_log(reads.clone());
     let book = steps::load_with(&inv, &renderer, &options)?;
     let mut h = Sha256::new();
@@ -69,11 +86,18 @@ pub fn check(
         let bytes = std::fs::read(src).unwrap_or_default();
         h.update(format!("\n{}={:x}", src.display(), Sha256::digest(bytes)));
     }
+    rendered(inv, &renderer, &book, &[])?;
     for steps in [Steps::Converge, Steps::Verify] {
         let reads = ReadLog::default();
-        let machine = ("odt-check".to_string(), p);
+        let machine = (check_name.clone(), p);
         let inv = machines::phase(s, &[machine], steps, (cli_vars, &reads))?;
-        steps::load_with(&inv, &Renderer::with_read_log(reads), &options)?;
+        let renderer = Renderer::with_read_log(reads);
+        let book = steps::load_with(&inv, &renderer, &options)?;
+        let tags: Vec<String> = match steps {
+            Steps::Converge => s.file.tags.iter().map(|t| t.value.clone()).collect(),
+            Steps::Verify => Vec::new(),
+        };
+        rendered(inv, &renderer, &book, &tags)?;
     }
     let key = format!("{:x}", h.finalize());
     Ok(format!("{TEMPLATE_PREFIX}{}", &key[..KEY_DIGITS]))

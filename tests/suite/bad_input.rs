@@ -1301,6 +1301,16 @@ fn scenario_cases() -> Vec<ScenarioCase> {
             "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\nvars: [a]\n",
             "s.yaml:4:",
         ),
+        c(
+            "scenario: an undefined variable in a converge step",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge:\n  - put: { content: \"{{ nope }}\\n\", dest: /tmp/x }\n",
+            "s.yaml:4:5: step `put /tmp/x`: on machine `odt-debian`: content: line 1: undefined variable `nope`",
+        ),
+        c(
+            "scenario: a verify step whose when is not a boolean",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\nverify:\n  - command: \"true\"\n    when: \"'yes'\"\n",
+            "s.yaml:5:5:",
+        ),
         ScenarioCase {
             args: &["--scenario", "nosuch"],
             ..c(
