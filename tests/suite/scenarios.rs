@@ -433,3 +433,43 @@ fn a_failing_prepare_fails_its_platform_and_leaves_no_template() {
         "no template, no machine"
     );
 }
+
+#[test]
+fn ctrl_c_while_a_template_is_prepared_leaves_no_half_made_template() {
+    use std::os::unix::process::CommandExt;
+    let w = World::new("scentpl");
+    let _guard = Leftovers(&w);
+    w.write(
+        "tests/slow.yaml",
+        "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nprepare:\n  - name: long preparation\n    shell: \"touch /tmp/started; sleep 30\"\nconverge: []\n",
+    );
+    let child = Command::new(orbdeploy_bin())
+        .arg("test")
+        .env("ORBSIM_HOME", &w.home)
+        .env("ORBDEPLOY_ORBCTL", &w.orbctl)
+        .env("NO_COLOR", "1")
+        .current_dir(w.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start orbdeploy test");
+    wait_for(
+        "the long prepare step in the template",
+        Duration::from_secs(120),
+        || {
+            machines(&w, "odt-tpl-")
+                .iter()
+                .any(|t| w.sh(t, None, "test -f /tmp/started").code == 0)
+        },
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("prepare      skipped"), "{stdout}");
+    assert_eq!(machines(&w, "odt-"), Vec::<String>::new(), "{stdout}");
+}
