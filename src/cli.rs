@@ -60,6 +60,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run one command on every selected machine, in parallel.
     Exec(ExecArgs),
+    /// Test a role or a deploy on throwaway machines: per scenario and platform, create
+    /// (a clone of a prepared template), converge, idempotence, verify, destroy
+    /// (docs/scenarios.md).
+    Test(TestArgs),
     /// Encrypt, decrypt, edit and re-encrypt age-encrypted vars files.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -70,7 +74,7 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
-    /// Print the JSON Schema of the inventory or of an operations file (for editors:
+    /// Print the JSON Schema of the inventory, an operations file or a scenario (for editors:
     /// completion and validation; docs/schema/ keeps the same text).
     Schema {
         /// Which file's schema.
@@ -275,6 +279,68 @@ pub struct PlanArgs {
     pub saved_plan: Option<PathBuf>,
 }
 
+/// `orbdeploy test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Scenario files, or directories whose `tests/*.yaml` are the scenarios (default: the
+    /// `tests/*.yaml` here).
+    #[arg(value_name = "SCENARIO.yaml")]
+    pub scenarios: Vec<PathBuf>,
+    /// Only the scenario of this name; repeatable.
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Keep every throwaway machine (and say how to reach it).
+    #[arg(long, conflicts_with = "keep_failed")]
+    pub keep: bool,
+    /// Keep the throwaway machines of the platforms that failed.
+    #[arg(long)]
+    pub keep_failed: bool,
+    /// Make every platform's template again, even when one of the same inputs exists.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Delete the throwaway machines of runs that were killed, and the templates no scenario
+    /// names any more; run nothing.
+    #[arg(long, conflicts_with_all = ["keep", "keep_failed", "rebuild"])]
+    pub cleanup: bool,
+    /// Set a variable (highest precedence); repeatable.
+    #[arg(long = "var", value_name = "K=V")]
+    pub vars: Vec<String>,
+    /// Also look for roles in this directory; repeatable.
+    #[arg(long = "roles-path", value_name = "DIR")]
+    pub roles_path: Vec<PathBuf>,
+    /// Write a JUnit XML report: one test case per scenario, platform and phase.
+    #[arg(long, value_name = "PATH.xml")]
+    pub junit: Option<PathBuf>,
+    /// Write the converge run's JSON report to this file (`PATH.SCENARIO.json` with
+    /// several scenarios).
+    #[arg(long, value_name = "PATH.json")]
+    pub report: Option<PathBuf>,
+    /// Write the converge run's HTML report to this file (named as `--report`).
+    #[arg(long, value_name = "PATH.html")]
+    pub report_html: Option<PathBuf>,
+}
+
+impl TestArgs {
+    /// The test run these flags ask for.
+    pub fn config(&self) -> Result<crate::scenario::Config, ConfigError> {
+        Ok(crate::scenario::Config {
+            paths: self.scenarios.clone(),
+            names: self.names.clone(),
+            keep: self.keep,
+            keep_failed: self.keep_failed,
+            rebuild: self.rebuild,
+            cleanup: self.cleanup,
+            vars: parse_vars(&self.vars)?,
+            roles_path: self.roles_path.clone(),
+            junit: self.junit.clone(),
+            report: self.report.clone(),
+            report_html: self.report_html.clone(),
+            command_line: std::env::args_os().collect(),
+            ..crate::scenario::Config::default()
+        })
+    }
+}
+
 /// `orbdeploy exec`.
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
@@ -345,6 +411,7 @@ impl RunArgs {
                 color: !json
                     && std::env::var_os("NO_COLOR").is_none()
                     && std::io::stdout().is_terminal(),
+                quiet: false,
             },
             report: self.report.clone(),
             junit: self.junit.clone(),
@@ -618,6 +685,8 @@ pub enum SchemaDocument {
     Inventory,
     /// An operations file (also an include, a role's steps.yaml or handlers.yaml).
     Operations,
+    /// A scenario of `orbdeploy test`.
+    Scenario,
 }
 
 impl From<SchemaDocument> for crate::load::schema::Document {
@@ -625,6 +694,7 @@ impl From<SchemaDocument> for crate::load::schema::Document {
         match doc {
             SchemaDocument::Inventory => crate::load::schema::Document::Inventory,
             SchemaDocument::Operations => crate::load::schema::Document::Operations,
+            SchemaDocument::Scenario => crate::load::schema::Document::Scenario,
         }
     }
 }

@@ -183,6 +183,19 @@ pub fn load_noting(
     keys: &Keyring,
 ) -> Result<Inventory, ConfigError> {
     let file: InventoryFile = yaml::parse_file(path, log)?;
+    from_file(path, file, cli_vars, log, keys)
+}
+
+/// An inventory from what was written at `path` (parsed already, or made in memory by
+/// `orbdeploy test` with the positions of its scenario file), checked as [`load_noting`]
+/// checks a file.
+pub fn from_file(
+    path: &Path,
+    file: InventoryFile,
+    cli_vars: &[(String, String)],
+    log: &ReadLog,
+    keys: &Keyring,
+) -> Result<Inventory, ConfigError> {
     let dir = inventory_dir(path);
     let at = |s: &Spanned<String>, msg: String| {
         ConfigError::at(path, s.referenced.line(), s.referenced.column(), msg)

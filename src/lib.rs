@@ -25,6 +25,7 @@ pub mod remote;
 pub mod report;
 pub mod run;
 pub mod saved_plan;
+pub mod scenario;
 pub mod secrets;
 pub mod serial;
 pub mod spanned_map;
@@ -95,6 +96,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
             None => Ok(run::apply(&orb, &args.config()?)?.into_result()?),
         },
         cli::Command::Exec(args) => commands::exec::exec(&orb, &args.into()),
+        cli::Command::Test(args) => scenario::test(&orb, &args.config()?),
         cli::Command::Init { dir } => commands::init::init(dir),
         cli::Command::Schema { document } => Ok(commands::schema::print((*document).into())?),
         cli::Command::Ssh(cli::SshCommand::Close) => commands::ssh::close(),

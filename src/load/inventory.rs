@@ -111,6 +111,9 @@ macro_rules! with_machine_settings {
     };
 }
 
+/// Scenario platforms (`load/scenario.rs`) take the same machine settings.
+pub(crate) use with_machine_settings;
+
 /// The machine settings of one entry (defaults, a group or a machine) as written.
 #[derive(Debug, Clone, Default)]
 pub struct RawSettings {

@@ -3,4 +3,5 @@
 
 pub mod inventory;
 pub mod operations;
+pub mod scenario;
 pub mod schema;

@@ -10,6 +10,7 @@ use schemars::generate::SchemaSettings;
 
 use super::inventory::InventoryFile;
 use super::operations::OperationsFile;
+use super::scenario::ScenarioFile;
 
 /// Which file a schema describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,17 +20,24 @@ pub enum Document {
     /// An operations file: the inventory's `operations:` file, an include, a role's
     /// `steps.yaml` or `handlers.yaml`.
     Operations,
+    /// A scenario of `orbdeploy test` (`tests/*.yaml`).
+    Scenario,
 }
 
 impl Document {
-    /// Both documents.
-    pub const ALL: [Document; 2] = [Document::Inventory, Document::Operations];
+    /// Every document.
+    pub const ALL: [Document; 3] = [
+        Document::Inventory,
+        Document::Operations,
+        Document::Scenario,
+    ];
 
     /// Its name on the command line and in docs/schema/NAME.json.
     pub fn name(self) -> &'static str {
         match self {
             Document::Inventory => "inventory",
             Document::Operations => "operations",
+            Document::Scenario => "scenario",
         }
     }
 }
@@ -58,6 +66,10 @@ pub fn schema(doc: Document) -> serde_json::Value {
         Document::Operations => (
             generator.into_root_schema_for::<OperationsFile>(),
             "orbdeploy operations file",
+        ),
+        Document::Scenario => (
+            generator.into_root_schema_for::<ScenarioFile>(),
+            "orbdeploy test scenario",
         ),
     };
     schema.insert("$id".into(), url(doc).into());

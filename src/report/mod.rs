@@ -352,6 +352,8 @@ pub struct ReportMachine {
 /// How to show the run.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Nothing on stdout or stderr (the caller shows the returned report).
+    pub quiet: bool,
     /// JSON lines on stdout.
     pub json: bool,
     /// Progress bars (already resolved from --progress, the terminal and CI).
@@ -471,13 +473,13 @@ fn run(
         .unwrap_or_default();
     let mut report = Report::new(opts.mode, opts.inventory.clone(), identity, started_unix);
     let mut steps: BTreeMap<String, Vec<StepResult>> = BTreeMap::new();
-    let mut human = (!opts.json).then(|| human::Human::new(&opts));
+    let mut human = (!opts.json && !opts.quiet).then(|| human::Human::new(&opts));
     let mut clock = html::Clock::default();
     // When the first machine started its steps: the end of what came before them.
     let mut steps_began: Option<u64> = None;
     let stdout = std::io::stdout();
     for (at, event) in rx {
-        if opts.json {
+        if opts.json && !opts.quiet {
             let mut out = stdout.lock();
             if let Ok(line) = serde_json::to_string(&event) {
                 let _ = writeln!(out, "{line}");

@@ -108,4 +108,7 @@ pub struct OutputStyle {
     pub progress: bool,
     /// Colour on stdout.
     pub color: bool,
+    /// Nothing on stdout at all: the caller reads the returned report and shows what it
+    /// wants of it (`orbdeploy test`).
+    pub quiet: bool,
 }

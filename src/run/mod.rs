@@ -62,6 +62,23 @@ pub fn apply(orb: &Orb, config: &Config) -> Result<RunEnd> {
     let end = apply_loaded(orb, config, &mut loaded, (rerun, opened, started));
     // A message may quote a value (a rendered path, a machine's answer): printed masked,
     // as every other output is.
+    end.map(|(end, _)| end)
+        .map_err(|e| e.context(MaskErrors(masker(&loaded))))
+}
+
+/// Apply an inventory made in memory (`orbdeploy test` makes one per phase, with steps
+/// positioned in the scenario file), noting in `reads` what was read for it; returns how
+/// the run ended and its report. `config.inventory` only names the run in its report.
+pub fn apply_inventory(
+    orb: &Orb,
+    config: &Config,
+    inv: Inventory,
+    reads: ReadLog,
+) -> Result<(RunEnd, Option<report::Report>)> {
+    crate::interrupt::install();
+    let started = Instant::now();
+    let mut loaded = load_steps(orb, config, inv, reads)?;
+    let end = apply_loaded(orb, config, &mut loaded, (None, None, started));
     end.map_err(|e| e.context(MaskErrors(masker(&loaded))))
 }
 
@@ -71,7 +88,7 @@ fn apply_loaded(
     config: &Config,
     loaded: &mut Loaded,
     (rerun, opened, started): (Option<plan::rerun::Rerun>, Option<PlanFile>, Instant),
-) -> Result<RunEnd> {
+) -> Result<(RunEnd, Option<report::Report>)> {
     let selection = (config.limit.as_slice(), config.shard);
     let mut plan = plan::select(&loaded.inv, &loaded.book, selection, &config.tags)?;
     if !config.allow_empty {
@@ -89,7 +106,7 @@ fn apply_loaded(
         plan::list::list_steps(&plan, &loaded.book, &loaded.renderer, &mut list)?;
         let list = masker(loaded).text(&String::from_utf8_lossy(&list));
         std::io::Write::write_all(&mut std::io::stdout().lock(), list.as_bytes())?;
-        return Ok(RunEnd::Success);
+        return Ok((RunEnd::Success, None));
     }
     if let Some(warning) = crate::process::limits::raise_open_files(plan.machines.len()) {
         eprintln!("{warning}");
@@ -138,7 +155,7 @@ fn apply_loaded(
     drop(events);
     let report = reporter.finish()?;
     saved::finish(config, saved, &report, end)?;
-    Ok(end)
+    Ok((end, Some(report)))
 }
 
 /// Phase 1 and phase 2 of every batch in turn (without `serial`, one batch of every
@@ -210,7 +227,12 @@ struct Loaded {
 fn load(orb: &Orb, config: &Config) -> Result<Loaded> {
     let reads = ReadLog::default();
     let keys = crate::secrets::Keyring::new(&config.identities);
-    let mut inv = inventory::load_noting(&config.inventory, &config.vars, &reads, &keys)?;
+    let inv = inventory::load_noting(&config.inventory, &config.vars, &reads, &keys)?;
+    load_steps(orb, config, inv, reads)
+}
+
+/// The rest of [`load`], once the inventory is read: the steps, checked.
+fn load_steps(orb: &Orb, config: &Config, mut inv: Inventory, reads: ReadLog) -> Result<Loaded> {
     if let Some(keep) = config.persist {
         inv.persist_ssh(keep);
     }
@@ -253,6 +275,7 @@ fn start_reporter(
     let output = config.output;
     let (events, reporter) = report::start(
         report::Options {
+            quiet: output.quiet,
             json: output.json,
             progress: output.progress,
             color: output.color,

@@ -1205,3 +1205,194 @@ fn every_bad_input_exits_2_with_one_message_and_touches_nothing() {
         insta::assert_snapshot!("bad_input_catalogue", catalogue_text);
     });
 }
+
+/// A bad scenario of `orbdeploy test`: the scenario file `s.yaml`, other files beside it,
+/// extra arguments, and what the message must say.
+struct ScenarioCase {
+    name: &'static str,
+    scenario: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+    expect: &'static str,
+}
+
+fn scenario_cases() -> Vec<ScenarioCase> {
+    let c = |name, scenario, expect| ScenarioCase {
+        name,
+        scenario,
+        files: &[],
+        args: &[],
+        expect,
+    };
+    vec![
+        c("scenario: unknown key", "platfroms: []\n", "s.yaml:1:1: unknown field `platfroms`"),
+        c("scenario: yaml syntax", "platforms: [\n", "s.yaml:"),
+        c("scenario: no platforms", "converge: []\n", "s.yaml: `platforms` is missing or empty"),
+        c(
+            "scenario: platform without an image",
+            "platforms:\n  - name: debian\nconverge: []\n",
+            "s.yaml:2:5: missing field `image`",
+        ),
+        c(
+            "scenario: platform with an unknown key",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\", cpu: 2 }\nconverge: []\n",
+            "s.yaml:2:",
+        ),
+        c(
+            "scenario: platform setting of the wrong type",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\", cpus: two }\nconverge: []\n",
+            "s.yaml:2:",
+        ),
+        c(
+            "scenario: platform named twice",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\n  - { name: debian, image: \"debian:trixie\" }\nconverge: []\n",
+            "s.yaml:3:13: platform `debian` is named twice",
+        ),
+        c(
+            "scenario: platform name with a space",
+            "platforms:\n  - { name: \"deb ian\", image: \"debian:bookworm\" }\nconverge: []\n",
+            "s.yaml:2:13: platform name: `deb ian` is not a valid name",
+        ),
+        c(
+            "scenario: unknown image",
+            "platforms:\n  - { name: debian, image: \"nosuchos:1\" }\nconverge: []\n",
+            "s.yaml:2:28: image: unknown distro `nosuchos`",
+        ),
+        c(
+            "scenario: bad memory setting",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\", memory: 4X }\nconverge: []\n",
+            "s.yaml:2:",
+        ),
+        c(
+            "scenario: nothing to converge",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\n",
+            "s.yaml: nothing to converge",
+        ),
+        c(
+            "scenario: converge and inventory",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\ninventory: inv.yaml\nlimit: [web]\n",
+            "s.yaml:4:12: `converge` and `inventory` are both given",
+        ),
+        c(
+            "scenario: limit without inventory",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\nlimit: [web]\n",
+            "s.yaml:4:9: `limit` needs `inventory`",
+        ),
+        c(
+            "scenario: inventory without limit",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\ninventory: inv.yaml\n",
+            "s.yaml:3:12: `inventory` needs `limit`",
+        ),
+        c(
+            "scenario: missing inventory",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\ninventory: nope.yaml\nlimit: [web]\n",
+            "s.yaml:3:12: inventory nope.yaml does not exist",
+        ),
+        ScenarioCase {
+            files: &[("inv.yaml", "machines:\n  web-1: { groups: [web] }\noperations: []\n")],
+            ..c(
+                "scenario: limit that selects nothing",
+                "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\ninventory: inv.yaml\nlimit: [db]\n",
+                "s.yaml:4:9: limit: ",
+            )
+        },
+        c(
+            "scenario: missing operations file",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: nope.yaml\n",
+            "operations file nope.yaml does not exist",
+        ),
+        c(
+            "scenario: unknown role",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge:\n  - role: nosuch\n",
+            "s.yaml:4:5:",
+        ),
+        c(
+            "scenario: a verify step with an unknown key",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\nverify:\n  - assert: { that: \"1 == 1\", mesage: x }\n",
+            "s.yaml:5:",
+        ),
+        c(
+            "scenario: a prepare step of the wrong type",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\nprepare: 3\n",
+            "s.yaml:4:1: expected a file name, a list of file names and steps",
+        ),
+        c(
+            "scenario: vars that are a list",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\nvars: [a]\n",
+            "s.yaml:4:",
+        ),
+        c(
+            "scenario: an undefined variable in a converge step",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge:\n  - put: { content: \"{{ nope }}\\n\", dest: /tmp/x }\n",
+            "s.yaml:4:5: step `put /tmp/x`: on machine `odt-debian`: content: line 1: undefined variable `nope`",
+        ),
+        c(
+            "scenario: a verify step whose when is not a boolean",
+            "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\nverify:\n  - command: \"true\"\n    when: \"'yes'\"\n",
+            "s.yaml:5:5:",
+        ),
+        ScenarioCase {
+            args: &["--scenario", "nosuch"],
+            ..c(
+                "scenario: --scenario that names none",
+                "platforms:\n  - { name: debian, image: \"debian:bookworm\" }\nconverge: []\n",
+                "--scenario `nosuch`: no scenario of that name",
+            )
+        },
+    ]
+}
+
+#[test]
+fn every_bad_scenario_exits_2_with_one_message_and_touches_nothing() {
+    let mut failures = Vec::new();
+    let mut text = String::new();
+    for c in scenario_cases() {
+        let fake = Fake::new(&[]);
+        std::fs::write(fake.dir.path().join("s.yaml"), c.scenario).unwrap();
+        for (name, body) in c.files {
+            std::fs::write(fake.dir.path().join(name), body).unwrap();
+        }
+        let out = fake
+            .cmd()
+            .env("NO_COLOR", "1")
+            .arg("test")
+            .arg("s.yaml")
+            .args(c.args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let code = out.status.code().unwrap_or(-1);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let one_message = lines.len() == 1
+            || (lines.first().is_some_and(|l| l.starts_with("error: "))
+                && lines[1..].iter().all(|l| l.starts_with(' ')));
+        let calls = fake.calls();
+        if code != 2
+            || !stderr.contains(c.expect)
+            || !one_message
+            || !stdout.is_empty()
+            || !calls.is_empty()
+        {
+            failures.push(format!(
+                "{}: exit {code}, expected `{}`\n  stderr: {stderr}\n  stdout: {stdout}\n  calls: {calls:?}",
+                c.name, c.expect
+            ));
+        }
+        text.push_str(&format!("=== {}\n--- s.yaml\n{}", c.name, c.scenario));
+        for (name, body) in c.files {
+            text.push_str(&format!("--- {name}\n{body}"));
+        }
+        let args = c.args.join(" ");
+        text.push_str(&format!("$ orbdeploy test s.yaml {args}\n{stderr}\n"));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    insta::with_settings!({ omit_expression => true }, {
+        insta::assert_snapshot!("bad_scenario_catalogue", text);
+    });
+}

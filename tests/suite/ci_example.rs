@@ -20,6 +20,8 @@ const WORKFLOW: &str = "examples/ci/.github/workflows/orbstack.yml";
 const RELEASE: &str = ".github/workflows/release.yml";
 /// The example split across a matrix with `--shard` and `report merge` (docs/ci.md).
 const SHARDS: &str = "examples/ci/.github/workflows/orbstack-shards.yml";
+/// A role tested with `orbdeploy test` (docs/ci.md; tests/suite/scenarios.rs runs its scenario).
+const ROLE_TEST: &str = "examples/ci/.github/workflows/orbstack-test.yml";
 /// The example's machine (examples/ci/deploy/inventory.yaml).
 const MACHINE: &str = "ci-demo-web";
 /// A step may take this long (`cargo install` compiles orbdeploy and orbsim).
@@ -247,7 +249,7 @@ fn lint(path: &Path) -> Vec<String> {
 
 #[test]
 fn workflows_are_well_formed() {
-    for rel in [RELEASE, WORKFLOW, SHARDS] {
+    for rel in [RELEASE, WORKFLOW, SHARDS, ROLE_TEST] {
         let problems = lint(&repo().join(rel));
         assert!(problems.is_empty(), "{rel}:\n{}", problems.join("\n"));
     }
@@ -315,7 +317,7 @@ jobs:
 #[test]
 fn docs_ci_shows_the_example_workflow_as_it_is() {
     let doc = std::fs::read_to_string(repo().join("docs/ci.md")).unwrap();
-    for file in [WORKFLOW, SHARDS] {
+    for file in [WORKFLOW, SHARDS, ROLE_TEST] {
         let example = std::fs::read_to_string(repo().join(file)).unwrap();
         assert!(
             doc.contains(&format!("```yaml\n{example}```\n")),

@@ -43,6 +43,7 @@ mod reconcile;
 mod rerun;
 mod saved_plan;
 mod saved_plan_output;
+mod scenarios;
 mod schema;
 mod secret_sources;
 mod secrets;

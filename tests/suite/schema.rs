@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DOCUMENTS: [&str; 2] = ["inventory", "operations"];
+const DOCUMENTS: [&str; 3] = ["inventory", "operations", "scenario"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -63,6 +63,14 @@ fn document_of(path: &Path) -> Option<&'static str> {
         _ if in_workflows => None,
         "defaults.yaml" | "role.yaml" => None,
         "inventory.yaml" => Some("inventory"),
+        // A role's or a project's `tests/*.yaml` are `orbdeploy test` scenarios.
+        _ if path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "tests") =>
+        {
+            Some("scenario")
+        }
         _ if name.ends_with(".yaml") || name.ends_with(".yml") => Some("operations"),
         _ => None,
     }
@@ -91,7 +99,7 @@ fn every_shipped_inventory_and_operations_file_validates() {
         yaml_files(&repo().join(dir), &mut files);
     }
     let mut problems = Vec::new();
-    let mut counts = [0; 2];
+    let mut counts = [0; 3];
     for path in &files {
         let document = document_of(path).expect("filtered above");
         let (i, (_, validator)) = validators
@@ -111,8 +119,12 @@ fn every_shipped_inventory_and_operations_file_validates() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    // fixtures: demo, devbox, roles; examples/ci; init; the README's first deploy.
-    assert!(counts[0] >= 5 && counts[1] >= 8, "{counts:?} of {files:#?}");
+    // fixtures: demo, devbox, roles (and the webapp role's scenario); examples/ci; init;
+    // the README's first deploy.
+    assert!(
+        counts[0] >= 5 && counts[1] >= 8 && counts[2] >= 1,
+        "{counts:?} of {files:#?}"
+    );
 }
 
 /// The init templates name the published schema on their first line, for editors.
