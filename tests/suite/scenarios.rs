@@ -49,22 +49,12 @@ fn settings(w: &World) -> insta::Settings {
     s.add_filter(r"\bp\d+r[0-9a-f]{4}\b", "[run]");
     s.add_filter(r"odt-tpl-[0-9a-f]{16}", "odt-tpl-[key]");
     s.add_filter(
-        &regex_escape(&std::env::temp_dir().display().to_string()),
+        &regex::escape(&std::env::temp_dir().display().to_string()),
         "[tmp]",
     );
+    // The fixture's scenario is named by its path in this checkout.
+    s.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[repo]");
     s
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
-            special
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(c))
-        })
-        .collect()
 }
 
 /// The JUnit cases of a run, as `(name, outcome)`: `passed`, `failure` or `skipped`.
