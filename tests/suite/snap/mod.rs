@@ -168,17 +168,6 @@ pub fn changing(calls: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn regex_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// insta settings for a snapshot of a run in `dir`: the temp dir reads `[dir]`, a duration
 /// `#.##s` (human output) or `#.###` (JUnit), `#ms` in words, `#.#ms` and `#%` in the
 /// `--timings` block, and pids `[pid]`.
@@ -210,7 +199,7 @@ fn with_time_filters(s: &mut insta::Settings, dir: &Path) {
     dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
     dirs.dedup();
     for d in dirs {
-        s.add_filter(&regex_escape(&d), "[dir]");
+        s.add_filter(&regex::escape(&d), "[dir]");
     }
     s.add_filter(r"\b\d+\.\d{2}s\b", "#.##s");
     s.add_filter(r#"time="\d+\.\d{3}""#, r##"time="#.###""##);
