@@ -20,6 +20,7 @@
 #     at the largest size with each --parallel, BENCH_FLEET_REPEAT times each (default 3),
 #   BENCH_FLEET_FIRST_REPEAT=N then measures orbdeploy's first run, fresh logins and
 #     --persist alternately, N times each at the largest size (hosts reset before each),
+#   BENCH_FLEET_VENV=DIR keeps the venv of Ansible and pyinfra there for the next run,
 #   BENCH_FLEET_OUT=DIR keeps every run's output there (the extra runs' with --timings).
 # Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
 # scripts/setup.sh installs. Deletes every machine and ends every ssh process it starts.
@@ -64,10 +65,15 @@ trap 'exit 130' INT TERM HUP
 out_dir=${BENCH_FLEET_OUT:-}
 [ -z "$out_dir" ] || mkdir -p "$out_dir"
 
-echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q ansible-core 'pyinfra>=3,<4' >&2
-versions="$("$work/venv/bin/ansible" --version | head -1), $("$work/venv/bin/pyinfra" --version), $(ssh -V 2>&1)"
+# BENCH_FLEET_VENV=DIR: a venv of an earlier run (made there when missing), so that separate
+# invocations per size do not install again.
+venv=${BENCH_FLEET_VENV:-$work/venv}
+if [ ! -x "$venv/bin/pyinfra" ] || [ ! -x "$venv/bin/ansible-playbook" ]; then
+  echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q ansible-core 'pyinfra>=3,<4' >&2
+fi
+versions="$("$venv/bin/ansible" --version | head -1), $("$venv/bin/pyinfra" --version), $(ssh -V 2>&1)"
 
 # ---- the hosts: a prepared one (sshd, the key, dev's sudo), cloned for the rest
 ssh_dir=$work/ssh
@@ -182,8 +188,8 @@ run_cmd() { # TOOL N [PARALLEL] -> the command line, in words
   case $1 in
     orbdeploy) echo "$od apply $ops/od$2.yaml --progress never --parallel $parallel${timings:+ --timings}" ;;
     orbdeploy-persist) echo "$od apply $ops/od$2.yaml --progress never --parallel $parallel --persist 60s${timings:+ --timings}" ;;
-    ansible) echo "$work/venv/bin/ansible-playbook -i $ops/ansible$2.ini $ops/playbook.yml" ;;
-    pyinfra) echo "$work/venv/bin/pyinfra -y --parallel $2 $ops/pyinfra$2.py $ops/deploy.py" ;;
+    ansible) echo "$venv/bin/ansible-playbook -i $ops/ansible$2.ini $ops/playbook.yml" ;;
+    pyinfra) echo "$venv/bin/pyinfra -y --parallel $2 $ops/pyinfra$2.py $ops/deploy.py" ;;
   esac
 }
 
