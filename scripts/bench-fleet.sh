@@ -31,7 +31,10 @@ tools=${BENCH_FLEET_TOOLS:-orbdeploy orbdeploy-persist ansible pyinfra}
 . scripts/setup.sh >/dev/null
 # BENCH_FLEET_PROFILE=debug uses the debug build (when a release build is out of reach).
 profile=${BENCH_FLEET_PROFILE:-release}
-if [ "$profile" = release ]; then
+# BENCH_FLEET_BUILD=no measures the binaries as they are built (no cargo build first).
+if [ "${BENCH_FLEET_BUILD:-yes}" = no ]; then
+  :
+elif [ "$profile" = release ]; then
   cargo build -q --release --workspace --bins
 else
   cargo build -q --workspace --bins
