@@ -203,7 +203,8 @@ measure() { # TOOL N OUT [PARALLEL]
   read -r -a cmd <<< "$(run_cmd "$1" "$2" "${4:-}")"
   a0=$(auths "$2"); c0=$(ssh_count)
   (cd "$ops" && ANSIBLE_CONFIG=$ops/ansible.cfg /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${cmd[@]}") > "$work/out" 2>&1 \
-    || { tail -40 "$work/out" >&2; echo "FAILED: ${cmd[*]}" >&2; exit 1; }
+    || { [ -z "$out_dir" ] || cp "$work/out" "$out_dir/$3.failed.txt"
+         tail -40 "$work/out" >&2; echo "FAILED: ${cmd[*]}" >&2; exit 1; }
   [ -z "$out_dir" ] || cp "$work/out" "$out_dir/$3.txt"
   read -r wall user sys rss < "$work/time"
   awk -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v p="$(($(ssh_count) - c0))" -v a="$(($(auths "$2") - a0))" -v n="$2" \
