@@ -20,6 +20,8 @@
 #     at the largest size with each --parallel, BENCH_FLEET_REPEAT times each (default 3),
 #   BENCH_FLEET_FIRST_REPEAT=N then measures orbdeploy's first run, fresh logins and
 #     --persist alternately, N times each at the largest size (hosts reset before each),
+#   BENCH_FLEET_KEX=ALGORITHMS gives orbdeploy's inventory that KexAlgorithms (e.g.
+#     curve25519-sha256: BENCHMARKS.md, "SSH", on what the default key exchange costs),
 #   BENCH_FLEET_VENV=DIR keeps the venv of Ansible and pyinfra there for the next run,
 #   BENCH_FLEET_OUT=DIR keeps every run's output there (the extra runs' with --timings).
 # Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
@@ -169,7 +171,7 @@ inventories() { # N -> the three inventories for s1..sN
   local n=$1 i
   {
     echo "defaults:"
-    echo "  ssh: { host_key: strict, user: dev, identity: $key, options: { UserKnownHostsFile: $known } }"
+    echo "  ssh: { host_key: strict, user: dev, identity: $key, options: { UserKnownHostsFile: $known${BENCH_FLEET_KEX:+, KexAlgorithms: $BENCH_FLEET_KEX} } }"
     echo "machines:"
     for i in $(seq 1 "$n"); do echo "  s$i: { ssh: { host: ${ip[s$i]} } }"; done
     echo "operations: ops.yaml"
