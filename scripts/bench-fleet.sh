@@ -15,7 +15,15 @@
 #
 # Usage: scripts/bench-fleet.sh [SIZE...]   host counts, default: 1 10 50 100
 #   BENCH_FLEET_TOOLS="orbdeploy ansible" measures only those,
-#   BENCH_FLEET_PROFILE=debug measures the debug build of orbdeploy and orbsim.
+#   BENCH_FLEET_PROFILE=debug measures the debug build of orbdeploy and orbsim,
+#   BENCH_FLEET_PARALLEL="10 25 50 100" then measures orbdeploy's second run (fresh logins)
+#     at the largest size with each --parallel, BENCH_FLEET_REPEAT times each (default 3),
+#   BENCH_FLEET_FIRST_REPEAT=N then measures orbdeploy's first run, fresh logins and
+#     --persist alternately, N times each at the largest size (hosts reset before each),
+#   BENCH_FLEET_KEX=ALGORITHMS gives orbdeploy's inventory that KexAlgorithms (e.g.
+#     curve25519-sha256: BENCHMARKS.md, "SSH", on what the default key exchange costs),
+#   BENCH_FLEET_VENV=DIR keeps the venv of Ansible and pyinfra there for the next run,
+#   BENCH_FLEET_OUT=DIR keeps every run's output there (the extra runs' with --timings).
 # Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
 # scripts/setup.sh installs. Deletes every machine and ends every ssh process it starts.
 set -euo pipefail
@@ -25,7 +33,10 @@ tools=${BENCH_FLEET_TOOLS:-orbdeploy orbdeploy-persist ansible pyinfra}
 . scripts/setup.sh >/dev/null
 # BENCH_FLEET_PROFILE=debug uses the debug build (when a release build is out of reach).
 profile=${BENCH_FLEET_PROFILE:-release}
-if [ "$profile" = release ]; then
+# BENCH_FLEET_BUILD=no measures the binaries as they are built (no cargo build first).
+if [ "${BENCH_FLEET_BUILD:-yes}" = no ]; then
+  :
+elif [ "$profile" = release ]; then
   cargo build -q --release --workspace --bins
 else
   cargo build -q --workspace --bins
@@ -54,11 +65,20 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# An interrupted benchmark still cleans up (bash runs the EXIT trap on `exit`).
+trap 'exit 130' INT TERM HUP
+out_dir=${BENCH_FLEET_OUT:-}
+[ -z "$out_dir" ] || mkdir -p "$out_dir"
 
-echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q ansible-core 'pyinfra>=3,<4' >&2
-versions="$("$work/venv/bin/ansible" --version | head -1), $("$work/venv/bin/pyinfra" --version), $(ssh -V 2>&1)"
+# BENCH_FLEET_VENV=DIR: a venv of an earlier run (made there when missing), so that separate
+# invocations per size do not install again.
+venv=${BENCH_FLEET_VENV:-$work/venv}
+if [ ! -x "$venv/bin/pyinfra" ] || [ ! -x "$venv/bin/ansible-playbook" ]; then
+  echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q ansible-core 'pyinfra>=3,<4' >&2
+fi
+versions="$("$venv/bin/ansible" --version | head -1), $("$venv/bin/pyinfra" --version), $(ssh -V 2>&1)"
 
 # ---- the hosts: a prepared one (sshd, the key, dev's sudo), cloned for the rest
 ssh_dir=$work/ssh
@@ -70,6 +90,7 @@ known=$ssh_dir/known_hosts
 : > "$known"
 declare -A ip
 echo "making $hosts_max hosts" >&2
+made_from=$(date +%s.%N)
 ORBSIM_PACKAGES=$flavour "$orbctl" create debian s1 >/dev/null
 # shellcheck disable=SC2016  # expanded in the machine
 "$orbctl" run -m s1 -u root -w / sh -c 'umask 077; for d in /root /home/dev; do mkdir -p $d/.ssh; cat "$1" > $d/.ssh/authorized_keys; done; chown -R dev: /home/dev/.ssh' sh "/mnt/mac$key.pub"
@@ -84,6 +105,7 @@ for i in $(seq 1 "$hosts_max"); do
   root_sh "$h" "/usr/sbin/sshd -o ListenAddress=${ip[$h]}:22 -o LogLevel=VERBOSE -E /var/log/sshd.log"
   root_sh "$h" 'cat /etc/ssh/ssh_host_*_key.pub' | awk -v a="${ip[$h]}" '{print a, $1, $2}' >> "$known"
 done
+made_secs=$(awk -v a="$made_from" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
 
 # ---- a counting ssh first on PATH (orbdeploy and Ansible; pyinfra uses paramiko)
 real_ssh=$(command -v ssh)
@@ -149,7 +171,7 @@ inventories() { # N -> the three inventories for s1..sN
   local n=$1 i
   {
     echo "defaults:"
-    echo "  ssh: { host_key: strict, user: dev, identity: $key, options: { UserKnownHostsFile: $known } }"
+    echo "  ssh: { host_key: strict, user: dev, identity: $key, options: { UserKnownHostsFile: $known${BENCH_FLEET_KEX:+, KexAlgorithms: $BENCH_FLEET_KEX} } }"
     echo "machines:"
     for i in $(seq 1 "$n"); do echo "  s$i: { ssh: { host: ${ip[s$i]} } }"; done
     echo "operations: ops.yaml"
@@ -166,23 +188,26 @@ inventories() { # N -> the three inventories for s1..sN
   ansible_cfg "$n"
 }
 
-run_cmd() { # TOOL N -> the command line, in words
-  local parallel=$(( $2 < 50 ? $2 : 50 ))
+run_cmd() { # TOOL N [PARALLEL] -> the command line, in words
+  local parallel=${3:-$(( $2 < 50 ? $2 : 50 ))}
   case $1 in
-    orbdeploy) echo "$od apply $ops/od$2.yaml --progress never --parallel $parallel" ;;
-    orbdeploy-persist) echo "$od apply $ops/od$2.yaml --progress never --parallel $parallel --persist 60s" ;;
-    ansible) echo "$work/venv/bin/ansible-playbook -i $ops/ansible$2.ini $ops/playbook.yml" ;;
-    pyinfra) echo "$work/venv/bin/pyinfra -y --parallel $2 $ops/pyinfra$2.py $ops/deploy.py" ;;
+    orbdeploy) echo "$od apply $ops/od$2.yaml --progress never --parallel $parallel${timings:+ --timings}" ;;
+    orbdeploy-persist) echo "$od apply $ops/od$2.yaml --progress never --parallel $parallel --persist 60s${timings:+ --timings}" ;;
+    ansible) echo "$venv/bin/ansible-playbook -i $ops/ansible$2.ini $ops/playbook.yml" ;;
+    pyinfra) echo "$venv/bin/pyinfra -y --parallel $2 $ops/pyinfra$2.py $ops/deploy.py" ;;
   esac
 }
 
-# One measured run: "wall cpu peak_mb ssh_per_host logins_per_host".
-measure() { # TOOL N
+# One measured run: "wall cpu peak_mb ssh_per_host logins_per_host"; OUT names the copy
+# of its output kept in $BENCH_FLEET_OUT.
+measure() { # TOOL N OUT [PARALLEL]
   local a0 c0 cmd
-  read -r -a cmd <<< "$(run_cmd "$1" "$2")"
+  read -r -a cmd <<< "$(run_cmd "$1" "$2" "${4:-}")"
   a0=$(auths "$2"); c0=$(ssh_count)
   (cd "$ops" && ANSIBLE_CONFIG=$ops/ansible.cfg /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${cmd[@]}") > "$work/out" 2>&1 \
-    || { tail -40 "$work/out" >&2; echo "FAILED: ${cmd[*]}" >&2; exit 1; }
+    || { [ -z "$out_dir" ] || cp "$work/out" "$out_dir/$3.failed.txt"
+         tail -40 "$work/out" >&2; echo "FAILED: ${cmd[*]}" >&2; exit 1; }
+  [ -z "$out_dir" ] || cp "$work/out" "$out_dir/$3.txt"
   read -r wall user sys rss < "$work/time"
   awk -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v p="$(($(ssh_count) - c0))" -v a="$(($(auths "$2") - a0))" -v n="$2" \
     'BEGIN { printf "%.2f %.2f %.0f %.1f %.1f\n", w, u + s, r / 1024, p / n, a / n }'
@@ -198,19 +223,55 @@ check_hosts() { # N TOOL: every host got the work (a tool that did nothing would
 
 printf '\nThe fleet benchmark (%s; orbdeploy %s build)\n' "$versions" "$profile"
 printf 'load average at the start: %s (2 cores; figures are noisy when the machine is shared)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %-18s | %8s %7s %7s %7s %7s | %8s %7s %7s %7s %7s\n' hosts tool \
-  "1st (s)" "cpu s" "MB" "ssh/h" "login/h" "2nd (s)" "cpu s" "MB" "ssh/h" "login/h"
+printf '%s hosts made (1 created, the rest cloned, all started, sshd in each) in %s s\n' "$hosts_max" "$made_secs"
+load1() { cut -d' ' -f1 /proc/loadavg; }
+printf '%-6s %-18s | %8s %7s %7s %7s %7s %5s | %8s %7s %7s %7s %7s %5s\n' hosts tool \
+  "1st (s)" "cpu s" "MB" "ssh/h" "login/h" load "2nd (s)" "cpu s" "MB" "ssh/h" "login/h" load
 for n in $sizes; do
   inventories "$n"
   for tool in $tools; do
     "$od" ssh close >/dev/null
     end_ssh   # no master left from an earlier row: the first run connects from scratch
     for i in $(seq 1 "$n"); do root_sh "s$i" 'userdel -r perfuser 2>/dev/null; rm -f /var/log/perf.log; true'; done
-    first=$(measure "$tool" "$n")
+    load_first=$(load1)
+    first=$(measure "$tool" "$n" "$tool-$n-first")
     check_hosts "$n" "$tool"
-    second=$(measure "$tool" "$n")
+    load_second=$(load1)
+    second=$(measure "$tool" "$n" "$tool-$n-second")
     # shellcheck disable=SC2086  # five words each
-    printf '%-6s %-18s | %8s %7s %7s %7s %7s | %8s %7s %7s %7s %7s\n' "$n" "$tool" $first $second
+    printf '%-6s %-18s | %8s %7s %7s %7s %7s %5s | %8s %7s %7s %7s %7s %5s\n' "$n" "$tool" $first "$load_first" $second "$load_second"
   done
   printf 'load average after %s hosts: %s\n' "$n" "$(cut -d' ' -f1-3 /proc/loadavg)"
 done
+
+# ---- the --parallel sweep: orbdeploy's re-apply (fresh logins) at the largest size
+if [ -n "${BENCH_FLEET_PARALLEL:-}" ]; then
+  "$od" ssh close >/dev/null
+  end_ssh
+  printf '\n--parallel at %s hosts, orbdeploy second run (fresh logins, --timings), %s runs each\n' "$hosts_max" "${BENCH_FLEET_REPEAT:-3}"
+  printf '%-9s | %8s %7s %7s %7s %5s\n' parallel "wall (s)" "cpu s" MB login/h load
+  for p in $BENCH_FLEET_PARALLEL; do
+    for r in $(seq 1 "${BENCH_FLEET_REPEAT:-3}"); do
+      l=$(load1)
+      read -r wall cpu mb _ logins <<< "$(timings=1 measure orbdeploy "$hosts_max" "parallel-$p-$r" "$p")"
+      printf '%-9s | %8s %7s %7s %7s %5s\n' "$p" "$wall" "$cpu" "$mb" "$logins" "$l"
+    done
+  done
+fi
+
+# ---- first runs again: fresh logins against --persist (BENCHMARKS.md: the first --persist
+# run was once slower than a fresh one)
+if [ -n "${BENCH_FLEET_FIRST_REPEAT:-}" ]; then
+  printf '\nfirst run at %s hosts (hosts reset, no master left before each; --timings)\n' "$hosts_max"
+  printf '%-18s | %8s %7s %7s %7s %5s\n' tool "wall (s)" "cpu s" MB login/h load
+  for r in $(seq 1 "$BENCH_FLEET_FIRST_REPEAT"); do
+    for tool in orbdeploy orbdeploy-persist; do
+      "$od" ssh close >/dev/null
+      end_ssh
+      for i in $(seq 1 "$hosts_max"); do root_sh "s$i" 'userdel -r perfuser 2>/dev/null; rm -f /var/log/perf.log; true'; done
+      l=$(load1)
+      read -r wall cpu mb _ logins <<< "$(timings=1 measure "$tool" "$hosts_max" "first-$tool-$r")"
+      printf '%-18s | %8s %7s %7s %7s %5s\n' "$tool" "$wall" "$cpu" "$mb" "$logins" "$l"
+    done
+  done
+fi

@@ -27,6 +27,11 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+/// `--parallel`'s default: at 100 ssh hosts on a 2-core controller, 25 and 50 were equally
+/// fast, 10 and 100 slower (BENCHMARKS.md, "A fleet"); 25 of the two holds fewer
+/// connections, processes and memory at once.
+pub const DEFAULT_PARALLEL: u16 = 25;
+
 /// Deploy runner for OrbStack Linux machines.
 #[derive(Debug, Parser)]
 #[command(name = "orbdeploy", version = VERSION, about, max_term_width = 100)]
@@ -171,8 +176,9 @@ pub struct RunArgs {
     /// Set a variable (highest precedence); repeatable.
     #[arg(long = "var", value_name = "K=V")]
     pub vars: Vec<String>,
-    /// How many machines at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// How many machines at once. The default suits about 100 ssh hosts (measured in
+    /// BENCHMARKS.md, "A fleet"); fewer machines run all at once.
+    #[arg(long, default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: u16,
     /// Rolling batches, over the inventory's `serial:`: a number of machines, a percentage
     /// (`25%`) or growing sizes (`1,5,25%`, the last repeating); each batch is created,
@@ -369,7 +375,7 @@ pub struct ExecArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// How many machines at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: u16,
     /// Use one `orbctl run` per machine instead of the persistent channel.
     #[arg(long)]

@@ -29,15 +29,25 @@ pub const DIR_ENV: &str = "ORBDEPLOY_SSH_CONTROL_DIR";
 /// private to this user.
 pub fn control_dir() -> std::io::Result<PathBuf> {
     let dir = dir_path();
-    match std::fs::symlink_metadata(&dir) {
+    ensure_private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Make `dir` (0700) when missing, then check it is private to this user.
+fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+            match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+                // Every host of a run connects at once: another one (or another run) may
+                // have made it since the look above. check_private decides either way.
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
         }
         Err(e) => return Err(e),
         Ok(_) => {}
     }
-    check_private(&dir)?;
-    Ok(dir)
+    check_private(dir)
 }
 
 /// Where the directory is (it may not exist).
@@ -132,6 +142,33 @@ pub fn close_all() -> std::io::Result<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_connections_making_the_directory_at_once_all_get_it() {
+        // A 100-host first `--persist` run: one host failed with "File exists" when
+        // another made the directory between its look and its mkdir.
+        let base =
+            std::env::temp_dir().join(format!("orbdeploy-persist-race-{}", std::process::id()));
+        std::fs::create_dir_all(&base).expect("base");
+        for round in 0..20 {
+            let dir = base.join(round.to_string());
+            let results: Vec<std::io::Result<()>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..16)
+                    .map(|_| s.spawn(|| ensure_private_dir(&dir)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("thread"))
+                    .collect()
+            });
+            for r in results {
+                assert!(r.is_ok(), "round {round}: {r:?}");
+            }
+            let mode = std::fs::metadata(&dir).expect("made").mode() & 0o777;
+            assert_eq!(mode, 0o700);
+        }
+        let _ = std::fs::remove_dir_all(&base);
+    }
 
     #[test]
     fn a_target_names_its_socket_and_persist_does_not() {
