@@ -207,67 +207,34 @@ impl<R: Probed> Window<R> {
             return Ok((first, Facts::default()));
         }
         let (began, wire) = (Instant::now(), remote.meter());
-        // The steps the batch reads for, with what rendering each ahead took.
-        let mut read_for: Vec<(usize, Duration)> = vec![(pos, Duration::ZERO)];
         let user = first.user().map(str::to_string);
         // Past a command only speculatively: what a step after it was decided on is checked
         // again on the machine by its guard, right before its turn.
         let speculate = self.speculate && remote.chains();
-        let stop_after =
-            |s: &Step, r: &R| s.registers_now().is_some() || (r.is_command() && !speculate);
-        let batch_more = remote.batches_facts() && !stop_after(list[pos], &first);
+        let batch_more = remote.batches_facts() && !stops_after(list[pos], &first, speculate);
         let mut batch = Batch::default();
         batch.add(pos, &first);
-        let mut isolate = first.has_user_code();
-        // The steps after the first that the window takes, rendered, with their probes.
-        let mut steps: Vec<(usize, R)> = Vec::new();
-        let mut probes: Vec<(usize, String)> = Vec::new();
-        // Commands without a probe, taken when speculating: the chain needs them.
-        let mut bare: Vec<(usize, R)> = Vec::new();
-        // A command came before: the step is speculative.
-        let mut after_command = first.is_command();
-        let mut guarded: HashMap<usize, String> = HashMap::new();
-        // The first step after the window.
-        let mut next = pos + 1;
+        let mut taken = Taken {
+            read_for: vec![(pos, Duration::ZERO)],
+            isolate: first.has_user_code(),
+            next: pos + 1,
+            after_command: first.is_command(),
+            ..Taken::default()
+        };
         if batch_more {
-            for (at, step) in list.iter().enumerate().skip(pos + 1).take(WINDOW) {
-                let rendering = Instant::now();
-                let r = match render(step) {
-                    Ahead::Ready(r) => r,
-                    Ahead::Skip => {
-                        next += 1;
-                        continue;
-                    }
-                    Ahead::Stop => break,
-                };
-                let rendered = rendering.elapsed();
-                let probe = r.probe();
-                if r.user() != user.as_deref() || probe.is_none() && !r.is_command() {
-                    break;
-                }
-                next += 1;
-                let stop = stop_after(step, &r);
-                let command = r.is_command();
-                if let Some(p) = probe {
-                    read_for.push((at, rendered));
-                    if after_command {
-                        // Read on its own, as its guard will read it again.
-                        guarded.insert(at, p.clone());
-                    } else {
-                        batch.add(at, &r);
-                    }
-                    probes.push((at, p));
-                    isolate |= r.has_user_code();
-                    steps.push((at, r));
-                } else if speculate {
-                    bare.push((at, r));
-                }
-                after_command |= command;
-                if stop {
-                    break;
-                }
-            }
+            let first_of = (pos, user.as_deref(), speculate);
+            take_ahead(list, first_of, &mut batch, &mut taken, render);
         }
+        let Taken {
+            read_for,
+            isolate,
+            next,
+            steps,
+            mut probes,
+            bare,
+            guarded,
+            ..
+        } = taken;
         self.end = next;
         let ahead = if batch_more {
             self.questions_after(list, next, &user, render)
@@ -344,6 +311,98 @@ impl<R: Probed> Window<R> {
             }
         }
         out
+    }
+}
+
+/// A window ends after a step that registers a value, and after a command unless it
+/// reads past commands speculatively.
+fn stops_after<R: Probed>(step: &Step, r: &R, speculate: bool) -> bool {
+    step.registers_now().is_some() || (r.is_command() && !speculate)
+}
+
+/// The steps after the first that a window takes.
+struct Taken<R> {
+    /// The steps the batch reads for, with what rendering each ahead took.
+    read_for: Vec<(usize, Duration)>,
+    /// A probe carries user code.
+    isolate: bool,
+    /// The first step after the window.
+    next: usize,
+    /// The steps taken that have a probe, rendered.
+    steps: Vec<(usize, R)>,
+    /// Their probes.
+    probes: Vec<(usize, String)>,
+    /// Commands without a probe, taken when speculating: the chain needs them.
+    bare: Vec<(usize, R)>,
+    /// The probes of speculative steps (after a command), read on their own.
+    guarded: HashMap<usize, String>,
+    /// The first step is a command: every step taken is speculative.
+    after_command: bool,
+}
+
+impl<R> Default for Taken<R> {
+    fn default() -> Self {
+        Taken {
+            read_for: Vec::new(),
+            isolate: false,
+            next: 0,
+            steps: Vec::new(),
+            probes: Vec::new(),
+            bare: Vec::new(),
+            guarded: HashMap::new(),
+            after_command: false,
+        }
+    }
+}
+
+/// Take the steps after `list[pos]` into the window: up to [`WINDOW`] of them, stopping at
+/// a change of user (the first step's is `user`), a step that does not render or reads
+/// nothing and is no command, and after [`stops_after`]. A step after a command
+/// (`Taken::after_command` says whether the first step is one) is speculative: its probe is read on its own.
+fn take_ahead<R: Probed>(
+    list: &[&Step],
+    (pos, user, speculate): (usize, Option<&str>, bool),
+    batch: &mut Batch,
+    taken: &mut Taken<R>,
+    render: &mut RenderAhead<'_, R>,
+) {
+    let mut after_command = taken.after_command;
+    for (at, step) in list.iter().enumerate().skip(pos + 1).take(WINDOW) {
+        let rendering = Instant::now();
+        let r = match render(step) {
+            Ahead::Ready(r) => r,
+            Ahead::Skip => {
+                taken.next += 1;
+                continue;
+            }
+            Ahead::Stop => break,
+        };
+        let rendered = rendering.elapsed();
+        let probe = r.probe();
+        if r.user() != user || probe.is_none() && !r.is_command() {
+            break;
+        }
+        taken.next += 1;
+        let stop = stops_after(step, &r, speculate);
+        let command = r.is_command();
+        if let Some(p) = probe {
+            taken.read_for.push((at, rendered));
+            if after_command {
+                // Read on its own, as its guard will read it again.
+                taken.guarded.insert(at, p.clone());
+            } else {
+                batch.add(at, &r);
+            }
+            taken.probes.push((at, p));
+            taken.isolate |= r.has_user_code();
+            taken.steps.push((at, r));
+        } else if speculate {
+            taken.bare.push((at, r));
+        }
+        after_command |= command;
+        if stop {
+            break;
+        }
     }
 }
 

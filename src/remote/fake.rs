@@ -67,6 +67,9 @@ struct Rule {
     left: Option<u32>,
 }
 
+/// A request of a chain, how it links to the rest, and what it got (`None`: not run).
+type Answer = (Exec, Link, Option<Result<ExecOutput, RemoteError>>);
+
 /// A machine that is a temporary directory, see the module's comment.
 pub(crate) struct FakeMachine {
     name: String,
@@ -78,7 +81,7 @@ pub(crate) struct FakeMachine {
     chains: bool,
     /// What the requests of the last chain got, to answer their `exec`, in order (`None`:
     /// not run, the chain had stopped).
-    answers: VecDeque<(Exec, Link, Option<Result<ExecOutput, RemoteError>>)>,
+    answers: VecDeque<Answer>,
 }
 
 impl FakeMachine {

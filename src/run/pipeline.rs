@@ -68,7 +68,8 @@ pub(super) fn start(env: &mut StepEnv<'_>, list: &[&Step], pos: usize, first: Ex
     let mut chain = vec![(first, link(step))];
     let mut last = pos;
     let mut chained = Vec::new();
-    for at in pos + 1..env.window.end().min(list.len()) {
+    let end = env.window.end().min(list.len());
+    for (at, later) in list.iter().enumerate().take(end).skip(pos + 1) {
         let Some((rendered, facts)) = env.window.peek(at) else {
             // A step the window found skipped (`when:`, an empty loop): no request.
             continue;
@@ -78,15 +79,15 @@ pub(super) fn start(env: &mut StepEnv<'_>, list: &[&Step], pos: usize, first: Ex
             chain.push((g.clone(), Link::Stops));
         }
         last = at;
-        match next(env, list[at], &rendered, &facts) {
+        match next(env, later, &rendered, &facts) {
             Next::Go(Some(req)) => {
-                chain.push((req, link(list[at])));
+                chain.push((req, link(later)));
                 chained.push(at);
             }
             Next::Go(None) => {}
             Next::End => break,
         }
-        if list[at].registers_now().is_some() {
+        if later.registers_now().is_some() {
             break;
         }
     }
