@@ -105,6 +105,12 @@ impl<R> Window<R> {
         }
     }
 
+    /// Stop reading past commands (the handlers, which are never pipelined): what would
+    /// be read past one would be dropped by its change anyway.
+    pub fn stop_speculating(&mut self) {
+        self.speculate = false;
+    }
+
     /// The step at this position as read ahead, without taking it.
     pub fn peek(&self, pos: usize) -> Option<&(R, Facts)> {
         self.ahead.get(&pos)

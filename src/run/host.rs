@@ -65,6 +65,7 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         .collect();
     // Handler positions are positions among the handlers, not among the steps.
     h.window.forget_steps();
+    h.window.stop_speculating();
     if !(h.failed && shared.config.on_failure != OnFailure::Nothing) {
         let expanded = items::expand(&handlers, shared.renderer, &h.ctx, &h.fixed);
         h.run_list(&handlers, expanded, true);
