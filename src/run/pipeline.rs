@@ -17,6 +17,12 @@ use crate::steps::Step;
 
 use super::step::StepEnv;
 
+/// The most script bytes one chain carries: it is written whole before any reply is read,
+/// so it must fit in the pipes between here and the agent (64 KiB on Linux) with room to
+/// spare, or a command's reply could fill the way back while the chain is still being
+/// written, and both sides would wait for each other.
+const CHAIN_BYTES: usize = 32 * 1024;
+
 /// Whether a step's decision or failure is orbdeploy's own after its command ran
 /// (`changed_when`, `failed_when`): the machine cannot tell, so the chain ends after it.
 fn judged_here(step: &Step) -> bool {
@@ -65,6 +71,7 @@ pub(super) fn start(env: &mut StepEnv<'_>, list: &[&Step], pos: usize, first: Ex
     if !env.pipelining || judged_here(step) || env.window.end() <= pos + 1 {
         return false;
     }
+    let mut bytes = first.full_script().len();
     let mut chain = vec![(first, link(step))];
     let mut last = pos;
     let mut chained = Vec::new();
@@ -75,11 +82,22 @@ pub(super) fn start(env: &mut StepEnv<'_>, list: &[&Step], pos: usize, first: Ex
             continue;
         };
         let (rendered, facts) = (rendered.clone(), facts.clone());
-        if let Some(g) = env.window.guard_of(at) {
-            chain.push((g.clone(), Link::Stops));
+        let guard = env.window.guard_of(at).cloned();
+        let step_next = next(env, later, &rendered, &facts);
+        let more = guard.iter().map(|g| g.script.len()).sum::<usize>()
+            + match &step_next {
+                Next::Go(Some(req)) => req.full_script().len(),
+                _ => 0,
+            };
+        if bytes + more > CHAIN_BYTES {
+            break;
+        }
+        bytes += more;
+        if let Some(g) = guard {
+            chain.push((g, Link::Stops));
         }
         last = at;
-        match next(env, later, &rendered, &facts) {
+        match step_next {
             Next::Go(Some(req)) => {
                 chain.push((req, link(later)));
                 chained.push(at);
