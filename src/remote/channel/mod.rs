@@ -5,6 +5,8 @@
 //! for the wire format). Opening it costs one process and one login shell; every later
 //! request costs only the forks the agent makes on the machine.
 
+#[cfg(test)]
+mod chain_tests;
 mod io;
 mod session;
 
