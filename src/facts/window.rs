@@ -79,6 +79,8 @@ pub struct Window<R> {
     /// Positions whose change travels in the chain sent ahead: it does not make the facts
     /// of later steps stale, since their guards check them.
     chained: HashSet<usize>,
+    /// A step changed the machine (other than by a command) since the last read.
+    changed: bool,
 }
 
 impl<R> Default for Window<R> {
@@ -92,6 +94,7 @@ impl<R> Default for Window<R> {
             guards: HashMap::new(),
             end: 0,
             chained: HashSet::new(),
+            changed: false,
         }
     }
 }
@@ -103,6 +106,12 @@ impl<R> Window<R> {
             speculate,
             ..Window::default()
         }
+    }
+
+    /// A step changed the machine other than by running a command: the next read does not
+    /// read past commands.
+    pub fn note_change(&mut self) {
+        self.changed = true;
     }
 
     /// Stop reading past commands (the handlers, which are never pipelined): what would
@@ -208,7 +217,10 @@ impl<R: Probed> Window<R> {
         // A command without a probe reads nothing, but when speculating the steps after it
         // are read now, for the chain it will start.
         let first_probe = first.probe();
-        let speculate_past = self.speculate && remote.chains() && first.is_command();
+        // Not right after a change: the machine is being changed (a first apply), and what
+        // would be read past the next command would mostly be dropped by the next change.
+        let speculate = self.speculate && remote.chains() && !std::mem::take(&mut self.changed);
+        let speculate_past = speculate && first.is_command();
         if first_probe.is_none() && !speculate_past {
             return Ok((first, Facts::default()));
         }
@@ -216,7 +228,6 @@ impl<R: Probed> Window<R> {
         let user = first.user().map(str::to_string);
         // Past a command only speculatively: what a step after it was decided on is checked
         // again on the machine by its guard, right before its turn.
-        let speculate = self.speculate && remote.chains();
         let batch_more = remote.batches_facts() && !stops_after(list[pos], &first, speculate);
         let mut batch = Batch::default();
         batch.add(pos, &first);
@@ -364,7 +375,8 @@ impl<R> Default for Taken<R> {
 /// Take the steps after `list[pos]` into the window: up to [`WINDOW`] of them, stopping at
 /// a change of user (the first step's is `user`), a step that does not render or reads
 /// nothing and is no command, and after [`stops_after`]. A step after a command
-/// (`Taken::after_command` says whether the first step is one) is speculative: its probe is read on its own.
+/// (`Taken::after_command` says whether the first step is one) is speculative: it gets a
+/// guard.
 fn take_ahead<R: Probed>(
     list: &[&Step],
     (pos, user, speculate): (usize, Option<&str>, bool),
@@ -394,11 +406,11 @@ fn take_ahead<R: Probed>(
         if let Some(p) = probe {
             taken.read_for.push((at, rendered));
             if after_command {
-                // Read on its own, as its guard will read it again.
                 taken.guarded.insert(at, p.clone());
-            } else {
-                batch.add(at, &r);
             }
+            // What the batch shares (the sums, the scan) gives the same text as the probe
+            // alone, which its guard runs.
+            batch.add(at, &r);
             taken.probes.push((at, p));
             taken.isolate |= r.has_user_code();
             taken.steps.push((at, r));

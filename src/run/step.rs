@@ -437,6 +437,9 @@ fn change(
     // travels in a chain whose guards check the steps after it.
     if !how.chained {
         env.window.discard();
+        if !rendered.op.is_command() {
+            env.window.note_change();
+        }
     }
     let judge = match Judge::new(step, env.shared.renderer, env.ctx, env.fixed) {
         Some(Err(f)) => return (failed(f), 0),
