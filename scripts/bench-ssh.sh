@@ -341,7 +341,8 @@ printf 'key exchange in the tables: %s\n' "${kex:-OpenSSH default for orbdeploy 
     echo "- { name: cmd $g b, shell: \"test -d /tmp/pbench\" }"
     [ "$g" = 7 ] || echo "- { name: line $g, line: { path: /tmp/pbench/lines, line: \"key$g=value$g\" } }"
     echo "- { name: cmd $g c, command: [\"true\"] }"
-    [ "$g" -gt 2 ] || echo "- { name: cmd $g d, shell: \"uname > /dev/null\" }"
+    echo "- { name: cmd $g d, shell: \"uname > /dev/null\" }"
+    [ "$g" -gt 2 ] || echo "- { name: cmd $g e, shell: \"test -e /tmp/pbench/lines\" }"
   done
 } > "$ops/pipe.yaml"
 test "$(grep -c 'name:' "$ops/pipe.yaml")" = 50
