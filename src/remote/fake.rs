@@ -14,6 +14,10 @@
 //! as this process's user (the requested `user` is only recorded), ignores time limits,
 //! and counts nothing in a [`crate::remote::Meter`].
 //!
+//! With [`FakeMachine::chaining`] it runs chains ([`Remote::send_chain`]) as the channel's
+//! agent does — in order, at once, stopping at a failure — and records each chain as one
+//! request, so that tests can count what pipelining saves.
+//!
 //! What a test programs ([`FakeMachine::on`]): a request whose script contains a piece of text
 //! can exit with a status instead of running, run and then exit with a status, lose the
 //! connection, run past its time limit, or run and then let Ctrl-C arrive (on the test's thread
