@@ -190,6 +190,32 @@ fn unreadable(out: &ExecOutput) -> ReadError {
 mod tests {
     use super::*;
 
+    /// A guard succeeds only when the probe prints the same text (trailing newlines aside)
+    /// and exits the same way; the probe's `exit` ends only its subshell.
+    #[test]
+    fn a_guard_holds_only_for_the_same_text_and_status() {
+        let holds = |probe: &str, text: &str, status: i32| {
+            let said = Said {
+                text: text.into(),
+                status,
+            };
+            let g = guard(probe, &said, None);
+            assert!(g.guard && !g.probe);
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{}{}", crate::facts::probe_lib(), g.script))
+                .status()
+                .expect("sh runs")
+                .success()
+        };
+        let probe = "echo .a 1; echo \".b it's\"\n";
+        assert!(holds(probe, ".a 1\n.b it's", 0));
+        assert!(!holds(probe, ".a 1\n.b it's", 1));
+        assert!(!holds(probe, ".a 1", 0));
+        assert!(holds("echo .x; exit 3", ".x", 3));
+        assert!(!holds("echo .x; exit 3", ".y", 3));
+    }
+
     #[test]
     fn only_single_library_calls_are_run_as_words() {
         let call = "__od_put '/a b' 0f '%F|%a' 0\n";

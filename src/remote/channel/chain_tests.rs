@@ -81,13 +81,18 @@ fn a_guard_that_fails_stops_the_chain_before_the_step_it_guards() {
     let log = dir.path().join("log").display().to_string();
     let flag = dir.path().join("flag").display().to_string();
     let mut ch = Channel::over(Arc::new(Here), "here");
-    // The guard's facts: what `test -e FLAG && echo .there` printed before the chain.
-    let probe = format!("test -e {} && echo .there", quote(&flag));
-    let said = crate::facts::gather::Said {
-        text: String::new(),
-        status: 1,
+    // A guard (mode g) whose facts were read before the chain: FLAG did not exist. (The
+    // guard orbdeploy builds from a probe's output is `facts::gather::guard`.)
+    let guard_that = |exists: bool| Exec {
+        script: format!(
+            "{}test -e {}\n",
+            if exists { "" } else { "! " },
+            quote(&flag)
+        ),
+        guard: true,
+        ..Exec::default()
     };
-    let guard = crate::facts::gather::guard(&probe, &said, None);
+    let guard = guard_that(false);
     let make = Exec::script(format!("touch {}", quote(&flag)));
     let after = logs(&log, "after", 0);
     ch.send_chain(&[
@@ -103,11 +108,7 @@ fn a_guard_that_fails_stops_the_chain_before_the_step_it_guards() {
     assert_eq!(log_of(&log), "", "nothing after a stale guard runs");
 
     // A guard whose facts hold lets the chain go on.
-    let still = crate::facts::gather::Said {
-        text: ".there".into(),
-        status: 0,
-    };
-    let holds = crate::facts::gather::guard(&probe, &still, None);
+    let holds = guard_that(true);
     ch.send_chain(&[
         (make.clone(), Link::Stops),
         (holds.clone(), Link::Stops),
