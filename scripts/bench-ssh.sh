@@ -22,7 +22,9 @@
 #   BENCH_SSH_SIZES="1 4" only those host counts (default: 1 4 8),
 #   BENCH_SSH_KEX=curve25519-sha256 has orbdeploy and Ansible (both OpenSSH) offer only that
 #   key exchange (default: OpenSSH's own list; pyinfra's paramiko has its own, printed),
-#   BENCH_SSH_DELAY=no skips the 20 ms table (default: yes).
+#   BENCH_SSH_DELAY=no skips the 20 ms table (default: yes),
+#   BENCH_SSH_PIPELINE_ONLY=yes measures only the pipelined-steps table (issue 33; no peers
+#   installed, no login costs, no tool tables).
 # Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
 # scripts/setup.sh installs. Deletes every machine and ends every ssh process it starts.
 set -euo pipefail
@@ -43,6 +45,7 @@ tools=${BENCH_SSH_TOOLS:-orbdeploy ansible pyinfra}
 sizes=${BENCH_SSH_SIZES:-1 4 8}
 kex=${BENCH_SSH_KEX:-}
 delay=${BENCH_SSH_DELAY:-yes}
+only_pipeline=${BENCH_SSH_PIPELINE_ONLY:-no}
 # shellcheck disable=SC2086  # a list of words
 hosts_max=$(printf '%s\n' $sizes | sort -n | tail -1)
 flavour=openssh-server,python3,python3-apt   # python3-apt: Ansible's apt module needs it
@@ -67,10 +70,13 @@ elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.3f'; }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 
 # ---- the peers, from PyPI, in a venv of this run
-echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q ansible-core 'pyinfra>=3,<4' >&2
-versions="$("$work/venv/bin/ansible" --version | head -1), $("$work/venv/bin/pyinfra" --version), $(ssh -V 2>&1)"
+versions=$(ssh -V 2>&1)
+if [ "$only_pipeline" != yes ]; then
+  echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
+  python3 -m venv "$work/venv"
+  "$work/venv/bin/pip" install -q ansible-core 'pyinfra>=3,<4' >&2
+  versions="$("$work/venv/bin/ansible" --version | head -1), $("$work/venv/bin/pyinfra" --version), $(ssh -V 2>&1)"
+fi
 
 # ---- the hosts: sshd as root on ip4:22, LogLevel VERBOSE, a fresh key, real known_hosts
 ssh_dir=$work/ssh
@@ -277,6 +283,7 @@ login_cost() { # KEX ("" = OpenSSH's default list) -> "CLIENT_MS HOST_MS" per lo
     t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
     printf "%.1f %.1f\n", t * 100, h * 1000 / hz / 10 }'
 }
+if [ "$only_pipeline" != yes ]; then
 printf '\nOne login (ssh HOST true, 10 times, %s), CPU per login:\n' "$(ssh -V 2>&1 | cut -d, -f1)"
 printf '  %-42s %10s %10s\n' "key exchange" "client ms" "host ms"
 negotiated=$("$real_ssh" -v -T -o BatchMode=yes -o IdentitiesOnly=yes -i "$key" -o "UserKnownHostsFile=$known" "dev@${ip[s1]}" true 2>&1 | sed -n 's/.*kex: algorithm: //p' | tr -d '\r' | head -1)
@@ -319,12 +326,67 @@ for kx in "" curve25519-sha256; do
     printf ' %8s\n' -
   fi
 done
+fi
 printf 'key exchange in the tables: %s\n' "${kex:-OpenSSH default for orbdeploy and Ansible}"
+
+# ---- pipelined steps (issue 33): a 50-step no-change re-apply of s1 as the login user (30
+# commands, 7 directories, 7 puts, 6 lines), with and without pipelining: the wall time and
+# the round trips after login (the report's `timings.requests`: requests sent to the agent
+# once its session was open; opening it, the login included, is not one).
+{
+  for g in $(seq 1 7); do
+    echo "- { name: dir $g, directory: { path: /tmp/pbench/d$g } }"
+    echo "- { name: cmd $g a, shell: \"echo $g > /dev/null\" }"
+    echo "- { name: put $g, put: { content: \"file $g\\n\", dest: /tmp/pbench/d$g/f } }"
+    echo "- { name: cmd $g b, shell: \"test -d /tmp/pbench\" }"
+    [ "$g" = 7 ] || echo "- { name: line $g, line: { path: /tmp/pbench/lines, line: \"key$g=value$g\" } }"
+    echo "- { name: cmd $g c, command: [\"true\"] }"
+    echo "- { name: cmd $g d, shell: \"uname > /dev/null\" }"
+    [ "$g" -gt 2 ] || echo "- { name: cmd $g e, shell: \"test -e /tmp/pbench/lines\" }"
+  done
+} > "$ops/pipe.yaml"
+test "$(grep -c 'name:' "$ops/pipe.yaml")" = 50
+test "$(grep -c 'name: cmd' "$ops/pipe.yaml")" = 30
+pipeline_table() { # LABEL
+  {
+    echo "defaults:"
+    echo "  ssh: { host_key: strict, user: dev, identity: $key, options: { UserKnownHostsFile: $known${kex:+, KexAlgorithms: $kex} } }"
+    echo "machines:"
+    echo "  s1: { ssh: { host: ${addr[s1]}, port: ${port[s1]} } }"
+    echo "operations: pipe.yaml"
+  } > "$ops/odpipe.yaml"
+  printf '\nPipelined steps, %s: 1 host x 50 steps (30 commands) as the login user; re-apply: median of %s runs\n' "$1" "$runs"
+  printf 'load average at the start: %s (2 cores shared with other work make figures noisy)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%-14s %9s %9s %12s %9s\n' orbdeploy "first (s)" requests "re-apply (s)" requests
+  local mode flag first fr t r times
+  for mode in pipelined no-pipeline; do
+    flag=(); [ "$mode" = pipelined ] || flag=(--no-pipeline)
+    end_ssh
+    root_sh s1 'rm -rf /tmp/pbench'
+    read -r first fr < <(pipe_measure "${flag[@]}")
+    times=()
+    for _ in $(seq 1 "$runs"); do
+      read -r t r < <(pipe_measure "${flag[@]}")
+      times+=("$t")
+    done
+    printf '%-14s %9s %9s %12s %9s\n' "$mode" "$first" "$fr" "$(printf '%s\n' "${times[@]}" | median)" "$r"
+  done
+  end_ssh
+}
+pipe_measure() { # [--no-pipeline] -> "seconds requests"
+  local t0 t1
+  rm -f "$work/pipe.json"
+  t0=$(now)
+  (cd "$ops" && "$od" --orbctl "$orbctl" apply "$ops/odpipe.yaml" --progress never --report "$work/pipe.json" "$@") > "$work/out" 2>&1 || { tail -40 "$work/out" >&2; echo "FAILED: orbdeploy $*" >&2; exit 1; }
+  t1=$(now)
+  echo "$(elapsed "$t0" "$t1") $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machines"][0]["timings"]["requests"])' "$work/pipe.json")"
+}
 
 declare -A reapply
 printf '\nMachine: %s, %s cores, %s\n' "$(uname -sr)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 printf 'ssh processes: started by the apply (a counting wrapper); auths: "Accepted publickey" in the hosts'"'"' sshd logs\n'
-table "links as they are"
+[ "$only_pipeline" = yes ] || table "links as they are"
+pipeline_table "links as they are"
 
 # ---- 20 ms more on each link: tc netem where the kernel has it, else the relay
 if [ "$delay" = no ]; then
@@ -335,7 +397,8 @@ elif tc qdisc add dev "${veth[s1]}" root netem delay 20ms 2>"$work/tc.err"; then
     tc qdisc add dev "${veth[s$i]}" root netem delay 20ms
     delayed+=("${veth[s$i]}")
   done
-  table "20 ms added delay (tc netem on each host-side veth)"
+  [ "$only_pipeline" = yes ] || table "20 ms added delay (tc netem on each host-side veth)"
+  pipeline_table "20 ms added delay (tc netem on each host-side veth)"
 else
   printf '\n20 ms added delay: this kernel has no netem ("tc qdisc add dev %s root netem delay 20ms": %s);\n' \
     "${veth[s1]}" "$(tr -d '\n' < "$work/tc.err")"
@@ -353,7 +416,8 @@ else
   relay=$!
   for _ in $(seq 1 50); do grep -q ready "$work/relay.out" && break; sleep 0.1; done
   grep -q ready "$work/relay.out" || { cat "$work/relay.out" >&2; exit 1; }
-  table "20 ms added delay (userspace relay, not netem)"
+  [ "$only_pipeline" = yes ] || table "20 ms added delay (userspace relay, not netem)"
+  pipeline_table "20 ms added delay (userspace relay, not netem)"
   kill "$relay"
   relay=""
 fi

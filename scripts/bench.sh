@@ -6,7 +6,8 @@
 # of the no-change re-apply: with the channel, with --no-channel, and for a plain shell loop
 # of one `orbctl run` per command (the floor of any one-shot tool). Then the per-step
 # overhead on the channel and orbdeploy's peak memory, also with a 100 MB put.
-# Last, the ssh section: scripts/bench-ssh.sh (BENCHMARKS.md "SSH (issue 18)").
+# Then pipelined steps: scripts/bench-pipeline.sh (BENCHMARKS.md "Pipelined steps"); last,
+# the ssh section: scripts/bench-ssh.sh (BENCHMARKS.md "SSH (issue 18)").
 #
 # Usage: scripts/bench.sh [RUNS]   (RUNS re-applies per size for the median, default 5)
 # Needs Linux, root, and what scripts/setup.sh installs. Deletes every machine it makes.
@@ -183,6 +184,10 @@ for form in loop steps; do
   label="one 100-item loop"; [ $form = steps ] && label="100 steps"
   printf '%-28s %12s %10s\n' "$label" "$(printf '%s\n' "${times[@]}" | median)" "$(find "$work/trace" -type f | wc -l)"
 done
+
+# Pipelined steps (issue 33): 4 machines x 35 steps against pyinfra-orbstack, requests per
+# machine with and without pipelining (its own machines, venv and cleanup).
+scripts/bench-pipeline.sh "$runs"
 
 # The ssh section (issue 18): orbdeploy over ssh against Ansible and pyinfra on orbsim sshd
 # hosts, in the same run (its own machines, venv and cleanup).

@@ -258,6 +258,10 @@ pub struct ApplyArgs {
     /// With --rerun-failed: start each failed machine at the step that failed.
     #[arg(long, requires = "rerun_failed")]
     pub from_failed_step: bool,
+    /// Send each step's request on its own instead of pipelining the steps after a command
+    /// into one request (for debugging; the results are the same).
+    #[arg(long)]
+    pub no_pipeline: bool,
 }
 
 /// `orbdeploy plan`.
@@ -424,6 +428,7 @@ impl RunArgs {
             report_html: self.report_html.clone(),
             timings: self.timings,
             transport: transport(self.no_channel),
+            pipeline: true,
             lock_timeout: Duration::from_secs(self.lock_timeout),
             roles_path: self.roles_path.clone(),
             identities: self.identity.clone(),
@@ -454,6 +459,7 @@ impl ApplyArgs {
             ..run::RunMode::default()
         };
         let mut config = self.run.config(mode, saved)?;
+        config.pipeline = !self.no_pipeline;
         config.rerun = self.rerun_failed.clone().map(|report| Request {
             report,
             from_failed_step: self.from_failed_step,

@@ -62,6 +62,36 @@ pub fn gather(
     prelude: &str,
     isolate: bool,
 ) -> Result<(Facts, Vec<Facts>), ReadError> {
+    let (first, more) = gather_texts(remote, user, first, more, prelude, isolate)?;
+    Ok((first.facts(), more.iter().map(Said::facts).collect()))
+}
+
+/// What one probe printed in a batch, as it printed it (without the trailing newlines),
+/// and its exit status: what a guard compares ([`guard`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    /// The probe's output, stdout and stderr together, trailing newlines dropped.
+    pub text: String,
+    /// Its exit status.
+    pub status: i32,
+}
+
+impl Said {
+    /// The facts in it.
+    pub fn facts(&self) -> Facts {
+        Facts::parse(&self.text, self.status)
+    }
+}
+
+/// [`gather`], with what each probe printed as it printed it.
+pub fn gather_texts(
+    remote: &mut dyn Remote,
+    user: Option<&str>,
+    first: &(usize, String),
+    more: &[(usize, String)],
+    prelude: &str,
+    isolate: bool,
+) -> Result<(Said, Vec<Said>), ReadError> {
     let token = format!(
         "@@od-{:x}",
         std::time::SystemTime::now()
@@ -88,18 +118,27 @@ pub fn gather(
         ..Exec::default()
     };
     let out = remote.exec(&req)?;
-    let text = out.stdout_text();
-    let mut facts = HashMap::new();
+    let mut said = split(&out.stdout_text(), &token);
+    let first_said = said.remove(&first.0).ok_or_else(|| unreadable(&out))?;
+    let more_said: Option<Vec<Said>> = more.iter().map(|(k, _)| said.remove(k)).collect();
+    Ok((first_said, more_said.ok_or_else(|| unreadable(&out))?))
+}
+
+/// A batch's reply split at its marker lines: what each probe printed, by key.
+fn split(text: &str, token: &str) -> HashMap<usize, Said> {
+    let mut said = HashMap::new();
     let mut current: Option<(usize, String)> = None;
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix(&token).map(str::trim) {
+        if let Some(rest) = line.strip_prefix(token).map(str::trim) {
             let mut words = rest.split(' ');
             let key = words.next().and_then(|k| k.parse::<usize>().ok());
             match (key, words.next(), words.next()) {
                 (Some(k), Some("end"), Some(status)) => {
                     if let Some((ck, body)) = current.take() {
                         if ck == k {
-                            facts.insert(k, Facts::parse(&body, status.parse().unwrap_or(1)));
+                            let text = body.trim_end_matches('\n').to_string();
+                            let status = status.parse().unwrap_or(1);
+                            said.insert(k, Said { text, status });
                         }
                     }
                 }
@@ -111,9 +150,27 @@ pub fn gather(
             body.push('\n');
         }
     }
-    let first_facts = facts.remove(&first.0).ok_or_else(|| unreadable(&out))?;
-    let more_facts: Option<Vec<Facts>> = more.iter().map(|(k, _)| facts.remove(k)).collect();
-    Ok((first_facts, more_facts.ok_or_else(|| unreadable(&out))?))
+    said
+}
+
+/// A guard for a step whose facts were read as `said` by `probe`: a script that runs the
+/// probe again on its own (the probe library's batch state cleared, in a subshell: it may
+/// carry user code) and succeeds only when it prints the same text and exits the same way.
+/// The channel runs it in its agent (mode `g`) right before the step's turn in a chain.
+pub fn guard(probe: &str, said: &Said, user: Option<&str>) -> Exec {
+    let script = format!(
+        "__od_gt=$(trap - EXIT TERM HUP INT PIPE; set --; __od_reset; __od_key=g; eval {} 2>&1 </dev/null)\n[ \"$?\" = {} ] && [ \"$__od_gt\" = {} ]\n",
+        quote(probe),
+        said.status,
+        quote(&said.text)
+    );
+    Exec {
+        script,
+        user: user.map(str::to_string),
+        timeout: Some(PROBE_TIMEOUT),
+        guard: true,
+        ..Exec::default()
+    }
 }
 
 fn unreadable(out: &ExecOutput) -> ReadError {
@@ -132,6 +189,32 @@ fn unreadable(out: &ExecOutput) -> ReadError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A guard succeeds only when the probe prints the same text (trailing newlines aside)
+    /// and exits the same way; the probe's `exit` ends only its subshell.
+    #[test]
+    fn a_guard_holds_only_for_the_same_text_and_status() {
+        let holds = |probe: &str, text: &str, status: i32| {
+            let said = Said {
+                text: text.into(),
+                status,
+            };
+            let g = guard(probe, &said, None);
+            assert!(g.guard && !g.probe);
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{}{}", crate::facts::probe_lib(), g.script))
+                .status()
+                .expect("sh runs")
+                .success()
+        };
+        let probe = "echo .a 1; echo \".b it's\"\n";
+        assert!(holds(probe, ".a 1\n.b it's", 0));
+        assert!(!holds(probe, ".a 1\n.b it's", 1));
+        assert!(!holds(probe, ".a 1", 0));
+        assert!(holds("echo .x; exit 3", ".x", 3));
+        assert!(!holds("echo .x; exit 3", ".y", 3));
+    }
 
     #[test]
     fn only_single_library_calls_are_run_as_words() {

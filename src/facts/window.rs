@@ -9,14 +9,14 @@
 //! machine's steps and a way to render a later step, and it keeps only facts, and what
 //! reading them cost each step ([`super::cost`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::cost::{Ledger, ReadCost};
-use super::gather::{gather, ReadError};
+use super::gather::{gather_texts, guard, ReadError, Said};
 use super::memo::Memo;
 use super::{scan, Batch, Facts, Probed};
-use crate::remote::Remote;
+use crate::remote::{Exec, Remote};
 use crate::steps::Step;
 
 /// How many later steps a scan answers ahead: enough for any window of a real deploy,
@@ -68,6 +68,19 @@ pub struct Window<R> {
     memo: HashMap<Option<String>, Memo>,
     /// What each read cost the steps it read for.
     ledger: Ledger,
+    /// Read past command steps, for a connection that chains requests (pipelined steps,
+    /// `crate::run::pipeline`): the facts of a step after a command are then speculative.
+    speculate: bool,
+    /// Speculative steps (by position): the guard that checks on the machine, right before
+    /// the step's turn, that its facts still hold.
+    guards: HashMap<usize, Exec>,
+    /// The first position after the current window.
+    end: usize,
+    /// Positions whose change travels in the chain sent ahead: it does not make the facts
+    /// of later steps stale, since their guards check them.
+    chained: HashSet<usize>,
+    /// A step changed the machine (other than by a command) since the last read.
+    changed: bool,
 }
 
 impl<R> Default for Window<R> {
@@ -77,7 +90,68 @@ impl<R> Default for Window<R> {
             questions: HashMap::new(),
             memo: HashMap::new(),
             ledger: Ledger::default(),
+            speculate: false,
+            guards: HashMap::new(),
+            end: 0,
+            chained: HashSet::new(),
+            changed: false,
         }
+    }
+}
+
+impl<R> Window<R> {
+    /// A window that reads past command steps when the connection chains requests.
+    pub fn speculating(speculate: bool) -> Self {
+        Window {
+            speculate,
+            ..Window::default()
+        }
+    }
+
+    /// A step changed the machine other than by running a command: the next read does not
+    /// read past commands.
+    pub fn note_change(&mut self) {
+        self.changed = true;
+    }
+
+    /// Stop reading past commands (the handlers, which are never pipelined): what would
+    /// be read past one would be dropped by its change anyway.
+    pub fn stop_speculating(&mut self) {
+        self.speculate = false;
+    }
+
+    /// The step at this position as read ahead, without taking it.
+    pub fn peek(&self, pos: usize) -> Option<&(R, Facts)> {
+        self.ahead.get(&pos)
+    }
+
+    /// The guard of a speculative step, if it is one.
+    pub fn guard_of(&self, pos: usize) -> Option<&Exec> {
+        self.guards.get(&pos)
+    }
+
+    /// The first position after the current window.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// Keep only the facts of steps up to `last`: those after it are speculative and no
+    /// guard of the chain will check them.
+    pub fn keep_through(&mut self, last: usize) {
+        self.ahead.retain(|p, _| *p <= last);
+        self.guards.retain(|p, _| *p <= last);
+        self.end = self.end.min(last + 1);
+    }
+
+    /// The change of the step at `pos` travels in the chain sent ahead.
+    pub fn mark_chained(&mut self, pos: usize) {
+        self.chained.insert(pos);
+    }
+
+    /// Whether the change of the step at `pos` travels in the chain sent ahead (asked once,
+    /// when the change is made).
+    pub fn take_chained(&mut self, pos: usize) -> bool {
+        self.chained.remove(&pos)
     }
 }
 
@@ -86,6 +160,20 @@ impl<R: Probed> Window<R> {
     /// was.
     pub fn take(&mut self, pos: usize) -> Option<(R, Facts)> {
         self.ahead.remove(&pos)
+    }
+
+    /// [`Window::take`], for a speculative step only once its guard said on the machine that
+    /// its facts still hold: else (stale, the chain stopped before it, the guard failed)
+    /// everything read ahead is dropped and `None` says to read the step's facts again.
+    pub fn take_checked(&mut self, remote: &mut dyn Remote, pos: usize) -> Option<(R, Facts)> {
+        if let Some(g) = self.guards.remove(&pos) {
+            let holds = remote.chain_pending() && remote.exec(&g).is_ok_and(|out| out.status == 0);
+            if !holds {
+                self.discard();
+                return None;
+            }
+        }
+        self.take(pos)
     }
 
     /// What reading the facts of the step at this position cost it ([`super::cost`]), no
@@ -103,6 +191,8 @@ impl<R: Probed> Window<R> {
     /// The machine is about to change: what was read ahead is stale.
     pub fn discard(&mut self) {
         self.ahead.clear();
+        self.guards.clear();
+        self.chained.clear();
         self.ledger.discard();
     }
 
@@ -124,53 +214,45 @@ impl<R: Probed> Window<R> {
         first: R,
         render: &mut RenderAhead<'_, R>,
     ) -> Result<(R, Facts), ReadError> {
-        let Some(first_probe) = first.probe() else {
+        // A command without a probe reads nothing, but when speculating the steps after it
+        // are read now, for the chain it will start.
+        let first_probe = first.probe();
+        // Not right after a change: the machine is being changed (a first apply), and what
+        // would be read past the next command would mostly be dropped by the next change.
+        let speculate = self.speculate && remote.chains() && !std::mem::take(&mut self.changed);
+        let speculate_past = speculate && first.is_command();
+        if first_probe.is_none() && !speculate_past {
             return Ok((first, Facts::default()));
-        };
+        }
         let (began, wire) = (Instant::now(), remote.meter());
-        // The steps the batch reads for, with what rendering each ahead took.
-        let mut read_for: Vec<(usize, Duration)> = vec![(pos, Duration::ZERO)];
         let user = first.user().map(str::to_string);
-        let stop_after = |s: &Step, r: &R| s.registers_now().is_some() || r.is_command();
-        let batch_more = remote.batches_facts() && !stop_after(list[pos], &first);
+        // Past a command only speculatively: what a step after it was decided on is checked
+        // again on the machine by its guard, right before its turn.
+        let batch_more = remote.batches_facts() && !stops_after(list[pos], &first, speculate);
         let mut batch = Batch::default();
         batch.add(pos, &first);
-        let mut isolate = first.has_user_code();
-        // The steps after the first that the window takes, rendered, with their probes.
-        let mut steps: Vec<(usize, R)> = Vec::new();
-        let mut probes: Vec<(usize, String)> = Vec::new();
-        // The first step after the window.
-        let mut next = pos + 1;
+        let mut taken = Taken {
+            read_for: vec![(pos, Duration::ZERO)],
+            isolate: first.has_user_code(),
+            next: pos + 1,
+            after_command: first.is_command(),
+            ..Taken::default()
+        };
         if batch_more {
-            for (at, step) in list.iter().enumerate().skip(pos + 1).take(WINDOW) {
-                let rendering = Instant::now();
-                let r = match render(step) {
-                    Ahead::Ready(r) => r,
-                    Ahead::Skip => {
-                        next += 1;
-                        continue;
-                    }
-                    Ahead::Stop => break,
-                };
-                let rendered = rendering.elapsed();
-                let probe = r.probe();
-                if r.user() != user.as_deref() || probe.is_none() && !r.is_command() {
-                    break;
-                }
-                next += 1;
-                let stop = stop_after(step, &r);
-                if let Some(p) = probe {
-                    read_for.push((at, rendered));
-                    probes.push((at, p));
-                    batch.add(at, &r);
-                    isolate |= r.has_user_code();
-                    steps.push((at, r));
-                }
-                if stop {
-                    break;
-                }
-            }
+            let first_of = (pos, user.as_deref(), speculate);
+            take_ahead(list, first_of, &mut batch, &mut taken, render);
         }
+        let Taken {
+            read_for,
+            isolate,
+            next,
+            steps,
+            mut probes,
+            bare,
+            guarded,
+            ..
+        } = taken;
+        self.end = next;
         let ahead = if batch_more {
             self.questions_after(list, next, &user, render)
         } else {
@@ -180,28 +262,35 @@ impl<R: Probed> Window<R> {
         if plan.report.is_some() {
             probes.push((REPORT, "__od_memo_report\n".to_string()));
         }
-        let first_probe = (pos, first_probe);
-        let (first_facts, mut got) = gather(
-            remote,
-            user.as_deref(),
-            &first_probe,
-            &probes,
-            &plan.prelude,
-            isolate,
-        )?;
+        let mut all: Vec<(usize, String)> = first_probe.map(|p| (pos, p)).into_iter().collect();
+        let first_has_probe = !all.is_empty();
+        all.extend(probes);
+        let mut got = gather_all(remote, user.as_deref(), &all, &plan.prelude, isolate)?;
+        let first_facts = match first_has_probe {
+            true if !got.is_empty() => got.remove(0).facts(),
+            _ => Facts::default(),
+        };
         if let Some(lines) = &plan.report {
             // The report's probe went last.
             if let Some(report) = got.pop() {
-                self.memo.entry(user).or_default().learn(lines, &report);
+                self.memo
+                    .entry(user.clone())
+                    .or_default()
+                    .learn(lines, &report.facts());
             }
         }
         self.ahead.clear();
-        self.ahead.extend(
-            steps
-                .into_iter()
-                .zip(got)
-                .map(|((at, rendered), facts)| (at, (rendered, facts))),
-        );
+        self.guards.clear();
+        self.chained.clear();
+        for ((at, rendered), said) in steps.into_iter().zip(got) {
+            if let Some(probe) = guarded.get(&at) {
+                self.guards.insert(at, guard(probe, &said, user.as_deref()));
+            }
+            self.ahead.insert(at, (rendered, said.facts()));
+        }
+        for (at, rendered) in bare {
+            self.ahead.insert(at, (rendered, Facts::default()));
+        }
         // What was booked to facts this read replaces is orphaned; the rest of the read
         // (all but rendering the steps ahead) is the batch's cost, shared by its steps.
         self.ledger.discard();
@@ -242,6 +331,114 @@ impl<R: Probed> Window<R> {
     }
 }
 
+/// A window ends after a step that registers a value, and after a command unless it
+/// reads past commands speculatively.
+fn stops_after<R: Probed>(step: &Step, r: &R, speculate: bool) -> bool {
+    step.registers_now().is_some() || (r.is_command() && !speculate)
+}
+
+/// The steps after the first that a window takes.
+struct Taken<R> {
+    /// The steps the batch reads for, with what rendering each ahead took.
+    read_for: Vec<(usize, Duration)>,
+    /// A probe carries user code.
+    isolate: bool,
+    /// The first step after the window.
+    next: usize,
+    /// The steps taken that have a probe, rendered.
+    steps: Vec<(usize, R)>,
+    /// Their probes.
+    probes: Vec<(usize, String)>,
+    /// Commands without a probe, taken when speculating: the chain needs them.
+    bare: Vec<(usize, R)>,
+    /// The probes of speculative steps (after a command), read on their own.
+    guarded: HashMap<usize, String>,
+    /// The first step is a command: every step taken is speculative.
+    after_command: bool,
+}
+
+impl<R> Default for Taken<R> {
+    fn default() -> Self {
+        Taken {
+            read_for: Vec::new(),
+            isolate: false,
+            next: 0,
+            steps: Vec::new(),
+            probes: Vec::new(),
+            bare: Vec::new(),
+            guarded: HashMap::new(),
+            after_command: false,
+        }
+    }
+}
+
+/// Take the steps after `list[pos]` into the window: up to [`WINDOW`] of them, stopping at
+/// a change of user (the first step's is `user`), a step that does not render or reads
+/// nothing and is no command, and after [`stops_after`]. A step after a command
+/// (`Taken::after_command` says whether the first step is one) is speculative: it gets a
+/// guard.
+fn take_ahead<R: Probed>(
+    list: &[&Step],
+    (pos, user, speculate): (usize, Option<&str>, bool),
+    batch: &mut Batch,
+    taken: &mut Taken<R>,
+    render: &mut RenderAhead<'_, R>,
+) {
+    let mut after_command = taken.after_command;
+    for (at, step) in list.iter().enumerate().skip(pos + 1).take(WINDOW) {
+        let rendering = Instant::now();
+        let r = match render(step) {
+            Ahead::Ready(r) => r,
+            Ahead::Skip => {
+                taken.next += 1;
+                continue;
+            }
+            Ahead::Stop => break,
+        };
+        let rendered = rendering.elapsed();
+        let probe = r.probe();
+        if r.user() != user || probe.is_none() && !r.is_command() {
+            break;
+        }
+        taken.next += 1;
+        let stop = stops_after(step, &r, speculate);
+        let command = r.is_command();
+        if let Some(p) = probe {
+            taken.read_for.push((at, rendered));
+            if after_command {
+                taken.guarded.insert(at, p.clone());
+            }
+            // What the batch shares (the sums, the scan) gives the same text as the probe
+            // alone, which its guard runs.
+            batch.add(at, &r);
+            taken.probes.push((at, p));
+            taken.isolate |= r.has_user_code();
+            taken.steps.push((at, r));
+        } else if speculate {
+            taken.bare.push((at, r));
+        }
+        after_command |= command;
+        if stop {
+            break;
+        }
+    }
+}
+
+/// What each of `probes` printed, read in one request (none when there are none).
+fn gather_all(
+    remote: &mut dyn Remote,
+    user: Option<&str>,
+    probes: &[(usize, String)],
+    prelude: &str,
+    isolate: bool,
+) -> Result<Vec<Said>, ReadError> {
+    let Some((first, more)) = probes.split_first() else {
+        return Ok(Vec::new());
+    };
+    let (first, more) = gather_texts(remote, user, first, more, prelude, isolate)?;
+    Ok(std::iter::once(first).chain(more).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
@@ -249,6 +446,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::facts::gather::gather;
     use crate::facts::scan::Item;
     use crate::facts::{Batch, Facts};
     use crate::quote::quote;

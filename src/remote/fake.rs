@@ -14,6 +14,10 @@
 //! as this process's user (the requested `user` is only recorded), ignores time limits,
 //! and counts nothing in a [`crate::remote::Meter`].
 //!
+//! With [`FakeMachine::chaining`] it runs chains ([`Remote::send_chain`]) as the channel's
+//! agent does — in order, at once, stopping at a failure — and records each chain as one
+//! request, so that tests can count what pipelining saves.
+//!
 //! What a test programs ([`FakeMachine::on`]): a request whose script contains a piece of text
 //! can exit with a status instead of running, run and then exit with a status, lose the
 //! connection, run past its time limit, or run and then let Ctrl-C arrive (on the test's thread
@@ -24,7 +28,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::{Exec, ExecOutput, Input, Remote, RemoteError};
+use std::collections::VecDeque;
+
+use super::{Exec, ExecOutput, Input, Link, Remote, RemoteError};
 
 /// What a programmed request does instead of (or after) running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +58,8 @@ pub(crate) struct Request {
     pub probe: bool,
     /// How many bytes came on stdin.
     pub stdin_len: usize,
+    /// A chain of requests sent in one write ([`Remote::send_chain`]).
+    pub chain: bool,
 }
 
 struct Rule {
@@ -63,6 +71,9 @@ struct Rule {
     left: Option<u32>,
 }
 
+/// A request of a chain, how it links to the rest, and what it got (`None`: not run).
+type Answer = (Exec, Link, Option<Result<ExecOutput, RemoteError>>);
+
 /// A machine that is a temporary directory, see the module's comment.
 pub(crate) struct FakeMachine {
     name: String,
@@ -70,6 +81,11 @@ pub(crate) struct FakeMachine {
     rules: Vec<Rule>,
     requests: Vec<Request>,
     closed: u32,
+    /// It runs chains ([`FakeMachine::chaining`]).
+    chains: bool,
+    /// What the requests of the last chain got, to answer their `exec`, in order (`None`:
+    /// not run, the chain had stopped).
+    answers: VecDeque<Answer>,
 }
 
 impl FakeMachine {
@@ -81,7 +97,16 @@ impl FakeMachine {
             rules: Vec::new(),
             requests: Vec::new(),
             closed: 0,
+            chains: false,
+            answers: VecDeque::new(),
         }
+    }
+
+    /// Run chains of requests as the channel's agent does: in order, at once, each request
+    /// after one that failed (see [`Link`]) not run; the chain counts as one request.
+    pub fn chaining(&mut self) -> &mut Self {
+        self.chains = true;
+        self
     }
 
     /// The directory the tests' steps write in (an absolute path).
@@ -179,6 +204,17 @@ impl Remote for FakeMachine {
         input: Option<Input<'_>>,
         sink: Option<&mut dyn Write>,
     ) -> Result<ExecOutput, RemoteError> {
+        if input.is_none() && self.answers.front().is_some_and(|(e, _, _)| e == req) {
+            if let Some((_, link, Some(answer))) = self.answers.pop_front() {
+                let failed = answer.as_ref().map_or(true, |o| o.status != 0);
+                if failed && (req.guard || link == Link::Stops) {
+                    self.answers.clear();
+                }
+                return answer;
+            }
+            self.answers.clear();
+        }
+        self.answers.clear();
         let mut stdin = req.stdin.clone();
         if let Some(i) = input {
             stdin.clear();
@@ -190,7 +226,67 @@ impl Remote for FakeMachine {
             user: req.user.clone(),
             probe: req.probe,
             stdin_len: stdin.len(),
+            chain: false,
         });
+        self.run_one(req, script, stdin, sink)
+    }
+
+    fn describe(&self, req: &Exec) -> Vec<String> {
+        vec![format!("fake {} {}", self.name, req.script.len())]
+    }
+
+    fn close(&mut self) {
+        self.closed += 1;
+    }
+
+    fn chains(&self) -> bool {
+        self.chains
+    }
+
+    fn send_chain(&mut self, chain: &[(Exec, Link)]) -> Result<(), RemoteError> {
+        if !self.chains {
+            return Ok(());
+        }
+        self.requests.push(Request {
+            script: chain
+                .iter()
+                .map(|(e, _)| e.full_script())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            user: chain.first().and_then(|(e, _)| e.user.clone()),
+            probe: false,
+            stdin_len: 0,
+            chain: true,
+        });
+        self.answers.clear();
+        let mut stopped = false;
+        for (req, link) in chain {
+            if stopped {
+                self.answers.push_back((req.clone(), *link, None));
+                continue;
+            }
+            let answer = self.run_one(req, req.full_script(), req.stdin.clone(), None);
+            let failed = answer.as_ref().map_or(true, |o| o.status != 0);
+            stopped = failed && (req.guard || *link == Link::Stops);
+            self.answers.push_back((req.clone(), *link, Some(answer)));
+        }
+        Ok(())
+    }
+
+    fn chain_pending(&self) -> bool {
+        self.answers.iter().any(|(_, _, a)| a.is_some())
+    }
+}
+
+impl FakeMachine {
+    /// Run one request (its full script) as programmed.
+    fn run_one(
+        &mut self,
+        req: &Exec,
+        script: String,
+        stdin: Vec<u8>,
+        sink: Option<&mut dyn Write>,
+    ) -> Result<ExecOutput, RemoteError> {
         let reply = self.programmed(&script, req.probe);
         match reply {
             Some(Reply::Exit(status)) => {
@@ -211,7 +307,7 @@ impl Remote for FakeMachine {
             }
             Some(Reply::RunThenInterrupt | Reply::RunThenExit(_)) | None => {}
         }
-        let full = if req.probe {
+        let full = if req.probe || req.guard {
             format!("{}{script}", super::probe_lib::probe_lib())
         } else {
             script
@@ -235,14 +331,6 @@ impl Remote for FakeMachine {
             stderr: out.stderr,
             duration: Default::default(),
         })
-    }
-
-    fn describe(&self, req: &Exec) -> Vec<String> {
-        vec![format!("fake {} {}", self.name, req.script.len())]
-    }
-
-    fn close(&mut self) {
-        self.closed += 1;
     }
 }
 

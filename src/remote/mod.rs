@@ -66,6 +66,20 @@ pub struct Exec {
     /// subshell of its agent, so that the code's syntax errors or `exit` end only that
     /// subshell. Other probes run in the agent itself (see agent.sh).
     pub isolate: bool,
+    /// A guard of a chain ([`Remote::send_chain`]): orbdeploy's own read-only check whose
+    /// exit status says whether the facts a step was decided on still hold (0: they do).
+    /// The channel runs it in its agent (mode `g`); a non-zero status stops the chain.
+    pub guard: bool,
+}
+
+/// Whether a request sent in a chain ([`Remote::send_chain`]) stops the requests after it
+/// when it fails (a non-zero status, a timeout; a guard that finds the facts stale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Its failure stops the chain: the requests after it are not run.
+    Stops,
+    /// Its failure does not stop the chain (a step with `ignore_errors`).
+    Ignored,
 }
 
 impl Exec {
@@ -282,6 +296,27 @@ pub trait Remote: Send {
     /// nothing (a test's) says zero.
     fn meter(&self) -> Meter {
         Meter::default()
+    }
+
+    /// Whether this connection runs chains of requests sent in one write
+    /// ([`Remote::send_chain`]): the channel does, the one-shot path does not.
+    fn chains(&self) -> bool {
+        false
+    }
+
+    /// Send `chain` (requests of one user) in one write, to run one after another on the
+    /// machine: a request whose predecessor failed (see [`Link`]) is not run, nor any after
+    /// it. Each is then answered, in order, to the [`Remote::exec`] of an equal request;
+    /// once one stopped the chain, the rest are forgotten and an equal request runs as any
+    /// other. A connection that does not chain sends nothing: every request then runs
+    /// when it is made, which gives the same results.
+    fn send_chain(&mut self, _chain: &[(Exec, Link)]) -> Result<(), RemoteError> {
+        Ok(())
+    }
+
+    /// Requests sent in a chain are still to be answered.
+    fn chain_pending(&self) -> bool {
+        false
     }
 
     /// Run a script and collect its output.

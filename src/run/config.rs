@@ -44,6 +44,9 @@ pub struct Config {
     pub timings: bool,
     /// How machines are reached.
     pub transport: Transport,
+    /// A command step sends the steps after it whose decisions are known in the same
+    /// request (pipelined steps); `--no-pipeline` turns it off.
+    pub pipeline: bool,
     /// How long to wait for a machine another run holds.
     pub lock_timeout: Duration,
     /// Where roles are looked for after `roles/` beside the inventory (`--roles-path`).

@@ -39,7 +39,8 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         counts: Counts::default(),
         failed: false,
         interrupted: false,
-        window: Window::default(),
+        window: Window::speculating(pipelines(shared, machine)),
+        window_speculates: pipelines(shared, machine),
         timings: HostTimings::default(),
         looping: LoopRun::default(),
         groups: Groups::new(&machine.steps),
@@ -64,6 +65,7 @@ pub fn run(shared: &Shared<'_>, machine: &MachinePlan<'_>, remote: &mut dyn Remo
         .collect();
     // Handler positions are positions among the handlers, not among the steps.
     h.window.forget_steps();
+    h.window.stop_speculating();
     if !(h.failed && shared.config.on_failure != OnFailure::Nothing) {
         let expanded = items::expand(&handlers, shared.renderer, &h.ctx, &h.fixed);
         h.run_list(&handlers, expanded, true);
@@ -116,6 +118,8 @@ struct HostRun<'a, 'b> {
     interrupted: bool,
     /// Facts read ahead for this machine's steps.
     window: Window<Rendered>,
+    /// The window reads past commands: a command step may pipeline the steps after it.
+    window_speculates: bool,
     /// Where the machine's time went so far.
     timings: HostTimings,
     /// The items of the loop under way.
@@ -265,6 +269,7 @@ impl HostRun<'_, '_> {
             earlier_changes: self.counts.sum(|t| t.changes) > 0,
             hold,
             skip: self.groups.skip(step),
+            pipelining: self.window_speculates && !handler,
         };
         let mut ran = step::run(env, list, pos, step);
         let status = self.status_of(step, &ran.outcome);
@@ -307,6 +312,21 @@ impl HostRun<'_, '_> {
         self.shared.events.send(Event::Step(result));
         registered
     }
+}
+
+/// Whether this machine's steps may be pipelined ([`super::pipeline`]): only where what
+/// decides whether a step runs is known before the chain is sent. Not in a plan, nor
+/// under a saved plan's watch (it holds changes), nor with `--fail-fast` (a failure
+/// elsewhere must stop the machine before its next step), `--rerun-failed` resuming
+/// mid-way, or `try:` groups (whether a `rescue:` runs is known only after the `try:`).
+fn pipelines(shared: &Shared<'_>, machine: &MachinePlan<'_>) -> bool {
+    let config = shared.config;
+    config.pipeline
+        && !config.mode.dry_run
+        && shared.watch.is_none()
+        && config.on_failure != OnFailure::Everything
+        && machine.resume.from == 0
+        && machine.steps.iter().all(|s| s.scope.groups.is_empty())
 }
 
 /// The step failed because its machine could not be reached.

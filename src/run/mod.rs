@@ -9,6 +9,7 @@ mod connect;
 mod groups;
 mod host;
 mod lock;
+mod pipeline;
 pub mod pool;
 pub mod reconcile;
 mod rolling;

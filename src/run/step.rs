@@ -155,6 +155,8 @@ pub struct StepEnv<'s> {
     /// Why the step does not run at all, from its `try:` groups (a failure before it in
     /// its list, a `rescue:` whose `try:` did not fail), if it does not.
     pub skip: Option<String>,
+    /// A command step may start a chain of the steps after it ([`super::pipeline`]).
+    pub pipelining: bool,
 }
 
 /// Run `list[pos]` (which is `step`): `list` is the machine's steps, or the handlers it
@@ -215,12 +217,19 @@ fn facts_decide_change(
     }
     let mut reread = Duration::ZERO;
     let changes = detail.changes.clone();
+    let runs = matches!(would, StepOutcome::WillRun);
+    let mut chained = env.window.take_chained(pos);
+    if !chained && runs && rendered.op.is_command() {
+        let first = command_request(env, &rendered);
+        chained = super::pipeline::start(env, list, pos, first);
+    }
     let ((outcome, attempts), (took, spent)) = timed(env, |env| {
         let how = How {
             step,
             rendered: &rendered,
-            runs: matches!(would, StepOutcome::WillRun),
+            runs,
             changes: &changes,
+            chained,
         };
         change(env, &how, facts, &mut reread)
     });
@@ -300,7 +309,7 @@ fn facts(
     step: &Step,
     phases: &mut Phases,
 ) -> Result<Result<(Rendered, Facts), String>, Failure> {
-    if let Some(pair) = env.window.take(pos) {
+    if let Some(pair) = env.window.take_checked(&mut *env.remote, pos) {
         phases.read(&env.window.take_cost(pos));
         return Ok(Ok(pair));
     }
@@ -424,8 +433,14 @@ fn change(
     reread: &mut Duration,
 ) -> (StepOutcome, u32) {
     let (step, rendered) = (how.step, how.rendered);
-    // From here the machine changes: what was read ahead is stale.
-    env.window.discard();
+    // From here the machine changes: what was read ahead is stale, unless this change
+    // travels in a chain whose guards check the steps after it.
+    if !how.chained {
+        env.window.discard();
+        if !rendered.op.is_command() {
+            env.window.note_change();
+        }
+    }
     let judge = match Judge::new(step, env.shared.renderer, env.ctx, env.fixed) {
         Some(Err(f)) => return (failed(f), 0),
         Some(Ok(j)) => Some(j),
@@ -486,6 +501,8 @@ struct How<'a> {
     runs: bool,
     /// What the decision said would change, in words.
     changes: &'a [String],
+    /// Its request was sent ahead in a chain ([`super::pipeline`]).
+    chained: bool,
 }
 
 impl How<'_> {
@@ -561,6 +578,13 @@ fn failed(failure: Failure) -> StepOutcome {
         failure,
         ignored: false,
     }
+}
+
+/// The request a command step's change makes (its `shell`/`command` script, user, time
+/// limit, directory and environment), exactly as its apply will make it.
+pub(super) fn command_request(env: &mut StepEnv<'_>, rendered: &Rendered) -> crate::remote::Exec {
+    let ctx = step_ctx(&mut *env.remote, rendered);
+    rendered.op.shown_call(&ctx)
 }
 
 /// What an operation needs to run the step on the machine.

@@ -121,6 +121,7 @@ impl Config {
             report_html: named(&self.report_html),
             timings: false,
             transport: crate::remote::Transport::Channel,
+            pipeline: true,
             lock_timeout: Duration::from_secs(300),
             roles_path: self.roles_path(s),
             identities: Vec::new(),

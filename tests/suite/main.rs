@@ -38,6 +38,7 @@ mod orbsim_compat;
 mod orbstack_2026;
 mod output;
 mod persist;
+mod pipeline;
 mod readme;
 mod reconcile;
 mod rerun;

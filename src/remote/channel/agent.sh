@@ -39,11 +39,19 @@
 # output files, so a daemon it leaves running cannot write into a later reply. The agent
 # starts no process of its own until a request needs one, except over ssh its watcher.
 # Agent variables start with `__od_`.
+# Chains (pipelined steps, docs/channel-protocol.md §3.3): orbdeploy may write several
+# requests at once, each with an eighth header word: `n`/`N` starts a chain, `c`/`i`
+# continues it. A request of a chain whose earlier request failed (a command's non-zero
+# status or timeout, unless it was `N`/`i`: ignore_errors) or whose guard found the facts
+# stale is not run: its reply is `n ID`. MODE g (a guard): orbdeploy's own script, run in
+# the agent, whose status says whether what a step was decided on still holds; reply
+# `g ID STATUS`.
 __od_d=
 __od_m=
 __od_p=
 __od_w=
 __od_n=0
+__od_brk=
 __od_S=
 if command -v setsid >/dev/null 2>&1; then __od_S=setsid; fi
 __od_dir() { # the private directory (mktemp makes it 0700), made when first needed
@@ -129,7 +137,7 @@ __od_watch() {
   __od_g=$!
 }
 printf '\n%s\n' "ORBDEPLOY-READY $1"
-while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __od_mode; do
+while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __od_mode __od_ch; do
   case $__od_op in
   x)
     __od_s=
@@ -151,7 +159,21 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
     else
       __od_in=/dev/null
     fi
-    if [ "$__od_mode" = t ]; then
+    __od_skip=
+    case $__od_ch in
+    n | N) __od_brk= ;;
+    c | i) [ -z "$__od_brk" ] || __od_skip=1 ;;
+    esac
+    if [ -n "$__od_skip" ]; then
+      printf 'n %s\n' "$__od_id"
+    elif [ "$__od_mode" = g ]; then
+      # The guard's probe runs in a subshell of its own script (it may carry user code).
+      __od_watch
+      { eval "$__od_s"; } < /dev/null > /dev/null 2>&1
+      __od_rc=$?
+      printf 'g %s %s\n' "$__od_id" "$__od_rc"
+      [ "$__od_rc" -eq 0 ] || __od_brk=1
+    elif [ "$__od_mode" = t ]; then
       printf 't %s\n' "$__od_id"
       __od_reset
       { eval "$__od_s"; } < "$__od_in" 2>&1
@@ -207,6 +229,9 @@ while IFS=' ' read -r __od_op __od_id __od_lines __od_bytes __od_ilen __od_to __
         set -- 0 0
         printf 'r %s %s 0 0 %s\n' "$__od_id" "$__od_rc" "$__od_t"
       fi
+      case $__od_ch in
+      n | c) if [ "$__od_rc" -ne 0 ] || [ "$__od_t" = 1 ]; then __od_brk=1; fi ;;
+      esac
       # Outputs are removed in batches (one rm per 32 requests), big ones and files at once.
       __od_n=$((__od_n + 1))
       if [ "$__od_n" -ge 32 ] || [ "$1" -gt 1048576 ] || [ "$__od_mode" = f ]; then

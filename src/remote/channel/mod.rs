@@ -5,6 +5,8 @@
 //! for the wire format). Opening it costs one process and one login shell; every later
 //! request costs only the forks the agent makes on the machine.
 
+#[cfg(test)]
+mod chain_tests;
 mod io;
 mod session;
 mod sudo;
@@ -20,7 +22,8 @@ use crate::quote;
 use crate::remote::launcher::{Launcher, OrbLauncher};
 use crate::remote::trace::Tracer;
 use crate::remote::{
-    read_by_cat, write_by_script, Exec, ExecOutput, Input, Meter, Remote, RemoteError, WriteFile,
+    read_by_cat, write_by_script, Exec, ExecOutput, Input, Link, Meter, Remote, RemoteError,
+    WriteFile,
 };
 
 pub use io::nonce;
@@ -172,13 +175,19 @@ impl Remote for Channel {
         // A session found dead before the request started is reopened once; a request
         // that had started is never sent again (it may have changed the machine).
         for attempt in 0..2 {
-            let (result, took, ran) = {
+            let (result, took, ran, ahead) = {
                 let session = self.session(&user)?;
                 let t = Instant::now();
                 let result = session.request(req, input.as_mut(), sink.as_deref_mut());
-                (result, t.elapsed(), session.ran())
+                (result, t.elapsed(), session.ran(), session.answered_ahead())
             };
-            self.meter.count_request(took, ran);
+            if ahead {
+                // Its request was the chain's, counted when sent; the wait is still the wire's.
+                self.meter.request += took;
+                self.meter.machine += ran.unwrap_or_default().min(took);
+            } else {
+                self.meter.count_request(took, ran);
+            }
             match result {
                 Ok(out) => return Ok(out),
                 Err(session::RequestError::NotStarted(detail)) => {
@@ -228,6 +237,40 @@ impl Remote for Channel {
 
     fn expect_users(&mut self, users: &[Option<String>]) {
         self.open_all(users);
+    }
+
+    fn chains(&self) -> bool {
+        true
+    }
+
+    fn send_chain(&mut self, chain: &[(Exec, Link)]) -> Result<(), RemoteError> {
+        let Some((first, _)) = chain.first() else {
+            return Ok(());
+        };
+        if crate::interrupt::requested() {
+            return Err(RemoteError::Interrupted);
+        }
+        let user = self.account(&first.user);
+        let t = Instant::now();
+        let sent = self.session(&user)?.send_chain(chain);
+        self.meter.count_request(t.elapsed(), None);
+        match sent {
+            Ok(()) => Ok(()),
+            // Nothing was sent: every request of the chain will be made on its own.
+            Err(session::RequestError::NotStarted(_)) => {
+                self.drop_session(&user);
+                Ok(())
+            }
+            Err(session::RequestError::Lost(detail)) => Err(RemoteError::Disconnected {
+                machine: self.machine.clone(),
+                detail,
+            }),
+            Err(session::RequestError::Other(e)) => Err(e),
+        }
+    }
+
+    fn chain_pending(&self) -> bool {
+        self.sessions.values().any(Session::chain_pending)
     }
 
     fn meter(&self) -> Meter {

@@ -1,6 +1,7 @@
 //! One agent process (`orbctl run ... sh -c AGENT`, or ssh's equivalent, from the
 //! transport's [`Launcher`]) and the framing on its pipes.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::process;
 use crate::remote::launcher::{Carrier, Launcher};
 use crate::remote::trace::Tracer;
-use crate::remote::{Exec, ExecOutput, Input, RemoteError};
+use crate::remote::{Exec, ExecOutput, Input, Link, RemoteError};
 
 use super::io::{copy_exact, nonce, CopyError, DeadlineReader};
 use super::sudo;
@@ -68,6 +69,18 @@ pub struct Session {
     ran: Option<Duration>,
     /// Where a copy of each script goes.
     trace: Tracer,
+    /// Requests of a chain sent ahead ([`Session::send_chain`]), not answered yet.
+    queued: VecDeque<Queued>,
+    /// The last request was answered from the chain (no request of its own).
+    answered_ahead: bool,
+}
+
+/// A request sent ahead in a chain: its id, what it is, and whether its failure stops the
+/// chain.
+struct Queued {
+    id: u64,
+    exec: Exec,
+    link: Link,
 }
 
 /// The argv that opens a session (`agent` is the script, or its name for `--show-calls`).
@@ -134,6 +147,8 @@ impl Session {
             end_marker: format!("@@end {nonce} "),
             ran: None,
             trace: trace.clone(),
+            queued: VecDeque::new(),
+            answered_ahead: false,
         };
         let ready = match answered.map(|a| a.answer) {
             None => session.handshake(&marker),
@@ -200,10 +215,17 @@ impl Session {
         &mut self,
         req: &Exec,
         input: Option<&mut Input<'_>>,
-        sink: Option<&mut (dyn Write + 'w)>,
+        mut sink: Option<&mut (dyn Write + 'w)>,
     ) -> Result<ExecOutput, RequestError> {
         let started = Instant::now();
         self.ran = None;
+        self.answered_ahead = false;
+        if input.is_none() {
+            if let Some(answer) = self.answer_ahead(req, sink.as_deref_mut(), started)? {
+                return Ok(answer);
+            }
+        }
+        self.forget_chain();
         let id = self.next_id;
         self.next_id += 1;
         let script = sendable_script(req).map_err(RequestError::Other)?;
@@ -215,6 +237,23 @@ impl Session {
             .record(&self.machine, req.user.as_deref(), &script);
         self.send(&header(req, id, &script, in_len), &script, req, input)?;
         // The agent enforces the timeout itself; this deadline only catches a hung session.
+        self.reply(req, id, sink, started)?.ok_or_else(|| {
+            self.close();
+            RequestError::Lost(format!(
+                "garbled reply from the agent: request {id} not run"
+            ))
+        })
+    }
+
+    /// Read the reply to request `id` (which is `req`) and turn it into its output; `None`
+    /// when the agent did not run it (its chain had stopped).
+    fn reply<'w>(
+        &mut self,
+        req: &Exec,
+        id: u64,
+        sink: Option<&mut (dyn Write + 'w)>,
+        started: Instant,
+    ) -> Result<Option<ExecOutput>, RequestError> {
         self.out.get_mut().deadline = req.timeout.map(|t| Instant::now() + t + hung_grace(t));
         let result = self.read_reply(id, sink);
         self.out.get_mut().deadline = None;
@@ -231,15 +270,122 @@ impl Session {
             }
             ReplyError::Sink(e) => RequestError::Other(RemoteError::Io(e)),
         })?;
+        if reply.not_run {
+            return Ok(None);
+        }
         if reply.timed_out {
             return Err(RequestError::Other(timeout()));
         }
-        Ok(ExecOutput {
+        Ok(Some(ExecOutput {
             status: reply.status,
             stdout: reply.stdout,
             stderr: reply.stderr,
             duration: started.elapsed(),
-        })
+        }))
+    }
+
+    /// The reply to `req` when it is the next request of the chain sent ahead (`None`: it
+    /// is not, or the agent did not run it, and it is to be sent as any other). A reply
+    /// that stops the chain makes the session forget the rest of it.
+    fn answer_ahead<'w>(
+        &mut self,
+        req: &Exec,
+        sink: Option<&mut (dyn Write + 'w)>,
+        started: Instant,
+    ) -> Result<Option<ExecOutput>, RequestError> {
+        if self.queued.front().is_none_or(|q| q.exec != *req) {
+            return Ok(None);
+        }
+        let Some(q) = self.queued.pop_front() else {
+            return Ok(None);
+        };
+        let answer = self.reply(req, q.id, sink, started);
+        let go_on = match &answer {
+            Ok(Some(out)) => out.status == 0 || (q.link == Link::Ignored && !req.guard),
+            Ok(None) | Err(_) => false,
+        };
+        if !go_on {
+            self.forget_chain();
+        }
+        let answer = answer?;
+        self.answered_ahead = answer.is_some();
+        Ok(answer)
+    }
+
+    /// Read and drop the replies of the chain sent ahead that nobody asked for (the agent
+    /// runs them anyway, unless the chain stopped).
+    fn forget_chain(&mut self) {
+        while let Some(q) = self.queued.pop_front() {
+            if self.stdin.is_none() {
+                continue;
+            }
+            let t = q.exec.timeout;
+            self.out.get_mut().deadline = t.map(|t| Instant::now() + t + hung_grace(t));
+            let read = self.read_reply(q.id, None);
+            self.out.get_mut().deadline = None;
+            if read.is_err() {
+                self.queued.clear();
+                self.close();
+            }
+        }
+    }
+
+    /// Send `chain` in one write; each request is answered to the [`Session::request`] of
+    /// an equal one, in order. The first starts the chain on the agent (`n`/`N`), the others
+    /// continue it (`c`/`i`, docs/channel-protocol.md §3.3).
+    pub fn send_chain(&mut self, chain: &[(Exec, Link)]) -> Result<(), RequestError> {
+        self.forget_chain();
+        let mut bytes = Vec::new();
+        let mut queued = Vec::new();
+        for (i, (req, link)) in chain.iter().enumerate() {
+            let id = self.next_id;
+            self.next_id += 1;
+            let script = sendable_script(req).map_err(RequestError::Other)?;
+            self.trace
+                .record(&self.machine, req.user.as_deref(), &script);
+            let letter = match (i == 0, link) {
+                (true, Link::Stops) => 'n',
+                (true, Link::Ignored) => 'N',
+                (false, Link::Stops) => 'c',
+                (false, Link::Ignored) => 'i',
+            };
+            let head = header(req, id, &script, req.stdin.len() as u64);
+            bytes.extend_from_slice(head.trim_end().as_bytes());
+            bytes.extend_from_slice(format!(" {letter}\n").as_bytes());
+            bytes.extend_from_slice(script.as_bytes());
+            bytes.extend_from_slice(&req.stdin);
+            queued.push(Queued {
+                id,
+                exec: req.clone(),
+                link: *link,
+            });
+        }
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(RequestError::NotStarted("the session is closed".into()));
+        };
+        // One write: a dead session shows up here, before anything ran.
+        if stdin
+            .write_all(&bytes)
+            .and_then(|()| stdin.flush())
+            .is_err()
+        {
+            return Err(RequestError::NotStarted(
+                self.lost("before the request was sent"),
+            ));
+        }
+        self.queued.extend(queued);
+        Ok(())
+    }
+
+    /// The last request was answered from a chain sent ahead: it made no request of its
+    /// own.
+    pub fn answered_ahead(&self) -> bool {
+        self.answered_ahead
+    }
+
+    /// Requests of a chain sent ahead are still to be answered.
+    pub fn chain_pending(&self) -> bool {
+        !self.queued.is_empty()
     }
 
     /// Write a request's header, script and stdin bytes to the agent.
@@ -308,6 +454,10 @@ impl Session {
         if started.starts_with("t ") {
             return self.read_text_reply(id, &started, begun, sink);
         }
+        if let Some(reply) = chain_reply(id, &started)? {
+            self.ran = Some(begun.elapsed());
+            return Ok(reply);
+        }
         let fields: Vec<&str> = started.split(' ').collect();
         if fields.first() != Some(&"p") || fields.get(1) != Some(&id.to_string().as_str()) {
             return Err(ReplyError::Protocol(format!(
@@ -350,6 +500,7 @@ impl Session {
             stdout,
             stderr,
             timed_out,
+            not_run: false,
         })
     }
 
@@ -405,6 +556,7 @@ impl Session {
             stdout,
             stderr: Vec::new(),
             timed_out: false,
+            not_run: false,
         })
     }
 
@@ -412,6 +564,11 @@ impl Session {
     /// [`Session::close`] then waits. Closing a machine's sessions in two passes lets them
     /// wind down at the same time.
     pub fn ask_to_quit(&mut self) {
+        if !self.queued.is_empty() {
+            // `q` would come after what was sent ahead, which the agent would run first:
+            // [`Session::close`] ends it instead.
+            return;
+        }
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"q\n");
             let _ = stdin.flush();
@@ -421,6 +578,13 @@ impl Session {
     /// End the session: ask the agent to quit, then make sure the process group is gone
     /// (killed if it has not exited within 2 s).
     pub fn close(&mut self) {
+        if !self.queued.is_empty() {
+            // The agent would run what was sent ahead before it reads `q`: end it now.
+            self.queued.clear();
+            self.stdin.take();
+            self.child.end();
+            return;
+        }
         self.ask_to_quit();
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut pause = Duration::from_micros(250);
@@ -451,6 +615,34 @@ struct Reply {
     stderr: Vec<u8>,
     /// The agent's watchdog ended the request at its timeout.
     timed_out: bool,
+    /// The agent did not run it: its chain had stopped (`n ID`).
+    not_run: bool,
+}
+
+/// A guard's reply (`g ID STATUS`) or a request not run (`n ID`), when `line` is one.
+fn chain_reply(id: u64, line: &str) -> Result<Option<Reply>, ReplyError> {
+    let f: Vec<&str> = line.split(' ').collect();
+    let (not_run, status) = match (f.first(), f.get(2)) {
+        (Some(&"n"), None) => (true, 0),
+        (Some(&"g"), Some(s)) => (
+            false,
+            s.parse::<i32>()
+                .map_err(|_| ReplyError::Protocol(format!("bad guard reply `{line}`")))?,
+        ),
+        _ => return Ok(None),
+    };
+    if f.get(1) != Some(&id.to_string().as_str()) {
+        return Err(ReplyError::Protocol(format!(
+            "expected reply to {id}, got `{line}`"
+        )));
+    }
+    Ok(Some(Reply {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        timed_out: false,
+        not_run,
+    }))
 }
 
 /// The script as the agent reads it: line by line with `read`, so it must end with a
@@ -471,6 +663,7 @@ fn header(req: &Exec, id: u64, script: &str, in_len: u64) -> String {
     let lines = script.bytes().filter(|b| *b == b'\n').count();
     // A probe has no watchdog on the machine: past its limit the session is abandoned.
     let (timeout_s, mode) = match (req.probe, req.timeout) {
+        (_, _) if req.guard => (0, 'g'),
         (true, _) => (0, if req.isolate { 's' } else { 't' }),
         (false, t) => (
             t.map(|t| t.as_secs().max(1)).unwrap_or(0),

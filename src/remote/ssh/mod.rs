@@ -24,7 +24,7 @@ use crate::process::ProcessError;
 use crate::remote::launcher::{Attached, Launcher};
 use crate::remote::trace::Tracer;
 use crate::remote::{
-    channel::Channel, oneshot::OneShot, Exec, ExecOutput, HostReport, Input, Meter, Remote,
+    channel::Channel, oneshot::OneShot, Exec, ExecOutput, HostReport, Input, Link, Meter, Remote,
     RemoteError, Transport, WriteFile,
 };
 use crate::ssh_target::SshTarget;
@@ -395,6 +395,18 @@ impl Remote for SshRemote {
 
     fn set_become_password(&mut self, password: &str) {
         self.launcher.set_become_password(password);
+    }
+
+    fn chains(&self) -> bool {
+        self.inner.chains()
+    }
+
+    fn send_chain(&mut self, chain: &[(Exec, Link)]) -> Result<(), RemoteError> {
+        self.inner.send_chain(chain)
+    }
+
+    fn chain_pending(&self) -> bool {
+        self.inner.chain_pending()
     }
 
     fn meter(&self) -> Meter {

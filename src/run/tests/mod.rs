@@ -7,6 +7,7 @@
 mod groups;
 mod host;
 mod loops;
+mod pipeline;
 mod step;
 mod verdict;
 mod window;
@@ -47,6 +48,7 @@ pub(super) fn config() -> Config {
         report_html: None,
         timings: false,
         transport: crate::remote::Transport::Channel,
+        pipeline: true,
         lock_timeout: std::time::Duration::from_secs(1),
         roles_path: Vec::new(),
         identities: Vec::new(),

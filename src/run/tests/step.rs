@@ -97,6 +97,7 @@ fn run_at(
         earlier_changes: false,
         hold: None,
         skip: None,
+        pipelining: false,
     };
     let ran = step::run(env, &list, pos, list[pos]);
     crate::interrupt::request_on_this_thread(false);
