@@ -29,6 +29,10 @@ impl Launcher for Here {
     fn check_hint(&self) -> String {
         "run it again".into()
     }
+    fn sudo_refused(&self, user: &str) -> RemoteError {
+        // Never asked: the agent runs here as this user, without sudo.
+        RemoteError::Transfer(format!("sudo refused the password for {user}"))
+    }
 }
 
 /// A command that appends `word` to `log` and exits with `status`.
