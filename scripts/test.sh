@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh   # sourced: a Rust it installs is then on PATH here too
 
-step() { printf '\n== %s\n' "$*" >&2; }
+# Each step says when it began (seconds since the script started), so a CI log shows
+# where the time went: checks, compiling, tests.
+step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS" >&2; }
 
 step "format (cargo fmt --check)"
 cargo fmt --all -- --check

@@ -46,14 +46,15 @@ fn webapp() -> PathBuf {
 /// insta settings: times, the run's id and the templates' keys redacted.
 fn settings(w: &World) -> insta::Settings {
     let mut s = crate::snap::settings(w.dir.path());
+    // The fixture's scenario is named by its path in this checkout, which may itself be
+    // under the temporary directory (a fresh clone in /tmp): before the `[tmp]` filter.
+    s.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[repo]");
     s.add_filter(r"\bp\d+r[0-9a-f]{4}\b", "[run]");
     s.add_filter(r"odt-tpl-[0-9a-f]{16}", "odt-tpl-[key]");
     s.add_filter(
         &regex::escape(&std::env::temp_dir().display().to_string()),
         "[tmp]",
     );
-    // The fixture's scenario is named by its path in this checkout.
-    s.add_filter(&regex::escape(env!("CARGO_MANIFEST_DIR")), "[repo]");
     s
 }
 

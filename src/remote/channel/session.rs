@@ -197,8 +197,7 @@ impl Session {
 
     fn lost(&mut self, what: &str) -> String {
         let status = self
-            .child
-            .ended()
+            .ended_soon(Duration::from_millis(250))
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
         let tail = process::tail_lines(self.stderr_text().as_bytes(), 3);
@@ -208,6 +207,20 @@ impl Session {
         }
         msg.push_str(&format!("; {}", self.hint));
         msg
+    }
+
+    /// How the carrier ended, waiting up to `limit` for it: its pipes closing comes a moment
+    /// before its exit, and a message that names the exit status only when the race was won
+    /// would differ from run to run.
+    fn ended_soon(&mut self, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.child.ended() {
+                Some(end) => return Some(end),
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                None => return None,
+            }
+        }
     }
 
     /// Send one request and read its reply.
