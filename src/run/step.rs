@@ -282,7 +282,10 @@ fn decide(env: &mut StepEnv<'_>, rendered: &Rendered, facts: &Facts) -> (StepOut
 /// `--fail-fast`, not after a failure on this machine unless `--keep-going`, not when
 /// its `try:` groups say so.
 fn gate(env: &StepEnv<'_>) -> Option<StepOutcome> {
-    if crate::interrupt::requested() {
+    // A chain sent ahead may already be running this step on the machine: it goes on to
+    // read its reply, which the ended session answers as it would a request sent alone
+    // (the transport sends nothing new after Ctrl-C).
+    if crate::interrupt::requested() && !env.remote.chain_pending() {
         return Some(StepOutcome::Interrupted);
     }
     if env.shared.stop_all.load(Ordering::SeqCst) {

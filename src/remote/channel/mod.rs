@@ -168,10 +168,14 @@ impl Remote for Channel {
         mut input: Option<Input<'_>>,
         mut sink: Option<&mut dyn Write>,
     ) -> Result<ExecOutput, RemoteError> {
-        if crate::interrupt::requested() {
+        let user = self.account(&req.user);
+        // After Ctrl-C nothing new is sent; a request a chain sent ahead is still answered
+        // (usually by the session's end), as it would be had it been sent on its own before
+        // the Ctrl-C: the agent may have started it.
+        let sent_ahead = self.sessions.get(&user).is_some_and(|s| s.sent_ahead(req));
+        if crate::interrupt::requested() && !sent_ahead {
             return Err(RemoteError::Interrupted);
         }
-        let user = self.account(&req.user);
         // A session found dead before the request started is reopened once; a request
         // that had started is never sent again (it may have changed the machine).
         for attempt in 0..2 {

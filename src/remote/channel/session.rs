@@ -401,6 +401,12 @@ impl Session {
         !self.queued.is_empty()
     }
 
+    /// Whether `req` is the next request of the chain sent ahead: the agent may be running
+    /// it already, and its reply (or the session's end) says what became of it.
+    pub fn sent_ahead(&self, req: &Exec) -> bool {
+        self.queued.front().is_some_and(|q| q.exec == *req)
+    }
+
     /// Write a request's header, script and stdin bytes to the agent.
     fn send(
         &mut self,
