@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The ansible-core the cases were checked with: the newest that runs on Debian 12's
 /// Python 3.11 (2.20 needs 3.12).
@@ -268,49 +268,139 @@ fn sh_local(script: &str, dir: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// [`run_ansible`], or, when `ORBDEPLOY_ANSIBLE_DIFF_REUSE=1` is set (while working on
-/// orbdeploy's side of the table), what it found last time for the same table and the same
-/// ansible-core. The suite never sets it.
-fn ansible_outcomes(w: &World, table: &Table, root: &Path) -> BTreeMap<String, Outcome> {
-    // What Ansible's side depends on: its version, the variables, each case's setup and task.
-    let key = serde_json::json!([
-        ANSIBLE_CORE,
-        table.vars,
-        table
+/// Where ansible-core's outcomes of the table are recorded (docs/ansible-compat.md,
+/// "Ansible's recorded outcomes").
+fn recording_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ansible-diff/ansible-outcomes.json")
+}
+
+/// The recording: everything Ansible's side depends on (its version, the variables, each
+/// case's setup and task) beside what ansible-core made of it, one entry per case so that a
+/// change to the table shows in a diff of this file too.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Recording {
+    about: String,
+    ansible_core: String,
+    vars: BTreeMap<String, serde_json::Value>,
+    cases: BTreeMap<String, RecordedCase>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct RecordedCase {
+    setup: String,
+    ansible: String,
+    status: [String; 2],
+    files: [Vec<String>; 2],
+}
+
+impl Recording {
+    fn of(table: &Table, outcomes: &BTreeMap<String, Outcome>) -> Recording {
+        let cases = table
             .cases
             .iter()
-            .map(|c| [&c.id, &c.setup, &c.ansible])
-            .collect::<Vec<_>>()
-    ])
-    .to_string();
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ansible-diff-outcomes.json");
-    if std::env::var("ORBDEPLOY_ANSIBLE_DIFF_REUSE").is_ok_and(|v| v == "1") {
-        let saved: Option<serde_json::Value> = std::fs::read_to_string(&cache)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if let Some(saved) = saved.filter(|s| s["key"] == key.as_str()) {
-            if let Ok(o) = serde_json::from_value::<BTreeMap<String, ([String; 2], [Vec<String>; 2])>>(
-                saved["outcomes"].clone(),
-            ) {
-                eprintln!("reusing Ansible's outcomes from {}", cache.display());
-                sh_local(&setup_script(table, root), w.dir.path());
-                return o
-                    .into_iter()
-                    .map(|(k, (status, files))| (k, Outcome { status, files }))
-                    .collect();
-            }
+            .map(|c| {
+                let o = outcomes[&c.id].clone();
+                let case = RecordedCase {
+                    setup: c.setup.clone(),
+                    ansible: c.ansible.clone(),
+                    status: o.status,
+                    files: o.files,
+                };
+                (c.id.clone(), case)
+            })
+            .collect();
+        Recording {
+            about: "ansible-core's outcomes of cases.yaml, written by tests/suite/ansible_diff.rs; see docs/ansible-compat.md".into(),
+            ansible_core: ANSIBLE_CORE.into(),
+            vars: table.vars.clone(),
+            cases,
         }
     }
-    let out = run_ansible(w, table, root);
-    let plain: BTreeMap<&String, (&[String; 2], &[Vec<String>; 2])> = out
-        .iter()
-        .map(|(k, o)| (k, (&o.status, &o.files)))
-        .collect();
-    let _ = std::fs::write(
-        &cache,
-        serde_json::json!({ "key": key, "outcomes": plain }).to_string(),
-    );
-    out
+
+    /// Whether it was recorded from these inputs: same version, variables, cases, and each
+    /// case's setup and task.
+    fn is_of(&self, table: &Table) -> bool {
+        self.ansible_core == ANSIBLE_CORE
+            && self.vars == table.vars
+            && self.cases.len() == table.cases.len()
+            && table.cases.iter().all(|c| {
+                self.cases
+                    .get(&c.id)
+                    .is_some_and(|r| r.setup == c.setup && r.ansible == c.ansible)
+            })
+    }
+
+    fn outcomes(&self) -> BTreeMap<String, Outcome> {
+        let outcome = |r: &RecordedCase| Outcome {
+            status: r.status.clone(),
+            files: r.files.clone(),
+        };
+        self.cases
+            .iter()
+            .map(|(k, r)| (k.clone(), outcome(r)))
+            .collect()
+    }
+
+    fn load() -> Option<Recording> {
+        let text = std::fs::read_to_string(recording_path()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Written beside and renamed into place, as the product writes its files.
+    fn save(&self) {
+        let path = recording_path();
+        let tmp = path.with_extension("json.new");
+        let text = serde_json::to_string_pretty(self).expect("the recording is JSON") + "\n";
+        std::fs::write(&tmp, text).unwrap_or_else(|e| panic!("{}: {e}", tmp.display()));
+        std::fs::rename(&tmp, &path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// Ansible's outcomes, and a problem to report when the recording was stale in CI.
+///
+/// ansible-core is pinned, so its outcomes are a function of the recording's inputs: when
+/// the recording was made from the table as it is, its outcomes are used and ansible-core
+/// does not run (its two runs and its install were most of the suite's CPU). Otherwise, or
+/// with `ORBDEPLOY_ANSIBLE_DIFF=live`, ansible-core runs and the recording is rewritten
+/// when it was stale; a live run of a current recording must find the same outcomes. In
+/// CI (`CI` set) a stale recording is a failure: it means a change to the table whose
+/// recording was not committed.
+fn ansible_outcomes(
+    w: &World,
+    table: &Table,
+    root: &Path,
+) -> (BTreeMap<String, Outcome>, Option<String>) {
+    let live = std::env::var("ORBDEPLOY_ANSIBLE_DIFF").is_ok_and(|v| v == "live");
+    let recorded = Recording::load().filter(|r| r.is_of(table));
+    match recorded {
+        Some(r) if !live => {
+            eprintln!("Ansible's outcomes from {}", recording_path().display());
+            (r.outcomes(), None)
+        }
+        Some(r) => {
+            let out = run_ansible(w, table, root);
+            let now = Recording::of(table, &out);
+            assert!(
+                now == r,
+                "ansible-core {ANSIBLE_CORE} no longer gives the recorded outcomes: compare {} with a new recording (delete it and run this test)",
+                recording_path().display()
+            );
+            (out, None)
+        }
+        None => {
+            let out = run_ansible(w, table, root);
+            Recording::of(table, &out).save();
+            let stale = std::env::var_os("CI").is_some().then(|| {
+                format!(
+                    "{} was not recorded from tests/ansible-diff/cases.yaml as it is: it is rewritten now; run this test and commit it",
+                    recording_path().display()
+                )
+            });
+            (out, stale)
+        }
+    }
 }
 
 /// Both runs of Ansible: statuses and manifests per case.
@@ -541,10 +631,10 @@ fn orbdeploy_agrees_with_ansible_or_says_why_not() {
 
     let w = World::new("ansdiff");
     let root = w.path("cases");
-    let ansible = ansible_outcomes(&w, &table, &root);
+    let (ansible, stale) = ansible_outcomes(&w, &table, &root);
     let orbdeploy = run_orbdeploy(&w, &table, &root);
 
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = stale.into_iter().collect();
     let (mut same, mut decision) = (0, 0);
     for c in &table.cases {
         let (a, o) = (&ansible[&c.id], &orbdeploy[&c.id]);

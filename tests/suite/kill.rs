@@ -248,8 +248,13 @@ fn control(w: &World, inv: &Path, machines: &[String], local: &str) {
     let mut child = start(w, inv, &tag);
     wait_long_step(w, machines, &mut child, &tag);
     kill(w, &mut child, &tag, machines, true);
-    std::thread::sleep(Duration::from_secs(3));
-    let (left, remote) = left_after(w, &tag, machines);
+    // Looked at once, when the test above would have given up waiting: polling for 10 s
+    // for what is meant to stay cost more CPU than the rest of the test.
+    std::thread::sleep(LIMIT);
+    let (left, remote): (Vec<(i32, String)>, Vec<String>) = (
+        marked(&tag),
+        machines.iter().flat_map(|m| in_machine(w, m)).collect(),
+    );
     for (pid, _) in &left {
         signal(*pid, "KILL");
     }

@@ -110,15 +110,21 @@ fn bin_dir() -> PathBuf {
     me.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// Poll `check` every 20 ms until it holds (true) or `limit` has passed (false): tests wait
-/// for the event they need (a step started, processes gone), never a fixed time.
+/// Poll `check` until it holds (true) or `limit` has passed (false): tests wait for the
+/// event they need (a step started, processes gone), never a fixed time.
 pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
+    // The pause grows from 20 ms to 150 ms: most waits end within the first few checks,
+    // and a long one whose check runs a process in a machine costs far fewer checks than
+    // at a steady 20 ms. The last check is made at the deadline.
+    let mut pause = Duration::from_millis(20);
     while !check() {
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 3 / 2).min(Duration::from_millis(150));
     }
     true
 }
