@@ -16,7 +16,8 @@
 //! Each host is an orbsim machine of the `openssh-server,python3` flavour (see orbsim's
 //! README, "sshd in orbsim machines") with its own host keys. sshd runs as root on
 //! `ip4:22` with `LogLevel VERBOSE` into `/var/log/sshd.log`, so "Accepted publickey" lines
-//! count authentications. The client key is a fresh ed25519 key in the test's directory,
+//! count authentications, and offers the key exchange [`FAST_KEX`] unless the bed was
+//! started with [`SshBed::start_default_kex`]. The client key is a fresh ed25519 key in the test's directory,
 //! authorized for the machine's default user and for root. The known_hosts file holds each
 //! machine's real host keys, read through `orbctl run` (not ssh-keyscan): trusting them is
 //! real trust.
@@ -99,7 +100,17 @@ pub struct SshBed<'w> {
     pub dir: PathBuf,
     /// A private (0700) directory for ControlPath sockets of the test's own ssh calls.
     pub control_dir: PathBuf,
+    /// The key exchange sshd offers: `None` for OpenSSH's default list.
+    kex: Option<&'static str>,
 }
+
+/// The key exchange a bed's sshd offers unless a test asks for OpenSSH's default
+/// ([`SshBed::start_default_kex`]). The default prefers the post-quantum hybrid
+/// `sntrup761x25519-sha512`, which cost about 70 ms of CPU per login on each side here
+/// (BENCHMARKS.md, "SSH"): the `ssh` module's tests used 28 s of CPU with it and 17 s
+/// with this. The transport does not depend on the key exchange; one convergence test
+/// keeps the default.
+pub const FAST_KEX: &str = "curve25519-sha256";
 
 /// Run a command with a deadline; the output, or a panic saying what hung.
 fn output(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
@@ -162,8 +173,18 @@ pub fn keygen(path: &Path) {
 }
 
 impl<'w> SshBed<'w> {
-    /// Start `n` sshd hosts in `world`. Panics with the reason when any part fails.
+    /// Start `n` sshd hosts in `world`, offering [`FAST_KEX`]. Panics with the reason
+    /// when any part fails.
     pub fn start(world: &'w World, n: usize) -> SshBed<'w> {
+        Self::start_offering(world, n, Some(FAST_KEX))
+    }
+
+    /// [`SshBed::start`], with sshd offering OpenSSH's default key exchanges.
+    pub fn start_default_kex(world: &'w World, n: usize) -> SshBed<'w> {
+        Self::start_offering(world, n, None)
+    }
+
+    fn start_offering(world: &'w World, n: usize, kex: Option<&'static str>) -> SshBed<'w> {
         assert!(
             !world.real_orbstack,
             "sshbed: needs orbsim machines (real OrbStack images ship no sshd)"
@@ -182,6 +203,7 @@ impl<'w> SshBed<'w> {
             hosts: Vec::new(),
             dir,
             control_dir,
+            kex,
         };
         let public = std::fs::read(identity.with_extension("pub")).expect("sshbed: read key");
         let known_hosts = bed.dir.join("known_hosts");
@@ -307,11 +329,15 @@ impl<'w> SshBed<'w> {
     /// bound, so the script waits for that (a stale one, left by [`SshBed::kill_sshd`], is
     /// removed first).
     pub fn start_sshd(&self, host: &SshHost) {
+        let kex = self
+            .kex
+            .map(|k| format!("-o KexAlgorithms={k} "))
+            .unwrap_or_default();
         self.root_sh(
             &host.name,
             &format!(
                 "rm -f /run/sshd.pid; \
-                 /usr/sbin/sshd -o ListenAddress={}:{} -o LogLevel=VERBOSE -E {SSHD_LOG} || exit 1; \
+                 /usr/sbin/sshd -o ListenAddress={}:{} {kex}-o LogLevel=VERBOSE -E {SSHD_LOG} || exit 1; \
                  i=0; while [ ! -s /run/sshd.pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done; \
                  [ -s /run/sshd.pid ] || {{ echo 'sshd wrote no pid file in 10 s' >&2; exit 1; }}",
                 host.ip4, host.port
