@@ -24,16 +24,38 @@ pub const PIPE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The name under which a render passes the directory `file()` is relative to.
 pub const FILE_DIR: &str = "__orbdeploy_file_dir";
 
+/// What `pipe()` ran, by command as written: its output, or why it failed. One per
+/// command line: `orbdeploy test` shares it between its checks and its phases' runs, so a
+/// command runs once per `orbdeploy` invocation, not once per phase. Clones share it.
+/// Its `Debug` names how many commands ran, never an output (outputs are secrets).
+#[derive(Clone, Default)]
+pub struct Ran(Arc<Mutex<HashMap<String, Result<String, String>>>>);
+
+impl std::fmt::Debug for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|r| r.len()).unwrap_or_default();
+        write!(f, "Ran({n} commands)")
+    }
+}
+
 /// What one run's lookups ran and read.
 #[derive(Default)]
 pub struct Lookups {
-    /// By command as written: its output, or why it failed.
-    ran: Mutex<HashMap<String, Result<String, String>>>,
+    ran: Ran,
     /// Set once the run starts changing machines: no new command runs.
     sealed: AtomicBool,
 }
 
 impl Lookups {
+    /// Lookups answered from `ran`, and adding to it: the outputs of earlier runs of the
+    /// same command line.
+    pub fn sharing(ran: &Ran) -> Self {
+        Lookups {
+            ran: ran.clone(),
+            sealed: AtomicBool::new(false),
+        }
+    }
+
     /// No command runs from now on; what ran is still answered.
     pub fn seal(&self) {
         self.sealed.store(true, Ordering::SeqCst);
@@ -47,6 +69,7 @@ impl Lookups {
     ) -> Result<String, String> {
         let mut ran = self
             .ran
+            .0
             .lock()
             .map_err(|_| "pipe(): a lookup panicked".to_string())?;
         if let Some(done) = ran.get(command) {
@@ -132,6 +155,24 @@ mod tests {
         assert!(secrets.lock().unwrap().contains("pw\n"));
         // No shell unless asked for: `;` is a word of echo's.
         assert_eq!(l.pipe("echo a; b", &secrets).unwrap(), "a; b");
+    }
+
+    #[test]
+    fn lookups_sharing_outputs_run_a_command_once_and_seal_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        let cmd = format!("sh -c 'echo x >> {}; echo pw'", count.display());
+        let ran = Ran::default();
+        let secrets = Arc::default();
+        let first = Lookups::sharing(&ran);
+        assert_eq!(first.pipe(&cmd, &secrets).unwrap(), "pw");
+        first.seal();
+        let second = Lookups::sharing(&ran);
+        assert_eq!(second.pipe(&cmd, &secrets).unwrap(), "pw");
+        assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n");
+        // The first run's seal is its own: the second may still run a new command.
+        assert_eq!(second.pipe("echo other", &secrets).unwrap(), "other");
+        assert!(first.pipe("echo third", &secrets).is_err());
     }
 
     #[test]

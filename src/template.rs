@@ -40,6 +40,11 @@ impl Renderer {
 
     /// A renderer whose reads go to `reads`: the log the inventory was loaded with.
     pub fn with_read_log(reads: ReadLog) -> Self {
+        Self::with_inputs(reads, &lookups::Ran::default())
+    }
+
+    /// [`Renderer::with_read_log`], whose `pipe()` answers from and adds to `ran`.
+    pub fn with_inputs(reads: ReadLog, ran: &lookups::Ran) -> Self {
         let secrets: Arc<Mutex<BTreeSet<String>>> = Arc::default();
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -69,7 +74,7 @@ impl Renderer {
                 Ok(value)
             },
         );
-        let lookups = Arc::new(Lookups::default());
+        let lookups = Arc::new(Lookups::sharing(ran));
         add_lookups(&mut env, &lookups, &secrets, &reads);
         Renderer {
             env,

@@ -63,6 +63,9 @@ pub struct Config {
     pub max_fail_percentage: Option<u8>,
     /// The command line, as given (the HTML report shows it, masked).
     pub command_line: Vec<std::ffi::OsString>,
+    /// What `pipe()` already ran for this command line (`orbdeploy test` runs several
+    /// applies; each command runs once).
+    pub pipe_outputs: crate::lookups::Ran,
 }
 
 /// Apply or plan.

@@ -238,7 +238,7 @@ fn load_steps(orb: &Orb, config: &Config, mut inv: Inventory, reads: ReadLog) ->
         inv.persist_ssh(keep);
     }
     inv.print_warnings();
-    let renderer = Renderer::with_read_log(reads);
+    let renderer = Renderer::with_inputs(reads, &config.pipe_outputs);
     let options = steps::LoadOptions {
         roles_path: config.roles_path.clone(),
     };

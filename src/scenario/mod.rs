@@ -52,6 +52,9 @@ pub struct Config {
     pub report_html: Option<PathBuf>,
     /// The command line (the HTML report shows it).
     pub command_line: Vec<OsString>,
+    /// What `pipe()` ran for this `orbdeploy test`: its checks and every phase's run share
+    /// it, so a command runs once.
+    pub pipe_outputs: crate::lookups::Ran,
     /// This run's id (in every throwaway machine's name).
     pub run_id: String,
     /// More than one scenario: the report files get the scenario's name (set by the run).
@@ -130,6 +133,7 @@ impl Config {
             serial: None,
             max_fail_percentage: None,
             command_line: self.command_line.clone(),
+            pipe_outputs: self.pipe_outputs.clone(),
         }
     }
 
@@ -216,7 +220,7 @@ pub fn load_all(cfg: &Config) -> Result<Vec<Checked>, ConfigError> {
             .file
             .platforms
             .iter()
-            .map(|p| template::check(&s, &p.value, &cfg.vars, &roles))
+            .map(|p| template::check(&s, &p.value, (&cfg.vars, &cfg.pipe_outputs), &roles))
             .collect::<Result<Vec<_>, _>>()?;
         out.push(Checked {
             scenario: s,

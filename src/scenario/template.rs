@@ -65,7 +65,7 @@ fn rendered(
 pub fn check(
     s: &Scenario,
     p: &Platform,
-    cli_vars: &[(String, String)],
+    (cli_vars, ran): (&[(String, String)], &crate::lookups::Ran),
     roles_path: &[std::path::PathBuf],
 ) -> Result<String, ConfigError> {
     let options = LoadOptions {
@@ -75,7 +75,7 @@ pub fn check(
     // Messages name the platform's machine as `odt-debian` (its run's name is not known yet).
     let check_name = format!("{}{}", machines::PREFIX, p.name.value);
     let inv = machines::template(s, p, &check_name, (cli_vars, &reads))?;
-    let renderer = Renderer::with_read_log(reads.clone());
+    let renderer = Renderer::with_inputs(reads.clone(), ran);
     let book = steps::load_with(&inv, &renderer, &options)?;
     let mut h = Sha256::new();
     h.update(inputs(s, p).to_string());
@@ -91,7 +91,7 @@ pub fn check(
         let reads = ReadLog::default();
         let machine = (check_name.clone(), p);
         let inv = machines::phase(s, &[machine], steps, (cli_vars, &reads))?;
-        let renderer = Renderer::with_read_log(reads);
+        let renderer = Renderer::with_inputs(reads, ran);
         let book = steps::load_with(&inv, &renderer, &options)?;
         let tags: Vec<String> = match steps {
             Steps::Converge => s.file.tags.iter().map(|t| t.value.clone()).collect(),

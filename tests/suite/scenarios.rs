@@ -464,3 +464,33 @@ fn ctrl_c_while_a_template_is_prepared_leaves_no_half_made_template() {
     assert!(stdout.contains("prepare      skipped"), "{stdout}");
     assert_eq!(machines(&w, "odt-"), Vec::<String>::new(), "{stdout}");
 }
+
+#[test]
+fn a_pipe_lookup_runs_once_for_the_whole_test_command() {
+    let w = World::new("scenpipe");
+    let _guard = Leftovers(&w);
+    let count = w.path("pipe-count");
+    // The same command in prepare, converge (applied twice: converge and idempotence) and
+    // verify: checked for the template, for each phase, then run in each phase.
+    let lookup = format!(
+        "{{{{ pipe(\"sh -c 'echo x >> {}; echo s3cr3t-value'\") }}}}",
+        count.display()
+    );
+    w.write(
+        "tests/pipe.yaml",
+        format!(
+            "platforms:\n  - {{ name: debian, image: \"debian:bookworm\" }}\n\
+             prepare:\n  - name: seed\n    put:\n      dest: /var/tmp/seed\n      content: |\n        {lookup}\n\
+             converge:\n  - name: conf\n    put:\n      dest: /var/tmp/conf\n      content: |\n        {lookup}\n\
+             verify:\n  - name: same value\n    command: cmp /var/tmp/seed /var/tmp/conf\n    changed_when: false\n"
+        ),
+    );
+    let run = w.orbdeploy(["test"]);
+    run.assert_code(0);
+    assert!(!run.stdout.contains("s3cr3t-value"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap(),
+        "x\n",
+        "the command ran once for the whole `orbdeploy test`"
+    );
+}
