@@ -76,10 +76,16 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
                     "vars": vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect::<serde_json::Map<_, _>>(),
                     "sources": vars.iter().map(|(k, v)| (k.clone(), json!(v.source))).collect::<serde_json::Map<_, _>>(),
                     "probe": probe_json(probed.get(&h.name)),
+                    "become_password_from": inv.become_password_layer(&h.name),
                 })
             })
             .collect();
-        let doc = json!({ "inventory": inv.file, "machines": machines });
+        let doc = json!({
+            "inventory": inv.file,
+            "serial": inv.serial.as_ref().map(ToString::to_string),
+            "max_fail_percentage": inv.max_fail_percentage,
+            "machines": machines,
+        });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
@@ -101,6 +107,12 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
                 writeln!(out, "  {k:width$} = {value}  ({})", v.source)?;
             }
             explain_ssh(inv.ssh_settings(h), &mut out)?;
+            if let Some(layer) = inv.become_password_layer(&h.name) {
+                writeln!(
+                    out,
+                    "  become_password: set, given to sudo when it asks  ({layer})"
+                )?;
+            }
             let settings = settings_lines(&h.desired.settings);
             if !settings.is_empty() {
                 writeln!(out, "  settings:")?;
@@ -112,6 +124,7 @@ pub fn inventory(orb: &Orb, args: &InventoryArgs) -> Result<()> {
         }
     }
     if args.explain {
+        explain_run(&inv, &mut out)?;
         explain_calls(&inv, args, &mut out)?;
     }
     Ok(())
@@ -237,6 +250,20 @@ fn shown_value(
         true => "(known after connect)".to_string(),
         false => value.to_string(),
     }
+}
+
+/// The settings of the whole run that the inventory gives (rolling batches).
+fn explain_run(inv: &Inventory, out: &mut dyn Write) -> Result<()> {
+    if let Some(serial) = &inv.serial {
+        writeln!(out, "serial: {serial}  (inventory; --serial overrides it)")?;
+    }
+    if let Some(p) = inv.max_fail_percentage {
+        writeln!(
+            out,
+            "max_fail_percentage: {p}  (inventory; --max-fail-percentage overrides it)"
+        )?;
+    }
+    Ok(())
 }
 
 /// An ssh machine's settings, each with the layer it came from.

@@ -176,4 +176,11 @@ impl Inventory {
     pub fn become_password(&self, name: &str) -> Option<&str> {
         self.become_passwords.get(name)?.rendered.as_deref()
     }
+
+    /// Where machine `name`'s `become_password:` is written (`defaults`, `group db`,
+    /// `machine db-1`), for `inventory --explain`: never the template, which may hold a
+    /// password written in clear.
+    pub fn become_password_layer(&self, name: &str) -> Option<&str> {
+        Some(self.become_passwords.get(name)?.layer.as_str())
+    }
 }

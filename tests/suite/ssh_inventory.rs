@@ -235,3 +235,38 @@ fn ssh_machines_only_plan_asks_orbctl_nothing_whatever_the_hosts_say() {
 /// group for ssh machines whose port nothing listens on.
 const UNREACHABLE: &str =
     "groups:\n  cloud: { ssh: { user: deploy, port: 1, connect_timeout: 5 } }\n";
+
+#[test]
+fn explain_and_json_name_where_become_password_and_the_batches_come_from_never_the_password() {
+    let fake = Fake::new(&[]);
+    let home = fake.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    fake.write(
+        "inv.yaml",
+        "serial: [1, \"50%\"]\nmax_fail_percentage: 20\ngroups:\n  db: { become_password: \"hunter2-in-clear\" }\nmachines:\n  db-1: { groups: [db], ssh: { host: 192.0.2.7 } }\n  web-1: { ssh: { host: 192.0.2.8 } }\n",
+    );
+    let (code, stdout, stderr) = run(&fake, &home, &["inventory", "inv.yaml", "--explain"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    let db = stdout.split("web-1").next().unwrap_or_default();
+    assert!(
+        db.contains("  become_password: set, given to sudo when it asks  (group db)\n"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("become_password").count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("\nserial: 1, 50%  (inventory; --serial overrides it)\nmax_fail_percentage: 20  (inventory; --max-fail-percentage overrides it)\n"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&fake, &home, &["inventory", "inv.yaml", "--json"]);
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["serial"], "1, 50%");
+    assert_eq!(doc["max_fail_percentage"], 20);
+    assert_eq!(doc["machines"][0]["become_password_from"], "group db");
+    assert_eq!(
+        doc["machines"][1]["become_password_from"],
+        serde_json::Value::Null
+    );
+}
