@@ -1,7 +1,9 @@
 //! Masters that outlive the run (`persist:` in an `ssh:` block, `--persist`): each lives
 //! in the user's control directory under a name made from everything that decides the
 //! connection, so a later run of the same user to the same target finds it, checks that it
-//! answers (`ssh -O check`) and is this user's, and logs in zero times. Such a master is
+//! answers and is this user's, and logs in zero times. The check is `ssh -O check`'s
+//! question asked over the socket from this process (mux.rs, [`super::mux::alive`]): at
+//! 100 hosts the ssh client per host it saves was 100 processes of every reusing run. Such a master is
 //! started by ssh itself in the background (`ControlPersist`: it leaves orbdeploy's
 //! process group and session, and ends on its own once idle that long); `orbdeploy ssh
 //! close` ends them all at once.
@@ -18,6 +20,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::argv::{self, Argv};
+use super::mux;
 use crate::process::{self, Spec};
 use crate::ssh_target::SshTarget;
 
@@ -90,11 +93,25 @@ pub fn socket_for(dir: &Path, program: &Path, target: &SshTarget) -> PathBuf {
     dir.join(&sum[..16])
 }
 
+/// How long a persisted master may take to answer its check (as `ssh -O check` was given):
+/// a wedged one is then replaced rather than waited for.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Whether the master at `argv`'s socket is there, this user's, and answers.
 pub fn answers(argv: &Argv) -> bool {
     let owned = std::fs::symlink_metadata(&argv.control_path)
         .is_ok_and(|m| m.file_type().is_socket() && m.uid() == nix::unistd::geteuid().as_raw());
-    owned && control(&argv.program, &argv.control_path, "check", "persisted")
+    if !owned {
+        return false;
+    }
+    match mux::alive(&argv.control_path, CHECK_TIMEOUT) {
+        Ok(_) => true,
+        // A master of another protocol version: its own client knows how to ask it.
+        Err(mux::MuxError::Version(_)) => {
+            control(&argv.program, &argv.control_path, "check", "persisted")
+        }
+        Err(_) => false,
+    }
 }
 
 /// `ssh -O COMMAND` to the master at `socket` (`check`, `exit`); whether ssh said yes.
