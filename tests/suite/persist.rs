@@ -163,6 +163,11 @@ fn a_persisted_connection_is_reused_replaced_expired_and_closed() {
         .ssh_processes()
         .is_empty()));
     assert_eq!(sockets(&ctl), 0);
+    let exits: Vec<String> = ssh_started()
+        .into_iter()
+        .filter(|a| a.contains("-O "))
+        .collect();
+    assert!(exits.is_empty(), "no `ssh -O` process either: {exits:?}");
 
     // --persist over an inventory without `persist`: 1 s, then the master has expired and
     // the next run logs in again.

@@ -114,7 +114,8 @@ pub fn answers(argv: &Argv) -> bool {
     }
 }
 
-/// `ssh -O COMMAND` to the master at `socket` (`check`, `exit`); whether ssh said yes.
+/// `ssh -O COMMAND` to the master at `socket` (`check`, `exit`); whether ssh said yes. For a
+/// master of another mux protocol version only (its own client speaks it).
 fn control(program: &Path, socket: &Path, command: &str, host: &str) -> bool {
     let argv: Vec<OsString> = vec![
         program.into(),
@@ -129,8 +130,8 @@ fn control(program: &Path, socket: &Path, command: &str, host: &str) -> bool {
     process::run(&spec).is_ok_and(|o| o.status.success())
 }
 
-/// End every persisted master of this user (`orbdeploy ssh close`): `ssh -O exit` to each
-/// socket in the directory, and the socket removed. How many answered, and the sockets
+/// End every persisted master of this user (`orbdeploy ssh close`): `ssh -O exit`'s request
+/// to each socket in the directory, sent from this process, and the socket removed. How many answered, and the sockets
 /// that did not (removed too: nothing answers there).
 pub fn close_all() -> std::io::Result<(usize, usize)> {
     let dir = dir_path();
@@ -146,7 +147,12 @@ pub fn close_all() -> std::io::Result<(usize, usize)> {
         if !is_socket {
             continue;
         }
-        if control(&program, &path, "exit", "persisted") {
+        let ended = match mux::terminate(&path, CHECK_TIMEOUT) {
+            Ok(()) => true,
+            Err(mux::MuxError::Version(_)) => control(&program, &path, "exit", "persisted"),
+            Err(_) => false,
+        };
+        if ended {
             closed += 1;
         } else {
             stale += 1;
