@@ -2,7 +2,7 @@
 //! in the user's control directory under a name made from everything that decides the
 //! connection, so a later run of the same user to the same target finds it, checks that it
 //! answers and is this user's, and logs in zero times. The check is `ssh -O check`'s
-//! question asked over the socket from this process (mux.rs, [`super::mux::alive`]): at
+//! question asked over the socket from this process (mux.rs, `alive`): at
 //! 100 hosts the ssh client per host it saves was 100 processes of every reusing run. Such a master is
 //! started by ssh itself in the background (`ControlPersist`: it leaves orbdeploy's
 //! process group and session, and ends on its own once idle that long); `orbdeploy ssh
