@@ -23,7 +23,11 @@
 #   BENCH_FLEET_KEX=ALGORITHMS gives orbdeploy's inventory that KexAlgorithms (e.g.
 #     curve25519-sha256: BENCHMARKS.md, "SSH", on what the default key exchange costs),
 #   BENCH_FLEET_VENV=DIR keeps the venv of Ansible and pyinfra there for the next run,
-#   BENCH_FLEET_OUT=DIR keeps every run's output there (the extra runs' with --timings).
+#   BENCH_FLEET_OUT=DIR keeps every run's output there (the extra runs' with --timings),
+#   BENCH_FLEET_PERF=yes (with BENCH_FLEET_OUT) records each tool's second run at the
+#     largest size with `perf record -a` (every process on the machine, the hosts' too)
+#     and writes where its CPU went, by kind of process (scripts/bench-perf-kinds.py),
+#     to DIR/perf-TOOL.txt; the table's figures are of those recorded runs.
 # Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
 # scripts/setup.sh installs. Deletes every machine and ends every ssh process it starts.
 set -euo pipefail
@@ -204,7 +208,10 @@ measure() { # TOOL N OUT [PARALLEL]
   local a0 c0 cmd
   read -r -a cmd <<< "$(run_cmd "$1" "$2" "${4:-}")"
   a0=$(auths "$2"); c0=$(ssh_count)
-  (cd "$ops" && ANSIBLE_CONFIG=$ops/ansible.cfg /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${cmd[@]}") > "$work/out" 2>&1 \
+  local perf=()
+  # shellcheck disable=SC2154  # perf_data is set by the caller, for one run
+  [ -z "${perf_data:-}" ] || perf=(perf record -q -e cpu-clock -F 997 -a -o "$perf_data" --)
+  (cd "$ops" && ANSIBLE_CONFIG=$ops/ansible.cfg "${perf[@]}" /usr/bin/time -f '%e %U %S %M' -o "$work/time" "${cmd[@]}") > "$work/out" 2>&1 \
     || { [ -z "$out_dir" ] || cp "$work/out" "$out_dir/$3.failed.txt"
          tail -40 "$work/out" >&2; echo "FAILED: ${cmd[*]}" >&2; exit 1; }
   [ -z "$out_dir" ] || cp "$work/out" "$out_dir/$3.txt"
@@ -237,7 +244,12 @@ for n in $sizes; do
     first=$(measure "$tool" "$n" "$tool-$n-first")
     check_hosts "$n" "$tool"
     load_second=$(load1)
-    second=$(measure "$tool" "$n" "$tool-$n-second")
+    if [ "${BENCH_FLEET_PERF:-}" = yes ] && [ -n "$out_dir" ] && [ "$n" = "$hosts_max" ]; then
+      second=$(perf_data=$out_dir/perf-$tool.data measure "$tool" "$n" "$tool-$n-second")
+      python3 scripts/bench-perf-kinds.py "$out_dir/perf-$tool.data" "$n" > "$out_dir/perf-$tool.txt"
+    else
+      second=$(measure "$tool" "$n" "$tool-$n-second")
+    fi
     # shellcheck disable=SC2086  # five words each
     printf '%-6s %-18s | %8s %7s %7s %7s %7s %5s | %8s %7s %7s %7s %7s %5s\n' "$n" "$tool" $first "$load_first" $second "$load_second"
   done

@@ -78,6 +78,25 @@ fn a_persisted_connection_is_reused_replaced_expired_and_closed() {
         "ORBDEPLOY_SSH_CONTROL_DIR".into(),
         ctl.display().to_string(),
     ));
+    // Every ssh client orbdeploy starts goes through this, which writes down its arguments.
+    let started = w.path("ssh-started");
+    let counting = w.write(
+        "bin/ssh",
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec ssh \"$@\"\n",
+            started.display()
+        ),
+    );
+    std::fs::set_permissions(&counting, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    w.env
+        .push(("ORBDEPLOY_SSH".into(), counting.display().to_string()));
+    let ssh_started = || -> Vec<String> {
+        std::fs::read_to_string(&started)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
     let w = w;
     let bed = SshBed::start(&w, 1);
     let _close = CloseOnDrop(ctl.clone());
@@ -98,11 +117,19 @@ fn a_persisted_connection_is_reused_replaced_expired_and_closed() {
     assert_eq!(sockets(&ctl), 1);
     assert_eq!(bed.ssh_processes().len(), 1, "the master outlived the run");
 
-    // The second run logs in zero times.
+    // The second run logs in zero times, and starts no ssh process at all: the master's
+    // check (no `ssh -O check`) and the sessions go over its socket from orbdeploy.
+    let before = ssh_started().len();
+    assert!(before >= 1, "the counting ssh saw the master start");
     let second = w.orbdeploy(["apply", &inv]);
     second.assert_code(0);
     assert_eq!(bed.auth_count(h), 1, "{}", bed.sshd_log(h));
     assert_eq!(bed.ssh_processes().len(), 1);
+    assert_eq!(
+        ssh_started()[before..],
+        [] as [String; 0],
+        "a reusing run started ssh"
+    );
 
     // A master that died (its socket left behind) is replaced.
     for pid in bed.ssh_processes() {
@@ -116,6 +143,11 @@ fn a_persisted_connection_is_reused_replaced_expired_and_closed() {
     assert_eq!(sockets(&ctl), 1, "the dead master's socket is still there");
     w.orbdeploy(["apply", &inv]).assert_code(0);
     assert_eq!(bed.auth_count(h), 2, "{}", bed.sshd_log(h));
+    let checks: Vec<String> = ssh_started()
+        .into_iter()
+        .filter(|a| a.contains("-O check"))
+        .collect();
+    assert!(checks.is_empty(), "{checks:?}");
 
     // `ssh close` ends it.
     let close = w.orbdeploy(["ssh", "close"]);
@@ -131,6 +163,11 @@ fn a_persisted_connection_is_reused_replaced_expired_and_closed() {
         .ssh_processes()
         .is_empty()));
     assert_eq!(sockets(&ctl), 0);
+    let exits: Vec<String> = ssh_started()
+        .into_iter()
+        .filter(|a| a.contains("-O "))
+        .collect();
+    assert!(exits.is_empty(), "no `ssh -O` process either: {exits:?}");
 
     // --persist over an inventory without `persist`: 1 s, then the master has expired and
     // the next run logs in again.

@@ -1,6 +1,7 @@
 //! The client side of OpenSSH's multiplexing protocol (`PROTOCOL.mux` in OpenSSH's
-//! source, version 4, unchanged since OpenSSH 5.x), for the one thing orbdeploy needs: a
-//! "passenger" session over a master's control socket, with three pipes of ours passed as
+//! source, version 4, unchanged since OpenSSH 5.x), for what orbdeploy needs: the alive
+//! check of a persisted master and its end ([`alive`], [`terminate`]: `ssh -O check` and
+//! `ssh -O exit` without those processes), and a "passenger" session over a master's control socket, with three pipes of ours passed as
 //! the session's stdin, stdout and stderr (`SCM_RIGHTS`). This is what `ssh -S CTL HOST
 //! COMMAND` does, without starting an ssh client per session: that process execs ssh,
 //! reads its configuration and loads its libraries only to hand its descriptors over,
@@ -18,17 +19,26 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+use nix::errno::Errno;
+use nix::sys::socket::sockopt::PeerCredentials;
+use nix::sys::socket::{
+    connect, getsockopt, sendmsg, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+    UnixAddr,
+};
 
 use crate::remote::launcher::{Attached, Carrier};
 
 const MUX_MSG_HELLO: u32 = 0x0000_0001;
+const MUX_S_OK: u32 = 0x8000_0001;
 const MUX_C_NEW_SESSION: u32 = 0x1000_0002;
+const MUX_C_ALIVE_CHECK: u32 = 0x1000_0004;
+const MUX_C_TERMINATE: u32 = 0x1000_0005;
 const MUX_S_PERMISSION_DENIED: u32 = 0x8000_0002;
 const MUX_S_FAILURE: u32 = 0x8000_0003;
 const MUX_S_EXIT_MESSAGE: u32 = 0x8000_0004;
+const MUX_S_ALIVE: u32 = 0x8000_0005;
 const MUX_S_SESSION_OPENED: u32 = 0x8000_0006;
 const MUX_S_TTY_ALLOC_FAIL: u32 = 0x8000_0008;
 /// The protocol version this client speaks.
@@ -62,9 +72,131 @@ pub enum MuxError {
     /// The master refused the session (`MUX_S_FAILURE` or `MUX_S_PERMISSION_DENIED`).
     #[error("the ssh master refused a session: {0}")]
     Refused(String),
+    /// A check or termination was not done: the master refused it, or the process
+    /// listening on the socket is not this user's.
+    #[error("the ssh master did not do the request: {0}")]
+    Denied(String),
     /// The master said something this client does not understand.
     #[error("the ssh master's reply makes no sense: {0}")]
     Protocol(String),
+}
+
+/// Whether the master listening on `socket` is alive, as `ssh -O check` asks it
+/// (`MUX_C_ALIVE_CHECK`), without starting that ssh client: the master's pid. Connecting
+/// and each of the two answers wait at most what is left of `timeout` (so at most twice
+/// it in all), so a wedged master (stopped, or with its listen queue full) cannot hang the
+/// run; and the process listening there must be this user's (the socket file's owner says
+/// who made it, not who listens now).
+pub fn alive(socket: &Path, timeout: Duration) -> Result<u32, MuxError> {
+    let request_id = 1;
+    let Some(mut reply) = ask(socket, timeout, &request(MUX_C_ALIVE_CHECK, request_id))? else {
+        return Err(MuxError::Protocol(
+            "it closed the connection without an answer".into(),
+        ));
+    };
+    match (reply.u32(), reply.u32(), reply.u32()) {
+        (Some(MUX_S_ALIVE), Some(rid), Some(pid)) if rid == request_id => Ok(pid),
+        (kind, rid, _) => Err(MuxError::Protocol(format!(
+            "expected it alive to request {request_id}, got message type {kind:?} to {rid:?}"
+        ))),
+    }
+}
+
+/// Ask the master listening on `socket` to end (`MUX_C_TERMINATE`, what `ssh -O exit`
+/// sends), as [`alive`] asks, with its checks and time limits. It may end before its answer
+/// is out: the connection closing then is its yes (as `ssh -O exit` takes it).
+pub fn terminate(socket: &Path, timeout: Duration) -> Result<(), MuxError> {
+    let request_id = 1;
+    let Some(mut reply) = ask(socket, timeout, &request(MUX_C_TERMINATE, request_id))? else {
+        return Ok(());
+    };
+    match (reply.u32(), reply.u32()) {
+        (Some(MUX_S_OK), Some(rid)) if rid == request_id => Ok(()),
+        (Some(MUX_S_PERMISSION_DENIED | MUX_S_FAILURE), Some(rid)) if rid == request_id => {
+            Err(MuxError::Denied(
+                reply
+                    .string()
+                    .map(|r| String::from_utf8_lossy(&r).into_owned())
+                    .unwrap_or_else(|| "no reason given".into()),
+            ))
+        }
+        (kind, rid) => Err(MuxError::Protocol(format!(
+            "expected an ok to request {request_id}, got message type {kind:?} to {rid:?}"
+        ))),
+    }
+}
+
+/// One request to the master on `socket` and its reply: connect within `timeout`, check
+/// that the listener runs as this user, exchange hellos, send `message`, read one reply
+/// (`None`: the master closed the connection instead).
+fn ask(socket: &Path, timeout: Duration, message: &Message) -> Result<Option<Message>, MuxError> {
+    let io = |source| MuxError::Socket {
+        path: socket.display().to_string(),
+        source,
+    };
+    let deadline = Instant::now() + timeout;
+    let mut conn = connect_within(socket, deadline).map_err(io)?;
+    let peer = getsockopt(&conn, PeerCredentials).map_err(|e| io(e.into()))?;
+    let uid = nix::unistd::geteuid().as_raw();
+    if peer.uid() != uid {
+        return Err(MuxError::Denied(format!(
+            "the process listening on the socket runs as uid {}, not {uid}",
+            peer.uid()
+        )));
+    }
+    hello(&mut conn, &io)?;
+    write_message(&mut conn, message).map_err(io)?;
+    match read_message(&mut conn) {
+        Ok(reply) => Ok(Some(reply)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// A request that is its type and a request id (PROTOCOL.mux §3 and §5).
+fn request(kind: u32, request_id: u32) -> Message {
+    let mut m = Message::new(kind);
+    m.put_u32(request_id);
+    m
+}
+
+/// Connect to `socket` by `deadline`, and give every later read and write what is left of
+/// it. The connect does not block: a master that stopped accepting fills its listen queue,
+/// and a blocking connect would then wait for as long as it stays stopped.
+fn connect_within(socket: &Path, deadline: Instant) -> std::io::Result<UnixStream> {
+    let fd = nix::sys::socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    let addr = UnixAddr::new(socket)?;
+    loop {
+        match connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => break,
+            // The listen queue is full (a Unix socket says so at once rather than queueing).
+            Err(Errno::EAGAIN) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let conn = UnixStream::from(fd);
+    conn.set_nonblocking(false)?;
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::TimedOut))?;
+    conn.set_read_timeout(Some(left))?;
+    conn.set_write_timeout(Some(left))?;
+    Ok(conn)
 }
 
 /// Open a session that runs `command` (the string the login shell gets) over the master
@@ -508,8 +640,158 @@ mod tests {
         assert_eq!(s.stdout.read_to_end(&mut out).ok(), Some(0), "EOF");
     }
 
+    /// What a fake master does with a check or a termination.
+    enum Answer {
+        Reply(Message),
+        /// Nothing: it holds the connection open until the client goes.
+        Silence,
+        /// It closes the connection.
+        HangUp,
+    }
+
+    /// A fake master that answers the hello, reads one request and does `answer`.
+    fn fake_checked(
+        answer: Answer,
+    ) -> (tempfile::TempDir, std::path::PathBuf, JoinHandle<Message>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        let listener = UnixListener::bind(&path).expect("bind");
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            say_hello(&mut conn, VERSION);
+            let mut theirs = read_message(&mut conn).expect("client hello");
+            assert_eq!((theirs.u32(), theirs.u32()), (Some(MUX_MSG_HELLO), Some(4)));
+            let request = read_message(&mut conn).expect("request");
+            match answer {
+                Answer::Reply(r) => write_message(&mut conn, &r).expect("reply"),
+                Answer::Silence => {
+                    let mut rest = Vec::new();
+                    let _ = conn.read_to_end(&mut rest);
+                }
+                Answer::HangUp => drop(conn),
+            }
+            request
+        });
+        (dir, path, handle)
+    }
+
+    #[test]
+    fn an_alive_check_asks_once_and_reads_the_masters_pid() {
+        let mut reply = Message::new(MUX_S_ALIVE);
+        reply.put_u32(1);
+        reply.put_u32(4242);
+        let (_dir, path, master) = fake_checked(Answer::Reply(reply));
+        assert_eq!(alive(&path, Duration::from_secs(10)).expect("alive"), 4242);
+        let request = master.join().expect("master");
+        // PROTOCOL.mux §3: the type and a request id, nothing else.
+        assert_eq!(
+            request.buf,
+            [0x10, 0, 0, 0x04, 0, 0, 0, 1],
+            "MUX_C_ALIVE_CHECK, request 1"
+        );
+    }
+
+    #[test]
+    fn a_termination_is_asked_once_and_its_ok_read() {
+        let mut ok = Message::new(MUX_S_OK);
+        ok.put_u32(1);
+        let (_dir, path, master) = fake_checked(Answer::Reply(ok));
+        terminate(&path, Duration::from_secs(10)).expect("ended");
+        let request = master.join().expect("master");
+        // PROTOCOL.mux §5: the type and a request id, nothing else.
+        assert_eq!(request.buf, [0x10, 0, 0, 0x05, 0, 0, 0, 1]);
+        // A master that ends before its answer is out has ended all the same.
+        let (_dir, path, master) = fake_checked(Answer::HangUp);
+        let ended = std::thread::spawn(move || terminate(&path, Duration::from_secs(10)));
+        master.join().expect("master");
+        ended
+            .join()
+            .expect("client")
+            .expect("a closed connection is a yes");
+        let mut denied = Message::new(MUX_S_PERMISSION_DENIED);
+        denied.put_u32(1);
+        denied.put_string(b"confirmation refused");
+        let (_dir, path, master) = fake_checked(Answer::Reply(denied));
+        let e = terminate(&path, Duration::from_secs(10)).expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            "the ssh master did not do the request: confirmation refused"
+        );
+        master.join().expect("master");
+    }
+
+    #[test]
+    fn an_alive_check_refuses_another_answer() {
+        let mut reply = Message::new(MUX_S_FAILURE);
+        reply.put_u32(1);
+        reply.put_string(b"no");
+        let (_dir, path, master) = fake_checked(Answer::Reply(reply));
+        let e = alive(&path, Duration::from_secs(10)).expect_err("not alive");
+        assert!(matches!(e, MuxError::Protocol(_)), "{e}");
+        master.join().expect("master");
+        let mut wrong_id = Message::new(MUX_S_ALIVE);
+        wrong_id.put_u32(2);
+        wrong_id.put_u32(4242);
+        let (_dir, path, master) = fake_checked(Answer::Reply(wrong_id));
+        let e = alive(&path, Duration::from_secs(10)).expect_err("not ours");
+        assert!(matches!(e, MuxError::Protocol(_)), "{e}");
+        master.join().expect("master");
+        let (_dir, path, master) = fake_checked(Answer::HangUp);
+        let e = alive(&path, Duration::from_secs(10)).expect_err("no answer");
+        assert!(matches!(e, MuxError::Protocol(_)), "{e}");
+        master.join().expect("master");
+    }
+
+    #[test]
+    fn a_master_that_does_not_answer_is_given_up_on() {
+        let (_dir, path, master) = fake_checked(Answer::Silence);
+        let started = Instant::now();
+        let e = alive(&path, Duration::from_millis(300)).expect_err("no answer");
+        assert!(matches!(e, MuxError::Socket { .. }), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        master.join().expect("master");
+    }
+
+    #[test]
+    fn a_master_that_never_accepts_is_given_up_on() {
+        // A stopped master: its socket listens, nobody accepts, its queue is full (here a
+        // queue of one, taken by the first connection).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        let listener = nix::sys::socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        let addr = UnixAddr::new(&path).expect("address");
+        nix::sys::socket::bind(listener.as_raw_fd(), &addr).expect("bind");
+        let queue = nix::sys::socket::Backlog::new(0).expect("backlog");
+        nix::sys::socket::listen(&listener, queue).expect("listen");
+        let _queued = UnixStream::connect(&path).expect("the one queued connection");
+        let started = Instant::now();
+        let e = alive(&path, Duration::from_millis(300)).expect_err("no answer");
+        assert!(matches!(e, MuxError::Socket { .. }), "{e}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(250),
+            "gave up at once: {took:?}"
+        );
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
     #[test]
     fn no_socket_is_a_socket_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            alive(&dir.path().join("m"), Duration::from_secs(1)),
+            Err(MuxError::Socket { .. })
+        ));
         let dir = tempfile::tempdir().expect("tempdir");
         let e = open(&dir.path().join("m"), "true")
             .err()

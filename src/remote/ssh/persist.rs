@@ -1,7 +1,9 @@
 //! Masters that outlive the run (`persist:` in an `ssh:` block, `--persist`): each lives
 //! in the user's control directory under a name made from everything that decides the
 //! connection, so a later run of the same user to the same target finds it, checks that it
-//! answers (`ssh -O check`) and is this user's, and logs in zero times. Such a master is
+//! answers and is this user's, and logs in zero times. The check is `ssh -O check`'s
+//! question asked over the socket from this process (mux.rs, `alive`): at
+//! 100 hosts the ssh client per host it saves was 100 processes of every reusing run. Such a master is
 //! started by ssh itself in the background (`ControlPersist`: it leaves orbdeploy's
 //! process group and session, and ends on its own once idle that long); `orbdeploy ssh
 //! close` ends them all at once.
@@ -18,6 +20,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::argv::{self, Argv};
+use super::mux;
 use crate::process::{self, Spec};
 use crate::ssh_target::SshTarget;
 
@@ -90,14 +93,29 @@ pub fn socket_for(dir: &Path, program: &Path, target: &SshTarget) -> PathBuf {
     dir.join(&sum[..16])
 }
 
+/// How long a persisted master may take to answer its check (as `ssh -O check` was given):
+/// a wedged one is then replaced rather than waited for.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Whether the master at `argv`'s socket is there, this user's, and answers.
 pub fn answers(argv: &Argv) -> bool {
     let owned = std::fs::symlink_metadata(&argv.control_path)
         .is_ok_and(|m| m.file_type().is_socket() && m.uid() == nix::unistd::geteuid().as_raw());
-    owned && control(&argv.program, &argv.control_path, "check", "persisted")
+    if !owned {
+        return false;
+    }
+    match mux::alive(&argv.control_path, CHECK_TIMEOUT) {
+        Ok(_) => true,
+        // A master of another protocol version: its own client knows how to ask it.
+        Err(mux::MuxError::Version(_)) => {
+            control(&argv.program, &argv.control_path, "check", "persisted")
+        }
+        Err(_) => false,
+    }
 }
 
-/// `ssh -O COMMAND` to the master at `socket` (`check`, `exit`); whether ssh said yes.
+/// `ssh -O COMMAND` to the master at `socket` (`check`, `exit`); whether ssh said yes. For a
+/// master of another mux protocol version only (its own client speaks it).
 fn control(program: &Path, socket: &Path, command: &str, host: &str) -> bool {
     let argv: Vec<OsString> = vec![
         program.into(),
@@ -112,8 +130,8 @@ fn control(program: &Path, socket: &Path, command: &str, host: &str) -> bool {
     process::run(&spec).is_ok_and(|o| o.status.success())
 }
 
-/// End every persisted master of this user (`orbdeploy ssh close`): `ssh -O exit` to each
-/// socket in the directory, and the socket removed. How many answered, and the sockets
+/// End every persisted master of this user (`orbdeploy ssh close`): `ssh -O exit`'s request
+/// to each socket in the directory, sent from this process, and the socket removed. How many answered, and the sockets
 /// that did not (removed too: nothing answers there).
 pub fn close_all() -> std::io::Result<(usize, usize)> {
     let dir = dir_path();
@@ -129,7 +147,12 @@ pub fn close_all() -> std::io::Result<(usize, usize)> {
         if !is_socket {
             continue;
         }
-        if control(&program, &path, "exit", "persisted") {
+        let ended = match mux::terminate(&path, CHECK_TIMEOUT) {
+            Ok(()) => true,
+            Err(mux::MuxError::Version(_)) => control(&program, &path, "exit", "persisted"),
+            Err(_) => false,
+        };
+        if ended {
             closed += 1;
         } else {
             stale += 1;
