@@ -154,16 +154,25 @@ fn split(text: &str, token: &str) -> HashMap<usize, Said> {
 }
 
 /// A guard for a step whose facts were read as `said` by `probe`: a script that runs the
-/// probe again on its own (the probe library's batch state cleared, in a subshell: it may
-/// carry user code) and succeeds only when it prints the same text and exits the same way.
-/// The channel runs it in its agent (mode `g`) right before the step's turn in a chain.
+/// probe again on its own (the probe library's batch state cleared) and succeeds only when
+/// it prints the same text and exits the same way. A probe that is one probe library call
+/// goes to `__od_guard`, which runs it in the agent's own process (no fork); any other may
+/// carry user code, and runs in a subshell. The channel runs it in its agent (mode `g`)
+/// right before the step's turn in a chain.
 pub fn guard(probe: &str, said: &Said, user: Option<&str>) -> Exec {
-    let script = format!(
-        "__od_gt=$(trap - EXIT TERM HUP INT PIPE; set --; __od_reset; __od_key=g; eval {} 2>&1 </dev/null)\n[ \"$?\" = {} ] && [ \"$__od_gt\" = {} ]\n",
-        quote(probe),
-        said.status,
-        quote(&said.text)
-    );
+    let script = match library_call(probe) {
+        Some(call) => format!(
+            "__od_guard {} {} {call}\n",
+            said.status,
+            quote(&said.text)
+        ),
+        None => format!(
+            "__od_gt=$(trap - EXIT TERM HUP INT PIPE; set --; __od_reset; __od_key=g; eval {} 2>&1 </dev/null)\n[ \"$?\" = {} ] && [ \"$__od_gt\" = {} ]\n",
+            quote(probe),
+            said.status,
+            quote(&said.text)
+        ),
+    };
     Exec {
         script,
         user: user.map(str::to_string),
@@ -214,6 +223,58 @@ mod tests {
         assert!(!holds(probe, ".a 1", 0));
         assert!(holds("echo .x; exit 3", ".x", 3));
         assert!(!holds("echo .x; exit 3", ".y", 3));
+    }
+
+    /// A guard whose probe is one library call (`__od_guard`) holds exactly when the call's
+    /// output and status are what they were, both in the agent (its private directory set:
+    /// the output goes through a file, no subshell) and without that directory (captured).
+    #[test]
+    fn a_library_call_guard_holds_only_for_the_same_text_and_status() {
+        let dir = std::env::temp_dir().join(format!("od-guard-{}", std::process::id()));
+        let shm = dir.join("m");
+        std::fs::create_dir_all(&shm).expect("temp dir");
+        let file = dir.join("lines");
+        std::fs::write(&file, "a=1\nb=2\na=1\n").expect("write");
+        let path = file.to_str().expect("utf-8 path");
+        let probe = format!("__od_lx {} 'a=1'\n", quote(path));
+        let holds = |text: &str, status: i32, m: Option<&std::path::Path>| {
+            let said = Said {
+                text: text.into(),
+                status,
+            };
+            let g = guard(&probe, &said, None);
+            assert!(g.script.starts_with("__od_guard "), "{}", g.script);
+            let set_m = m.map_or(String::new(), |m| {
+                format!("__od_m={}\n", quote(m.to_str().expect("utf-8")))
+            });
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{}{set_m}{}", crate::facts::probe_lib(), g.script))
+                .status()
+                .expect("sh runs")
+                .success()
+        };
+        for m in [Some(shm.as_path()), None] {
+            assert!(holds(".exists 1\n.exact 2", 0, m));
+            assert!(!holds(".exists 1\n.exact 2", 1, m));
+            assert!(!holds(".exists 1\n.exact 1", 0, m));
+            assert!(!holds(".exists 1", 0, m));
+            assert!(!holds(".exists 1\n.exact 2\n.more", 0, m));
+        }
+        // What the batch printed is what the guard compares against.
+        let batch = format!("__od_tok=T\n__od_1 0 {}", probe);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{}{batch}", crate::facts::probe_lib()))
+            .output()
+            .expect("sh runs");
+        let said = split(&String::from_utf8_lossy(&out.stdout), "T");
+        let said = said.get(&0).expect("the probe's facts");
+        assert!(holds(&said.text, said.status, Some(&shm)));
+        std::fs::write(&file, "a=1\n").expect("write");
+        assert!(!holds(&said.text, said.status, Some(&shm)));
+        assert!(!holds(&said.text, said.status, None));
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]

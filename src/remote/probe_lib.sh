@@ -41,6 +41,36 @@ __od_1() {
   __od_fe "$__od_k1" "$?"
 }
 
+# __od_guard STATUS TEXT COMMAND ARG...: the guard of a speculative step whose probe is one call
+# of this library (src/facts/gather.rs `guard`): the call runs again with the batch's state
+# cleared, and the guard holds only when it prints TEXT (trailing newlines aside, as command
+# substitution drops them) and exits with STATUS. In the channel agent its output goes to a
+# file of the agent's private directory ($__od_m, made by the chain's first command) and is
+# read back with `read`: no process, where capturing it by command substitution forked one
+# per guard. Without that directory it is captured as before.
+__od_guard() {
+  __od_gs=$1
+  __od_gw=$2
+  shift 2
+  __od_reset
+  __od_key=g
+  if [ -n "${__od_m:-}" ] && [ -d "$__od_m" ]; then
+    "$@" > "$__od_m/g" 2>&1 < /dev/null
+    __od_grc=$?
+    __od_gt=
+    __od_gl=
+    while IFS= read -r __od_gl; do __od_gt="$__od_gt$__od_gl$__od_nl"; done < "$__od_m/g"
+    __od_gt="$__od_gt$__od_gl"
+    while :; do
+      case $__od_gt in *"$__od_nl") __od_gt=${__od_gt%"$__od_nl"} ;; *) break ;; esac
+    done
+  else
+    __od_gt=$("$@" 2>&1 < /dev/null)
+    __od_grc=$?
+  fi
+  [ "$__od_grc" = "$__od_gs" ] && [ "$__od_gt" = "$__od_gw" ]
+}
+
 # __od_stat PATH FORMAT: `.stat TYPE|MODE|OWNER|GROUP|UID|GID|SIZE` (stat -c FORMAT, not
 # following a final symbolic link) or `.stat missing`.
 __od_stat() {
