@@ -16,7 +16,7 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 if [ "${SETUP_FOR:-tests}" != demo ]; then
   command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
   command -v python3 >/dev/null 2>&1 || need+=(python3)
-  python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)   # tests/suite/ansible_diff.rs: ansible-core in a venv
+  python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)   # tests/suite/ansible_diff.rs: ansible-core in a venv (when its recorded outcomes are stale, or ORBDEPLOY_ANSIBLE_DIFF=live)
   command -v ssh >/dev/null 2>&1 || need+=(openssh-client)   # the ssh transport and its tests (the sshd runs in orbsim machines)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)   # tests/suite/html_report.rs: the HTML report in a browser
   command -v tmux >/dev/null 2>&1 || need+=(tmux)           # tests/suite/live_display.rs: the progress display in a real terminal

@@ -132,6 +132,9 @@ pub struct Inventory {
     pub serial: Option<crate::serial::Serial>,
     /// `max_fail_percentage:`, checked to be 0 to 100.
     pub max_fail_percentage: Option<u8>,
+    /// Where `max_fail_percentage:` is written (`inv.yaml:3:22`), for the warning that it
+    /// has nothing to stop without `serial`.
+    pub max_fail_at: Option<String>,
     /// Defaults, applied to discovered machines too.
     defaults: Desired,
     /// Things worth a user's attention that are not errors (shown before anything runs).
@@ -258,6 +261,10 @@ pub fn from_file(
     note_cloud_init(&hosts, log);
     let max_fail = file.max_fail_percentage.as_ref();
     let max_fail_percentage = max_fail.map(|m| checked_percentage(path, m)).transpose()?;
+    let max_fail_at = max_fail.map(|m| {
+        let at = &m.referenced;
+        format!("{}:{}:{}", path.display(), at.line(), at.column())
+    });
 
     let cli_vars = cli_vars
         .iter()
@@ -278,6 +285,7 @@ pub fn from_file(
         operations: file.operations,
         serial: file.serial.map(|s| s.value),
         max_fail_percentage,
+        max_fail_at,
         defaults,
         warnings,
         ssh_settings,

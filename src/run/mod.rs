@@ -238,6 +238,9 @@ fn load_steps(orb: &Orb, config: &Config, mut inv: Inventory, reads: ReadLog) ->
         inv.persist_ssh(keep);
     }
     inv.print_warnings();
+    if let Some(w) = rolling::unused_max_fail(config, &inv) {
+        eprintln!("{w}");
+    }
     let renderer = Renderer::with_inputs(reads, &config.pipe_outputs);
     let options = steps::LoadOptions {
         roles_path: config.roles_path.clone(),

@@ -11,6 +11,23 @@ use crate::serial::{self, Serial};
 use super::config::{Config, OnFailure};
 use super::host;
 
+/// The warning for a `max_fail_percentage` that has nothing to stop: without `serial`
+/// (inventory or `--serial`) every machine is in the one batch, and the percentage is
+/// checked between batches (docs/batches.md). Ansible's would end the play mid-way; a
+/// user who expects that should hear it before the run, not find it in the results.
+pub(super) fn unused_max_fail(config: &Config, inv: &Inventory) -> Option<String> {
+    if config.serial.is_some() || inv.serial.is_some() {
+        return None;
+    }
+    let at = match config.max_fail_percentage {
+        Some(_) => "--max-fail-percentage".to_string(),
+        None => inv.max_fail_at.clone()?,
+    };
+    Some(format!(
+        "{at}: warning: max_fail_percentage has nothing to stop without serial: every machine is in one batch, and the percentage is checked between batches (docs/batches.md)"
+    ))
+}
+
 /// How a run goes through its machines: all at once, or in rolling batches.
 pub(super) struct Rolling {
     /// The batch sizes (`None`: one batch of every machine, not announced).

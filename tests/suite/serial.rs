@@ -267,3 +267,28 @@ fn json_lines_junit_and_html_say_not_started() {
         "{html}"
     );
 }
+
+#[test]
+fn max_fail_percentage_without_serial_is_warned_about_before_the_run() {
+    let inv = "max_fail_percentage: 30\nmachines:\n  web-1: {}\n  web-2: {}\n  web-3: {}\n";
+    let p = Project::new(THREE, inv);
+    p.write("ops.yaml", CHECK_OPS);
+    let warning = "warning: max_fail_percentage has nothing to stop without serial: every machine is in one batch, and the percentage is checked between batches (docs/batches.md)\n";
+    let run = p.run(&["plan", "inv.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(
+        run.stderr.starts_with(&format!("inv.yaml:1:22: {warning}")),
+        "{}",
+        run.text()
+    );
+    // The command line's percentage is named as such; with `--serial` there is no warning.
+    let run = p.run(&["plan", "inv.yaml", "--max-fail-percentage", "10"]);
+    assert!(
+        run.stderr
+            .starts_with(&format!("--max-fail-percentage: {warning}")),
+        "{}",
+        run.text()
+    );
+    let run = p.run(&["plan", "inv.yaml", "--serial", "1"]);
+    assert!(!run.stderr.contains("warning"), "{}", run.text());
+}
