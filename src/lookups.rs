@@ -56,6 +56,20 @@ impl Lookups {
         }
     }
 
+    /// Every output a command gave so far, this run's and those of the runs it shares
+    /// them with: all are secrets.
+    pub fn outputs(&self) -> Vec<String> {
+        self.ran
+            .0
+            .lock()
+            .map(|r| {
+                r.values()
+                    .filter_map(|v| v.as_ref().ok().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// No command runs from now on; what ran is still answered.
     pub fn seal(&self) {
         self.sealed.store(true, Ordering::SeqCst);
@@ -73,6 +87,13 @@ impl Lookups {
             .lock()
             .map_err(|_| "pipe(): a lookup panicked".to_string())?;
         if let Some(done) = ran.get(command) {
+            // An output an earlier run (of the same command line) got is this run's secret
+            // too: its masker knows only what its own renderer saw.
+            if let Ok(out) = done {
+                if let Ok(mut s) = secrets.lock() {
+                    s.insert(out.clone());
+                }
+            }
             return done.clone();
         }
         if self.sealed.load(Ordering::SeqCst) {
@@ -168,7 +189,10 @@ mod tests {
         assert_eq!(first.pipe(&cmd, &secrets).unwrap(), "pw");
         first.seal();
         let second = Lookups::sharing(&ran);
-        assert_eq!(second.pipe(&cmd, &secrets).unwrap(), "pw");
+        // The second run's own secrets learn the output it was answered with.
+        let seconds_secrets = Arc::default();
+        assert_eq!(second.pipe(&cmd, &seconds_secrets).unwrap(), "pw");
+        assert!(seconds_secrets.lock().unwrap().contains("pw"));
         assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n");
         // The first run's seal is its own: the second may still run a new command.
         assert_eq!(second.pipe("echo other", &secrets).unwrap(), "other");

@@ -112,10 +112,16 @@ impl Renderer {
 
     /// Values read with `env()` so far.
     pub fn secrets(&self) -> Vec<String> {
-        self.secrets
+        let mut all: BTreeSet<String> = self
+            .secrets
             .lock()
             .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // Every `pipe()` output of the command line, also those of another run of it
+        // (`orbdeploy test`: a value converge wrote may be printed by a verify step that
+        // never called `pipe()` itself).
+        all.extend(self.lookups.outputs());
+        all.into_iter().collect()
     }
 
     /// Render `source` (named `name` in errors) with `ctx`.

@@ -476,17 +476,22 @@ fn a_pipe_lookup_runs_once_for_the_whole_test_command() {
         "{{{{ pipe(\"sh -c 'echo x >> {}; echo s3cr3t-value'\") }}}}",
         count.display()
     );
+    let show = "  - name: show it\n    shell: \"cat /var/tmp/conf; exit 3\"\n";
     w.write(
         "tests/pipe.yaml",
         format!(
             "platforms:\n  - {{ name: debian, image: \"debian:bookworm\" }}\n\
              prepare:\n  - name: seed\n    put:\n      dest: /var/tmp/seed\n      content: |\n        {lookup}\n\
              converge:\n  - name: conf\n    put:\n      dest: /var/tmp/conf\n      content: |\n        {lookup}\n\
-             verify:\n  - name: same value\n    command: cmp /var/tmp/seed /var/tmp/conf\n    changed_when: false\n"
+             verify:\n  - name: same value\n    command: cmp /var/tmp/seed /var/tmp/conf\n    changed_when: false\n\
+             {show}"
         ),
     );
+    // The last verify step fails and prints the value: the verify run, answered from the
+    // lookups' outputs, masks it as the run that ran the command would.
     let run = w.orbdeploy(["test"]);
-    run.assert_code(0);
+    run.assert_code(1);
+    assert!(run.stdout.contains("`show it`"), "{}", run.stdout);
     assert!(!run.stdout.contains("s3cr3t-value"), "{}", run.stdout);
     assert_eq!(
         std::fs::read_to_string(&count).unwrap(),
