@@ -440,7 +440,7 @@ impl RunArgs {
                 .map(parse_percentage)
                 .transpose()?,
             command_line: std::env::args_os().collect(),
-            pipe_outputs: Default::default(),
+            lookups_learned: Default::default(),
         })
     }
 }

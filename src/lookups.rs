@@ -24,24 +24,36 @@ pub const PIPE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The name under which a render passes the directory `file()` is relative to.
 pub const FILE_DIR: &str = "__orbdeploy_file_dir";
 
-/// What `pipe()` ran, by command as written: its output, or why it failed. One per
-/// command line: `orbdeploy test` shares it between its checks and its phases' runs, so a
-/// command runs once per `orbdeploy` invocation, not once per phase. Clones share it.
-/// Its `Debug` names how many commands ran, never an output (outputs are secrets).
+/// What the lookups of one command line learned: `pipe()`'s outputs by command as written
+/// (or why the command failed), and every value that is a secret because a lookup gave it
+/// (`pipe()`, `env()`). `orbdeploy test` shares it between its checks and every phase's
+/// run, so a command runs once per `orbdeploy` invocation, and every run masks every such
+/// value, also one its own steps never looked up (a verify step that prints a file converge
+/// wrote). Clones share it. Its `Debug` names how many commands ran, never a value.
 #[derive(Clone, Default)]
-pub struct Ran(Arc<Mutex<HashMap<String, Result<String, String>>>>);
+pub struct Learned {
+    outputs: Arc<Mutex<HashMap<String, Result<String, String>>>>,
+    secrets: Arc<Mutex<BTreeSet<String>>>,
+}
 
-impl std::fmt::Debug for Ran {
+impl Learned {
+    /// The secrets every renderer sharing this adds to and reads (one set per command line).
+    pub fn secrets(&self) -> Arc<Mutex<BTreeSet<String>>> {
+        Arc::clone(&self.secrets)
+    }
+}
+
+impl std::fmt::Debug for Learned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.lock().map(|r| r.len()).unwrap_or_default();
-        write!(f, "Ran({n} commands)")
+        let n = self.outputs.lock().map(|r| r.len()).unwrap_or_default();
+        write!(f, "Learned({n} commands)")
     }
 }
 
 /// What one run's lookups ran and read.
 #[derive(Default)]
 pub struct Lookups {
-    ran: Ran,
+    ran: Learned,
     /// Set once the run starts changing machines: no new command runs.
     sealed: AtomicBool,
 }
@@ -49,25 +61,11 @@ pub struct Lookups {
 impl Lookups {
     /// Lookups answered from `ran`, and adding to it: the outputs of earlier runs of the
     /// same command line.
-    pub fn sharing(ran: &Ran) -> Self {
+    pub fn sharing(ran: &Learned) -> Self {
         Lookups {
             ran: ran.clone(),
             sealed: AtomicBool::new(false),
         }
-    }
-
-    /// Every output a command gave so far, this run's and those of the runs it shares
-    /// them with: all are secrets.
-    pub fn outputs(&self) -> Vec<String> {
-        self.ran
-            .0
-            .lock()
-            .map(|r| {
-                r.values()
-                    .filter_map(|v| v.as_ref().ok().cloned())
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// No command runs from now on; what ran is still answered.
@@ -83,17 +81,10 @@ impl Lookups {
     ) -> Result<String, String> {
         let mut ran = self
             .ran
-            .0
+            .outputs
             .lock()
             .map_err(|_| "pipe(): a lookup panicked".to_string())?;
         if let Some(done) = ran.get(command) {
-            // An output an earlier run (of the same command line) got is this run's secret
-            // too: its masker knows only what its own renderer saw.
-            if let Ok(out) = done {
-                if let Ok(mut s) = secrets.lock() {
-                    s.insert(out.clone());
-                }
-            }
             return done.clone();
         }
         if self.sealed.load(Ordering::SeqCst) {
@@ -183,16 +174,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let count = dir.path().join("count");
         let cmd = format!("sh -c 'echo x >> {}; echo pw'", count.display());
-        let ran = Ran::default();
+        let ran = Learned::default();
         let secrets = Arc::default();
         let first = Lookups::sharing(&ran);
         assert_eq!(first.pipe(&cmd, &secrets).unwrap(), "pw");
         first.seal();
         let second = Lookups::sharing(&ran);
-        // The second run's own secrets learn the output it was answered with.
-        let seconds_secrets = Arc::default();
-        assert_eq!(second.pipe(&cmd, &seconds_secrets).unwrap(), "pw");
-        assert!(seconds_secrets.lock().unwrap().contains("pw"));
+        assert_eq!(second.pipe(&cmd, &secrets).unwrap(), "pw");
         assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n");
         // The first run's seal is its own: the second may still run a new command.
         assert_eq!(second.pipe("echo other", &secrets).unwrap(), "other");

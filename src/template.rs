@@ -40,12 +40,13 @@ impl Renderer {
 
     /// A renderer whose reads go to `reads`: the log the inventory was loaded with.
     pub fn with_read_log(reads: ReadLog) -> Self {
-        Self::with_inputs(reads, &lookups::Ran::default())
+        Self::with_inputs(reads, &lookups::Learned::default())
     }
 
     /// [`Renderer::with_read_log`], whose `pipe()` answers from and adds to `ran`.
-    pub fn with_inputs(reads: ReadLog, ran: &lookups::Ran) -> Self {
-        let secrets: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    /// Its secrets are `ran`'s: what every renderer of the command line looked up.
+    pub fn with_inputs(reads: ReadLog, ran: &lookups::Learned) -> Self {
+        let secrets = ran.secrets();
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Files keep their last newline, as written.
@@ -110,18 +111,13 @@ impl Renderer {
         &self.reads
     }
 
-    /// Values read with `env()` so far.
+    /// Values read with `env()` or given by `pipe()` so far, by this renderer or by another
+    /// of the same command line ([`Renderer::with_inputs`]).
     pub fn secrets(&self) -> Vec<String> {
-        let mut all: BTreeSet<String> = self
-            .secrets
+        self.secrets
             .lock()
             .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
-        // Every `pipe()` output of the command line, also those of another run of it
-        // (`orbdeploy test`: a value converge wrote may be printed by a verify step that
-        // never called `pipe()` itself).
-        all.extend(self.lookups.outputs());
-        all.into_iter().collect()
+            .unwrap_or_default()
     }
 
     /// Render `source` (named `name` in errors) with `ctx`.
@@ -469,5 +465,25 @@ mod tests {
             .render("t", "{{ env('ORBDEPLOY_NOT_SET_X') }}", &ctx())
             .unwrap_err();
         assert!(e.contains("ORBDEPLOY_NOT_SET_X"), "{e}");
+    }
+
+    #[test]
+    fn renderers_of_one_command_line_share_what_their_lookups_learned() {
+        let learned = lookups::Learned::default();
+        let first = Renderer::with_inputs(ReadLog::default(), &learned);
+        std::env::set_var("ORBDEPLOY_TEST_SECRET_SHARED", "from-env");
+        let out = first
+            .render(
+                "t",
+                "{{ env('ORBDEPLOY_TEST_SECRET_SHARED') }} {{ pipe('echo from-pipe') }}",
+                &ctx(),
+            )
+            .unwrap();
+        assert_eq!(out, "from-env from-pipe");
+        // A later run that looks nothing up still masks both (orbdeploy test's verify).
+        let later = Renderer::with_inputs(ReadLog::default(), &learned);
+        assert_eq!(later.secrets(), vec!["from-env", "from-pipe"]);
+        // A renderer of another command line knows neither.
+        assert!(Renderer::new().secrets().is_empty());
     }
 }

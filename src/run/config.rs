@@ -65,7 +65,7 @@ pub struct Config {
     pub command_line: Vec<std::ffi::OsString>,
     /// What `pipe()` already ran for this command line (`orbdeploy test` runs several
     /// applies; each command runs once).
-    pub pipe_outputs: crate::lookups::Ran,
+    pub lookups_learned: crate::lookups::Learned,
 }
 
 /// Apply or plan.

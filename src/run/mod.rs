@@ -241,7 +241,7 @@ fn load_steps(orb: &Orb, config: &Config, mut inv: Inventory, reads: ReadLog) ->
     if let Some(w) = rolling::unused_max_fail(config, &inv) {
         eprintln!("{w}");
     }
-    let renderer = Renderer::with_inputs(reads, &config.pipe_outputs);
+    let renderer = Renderer::with_inputs(reads, &config.lookups_learned);
     let options = steps::LoadOptions {
         roles_path: config.roles_path.clone(),
     };

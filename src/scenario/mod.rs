@@ -54,7 +54,7 @@ pub struct Config {
     pub command_line: Vec<OsString>,
     /// What `pipe()` ran for this `orbdeploy test`: its checks and every phase's run share
     /// it, so a command runs once.
-    pub pipe_outputs: crate::lookups::Ran,
+    pub lookups_learned: crate::lookups::Learned,
     /// This run's id (in every throwaway machine's name).
     pub run_id: String,
     /// More than one scenario: the report files get the scenario's name (set by the run).
@@ -133,7 +133,7 @@ impl Config {
             serial: None,
             max_fail_percentage: None,
             command_line: self.command_line.clone(),
-            pipe_outputs: self.pipe_outputs.clone(),
+            lookups_learned: self.lookups_learned.clone(),
         }
     }
 
@@ -220,7 +220,7 @@ pub fn load_all(cfg: &Config) -> Result<Vec<Checked>, ConfigError> {
             .file
             .platforms
             .iter()
-            .map(|p| template::check(&s, &p.value, (&cfg.vars, &cfg.pipe_outputs), &roles))
+            .map(|p| template::check(&s, &p.value, (&cfg.vars, &cfg.lookups_learned), &roles))
             .collect::<Result<Vec<_>, _>>()?;
         out.push(Checked {
             scenario: s,

@@ -65,7 +65,7 @@ fn rendered(
 pub fn check(
     s: &Scenario,
     p: &Platform,
-    (cli_vars, ran): (&[(String, String)], &crate::lookups::Ran),
+    (cli_vars, ran): (&[(String, String)], &crate::lookups::Learned),
     roles_path: &[std::path::PathBuf],
 ) -> Result<String, ConfigError> {
     let options = LoadOptions {

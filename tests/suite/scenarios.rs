@@ -467,13 +467,16 @@ fn ctrl_c_while_a_template_is_prepared_leaves_no_half_made_template() {
 
 #[test]
 fn a_pipe_lookup_runs_once_for_the_whole_test_command() {
-    let w = World::new("scenpipe");
+    let mut w = World::new("scenpipe");
+    w.env
+        .push(("ORBDEPLOY_SCENARIO_TOKEN".into(), "env-t0ken-value".into()));
+    let w = w;
     let _guard = Leftovers(&w);
     let count = w.path("pipe-count");
-    // The same command in prepare, converge (applied twice: converge and idempotence) and
-    // verify: checked for the template, for each phase, then run in each phase.
+    // The same command in prepare and converge (applied twice: converge and idempotence):
+    // checked for the template and each phase, then run in each phase, before the fix.
     let lookup = format!(
-        "{{{{ pipe(\"sh -c 'echo x >> {}; echo s3cr3t-value'\") }}}}",
+        "{{{{ pipe(\"sh -c 'echo x >> {}; echo s3cr3t-value'\") }}}} {{{{ env(\"ORBDEPLOY_SCENARIO_TOKEN\") }}}}",
         count.display()
     );
     let show = "  - name: show it\n    shell: \"cat /var/tmp/conf; exit 3\"\n";
@@ -493,6 +496,7 @@ fn a_pipe_lookup_runs_once_for_the_whole_test_command() {
     run.assert_code(1);
     assert!(run.stdout.contains("`show it`"), "{}", run.stdout);
     assert!(!run.stdout.contains("s3cr3t-value"), "{}", run.stdout);
+    assert!(!run.stdout.contains("env-t0ken-value"), "{}", run.stdout);
     assert_eq!(
         std::fs::read_to_string(&count).unwrap(),
         "x\n",

@@ -57,7 +57,7 @@ pub(super) fn config() -> Config {
         serial: None,
         max_fail_percentage: None,
         command_line: Vec::new(),
-        pipe_outputs: Default::default(),
+        lookups_learned: Default::default(),
     }
 }
 
