@@ -259,12 +259,7 @@ pub fn from_file(
     let secret_vars = secret_names(&file, files.secret_names);
     let sealed_values = files.secret_values;
     note_cloud_init(&hosts, log);
-    let max_fail = file.max_fail_percentage.as_ref();
-    let max_fail_percentage = max_fail.map(|m| checked_percentage(path, m)).transpose()?;
-    let max_fail_at = max_fail.map(|m| {
-        let at = &m.referenced;
-        format!("{}:{}:{}", path.display(), at.line(), at.column())
-    });
+    let (max_fail_percentage, max_fail_at) = max_fail(path, &file)?;
 
     let cli_vars = cli_vars
         .iter()
@@ -300,6 +295,23 @@ fn inventory_dir(path: &Path) -> PathBuf {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     }
+}
+
+/// `max_fail_percentage:`, checked, and where it is written (`inv.yaml:3:22`).
+fn max_fail(
+    path: &Path,
+    file: &InventoryFile,
+) -> Result<(Option<u8>, Option<String>), ConfigError> {
+    let Some(m) = file.max_fail_percentage.as_ref() else {
+        return Ok((None, None));
+    };
+    let at = format!(
+        "{}:{}:{}",
+        path.display(),
+        m.referenced.line(),
+        m.referenced.column()
+    );
+    Ok((Some(checked_percentage(path, m)?), Some(at)))
 }
 
 /// `max_fail_percentage:` from 0 to 100.
