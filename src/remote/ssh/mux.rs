@@ -537,15 +537,7 @@ mod tests {
     /// A fake master on a new socket: checks the hello and the session request, then
     /// plays `script`. Returns the socket path and the request it read.
     fn fake_master(script: Script) -> (tempfile::TempDir, std::path::PathBuf, JoinHandle<Message>) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m");
-        let listener = UnixListener::bind(&path).expect("bind");
-        let handle = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().expect("accept");
-            say_hello(&mut conn, VERSION);
-            let mut theirs = read_message(&mut conn).expect("client hello");
-            assert_eq!((theirs.u32(), theirs.u32()), (Some(MUX_MSG_HELLO), Some(4)));
-            let request = read_message(&mut conn).expect("request");
+        serve_one(move |mut conn, request| {
             let stdin = receive_fd(&conn, false);
             let mut stdout = receive_fd(&conn, true);
             let _stderr = receive_fd(&conn, true);
@@ -577,6 +569,25 @@ mod tests {
                 write_message(&mut conn, &reply).expect("exit");
             }
             request
+        })
+    }
+
+    /// A master on a new socket that accepts one client, checks the hellos, reads one
+    /// request and hands the connection and the request to `serve`, whose return the
+    /// handle gives. Returns the socket path too.
+    fn serve_one(
+        serve: impl FnOnce(UnixStream, Message) -> Message + Send + 'static,
+    ) -> (tempfile::TempDir, std::path::PathBuf, JoinHandle<Message>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        let listener = UnixListener::bind(&path).expect("bind");
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            say_hello(&mut conn, VERSION);
+            let mut theirs = read_message(&mut conn).expect("client hello");
+            assert_eq!((theirs.u32(), theirs.u32()), (Some(MUX_MSG_HELLO), Some(4)));
+            let request = read_message(&mut conn).expect("request");
+            serve(conn, request)
         });
         (dir, path, handle)
     }
@@ -653,15 +664,7 @@ mod tests {
     fn fake_checked(
         answer: Answer,
     ) -> (tempfile::TempDir, std::path::PathBuf, JoinHandle<Message>) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m");
-        let listener = UnixListener::bind(&path).expect("bind");
-        let handle = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().expect("accept");
-            say_hello(&mut conn, VERSION);
-            let mut theirs = read_message(&mut conn).expect("client hello");
-            assert_eq!((theirs.u32(), theirs.u32()), (Some(MUX_MSG_HELLO), Some(4)));
-            let request = read_message(&mut conn).expect("request");
+        serve_one(move |mut conn, request| {
             match answer {
                 Answer::Reply(r) => write_message(&mut conn, &r).expect("reply"),
                 Answer::Silence => {
@@ -671,8 +674,7 @@ mod tests {
                 Answer::HangUp => drop(conn),
             }
             request
-        });
-        (dir, path, handle)
+        })
     }
 
     #[test]
