@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::harness::{sshbed, Run, World};
-use crate::secrets::sample;
+use crate::secrets::{assert_in_no_output, sample};
 use sshbed::{SshBed, SshHost};
 
 const RIGHT: &str = "Sudo-pw-4QZ81x";
@@ -113,27 +113,9 @@ fn apply_sampled(w: &World, code: i32) -> Run {
     let hits = sampler.join().expect("sampler");
     run.assert_code(code);
     assert!(hits.is_empty(), "a password in a process's argv: {hits:#?}");
-    let mut outputs = vec![
-        ("stdout".to_string(), run.stdout.clone()),
-        ("stderr".to_string(), run.stderr.clone()),
-    ];
-    for f in ["r.json", "r.xml", "r.html"] {
-        outputs.push((f.into(), std::fs::read_to_string(w.path(f)).expect(f)));
-    }
-    let traced = std::fs::read_dir(&trace).expect("trace files");
-    for e in traced.flatten() {
-        let text = std::fs::read_to_string(e.path()).expect("trace file");
-        outputs.push((e.path().display().to_string(), text));
-    }
-    assert!(outputs.len() > 5, "no trace file was written");
-    for (name, text) in &outputs {
-        for n in &needles {
-            assert!(
-                !text.contains(n.as_str()),
-                "{name} holds a password:\n{text}"
-            );
-        }
-    }
+    let files = ["r.json", "r.xml", "r.html"];
+    let read = assert_in_no_output(w, &run, (&files, &trace), &needles, "a password");
+    assert!(read > 5, "no trace file was written");
     run
 }
 

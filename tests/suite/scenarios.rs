@@ -58,6 +58,16 @@ fn settings(w: &World) -> insta::Settings {
     s
 }
 
+/// Each `(name, outcome)` of `want` is among `cases`.
+fn assert_has_cases(cases: &[(String, String)], want: &[(&str, &str)]) {
+    for (name, outcome) in want {
+        assert!(
+            cases.contains(&(name.to_string(), outcome.to_string())),
+            "no {outcome} case `{name}` in {cases:?}"
+        );
+    }
+}
+
 /// The JUnit cases of a run, as `(name, outcome)`: `passed`, `failure` or `skipped`.
 fn junit_cases(path: &Path) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -105,11 +115,7 @@ fn the_role_fixture_passes_on_two_platforms_and_a_second_run_clones_its_template
             "verify",
             "destroy",
         ] {
-            let name = format!("{platform}: {phase}");
-            assert!(
-                cases.contains(&(name.clone(), "passed".to_string())),
-                "no passed case `{name}` in {cases:?}"
-            );
+            assert_has_cases(&cases, &[(&format!("{platform}: {phase}"), "passed")]);
         }
     }
     assert_eq!(cases.len(), 12, "{cases:?}");
@@ -175,18 +181,13 @@ fn a_step_that_changes_every_time_fails_idempotence_naming_it() {
         "{}",
         run.stdout
     );
-    let cases = junit_cases(&w.path("junit.xml"));
-    assert!(
-        cases.contains(&("debian: idempotence".into(), "failure".into())),
-        "{cases:?}"
-    );
-    assert!(
-        cases.contains(&("debian: verify".into(), "skipped".into())),
-        "{cases:?}"
-    );
-    assert!(
-        cases.contains(&("debian: destroy".into(), "passed".into())),
-        "{cases:?}"
+    assert_has_cases(
+        &junit_cases(&w.path("junit.xml")),
+        &[
+            ("debian: idempotence", "failure"),
+            ("debian: verify", "skipped"),
+            ("debian: destroy", "passed"),
+        ],
     );
     assert_eq!(
         throwaway(&w),
@@ -409,14 +410,12 @@ fn a_failing_prepare_fails_its_platform_and_leaves_no_template() {
         "{}",
         run.stdout
     );
-    let cases = junit_cases(&w.path("junit.xml"));
-    assert!(
-        cases.contains(&("debian: prepare".into(), "failure".into())),
-        "{cases:?}"
-    );
-    assert!(
-        cases.contains(&("debian: converge".into(), "skipped".into())),
-        "{cases:?}"
+    assert_has_cases(
+        &junit_cases(&w.path("junit.xml")),
+        &[
+            ("debian: prepare", "failure"),
+            ("debian: converge", "skipped"),
+        ],
     );
     assert_eq!(
         machines(&w, "odt-"),

@@ -52,6 +52,35 @@ pub fn sample(needles: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinH
     })
 }
 
+/// Every output of `run` — its stdout and stderr, the files `files` of `w`'s directory,
+/// and each trace file in `trace` — checked to hold none of `needles` (`what` names them
+/// in the message). How many outputs were read.
+pub fn assert_in_no_output(
+    w: &World,
+    run: &harness::Run,
+    (files, trace): (&[&str], &std::path::Path),
+    needles: &[String],
+    what: &str,
+) -> usize {
+    let mut outputs = vec![
+        ("stdout".to_string(), run.stdout.clone()),
+        ("stderr".to_string(), run.stderr.clone()),
+    ];
+    for f in files {
+        outputs.push((f.to_string(), std::fs::read_to_string(w.path(f)).expect(f)));
+    }
+    for e in std::fs::read_dir(trace).expect("trace files").flatten() {
+        let text = std::fs::read_to_string(e.path()).expect("trace file");
+        outputs.push((e.path().display().to_string(), text));
+    }
+    for (name, text) in &outputs {
+        for n in needles {
+            assert!(!text.contains(n.as_str()), "{name} holds {what}:\n{text}");
+        }
+    }
+    outputs.len()
+}
+
 /// A deploy that puts the secrets everywhere a step can carry them. Each step lasts a
 /// moment so that the sampler sees its processes.
 fn deploy(w: &World, machine: &str) -> String {
