@@ -81,6 +81,10 @@ pub struct Window<R> {
     chained: HashSet<usize>,
     /// A step changed the machine (other than by a command) since the last read.
     changed: bool,
+    /// A chain was sent since the last read: a guarded step's facts are checked by its
+    /// guard. Before one is sent nothing ran since the read (a change or a command that
+    /// is not sent ahead discards the window), and the facts hold as read.
+    sent: bool,
 }
 
 impl<R> Default for Window<R> {
@@ -95,6 +99,7 @@ impl<R> Default for Window<R> {
             end: 0,
             chained: HashSet::new(),
             changed: false,
+            sent: false,
         }
     }
 }
@@ -143,6 +148,12 @@ impl<R> Window<R> {
         self.end = self.end.min(last + 1);
     }
 
+    /// A chain was sent: from now on a guarded step's facts hold only when its guard says
+    /// so.
+    pub fn chain_sent(&mut self) {
+        self.sent = true;
+    }
+
     /// The change of the step at `pos` travels in the chain sent ahead.
     pub fn mark_chained(&mut self, pos: usize) {
         self.chained.insert(pos);
@@ -167,7 +178,8 @@ impl<R: Probed> Window<R> {
     /// everything read ahead is dropped and `None` says to read the step's facts again.
     pub fn take_checked(&mut self, remote: &mut dyn Remote, pos: usize) -> Option<(R, Facts)> {
         if let Some(g) = self.guards.remove(&pos) {
-            let holds = remote.chain_pending() && remote.exec(&g).is_ok_and(|out| out.status == 0);
+            let holds = !self.sent
+                || remote.chain_pending() && remote.exec(&g).is_ok_and(|out| out.status == 0);
             if !holds {
                 self.discard();
                 return None;
@@ -190,6 +202,7 @@ impl<R: Probed> Window<R> {
 
     /// The machine is about to change: what was read ahead is stale.
     pub fn discard(&mut self) {
+        self.sent = false;
         self.ahead.clear();
         self.guards.clear();
         self.chained.clear();
@@ -282,6 +295,7 @@ impl<R: Probed> Window<R> {
         self.ahead.clear();
         self.guards.clear();
         self.chained.clear();
+        self.sent = false;
         for ((at, rendered), said) in steps.into_iter().zip(got) {
             if let Some(probe) = guarded.get(&at) {
                 self.guards.insert(at, guard(probe, &said, user.as_deref()));
@@ -405,7 +419,9 @@ fn take_ahead<R: Probed>(
         let command = r.is_command();
         if let Some(p) = probe {
             taken.read_for.push((at, rendered));
-            if after_command {
+            // After a command, or after any step when speculating: a chain may carry the
+            // changes of the steps before it too ([`Window::chain_sent`]).
+            if after_command || speculate {
                 taken.guarded.insert(at, p.clone());
             }
             // What the batch shares (the sums, the scan) gives the same text as the probe

@@ -189,6 +189,7 @@ impl Block {
 
 impl Operation for Block {
     const KEY: &'static str = "block";
+    const APPLIES_BLINDLY: bool = true;
     type Spec = Spec;
 
     fn check(spec: &Spec) -> Result<(), CheckError> {

@@ -41,6 +41,7 @@ pub struct Directory {
 
 impl Operation for Directory {
     const KEY: &'static str = "directory";
+    const APPLIES_BLINDLY: bool = true;
     type Spec = Spec;
 
     fn summary(spec: &Spec) -> String {

@@ -51,6 +51,7 @@ pub struct File {
 
 impl Operation for File {
     const KEY: &'static str = "file";
+    const APPLIES_BLINDLY: bool = true;
     type Spec = Spec;
 
     fn summary(spec: &Spec) -> String {

@@ -97,6 +97,7 @@ impl Line {
 
 impl Operation for Line {
     const KEY: &'static str = "line";
+    const APPLIES_BLINDLY: bool = true;
     const SCANS_AHEAD: bool = true;
     type Spec = Spec;
 

@@ -184,6 +184,7 @@ impl Link {
 
 impl Operation for Link {
     const KEY: &'static str = "link";
+    const APPLIES_BLINDLY: bool = true;
     type Spec = Spec;
 
     fn check(spec: &Spec) -> Result<(), CheckError> {

@@ -50,6 +50,13 @@ pub trait Operation: Sized + Clone + fmt::Debug {
     /// steps of this kind early to ask their questions ahead. Only kinds that render
     /// cheaply may say so (a put or template would read and hash its source).
     const SCANS_AHEAD: bool = false;
+    /// Its [`Operation::apply`] makes requests decided by the facts and the step alone:
+    /// it never reads what a request printed, only whether it succeeded. So the requests
+    /// can be recorded before the change is made and sent ahead in a chain with the steps
+    /// after it (`crate::run::pipeline`). A kind that reads a reply (a download's, a
+    /// service's state) must not say so: its recorded requests would not be the ones it
+    /// makes.
+    const APPLIES_BLINDLY: bool = false;
 
     /// The operation as written in a step: a `#[serde(deny_unknown_fields)]` mapping, or a
     /// scalar; its JSON Schema (`orbdeploy schema operations`) is derived from it, or
@@ -267,6 +274,13 @@ macro_rules! kinds {
             pub fn scans_ahead(self) -> bool {
                 match self {
                     $(Kind::$variant => <$module::$ty as Operation>::SCANS_AHEAD,)+
+                }
+            }
+
+            /// See [`Operation::APPLIES_BLINDLY`].
+            pub fn applies_blindly(self) -> bool {
+                match self {
+                    $(Kind::$variant => <$module::$ty as Operation>::APPLIES_BLINDLY,)+
                 }
             }
 

@@ -140,6 +140,7 @@ impl Put {
 
 impl Operation for Put {
     const KEY: &'static str = "put";
+    const APPLIES_BLINDLY: bool = true;
     type Spec = Spec;
 
     fn check(spec: &Spec) -> Result<(), CheckError> {

@@ -122,6 +122,7 @@ impl Replace {
 
 impl Operation for Replace {
     const KEY: &'static str = "replace";
+    const APPLIES_BLINDLY: bool = true;
     type Spec = Spec;
 
     fn check(spec: &Spec) -> Result<(), CheckError> {

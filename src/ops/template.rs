@@ -31,6 +31,7 @@ pub struct Template(pub Put);
 
 impl Operation for Template {
     const KEY: &'static str = "template";
+    const APPLIES_BLINDLY: bool = true;
     type Spec = Spec;
 
     fn summary(spec: &Spec) -> String {

@@ -204,7 +204,12 @@ impl Remote for FakeMachine {
         input: Option<Input<'_>>,
         sink: Option<&mut dyn Write>,
     ) -> Result<ExecOutput, RemoteError> {
-        if input.is_none() && self.answers.front().is_some_and(|(e, _, _)| e == req) {
+        let mut input = input;
+        let sent = match self.answers.front() {
+            Some((e, _, _)) => crate::remote::is_sent(e, req, input.as_mut())?,
+            None => false,
+        };
+        if sent {
             if let Some((_, link, Some(answer))) = self.answers.pop_front() {
                 let failed = answer.as_ref().map_or(true, |o| o.status != 0);
                 if failed && (req.guard || link == Link::Stops) {

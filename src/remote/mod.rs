@@ -112,6 +112,63 @@ impl Exec {
     }
 }
 
+impl Exec {
+    /// Whether `self` and `other` are the same request but for their `stdin` bytes (a
+    /// write sent ahead in a chain carries its bytes; the write that it answers later
+    /// gives them as an [`Input`]).
+    pub fn same_but_stdin(&self, other: &Exec) -> bool {
+        let Exec {
+            script,
+            user,
+            workdir,
+            env,
+            stdin: _,
+            timeout,
+            probe,
+            file_sized,
+            isolate,
+            guard,
+        } = self;
+        *script == other.script
+            && *user == other.user
+            && *workdir == other.workdir
+            && *env == other.env
+            && *timeout == other.timeout
+            && *probe == other.probe
+            && *file_sized == other.file_sized
+            && *isolate == other.isolate
+            && *guard == other.guard
+    }
+}
+
+/// Whether `req`, with `input` as its stdin when given, is the request `sent` that a chain
+/// sent ahead ([`Remote::send_chain`]), so that `sent`'s reply answers it. With an input the
+/// bytes are read and compared: `sent` carried the bytes read when the chain was made, and
+/// they are what the machine got. Bytes that differ now (a source file that changed during
+/// the run) are an error: the chain wrote the old ones.
+pub fn is_sent(
+    sent: &Exec,
+    req: &Exec,
+    input: Option<&mut Input<'_>>,
+) -> Result<bool, RemoteError> {
+    let Some(input) = input else {
+        return Ok(sent == req);
+    };
+    if input.len != sent.stdin.len() as u64 || !sent.same_but_stdin(req) {
+        return Ok(false);
+    }
+    let mut now = Vec::with_capacity(sent.stdin.len());
+    input.reader.take(input.len).read_to_end(&mut now)?;
+    if now != sent.stdin {
+        return Err(RemoteError::Transfer(
+            "the bytes to write changed after they were sent to the machine (was the source \
+             file edited during the run?); the machine got the bytes read first"
+                .into(),
+        ));
+    }
+    Ok(true)
+}
+
 /// What a script produced. Non-zero exit is not an error at this level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {

@@ -221,7 +221,9 @@ __od_lx() {
   if [ -f "$1" ]; then
     echo .exists 1
     eval "__od_v=\${__od_sx_$__od_key-}"
-    if [ -n "$__od_v" ]; then printf '.exact %s\n' "$__od_v"; else printf '.exact '; grep -c -x -F -e "$2" -- "$1"; fi
+    # grep's status 1 (no such line) is a count like any other: the status is the same
+    # whether the scan or grep answered, which a guard compares (__od_guard).
+    if [ -n "$__od_v" ]; then printf '.exact %s\n' "$__od_v"; else printf '.exact '; grep -c -x -F -e "$2" -- "$1" || [ $? -eq 1 ]; fi
   elif [ -e "$1" ]; then
     echo .exists notfile
   else

@@ -12,6 +12,7 @@ mod lock;
 mod pipeline;
 pub mod pool;
 pub mod reconcile;
+mod record;
 mod rolling;
 mod saved;
 mod step;

@@ -15,6 +15,7 @@ use crate::ops::{Decision, Rendered};
 use crate::remote::{Exec, Link};
 use crate::steps::Step;
 
+use super::record;
 use super::step::StepEnv;
 
 /// The most script bytes one chain carries: it is written whole before any reply is read,
@@ -40,39 +41,80 @@ fn link(step: &Step) -> Link {
     }
 }
 
+/// The most bytes of files one chain carries ([`record`]); a change whose files are more
+/// than what is left travels alone. The chain is written by a thread of its own when it is
+/// larger than the pipes hold (`crate::remote::channel`).
+const PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+
 /// What the step at a later position adds to the chain, and whether the chain goes on.
 enum Next {
-    /// Its request (a command), or none; the chain goes on after it.
-    Go(Option<Exec>),
-    /// The chain ends after its guard: it changes something, fails, or is judged here.
+    /// Its requests (a command's, a change's recorded ones), or none; the chain goes on
+    /// after it.
+    Go(Vec<Exec>),
+    /// The chain ends after its guard: it fails, is judged here, or its change cannot be
+    /// known ahead.
     End,
 }
 
-/// What the step `step`, rendered as `rendered` with `facts`, adds to a chain.
-fn next(env: &mut StepEnv<'_>, step: &Step, rendered: &Rendered, facts: &Facts) -> Next {
+/// What the step `step`, rendered as `rendered` with `facts`, adds to a chain whose files
+/// have `budget` bytes left.
+fn next(
+    env: &mut StepEnv<'_>,
+    step: &Step,
+    rendered: &Rendered,
+    facts: &Facts,
+    budget: usize,
+) -> Next {
     if judged_here(step) {
         return Next::End;
     }
     match rendered.op.decide(facts) {
-        Ok(Decision::Unchanged | Decision::Skip(_)) => Next::Go(None),
+        Ok(Decision::Unchanged | Decision::Skip(_)) => Next::Go(Vec::new()),
         Ok(Decision::Run) if rendered.op.is_command() => {
-            Next::Go(Some(super::step::command_request(env, rendered)))
+            Next::Go(vec![super::step::command_request(env, rendered)])
+        }
+        Ok(Decision::Change(_)) if chains_changes(env) => {
+            match record::requests(rendered, facts, env.machine, budget) {
+                Some(requests) => Next::Go(requests),
+                None => Next::End,
+            }
         }
         _ => Next::End,
     }
 }
 
-/// Send the chain that starts with the command `first` of `list[pos]` (about to run), if
-/// the window holds steps after it; returns whether one was sent (and so whether `first`
-/// is answered from it). The window keeps only
-/// the facts the chain's guards check.
-pub(super) fn start(env: &mut StepEnv<'_>, list: &[&Step], pos: usize, first: Exec) -> bool {
+/// Whether changes travel in chains too, not only commands: not when the report shows
+/// diffs, which read a file before its change is made (a request of its own between the
+/// chain's).
+pub(super) fn chains_changes(env: &StepEnv<'_>) -> bool {
+    env.pipelining && !env.shared.config.diff
+}
+
+/// The requests of the change `rendered` is about to make (with `facts`), when a chain
+/// can carry them ([`record`]).
+pub(super) fn change_requests(
+    env: &StepEnv<'_>,
+    rendered: &Rendered,
+    facts: &Facts,
+) -> Option<Vec<Exec>> {
+    if !chains_changes(env) {
+        return None;
+    }
+    record::requests(rendered, facts, env.machine, PAYLOAD_BYTES)
+}
+
+/// Send the chain that starts with the requests `first` of `list[pos]` (about to run: a
+/// command, or a change), if the window holds steps after it; returns whether one was sent
+/// (and so whether `first` is answered from it). The window keeps only the facts the
+/// chain's guards check.
+pub(super) fn start(env: &mut StepEnv<'_>, list: &[&Step], pos: usize, first: Vec<Exec>) -> bool {
     let step = list[pos];
     if !env.pipelining || judged_here(step) || env.window.end() <= pos + 1 {
         return false;
     }
-    let mut bytes = first.full_script().len();
-    let mut chain = vec![(first, link(step))];
+    let mut bytes: usize = first.iter().map(|r| r.full_script().len()).sum();
+    let mut payload: usize = first.iter().map(|r| r.stdin.len()).sum();
+    let mut chain: Vec<(Exec, Link)> = first.into_iter().map(|r| (r, link(step))).collect();
     let mut last = pos;
     let mut chained = Vec::new();
     let end = env.window.end().min(list.len());
@@ -81,28 +123,37 @@ pub(super) fn start(env: &mut StepEnv<'_>, list: &[&Step], pos: usize, first: Ex
             // A step the window found skipped (`when:`, an empty loop): no request.
             continue;
         };
-        let (rendered, facts) = (rendered.clone(), facts.clone());
         let guard = env.window.guard_of(at).cloned();
-        let step_next = next(env, later, &rendered, &facts);
-        let more = guard.iter().map(|g| g.script.len()).sum::<usize>()
-            + match &step_next {
-                Next::Go(Some(req)) => req.full_script().len(),
-                _ => 0,
-            };
+        if guard.is_none() && rendered.op.probe().is_some() {
+            // Read before the chain's first change and not checked again: not in it.
+            break;
+        }
+        let (rendered, facts) = (rendered.clone(), facts.clone());
+        let step_next = next(env, later, &rendered, &facts, PAYLOAD_BYTES - payload);
+        let (more, files) = match &step_next {
+            Next::Go(reqs) => (
+                reqs.iter().map(|r| r.full_script().len()).sum::<usize>(),
+                reqs.iter().map(|r| r.stdin.len()).sum::<usize>(),
+            ),
+            Next::End => (0, 0),
+        };
+        let more = more + guard.iter().map(|g| g.script.len()).sum::<usize>();
         if bytes + more > CHAIN_BYTES {
             break;
         }
         bytes += more;
+        payload += files;
         if let Some(g) = guard {
             chain.push((g, Link::Stops));
         }
         last = at;
         match step_next {
-            Next::Go(Some(req)) => {
-                chain.push((req, link(later)));
-                chained.push(at);
+            Next::Go(reqs) => {
+                if !reqs.is_empty() {
+                    chained.push(at);
+                }
+                chain.extend(reqs.into_iter().map(|r| (r, link(later))));
             }
-            Next::Go(None) => {}
             Next::End => break,
         }
         if later.registers_now().is_some() {
@@ -119,6 +170,7 @@ pub(super) fn start(env: &mut StepEnv<'_>, list: &[&Step], pos: usize, first: Ex
         env.window.keep_through(pos);
         return false;
     }
+    env.window.chain_sent();
     for at in chained {
         env.window.mark_chained(at);
     }

@@ -219,9 +219,18 @@ fn facts_decide_change(
     let changes = detail.changes.clone();
     let runs = matches!(would, StepOutcome::WillRun);
     let mut chained = env.window.take_chained(pos);
-    if !chained && runs && rendered.op.is_command() {
-        let first = command_request(env, &rendered);
-        chained = super::pipeline::start(env, list, pos, first);
+    if !chained {
+        // A command, or a change whose requests can be known ahead, may start a chain.
+        let first = if runs && rendered.op.is_command() {
+            Some(vec![command_request(env, &rendered)])
+        } else if !runs {
+            super::pipeline::change_requests(env, &rendered, &facts)
+        } else {
+            None
+        };
+        if let Some(first) = first {
+            chained = super::pipeline::start(env, list, pos, first);
+        }
     }
     let ((outcome, attempts), (took, spent)) = timed(env, |env| {
         let how = How {

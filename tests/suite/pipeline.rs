@@ -12,6 +12,8 @@ use std::time::Duration;
 use regex::Regex;
 use serde_json::Value;
 
+use sha2::Digest;
+
 use crate::harness::{self, every_kind_files, World, EVERY_KIND_STEPS};
 
 /// Times and the machine's name (`machine`, and its `-a`/`-b` twin) written as one word.
@@ -357,9 +359,67 @@ fn the_benchmark_mix_re_applies_in_three_requests_and_the_same_rows() {
     let w = World::new("pipe-mix");
     let runs = same_with_and_without(&w, &mix(), "true");
     assert_eq!(statuses(&runs[1][3]).len(), 35);
+    // The first apply: its changes travel in chains with the commands (one read, one
+    // chain, then again from `line 2`, whose guard sees the file `line 1` created).
+    let first = requests(&w, "first-a.json");
+    let first_plain = requests(&w, "first-b.json");
+    assert!(
+        first <= 6,
+        "{first} requests in the first apply with pipelining"
+    );
+    assert!(
+        first_plain >= 35,
+        "{first_plain} requests in the first apply with --no-pipeline"
+    );
     // The last runs of [`same_with_and_without`]: a no-change re-apply each.
     let piped = requests(&w, "third-a.json");
     let plain = requests(&w, "third-b.json");
     assert!(piped <= 3, "{piped} requests with pipelining");
     assert!(plain >= 21, "{plain} requests with --no-pipeline");
+}
+
+#[test]
+fn large_files_travel_in_a_chain_behind_a_loud_command_and_a_failed_write_stops_it() {
+    let w = World::new("pipe-big");
+    // 300 KB: the chain is larger than a pipe holds, and the command before the file
+    // prints 1 MiB, which fills the way back before the agent reads the file's bytes.
+    let big: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    w.write("files/big", &big);
+    let ops = r#"
+- { name: loud, shell: "head -c 1048576 /dev/zero | tr '\\0' x" }
+- { name: big, put: { src: files/big, dest: /tmp/big } }
+- { name: sum, shell: "sha256sum /tmp/big > /tmp/big.sum" }
+- { name: small, put: { content: "s\n", dest: /tmp/small } }
+- { name: bad, put: { content: "x\n", dest: /tmp/no-such-dir/f } }
+- { name: after, shell: "touch /tmp/after" }
+"#;
+    let runs = same_with_and_without(&w, ops, "true");
+    let want: Vec<(String, String)> = [
+        ("loud", "ran"),
+        ("big", "changed"),
+        ("sum", "ran"),
+        ("small", "changed"),
+        ("bad", "failed"),
+        ("after", "skipped"),
+    ]
+    .iter()
+    .map(|(n, s)| (n.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(statuses(&runs[0][3]), want);
+    let m = w.name("a");
+    let local = format!("{:x}", sha2::Sha256::digest(&big));
+    assert_eq!(
+        w.sh(&m, None, "cut -d' ' -f1 /tmp/big.sum").stdout,
+        format!("{local}\n")
+    );
+    assert_eq!(
+        w.sh(&m, None, "test -e /tmp/after || echo absent").stdout,
+        "absent\n"
+    );
+    // The first apply's read, then one chain from `loud` to `bad`, whose write failed.
+    let first = requests(&w, "first-a.json");
+    assert!(
+        first <= 3,
+        "{first} requests in the first apply with pipelining"
+    );
 }

@@ -8,7 +8,7 @@ use super::Channel;
 use crate::process::ProcessError;
 use crate::quote::quote;
 use crate::remote::launcher::Launcher;
-use crate::remote::{Exec, Link, Remote, RemoteError};
+use crate::remote::{write_script, Exec, Link, Remote, RemoteError, WriteFile};
 
 /// Runs the agent here, as this process's user.
 struct Here;
@@ -149,4 +149,70 @@ fn an_unanswered_chain_is_drained_before_another_request_and_killed_at_close() {
     ch.close();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(!log_of(&log).contains("late"), "{}", log_of(&log));
+}
+
+/// The request that writes `content` to `path` as `write_file` makes it, with the bytes
+/// in it as a chain carries them.
+fn write_of(path: &str, content: &[u8]) -> (WriteFile, Exec) {
+    let req = WriteFile {
+        path: path.to_string(),
+        user: None,
+        mode: 0o644,
+        owner: None,
+        group: None,
+        len: content.len() as u64,
+    };
+    let exec = Exec {
+        stdin: content.to_vec(),
+        ..Exec::script(write_script(&req))
+    };
+    (req, exec)
+}
+
+#[test]
+fn a_write_sent_ahead_answers_write_file_behind_a_loud_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big").display().to_string();
+    // 200 KB of file behind a command that prints 1 MiB: more than the pipes hold both
+    // ways, so the chain is written while the replies are read.
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let loud = Exec::script("head -c 1048576 /dev/zero");
+    let (req, write) = write_of(&path, &big);
+    let log = dir.path().join("log").display().to_string();
+    let after = logs(&log, "after", 0);
+    let mut ch = Channel::over(Arc::new(Here), "here");
+    let before = ch.meter().requests;
+    let chain = [
+        (loud.clone(), Link::Stops),
+        (write, Link::Stops),
+        (after.clone(), Link::Stops),
+    ];
+    ch.send_chain(&chain).unwrap();
+    assert_eq!(ch.exec(&loud).unwrap().stdout.len(), 1 << 20);
+    ch.write_file(&req, &mut big.as_slice()).unwrap();
+    assert_eq!(ch.exec(&after).unwrap().status, 0);
+    assert_eq!(ch.meter().requests - before, 1);
+    assert_eq!(std::fs::read(&path).unwrap(), big);
+    assert_eq!(log_of(&log), "after\n");
+    ch.close();
+}
+
+#[test]
+fn bytes_that_changed_since_the_chain_was_sent_are_an_error_not_a_second_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f").display().to_string();
+    let (req, write) = write_of(&path, b"sent\n");
+    let mut ch = Channel::over(Arc::new(Here), "here");
+    let later = Exec::script("true");
+    ch.send_chain(&[(write, Link::Stops), (later.clone(), Link::Stops)])
+        .unwrap();
+    let err = ch.write_file(&req, &mut &b"edit\n"[..]).unwrap_err();
+    assert!(
+        err.to_string().contains("changed after they were sent"),
+        "{err}"
+    );
+    // The machine has what the chain carried, written once.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "sent\n");
+    assert!(!ch.chain_pending());
+    ch.close();
 }

@@ -37,6 +37,12 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 fn hung_grace(timeout: Duration) -> Duration {
     timeout.clamp(Duration::from_secs(2), Duration::from_secs(30))
 }
+/// The most bytes of a chain written here at once; a larger one (files' bytes with it) is
+/// written by a thread of its own (see [`Session::send_chain`]). Under what the pipes
+/// between here and the agent hold (64 KiB on Linux), so a chain written at once cannot
+/// wait for the agent to be read from.
+const INLINE_CHAIN: usize = 32 * 1024;
+
 /// Bytes of the session's own stderr kept for error messages.
 const STDERR_KEEP: usize = 8192;
 
@@ -73,6 +79,8 @@ pub struct Session {
     queued: VecDeque<Queued>,
     /// The last request was answered from the chain (no request of its own).
     answered_ahead: bool,
+    /// The thread writing a chain too large to write at once ([`INLINE_CHAIN`]).
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A request sent ahead in a chain: its id, what it is, and whether its failure stops the
@@ -149,6 +157,7 @@ impl Session {
             trace: trace.clone(),
             queued: VecDeque::new(),
             answered_ahead: false,
+            writer: None,
         };
         let ready = match answered.map(|a| a.answer) {
             None => session.handshake(&marker),
@@ -233,10 +242,11 @@ impl Session {
         let started = Instant::now();
         self.ran = None;
         self.answered_ahead = false;
-        if input.is_none() {
-            if let Some(answer) = self.answer_ahead(req, sink.as_deref_mut(), started)? {
-                return Ok(answer);
-            }
+        let mut input = input;
+        if let Some(answer) =
+            self.answer_ahead(req, input.as_deref_mut(), sink.as_deref_mut(), started)?
+        {
+            return Ok(answer);
         }
         self.forget_chain();
         let id = self.next_id;
@@ -303,11 +313,22 @@ impl Session {
     fn answer_ahead<'w>(
         &mut self,
         req: &Exec,
+        input: Option<&mut Input<'_>>,
         sink: Option<&mut (dyn Write + 'w)>,
         started: Instant,
     ) -> Result<Option<ExecOutput>, RequestError> {
-        if self.queued.front().is_none_or(|q| q.exec != *req) {
+        let Some(front) = self.queued.front() else {
             return Ok(None);
+        };
+        let sent = crate::remote::is_sent(&front.exec, req, input);
+        match sent {
+            Ok(false) => return Ok(None),
+            Ok(true) => {}
+            // Its reply is still read (the agent ran it), and the chain forgotten.
+            Err(e) => {
+                self.forget_chain();
+                return Err(RequestError::Other(e));
+            }
         }
         let Some(q) = self.queued.pop_front() else {
             return Ok(None);
@@ -373,9 +394,26 @@ impl Session {
                 link: *link,
             });
         }
+        self.finish_writing();
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(RequestError::NotStarted("the session is closed".into()));
         };
+        if bytes.len() > INLINE_CHAIN {
+            // Written by a thread of its own while the replies are read here: the agent
+            // may fill the way back (a command's output) before it reads the rest, and
+            // both sides would wait for each other. A session that dies meanwhile shows
+            // up as its end when the replies are read.
+            let Ok(mut pipe) = stdin.try_clone() else {
+                return Err(RequestError::NotStarted(
+                    self.lost("before the request was sent"),
+                ));
+            };
+            self.writer = Some(std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes).and_then(|()| pipe.flush());
+            }));
+            self.queued.extend(queued);
+            return Ok(());
+        }
         // One write: a dead session shows up here, before anything ran.
         if stdin
             .write_all(&bytes)
@@ -404,7 +442,18 @@ impl Session {
     /// Whether `req` is the next request of the chain sent ahead: the agent may be running
     /// it already, and its reply (or the session's end) says what became of it.
     pub fn sent_ahead(&self, req: &Exec) -> bool {
-        self.queued.front().is_some_and(|q| q.exec == *req)
+        self.queued
+            .front()
+            .is_some_and(|q| q.exec.same_but_stdin(req))
+    }
+
+    /// Wait until a chain's bytes written by a thread of their own ([`INLINE_CHAIN`]) are
+    /// all written, before anything else is: by then every reply of the chain was read,
+    /// so the agent has read them all.
+    fn finish_writing(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 
     /// Write a request's header, script and stdin bytes to the agent.
@@ -415,6 +464,7 @@ impl Session {
         req: &Exec,
         input: Option<&mut Input<'_>>,
     ) -> Result<(), RequestError> {
+        self.finish_writing();
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(RequestError::NotStarted("the session is closed".into()));
         };
@@ -588,6 +638,7 @@ impl Session {
             // [`Session::close`] ends it instead.
             return;
         }
+        self.finish_writing();
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"q\n");
             let _ = stdin.flush();
@@ -602,6 +653,8 @@ impl Session {
             self.queued.clear();
             self.stdin.take();
             self.child.end();
+            // A chain's writer ends when its next write fails, the agent being gone.
+            self.writer.take();
             return;
         }
         self.ask_to_quit();

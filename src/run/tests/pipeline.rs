@@ -180,3 +180,55 @@ fn changed_when_ends_the_chain_after_its_step() {
     assert_eq!(results(&piped, &pf), results(&plain, &qf));
     assert_eq!(read(&pf, "log"), "a\nb\n");
 }
+
+#[test]
+fn a_first_apply_sends_its_changes_in_chains_with_the_commands() {
+    // The mix with every line in one file: the second line's guard sees the file the
+    // first one created, and the chain stops there; the rest is a read and one chain.
+    let ops = mix().replace("/d{i}/g", "/g");
+    let ops: String = (0..5).fold(ops, |o, i| o.replace(&format!("/d{i}/g'"), "/g'"));
+    let ((piped, pf), (plain, qf)) = both(&ops.replace("{{ root }}", "ROOT"), |_| {});
+    assert_eq!(piped.host.counts.get(Changed), 15, "{:?}", piped.rows);
+    assert_eq!(results(&piped, &pf), results(&plain, &qf));
+    assert_eq!(read(&pf, "g"), "x0\nx1\nx2\nx3\nx4\n");
+    assert_eq!(read(&pf, "g"), read(&qf, "g"));
+    assert_eq!(read(&pf, "d3/f"), "v3\n");
+    let made = pf.requests();
+    assert_eq!(made.len(), 4, "{made:#?}");
+    assert_eq!(made.iter().filter(|r| r.chain).count(), 2);
+    assert!(qf.requests().len() >= 35);
+}
+
+#[test]
+fn with_diff_a_change_is_made_on_its_own() {
+    // A diff reads the file before its change: a request between the chain's, which
+    // would read the file the chain had already written.
+    let ops = "\
+- { name: conf, put: { content: \"new\\n\", dest: 'ROOT/conf' } }
+- { name: after, shell: 'echo after >> ROOT/log' }
+- { name: more, put: { content: \"more\\n\", dest: 'ROOT/more' } }
+";
+    let mut diff = config();
+    diff.diff = true;
+    let mut no_pipeline = diff.clone();
+    no_pipeline.pipeline = false;
+    let mut runs = Vec::new();
+    for (chaining, config) in [(true, &diff), (false, &no_pipeline)] {
+        let mut fake = FakeMachine::new(MACHINE);
+        if chaining {
+            fake.chaining();
+        }
+        std::fs::write(fake.root().join("conf"), "old\n").unwrap();
+        std::fs::write(fake.root().join("more"), "less\n").unwrap();
+        runs.push(apply_on(fake, &ops.replace("ROOT", "{{ root }}"), config));
+    }
+    let (ran, fake) = &runs[0];
+    assert_eq!(
+        ran.rows,
+        rows(&[("conf", Changed), ("after", Ran), ("more", Changed)])
+    );
+    let more = ran.steps[2].diff.as_deref().unwrap_or_default();
+    assert!(more.contains("-less") && more.contains("+more"), "{more}");
+    assert_eq!(results(ran, fake), results(&runs[1].0, &runs[1].1));
+    assert!(fake.requests().iter().all(|r| !r.chain));
+}
