@@ -23,8 +23,9 @@
 #   BENCH_SSH_KEX=curve25519-sha256 has orbdeploy and Ansible (both OpenSSH) offer only that
 #   key exchange (default: OpenSSH's own list; pyinfra's paramiko has its own, printed),
 #   BENCH_SSH_DELAY=no skips the 20 ms table (default: yes),
-#   BENCH_SSH_PIPELINE_ONLY=yes measures only the pipelined-steps table (issue 33; no peers
-#   installed, no login costs, no tool tables).
+#   BENCH_SSH_PIPELINE_ONLY=yes measures only the pipelined-steps table (issue 33; no login
+#   costs, no tool tables; Ansible and pyinfra in it only with BENCH_SSH_PIPELINE_PEERS=yes,
+#   which is the default of a full run).
 # Needs Linux, root, network access to PyPI (a venv in the temp dir) and what
 # scripts/setup.sh installs. Deletes every machine and ends every ssh process it starts.
 set -euo pipefail
@@ -46,6 +47,7 @@ sizes=${BENCH_SSH_SIZES:-1 4 8}
 kex=${BENCH_SSH_KEX:-}
 delay=${BENCH_SSH_DELAY:-yes}
 only_pipeline=${BENCH_SSH_PIPELINE_ONLY:-no}
+pipe_peers=${BENCH_SSH_PIPELINE_PEERS:-$([ "$only_pipeline" = yes ] && echo no || echo yes)}
 # shellcheck disable=SC2086  # a list of words
 hosts_max=$(printf '%s\n' $sizes | sort -n | tail -1)
 flavour=openssh-server,python3,python3-apt   # python3-apt: Ansible's apt module needs it
@@ -71,7 +73,7 @@ median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1
 
 # ---- the peers, from PyPI, in a venv of this run
 versions=$(ssh -V 2>&1)
-if [ "$only_pipeline" != yes ]; then
+if [ "$only_pipeline" != yes ] || [ "$pipe_peers" = yes ]; then
   echo "installing ansible-core and pyinfra 3.x in a venv (pip's cache makes it quick)" >&2
   python3 -m venv "$work/venv"
   "$work/venv/bin/pip" install -q ansible-core 'pyinfra>=3,<4' >&2
@@ -347,6 +349,40 @@ printf 'key exchange in the tables: %s\n' "${kex:-OpenSSH default for orbdeploy 
 } > "$ops/pipe.yaml"
 test "$(grep -c 'name:' "$ops/pipe.yaml")" = 50
 test "$(grep -c 'name: cmd' "$ops/pipe.yaml")" = 30
+# The same 50 steps for the peers: Ansible's file, shell, copy, lineinfile and command
+# modules, pyinfra's files.directory, server.shell, files.put and files.line.
+for g in $(seq 1 7); do printf 'file %s\n' "$g" > "$ops/files/pf$g"; done
+{
+  echo "- hosts: all"
+  echo "  gather_facts: false"
+  echo "  tasks:"
+  for g in $(seq 1 7); do
+    echo "    - { name: dir $g, file: { path: /tmp/pbench/d$g, state: directory } }"
+    echo "    - { name: cmd $g a, shell: \"echo $g > /dev/null\" }"
+    echo "    - { name: put $g, copy: { src: files/pf$g, dest: /tmp/pbench/d$g/f } }"
+    echo "    - { name: cmd $g b, shell: \"test -d /tmp/pbench\" }"
+    [ "$g" = 7 ] || echo "    - { name: line $g, lineinfile: { path: /tmp/pbench/lines, line: \"key$g=value$g\", create: true } }"
+    echo "    - { name: cmd $g c, command: \"true\" }"
+    echo "    - { name: cmd $g d, shell: \"uname > /dev/null\" }"
+    [ "$g" -gt 2 ] || echo "    - { name: cmd $g e, shell: \"test -e /tmp/pbench/lines\" }"
+  done
+} > "$ops/pipe.yml"
+test "$(grep -c 'name:' "$ops/pipe.yml")" = 50
+cat > "$ops/pipe.py" <<'PY'
+from pyinfra.operations import files, server
+
+for g in range(1, 8):
+    files.directory(name=f"dir {g}", path=f"/tmp/pbench/d{g}")
+    server.shell(name=f"cmd {g} a", commands=[f"echo {g} > /dev/null"])
+    files.put(name=f"put {g}", src=f"files/pf{g}", dest=f"/tmp/pbench/d{g}/f")
+    server.shell(name=f"cmd {g} b", commands=["test -d /tmp/pbench"])
+    if g != 7:
+        files.line(name=f"line {g}", path="/tmp/pbench/lines", line=f"key{g}=value{g}")
+    server.shell(name=f"cmd {g} c", commands=["true"])
+    server.shell(name=f"cmd {g} d", commands=["uname > /dev/null"])
+    if g <= 2:
+        server.shell(name=f"cmd {g} e", commands=["test -e /tmp/pbench/lines"])
+PY
 pipeline_table() { # LABEL
   {
     echo "defaults:"
@@ -357,29 +393,55 @@ pipeline_table() { # LABEL
   } > "$ops/odpipe.yaml"
   printf '\nPipelined steps, %s: 1 host x 50 steps (30 commands) as the login user; re-apply: median of %s runs\n' "$1" "$runs"
   printf 'load average at the start: %s (2 cores shared with other work make figures noisy)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '%-14s %9s %9s %12s %9s\n' orbdeploy "first (s)" requests "re-apply (s)" requests
-  local mode flag first fr t r times
-  for mode in pipelined no-pipeline; do
+  printf '%-24s %9s %9s %12s %9s\n' tool "first (s)" requests "re-apply (s)" requests
+  local mode flag first fr t r times modes=(pipelined no-pipeline)
+  [ "$pipe_peers" = yes ] && modes+=(ansible pyinfra)
+  inventories 1
+  for mode in "${modes[@]}"; do
     flag=(); [ "$mode" = pipelined ] || flag=(--no-pipeline)
     end_ssh
     root_sh s1 'rm -rf /tmp/pbench'
-    read -r first fr < <(pipe_measure "${flag[@]}")
+    read -r first fr < <(pipe_measure "$mode" "${flag[@]}")
+    pipe_check "$mode"
     times=()
     for _ in $(seq 1 "$runs"); do
-      read -r t r < <(pipe_measure "${flag[@]}")
+      read -r t r < <(pipe_measure "$mode" "${flag[@]}")
       times+=("$t")
     done
-    printf '%-14s %9s %9s %12s %9s\n' "$mode" "$first" "$fr" "$(printf '%s\n' "${times[@]}" | median)" "$r"
+    printf '%-24s %9s %9s %12s %9s\n' "$(pipe_label "$mode")" "$first" "$fr" "$(printf '%s\n' "${times[@]}" | median)" "$r"
   done
   end_ssh
 }
-pipe_measure() { # [--no-pipeline] -> "seconds requests"
-  local t0 t1
+pipe_label() { # MODE -> the row's name
+  case $1 in
+    pipelined) echo "orbdeploy" ;;
+    no-pipeline) echo "orbdeploy --no-pipeline" ;;
+    ansible) echo "Ansible (ControlPersist)" ;;
+    pyinfra) echo "pyinfra" ;;
+  esac
+}
+pipe_check() { # MODE: the host got the work (a tool that did nothing would look fast)
+  local out
+  out=$(root_sh s1 'ls /tmp/pbench | wc -l; wc -l < /tmp/pbench/lines; cat /tmp/pbench/d7/f')
+  [ "$out" = "$(printf '8\n6\nfile 7')" ] || { echo "s1 after $1: $out" >&2; exit 1; }
+}
+pipe_measure() { # MODE [--no-pipeline] -> "seconds requests" (requests: orbdeploy's only)
+  local t0 t1 mode=$1 cmd
+  shift
+  case $mode in
+    ansible) cmd=("$work/venv/bin/ansible-playbook" -i "$ops/ansible1.ini" "$ops/pipe.yml") ;;
+    pyinfra) cmd=("$work/venv/bin/pyinfra" -y "$ops/pyinfra1.py" "$ops/pipe.py") ;;
+    *) cmd=("$od" --orbctl "$orbctl" apply "$ops/odpipe.yaml" --progress never --report "$work/pipe.json" "$@") ;;
+  esac
   rm -f "$work/pipe.json"
   t0=$(now)
-  (cd "$ops" && "$od" --orbctl "$orbctl" apply "$ops/odpipe.yaml" --progress never --report "$work/pipe.json" "$@") > "$work/out" 2>&1 || { tail -40 "$work/out" >&2; echo "FAILED: orbdeploy $*" >&2; exit 1; }
+  (cd "$ops" && ANSIBLE_CONFIG=$ops/ansible.cfg "${cmd[@]}") > "$work/out" 2>&1 || { tail -40 "$work/out" >&2; echo "FAILED: ${cmd[*]}" >&2; exit 1; }
   t1=$(now)
-  echo "$(elapsed "$t0" "$t1") $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machines"][0]["timings"]["requests"])' "$work/pipe.json")"
+  if [ -f "$work/pipe.json" ]; then
+    echo "$(elapsed "$t0" "$t1") $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machines"][0]["timings"]["requests"])' "$work/pipe.json")"
+  else
+    echo "$(elapsed "$t0" "$t1") -"
+  fi
 }
 
 declare -A reapply
