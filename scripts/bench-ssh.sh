@@ -391,7 +391,7 @@ pipeline_table() { # LABEL
     echo "  s1: { ssh: { host: ${addr[s1]}, port: ${port[s1]} } }"
     echo "operations: pipe.yaml"
   } > "$ops/odpipe.yaml"
-  printf '\nPipelined steps, %s: 1 host x 50 steps (30 commands) as the login user; re-apply: median of %s runs\n' "$1" "$runs"
+  printf '\nPipelined steps, %s: 1 host x 50 steps (30 commands) as the login user; re-apply: median of %s runs\n(%s)\n' "$1" "$runs" "$versions"
   printf 'load average at the start: %s (2 cores shared with other work make figures noisy)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '%-24s %9s %9s %12s %9s\n' tool "first (s)" requests "re-apply (s)" requests
   local mode flag first fr t r times modes=(pipelined no-pipeline)
