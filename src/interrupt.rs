@@ -56,6 +56,8 @@ pub struct HardExitGuard {
 impl HardExitGuard {
     /// Put `path` on the list.
     pub fn new(path: &Path) -> HardExitGuard {
+        // The reaper removes it too, should orbdeploy be killed (SIGKILL) before it does.
+        crate::process::reaper::note_path(path, true);
         LEFT_BEHIND.guard(path)
     }
 }
@@ -71,6 +73,7 @@ impl Drop for HardExitGuard {
         if let Ok(mut paths) = self.registry.0.lock() {
             paths.remove(&self.path);
         }
+        crate::process::reaper::note_path(&self.path, false);
     }
 }
 

@@ -18,9 +18,18 @@
 //! A clean run has unlisted every group by the time it exits, so its reaper reads EOF
 //! with nothing to do and exits at once. A group started in the microseconds between its
 //! spawn and its `+PGID` line, when orbdeploy is killed in exactly that gap, is missed.
+//!
+//! Paths orbdeploy would remove itself on its way out (an ssh host's control directory, a
+//! temporary file before its rename: [`crate::interrupt::HardExitGuard`]) are listed the
+//! same way (`>HEX` and `<HEX`, the path's bytes in hexadecimal, since a path may hold a
+//! newline) and removed by the reaper after the groups ended. Paths listed before the
+//! reaper starts are kept here and sent when it does; a path alone starts no reaper (a run
+//! that starts no child has nothing else for it to do).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -37,6 +46,9 @@ pub const GRACE: Duration = Duration::from_secs(2);
 /// The reaper of this process, started with the first child: its stdin, and the child
 /// (kept so that it is not waited for; it exits when this process does).
 static REAPER: Mutex<Option<(Child, ChildStdin)>> = Mutex::new(None);
+
+/// Paths listed before the reaper started, to send it when it does.
+static PENDING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 /// Whether this process may start a reaper: armed by the `orbdeploy` binary
 /// ([`enable`]), not by a test or another program that uses the library (whose
@@ -61,14 +73,53 @@ pub fn note(pgid: i32, started: bool) {
             return;
         }
         *reaper = start();
+        let pending = PENDING.lock().map(|mut p| std::mem::take(&mut *p));
+        for path in pending.unwrap_or_default() {
+            tell(&mut reaper, &path_line('>', &path));
+        }
     }
-    let line = format!("{}{pgid}\n", if started { '+' } else { '-' });
+    tell(
+        &mut reaper,
+        &format!("{}{pgid}\n", if started { '+' } else { '-' }),
+    );
+}
+
+/// Tell the reaper that `path` is to be removed should orbdeploy end without removing it
+/// (`kept`), or no longer. Without a reaper yet, the list is kept for when one starts.
+pub fn note_path(path: &Path, kept: bool) {
+    let Ok(mut reaper) = REAPER.lock() else {
+        return;
+    };
+    if reaper.is_some() {
+        tell(&mut reaper, &path_line(if kept { '>' } else { '<' }, path));
+    } else if let Ok(mut pending) = PENDING.lock() {
+        if kept {
+            pending.insert(path.to_path_buf());
+        } else {
+            pending.remove(path);
+        }
+    }
+}
+
+/// Write `line` to the reaper, forgetting it when it is gone.
+fn tell(reaper: &mut Option<(Child, ChildStdin)>, line: &str) {
     if let Some((_, stdin)) = reaper.as_mut() {
         if stdin.write_all(line.as_bytes()).is_err() {
             // It is gone; nothing more to tell it.
             *reaper = None;
         }
     }
+}
+
+/// A path's line: `sign` and the path's bytes in hexadecimal.
+fn path_line(sign: char, path: &Path) -> String {
+    format!("{sign}{}\n", hex::encode(path.as_os_str().as_bytes()))
+}
+
+/// The path of a `>HEX`/`<HEX` line's hexadecimal, if it is one.
+fn path_of(hex: &str) -> Option<PathBuf> {
+    let bytes = hex::decode(hex).ok().filter(|b| !b.is_empty())?;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
 }
 
 /// Start the reaper, once per process at most.
@@ -100,19 +151,46 @@ pub fn serve() -> i32 {
     // A Ctrl-C or hang-up at the terminal is orbdeploy's to handle; the reaper stays to
     // see whether orbdeploy ended its children.
     let _ = ctrlc::set_handler(|| {});
-    let mut live = BTreeSet::new();
+    let mut live = Listed::default();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         apply_line(&mut live, &line);
     }
-    end_groups(&live.into_iter().collect::<Vec<_>>(), GRACE);
+    end_groups(&live.groups.into_iter().collect::<Vec<_>>(), GRACE);
+    // After the groups: a temporary file's writer is gone by now.
+    for path in live.paths {
+        let _ = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
     0
 }
 
+/// What the reaper was told is still there.
+#[derive(Default)]
+struct Listed {
+    groups: BTreeSet<i32>,
+    paths: BTreeSet<PathBuf>,
+}
+
 /// One line of the protocol; anything else is ignored.
-fn apply_line(live: &mut BTreeSet<i32>, line: &str) {
-    let (sign, number) = line.split_at(line.len().min(1));
-    match (sign, number.parse::<i32>()) {
+fn apply_line(live: &mut Listed, line: &str) {
+    let (sign, rest) = line.split_at(line.len().min(1));
+    match (sign, path_of(rest)) {
+        (">", Some(path)) => {
+            live.paths.insert(path);
+            return;
+        }
+        ("<", Some(path)) => {
+            live.paths.remove(&path);
+            return;
+        }
+        _ => {}
+    }
+    let live = &mut live.groups;
+    match (sign, rest.parse::<i32>()) {
         // 0 and 1 are never a child's group, and killpg(0) would be our own.
         (_, Ok(pgid)) if pgid <= 1 => {}
         ("+", Ok(pgid)) => {
@@ -151,10 +229,32 @@ mod tests {
 
     #[test]
     fn lines_list_and_unlist_groups() {
-        let mut live = BTreeSet::new();
+        let mut live = Listed::default();
         for line in ["+40", "+41", "-40", "+0", "+1", "-1", "x", "", "+-5", "+42"] {
             apply_line(&mut live, line);
         }
-        assert_eq!(live.into_iter().collect::<Vec<_>>(), [41, 42]);
+        assert_eq!(live.groups.into_iter().collect::<Vec<_>>(), [41, 42]);
+        assert!(live.paths.is_empty());
+    }
+
+    #[test]
+    fn lines_list_and_unlist_paths_of_any_bytes() {
+        let odd = PathBuf::from(std::ffi::OsString::from_vec(b"/tmp/a\nb \xff".to_vec()));
+        let mut live = Listed::default();
+        let lines = [
+            path_line('>', Path::new("/tmp/odssh-x")),
+            path_line('>', &odd),
+            path_line('>', Path::new("/tmp/gone")),
+            path_line('<', Path::new("/tmp/gone")),
+            ">abc\n".into(),
+            ">zz\n".into(),
+            "<\n".into(),
+        ];
+        for line in &lines {
+            apply_line(&mut live, line.trim_end_matches('\n'));
+        }
+        let want: BTreeSet<PathBuf> = [PathBuf::from("/tmp/odssh-x"), odd].into();
+        assert_eq!(live.paths, want);
+        assert!(live.groups.is_empty());
     }
 }

@@ -107,6 +107,7 @@ fn start(w: &World, inv: &Path, tag: &str) -> Child {
         .env("NO_COLOR", "1")
         .env_remove("ORBSIM_FAULTS")
         .env(MARK, tag)
+        .env("XDG_RUNTIME_DIR", runtime_dir(w))
         .current_dir(w.dir.path())
         .stdin(Stdio::null())
         .stdout(out)
@@ -114,6 +115,28 @@ fn start(w: &World, inv: &Path, tag: &str) -> Child {
         .process_group(0)
         .spawn()
         .expect("start orbdeploy")
+}
+
+/// The runs' `XDG_RUNTIME_DIR`: where their ssh control directories are made, so that
+/// what a killed run left there is seen (and no other test's).
+fn runtime_dir(w: &World) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = w.path("run");
+    std::fs::create_dir_all(&dir).expect("the runtime directory");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
+    dir
+}
+
+/// The control directories (`odssh-*`) left in the runs' runtime directory.
+fn control_dirs(w: &World) -> Vec<String> {
+    std::fs::read_dir(runtime_dir(w))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("odssh-"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What was alive at a kill.
@@ -150,13 +173,18 @@ fn signal(pid: i32, sig: &str) {
         .status();
 }
 
-/// Wait up to [`LIMIT`] for nothing of the run to be left; what is left then.
+/// Wait up to [`LIMIT`] for nothing of the run to be left; what is left then (a control
+/// directory counts as a process in the machines would).
 fn left_after(w: &World, tag: &str, machines: &[String]) -> (Vec<(i32, String)>, Vec<String>) {
     let mut left = (Vec::new(), Vec::new());
     let clean = wait_until(LIMIT, || {
         left = (
             marked(tag),
-            machines.iter().flat_map(|m| in_machine(w, m)).collect(),
+            machines
+                .iter()
+                .flat_map(|m| in_machine(w, m))
+                .chain(control_dirs(w))
+                .collect(),
         );
         left.0.is_empty() && left.1.is_empty()
     });
@@ -215,7 +243,7 @@ fn kill_at_random_points(w: &World, inv: &Path, machines: &[String], what: &str)
         let (local, remote) = left_after(w, &tag, machines);
         assert!(
             local.is_empty() && remote.is_empty(),
-            "seed {seed}, kill {i} ({what}): left after {:?}: local {local:?}, in the machines {remote:?} (alive at the kill: {:?} {:?})",
+            "seed {seed}, kill {i} ({what}): left after {:?}: local {local:?}, in the machines or the runtime directory {remote:?} (alive at the kill: {:?} {:?})",
             started.elapsed(),
             at.local,
             at.remote
@@ -263,6 +291,13 @@ fn control(w: &World, inv: &Path, machines: &[String], local: &str) {
             m,
             Some("root"),
             "pkill -KILL -f 'orbdeploy-[a]gent|sleep 30[.]5'; true",
+        );
+    }
+    if local.starts_with("ssh") {
+        // Nobody removed the control directory either: the check above would see it.
+        assert!(
+            !control_dirs(w).is_empty(),
+            "without the reaper, a control directory should be left"
         );
     }
     let children = left.iter().filter(|(_, a)| a.contains(local)).count();
