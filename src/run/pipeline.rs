@@ -1,14 +1,15 @@
-//! Pipelined steps: when a command step is about to run and the read-ahead window read
-//! past it (speculatively, [`crate::facts::Window::speculating`]), the steps after it whose
-//! decisions are already known travel with it in one request — a chain
-//! ([`crate::remote::Remote::send_chain`]): for each step in order, its guard (a speculative
-//! step's probe run again on the machine, which stops the chain when what the step was
-//! decided on changed), then its command, or nothing for a step with nothing to do. The run
-//! then goes through the steps as always; each request a step makes is answered from the
-//! chain, in order, as the agent finishes it. A guard that fails, or a command that fails,
-//! stops the chain on the machine, and the steps after it are read and run as without
-//! pipelining: the results are the same, only the number of round trips differs
-//! (docs/design.md, "Pipelined steps").
+//! Pipelined steps: when a command step, or a change whose requests can be known ahead
+//! ([`record`]), is about to run and the read-ahead window read past it (speculatively,
+//! [`crate::facts::Window::speculating`]), the steps after it whose decisions are already
+//! known travel with it in one request — a chain ([`crate::remote::Remote::send_chain`]):
+//! for each step in order, its guard (a speculative step's probe run again on the machine,
+//! which stops the chain when what the step was decided on changed), then its command or
+//! its change's requests (a write with its bytes), or nothing for a step with nothing to
+//! do. The run then goes through the steps as always; each request a step makes is
+//! answered from the chain, in order, as the agent finishes it. A guard that fails, or a
+//! request that fails, stops the chain on the machine, and the steps after it are read and
+//! run as without pipelining: the results are the same, only the number of round trips
+//! differs (docs/design.md, "Pipelined steps").
 
 use crate::facts::Facts;
 use crate::ops::{Decision, Rendered};
