@@ -245,12 +245,17 @@ fn a_failing_pipe_is_exit_2_with_its_stderr_and_touches_no_machine() {
 }
 
 /// A fake `$EDITOR`: notes the path it was given in `edited-path`, then runs `action` on
-/// it (`$1`).
+/// it (`$1`). The note is renamed into place: a test that waits for it to exist and then
+/// sends Ctrl-C must not find it empty (a fresh-clone CI run once signalled the editor
+/// between its `>` creating the file and `echo` writing to it).
 fn fake_editor(w: &World, action: &str) -> String {
     let log = w.path("edited-path");
     let script = w.write(
         "editor.sh",
-        format!("#!/bin/sh\necho \"$1\" > '{}'\n{action}\n", log.display()),
+        format!(
+            "#!/bin/sh\necho \"$1\" > '{log}.new'\nmv '{log}.new' '{log}'\n{action}\n",
+            log = log.display()
+        ),
     );
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
