@@ -206,7 +206,7 @@ impl Remote for FakeMachine {
     ) -> Result<ExecOutput, RemoteError> {
         let mut input = input;
         let sent = match self.answers.front() {
-            Some((e, _, _)) => crate::remote::is_sent(e, req, input.as_mut())?,
+            Some((e, _, _)) => crate::remote::Sent::of(e).is(req, input.as_mut())?,
             None => false,
         };
         if sent {

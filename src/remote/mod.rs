@@ -10,6 +10,8 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use sha2::Digest;
+
 use crate::quote::quote;
 use crate::ssh_target::HostFacts;
 
@@ -141,32 +143,61 @@ impl Exec {
     }
 }
 
-/// Whether `req`, with `input` as its stdin when given, is the request `sent` that a chain
-/// sent ahead ([`Remote::send_chain`]), so that `sent`'s reply answers it. With an input the
-/// bytes are read and compared: `sent` carried the bytes read when the chain was made, and
-/// they are what the machine got. Bytes that differ now (a source file that changed during
-/// the run) are an error: the chain wrote the old ones.
-pub fn is_sent(
-    sent: &Exec,
-    req: &Exec,
-    input: Option<&mut Input<'_>>,
-) -> Result<bool, RemoteError> {
-    let Some(input) = input else {
-        return Ok(sent == req);
-    };
-    if input.len != sent.stdin.len() as u64 || !sent.same_but_stdin(req) {
-        return Ok(false);
+/// What a chain keeps of a request it sent ahead ([`Remote::send_chain`]), to know it when
+/// it is made: the request without its stdin bytes, and their length and SHA-256 (a write's
+/// bytes may be megabytes; they are not kept twice).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    exec: Exec,
+    len: u64,
+    sum: [u8; 32],
+}
+
+impl Sent {
+    /// What to keep of `req`.
+    pub fn of(req: &Exec) -> Sent {
+        Sent {
+            exec: Exec {
+                stdin: Vec::new(),
+                ..req.clone()
+            },
+            len: req.stdin.len() as u64,
+            sum: sha2::Sha256::digest(&req.stdin).into(),
+        }
     }
-    let mut now = Vec::with_capacity(sent.stdin.len());
-    input.reader.take(input.len).read_to_end(&mut now)?;
-    if now != sent.stdin {
-        return Err(RemoteError::Transfer(
-            "the bytes to write changed after they were sent to the machine (was the source \
-             file edited during the run?); the machine got the bytes read first"
-                .into(),
-        ));
+
+    /// The request, without its stdin bytes.
+    pub fn exec(&self) -> &Exec {
+        &self.exec
     }
-    Ok(true)
+
+    /// Whether `req`, with `input` as its stdin when given, is this request, so that its
+    /// reply answers it. With an input the bytes are read and compared: the chain carried
+    /// the bytes read when it was made, and they are what the machine got. Bytes that
+    /// differ now (a source file edited during the run) are an error: the chain wrote the
+    /// first ones.
+    pub fn is(&self, req: &Exec, input: Option<&mut Input<'_>>) -> Result<bool, RemoteError> {
+        if !self.exec.same_but_stdin(req) {
+            return Ok(false);
+        }
+        let Some(input) = input else {
+            return Ok(self.len == req.stdin.len() as u64
+                && self.sum == <[u8; 32]>::from(sha2::Sha256::digest(&req.stdin)));
+        };
+        if input.len != self.len {
+            return Ok(false);
+        }
+        let mut hasher = sha2::Sha256::new();
+        let read = std::io::copy(&mut input.reader.take(input.len), &mut hasher)?;
+        if read != self.len || <[u8; 32]>::from(hasher.finalize()) != self.sum {
+            return Err(RemoteError::Transfer(
+                "the bytes to write changed after they were sent to the machine (was the \
+                 source file edited during the run?); the machine got the bytes read first"
+                    .into(),
+            ));
+        }
+        Ok(true)
+    }
 }
 
 /// What a script produced. Non-zero exit is not an error at this level.

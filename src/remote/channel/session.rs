@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::process;
 use crate::remote::launcher::{Carrier, Launcher};
 use crate::remote::trace::Tracer;
-use crate::remote::{Exec, ExecOutput, Input, Link, RemoteError};
+use crate::remote::{Exec, ExecOutput, Input, Link, RemoteError, Sent};
 
 use super::io::{copy_exact, nonce, CopyError, DeadlineReader};
 use super::sudo;
@@ -87,7 +87,7 @@ pub struct Session {
 /// chain.
 struct Queued {
     id: u64,
-    exec: Exec,
+    sent: Sent,
     link: Link,
 }
 
@@ -320,7 +320,7 @@ impl Session {
         let Some(front) = self.queued.front() else {
             return Ok(None);
         };
-        let sent = crate::remote::is_sent(&front.exec, req, input);
+        let sent = front.sent.is(req, input);
         match sent {
             Ok(false) => return Ok(None),
             Ok(true) => {}
@@ -353,7 +353,7 @@ impl Session {
             if self.stdin.is_none() {
                 continue;
             }
-            let t = q.exec.timeout;
+            let t = q.sent.exec().timeout;
             self.out.get_mut().deadline = t.map(|t| Instant::now() + t + hung_grace(t));
             let read = self.read_reply(q.id, None);
             self.out.get_mut().deadline = None;
@@ -390,7 +390,7 @@ impl Session {
             bytes.extend_from_slice(&req.stdin);
             queued.push(Queued {
                 id,
-                exec: req.clone(),
+                sent: Sent::of(req),
                 link: *link,
             });
         }
@@ -444,7 +444,7 @@ impl Session {
     pub fn sent_ahead(&self, req: &Exec) -> bool {
         self.queued
             .front()
-            .is_some_and(|q| q.exec.same_but_stdin(req))
+            .is_some_and(|q| q.sent.exec().same_but_stdin(req))
     }
 
     /// Wait until a chain's bytes written by a thread of their own ([`INLINE_CHAIN`]) are
