@@ -86,9 +86,10 @@ fn next(
 
 /// Whether changes travel in chains too, not only commands: not when the report shows
 /// diffs, which read a file before its change is made (a request of its own between the
-/// chain's).
+/// chain's), nor over a connection that does not chain (`--no-channel`: recording the
+/// change would only read its files twice).
 pub(super) fn chains_changes(env: &StepEnv<'_>) -> bool {
-    env.pipelining && !env.shared.config.diff
+    env.pipelining && !env.shared.config.diff && env.remote.chains()
 }
 
 /// The requests of the change `rendered` is about to make (with `facts`), when a chain
