@@ -638,6 +638,11 @@ impl Session {
             // [`Session::close`] ends it instead.
             return;
         }
+        if self.writer.as_ref().is_some_and(|w| !w.is_finished()) {
+            // A chain's bytes are still being written though every reply was read: the
+            // session broke under them. `q` cannot follow them; close() ends the session.
+            return;
+        }
         self.finish_writing();
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"q\n");
@@ -658,6 +663,8 @@ impl Session {
             return;
         }
         self.ask_to_quit();
+        // A writer still running (see ask_to_quit) ends when the session is ended below.
+        self.writer.take();
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut pause = Duration::from_micros(250);
         loop {
