@@ -335,38 +335,28 @@ printf 'key exchange in the tables: %s\n' "${kex:-OpenSSH default for orbdeploy 
 # commands, 7 directories, 7 puts, 6 lines), with and without pipelining: the wall time and
 # the round trips after login (the report's `timings.requests`: requests sent to the agent
 # once its session was open; opening it, the login included, is not one).
-{
-  for g in $(seq 1 7); do
-    echo "- { name: dir $g, directory: { path: /tmp/pbench/d$g } }"
-    echo "- { name: cmd $g a, shell: \"echo $g > /dev/null\" }"
-    echo "- { name: put $g, put: { content: \"file $g\\n\", dest: /tmp/pbench/d$g/f } }"
-    echo "- { name: cmd $g b, shell: \"test -d /tmp/pbench\" }"
-    [ "$g" = 7 ] || echo "- { name: line $g, line: { path: /tmp/pbench/lines, line: \"key$g=value$g\" } }"
-    echo "- { name: cmd $g c, command: [\"true\"] }"
-    echo "- { name: cmd $g d, shell: \"uname > /dev/null\" }"
-    [ "$g" -gt 2 ] || echo "- { name: cmd $g e, shell: \"test -e /tmp/pbench/lines\" }"
-  done
-} > "$ops/pipe.yaml"
+# The same 50 steps for Ansible (file, shell, copy, lineinfile, command), written beside
+# orbdeploy's by one helper so that the two lists cannot drift apart; pyinfra's below.
+for g in $(seq 1 7); do printf 'file %s\n' "$g" > "$ops/files/pf$g"; done
+printf -- '- hosts: all\n  gather_facts: false\n  tasks:\n' > "$ops/pipe.yml"
+step() { # NAME ORBDEPLOY-OPERATION ANSIBLE-TASK
+  printf -- '- { name: %s, %s }\n' "$1" "$2" >> "$ops/pipe.yaml"
+  printf -- '    - { name: %s, %s }\n' "$1" "$3" >> "$ops/pipe.yml"
+}
+: > "$ops/pipe.yaml"
+for g in $(seq 1 7); do
+  step "dir $g" "directory: { path: /tmp/pbench/d$g }" "file: { path: /tmp/pbench/d$g, state: directory }"
+  step "cmd $g a" "shell: \"echo $g > /dev/null\"" "shell: \"echo $g > /dev/null\""
+  step "put $g" "put: { content: \"file $g\\n\", dest: /tmp/pbench/d$g/f }" "copy: { src: files/pf$g, dest: /tmp/pbench/d$g/f }"
+  step "cmd $g b" "shell: \"test -d /tmp/pbench\"" "shell: \"test -d /tmp/pbench\""
+  [ "$g" = 7 ] || step "line $g" "line: { path: /tmp/pbench/lines, line: \"key$g=value$g\" }" \
+    "lineinfile: { path: /tmp/pbench/lines, line: \"key$g=value$g\", create: true }"
+  step "cmd $g c" "command: [\"true\"]" "command: \"true\""
+  step "cmd $g d" "shell: \"uname > /dev/null\"" "shell: \"uname > /dev/null\""
+  [ "$g" -gt 2 ] || step "cmd $g e" "shell: \"test -e /tmp/pbench/lines\"" "shell: \"test -e /tmp/pbench/lines\""
+done
 test "$(grep -c 'name:' "$ops/pipe.yaml")" = 50
 test "$(grep -c 'name: cmd' "$ops/pipe.yaml")" = 30
-# The same 50 steps for the peers: Ansible's file, shell, copy, lineinfile and command
-# modules, pyinfra's files.directory, server.shell, files.put and files.line.
-for g in $(seq 1 7); do printf 'file %s\n' "$g" > "$ops/files/pf$g"; done
-{
-  echo "- hosts: all"
-  echo "  gather_facts: false"
-  echo "  tasks:"
-  for g in $(seq 1 7); do
-    echo "    - { name: dir $g, file: { path: /tmp/pbench/d$g, state: directory } }"
-    echo "    - { name: cmd $g a, shell: \"echo $g > /dev/null\" }"
-    echo "    - { name: put $g, copy: { src: files/pf$g, dest: /tmp/pbench/d$g/f } }"
-    echo "    - { name: cmd $g b, shell: \"test -d /tmp/pbench\" }"
-    [ "$g" = 7 ] || echo "    - { name: line $g, lineinfile: { path: /tmp/pbench/lines, line: \"key$g=value$g\", create: true } }"
-    echo "    - { name: cmd $g c, command: \"true\" }"
-    echo "    - { name: cmd $g d, shell: \"uname > /dev/null\" }"
-    [ "$g" -gt 2 ] || echo "    - { name: cmd $g e, shell: \"test -e /tmp/pbench/lines\" }"
-  done
-} > "$ops/pipe.yml"
 test "$(grep -c 'name:' "$ops/pipe.yml")" = 50
 cat > "$ops/pipe.py" <<'PY'
 from pyinfra.operations import files, server

@@ -248,7 +248,6 @@ impl<R: Probed> Window<R> {
             read_for: vec![(pos, Duration::ZERO)],
             isolate: first.has_user_code(),
             next: pos + 1,
-            after_command: first.is_command(),
             ..Taken::default()
         };
         if batch_more {
@@ -365,10 +364,8 @@ struct Taken<R> {
     probes: Vec<(usize, String)>,
     /// Commands without a probe, taken when speculating: the chain needs them.
     bare: Vec<(usize, R)>,
-    /// The probes of speculative steps (after a command), read on their own.
+    /// The probes of speculative steps, read on their own.
     guarded: HashMap<usize, String>,
-    /// The first step is a command: every step taken is speculative.
-    after_command: bool,
 }
 
 impl<R> Default for Taken<R> {
@@ -381,16 +378,15 @@ impl<R> Default for Taken<R> {
             probes: Vec::new(),
             bare: Vec::new(),
             guarded: HashMap::new(),
-            after_command: false,
         }
     }
 }
 
 /// Take the steps after `list[pos]` into the window: up to [`WINDOW`] of them, stopping at
 /// a change of user (the first step's is `user`), a step that does not render or reads
-/// nothing and is no command, and after [`stops_after`]. A step after a command
-/// (`Taken::after_command` says whether the first step is one) is speculative: it gets a
-/// guard.
+/// nothing and is no command, and after [`stops_after`]. When speculating every step
+/// taken is speculative (a chain may carry a command or a change before it): it gets a
+/// guard. Without speculating no step after a command is taken, so none needs one.
 fn take_ahead<R: Probed>(
     list: &[&Step],
     (pos, user, speculate): (usize, Option<&str>, bool),
@@ -398,7 +394,6 @@ fn take_ahead<R: Probed>(
     taken: &mut Taken<R>,
     render: &mut RenderAhead<'_, R>,
 ) {
-    let mut after_command = taken.after_command;
     for (at, step) in list.iter().enumerate().skip(pos + 1).take(WINDOW) {
         let rendering = Instant::now();
         let r = match render(step) {
@@ -416,12 +411,9 @@ fn take_ahead<R: Probed>(
         }
         taken.next += 1;
         let stop = stops_after(step, &r, speculate);
-        let command = r.is_command();
         if let Some(p) = probe {
             taken.read_for.push((at, rendered));
-            // After a command, or after any step when speculating: a chain may carry the
-            // changes of the steps before it too ([`Window::chain_sent`]).
-            if after_command || speculate {
+            if speculate {
                 taken.guarded.insert(at, p.clone());
             }
             // What the batch shares (the sums, the scan) gives the same text as the probe
@@ -433,7 +425,6 @@ fn take_ahead<R: Probed>(
         } else if speculate {
             taken.bare.push((at, r));
         }
-        after_command |= command;
         if stop {
             break;
         }

@@ -64,20 +64,17 @@ impl Remote for Recorder {
         if sink.is_some() {
             return Err(RemoteError::Transfer("not recorded: it reads".into()));
         }
+        let len = input.as_ref().map_or(req.stdin.len() as u64, |i| i.len);
+        if len > self.budget as u64 {
+            return Err(RemoteError::Transfer("not recorded: too large".into()));
+        }
         let mut exec = req.clone();
         if let Some(input) = input {
-            let len = usize::try_from(input.len).unwrap_or(usize::MAX);
-            if len > self.budget {
-                return Err(RemoteError::Transfer("not recorded: too large".into()));
-            }
             exec.stdin.clear();
-            input.reader.take(input.len).read_to_end(&mut exec.stdin)?;
-            if exec.stdin.len() != len {
+            input.reader.take(len).read_to_end(&mut exec.stdin)?;
+            if exec.stdin.len() as u64 != len {
                 return Err(RemoteError::Transfer("not recorded: short read".into()));
             }
-        }
-        if exec.stdin.len() > self.budget {
-            return Err(RemoteError::Transfer("not recorded: too large".into()));
         }
         self.budget -= exec.stdin.len();
         self.requests.push(exec);
